@@ -1,0 +1,383 @@
+package fsm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// harness applies commands at increasing indexes, like Raft would.
+type harness struct {
+	t     testing.TB
+	f     *FSM
+	index uint64
+}
+
+func newHarness(t testing.TB) *harness { return &harness{t: t, f: New(nil)} }
+
+func (h *harness) apply(typ CommandType, body any) error {
+	h.t.Helper()
+	data, err := Encode(typ, body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.index++
+	resp := h.f.Apply(&raft.Log{Index: h.index, Term: 1, Type: raft.LogCommand, Data: data})
+	if resp == nil {
+		return nil
+	}
+	return resp.(error)
+}
+
+func (h *harness) mustApply(typ CommandType, body any) {
+	h.t.Helper()
+	if err := h.apply(typ, body); err != nil {
+		h.t.Fatalf("apply %s: %v", typ, err)
+	}
+}
+
+const (
+	acct = "1234567890123456"
+	inst = "kst-test"
+)
+
+func (h *harness) init() {
+	h.mustApply(CmdInit, InitCmd{
+		Now:       1000,
+		RootCheck: []byte("check"),
+		Account:   Account{ID: acct, Name: "root", Operator: true, CreatedAt: 1000},
+		AccessKey: AccessKey{ID: "LTAIexample", AccountID: acct, Principal: "acs:ram::" + acct + ":root", WrappedSecret: []byte{1, 2, 3}, Status: "Active"},
+		Instance:  Instance{ID: inst, AccountID: acct, Type: "software", KeyQuota: 1000},
+	})
+}
+
+func (h *harness) createKey(id, version string) {
+	h.t.Helper()
+	h.mustApply(CmdCreateKey, CreateKeyCmd{
+		Now:     2000,
+		Key:     Key{ID: id, AccountID: acct, InstanceID: inst, Spec: "Aliyun_AES_256", Usage: "ENCRYPT/DECRYPT", Origin: "Aliyun_KMS", ProtectionLevel: "SOFTWARE", State: StateEnabled, CreatedAt: 2000},
+		Version: KeyVersion{ID: version, CreatedAt: 2000, WrappedMaterial: []byte("wrapped-" + version)},
+	})
+}
+
+func TestInit_OnlyOnce(t *testing.T) {
+	h := newHarness(t)
+	h.init()
+	ok, check := h.f.Initialized()
+	if !ok || string(check) != "check" {
+		t.Fatalf("Initialized = %v, %q", ok, check)
+	}
+	before, _ := h.f.Hash()
+	err := h.apply(CmdInit, InitCmd{Account: Account{ID: "other"}})
+	if !errors.Is(err, ErrAlreadyInitialized) {
+		t.Fatalf("second init: %v", err)
+	}
+	if after, _ := h.f.Hash(); after != before {
+		t.Fatal("refused init changed the catalogue")
+	}
+}
+
+func TestCreateKey_AndVersions(t *testing.T) {
+	h := newHarness(t)
+	h.init()
+	h.createKey("k1", "v1")
+	k, ok := h.f.Key("k1")
+	if !ok || k.PrimaryVersion != "v1" || len(k.Versions) != 1 || k.CreateIndex != 2 {
+		t.Fatalf("key = %+v", k)
+	}
+	if err := h.apply(CmdCreateKey, CreateKeyCmd{Key: Key{ID: "k1", AccountID: acct}, Version: KeyVersion{ID: "v9"}}); !errors.Is(err, ErrKeyExists) {
+		t.Fatalf("duplicate key: %v", err)
+	}
+	if err := h.apply(CmdCreateKey, CreateKeyCmd{Key: Key{ID: "k2", AccountID: "nobody"}, Version: KeyVersion{ID: "v2"}}); !errors.Is(err, ErrAccountNotFound) {
+		t.Fatalf("missing account: %v", err)
+	}
+	if err := h.apply(CmdCreateKey, CreateKeyCmd{Key: Key{ID: "k2", AccountID: acct, InstanceID: "kst-nope"}, Version: KeyVersion{ID: "v2"}}); !errors.Is(err, ErrInstanceNotFound) {
+		t.Fatalf("missing instance: %v", err)
+	}
+
+	h.mustApply(CmdCreateKeyVersion, CreateKeyVersionCmd{Now: 3000, Version: KeyVersion{ID: "v2", KeyID: "k1", CreatedAt: 3000}})
+	k2, _ := h.f.Key("k1")
+	if k2.PrimaryVersion != "v2" || len(k2.Versions) != 2 || k2.LastRotation != 3000 {
+		t.Fatalf("after rotation: %+v", k2)
+	}
+	if k.PrimaryVersion != "v1" || len(k.Versions) != 1 {
+		t.Fatal("a record handed to a reader changed after Apply")
+	}
+	if v, ok := h.f.KeyVersion("v1"); !ok || v.KeyID != "k1" {
+		t.Fatalf("old version lost: %+v", v)
+	}
+}
+
+func TestSetKeyState(t *testing.T) {
+	h := newHarness(t)
+	h.init()
+	h.createKey("k1", "v1")
+	h.mustApply(CmdSetKeyState, SetKeyStateCmd{KeyID: "k1", State: StateDisabled})
+	if k, _ := h.f.Key("k1"); k.State != StateDisabled {
+		t.Fatalf("state = %s", k.State)
+	}
+	err := h.apply(CmdCreateKeyVersion, CreateKeyVersionCmd{Version: KeyVersion{ID: "v2", KeyID: "k1"}})
+	if state, ok := KeyStateOf(err); !ok || state != StateDisabled {
+		t.Fatalf("rotate disabled key: %v", err)
+	}
+	h.mustApply(CmdSetKeyState, SetKeyStateCmd{KeyID: "k1", State: StateEnabled})
+	if err := h.apply(CmdSetKeyState, SetKeyStateCmd{KeyID: "nope", State: StateEnabled}); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("missing key: %v", err)
+	}
+}
+
+func TestAliases(t *testing.T) {
+	h := newHarness(t)
+	h.init()
+	h.createKey("k1", "v1")
+	h.createKey("k2", "v2")
+	h.mustApply(CmdCreateAlias, AliasCmd{AccountID: acct, Name: "alias/a", KeyID: "k1"})
+	if err := h.apply(CmdCreateAlias, AliasCmd{AccountID: acct, Name: "alias/a", KeyID: "k2"}); !errors.Is(err, ErrAliasExists) {
+		t.Fatalf("duplicate alias: %v", err)
+	}
+	h.mustApply(CmdUpdateAlias, AliasCmd{AccountID: acct, Name: "alias/a", KeyID: "k2"})
+	if a, _ := h.f.Alias(acct, "alias/a"); a.KeyID != "k2" {
+		t.Fatalf("alias not re-pointed: %+v", a)
+	}
+	if got := h.f.Aliases(acct, "k1"); len(got) != 0 {
+		t.Fatalf("k1 aliases = %v", got)
+	}
+	if err := h.apply(CmdUpdateAlias, AliasCmd{AccountID: acct, Name: "alias/zz", KeyID: "k2"}); !errors.Is(err, ErrAliasNotFound) {
+		t.Fatalf("update missing alias: %v", err)
+	}
+	h.mustApply(CmdDeleteAlias, AliasCmd{AccountID: acct, Name: "alias/a"})
+	if _, ok := h.f.Alias(acct, "alias/a"); ok {
+		t.Fatal("alias not deleted")
+	}
+	if err := h.apply(CmdDeleteAlias, AliasCmd{AccountID: acct, Name: "alias/a"}); !errors.Is(err, ErrAliasNotFound) {
+		t.Fatalf("delete twice: %v", err)
+	}
+}
+
+func TestTags_LimitAppliesToTheMergedSet(t *testing.T) {
+	h := newHarness(t)
+	h.init()
+	h.createKey("k1", "v1")
+	tags := map[string]string{}
+	for i := 0; i < MaxTagsPerKey; i++ {
+		tags[fmt.Sprintf("t%02d", i)] = "v"
+	}
+	h.mustApply(CmdTagResource, TagCmd{KeyID: "k1", Tags: tags})
+	h.mustApply(CmdTagResource, TagCmd{KeyID: "k1", Tags: map[string]string{"t00": "overwritten"}})
+	if err := h.apply(CmdTagResource, TagCmd{KeyID: "k1", Tags: map[string]string{"one-more": "x"}}); !errors.Is(err, ErrTagLimit) {
+		t.Fatalf("21st tag: %v", err)
+	}
+	k, _ := h.f.Key("k1")
+	if len(k.Tags) != MaxTagsPerKey || k.Tags["t00"] != "overwritten" {
+		t.Fatalf("tags = %v", k.Tags)
+	}
+	h.mustApply(CmdUntagResource, TagCmd{KeyID: "k1", Keys: []string{"t00", "absent"}})
+	if k, _ := h.f.Key("k1"); len(k.Tags) != MaxTagsPerKey-1 {
+		t.Fatalf("after untag: %v", k.Tags)
+	}
+}
+
+func TestApply_UnknownAndCorruptEntries(t *testing.T) {
+	h := newHarness(t)
+	// An unknown type flagged as ignorable is skipped but still advances.
+	h.index++
+	if resp := h.f.Apply(&raft.Log{Index: h.index, Type: raft.LogCommand, Data: []byte{byte(IgnoreUnknownFlag | 0x7e), 1, 2}}); resp != nil {
+		t.Fatalf("ignorable entry returned %v", resp)
+	}
+	if h.f.AppliedIndex() != h.index {
+		t.Fatal("ignorable entry did not advance the index")
+	}
+	mustPanic(t, "unknown type", func() {
+		h.f.Apply(&raft.Log{Index: 9, Type: raft.LogCommand, Data: []byte{0x7e}})
+	})
+	mustPanic(t, "corrupt body", func() {
+		h.f.Apply(&raft.Log{Index: 10, Type: raft.LogCommand, Data: []byte{byte(CmdCreateKey), 0xc1}})
+	})
+}
+
+func mustPanic(t *testing.T, name string, fn func()) {
+	t.Helper()
+	defer func() {
+		if recover() == nil {
+			t.Fatalf("%s: no panic", name)
+		}
+	}()
+	fn()
+}
+
+func TestErrors_SurviveTheWire(t *testing.T) {
+	h := newHarness(t)
+	h.init()
+	h.createKey("k1", "v1")
+	h.mustApply(CmdSetKeyState, SetKeyStateCmd{KeyID: "k1", State: StateDisabled})
+	stateErr := h.apply(CmdCreateKeyVersion, CreateKeyVersionCmd{Version: KeyVersion{ID: "v2", KeyID: "k1"}})
+	for _, err := range []error{ErrKeyNotFound, fmt.Errorf("%w: k9", ErrAliasExists), stateErr} {
+		name, msg := EncodeError(err)
+		back := DecodeError(name, msg)
+		if back.Error() != err.Error() {
+			t.Fatalf("message changed: %q -> %q", err, back)
+		}
+		for _, s := range []error{ErrKeyNotFound, ErrAliasExists, ErrKeyState} {
+			if errors.Is(err, s) != errors.Is(back, s) {
+				t.Fatalf("%v: errors.Is(%v) differs after the wire", err, s)
+			}
+		}
+		s1, ok1 := KeyStateOf(err)
+		s2, ok2 := KeyStateOf(back)
+		if s1 != s2 || ok1 != ok2 {
+			t.Fatalf("state lost: %q/%v -> %q/%v", s1, ok1, s2, ok2)
+		}
+	}
+	if DecodeError("", "") != nil {
+		t.Fatal("nil error did not survive")
+	}
+}
+
+func TestWaitForIndex(t *testing.T) {
+	h := newHarness(t)
+	h.init()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := h.f.WaitForIndex(ctx, 1); err != nil {
+		t.Fatalf("already applied: %v", err)
+	}
+	if err := h.f.WaitForIndex(ctx, 5); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("future index: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- h.f.WaitForIndex(context.Background(), 2) }()
+	h.createKey("k1", "v1")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// buildCatalogue applies a representative history and returns the FSM.
+func buildCatalogue(t testing.TB, keys int) *harness {
+	h := newHarness(t)
+	h.init()
+	for i := 0; i < keys; i++ {
+		id := fmt.Sprintf("key-%05d", i)
+		h.createKey(id, "ver-"+id)
+		if i%3 == 0 {
+			h.mustApply(CmdCreateAlias, AliasCmd{AccountID: acct, Name: "alias/" + id, KeyID: id})
+		}
+		if i%5 == 0 {
+			h.mustApply(CmdTagResource, TagCmd{KeyID: id, Tags: map[string]string{"env": "test"}})
+		}
+		if i%7 == 0 {
+			h.mustApply(CmdCreateKeyVersion, CreateKeyVersionCmd{Version: KeyVersion{ID: "ver2-" + id, KeyID: id}})
+		}
+	}
+	return h
+}
+
+func snapshotBytes(t testing.TB, f *FSM) []byte {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	if !sink.closed || sink.cancelled {
+		t.Fatalf("sink closed=%v cancelled=%v", sink.closed, sink.cancelled)
+	}
+	return sink.Bytes()
+}
+
+func TestSnapshot_RoundTrip(t *testing.T) {
+	h := buildCatalogue(t, 200)
+	data := snapshotBytes(t, h.f)
+	wantHash, wantIdx := h.f.Hash()
+
+	g := New(nil)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		t.Fatal(err)
+	}
+	gotHash, gotIdx := g.Hash()
+	if gotHash != wantHash || gotIdx != wantIdx {
+		t.Fatalf("restored catalogue differs: idx %d vs %d", gotIdx, wantIdx)
+	}
+	if k, ok := g.Key("key-00007"); !ok || len(k.Versions) != 2 {
+		t.Fatalf("restored key = %+v", k)
+	}
+	if _, ok := g.Alias(acct, "alias/key-00003"); !ok {
+		t.Fatal("restored alias missing")
+	}
+	// Same state, same bytes: persist is deterministic.
+	if !bytes.Equal(snapshotBytes(t, g), data) {
+		t.Fatal("re-persisted snapshot differs")
+	}
+	info, err := VerifySnapshot(bytes.NewReader(data))
+	if err != nil || info.Keys != 200 || !info.Initialized || string(info.RootCheck) != "check" {
+		t.Fatalf("VerifySnapshot = %+v, %v", info, err)
+	}
+}
+
+func TestSnapshot_RejectsDamage(t *testing.T) {
+	h := buildCatalogue(t, 20)
+	data := snapshotBytes(t, h.f)
+	before, _ := h.f.Hash()
+	try := func(name string, bad []byte) {
+		t.Helper()
+		if _, err := VerifySnapshot(bytes.NewReader(bad)); !errors.Is(err, ErrBadSnapshot) {
+			t.Fatalf("%s: VerifySnapshot err = %v", name, err)
+		}
+		if err := h.f.Restore(io.NopCloser(bytes.NewReader(bad))); !errors.Is(err, ErrBadSnapshot) {
+			t.Fatalf("%s: Restore err = %v", name, err)
+		}
+		if after, _ := h.f.Hash(); after != before {
+			t.Fatalf("%s: a rejected restore changed the catalogue", name)
+		}
+	}
+	for _, n := range []int{0, 5, 10, len(data) / 2, len(data) - 1} {
+		try(fmt.Sprintf("truncated to %d", n), data[:n])
+	}
+	for i := 0; i < len(data); i += 37 {
+		bad := bytes.Clone(data)
+		bad[i] ^= 0x20
+		try(fmt.Sprintf("flip byte %d", i), bad)
+	}
+	try("trailing garbage", append(bytes.Clone(data), 0))
+	try("not a snapshot", []byte("hello, this is not a snapshot at all"))
+}
+
+func TestHash_EqualForEqualHistories(t *testing.T) {
+	a, b := buildCatalogue(t, 30), buildCatalogue(t, 30)
+	ha, _ := a.f.Hash()
+	hb, _ := b.f.Hash()
+	if ha != hb {
+		t.Fatal("same history, different hashes")
+	}
+	b.mustApply(CmdUpdateKeyDescription, UpdateKeyDescriptionCmd{KeyID: "key-00001", Description: "changed"})
+	if hb2, _ := b.f.Hash(); hb2 == ha {
+		t.Fatal("different state, same hash")
+	}
+}
+
+func FuzzVerifySnapshot(f *testing.F) {
+	h := buildCatalogue(f, 3)
+	f.Add(snapshotBytes(f, h.f))
+	f.Add([]byte(snapshotMagic))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = VerifySnapshot(bytes.NewReader(data))
+	})
+}
+
+type memSink struct {
+	bytes.Buffer
+	closed, cancelled bool
+}
+
+func (s *memSink) ID() string    { return "mem" }
+func (s *memSink) Cancel() error { s.cancelled = true; return nil }
+func (s *memSink) Close() error  { s.closed = true; return nil }

@@ -1,0 +1,110 @@
+package fsm
+
+// Records are immutable once they are in the catalogue: Apply replaces a
+// record with a modified copy rather than changing it in place. Readers may
+// therefore keep a pointer they got from the FSM without holding a lock, and
+// a snapshot is a copy of the maps, not of the records.
+//
+// Times are Unix milliseconds stamped by the proposer; the FSM never reads a
+// clock. CreateIndex/ModifyIndex are Raft indexes.
+
+// Key states, as the service names them.
+const (
+	StateEnabled         = "Enabled"
+	StateDisabled        = "Disabled"
+	StatePendingDeletion = "PendingDeletion"
+	StatePendingImport   = "PendingImport"
+)
+
+// Account is a tenant: every key, alias and access key belongs to one.
+type Account struct {
+	ID          string `msgpack:"id"`
+	Name        string `msgpack:"name"`
+	Operator    bool   `msgpack:"op"` // the account made by operator init
+	CreatedAt   int64  `msgpack:"ct"`
+	ModifyIndex uint64 `msgpack:"mi"`
+}
+
+// AccessKey authenticates requests. The secret is stored only wrapped under
+// the root key (crypto.SecretAAD binds it to the id).
+type AccessKey struct {
+	ID            string `msgpack:"id"`
+	AccountID     string `msgpack:"acct"`
+	Principal     string `msgpack:"pr"` // e.g. acs:ram::<uid>:root
+	WrappedSecret []byte `msgpack:"ws"`
+	Status        string `msgpack:"st"` // Active | Inactive
+	CreatedAt     int64  `msgpack:"ct"`
+	ModifyIndex   uint64 `msgpack:"mi"`
+}
+
+// Instance is a KMS instance: a key store of one protection type.
+type Instance struct {
+	ID          string `msgpack:"id"`
+	AccountID   string `msgpack:"acct"`
+	Name        string `msgpack:"name"`
+	Type        string `msgpack:"type"` // software | hardware
+	KeyQuota    int    `msgpack:"quota"`
+	CreatedAt   int64  `msgpack:"ct"`
+	ModifyIndex uint64 `msgpack:"mi"`
+}
+
+// Key is a customer master key.
+type Key struct {
+	ID              string            `msgpack:"id"`
+	AccountID       string            `msgpack:"acct"`
+	InstanceID      string            `msgpack:"inst"`
+	Spec            string            `msgpack:"spec"`
+	Usage           string            `msgpack:"usage"`
+	Origin          string            `msgpack:"origin"`
+	ProtectionLevel string            `msgpack:"prot"`
+	State           string            `msgpack:"state"`
+	Description     string            `msgpack:"desc"`
+	Creator         string            `msgpack:"creator"`
+	CreatedAt       int64             `msgpack:"ct"`
+	PrimaryVersion  string            `msgpack:"primary"`
+	Versions        []string          `msgpack:"versions"` // oldest first
+	LastRotation    int64             `msgpack:"lastrot"`
+	Tags            map[string]string `msgpack:"tags"`
+	CreateIndex     uint64            `msgpack:"ci"`
+	ModifyIndex     uint64            `msgpack:"mi"`
+}
+
+// clone returns a copy that Apply may change. Slices and maps are copied so
+// that the original, which readers may hold, never changes.
+func (k *Key) clone() *Key {
+	c := *k
+	c.Versions = append([]string(nil), k.Versions...)
+	if k.Tags != nil {
+		c.Tags = make(map[string]string, len(k.Tags))
+		for t, v := range k.Tags {
+			c.Tags[t] = v
+		}
+	}
+	return &c
+}
+
+// KeyVersion is one generation of a key's material, wrapped under the root
+// key with crypto.MaterialAAD(KeyID, ID).
+type KeyVersion struct {
+	ID              string `msgpack:"id"`
+	KeyID           string `msgpack:"key"`
+	CreatedAt       int64  `msgpack:"ct"`
+	WrappedMaterial []byte `msgpack:"wm"`
+	CreateIndex     uint64 `msgpack:"ci"`
+}
+
+// Alias is a friendly name for a key, unique within an account.
+type Alias struct {
+	Name        string `msgpack:"name"` // alias/...
+	AccountID   string `msgpack:"acct"`
+	KeyID       string `msgpack:"key"`
+	CreatedAt   int64  `msgpack:"ct"`
+	UpdatedAt   int64  `msgpack:"ut"`
+	ModifyIndex uint64 `msgpack:"mi"`
+}
+
+// MaxTagsPerKey is the service's limit on tags on one key.
+const MaxTagsPerKey = 20
+
+// MaxVersionsPerKey bounds manual version creation (the service allows 50).
+const MaxVersionsPerKey = 50
