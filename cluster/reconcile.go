@@ -1,0 +1,330 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// ReconcileConfig tunes RunReconciler.
+type ReconcileConfig struct {
+	// Interval between passes when membership does not change. 0 means 10s
+	// (100ms with Config.Fast).
+	Interval time.Duration
+	// DeadServerTimeout: a server whose member has been failed or left (or
+	// unknown to gossip) for longer than this is removed from the Raft
+	// configuration. 0 means 5 minutes; negative disables removal.
+	DeadServerTimeout time.Duration
+}
+
+// DefaultDeadServerTimeout is used when ReconcileConfig.DeadServerTimeout is 0.
+const DefaultDeadServerTimeout = 5 * time.Minute
+
+// RunReconciler keeps the Raft configuration in line with gossip membership
+// until ctx ends. It acts only while r.IsLeader(), after every membership
+// change and every rc.Interval. Each pass:
+//
+//  1. removes servers failed/left/unknown for longer than DeadServerTimeout,
+//     never the leader itself and never a voter whose removal would leave the
+//     voters gossip sees alive short of a majority of the new configuration
+//     (see planRemovals);
+//  2. adds alive members missing from the configuration and promotes or
+//     demotes servers to reach DesiredVoters (with this node pinned as a
+//     voter), ordered so fault tolerance never drops below what it was:
+//     demote down voters, promote, add, fix addresses, demote alive voters.
+//
+// Every change is logged. It never applies commands to the FSM.
+func (c *Cluster) RunReconciler(ctx context.Context, r Raft, rc ReconcileConfig) {
+	if rc.Interval <= 0 {
+		rc.Interval = c.t.reconcile
+	}
+	if rc.DeadServerTimeout == 0 {
+		rc.DeadServerTimeout = DefaultDeadServerTimeout
+	}
+	rec := &reconciler{c: c, r: r, rc: rc, missingSince: make(map[string]time.Time)}
+	ch, cancel := c.Subscribe()
+	defer cancel()
+	tick := time.NewTicker(rc.Interval)
+	defer tick.Stop()
+	for {
+		if r.IsLeader() {
+			rec.pass(time.Now())
+		} else if rec.leading {
+			rec.leading = false
+			clear(rec.missingSince)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.stopCh:
+			return
+		case <-ch:
+		case <-tick.C:
+		}
+	}
+}
+
+type reconciler struct {
+	c            *Cluster
+	r            Raft
+	rc           ReconcileConfig
+	leading      bool
+	missingSince map[string]time.Time // Raft servers gossip has no member for, since when (this term)
+	lastBlocked  string
+}
+
+// change is one Raft configuration change.
+type change struct {
+	kind   string // changeRemove, changeDemote, changePromote, changeAddVoter, changeAddNonvoter, changeAddress
+	id     string
+	addr   string
+	voter  bool // changeAddress: keep as voter
+	reason string
+}
+
+const (
+	changeRemove      = "remove"
+	changeDemote      = "demote"
+	changePromote     = "promote"
+	changeAddVoter    = "add_voter"
+	changeAddNonvoter = "add_nonvoter"
+	changeAddress     = "update_address"
+)
+
+func (ch change) String() string { return ch.kind + " " + ch.id }
+
+func (rec *reconciler) pass(now time.Time) {
+	c := rec.c
+	if !rec.leading {
+		rec.leading = true
+		c.logger.Info("reconciler: leading; reconciling raft configuration with gossip")
+	}
+	servers, err := rec.r.Servers()
+	if err != nil {
+		c.logger.Warn("reconciler: cannot read raft configuration", "error", err)
+		return
+	}
+	members := c.Members()
+	rec.trackMissing(members, servers, now)
+
+	removals, blocked := planRemovals(c.id, members, servers, now, rec.rc.DeadServerTimeout, rec.missingSince)
+	if b := strings.Join(blocked, ","); b != rec.lastBlocked {
+		rec.lastBlocked = b
+		if b != "" {
+			c.logger.Warn("reconciler: not removing dead voters: the voters gossip sees alive would not be a majority afterwards",
+				"servers", blocked)
+		}
+	}
+	if len(removals) > 0 {
+		if !rec.apply(removals) {
+			return
+		}
+		if servers, err = rec.r.Servers(); err != nil {
+			c.logger.Warn("reconciler: cannot read raft configuration", "error", err)
+			return
+		}
+	}
+	rec.apply(planVoters(c.id, members, servers))
+}
+
+// apply runs changes in order and stops at the first failure (the next pass
+// recomputes from the new configuration).
+func (rec *reconciler) apply(changes []change) bool {
+	c := rec.c
+	for _, ch := range changes {
+		if !rec.r.IsLeader() {
+			return false
+		}
+		var err error
+		switch ch.kind {
+		case changeRemove:
+			err = rec.r.RemoveServer(ch.id)
+		case changeDemote:
+			err = rec.r.DemoteVoter(ch.id)
+		case changePromote, changeAddVoter:
+			err = rec.r.AddVoter(ch.id, ch.addr)
+		case changeAddNonvoter:
+			err = rec.r.AddNonvoter(ch.id, ch.addr)
+		case changeAddress:
+			if ch.voter {
+				err = rec.r.AddVoter(ch.id, ch.addr)
+			} else {
+				err = rec.r.AddNonvoter(ch.id, ch.addr)
+			}
+		default:
+			err = fmt.Errorf("unknown change %q", ch.kind)
+		}
+		if err != nil {
+			c.metrics.reconcileErrs.Inc()
+			c.logger.Warn("reconciler: raft configuration change failed", "change", ch.kind, "id", ch.id,
+				"addr", ch.addr, "reason", ch.reason, "error", err)
+			return false
+		}
+		c.metrics.raftChanges.WithLabelValues(ch.kind).Inc()
+		c.logger.Info("reconciler: raft configuration changed", "change", ch.kind, "id", ch.id,
+			"addr", ch.addr, "reason", ch.reason)
+	}
+	return true
+}
+
+func (rec *reconciler) trackMissing(members []Member, servers []Server, now time.Time) {
+	known := make(map[string]bool, len(members))
+	for _, m := range members {
+		known[m.ID] = true
+	}
+	inConfig := make(map[string]bool, len(servers))
+	for _, s := range servers {
+		inConfig[s.ID] = true
+		if known[s.ID] {
+			delete(rec.missingSince, s.ID)
+		} else if _, ok := rec.missingSince[s.ID]; !ok {
+			rec.missingSince[s.ID] = now
+		}
+	}
+	for id := range rec.missingSince {
+		if !inConfig[id] {
+			delete(rec.missingSince, id)
+		}
+	}
+}
+
+// planRemovals lists the servers to remove: failed or left (by gossip) or
+// unknown to gossip (missingSince) for at least timeout, never self.
+// Nonvoters go first; they never affect quorum.
+//
+// Quorum guard: a dead voter is removed only if the voters gossip reports
+// alive (self included) are a majority of the configuration without it. A
+// leader that is really leading already has a live majority of the old
+// configuration, which is then also a majority of the smaller one, so the
+// guard never blocks a legitimate cleanup. It bites when gossip disagrees
+// with Raft — e.g. UDP gossip is broken while Raft's TCP still works and
+// every peer looks failed: without it the leader would remove its healthy
+// peers one by one (each removal commits fine) and end as a one-voter
+// cluster. blocked lists the voters held back by the guard.
+func planRemovals(self string, members []Member, servers []Server, now time.Time, timeout time.Duration,
+	missingSince map[string]time.Time) (changes []change, blocked []string) {
+	if timeout < 0 {
+		return nil, nil
+	}
+	byID := membersByID(members)
+	alive := func(id string) bool {
+		m, ok := byID[id]
+		return id == self || (ok && m.Alive())
+	}
+	voters, aliveVoters := 0, 0
+	for _, s := range servers {
+		if s.Voter {
+			voters++
+			if alive(s.ID) {
+				aliveVoters++
+			}
+		}
+	}
+	type cand struct {
+		s      Server
+		reason string
+	}
+	var cands []cand
+	for _, s := range servers {
+		if s.ID == self || alive(s.ID) {
+			continue
+		}
+		var since time.Time
+		var reason string
+		if m, ok := byID[s.ID]; ok {
+			since, reason = m.StatusSince, m.Status
+		} else if t, ok := missingSince[s.ID]; ok {
+			since, reason = t, "unknown to gossip"
+		} else {
+			continue
+		}
+		if now.Sub(since) < timeout {
+			continue
+		}
+		cands = append(cands, cand{s, fmt.Sprintf("%s for %s", reason, now.Sub(since).Round(time.Millisecond))})
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		if cands[i].s.Voter != cands[j].s.Voter {
+			return !cands[i].s.Voter
+		}
+		return cands[i].s.ID < cands[j].s.ID
+	})
+	for _, cd := range cands {
+		if cd.s.Voter {
+			if aliveVoters < (voters-1)/2+1 {
+				blocked = append(blocked, cd.s.ID)
+				continue
+			}
+			voters--
+		}
+		changes = append(changes, change{kind: changeRemove, id: cd.s.ID, addr: cd.s.Addr, reason: cd.reason})
+	}
+	return changes, blocked
+}
+
+// planVoters lists the additions, promotions and demotions that move the
+// configuration to desiredVoters (self pinned). Order keeps fault tolerance
+// from dropping mid-way: demote voters that are down (shrinks the quorum
+// with no loss of live votes), promote caught-up nonvoters, add missing
+// servers, fix changed addresses, and only then demote alive voters.
+func planVoters(self string, members []Member, servers []Server) []change {
+	desired := desiredVoters(members, servers, self)
+	byID := membersByID(members)
+	inConfig := make(map[string]bool, len(servers))
+	voters, aliveVoters := 0, 0
+	for _, s := range servers {
+		inConfig[s.ID] = true
+		if s.Voter {
+			voters++
+			if m, ok := byID[s.ID]; s.ID == self || (ok && m.Alive()) {
+				aliveVoters++
+			}
+		}
+	}
+	var demoteDown, promote, add, addr, demoteAlive []change
+	for _, s := range servers {
+		m, known := byID[s.ID]
+		alive := s.ID == self || (known && m.Alive())
+		switch {
+		case s.Voter && !desired[s.ID] && s.ID != self:
+			if alive {
+				demoteAlive = append(demoteAlive, change{kind: changeDemote, id: s.ID, addr: s.Addr,
+					reason: "voter set rebalanced (odd count, zone spread)"})
+			} else if aliveVoters >= (voters-1)/2+1 { // same quorum guard as planRemovals
+				voters--
+				demoteDown = append(demoteDown, change{kind: changeDemote, id: s.ID, addr: s.Addr,
+					reason: "down voter displaced"})
+			}
+		case !s.Voter && desired[s.ID] && alive && known && m.ClusterAddr != "":
+			promote = append(promote, change{kind: changePromote, id: s.ID, addr: m.ClusterAddr,
+				reason: "voter set rebalanced (odd count, zone spread)"})
+			continue
+		}
+		if alive && known && m.ClusterAddr != "" && m.ClusterAddr != s.Addr {
+			addr = append(addr, change{kind: changeAddress, id: s.ID, addr: m.ClusterAddr, voter: s.Voter,
+				reason: "cluster address changed from " + s.Addr})
+		}
+	}
+	for _, m := range members {
+		if !m.Alive() || m.ClusterAddr == "" || inConfig[m.ID] {
+			continue
+		}
+		if desired[m.ID] {
+			add = append(add, change{kind: changeAddVoter, id: m.ID, addr: m.ClusterAddr, reason: "alive member not in configuration"})
+		} else {
+			add = append(add, change{kind: changeAddNonvoter, id: m.ID, addr: m.ClusterAddr, reason: "alive member not in configuration"})
+		}
+	}
+	return slices.Concat(demoteDown, promote, add, addr, demoteAlive)
+}
+
+func membersByID(members []Member) map[string]Member {
+	out := make(map[string]Member, len(members))
+	for _, m := range members {
+		out[m.ID] = m
+	}
+	return out
+}
