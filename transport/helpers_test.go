@@ -1,0 +1,59 @@
+package transport
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// testLogger is silent unless TRANSPORT_TEST_LOG names a level (e.g. debug).
+func testLogger(name string) hclog.Logger {
+	level := hclog.Off
+	if v := os.Getenv("TRANSPORT_TEST_LOG"); v != "" {
+		level = hclog.LevelFromString(v)
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, Output: os.Stderr})
+}
+
+// newTestTransport starts a transport on a loopback port, closed at cleanup.
+func newTestTransport(t *testing.T, mods ...func(*Config)) *Transport {
+	t.Helper()
+	cfg := Config{BindAddr: "127.0.0.1:0", Logger: testLogger("transport")}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	tr, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
+}
+
+// recv waits for a value on ch, failing the test after a generous bound.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
