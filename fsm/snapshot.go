@@ -192,8 +192,34 @@ func (c *catalogue) hash() [32]byte {
 }
 
 // VerifySnapshot reads a whole snapshot, checks its checksum and internal
-// consistency, and returns what it holds. Nothing is applied anywhere.
-func VerifySnapshot(r io.Reader) (SnapshotInfo, error) {
+// consistency, and returns what it holds. Nothing is applied anywhere. The
+// checksum is checked in a first pass, before any record is decoded, so a
+// damaged file is refused without interpreting its contents.
+func VerifySnapshot(r io.ReadSeeker) (SnapshotInfo, error) {
+	size, err := r.Seek(0, io.SeekEnd)
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	if size < int64(len(snapshotMagic))+2+snapshotSumSize {
+		return SnapshotInfo{}, fmt.Errorf("%w: only %d bytes", ErrBadSnapshot, size)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return SnapshotInfo{}, err
+	}
+	sum := sha256.New()
+	if _, err := io.CopyN(sum, r, size-snapshotSumSize); err != nil {
+		return SnapshotInfo{}, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
+	trailer := make([]byte, snapshotSumSize)
+	if _, err := io.ReadFull(r, trailer); err != nil {
+		return SnapshotInfo{}, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
+	if !bytes.Equal(trailer, sum.Sum(nil)) {
+		return SnapshotInfo{}, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return SnapshotInfo{}, err
+	}
 	hdr, cat, err := readSnapshot(r)
 	if err != nil {
 		return SnapshotInfo{}, err
@@ -302,11 +328,13 @@ func readFrame(r io.Reader) ([]byte, error) {
 	if size > maxRecordSize {
 		return nil, fmt.Errorf("record of %d bytes exceeds the limit", size)
 	}
-	body := make([]byte, size)
-	if _, err := io.ReadFull(r, body); err != nil {
+	// Grow with the bytes that actually arrive rather than trusting the
+	// length prefix: a damaged prefix must not cost 16 MiB per record.
+	var body bytes.Buffer
+	if _, err := io.CopyN(&body, r, int64(size)); err != nil {
 		return nil, errors.New("truncated record")
 	}
-	return body, nil
+	return body.Bytes(), nil
 }
 
 func loadInto[T any](m map[string]*T, body []byte, id func(*T) string) error {
