@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -353,6 +354,40 @@ func TestClose(t *testing.T) {
 	cli.Close() // idempotent
 }
 
+func TestClose_ClosesRaftStreams(t *testing.T) {
+	srv, cli := newTestTransport(t), newTestTransport(t)
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := srv.StreamLayer().Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	dialed, err := cli.StreamLayer().Dial(raft.ServerAddress(srv.Addr()), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := recv(t, accepted, "the raft stream")
+	// Raft's bytes pass through untouched.
+	if _, err := dialed.Write([]byte("raft rpc")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if _, err := io.ReadFull(in, buf); err != nil || string(buf) != "raft rpc" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+
+	srv.Close()
+	dialed.SetReadDeadline(time.Now().Add(10 * time.Second)) // safety net only
+	if _, err := dialed.Read(buf); err == nil {
+		t.Fatal("dialed raft stream still open after the server closed")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("server Close did not close the accepted raft stream")
+	}
+	if _, err := in.Read(buf); err == nil {
+		t.Fatal("accepted stream readable after Close")
+	}
+}
+
 func TestStreamLayerClose_LeavesRPCRunning(t *testing.T) {
 	srv, cli := pair(t, map[string]Handler{"echo": echo})
 	srv.StreamLayer().Close()
@@ -509,6 +544,8 @@ func TestClient_HostileServers(t *testing.T) {
 		want   error
 	}{
 		{"closes before echo", func(c net.Conn) {}, ErrUnreachable},
+		// Times out on DialTimeout, which is not the caller's deadline.
+		{"never echoes", func(c net.Conn) { io.Copy(io.Discard, c) }, ErrUnreachable},
 		{"echoes wrong byte", func(c net.Conn) { io.ReadFull(c, make([]byte, 1)); c.Write([]byte{ProtoRaft}) }, ErrUnreachable},
 		{"garbage after request", func(c net.Conn) {
 			if handshake(c) {
@@ -533,7 +570,7 @@ func TestClient_HostileServers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := fakeServer(t, tc.script)
-			cli := newTestTransport(t)
+			cli := newTestTransport(t, func(c *Config) { c.DialTimeout = 300 * time.Millisecond })
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			_, err := cli.Call(ctx, addr, "echo", []byte("x"))

@@ -271,7 +271,20 @@ func (t *Transport) handshake(raw net.Conn) {
 
 	conn := raw
 	if t.cfg.ServerTLS != nil {
-		tc := tls.Server(raw, t.cfg.ServerTLS)
+		// Every TLS connection opens with a handshake record (type 0x16). A
+		// plaintext peer on a TLS port sends a protocol byte instead: refuse
+		// it now rather than let the TLS stack wait for a record that never
+		// comes, so the misconfigured peer learns at once.
+		var first [1]byte
+		if _, err := io.ReadFull(raw, first[:]); err != nil {
+			fail("handshake", hclog.Debug, "no first byte", "error", err)
+			return
+		}
+		if first[0] != tlsRecordHandshake {
+			fail("tls", hclog.Warn, "plaintext connection on a TLS port, closing", "byte", first[0])
+			return
+		}
+		tc := tls.Server(&prefixConn{Conn: raw, prefix: first[:]}, t.cfg.ServerTLS)
 		ctx, cancel := context.WithDeadline(t.ctx, deadline)
 		err := tc.HandshakeContext(ctx)
 		cancel()
@@ -316,12 +329,26 @@ func (t *Transport) handshake(raw net.Conn) {
 // dial connects to addr and performs the client half of the handshake. It
 // returns the connection to use (TLS or plain) and the raw TCP connection,
 // which is tracked. Any error means no byte of a request was sent.
-func (t *Transport) dial(ctx context.Context, addr string, proto byte) (net.Conn, net.Conn, error) {
+//
+// ctx here is never a Call's context (see getConn), so its expiry is reported
+// as a plain timeout: wrapping context.DeadlineExceeded would make a caller
+// believe its own deadline had passed.
+func (t *Transport) dial(ctx context.Context, addr string, proto byte) (_, _ net.Conn, err error) {
 	if t.ctx.Err() != nil {
 		return nil, nil, ErrClosed
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.cfg.DialTimeout)
 	defer cancel()
+	defer func() {
+		switch {
+		case err == nil:
+		case t.ctx.Err() != nil:
+			err = ErrClosed
+		case ctx.Err() != nil:
+			err = fmt.Errorf("connecting to %s timed out: %v", addr, err)
+		}
+	}()
+
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -338,10 +365,7 @@ func (t *Transport) dial(ctx context.Context, addr string, proto byte) (net.Conn
 			raw.Close()
 		}
 	}()
-	if dl, has := ctx.Deadline(); has {
-		raw.SetDeadline(dl)
-	}
-	// Cancellation without a deadline (or Close) must interrupt blocking I/O too.
+	// Expiry or cancellation of ctx must interrupt blocking I/O too.
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
@@ -363,11 +387,11 @@ func (t *Transport) dial(ctx context.Context, addr string, proto byte) (net.Conn
 		conn = tc
 	}
 	if _, err := conn.Write([]byte{proto}); err != nil {
-		return nil, nil, ctxOr(ctx, fmt.Errorf("sending protocol byte: %w", err))
+		return nil, nil, fmt.Errorf("sending protocol byte: %w", err)
 	}
 	var echo [1]byte
 	if _, err := io.ReadFull(conn, echo[:]); err != nil {
-		return nil, nil, ctxOr(ctx, fmt.Errorf("peer refused the connection: %w", err))
+		return nil, nil, fmt.Errorf("peer refused the connection: %w", err)
 	}
 	if echo[0] != proto {
 		return nil, nil, fmt.Errorf("peer answered protocol byte %#x with %#x", proto, echo[0])
@@ -375,18 +399,8 @@ func (t *Transport) dial(ctx context.Context, addr string, proto byte) (net.Conn
 	if !stop() {
 		return nil, nil, ctx.Err()
 	}
-	raw.SetDeadline(time.Time{})
 	ok = true
 	return conn, raw, nil
-}
-
-// ctxOr prefers the context's error, which explains an I/O error caused by
-// the deadline trick above.
-func ctxOr(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
-		return fmt.Errorf("%w (%v)", cerr, err)
-	}
-	return err
 }
 
 // trackedConn is a connection handed to code outside the package (Raft).
@@ -406,4 +420,21 @@ func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.t.untrack(c.raw) })
 	return err
+}
+
+const tlsRecordHandshake = 0x16
+
+// prefixConn replays bytes already read from Conn before reading more.
+type prefixConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
 }
