@@ -1,0 +1,313 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/raftkms/raftkms/transport"
+)
+
+// Result is the outcome of an applied command: the log index it was applied
+// at and the FSM's response (nil or a domain error).
+type Result struct {
+	Index uint64
+	Err   error
+}
+
+// defaultApplyTimeout bounds a write when the caller's context has no
+// deadline.
+const defaultApplyTimeout = 10 * time.Second
+
+// Propose applies cmd through Raft, on this node if it leads, otherwise by
+// forwarding it to the leader. When it returns without error the command is
+// committed on a majority and applied on the node that applied it; the FSM's
+// answer is in Result.Err.
+//
+// While there is no leader it waits (within ctx) for one, because a command
+// that was never handed to a leader can be retried safely. Once a command
+// may have reached a leader's log, failures are ErrUnknownOutcome and never
+// retried here: retrying could apply it twice.
+func (s *Store) Propose(ctx context.Context, cmd []byte) (Result, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultApplyTimeout)
+		defer cancel()
+	}
+	start := time.Now()
+	defer func() { s.m.applyDuration.Observe(time.Since(start).Seconds()) }()
+	for {
+		res, err := s.proposeOnce(ctx, cmd)
+		if err == nil || !(errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader)) {
+			return res, err
+		}
+		if werr := s.waitForLeaderChange(ctx); werr != nil {
+			return Result{}, fmt.Errorf("%w (%v)", ErrNoLeader, werr)
+		}
+	}
+}
+
+func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
+	if s.IsLeader() {
+		return s.applyLocal(ctx, cmd)
+	}
+	addr, _ := s.Leader()
+	if addr == "" {
+		return Result{}, ErrNoLeader
+	}
+	resp, err := s.cfg.Transport.Call(ctx, addr, rpcApply, cmd)
+	if err != nil {
+		var re *transport.RemoteError
+		switch {
+		case errors.Is(err, transport.ErrUnreachable):
+			return Result{}, ErrNoLeader // never delivered: safe to retry
+		case errors.As(err, &re):
+			return Result{}, fmt.Errorf("leader %s: %s", addr, re.Message)
+		default:
+			return Result{}, fmt.Errorf("%w: forwarding to leader %s: %v", ErrUnknownOutcome, addr, err)
+		}
+	}
+	var ar applyResponse
+	if err := msgpack.Unmarshal(resp, &ar); err != nil {
+		return Result{}, fmt.Errorf("%w: bad answer from leader %s: %v", ErrUnknownOutcome, addr, err)
+	}
+	if ar.Status != "" {
+		return Result{}, statusErr(ar.Status, ar.ErrMsg)
+	}
+	return Result{Index: ar.Index, Err: s.cfg.Errors.Decode(ar.ErrName, ar.ErrMsg)}, nil
+}
+
+// applyLocal applies on this node, which believes it leads.
+func (s *Store) applyLocal(ctx context.Context, cmd []byte) (Result, error) {
+	timeout := time.Until(deadline(ctx))
+	if timeout <= 0 {
+		return Result{}, ctx.Err()
+	}
+	f := s.raft.Apply(cmd, timeout)
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader):
+			return Result{}, ErrNotLeader
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			return Result{}, fmt.Errorf("%w: the leader was too busy to accept the write in time", ErrNoLeader)
+		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrAbortedByRestore):
+			return Result{}, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return Result{}, fmt.Errorf("%w: %v", ErrUnknownOutcome, ErrShutdown)
+		}
+		return Result{}, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+	}
+	var ferr error
+	if resp := f.Response(); resp != nil {
+		e, ok := resp.(error)
+		if !ok {
+			return Result{}, fmt.Errorf("fsm returned %T, want error", resp)
+		}
+		ferr = e
+	}
+	return Result{Index: f.Index(), Err: ferr}, nil
+}
+
+func deadline(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(defaultApplyTimeout)
+}
+
+// waitForLeaderChange waits a little for a leader to appear (or change).
+func (s *Store) waitForLeaderChange(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	before, _ := s.Leader()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.stopCh:
+			return ErrShutdown
+		case <-t.C:
+		}
+		now, _ := s.Leader()
+		if s.IsLeader() || (now != "" && (now != before || i >= 5)) {
+			return nil
+		}
+	}
+}
+
+// applyResponse is the wire answer of a forwarded write. Status carries a
+// store-level failure (not leader, unknown outcome) so the proposer maps it
+// back to the same sentinel.
+type applyResponse struct {
+	Index   uint64 `msgpack:"i"`
+	ErrName string `msgpack:"en"`
+	ErrMsg  string `msgpack:"em"`
+	Status  string `msgpack:"s"`
+}
+
+func statusOf(err error) string {
+	switch {
+	case errors.Is(err, ErrNotLeader):
+		return "not-leader"
+	case errors.Is(err, ErrNoLeader):
+		return "no-leader"
+	case errors.Is(err, ErrUnknownOutcome):
+		return "unknown"
+	}
+	return "error"
+}
+
+func statusErr(status, msg string) error {
+	switch status {
+	case "not-leader":
+		return ErrNotLeader
+	case "no-leader":
+		return fmt.Errorf("%w: %s", ErrNoLeader, msg)
+	case "unknown":
+		return fmt.Errorf("%w: %s", ErrUnknownOutcome, msg)
+	}
+	return fmt.Errorf("%w: leader failed: %s", ErrUnknownOutcome, msg)
+}
+
+func (s *Store) handleApply(ctx context.Context, req []byte) ([]byte, error) {
+	var ar applyResponse
+	if !s.IsLeader() {
+		ar.Status = statusOf(ErrNotLeader)
+	} else if res, err := s.applyLocal(ctx, req); err != nil {
+		ar.Status, ar.ErrMsg = statusOf(err), err.Error()
+	} else {
+		ar.Index = res.Index
+		ar.ErrName, ar.ErrMsg = s.cfg.Errors.Encode(res.Err)
+	}
+	return msgpack.Marshal(&ar)
+}
+
+// ReadIndex returns an index such that a node that has applied it has seen
+// every write acknowledged before the call started: the leader's commit
+// index (as the last command at or below it), confirmed by a round of
+// heartbeats to a quorum, taken after a barrier committed in the leader's
+// current term. On a follower it asks the leader.
+func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, defaultApplyTimeout)
+		defer cancel()
+	}
+	for {
+		idx, err := s.readIndexOnce(ctx)
+		if err == nil || !(errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader)) {
+			return idx, err
+		}
+		if werr := s.waitForLeaderChange(ctx); werr != nil {
+			return 0, fmt.Errorf("%w (%v)", ErrNoLeader, werr)
+		}
+	}
+}
+
+func (s *Store) readIndexOnce(ctx context.Context) (uint64, error) {
+	if s.IsLeader() {
+		return s.leaderReadIndex(ctx)
+	}
+	addr, _ := s.Leader()
+	if addr == "" {
+		return 0, ErrNoLeader
+	}
+	resp, err := s.cfg.Transport.Call(ctx, addr, rpcReadIndex, nil)
+	if err != nil {
+		return 0, fmt.Errorf("%w: read index from %s: %v", ErrNoLeader, addr, err)
+	}
+	var ri readIndexResponse
+	if err := msgpack.Unmarshal(resp, &ri); err != nil {
+		return 0, fmt.Errorf("read index from %s: %w", addr, err)
+	}
+	if ri.Status != "" {
+		return 0, statusErr(ri.Status, ri.ErrMsg)
+	}
+	return ri.Index, nil
+}
+
+func (s *Store) leaderReadIndex(ctx context.Context) (uint64, error) {
+	term := s.raft.CurrentTerm()
+	for {
+		s.mu.Lock()
+		ready, ch := s.readyTerm >= term, s.readyCh
+		s.mu.Unlock()
+		if ready {
+			break
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w: leader not ready: %v", ErrNoLeader, ctx.Err())
+		case <-s.stopCh:
+			return 0, ErrShutdown
+		}
+	}
+	idx := s.lastCommandAtOrBelow(s.raft.CommitIndex())
+	if err := s.raft.VerifyLeader().Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return 0, ErrNotLeader
+		}
+		return 0, fmt.Errorf("%w: %v", ErrNoLeader, err)
+	}
+	if s.raft.CurrentTerm() != term {
+		return 0, ErrNotLeader
+	}
+	return idx, nil
+}
+
+// lastCommandAtOrBelow maps a Raft index to the index of the last command
+// entry at or below it. The FSM only sees command entries (Raft keeps no-ops,
+// barriers and configuration changes to itself), so its applied index counts
+// commands; a reader that waited for the raw commit index could wait for an
+// entry its FSM never receives.
+func (s *Store) lastCommandAtOrBelow(index uint64) uint64 {
+	const maxScan = 1024
+	var l raft.Log
+	for i := index; i > 0 && index-i < maxScan; i-- {
+		if err := s.bolt.GetLog(i, &l); err != nil {
+			// Compacted into a snapshot, or the hole an operator restore
+			// leaves: everything below was applied by this leader's FSM.
+			return s.fsm.AppliedIndex()
+		}
+		if l.Type == raft.LogCommand {
+			return i
+		}
+	}
+	return s.fsm.AppliedIndex()
+}
+
+type readIndexResponse struct {
+	Index  uint64 `msgpack:"i"`
+	Status string `msgpack:"s"`
+	ErrMsg string `msgpack:"em"`
+}
+
+func (s *Store) handleReadIndex(ctx context.Context, _ []byte) ([]byte, error) {
+	var ri readIndexResponse
+	if !s.IsLeader() {
+		ri.Status = statusOf(ErrNotLeader)
+	} else if idx, err := s.leaderReadIndex(ctx); err != nil {
+		ri.Status, ri.ErrMsg = statusOf(err), err.Error()
+	} else {
+		ri.Index = idx
+	}
+	return msgpack.Marshal(&ri)
+}
+
+// Barrier makes this node's FSM reflect every write committed before the
+// call: it obtains a read index and waits until the local FSM has applied it.
+func (s *Store) Barrier(ctx context.Context) (uint64, error) {
+	idx, err := s.ReadIndex(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.fsm.WaitForIndex(ctx, idx); err != nil {
+		return 0, err
+	}
+	return idx, nil
+}

@@ -1,0 +1,42 @@
+package store
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	applyDuration prometheus.Histogram
+}
+
+// newMetrics registers the store's collectors on reg (nil: unregistered).
+func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
+	m := &metrics{
+		applyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kms_raft_apply_duration_seconds",
+			Help:    "Time to commit and apply a write through Raft, including forwarding to the leader.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+	}
+	if reg == nil {
+		return m
+	}
+	reg.MustRegister(m.applyDuration)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kms_raft_applied_index",
+		Help: "Index of the last log entry applied to this node's catalogue.",
+	}, func() float64 { return float64(s.fsm.AppliedIndex()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kms_raft_commit_index",
+		Help: "Highest log index this node knows to be committed.",
+	}, func() float64 { return float64(s.raft.CommitIndex()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kms_raft_leader",
+		Help: "1 if this node is the Raft leader.",
+	}, func() float64 {
+		if s.IsLeader() {
+			return 1
+		}
+		return 0
+	}))
+	return m
+}

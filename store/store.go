@@ -1,0 +1,363 @@
+// Package store is the Raft node: it opens the log and stable store
+// (raft-boltdb) and the snapshot store on disk, bootstraps, applies commands
+// with a deadline, forwards writes to the leader over the cluster transport,
+// serves linearizable read indexes, changes membership and restores operator
+// snapshots.
+//
+// It does not know what a key is: commands are opaque bytes and responses
+// are errors, carried between nodes by the ErrorCodec it is given.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/bbolt"
+
+	"github.com/raftkms/raftkms/transport"
+)
+
+// Errors a caller maps to answers. Only ErrUnknownOutcome leaves a write's
+// fate open: the command may or may not be applied.
+var (
+	ErrNotLeader      = errors.New("this node is not the Raft leader")
+	ErrNoLeader       = errors.New("the cluster has no leader (no quorum)")
+	ErrUnknownOutcome = errors.New("the write's outcome is unknown: it may or may not have been applied")
+	ErrShutdown       = errors.New("the Raft node is shutting down")
+)
+
+// FSM is what the store needs from the state machine besides raft.FSM.
+type FSM interface {
+	raft.FSM
+	AppliedIndex() uint64
+	WaitForIndex(ctx context.Context, index uint64) error
+}
+
+// ErrorCodec carries a command's response error between nodes when a write
+// was forwarded to the leader.
+type ErrorCodec struct {
+	Encode func(error) (name, msg string)
+	Decode func(name, msg string) error
+}
+
+// Timing holds the Raft timeouts. Tests shrink them.
+type Timing struct {
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+}
+
+// DefaultTiming suits nodes on one LAN or across close zones.
+func DefaultTiming() Timing {
+	return Timing{HeartbeatTimeout: time.Second, ElectionTimeout: time.Second, LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 50 * time.Millisecond}
+}
+
+// FastTiming is for tests on loopback.
+func FastTiming() Timing {
+	return Timing{HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond, CommitTimeout: 5 * time.Millisecond}
+}
+
+// Config configures a Store.
+type Config struct {
+	NodeID    string
+	DataDir   string
+	Transport *transport.Transport
+	FSM       FSM
+	Errors    ErrorCodec
+	Timing    Timing
+	Logger    hclog.Logger
+	Metrics   prometheus.Registerer
+	// SnapshotThreshold is how many log entries trigger a snapshot (0 =
+	// Raft's default).
+	SnapshotThreshold uint64
+}
+
+// Store is one Raft node.
+type Store struct {
+	cfg    Config
+	log    hclog.Logger
+	raft   *raft.Raft
+	bolt   *raftboltdb.BoltStore
+	snaps  *raft.FileSnapshotStore
+	trans  *raft.NetworkTransport
+	fsm    FSM
+	m      *metrics
+	stopCh chan struct{}
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	readyTerm  uint64        // term in which this leader's barrier committed
+	readyCh    chan struct{} // closed when readyTerm is set for the current term
+	leaderTerm uint64
+}
+
+// RPC method names served on the cluster transport.
+const (
+	rpcApply     = "store.apply"
+	rpcReadIndex = "store.readindex"
+)
+
+// Open opens (or creates) the node's Raft state under DataDir/raft.
+func Open(cfg Config) (*Store, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Timing == (Timing{}) {
+		cfg.Timing = DefaultTiming()
+	}
+	dir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create raft dir: %w", err)
+	}
+	bolt, err := raftboltdb.New(raftboltdb.Options{
+		Path: filepath.Join(dir, "raft.db"),
+		// Without a timeout bbolt waits forever for another process's lock.
+		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
+	})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: the data dir is in use by another kmsd process", dir)
+		}
+		return nil, fmt.Errorf("open raft log: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, cfg.Logger.Named("snapshot"))
+	if err != nil {
+		bolt.Close()
+		return nil, fmt.Errorf("open snapshot store: %w", err)
+	}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  cfg.Transport.StreamLayer(),
+		MaxPool: 5,
+		Timeout: 10 * time.Second,
+		Logger:  cfg.Logger.Named("raft-net"),
+	})
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = cfg.Logger.Named("raft")
+	rc.HeartbeatTimeout = cfg.Timing.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.Timing.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.Timing.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.Timing.CommitTimeout
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+		rc.TrailingLogs = cfg.SnapshotThreshold
+	}
+	r, err := raft.NewRaft(rc, cfg.FSM, bolt, bolt, snaps, trans)
+	if err != nil {
+		trans.Close()
+		bolt.Close()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	s := &Store{
+		cfg: cfg, log: cfg.Logger.Named("store"), raft: r, bolt: bolt, snaps: snaps, trans: trans,
+		fsm: cfg.FSM, stopCh: make(chan struct{}), readyCh: make(chan struct{}),
+	}
+	s.m = newMetrics(cfg.Metrics, s)
+	cfg.Transport.Handle(rpcApply, s.handleApply)
+	cfg.Transport.Handle(rpcReadIndex, s.handleReadIndex)
+	s.wg.Add(1)
+	go s.watchLeadership()
+	return s, nil
+}
+
+// ID is this node's Raft server id.
+func (s *Store) ID() string { return s.cfg.NodeID }
+
+// Addr is this node's Raft (cluster) address.
+func (s *Store) Addr() string { return s.cfg.Transport.Addr() }
+
+// HasState reports whether this node has any Raft state on disk (it has been
+// part of a cluster before).
+func (s *Store) HasState() (bool, error) {
+	return raft.HasExistingState(s.bolt, s.bolt, s.snaps)
+}
+
+// Bootstrap starts a new cluster with the given servers. Every member of the
+// initial set may call it with the same list.
+func (s *Store) Bootstrap(servers []Server) error {
+	cfg := raft.Configuration{}
+	for _, sv := range servers {
+		suffrage := raft.Voter
+		if !sv.Voter {
+			suffrage = raft.Nonvoter
+		}
+		cfg.Servers = append(cfg.Servers, raft.Server{ID: raft.ServerID(sv.ID), Address: raft.ServerAddress(sv.Addr), Suffrage: suffrage})
+	}
+	err := s.raft.BootstrapCluster(cfg).Error()
+	if errors.Is(err, raft.ErrCantBootstrap) {
+		return nil // already has state: nothing to do
+	}
+	return err
+}
+
+// BootstrapSelf starts a single-node cluster (dev mode).
+func (s *Store) BootstrapSelf() error {
+	return s.Bootstrap([]Server{{ID: s.cfg.NodeID, Addr: s.Addr(), Voter: true}})
+}
+
+// Server is one member of the Raft configuration.
+type Server struct {
+	ID, Addr string
+	Voter    bool
+}
+
+// Servers returns the current Raft configuration.
+func (s *Store) Servers() ([]Server, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	var out []Server
+	for _, sv := range f.Configuration().Servers {
+		out = append(out, Server{ID: string(sv.ID), Addr: string(sv.Address), Voter: sv.Suffrage == raft.Voter})
+	}
+	return out, nil
+}
+
+// IsLeader reports whether this node is the leader.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// Leader returns the leader's address and id, empty when unknown.
+func (s *Store) Leader() (addr, id string) {
+	a, i := s.raft.LeaderWithID()
+	return string(a), string(i)
+}
+
+// State is the Raft role name: Leader, Follower, Candidate, Shutdown.
+func (s *Store) State() string { return s.raft.State().String() }
+
+// AppliedIndex is the FSM's applied index.
+func (s *Store) AppliedIndex() uint64 { return s.fsm.AppliedIndex() }
+
+// CommitIndex is the highest index this node knows to be committed.
+func (s *Store) CommitIndex() uint64 { return s.raft.CommitIndex() }
+
+// LastContact is when a follower last heard from the leader.
+func (s *Store) LastContact() time.Time { return s.raft.LastContact() }
+
+// Stats exposes Raft's own counters for the status page.
+func (s *Store) Stats() map[string]string { return s.raft.Stats() }
+
+// AddVoter adds or promotes a voter (leader only).
+func (s *Store) AddVoter(id, addr string) error {
+	return mapRaftErr(s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 10*time.Second).Error())
+}
+
+// AddNonvoter adds a non-voting member (leader only).
+func (s *Store) AddNonvoter(id, addr string) error {
+	return mapRaftErr(s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 10*time.Second).Error())
+}
+
+// DemoteVoter turns a voter into a non-voter (leader only).
+func (s *Store) DemoteVoter(id string) error {
+	return mapRaftErr(s.raft.DemoteVoter(raft.ServerID(id), 0, 10*time.Second).Error())
+}
+
+// RemoveServer removes a member (leader only).
+func (s *Store) RemoveServer(id string) error {
+	return mapRaftErr(s.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error())
+}
+
+func mapRaftErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader):
+		return ErrNotLeader
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrShutdown
+	}
+	return err
+}
+
+// watchLeadership commits a barrier at the start of each term this node
+// leads. Until it has, the leader's commit index may lag entries committed by
+// the previous leader, so read indexes wait for it (STYLE: "a barrier
+// committed in the current term").
+func (s *Store) watchLeadership() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stopCh:
+			return
+		case isLeader := <-s.raft.LeaderCh():
+			if !isLeader {
+				continue
+			}
+			term := s.raft.CurrentTerm()
+			if err := s.raft.Barrier(30 * time.Second).Error(); err != nil {
+				s.log.Warn("leader barrier failed", "term", term, "error", err)
+				continue
+			}
+			s.mu.Lock()
+			if term > s.readyTerm {
+				s.readyTerm = term
+				close(s.readyCh)
+				s.readyCh = make(chan struct{})
+			}
+			s.mu.Unlock()
+			s.log.Info("leadership established", "term", term, "index", s.fsm.AppliedIndex())
+		}
+	}
+}
+
+// Shutdown stops the node. A leader first hands leadership to another voter
+// so the cluster does not wait an election timeout.
+func (s *Store) Shutdown() error {
+	if s.IsLeader() {
+		servers, _ := s.Servers()
+		voters := 0
+		for _, sv := range servers {
+			if sv.Voter {
+				voters++
+			}
+		}
+		if voters > 1 {
+			if err := s.raft.LeadershipTransfer().Error(); err != nil {
+				s.log.Warn("leadership transfer failed", "error", err)
+			} else {
+				s.log.Info("leadership transferred")
+			}
+		}
+	}
+	close(s.stopCh)
+	err := s.raft.Shutdown().Error()
+	s.wg.Wait()
+	s.trans.Close()
+	if cerr := s.bolt.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Snapshot forces a Raft snapshot now (log compaction).
+func (s *Store) Snapshot() error {
+	return s.raft.Snapshot().Error()
+}
+
+// Restore replaces the cluster's state with an operator snapshot (leader
+// only). The caller must have verified the snapshot completely: Raft panics
+// if the FSM refuses it halfway. index is the applied index recorded in the
+// snapshot; Raft places the restored state above both it and its own last
+// index, so the FSM's applied index never runs ahead of Raft's.
+func (s *Store) Restore(r io.Reader, size int64, index uint64, timeout time.Duration) error {
+	if !s.IsLeader() {
+		return ErrNotLeader
+	}
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: size, Index: index}
+	return mapRaftErr(s.raft.Restore(meta, r, timeout))
+}

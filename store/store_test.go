@@ -1,0 +1,265 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/transport"
+)
+
+type testNode struct {
+	id    string
+	dir   string
+	trans *transport.Transport
+	fsm   *fsm.FSM
+	store *Store
+}
+
+func openNode(t *testing.T, id, dir string) *testNode {
+	t.Helper()
+	tr, err := transport.New(transport.Config{BindAddr: "127.0.0.1:0", Logger: hclog.NewNullLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fsm.New(nil)
+	s, err := Open(Config{
+		NodeID: id, DataDir: dir, Transport: tr, FSM: f, Timing: FastTiming(),
+		Errors: ErrorCodec{Encode: fsm.EncodeError, Decode: fsm.DecodeError},
+		Logger: hclog.New(&hclog.LoggerOptions{Name: id, Level: hclog.Warn}),
+	})
+	if err != nil {
+		tr.Close()
+		t.Fatal(err)
+	}
+	return &testNode{id: id, dir: dir, trans: tr, fsm: f, store: s}
+}
+
+func (n *testNode) stop() {
+	n.store.Shutdown()
+	n.trans.Close()
+}
+
+type testCluster struct {
+	t     *testing.T
+	nodes []*testNode
+}
+
+func newTestCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t}
+	var servers []Server
+	for i := 0; i < n; i++ {
+		node := openNode(t, fmt.Sprintf("node%d", i), t.TempDir())
+		c.nodes = append(c.nodes, node)
+		servers = append(servers, Server{ID: node.id, Addr: node.store.Addr(), Voter: true})
+	}
+	for _, node := range c.nodes {
+		if err := node.store.Bootstrap(servers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, node := range c.nodes {
+			if node != nil {
+				node.stop()
+			}
+		}
+	})
+	return c
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (c *testCluster) leader() *testNode {
+	c.t.Helper()
+	var l *testNode
+	waitFor(c.t, "a leader", 10*time.Second, func() bool {
+		for _, n := range c.nodes {
+			if n != nil && n.store.IsLeader() {
+				l = n
+				return true
+			}
+		}
+		return false
+	})
+	return l
+}
+
+func (c *testCluster) follower() *testNode {
+	l := c.leader()
+	for _, n := range c.nodes {
+		if n != nil && n != l {
+			return n
+		}
+	}
+	c.t.Fatal("no follower")
+	return nil
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func initCmd(t *testing.T) []byte {
+	b, err := fsm.Encode(fsm.CmdInit, fsm.InitCmd{
+		RootCheck: []byte("rc"),
+		Account:   fsm.Account{ID: "1"},
+		AccessKey: fsm.AccessKey{ID: "ak", AccountID: "1"},
+		Instance:  fsm.Instance{ID: "kst-1", AccountID: "1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestPropose_ForwardedFromFollowerAndDomainErrorsSurvive(t *testing.T) {
+	c := newTestCluster(t, 3)
+	f := c.follower()
+	res, err := f.store.Propose(ctxT(t), initCmd(t))
+	if err != nil || res.Err != nil || res.Index == 0 {
+		t.Fatalf("Propose via follower = %+v, %v", res, err)
+	}
+	// The same command again is refused by the FSM; the refusal travels back.
+	res2, err := f.store.Propose(ctxT(t), initCmd(t))
+	if err != nil || !errors.Is(res2.Err, fsm.ErrAlreadyInitialized) || res2.Index <= res.Index {
+		t.Fatalf("second init = %+v, %v", res2, err)
+	}
+	// Read-your-writes: a follower that waits for the index sees the write.
+	if err := f.fsm.WaitForIndex(ctxT(t), res.Index); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := f.fsm.Initialized(); !ok {
+		t.Fatal("follower does not see the write at its index")
+	}
+}
+
+func TestReadIndex_OnFollowerCoversAcknowledgedWrites(t *testing.T) {
+	c := newTestCluster(t, 3)
+	l := c.leader()
+	res, err := l.store.Propose(ctxT(t), initCmd(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.nodes {
+		idx, err := n.store.Barrier(ctxT(t))
+		if err != nil {
+			t.Fatalf("%s: Barrier: %v", n.id, err)
+		}
+		if idx < res.Index || n.fsm.AppliedIndex() < res.Index {
+			t.Fatalf("%s: read index %d below acknowledged write %d", n.id, idx, res.Index)
+		}
+	}
+}
+
+func TestLeaderLoss_NewLeaderAndWritesResume(t *testing.T) {
+	c := newTestCluster(t, 3)
+	old := c.leader()
+	if _, err := old.store.Propose(ctxT(t), initCmd(t)); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range c.nodes {
+		if n == old {
+			n.stop()
+			c.nodes[i] = nil
+		}
+	}
+	nl := c.leader()
+	if nl == old {
+		t.Fatal("stopped node still leads")
+	}
+	noop, _ := fsm.Encode(fsm.CmdNoop, fsm.NoopCmd{})
+	for _, n := range c.nodes {
+		if n == nil {
+			continue
+		}
+		if res, err := n.store.Propose(ctxT(t), noop); err != nil || res.Err != nil {
+			t.Fatalf("%s: write after failover: %+v %v", n.id, res, err)
+		}
+	}
+}
+
+func TestRestart_KeepsStateOnDisk(t *testing.T) {
+	n := openNode(t, "solo", t.TempDir())
+	if err := n.store.BootstrapSelf(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "leader", 5*time.Second, n.store.IsLeader)
+	res, err := n.store.Propose(ctxT(t), initCmd(t))
+	if err != nil || res.Err != nil {
+		t.Fatal(err, res.Err)
+	}
+	before, _ := n.fsm.Hash()
+	n.stop()
+
+	again := openNode(t, "solo", n.dir)
+	defer again.stop()
+	if has, err := again.store.HasState(); !has || err != nil {
+		t.Fatalf("HasState = %v, %v", has, err)
+	}
+	waitFor(t, "leader after restart", 5*time.Second, again.store.IsLeader)
+	if _, err := again.store.Barrier(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := again.fsm.Hash(); after != before {
+		t.Fatal("state changed across restart")
+	}
+}
+
+func TestRestore_ReplacesStateOnEveryNode(t *testing.T) {
+	// Source cluster: one node with an initialized catalogue.
+	src := openNode(t, "src", t.TempDir())
+	defer src.stop()
+	src.store.BootstrapSelf()
+	waitFor(t, "src leader", 5*time.Second, src.store.IsLeader)
+	if _, err := src.store.Propose(ctxT(t), initCmd(t)); err != nil {
+		t.Fatal(err)
+	}
+	var snap bytes.Buffer
+	snapIndex, err := src.fsm.WriteSnapshotTo(&snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := src.fsm.Hash()
+
+	c := newTestCluster(t, 3)
+	l := c.leader()
+	noop, _ := fsm.Encode(fsm.CmdNoop, fsm.NoopCmd{})
+	for i := 0; i < 5; i++ {
+		l.store.Propose(ctxT(t), noop)
+	}
+	if err := l.store.Restore(bytes.NewReader(snap.Bytes()), int64(snap.Len()), snapIndex, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.store.Propose(ctxT(t), noop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.nodes {
+		if err := n.fsm.WaitForIndex(ctxT(t), res.Index); err != nil {
+			t.Fatalf("%s: %v", n.id, err)
+		}
+		if got, _ := n.fsm.Hash(); got != want {
+			t.Fatalf("%s: catalogue differs from the restored snapshot", n.id)
+		}
+	}
+}
