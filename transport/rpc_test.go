@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -625,4 +626,39 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want %v (all: %v)", key, got[key], want, got)
 		}
 	}
+}
+
+func TestClose_LeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ca := newTestCA(t, "cluster CA")
+	for name, mod := range map[string]func(*Config){"plain": func(*Config) {}, "mTLS": mTLS(t, ca, ca, "node")} {
+		start := func() *Transport {
+			cfg := Config{BindAddr: "127.0.0.1:0", Logger: testLogger(name)}
+			mod(&cfg)
+			tr, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tr
+		}
+		srv, cli := start(), start()
+		srv.Handle("echo", echo)
+		for range 10 {
+			if _, err := cli.Call(context.Background(), srv.Addr(), "echo", nil); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		// A raft stream nobody accepts, and a client stuck mid-handshake.
+		if _, err := cli.StreamLayer().Dial(raft.ServerAddress(srv.Addr()), 5*time.Second); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		silent, err := net.Dial("tcp", srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer silent.Close()
+		cli.Close()
+		srv.Close()
+	}
+	waitFor(t, 10*time.Second, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
 }
