@@ -335,6 +335,17 @@ func ParseIndex(h http.Header) (uint64, error) {
 // On a 2xx answer the caller reads and closes resp.Body. Any other status
 // is returned as *APIError, with the body already consumed and closed.
 func (c *Client) Do(ctx context.Context, method, path string, query url.Values, body io.ReadSeeker, header http.Header) (*http.Response, error) {
+	return c.do(ctx, method, path, query, body, header, true)
+}
+
+// DoUnsigned is Do without a signature, for the endpoints that need none:
+// health, status, operator init, and a restore into a cluster that was never
+// initialized.
+func (c *Client) DoUnsigned(ctx context.Context, method, path string, query url.Values, body io.ReadSeeker, header http.Header) (*http.Response, error) {
+	return c.do(ctx, method, path, query, body, header, false)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body io.ReadSeeker, header http.Header, sign bool) (*http.Response, error) {
 	if !strings.HasPrefix(path, "/") {
 		return nil, fmt.Errorf("client: path %q must start with /", path)
 	}
@@ -368,8 +379,10 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 			req.Header.Set("Content-Type", "application/octet-stream")
 		}
 	}
-	if err := c.signV3(req, hash); err != nil {
-		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+	if sign {
+		if err := c.signV3(req, hash); err != nil {
+			return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+		}
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {

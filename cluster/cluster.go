@@ -91,6 +91,7 @@ var (
 // Cluster is this node's membership in the gossip pool.
 type Cluster struct {
 	id      string // == local.ID, immutable
+	addr    string // advertised gossip address, fixed at New
 	logger  hclog.Logger
 	ml      *memberlist.Memberlist
 	metrics *metrics
@@ -163,8 +164,11 @@ func New(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: start gossip: %w", err)
 	}
 	c.ml = ml
+	// Read once: LocalNode returns a pointer into memberlist's state that
+	// UpdateNode rewrites without a lock the caller could hold.
+	c.addr = ml.LocalNode().Address()
 
-	self := c.Addr()
+	self := c.addr
 	for _, a := range cfg.Join {
 		if a != "" && a != self && a != cfg.BindAddr {
 			c.join = append(c.join, a)
@@ -238,7 +242,7 @@ func splitHostPort(s string) (string, int, error) {
 // Addr is this node's advertised gossip host:port (the real port when
 // BindAddr asked for port 0).
 func (c *Cluster) Addr() string {
-	return c.ml.LocalNode().Address()
+	return c.addr
 }
 
 // LocalMeta returns a copy of this node's current metadata.

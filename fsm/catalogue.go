@@ -99,6 +99,15 @@ func (c *catalogue) applyCreateKey(cmd *CreateKeyCmd, index uint64) error {
 		if !ok || inst.AccountID != k.AccountID {
 			return fmt.Errorf("%w: %s", ErrInstanceNotFound, k.InstanceID)
 		}
+	} else {
+		// A key outside every instance is the account's default key, and
+		// there is one per account. Checked here, not only by the proposer,
+		// because two concurrent proposals would both pass a local check.
+		for _, other := range c.keys {
+			if other.AccountID == k.AccountID && other.InstanceID == "" {
+				return fmt.Errorf("%w (%s)", ErrDefaultKeyExists, other.ID)
+			}
+		}
 	}
 	if _, ok := c.keys[k.ID]; ok {
 		return fmt.Errorf("%w: %s", ErrKeyExists, k.ID)

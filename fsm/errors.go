@@ -10,7 +10,7 @@ import (
 // "this command was applied and changed nothing". They travel between nodes
 // by name (EncodeError/DecodeError) when a write was forwarded to the leader.
 var (
-	ErrAlreadyInitialized = errors.New("the cluster is already initialized")
+	ErrAlreadyInitialized = errors.New("the cluster is already initialized; use the credentials the first init printed")
 	ErrNotInitialized     = errors.New("the cluster is not initialized")
 	ErrAccountNotFound    = errors.New("account not found")
 	ErrInstanceNotFound   = errors.New("KMS instance not found")
@@ -22,6 +22,7 @@ var (
 	ErrAliasNotFound      = errors.New("alias not found")
 	ErrTagLimit           = errors.New("a key may carry at most 20 tags")
 	ErrInstanceExists     = errors.New("KMS instance id already exists")
+	ErrDefaultKeyExists   = errors.New("the account already has its default key")
 )
 
 var errorNames = map[string]error{
@@ -37,6 +38,7 @@ var errorNames = map[string]error{
 	"AliasNotFound":      ErrAliasNotFound,
 	"TagLimit":           ErrTagLimit,
 	"InstanceExists":     ErrInstanceExists,
+	"DefaultKeyExists":   ErrDefaultKeyExists,
 }
 
 // EncodeError turns a domain error into a name and message for the wire.

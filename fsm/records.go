@@ -50,23 +50,25 @@ type Instance struct {
 
 // Key is a customer master key.
 type Key struct {
-	ID              string            `msgpack:"id"`
-	AccountID       string            `msgpack:"acct"`
-	InstanceID      string            `msgpack:"inst"`
-	Spec            string            `msgpack:"spec"`
-	Usage           string            `msgpack:"usage"`
-	Origin          string            `msgpack:"origin"`
-	ProtectionLevel string            `msgpack:"prot"`
-	State           string            `msgpack:"state"`
-	Description     string            `msgpack:"desc"`
-	Creator         string            `msgpack:"creator"`
-	CreatedAt       int64             `msgpack:"ct"`
-	PrimaryVersion  string            `msgpack:"primary"`
-	Versions        []string          `msgpack:"versions"` // oldest first
-	LastRotation    int64             `msgpack:"lastrot"`
-	Tags            map[string]string `msgpack:"tags"`
-	CreateIndex     uint64            `msgpack:"ci"`
-	ModifyIndex     uint64            `msgpack:"mi"`
+	ID              string   `msgpack:"id"`
+	AccountID       string   `msgpack:"acct"`
+	InstanceID      string   `msgpack:"inst"`
+	Spec            string   `msgpack:"spec"`
+	Usage           string   `msgpack:"usage"`
+	Origin          string   `msgpack:"origin"`
+	ProtectionLevel string   `msgpack:"prot"`
+	State           string   `msgpack:"state"`
+	Description     string   `msgpack:"desc"`
+	Creator         string   `msgpack:"creator"`
+	CreatedAt       int64    `msgpack:"ct"`
+	PrimaryVersion  string   `msgpack:"primary"`
+	Versions        []string `msgpack:"versions"` // oldest first
+	LastRotation    int64    `msgpack:"lastrot"`
+	// RotationInterval is in seconds; 0 means automatic rotation is off.
+	RotationInterval int64             `msgpack:"rotint"`
+	Tags             map[string]string `msgpack:"tags"`
+	CreateIndex      uint64            `msgpack:"ci"`
+	ModifyIndex      uint64            `msgpack:"mi"`
 }
 
 // clone returns a copy that Apply may change. Slices and maps are copied so

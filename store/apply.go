@@ -65,6 +65,9 @@ func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
 		switch {
 		case errors.Is(err, transport.ErrUnreachable):
 			return Result{}, ErrNoLeader // never delivered: safe to retry
+		case errors.Is(err, transport.ErrUnknownMethod):
+			// The leader runs a build without this RPC: nothing was applied.
+			return Result{}, fmt.Errorf("leader %s cannot accept forwarded writes (version skew): %v", addr, err)
 		case errors.As(err, &re):
 			return Result{}, fmt.Errorf("leader %s: %s", addr, re.Message)
 		default:

@@ -361,3 +361,7 @@ func (s *Store) Restore(r io.Reader, size int64, index uint64, timeout time.Dura
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: size, Index: index}
 	return mapRaftErr(s.raft.Restore(meta, r, timeout))
 }
+
+// CaughtUp reports whether this node has handed every entry it knows to be
+// committed to its state machine.
+func (s *Store) CaughtUp() bool { return s.raft.AppliedIndex() >= s.raft.CommitIndex() }

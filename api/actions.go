@@ -1,0 +1,383 @@
+package api
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/kms"
+)
+
+// actionTable maps each supported action to its handler. Handlers decode
+// parameters, call kms, and format the answer with the service's field
+// names; nothing else.
+func (s *Server) actionTable() map[string]actionFunc {
+	return map[string]actionFunc{
+		"CreateKey":                       s.createKey,
+		"DescribeKey":                     s.describeKey,
+		"ListKeys":                        s.listKeys,
+		"UpdateKeyDescription":            s.updateKeyDescription,
+		"EnableKey":                       s.enableKey,
+		"DisableKey":                      s.disableKey,
+		"CreateKeyVersion":                s.createKeyVersion,
+		"ListKeyVersions":                 s.listKeyVersions,
+		"DescribeKeyVersion":              s.describeKeyVersion,
+		"Encrypt":                         s.encrypt,
+		"Decrypt":                         s.decrypt,
+		"GenerateDataKey":                 s.generateDataKey,
+		"GenerateDataKeyWithoutPlaintext": s.generateDataKeyWithoutPlaintext,
+		"ReEncrypt":                       s.reEncrypt,
+		"CreateAlias":                     s.createAlias,
+		"UpdateAlias":                     s.updateAlias,
+		"DeleteAlias":                     s.deleteAlias,
+		"ListAliases":                     s.listAliases,
+		"ListAliasesByKeyId":              s.listAliasesByKeyID,
+		"TagResource":                     s.tagResource,
+		"UntagResource":                   s.untagResource,
+		"ListResourceTags":                s.listResourceTags,
+	}
+}
+
+// dryRun answers a crypto action that asked only to be checked: it got
+// this far, so the parameters and permissions are in order.
+func dryRun(c *call) error {
+	v, err := c.p.boolean("DryRun")
+	if err != nil {
+		return err
+	}
+	if v {
+		return fmt.Errorf("%w", errDryRun)
+	}
+	return nil
+}
+
+// isoTime formats a time the way the service does (UTC, seconds).
+func isoTime(ms int64) string {
+	if ms == 0 {
+		return ""
+	}
+	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05Z")
+}
+
+func (s *Server) keyMetadata(k *fsm.Key, full bool) map[string]any {
+	rotation := "Disabled"
+	interval := ""
+	next := ""
+	if k.RotationInterval > 0 {
+		rotation = "Enabled"
+		interval = strconv.FormatInt(k.RotationInterval, 10) + "s"
+		next = kms.NextRotation(k).UTC().Format("2006-01-02T15:04:05Z")
+	}
+	m := map[string]any{
+		"KeyId":              k.ID,
+		"Arn":                s.cfg.Service.KeyArn(k),
+		"KeyState":           k.State,
+		"KeySpec":            k.Spec,
+		"KeyUsage":           k.Usage,
+		"ProtectionLevel":    k.ProtectionLevel,
+		"Origin":             k.Origin,
+		"Description":        k.Description,
+		"CreationDate":       isoTime(k.CreatedAt),
+		"Creator":            k.Creator,
+		"DKMSInstanceId":     k.InstanceID,
+		"PrimaryKeyVersion":  k.PrimaryVersion,
+		"AutomaticRotation":  rotation,
+		"RotationInterval":   interval,
+		"LastRotationDate":   isoTime(k.LastRotation),
+		"NextRotationDate":   next,
+		"DeleteDate":         "",
+		"MaterialExpireTime": "",
+	}
+	if full {
+		m["DeletionProtection"] = "Disabled"
+		m["DeletionProtectionDescription"] = ""
+	}
+	return m
+}
+
+func (s *Server) createKey(c *call) (any, error) {
+	rot, err := c.p.boolean("EnableAutomaticRotation")
+	if err != nil {
+		return nil, err
+	}
+	k, idx, err := s.cfg.Service.CreateKey(c.ctx, c.caller, kms.CreateKeyInput{
+		KeySpec:                 c.p.str("KeySpec"),
+		KeyUsage:                c.p.str("KeyUsage"),
+		Origin:                  c.p.str("Origin"),
+		ProtectionLevel:         c.p.str("ProtectionLevel"),
+		Description:             c.p.str("Description"),
+		DKMSInstanceID:          c.p.str("DKMSInstanceId"),
+		EnableAutomaticRotation: rot,
+		RotationInterval:        c.p.str("RotationInterval"),
+	})
+	c.index = idx
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"KeyMetadata": s.keyMetadata(k, false)}, nil
+}
+
+func (s *Server) describeKey(c *call) (any, error) {
+	k, err := s.cfg.Service.DescribeKey(c.ctx, c.caller, c.p.str("KeyId"))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"KeyMetadata": s.keyMetadata(k, true)}, nil
+}
+
+func (s *Server) listKeys(c *call) (any, error) {
+	page, err := c.p.page()
+	if err != nil {
+		return nil, err
+	}
+	if c.p.str("Filters") != "" {
+		return nil, fmt.Errorf("%w: Filters on ListKeys", kms.ErrUnsupported)
+	}
+	keys, total, page, err := s.cfg.Service.ListKeys(c.ctx, c.caller, page)
+	if err != nil {
+		return nil, err
+	}
+	list := make([]map[string]any, 0, len(keys))
+	for _, k := range keys {
+		list = append(list, map[string]any{"KeyId": k.ID, "KeyArn": s.cfg.Service.KeyArn(k)})
+	}
+	return map[string]any{"Keys": map[string]any{"Key": list}, "TotalCount": total, "PageNumber": page.Number, "PageSize": page.Size}, nil
+}
+
+func (s *Server) updateKeyDescription(c *call) (any, error) {
+	if _, ok := c.p["Description"]; !ok {
+		return nil, fmt.Errorf("%w: the parameter \"Description\" is needed but not provided", kms.ErrMissingParameter)
+	}
+	idx, err := s.cfg.Service.UpdateKeyDescription(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("Description"))
+	c.index = idx
+	return nil, err
+}
+
+func (s *Server) enableKey(c *call) (any, error) {
+	idx, err := s.cfg.Service.SetKeyEnabled(c.ctx, c.caller, c.p.str("KeyId"), true)
+	c.index = idx
+	return nil, err
+}
+
+func (s *Server) disableKey(c *call) (any, error) {
+	idx, err := s.cfg.Service.SetKeyEnabled(c.ctx, c.caller, c.p.str("KeyId"), false)
+	c.index = idx
+	return nil, err
+}
+
+func versionJSON(v *fsm.KeyVersion) map[string]any {
+	return map[string]any{"KeyId": v.KeyID, "KeyVersionId": v.ID, "CreationDate": isoTime(v.CreatedAt)}
+}
+
+func (s *Server) createKeyVersion(c *call) (any, error) {
+	v, idx, err := s.cfg.Service.CreateKeyVersion(c.ctx, c.caller, c.p.str("KeyId"))
+	c.index = idx
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"KeyVersion": versionJSON(v)}, nil
+}
+
+func (s *Server) listKeyVersions(c *call) (any, error) {
+	page, err := c.p.page()
+	if err != nil {
+		return nil, err
+	}
+	_, versions, total, page, err := s.cfg.Service.ListKeyVersions(c.ctx, c.caller, c.p.str("KeyId"), page)
+	if err != nil {
+		return nil, err
+	}
+	list := make([]map[string]any, 0, len(versions))
+	for _, v := range versions {
+		list = append(list, versionJSON(v))
+	}
+	return map[string]any{"KeyVersions": map[string]any{"KeyVersion": list}, "TotalCount": total, "PageNumber": page.Number, "PageSize": page.Size}, nil
+}
+
+func (s *Server) describeKeyVersion(c *call) (any, error) {
+	v, err := s.cfg.Service.DescribeKeyVersion(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"KeyVersion": versionJSON(v)}, nil
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func (s *Server) encrypt(c *call) (any, error) {
+	encCtx, err := c.p.context("EncryptionContext")
+	if err != nil {
+		return nil, err
+	}
+	if err := dryRun(c); err != nil {
+		return nil, err
+	}
+	out, err := s.cfg.Service.Encrypt(c.ctx, c.caller, c.p.str("KeyId"), []byte(c.p.str("Plaintext")), encCtx)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"CiphertextBlob": b64(out.CiphertextBlob), "KeyId": out.KeyID, "KeyVersionId": out.KeyVersionID}, nil
+}
+
+func (s *Server) decrypt(c *call) (any, error) {
+	blob, err := c.p.base64Param("CiphertextBlob")
+	if err != nil {
+		return nil, err
+	}
+	encCtx, err := c.p.context("EncryptionContext")
+	if err != nil {
+		return nil, err
+	}
+	if err := dryRun(c); err != nil {
+		return nil, err
+	}
+	out, err := s.cfg.Service.Decrypt(c.ctx, c.caller, blob, encCtx)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Plaintext": string(out.Plaintext), "KeyId": out.KeyID, "KeyVersionId": out.KeyVersionID}, nil
+}
+
+func (s *Server) dataKey(c *call) (kms.DataKey, error) {
+	n, err := c.p.integer("NumberOfBytes")
+	if err != nil {
+		return kms.DataKey{}, err
+	}
+	if c.p.str("NumberOfBytes") != "" && (n < 1 || n > 1024) {
+		return kms.DataKey{}, invalidParam("NumberOfBytes", "must be between 1 and 1024")
+	}
+	encCtx, err := c.p.context("EncryptionContext")
+	if err != nil {
+		return kms.DataKey{}, err
+	}
+	if err := dryRun(c); err != nil {
+		return kms.DataKey{}, err
+	}
+	return s.cfg.Service.GenerateDataKey(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeySpec"), n, encCtx)
+}
+
+func (s *Server) generateDataKey(c *call) (any, error) {
+	dk, err := s.dataKey(c)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Plaintext": dk.Plaintext, "CiphertextBlob": b64(dk.CiphertextBlob), "KeyId": dk.KeyID, "KeyVersionId": dk.KeyVersionID}, nil
+}
+
+func (s *Server) generateDataKeyWithoutPlaintext(c *call) (any, error) {
+	dk, err := s.dataKey(c)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"CiphertextBlob": b64(dk.CiphertextBlob), "KeyId": dk.KeyID, "KeyVersionId": dk.KeyVersionID}, nil
+}
+
+func (s *Server) reEncrypt(c *call) (any, error) {
+	blob, err := c.p.base64Param("CiphertextBlob")
+	if err != nil {
+		return nil, err
+	}
+	srcCtx, err := c.p.context("SourceEncryptionContext")
+	if err != nil {
+		return nil, err
+	}
+	dstCtx, err := c.p.context("DestinationEncryptionContext")
+	if err != nil {
+		return nil, err
+	}
+	if c.p.str("SourceKeyId") != "" || c.p.str("SourceEncryptionAlgorithm") != "" {
+		return nil, fmt.Errorf("%w: re-encrypting asymmetric ciphertext (SourceKeyId, SourceEncryptionAlgorithm)", kms.ErrUnsupported)
+	}
+	if err := dryRun(c); err != nil {
+		return nil, err
+	}
+	out, err := s.cfg.Service.ReEncrypt(c.ctx, c.caller, blob, c.p.str("DestinationKeyId"), srcCtx, dstCtx)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"CiphertextBlob": b64(out.CiphertextBlob), "KeyId": out.KeyID, "KeyVersionId": out.KeyVersionID}, nil
+}
+
+func (s *Server) createAlias(c *call) (any, error) {
+	idx, err := s.cfg.Service.CreateAlias(c.ctx, c.caller, c.p.str("AliasName"), c.p.str("KeyId"))
+	c.index = idx
+	return nil, err
+}
+
+func (s *Server) updateAlias(c *call) (any, error) {
+	idx, err := s.cfg.Service.UpdateAlias(c.ctx, c.caller, c.p.str("AliasName"), c.p.str("KeyId"))
+	c.index = idx
+	return nil, err
+}
+
+func (s *Server) deleteAlias(c *call) (any, error) {
+	idx, err := s.cfg.Service.DeleteAlias(c.ctx, c.caller, c.p.str("AliasName"))
+	c.index = idx
+	return nil, err
+}
+
+func (s *Server) aliasList(aliases []*fsm.Alias, total int, page kms.Page) map[string]any {
+	list := make([]map[string]any, 0, len(aliases))
+	for _, a := range aliases {
+		list = append(list, map[string]any{"AliasName": a.Name, "AliasArn": s.cfg.Service.AliasArn(a), "KeyId": a.KeyID})
+	}
+	return map[string]any{"Aliases": map[string]any{"Alias": list}, "TotalCount": total, "PageNumber": page.Number, "PageSize": page.Size}
+}
+
+func (s *Server) listAliases(c *call) (any, error) {
+	page, err := c.p.page()
+	if err != nil {
+		return nil, err
+	}
+	aliases, total, page, err := s.cfg.Service.ListAliases(c.ctx, c.caller, page)
+	if err != nil {
+		return nil, err
+	}
+	return s.aliasList(aliases, total, page), nil
+}
+
+func (s *Server) listAliasesByKeyID(c *call) (any, error) {
+	page, err := c.p.page()
+	if err != nil {
+		return nil, err
+	}
+	aliases, total, page, err := s.cfg.Service.ListAliasesByKeyID(c.ctx, c.caller, c.p.str("KeyId"), page)
+	if err != nil {
+		return nil, err
+	}
+	return s.aliasList(aliases, total, page), nil
+}
+
+func (s *Server) tagResource(c *call) (any, error) {
+	tags, err := c.p.tags("Tags")
+	if err != nil {
+		return nil, err
+	}
+	idx, err := s.cfg.Service.TagResource(c.ctx, c.caller, c.p.str("KeyId"), tags)
+	c.index = idx
+	return nil, err
+}
+
+func (s *Server) untagResource(c *call) (any, error) {
+	keys, err := c.p.stringList("TagKeys")
+	if err != nil {
+		return nil, err
+	}
+	idx, err := s.cfg.Service.UntagResource(c.ctx, c.caller, c.p.str("KeyId"), keys)
+	c.index = idx
+	return nil, err
+}
+
+func (s *Server) listResourceTags(c *call) (any, error) {
+	k, tags, err := s.cfg.Service.ListResourceTags(c.ctx, c.caller, c.p.str("KeyId"))
+	if err != nil {
+		return nil, err
+	}
+	list := make([]map[string]any, 0, len(tags))
+	for _, t := range tags {
+		list = append(list, map[string]any{"KeyId": k.ID, "TagKey": t.Key, "TagValue": t.Value})
+	}
+	return map[string]any{"Tags": map[string]any{"Tag": list}}, nil
+}

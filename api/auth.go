@@ -1,0 +1,73 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/raftkms/raftkms/kms"
+	"github.com/raftkms/raftkms/signature"
+)
+
+// authenticate checks a request's signature (either scheme the SDKs send),
+// its clock skew and nonce, and returns the caller it stands for.
+func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte) (*signature.Signed, kms.Caller, error) {
+	signed, err := signature.Parse(r, body)
+	if err != nil {
+		return nil, kms.Caller{}, err
+	}
+	now := s.now()
+	if skew := now.Sub(signed.Time); skew > s.cfg.ClockSkew || skew < -s.cfg.ClockSkew {
+		return nil, kms.Caller{}, fmt.Errorf("%w: request time %s, server time %s, allowed skew %s; check the client's clock",
+			errTimeSkew, signed.Time.Format(time.RFC3339), now.UTC().Format(time.RFC3339), s.cfg.ClockSkew)
+	}
+	secret, caller, err := s.cfg.Service.Credential(ctx, signed.AccessKeyID)
+	if err != nil {
+		return nil, kms.Caller{}, err
+	}
+	if err := signed.Verify(string(secret)); err != nil {
+		return nil, kms.Caller{}, err
+	}
+	// Only a verified request spends its nonce, so nobody can burn another
+	// client's nonces with unsigned traffic.
+	if !s.nonces.use(signed.AccessKeyID+"\x00"+signed.Nonce, now) {
+		return nil, kms.Caller{}, fmt.Errorf("%w: nonce %q; send a fresh SignatureNonce with every request", errNonceReplay, signed.Nonce)
+	}
+	caller.SourceIP = sourceIP(r)
+	return signed, caller, nil
+}
+
+// nonceCache remembers the nonces seen within the replay window. A nonce
+// older than twice the allowed skew cannot come back: its timestamp would
+// be refused first.
+type nonceCache struct {
+	mu     sync.Mutex
+	window time.Duration
+	seen   map[string]time.Time
+	swept  time.Time
+}
+
+func newNonceCache(window time.Duration) *nonceCache {
+	return &nonceCache{window: window, seen: map[string]time.Time{}}
+}
+
+// use records a nonce and reports whether it was fresh.
+func (c *nonceCache) use(nonce string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now.Sub(c.swept) > c.window/4 {
+		for n, t := range c.seen {
+			if now.Sub(t) > c.window {
+				delete(c.seen, n)
+			}
+		}
+		c.swept = now
+	}
+	if _, dup := c.seen[nonce]; dup {
+		return false
+	}
+	c.seen[nonce] = now
+	return true
+}

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	kcrypto "github.com/raftkms/raftkms/crypto"
+	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/kms"
+	"github.com/raftkms/raftkms/signature"
+	"github.com/raftkms/raftkms/store"
+)
+
+// Errors of the API layer itself.
+var (
+	errUnknownAction = errors.New("the action is not supported")
+	errTimeSkew      = errors.New("the request time is outside the allowed clock skew")
+	errNonceReplay   = errors.New("the signature nonce has been used already")
+	errBodyTooLarge  = errors.New("the request body is too large")
+	errBadRequest    = errors.New("the request cannot be parsed")
+	errNotFound      = errors.New("no such path")
+	errMethod        = errors.New("method not allowed")
+	errDryRun        = errors.New("the request would have succeeded, but DryRun is set")
+)
+
+// apiError is one row of the mapping: an HTTP status and the service's code.
+type apiError struct {
+	status int
+	code   string
+}
+
+// errorTable maps every error the service can return to the reference
+// service's code and HTTP status. Order matters: the first row whose
+// sentinel matches wins. Anything unmatched is an internal failure.
+var errorTable = []struct {
+	err error
+	apiError
+}{
+	{signature.ErrNotSigned, apiError{400, "IncompleteSignature"}},
+	{signature.ErrMissing, apiError{400, "IncompleteSignature"}},
+	{signature.ErrMalformed, apiError{400, "IncompleteSignature"}},
+	{signature.ErrUnsupported, apiError{400, "IncompleteSignature"}},
+	{signature.ErrContentHashMismatch, apiError{400, "SignatureDoesNotMatch"}},
+	{signature.ErrSignatureMismatch, apiError{400, "SignatureDoesNotMatch"}},
+	{errTimeSkew, apiError{400, "InvalidTimeStamp.Expired"}},
+	{errNonceReplay, apiError{400, "SignatureNonceUsed"}},
+	{kms.ErrAccessKeyNotFound, apiError{404, "InvalidAccessKeyId.NotFound"}},
+	{kms.ErrAccessKeyInactive, apiError{403, "Forbidden.AccessKey"}},
+	{kms.ErrNoPermission, apiError{403, "Forbidden.NoPermission"}},
+	{errUnknownAction, apiError{404, "InvalidAction.NotFound"}},
+	{errNotFound, apiError{404, "InvalidPath.NotFound"}},
+	{errMethod, apiError{405, "UnsupportedHTTPMethod"}},
+	{errBodyTooLarge, apiError{413, "RequestEntityTooLarge"}},
+	{errBadRequest, apiError{400, "ParseRequestParameterException"}},
+	{errDryRun, apiError{412, "DryRunOperationError"}},
+	{kms.ErrMissingParameter, apiError{400, "MissingParameter"}},
+	{kms.ErrInvalidParameter, apiError{400, "InvalidParameter"}},
+	{kcrypto.ErrInvalidContext, apiError{400, "InvalidParameter"}},
+	{kms.ErrKeyUsage, apiError{400, "InvalidKeyUsage"}},
+	{kms.ErrUnsupported, apiError{400, "Rejected.UnsupportedOperation"}},
+	{kcrypto.ErrInvalidCiphertext, apiError{400, "InvalidCiphertext"}},
+	{fsm.ErrKeyNotFound, apiError{404, "Forbidden.KeyNotFound"}},
+	{fsm.ErrAliasNotFound, apiError{404, "Forbidden.AliasNotFound"}},
+	{kms.ErrKeyVersionNotFound, apiError{404, "Forbidden.ResourceNotFound"}},
+	{fsm.ErrInstanceNotFound, apiError{404, "Forbidden.ResourceNotFound"}},
+	{fsm.ErrAliasExists, apiError{400, "AliasAlreadyExists"}},
+	{fsm.ErrTagLimit, apiError{400, "Rejected.LimitExceeded"}},
+	{fsm.ErrVersionLimit, apiError{400, "Rejected.LimitExceeded"}},
+	{fsm.ErrDefaultKeyExists, apiError{400, "Rejected.LimitExceeded"}},
+	{kms.ErrLimitExceeded, apiError{400, "Rejected.LimitExceeded"}},
+	{fsm.ErrAlreadyInitialized, apiError{409, "Rejected.AlreadyInitialized"}},
+	{kms.ErrRootKeyMismatch, apiError{400, "Rejected.RootKeyMismatch"}},
+	{fsm.ErrBadSnapshot, apiError{400, "InvalidSnapshot"}},
+	{kms.ErrIndexNotReached, apiError{503, "ServiceUnavailable.IndexNotReached"}},
+	{store.ErrUnknownOutcome, apiError{503, "ServiceUnavailable.OutcomeUnknown"}},
+	{store.ErrNoLeader, apiError{503, "ServiceUnavailableTemporary"}},
+	{store.ErrNotLeader, apiError{503, "ServiceUnavailableTemporary"}},
+	{kms.ErrNoLeaderForRestore, apiError{503, "ServiceUnavailableTemporary"}},
+	{store.ErrShutdown, apiError{503, "ServiceUnavailableTemporary"}},
+	{context.DeadlineExceeded, apiError{503, "ServiceUnavailable.Timeout"}},
+}
+
+// stateCodes name the state errors as the service does.
+var stateCodes = map[string]string{
+	fsm.StateDisabled:        "Rejected.Disabled",
+	fsm.StatePendingDeletion: "Rejected.PendingDeletion",
+	fsm.StatePendingImport:   "Rejected.PendingImport",
+	fsm.StateEnabled:         "Rejected.Enabled",
+}
+
+// classify returns the status and code for err, and whether it is the
+// server's own fault (logged, counted, answered without internal detail).
+func classify(err error) (apiError, bool) {
+	if state, ok := fsm.KeyStateOf(err); ok {
+		code, known := stateCodes[state]
+		if !known {
+			code = "Rejected.StateModifiedFailed"
+		}
+		return apiError{http.StatusConflict, code}, false
+	}
+	for _, row := range errorTable {
+		if errors.Is(err, row.err) {
+			return row.apiError, false
+		}
+	}
+	return apiError{http.StatusInternalServerError, "InternalFailure"}, true
+}

@@ -1,0 +1,186 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	kcrypto "github.com/raftkms/raftkms/crypto"
+	"github.com/raftkms/raftkms/kms"
+)
+
+// params are an action's parameters, from the query string and from a form
+// or JSON body. The official SDKs send everything in the query; other
+// clients post forms or JSON. A parameter present in both body and query
+// takes the body's value.
+type params map[string]string
+
+// decodeParams merges the query and the body. Map-valued parameters
+// (EncryptionContext, Tags) arrive as JSON text; in a JSON body they may
+// also arrive as JSON objects, which are kept as their JSON text.
+func decodeParams(r *http.Request, body []byte) (params, error) {
+	p := params{}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("%w: query string: %v", errBadRequest, err)
+	}
+	for k, v := range q {
+		p[k] = v[0]
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return p, nil
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "application/x-www-form-urlencoded":
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, fmt.Errorf("%w: form body: %v", errBadRequest, err)
+		}
+		for k, v := range form {
+			p[k] = v[0]
+		}
+	case "application/json":
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(body, &m); err != nil {
+			return nil, fmt.Errorf("%w: JSON body must be an object: %v", errBadRequest, err)
+		}
+		for k, raw := range m {
+			var s string
+			if json.Unmarshal(raw, &s) == nil {
+				p[k] = s
+				continue
+			}
+			if string(raw) == "null" {
+				continue
+			}
+			p[k] = string(raw) // numbers, booleans, objects, arrays as JSON text
+		}
+	default:
+		return nil, fmt.Errorf("%w: unsupported Content-Type %q (use a query string, a form or JSON)", errBadRequest, ct)
+	}
+	return p, nil
+}
+
+func (p params) str(name string) string { return p[name] }
+
+func (p params) required(name string) (string, error) {
+	v := p[name]
+	if v == "" {
+		return "", fmt.Errorf("%w: the parameter %q is needed but not provided", kms.ErrMissingParameter, name)
+	}
+	return v, nil
+}
+
+func invalidParam(name, why string) error {
+	return fmt.Errorf("%w: the parameter %q is not valid: %s", kms.ErrInvalidParameter, name, why)
+}
+
+func (p params) integer(name string) (int, error) {
+	v := p[name]
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, invalidParam(name, fmt.Sprintf("%q is not an integer", v))
+	}
+	return n, nil
+}
+
+func (p params) boolean(name string) (bool, error) {
+	switch strings.ToLower(p[name]) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, invalidParam(name, "must be true or false")
+}
+
+func (p params) page() (kms.Page, error) {
+	n, err := p.integer("PageNumber")
+	if err != nil {
+		return kms.Page{}, err
+	}
+	if p["PageNumber"] != "" && n < 1 {
+		return kms.Page{}, invalidParam("PageNumber", "must be 1 or more")
+	}
+	size, err := p.integer("PageSize")
+	if err != nil {
+		return kms.Page{}, err
+	}
+	if p["PageSize"] != "" && (size < 1 || size > 100) {
+		return kms.Page{}, invalidParam("PageSize", "must be between 1 and 100")
+	}
+	return kms.Page{Number: n, Size: size}, nil
+}
+
+func (p params) context(name string) (map[string]string, error) {
+	m, err := kcrypto.ParseContext(p[name])
+	if err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, name)
+	}
+	return m, nil
+}
+
+// base64Param decodes a Base64 parameter (standard alphabet, padding
+// optional, URL-safe accepted: clients differ).
+func (p params) base64Param(name string) ([]byte, error) {
+	v := p[name]
+	if v == "" {
+		return nil, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(v); err == nil {
+			return b, nil
+		}
+	}
+	return nil, invalidParam(name, "must be Base64")
+}
+
+// tags parses Tags: a JSON array of {"TagKey","TagValue"}.
+func (p params) tags(name string) ([]kms.Tag, error) {
+	v := p[name]
+	if v == "" {
+		return nil, nil
+	}
+	var raw []struct {
+		TagKey   *string
+		TagValue *string
+	}
+	if err := json.Unmarshal([]byte(v), &raw); err != nil {
+		return nil, invalidParam(name, `must be a JSON array like [{"TagKey":"env","TagValue":"prod"}]`)
+	}
+	out := make([]kms.Tag, 0, len(raw))
+	for _, t := range raw {
+		if t.TagKey == nil {
+			return nil, invalidParam(name, "every tag needs a TagKey")
+		}
+		val := ""
+		if t.TagValue != nil {
+			val = *t.TagValue
+		}
+		out = append(out, kms.Tag{Key: *t.TagKey, Value: val})
+	}
+	return out, nil
+}
+
+// stringList parses a JSON array of strings (TagKeys).
+func (p params) stringList(name string) ([]string, error) {
+	v := p[name]
+	if v == "" {
+		return nil, nil
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(v), &out); err != nil {
+		return nil, invalidParam(name, `must be a JSON array of strings like ["env","team"]`)
+	}
+	return out, nil
+}

@@ -1,0 +1,159 @@
+// Command kmsctl is the raftkms command line. It follows the service CLI's
+// convention — `kmsctl <Action> --Param value` sends any API action — and
+// adds operator commands (init, members, snapshots, instances).
+//
+// It talks to nothing but the HTTP API.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftkms/raftkms/client"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitService = 1 // the service (or the network) refused the request
+	exitUsage   = 2 // the command line is wrong
+)
+
+// globals are the lower-case flags every command takes.
+type globals struct {
+	endpoint    string
+	credentials string
+	caFile      string
+	signature   string
+	minIndex    uint64
+	timeout     time.Duration
+}
+
+// usageError marks a mistake on the command line (exit 2).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var g globals
+	// An argument that starts with an upper-case letter is an API action:
+	// its --CamelCase flags are parameters, which no fixed flag set can
+	// describe, so that form is parsed by hand.
+	if i := actionIndex(args); i >= 0 {
+		return runAction(args, i, &g, stdout, stderr)
+	}
+	root := rootCommand(&g, stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	return exitCode(err, stderr)
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue *usageError
+	var ae *client.APIError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "kmsctl:", err)
+		fmt.Fprintln(stderr, "Run 'kmsctl --help' for usage.")
+		return exitUsage
+	case errors.As(err, &ae):
+		printAPIError(stderr, ae)
+		return exitService
+	case isCobraUsage(err):
+		fmt.Fprintln(stderr, "kmsctl:", err)
+		fmt.Fprintln(stderr, "Run 'kmsctl --help' for usage.")
+		return exitUsage
+	}
+	fmt.Fprintln(stderr, "kmsctl:", err)
+	return exitService
+}
+
+// isCobraUsage recognizes cobra's own command-line errors.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "required flag"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func rootCommand(g *globals, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kmsctl",
+		Short: "Command line for raftkms, a self-hosted Alibaba Cloud KMS-compatible key management service",
+		Long: `kmsctl sends API actions to a raftkms node and runs operator tasks.
+
+API actions follow the service CLI's convention:
+  kmsctl CreateKey --DKMSInstanceId kst-... --Description "my key"
+  kmsctl Encrypt --KeyId alias/app --Plaintext "$(echo -n secret | base64)"
+  kmsctl Decrypt --CiphertextBlob <blob>
+
+The JSON answer goes to stdout. A service error goes to stderr as JSON and
+exits 1; a mistake on the command line exits 2.
+
+Credentials come from --credentials FILE, or KMS_CREDENTIALS (a file), or
+KMS_ENDPOINT, KMS_ACCESS_KEY_ID and KMS_ACCESS_KEY_SECRET. The file is what
+'kmsctl operator init' prints (and what 'kmsd --dev' writes).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	addGlobalFlags(root, g)
+	root.AddCommand(operatorCommand(g, stdout, stderr))
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
+	return root
+}
+
+func addGlobalFlags(cmd *cobra.Command, g *globals) {
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&g.endpoint, "endpoint", "", "API endpoint of a node, e.g. http://127.0.0.1:9700 (overrides the credentials file)")
+	pf.StringVar(&g.credentials, "credentials", "", "credentials file (JSON with AccessKeyId, AccessKeySecret, Endpoint)")
+	pf.StringVar(&g.caFile, "ca-file", "", "PEM file of the CA that signed the node's HTTPS certificate")
+	pf.StringVar(&g.signature, "signature", "v3", "request signature: v3 (ACS3-HMAC-SHA256) or v1 (HMAC-SHA1)")
+	pf.Uint64Var(&g.minIndex, "min-index", 0, "serve only once the node has applied this Raft index (read your writes)")
+	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit for one request")
+}
+
+// globalFlagNames are the flags runAction treats as kmsctl's own.
+var globalFlagNames = map[string]bool{"endpoint": true, "credentials": true, "ca-file": true, "signature": true, "min-index": true, "timeout": true}
+
+// actionIndex returns the position of an API action in args, or -1. Global
+// flags may come before it.
+func actionIndex(args []string) int {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "--") {
+			name := strings.TrimPrefix(a, "--")
+			if !strings.Contains(name, "=") && globalFlagNames[name] {
+				i++ // skip its value
+			}
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		if a != "" && a[0] >= 'A' && a[0] <= 'Z' {
+			return i
+		}
+		return -1
+	}
+	return -1
+}

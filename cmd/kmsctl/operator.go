@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/raftkms/raftkms/client"
+)
+
+func asAPIError(err error, target **client.APIError) bool { return errors.As(err, target) }
+
+func operatorCommand(g *globals, stdout, stderr io.Writer) *cobra.Command {
+	op := &cobra.Command{
+		Use:   "operator",
+		Short: "Cluster operations: init, members, snapshots, KMS instances",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usagef("operator needs a subcommand: init, members, snapshot, instance")
+		},
+	}
+	op.AddCommand(&cobra.Command{
+		Use:   "init",
+		Short: "Initialize a new cluster: prints the operator account's credentials, once",
+		Long: `Initialize a new cluster. Creates the operator account, its first access key and
+one software KMS instance, and prints them as JSON — the only time the secret
+is shown. Save the output as a credentials file:
+
+  kmsctl --endpoint http://127.0.0.1:9700 operator init > creds.json
+
+A second init fails and changes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return operatorInit(g, stdout) },
+	})
+	op.AddCommand(&cobra.Command{
+		Use:   "members",
+		Short: "List the cluster's nodes: Raft role, zone, addresses, voter, alive",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return operatorMembers(g, stdout) },
+	})
+	snap := &cobra.Command{
+		Use:   "snapshot",
+		Short: "Save or restore a snapshot of the whole cluster state",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usagef("snapshot needs a subcommand: save FILE or restore FILE")
+		},
+	}
+	snap.AddCommand(&cobra.Command{
+		Use:   "save FILE",
+		Short: "Write a consistent snapshot of the whole cluster to FILE (through any node)",
+		Args:  exactArgs(1, "snapshot save needs the FILE to write"),
+		RunE:  func(cmd *cobra.Command, args []string) error { return snapshotSave(g, args[0], stdout, stderr) },
+	})
+	snap.AddCommand(&cobra.Command{
+		Use:   "restore FILE",
+		Short: "Replace the cluster's whole state with the snapshot in FILE",
+		Long: `Replace the whole state of a running cluster with a snapshot. The cluster must
+use the same root key as the one that saved it. A new, uninitialized cluster
+accepts the restore without credentials; an initialized one needs the
+operator's. A damaged file or a different root key is refused and nothing
+changes. After the restore the snapshot's credentials are the valid ones.`,
+		Args: exactArgs(1, "snapshot restore needs the FILE to read"),
+		RunE: func(cmd *cobra.Command, args []string) error { return snapshotRestore(g, args[0], stdout, stderr) },
+	})
+	op.AddCommand(snap)
+
+	inst := &cobra.Command{
+		Use:   "instance",
+		Short: "Manage KMS instances (key stores)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return usagef("instance needs a subcommand: create") },
+	}
+	var instType, instName string
+	create := &cobra.Command{
+		Use:   "create --type software [--name N]",
+		Short: "Create a KMS instance and print its InstanceId",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return instanceCreate(g, instType, instName, stdout) },
+	}
+	create.Flags().StringVar(&instType, "type", "software", "instance type: software")
+	create.Flags().StringVar(&instName, "name", "", "instance name")
+	inst.AddCommand(create)
+	op.AddCommand(inst)
+	return op
+}
+
+func exactArgs(n int, msg string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s", msg)
+		}
+		return nil
+	}
+}
+
+func requestContext(g *globals) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), g.timeout)
+}
+
+// doJSON performs a raw request and decodes its JSON answer. An error
+// answer comes back as *client.APIError.
+func doJSON(ctx context.Context, c *client.Client, method, path string, query url.Values, body io.ReadSeeker, signed bool) (map[string]any, []byte, error) {
+	do := c.DoUnsigned
+	if signed {
+		do = c.Do
+	}
+	resp, err := do(ctx, method, path, query, body, nil)
+	if err != nil {
+		return nil, nil, explain(err, c.Endpoint)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, raw, fmt.Errorf("the node answered with something that is not JSON: %.200s", raw)
+	}
+	return m, raw, nil
+}
+
+func operatorInit(g *globals, stdout io.Writer) error {
+	c, err := newClient(g, false)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext(g)
+	defer cancel()
+	m, _, err := doJSON(ctx, c, http.MethodPost, "/v1/operator/init", nil, nil, false)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{
+		"AccountId": m["AccountId"], "AccessKeyId": m["AccessKeyId"], "AccessKeySecret": m["AccessKeySecret"],
+		"InstanceId": m["InstanceId"], "Endpoint": c.Endpoint,
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	fmt.Fprintln(stdout, string(b))
+	return nil
+}
+
+func operatorMembers(g *globals, stdout io.Writer) error {
+	c, err := newClient(g, false)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext(g)
+	defer cancel()
+	m, _, err := doJSON(ctx, c, http.MethodGet, "/v1/status", nil, nil, false)
+	if err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(map[string]any{
+		"Leader": m["Leader"], "AskedNode": m["NodeId"], "Members": m["Members"],
+	}, "", "  ")
+	fmt.Fprintln(stdout, string(b))
+	return nil
+}
+
+func instanceCreate(g *globals, typ, name string, stdout io.Writer) error {
+	c, err := newClient(g, true)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext(g)
+	defer cancel()
+	q := url.Values{"Type": {typ}}
+	if name != "" {
+		q.Set("Name", name)
+	}
+	_, raw, err := doJSON(ctx, c, http.MethodPost, "/v1/operator/instances", q, nil, true)
+	if err != nil {
+		return err
+	}
+	printJSON(stdout, raw)
+	return nil
+}
+
+// progress reports a long transfer on stderr, updating at most twice a
+// second, and prints a final line.
+type progress struct {
+	w     io.Writer
+	what  string
+	total int64
+	done  atomic.Int64
+	stop  chan struct{}
+	ended chan struct{}
+}
+
+func newProgress(w io.Writer, what string, total int64) *progress {
+	p := &progress{w: w, what: what, total: total, stop: make(chan struct{}), ended: make(chan struct{})}
+	go func() {
+		defer close(p.ended)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+				p.print()
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progress) print() {
+	if p.total > 0 {
+		fmt.Fprintf(p.w, "%s: %s of %s (%d%%)\n", p.what, size(p.done.Load()), size(p.total), p.done.Load()*100/p.total)
+	} else {
+		fmt.Fprintf(p.w, "%s: %s\n", p.what, size(p.done.Load()))
+	}
+}
+
+func (p *progress) finish() {
+	close(p.stop)
+	<-p.ended
+}
+
+func (p *progress) Write(b []byte) (int, error) {
+	p.done.Add(int64(len(b)))
+	return len(b), nil
+}
+
+func size(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func snapshotSave(g *globals, path string, stdout, stderr io.Writer) error {
+	c, err := newClient(g, true)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.timeout+5*time.Minute)
+	defer cancel()
+	fmt.Fprintf(stderr, "saving a snapshot from %s ...\n", c.Endpoint)
+	resp, err := c.Do(ctx, http.MethodGet, "/v1/operator/snapshot", nil, nil, nil)
+	if err != nil {
+		return explain(err, c.Endpoint)
+	}
+	defer resp.Body.Close()
+	// Written beside the target and renamed, so FILE is never a partial
+	// snapshot.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".snapshot-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	p := newProgress(stderr, "downloaded", resp.ContentLength)
+	n, err := io.Copy(io.MultiWriter(tmp, p), resp.Body)
+	p.finish()
+	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+		err = fmt.Errorf("the download ended after %d of %d bytes; retry", n, resp.ContentLength)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Saved snapshot at Raft index %s (%s) to %s\n", resp.Header.Get("X-Kms-Index"), size(n), path)
+	return nil
+}
+
+func snapshotRestore(g *globals, path string, stdout, stderr io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return usagef("snapshot restore: %v", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	c, err := newClient(g, false)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.timeout+5*time.Minute)
+	defer cancel()
+	signed := c.AccessKeyID != "" && c.AccessKeySecret != ""
+	fmt.Fprintf(stderr, "restoring %s (%s) through %s ...\n", path, size(st.Size()), c.Endpoint)
+	m, _, err := doJSON(ctx, c, http.MethodPost, "/v1/operator/snapshot", nil, f, signed)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Restored snapshot: %v keys, %v key versions, %v aliases, %v accounts, %v access keys, %v instances; cluster at Raft index %v.\n",
+		m["Keys"], m["KeyVersions"], m["Aliases"], m["Accounts"], m["AccessKeys"], m["Instances"], m["Index"])
+	fmt.Fprintln(stdout, "The credentials of the cluster that saved the snapshot are now the valid ones.")
+	return nil
+}

@@ -1,0 +1,129 @@
+// Command kmsd is the raftkms server: one node of a Raft-replicated key
+// management service that speaks the Alibaba Cloud KMS OpenAPI.
+//
+// It holds flags and wiring only; the logic lives in the packages it
+// starts (transport, store, cluster, kms, api).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+type config struct {
+	dev               bool
+	nodeID            string
+	dataDir           string
+	httpAddr          string
+	clusterAddr       string
+	gossipAddr        string
+	join              string
+	bootstrapExpect   int
+	zone              string
+	region            string
+	rootKeyFile       string
+	logLevel          string
+	logJSON           bool
+	raftTimeout       time.Duration
+	deadServerTimeout time.Duration
+	fastGossip        bool
+}
+
+const usage = `kmsd — a raftkms node.
+
+Quick start (one node, everything generated):
+  kmsd --dev
+
+A node of a cluster:
+  kmsd --node-id n1 --data-dir /var/lib/raftkms --root-key-file root.key \
+       --http-addr 10.0.0.1:9700 --cluster-addr 10.0.0.1:9701 --gossip-addr 10.0.0.1:9702 \
+       --bootstrap-expect 3 --join 10.0.0.2:9702,10.0.0.3:9702
+
+Make a root key (every node of a cluster uses the same one):
+  head -c 32 /dev/urandom | base64 > root.key && chmod 600 root.key
+
+Flags:
+`
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("kmsd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	host, _ := os.Hostname()
+	fs.BoolVar(&c.dev, "dev", false, "run a single development node: Raft bootstrapped, root key generated, cluster initialized, credentials written to <data-dir>/credentials.json")
+	fs.StringVar(&c.nodeID, "node-id", "", "unique id of this node (default: the host name; \"dev\" in dev mode)")
+	fs.StringVar(&c.dataDir, "data-dir", "", "directory for the Raft log, snapshots and node state (dev mode: a fresh temporary directory)")
+	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:9700", "address of the client API (HTTP)")
+	fs.StringVar(&c.clusterAddr, "cluster-addr", "127.0.0.1:9701", "address for Raft and internal RPC between nodes")
+	fs.StringVar(&c.gossipAddr, "gossip-addr", "127.0.0.1:9702", "address for gossip membership (TCP and UDP)")
+	fs.StringVar(&c.join, "join", "", "gossip addresses of other nodes, host:port[,host:port...]")
+	fs.IntVar(&c.bootstrapExpect, "bootstrap-expect", 0, "bootstrap a new Raft cluster once this many servers see each other")
+	fs.StringVar(&c.zone, "zone", "", "availability zone of this node (voters are spread across zones)")
+	fs.StringVar(&c.region, "region", "local", "region name used in ARNs")
+	fs.StringVar(&c.rootKeyFile, "root-key-file", "", "file holding base64 of the 32-byte cluster root key (dev mode: generated in the data dir)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
+	fs.BoolVar(&c.logJSON, "log-json", false, "write logs as JSON lines")
+	fs.DurationVar(&c.raftTimeout, "raft-timeout", time.Second, "Raft heartbeat and election timeout (failover takes about this long)")
+	fs.DurationVar(&c.deadServerTimeout, "dead-server-timeout", 0, "remove a server from Raft after it has been failed or gone this long (default 5m)")
+	fs.BoolVar(&c.fastGossip, "fast-gossip", false, "use short gossip probe intervals (tests, loopback clusters)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if c.nodeID == "" {
+		c.nodeID = host
+		if c.dev {
+			c.nodeID = "dev"
+		}
+	}
+	if !c.dev {
+		if c.dataDir == "" {
+			return c, fmt.Errorf("--data-dir is required (or use --dev for a throwaway node)")
+		}
+		if c.rootKeyFile == "" {
+			return c, fmt.Errorf("--root-key-file is required; make one with: head -c 32 /dev/urandom | base64 > root.key")
+		}
+	}
+	if c.bootstrapExpect < 0 {
+		return c, fmt.Errorf("--bootstrap-expect must be 0 or more")
+	}
+	if c.raftTimeout < 50*time.Millisecond {
+		return c, fmt.Errorf("--raft-timeout must be at least 50ms")
+	}
+	return c, nil
+}
+
+func (c config) joinAddrs() []string {
+	var out []string
+	for _, a := range strings.Split(c.join, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if err == flag.ErrHelp {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kmsd:", err)
+		os.Exit(2)
+	}
+	if err := run(cfg, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "kmsd:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,163 @@
+package kms
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/raftkms/raftkms/fsm"
+)
+
+// aliasPattern is the service's alias grammar: alias/ then 1–255 of
+// letters, digits, _, / and -.
+var aliasPattern = regexp.MustCompile(`^alias/[A-Za-z0-9_/-]{1,255}$`)
+
+func checkAliasName(name string) error {
+	if name == "" {
+		return missing("AliasName")
+	}
+	if !aliasPattern.MatchString(name) {
+		return invalid("AliasName", "an alias is alias/ followed by 1 to 255 letters, digits, _, / or -")
+	}
+	if strings.HasPrefix(name, "alias/acs/") {
+		return invalid("AliasName", "the prefix alias/acs/ is reserved for service keys")
+	}
+	return nil
+}
+
+// CreateAlias gives a key a new alias.
+func (s *Service) CreateAlias(ctx context.Context, c Caller, name, ref string) (uint64, error) {
+	if err := checkAliasName(name); err != nil {
+		return 0, err
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return 0, err
+	}
+	return s.propose(ctx, fsm.CmdCreateAlias, fsm.AliasCmd{Now: s.nowMillis(), AccountID: c.AccountID, Name: name, KeyID: k.ID})
+}
+
+// UpdateAlias points an existing alias at another key.
+func (s *Service) UpdateAlias(ctx context.Context, c Caller, name, ref string) (uint64, error) {
+	if err := checkAliasName(name); err != nil {
+		return 0, err
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return 0, err
+	}
+	return s.propose(ctx, fsm.CmdUpdateAlias, fsm.AliasCmd{Now: s.nowMillis(), AccountID: c.AccountID, Name: name, KeyID: k.ID})
+}
+
+// DeleteAlias removes an alias; the key is untouched.
+func (s *Service) DeleteAlias(ctx context.Context, c Caller, name string) (uint64, error) {
+	if err := checkAliasName(name); err != nil {
+		return 0, err
+	}
+	return s.propose(ctx, fsm.CmdDeleteAlias, fsm.AliasCmd{Now: s.nowMillis(), AccountID: c.AccountID, Name: name})
+}
+
+// ListAliases returns one page of the caller's aliases, by name.
+func (s *Service) ListAliases(ctx context.Context, c Caller, p Page) ([]*fsm.Alias, int, Page, error) {
+	p, err := p.normalize()
+	if err != nil {
+		return nil, 0, p, err
+	}
+	all := s.fsm.Aliases(c.AccountID, "")
+	start, end := p.bounds(len(all))
+	return all[start:end], len(all), p, nil
+}
+
+// ListAliasesByKeyID returns one page of a key's aliases.
+func (s *Service) ListAliasesByKeyID(ctx context.Context, c Caller, ref string, p Page) ([]*fsm.Alias, int, Page, error) {
+	p, err := p.normalize()
+	if err != nil {
+		return nil, 0, p, err
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return nil, 0, p, err
+	}
+	all := s.fsm.Aliases(c.AccountID, k.ID)
+	start, end := p.bounds(len(all))
+	return all[start:end], len(all), p, nil
+}
+
+// Tag is one resource tag.
+type Tag struct{ Key, Value string }
+
+// tagPattern is the character set the service allows in tag keys and values.
+var tagPattern = regexp.MustCompile(`^[\p{L}\p{N} /\\_\-.+=:@]*$`)
+
+func checkTag(t Tag) error {
+	switch {
+	case t.Key == "":
+		return invalid("Tags", "a tag needs a TagKey")
+	case len([]rune(t.Key)) > 128 || len([]rune(t.Value)) > 128:
+		return invalid("Tags", "tag keys and values are at most 128 characters")
+	case !tagPattern.MatchString(t.Key) || !tagPattern.MatchString(t.Value):
+		return invalid("Tags", fmt.Sprintf("tag %q: keys and values use letters, digits, spaces and / \\ _ - . + = : @", t.Key))
+	case strings.HasPrefix(strings.ToLower(t.Key), "aliyun") || strings.HasPrefix(strings.ToLower(t.Key), "acs:"):
+		return invalid("Tags", fmt.Sprintf("tag key %q: keys must not start with aliyun or acs:", t.Key))
+	}
+	return nil
+}
+
+// TagResource adds tags to a key, overwriting values of existing tag keys.
+// A key carries at most 20 tags.
+func (s *Service) TagResource(ctx context.Context, c Caller, ref string, tags []Tag) (uint64, error) {
+	if len(tags) == 0 {
+		return 0, missing("Tags")
+	}
+	if len(tags) > fsm.MaxTagsPerKey {
+		return 0, invalid("Tags", fmt.Sprintf("at most %d tags", fsm.MaxTagsPerKey))
+	}
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		if err := checkTag(t); err != nil {
+			return 0, err
+		}
+		m[t.Key] = t.Value
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return 0, err
+	}
+	return s.propose(ctx, fsm.CmdTagResource, fsm.TagCmd{Now: s.nowMillis(), KeyID: k.ID, Tags: m})
+}
+
+// UntagResource removes tag keys from a key; absent keys are ignored.
+func (s *Service) UntagResource(ctx context.Context, c Caller, ref string, tagKeys []string) (uint64, error) {
+	if len(tagKeys) == 0 {
+		return 0, missing("TagKeys")
+	}
+	if len(tagKeys) > fsm.MaxTagsPerKey {
+		return 0, invalid("TagKeys", fmt.Sprintf("at most %d tag keys", fsm.MaxTagsPerKey))
+	}
+	for _, t := range tagKeys {
+		if t == "" || len([]rune(t)) > 128 {
+			return 0, invalid("TagKeys", "tag keys are 1 to 128 characters")
+		}
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return 0, err
+	}
+	return s.propose(ctx, fsm.CmdUntagResource, fsm.TagCmd{Now: s.nowMillis(), KeyID: k.ID, Keys: tagKeys})
+}
+
+// ListResourceTags returns a key's tags sorted by tag key.
+func (s *Service) ListResourceTags(ctx context.Context, c Caller, ref string) (*fsm.Key, []Tag, error) {
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]Tag, 0, len(k.Tags))
+	for key, v := range k.Tags {
+		out = append(out, Tag{Key: key, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return k, out, nil
+}

@@ -1,0 +1,167 @@
+package kms
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+
+	kcrypto "github.com/raftkms/raftkms/crypto"
+	"github.com/raftkms/raftkms/fsm"
+)
+
+// Sealed is the result of an encryption: the blob and the key version that
+// made it.
+type Sealed struct {
+	CiphertextBlob []byte
+	KeyID          string
+	KeyVersionID   string
+}
+
+// Opened is the result of a decryption.
+type Opened struct {
+	Plaintext    []byte
+	KeyID        string
+	KeyVersionID string
+}
+
+// Encrypt seals plaintext under the key's primary version. The plaintext is
+// the service's Plaintext parameter taken as opaque text (clients usually
+// send Base64), at most 6 KiB; Decrypt returns exactly that text.
+func (s *Service) Encrypt(ctx context.Context, c Caller, ref string, plaintext []byte, encCtx map[string]string) (Sealed, error) {
+	if len(plaintext) == 0 {
+		return Sealed{}, missing("Plaintext")
+	}
+	if len(plaintext) > kcrypto.MaxPlaintextSize {
+		return Sealed{}, invalid("Plaintext", fmt.Sprintf("at most %d bytes; encrypt larger data with a data key (GenerateDataKey)", kcrypto.MaxPlaintextSize))
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return Sealed{}, err
+	}
+	return s.seal(k, "Encrypt", plaintext, encCtx)
+}
+
+func (s *Service) seal(k *fsm.Key, op string, plaintext []byte, encCtx map[string]string) (Sealed, error) {
+	if err := usable(k, op, UsageEncryptDecrypt); err != nil {
+		return Sealed{}, err
+	}
+	v, ok := s.fsm.KeyVersion(k.PrimaryVersion)
+	if !ok {
+		return Sealed{}, fmt.Errorf("key %s: primary version %s missing from the catalogue", k.ID, k.PrimaryVersion)
+	}
+	m, err := s.material(v)
+	if err != nil {
+		return Sealed{}, err
+	}
+	blob, err := kcrypto.Seal(m, v.ID, plaintext, kcrypto.CanonicalContext(encCtx))
+	if err != nil {
+		return Sealed{}, err
+	}
+	return Sealed{CiphertextBlob: blob, KeyID: k.ID, KeyVersionID: v.ID}, nil
+}
+
+// Decrypt opens a blob; the blob names its key version, so no KeyId is
+// needed. Every way a blob can be wrong (damaged, wrong context, unknown
+// version) is the same error.
+func (s *Service) Decrypt(ctx context.Context, c Caller, blob []byte, encCtx map[string]string) (Opened, error) {
+	return s.open(ctx, c, "Decrypt", blob, encCtx)
+}
+
+func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, encCtx map[string]string) (Opened, error) {
+	if len(blob) == 0 {
+		return Opened{}, missing("CiphertextBlob")
+	}
+	h, err := kcrypto.ParseCiphertext(blob)
+	if err != nil {
+		return Opened{}, err
+	}
+	k, v, err := s.versionOf(ctx, c, h.VersionID)
+	if err != nil {
+		return Opened{}, err
+	}
+	if err := usable(k, op, UsageEncryptDecrypt); err != nil {
+		return Opened{}, err
+	}
+	m, err := s.material(v)
+	if err != nil {
+		return Opened{}, err
+	}
+	pt, err := kcrypto.Open(m, blob, kcrypto.CanonicalContext(encCtx))
+	if err != nil {
+		return Opened{}, err
+	}
+	return Opened{Plaintext: pt, KeyID: k.ID, KeyVersionID: v.ID}, nil
+}
+
+// DataKey is a generated data key: its plaintext (Base64 text, as the
+// service returns it) and the same text sealed under a master key.
+type DataKey struct {
+	Plaintext string
+	Sealed
+}
+
+// GenerateDataKey makes a random data key of numberOfBytes (or the size
+// keySpec names: AES_256 32, AES_128 16) and seals its Base64 form under the
+// key, so Decrypt of the blob returns the same Base64 text as Plaintext.
+func (s *Service) GenerateDataKey(ctx context.Context, c Caller, ref, keySpec string, numberOfBytes int, encCtx map[string]string) (DataKey, error) {
+	n := numberOfBytes
+	if n == 0 {
+		switch keySpec {
+		case "", "AES_256":
+			n = 32
+		case "AES_128":
+			n = 16
+		default:
+			return DataKey{}, invalid("KeySpec", "must be AES_256 or AES_128")
+		}
+	} else if n < 1 || n > 1024 {
+		return DataKey{}, invalid("NumberOfBytes", "must be between 1 and 1024")
+	} else if keySpec != "" && keySpec != "AES_256" && keySpec != "AES_128" {
+		return DataKey{}, invalid("KeySpec", "must be AES_256 or AES_128")
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return DataKey{}, err
+	}
+	raw, err := kcrypto.RandomBytes(n)
+	if err != nil {
+		return DataKey{}, err
+	}
+	text := base64.StdEncoding.EncodeToString(raw)
+	clear(raw)
+	sealed, err := s.seal(k, "GenerateDataKey", []byte(text), encCtx)
+	if err != nil {
+		return DataKey{}, err
+	}
+	return DataKey{Plaintext: text, Sealed: sealed}, nil
+}
+
+// ReEncrypted is ReEncrypt's result.
+type ReEncrypted struct {
+	Sealed
+	SourceKeyID        string
+	SourceKeyVersionID string
+}
+
+// ReEncrypt opens a blob and seals its plaintext under another key (or the
+// same key's current primary version) without the plaintext leaving the
+// service.
+func (s *Service) ReEncrypt(ctx context.Context, c Caller, blob []byte, destRef string, srcCtx, dstCtx map[string]string) (ReEncrypted, error) {
+	if destRef == "" {
+		return ReEncrypted{}, missing("DestinationKeyId")
+	}
+	opened, err := s.open(ctx, c, "ReEncrypt", blob, srcCtx)
+	if err != nil {
+		return ReEncrypted{}, err
+	}
+	defer clear(opened.Plaintext)
+	dest, err := s.resolveKey(ctx, c, "DestinationKeyId", destRef)
+	if err != nil {
+		return ReEncrypted{}, err
+	}
+	sealed, err := s.seal(dest, "ReEncrypt", opened.Plaintext, dstCtx)
+	if err != nil {
+		return ReEncrypted{}, err
+	}
+	return ReEncrypted{Sealed: sealed, SourceKeyID: opened.KeyID, SourceKeyVersionID: opened.KeyVersionID}, nil
+}

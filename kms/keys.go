@@ -1,0 +1,374 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	kcrypto "github.com/raftkms/raftkms/crypto"
+	"github.com/raftkms/raftkms/fsm"
+)
+
+// Names the service uses.
+const (
+	SpecAES256          = "Aliyun_AES_256"
+	UsageEncryptDecrypt = "ENCRYPT/DECRYPT"
+	UsageSignVerify     = "SIGN/VERIFY"
+	OriginKMS           = "Aliyun_KMS"
+	OriginExternal      = "EXTERNAL"
+	ProtectionSoftware  = "SOFTWARE"
+	ProtectionHSM       = "HSM"
+	InstanceSoftware    = "software"
+	// DefaultKeyQuota is the key quota of a new software instance.
+	DefaultKeyQuota = 1000
+	// MaxDescription is the longest key description the service accepts.
+	MaxDescription = 8192
+	// Rotation interval bounds for automatic rotation, in seconds.
+	MinRotationInterval = 7 * 24 * 3600
+	MaxRotationInterval = 365 * 24 * 3600
+)
+
+// Page selects one page of a list: PageNumber from 1, PageSize 1–100.
+type Page struct{ Number, Size int }
+
+func (p Page) normalize() (Page, error) {
+	if p.Number == 0 {
+		p.Number = 1
+	}
+	if p.Size == 0 {
+		p.Size = 10
+	}
+	if p.Number < 1 {
+		return p, invalid("PageNumber", "must be 1 or more")
+	}
+	if p.Size < 1 || p.Size > 100 {
+		return p, invalid("PageSize", "must be between 1 and 100")
+	}
+	return p, nil
+}
+
+// bounds returns the slice bounds of the page within n items.
+func (p Page) bounds(n int) (int, int) {
+	start := (p.Number - 1) * p.Size
+	if start > n {
+		start = n
+	}
+	end := start + p.Size
+	if end > n {
+		end = n
+	}
+	return start, end
+}
+
+// InitResult is what operator init hands out, once.
+type InitResult struct {
+	AccountID       string
+	AccessKeyID     string
+	AccessKeySecret string
+	InstanceID      string
+	Index           uint64
+}
+
+// Init initializes a new cluster: the operator account, its first access
+// key, one software KMS instance, and the check value of this node's root
+// key. It fails with fsm.ErrAlreadyInitialized, changing nothing, once done.
+func (s *Service) Init(ctx context.Context) (InitResult, error) {
+	if ok, _ := s.fsm.Initialized(); ok {
+		return InitResult{}, fsm.ErrAlreadyInitialized
+	}
+	now := s.nowMillis()
+	acct := newAccountID()
+	akID, secret := newAccessKeyID(), newAccessKeySecret()
+	wrapped, err := s.root.Wrap([]byte(secret), kcrypto.SecretAAD(akID))
+	if err != nil {
+		return InitResult{}, err
+	}
+	inst := newInstanceID()
+	idx, err := s.propose(ctx, fsm.CmdInit, fsm.InitCmd{
+		Now:       now,
+		RootCheck: s.root.CheckValue(),
+		Account:   fsm.Account{ID: acct, Name: "operator", Operator: true, CreatedAt: now},
+		AccessKey: fsm.AccessKey{ID: akID, AccountID: acct, Principal: rootPrincipal(acct), WrappedSecret: wrapped, Status: "Active", CreatedAt: now},
+		Instance:  fsm.Instance{ID: inst, AccountID: acct, Name: "default", Type: InstanceSoftware, KeyQuota: DefaultKeyQuota, CreatedAt: now},
+	})
+	if err != nil {
+		return InitResult{}, err
+	}
+	return InitResult{AccountID: acct, AccessKeyID: akID, AccessKeySecret: secret, InstanceID: inst, Index: idx}, nil
+}
+
+func rootPrincipal(account string) string { return "acs:ram::" + account + ":root" }
+
+// CreateInstance adds a software KMS instance to the caller's account.
+func (s *Service) CreateInstance(ctx context.Context, c Caller, typ, name string) (*fsm.Instance, uint64, error) {
+	if typ == "" {
+		typ = InstanceSoftware
+	}
+	if typ != InstanceSoftware {
+		return nil, 0, invalid("type", "only software instances exist so far (hardware instances arrive with HSM support)")
+	}
+	if utf8.RuneCountInString(name) > 128 {
+		return nil, 0, invalid("name", "at most 128 characters")
+	}
+	inst := fsm.Instance{ID: newInstanceID(), AccountID: c.AccountID, Name: name, Type: typ, KeyQuota: DefaultKeyQuota, CreatedAt: s.nowMillis()}
+	idx, err := s.propose(ctx, fsm.CmdCreateInstance, fsm.CreateInstanceCmd{Now: inst.CreatedAt, Instance: inst})
+	if err != nil {
+		return nil, idx, err
+	}
+	got, _ := s.fsm.Instance(inst.ID)
+	return got, idx, nil
+}
+
+// CreateKeyInput holds CreateKey's parameters.
+type CreateKeyInput struct {
+	KeySpec                 string
+	KeyUsage                string
+	Origin                  string
+	ProtectionLevel         string
+	Description             string
+	DKMSInstanceID          string
+	EnableAutomaticRotation bool
+	RotationInterval        string
+}
+
+// CreateKey creates a key with KMS-generated AES-256 material. With
+// DKMSInstanceId the key lives in that instance; without it, it is the
+// account's one default key.
+func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*fsm.Key, uint64, error) {
+	if in.KeySpec == "" {
+		in.KeySpec = SpecAES256
+	}
+	if in.KeyUsage == "" {
+		in.KeyUsage = UsageEncryptDecrypt
+	}
+	if in.Origin == "" {
+		in.Origin = OriginKMS
+	}
+	if in.ProtectionLevel == "" {
+		in.ProtectionLevel = ProtectionSoftware
+	}
+	if in.KeySpec != SpecAES256 {
+		return nil, 0, invalid("KeySpec", fmt.Sprintf("%q is not supported; use %s", in.KeySpec, SpecAES256))
+	}
+	if in.KeyUsage != UsageEncryptDecrypt {
+		return nil, 0, invalid("KeyUsage", fmt.Sprintf("%s keys support only %s", in.KeySpec, UsageEncryptDecrypt))
+	}
+	if in.Origin != OriginKMS {
+		return nil, 0, invalid("Origin", fmt.Sprintf("%q is not supported; use %s", in.Origin, OriginKMS))
+	}
+	if err := checkDescription(in.Description); err != nil {
+		return nil, 0, err
+	}
+	if in.DKMSInstanceID != "" {
+		inst, ok := s.fsm.Instance(in.DKMSInstanceID)
+		if !ok || inst.AccountID != c.AccountID {
+			return nil, 0, fmt.Errorf("%w: DKMSInstanceId %s", fsm.ErrInstanceNotFound, in.DKMSInstanceID)
+		}
+		// The instance decides the protection level.
+		in.ProtectionLevel = ProtectionSoftware
+	} else if in.ProtectionLevel != ProtectionSoftware {
+		return nil, 0, invalid("ProtectionLevel", "the default key is protected in software (SOFTWARE)")
+	}
+	var interval int64
+	if in.EnableAutomaticRotation || in.RotationInterval != "" {
+		var err error
+		if interval, err = parseRotationInterval(in.RotationInterval); err != nil {
+			return nil, 0, err
+		}
+		if !in.EnableAutomaticRotation {
+			interval = 0
+		}
+	}
+
+	now := s.nowMillis()
+	key := fsm.Key{
+		ID: newUUID(), AccountID: c.AccountID, InstanceID: in.DKMSInstanceID,
+		Spec: in.KeySpec, Usage: in.KeyUsage, Origin: in.Origin, ProtectionLevel: in.ProtectionLevel,
+		State: fsm.StateEnabled, Description: in.Description, Creator: c.AccountID, CreatedAt: now,
+		RotationInterval: interval, LastRotation: now,
+	}
+	version, err := s.newVersion(key.ID, now)
+	if err != nil {
+		return nil, 0, err
+	}
+	idx, err := s.propose(ctx, fsm.CmdCreateKey, fsm.CreateKeyCmd{Now: now, Key: key, Version: version})
+	if err != nil {
+		return nil, idx, err
+	}
+	got, _ := s.fsm.Key(key.ID)
+	return got, idx, nil
+}
+
+// newVersion generates fresh AES-256 material and wraps it for the
+// catalogue; the plaintext is cleared before returning.
+func (s *Service) newVersion(keyID string, now int64) (fsm.KeyVersion, error) {
+	v := fsm.KeyVersion{ID: newUUID(), KeyID: keyID, CreatedAt: now}
+	material, err := kcrypto.RandomBytes(32)
+	if err != nil {
+		return v, err
+	}
+	defer clear(material)
+	if v.WrappedMaterial, err = s.root.Wrap(material, kcrypto.MaterialAAD(keyID, v.ID)); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+func checkDescription(d string) error {
+	if !utf8.ValidString(d) {
+		return invalid("Description", "must be UTF-8 text")
+	}
+	if utf8.RuneCountInString(d) > MaxDescription {
+		return invalid("Description", fmt.Sprintf("at most %d characters", MaxDescription))
+	}
+	return nil
+}
+
+// parseRotationInterval accepts "7d"…"365d" or seconds ("604800s" or a bare
+// number) and returns seconds.
+func parseRotationInterval(v string) (int64, error) {
+	if v == "" {
+		return 0, invalid("RotationInterval", "required when automatic rotation is enabled, e.g. 30d or 2592000s")
+	}
+	unit := int64(1)
+	num := v
+	switch {
+	case strings.HasSuffix(v, "d"):
+		unit, num = 24*3600, strings.TrimSuffix(v, "d")
+	case strings.HasSuffix(v, "s"):
+		num = strings.TrimSuffix(v, "s")
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, invalid("RotationInterval", fmt.Sprintf("%q is not a duration like 30d or 2592000s", v))
+	}
+	secs := n * unit
+	if secs < MinRotationInterval || secs > MaxRotationInterval {
+		return 0, invalid("RotationInterval", "must be between 7 and 365 days")
+	}
+	return secs, nil
+}
+
+// DescribeKey returns a key's metadata.
+func (s *Service) DescribeKey(ctx context.Context, c Caller, ref string) (*fsm.Key, error) {
+	return s.resolveKey(ctx, c, "KeyId", ref)
+}
+
+// ListKeys returns one page of the caller's keys (oldest first) and the
+// total count.
+func (s *Service) ListKeys(ctx context.Context, c Caller, p Page) ([]*fsm.Key, int, Page, error) {
+	p, err := p.normalize()
+	if err != nil {
+		return nil, 0, p, err
+	}
+	all := s.fsm.Keys(c.AccountID)
+	start, end := p.bounds(len(all))
+	return all[start:end], len(all), p, nil
+}
+
+// UpdateKeyDescription replaces a key's description.
+func (s *Service) UpdateKeyDescription(ctx context.Context, c Caller, ref, desc string) (uint64, error) {
+	if err := checkDescription(desc); err != nil {
+		return 0, err
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return 0, err
+	}
+	return s.propose(ctx, fsm.CmdUpdateKeyDescription, fsm.UpdateKeyDescriptionCmd{Now: s.nowMillis(), KeyID: k.ID, Description: desc})
+}
+
+// SetKeyEnabled enables or disables a key. Disabling also drops the key's
+// unwrapped material from this node's memory.
+func (s *Service) SetKeyEnabled(ctx context.Context, c Caller, ref string, enabled bool) (uint64, error) {
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return 0, err
+	}
+	state := fsm.StateEnabled
+	if !enabled {
+		state = fsm.StateDisabled
+		s.forgetKey(k)
+	}
+	return s.propose(ctx, fsm.CmdSetKeyState, fsm.SetKeyStateCmd{Now: s.nowMillis(), KeyID: k.ID, State: state})
+}
+
+// CreateKeyVersion rotates a key by hand: a new version becomes primary.
+func (s *Service) CreateKeyVersion(ctx context.Context, c Caller, ref string) (*fsm.KeyVersion, uint64, error) {
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return nil, 0, err
+	}
+	if k.State != fsm.StateEnabled {
+		return nil, 0, fsm.NewKeyStateError("CreateKeyVersion", k.State)
+	}
+	now := s.nowMillis()
+	v, err := s.newVersion(k.ID, now)
+	if err != nil {
+		return nil, 0, err
+	}
+	idx, err := s.propose(ctx, fsm.CmdCreateKeyVersion, fsm.CreateKeyVersionCmd{Now: now, Version: v})
+	if err != nil {
+		if errors.Is(err, fsm.ErrVersionLimit) {
+			return nil, idx, fmt.Errorf("%w: %v", ErrLimitExceeded, err)
+		}
+		return nil, idx, err
+	}
+	got, _ := s.fsm.KeyVersion(v.ID)
+	return got, idx, nil
+}
+
+// ErrLimitExceeded means a resource limit (versions, tags, the default key)
+// refused the request.
+var ErrLimitExceeded = errors.New("resource limit exceeded")
+
+// ListKeyVersions returns one page of a key's versions, oldest first.
+func (s *Service) ListKeyVersions(ctx context.Context, c Caller, ref string, p Page) (*fsm.Key, []*fsm.KeyVersion, int, Page, error) {
+	p, err := p.normalize()
+	if err != nil {
+		return nil, nil, 0, p, err
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return nil, nil, 0, p, err
+	}
+	start, end := p.bounds(len(k.Versions))
+	var out []*fsm.KeyVersion
+	for _, id := range k.Versions[start:end] {
+		if v, ok := s.fsm.KeyVersion(id); ok {
+			out = append(out, v)
+		}
+	}
+	return k, out, len(k.Versions), p, nil
+}
+
+// DescribeKeyVersion returns one version of a key.
+func (s *Service) DescribeKeyVersion(ctx context.Context, c Caller, ref, versionID string) (*fsm.KeyVersion, error) {
+	if versionID == "" {
+		return nil, missing("KeyVersionId")
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return nil, err
+	}
+	v, ok := s.fsm.KeyVersion(versionID)
+	if !ok || v.KeyID != k.ID {
+		return nil, fmt.Errorf("%w: version %s of key %s", ErrKeyVersionNotFound, versionID, k.ID)
+	}
+	return v, nil
+}
+
+// ErrKeyVersionNotFound means the key has no such version.
+var ErrKeyVersionNotFound = errors.New("key version not found")
+
+// NextRotation is when a key with automatic rotation rotates next.
+func NextRotation(k *fsm.Key) time.Time {
+	if k.RotationInterval == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(k.LastRotation).Add(time.Duration(k.RotationInterval) * time.Second)
+}

@@ -1,0 +1,171 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	kcrypto "github.com/raftkms/raftkms/crypto"
+	"github.com/raftkms/raftkms/fsm"
+)
+
+// Caller is the authenticated identity behind a request.
+type Caller struct {
+	AccountID   string
+	Principal   string // acs:ram::<uid>:root
+	AccessKeyID string
+	SourceIP    string
+}
+
+// Errors of authentication.
+var (
+	ErrAccessKeyNotFound = errors.New("the access key id does not exist")
+	ErrAccessKeyInactive = errors.New("the access key is not active")
+)
+
+// Credential returns the secret of an access key, for signature
+// verification, and the caller it stands for. An access key created on
+// another node a moment ago may not be applied here yet, so a miss costs one
+// read-index round trip before it is final.
+func (s *Service) Credential(ctx context.Context, accessKeyID string) ([]byte, Caller, error) {
+	ak, ok := s.fsm.AccessKey(accessKeyID)
+	if !ok {
+		if err := s.LinearizableRead(ctx); err == nil {
+			ak, ok = s.fsm.AccessKey(accessKeyID)
+		}
+	}
+	if !ok {
+		return nil, Caller{}, fmt.Errorf("%w: %s", ErrAccessKeyNotFound, accessKeyID)
+	}
+	if ak.Status != "Active" {
+		return nil, Caller{}, fmt.Errorf("%w: %s", ErrAccessKeyInactive, accessKeyID)
+	}
+	if c, ok := s.secrets.Get(ak.ID); ok && c.modifyIndex == ak.ModifyIndex {
+		return c.secret, callerOf(ak), nil
+	}
+	secret, err := s.root.Unwrap(ak.WrappedSecret, kcrypto.SecretAAD(ak.ID))
+	if err != nil {
+		return nil, Caller{}, fmt.Errorf("access key %s: %w", ak.ID, err)
+	}
+	s.secrets.Add(ak.ID, cachedSecret{modifyIndex: ak.ModifyIndex, secret: secret})
+	return secret, callerOf(ak), nil
+}
+
+func callerOf(ak *fsm.AccessKey) Caller {
+	return Caller{AccountID: ak.AccountID, Principal: ak.Principal, AccessKeyID: ak.ID}
+}
+
+// KeyArn is the ARN of a key in this region.
+func (s *Service) KeyArn(k *fsm.Key) string {
+	return fmt.Sprintf("acs:kms:%s:%s:key/%s", s.cfg.Region, k.AccountID, k.ID)
+}
+
+// AliasArn is the ARN of an alias in this region.
+func (s *Service) AliasArn(a *fsm.Alias) string {
+	return fmt.Sprintf("acs:kms:%s:%s:%s", s.cfg.Region, a.AccountID, a.Name)
+}
+
+// resolveKey finds the key a KeyId parameter names: a key id, an alias
+// (alias/...) or an ARN of either. Keys of other accounts are reported as
+// not found, so a caller learns nothing about keys it may not see. A miss
+// costs one read-index round trip before it is final: the key may have been
+// created through another node a moment ago.
+func (s *Service) resolveKey(ctx context.Context, c Caller, param, ref string) (*fsm.Key, error) {
+	if ref == "" {
+		return nil, missing(param)
+	}
+	k, err := s.lookupKey(c, param, ref)
+	if errors.Is(err, fsm.ErrKeyNotFound) || errors.Is(err, fsm.ErrAliasNotFound) {
+		if rerr := s.LinearizableRead(ctx); rerr == nil {
+			k, err = s.lookupKey(c, param, ref)
+		}
+	}
+	return k, err
+}
+
+func (s *Service) lookupKey(c Caller, param, ref string) (*fsm.Key, error) {
+	account, id := c.AccountID, ref
+	if strings.HasPrefix(ref, "acs:") {
+		// acs:kms:<region>:<account>:key/<id> or ...:alias/<name>
+		parts := strings.SplitN(ref, ":", 5)
+		if len(parts) != 5 || parts[1] != "kms" || parts[4] == "" {
+			return nil, invalid(param, "an ARN has the form acs:kms:<region>:<account>:key/<key id>")
+		}
+		if parts[2] != s.cfg.Region {
+			return nil, fmt.Errorf("%w: %s is in region %q, this cluster serves %q", fsm.ErrKeyNotFound, ref, parts[2], s.cfg.Region)
+		}
+		account, id = parts[3], parts[4]
+		if rest, ok := strings.CutPrefix(id, "key/"); ok {
+			id = rest
+		} else if !strings.HasPrefix(id, "alias/") {
+			return nil, invalid(param, "an ARN names key/<id> or alias/<name>")
+		}
+	}
+	if account != c.AccountID {
+		return nil, fmt.Errorf("%w: %s", fsm.ErrKeyNotFound, ref)
+	}
+	if strings.HasPrefix(id, "alias/") {
+		a, ok := s.fsm.Alias(account, id)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", fsm.ErrAliasNotFound, id)
+		}
+		id = a.KeyID
+	}
+	k, ok := s.fsm.Key(id)
+	if !ok || k.AccountID != account {
+		return nil, fmt.Errorf("%w: %s", fsm.ErrKeyNotFound, ref)
+	}
+	return k, nil
+}
+
+// versionOf finds a key version named by a ciphertext, with the same
+// read-index retry as resolveKey.
+func (s *Service) versionOf(ctx context.Context, c Caller, versionID string) (*fsm.Key, *fsm.KeyVersion, error) {
+	v, ok := s.fsm.KeyVersion(versionID)
+	if !ok {
+		if err := s.LinearizableRead(ctx); err == nil {
+			v, ok = s.fsm.KeyVersion(versionID)
+		}
+	}
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: the key version the ciphertext names does not exist (the key may have been deleted)", kcrypto.ErrInvalidCiphertext)
+	}
+	k, ok := s.fsm.Key(v.KeyID)
+	if !ok || k.AccountID != c.AccountID {
+		return nil, nil, fmt.Errorf("%w: the key version the ciphertext names does not exist (the key may have been deleted)", kcrypto.ErrInvalidCiphertext)
+	}
+	return k, v, nil
+}
+
+// material returns a version's unwrapped AES material, from the cache or by
+// unwrapping it under the root key.
+func (s *Service) material(v *fsm.KeyVersion) ([]byte, error) {
+	if m, ok := s.materials.Get(v.ID); ok {
+		return m, nil
+	}
+	m, err := s.root.Unwrap(v.WrappedMaterial, kcrypto.MaterialAAD(v.KeyID, v.ID))
+	if err != nil {
+		return nil, fmt.Errorf("key version %s: %w", v.ID, err)
+	}
+	s.materials.Add(v.ID, m)
+	return m, nil
+}
+
+// forgetKey drops a key's unwrapped material from memory (disable, delete).
+func (s *Service) forgetKey(k *fsm.Key) {
+	for _, v := range k.Versions {
+		s.materials.Remove(v)
+	}
+}
+
+// usable checks that a key may serve a cryptographic operation.
+func usable(k *fsm.Key, op, usage string) error {
+	if k.State != fsm.StateEnabled {
+		return fsm.NewKeyStateError(op, k.State)
+	}
+	if k.Usage != usage {
+		return fmt.Errorf("%w: %s needs a key with usage %s; key %s has %s", ErrKeyUsage, op, usage, k.ID, k.Usage)
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+// Package kms is the service core: what each operation means. It validates
+// input, checks that the caller may touch the key, resolves key ids, aliases
+// and ARNs in the local catalogue, unwraps key material under the root key,
+// runs the cryptography, and proposes writes through Raft.
+//
+// It knows nothing of HTTP. Errors are sentinels (this package's, fsm's,
+// crypto's, store's) wrapped with context; the API maps them to the
+// service's error codes in one table.
+package kms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	kcrypto "github.com/raftkms/raftkms/crypto"
+	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/store"
+	"github.com/raftkms/raftkms/transport"
+)
+
+// Proposer is the Raft side the service needs (package store).
+type Proposer interface {
+	Propose(ctx context.Context, cmd []byte) (store.Result, error)
+	Barrier(ctx context.Context) (uint64, error)
+	IsLeader() bool
+	Leader() (addr, id string)
+	Restore(r io.Reader, size int64, index uint64, timeout time.Duration) error
+}
+
+// Config configures a Service.
+type Config struct {
+	Region    string
+	RootKey   *kcrypto.RootKey
+	FSM       *fsm.FSM
+	Store     Proposer
+	Transport *transport.Transport // for forwarding restores to the leader
+	Clock     func() time.Time
+	Logger    hclog.Logger
+	Metrics   prometheus.Registerer
+	// MinIndexWait bounds how long a request waits for this node to apply
+	// the index its client asked for (X-Kms-Min-Index).
+	MinIndexWait time.Duration
+	// DataDir is where uploaded snapshots are staged before a restore.
+	DataDir string
+}
+
+// Service implements the KMS operations.
+type Service struct {
+	cfg       Config
+	log       hclog.Logger
+	fsm       *fsm.FSM
+	store     Proposer
+	root      *kcrypto.RootKey
+	now       func() time.Time
+	materials *lru.Cache[string, []byte] // unwrapped key material by version id
+	secrets   *lru.Cache[string, cachedSecret]
+}
+
+type cachedSecret struct {
+	modifyIndex uint64
+	secret      []byte
+}
+
+// New builds a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.RootKey == nil || cfg.FSM == nil || cfg.Store == nil {
+		return nil, errors.New("kms: RootKey, FSM and Store are required")
+	}
+	if cfg.Region == "" {
+		cfg.Region = "local"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.MinIndexWait == 0 {
+		cfg.MinIndexWait = 5 * time.Second
+	}
+	materials, err := lru.New[string, []byte](10000)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := lru.New[string, cachedSecret](10000)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg: cfg, log: cfg.Logger.Named("kms"), fsm: cfg.FSM, store: cfg.Store, root: cfg.RootKey,
+		now: cfg.Clock, materials: materials, secrets: secrets,
+	}
+	if cfg.Transport != nil {
+		cfg.Transport.Handle(rpcRestore, s.handleRestore)
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.MustRegister(newKeyGauge(s.fsm))
+	}
+	return s, nil
+}
+
+// Region is the region name used in ARNs.
+func (s *Service) Region() string { return s.cfg.Region }
+
+// nowMillis is the proposer's clock, stamped into commands.
+func (s *Service) nowMillis() int64 { return s.now().UnixMilli() }
+
+// propose is the one place that turns an FSM response back into an error:
+// the command is encoded, applied through Raft (forwarded to the leader when
+// needed), and the FSM's domain error, if any, is returned.
+func (s *Service) propose(ctx context.Context, t fsm.CommandType, body any) (uint64, error) {
+	cmd, err := fsm.Encode(t, body)
+	if err != nil {
+		return 0, err
+	}
+	res, err := s.store.Propose(ctx, cmd)
+	if err != nil {
+		return 0, err
+	}
+	if res.Err != nil {
+		return res.Index, res.Err
+	}
+	return res.Index, nil
+}
+
+// WaitForIndex serves read-your-writes: it waits (bounded) until this node
+// has applied index.
+func (s *Service) WaitForIndex(ctx context.Context, index uint64) error {
+	if index == 0 || s.fsm.AppliedIndex() >= index {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.MinIndexWait)
+	defer cancel()
+	if err := s.fsm.WaitForIndex(ctx, index); err != nil {
+		return fmt.Errorf("%w: this node has applied index %d, the request needs %d; retry, or send it to another node",
+			ErrIndexNotReached, s.fsm.AppliedIndex(), index)
+	}
+	return nil
+}
+
+// LinearizableRead makes this node's catalogue reflect every write
+// acknowledged before the call (read index from the leader, then wait for
+// it locally).
+func (s *Service) LinearizableRead(ctx context.Context) error {
+	_, err := s.store.Barrier(ctx)
+	return err
+}
+
+// AppliedIndex is this node's applied index.
+func (s *Service) AppliedIndex() uint64 { return s.fsm.AppliedIndex() }
+
+// Initialized reports whether operator init has run, and whether the root
+// key this node holds is the cluster's.
+func (s *Service) Initialized() (initialized, rootKeyMatches bool) {
+	ok, check := s.fsm.Initialized()
+	if !ok {
+		return false, true
+	}
+	return true, string(check) == string(s.root.CheckValue())
+}
+
+// keyGauge reports kms_keys{state} from the catalogue at scrape time.
+type keyGauge struct {
+	fsm  *fsm.FSM
+	desc *prometheus.Desc
+}
+
+func newKeyGauge(f *fsm.FSM) *keyGauge {
+	return &keyGauge{fsm: f, desc: prometheus.NewDesc("kms_keys", "Keys in the catalogue by state.", []string{"state"}, nil)}
+}
+
+func (g *keyGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+func (g *keyGauge) Collect(ch chan<- prometheus.Metric) {
+	counts := g.fsm.Counts()
+	for _, st := range []string{fsm.StateEnabled, fsm.StateDisabled, fsm.StatePendingDeletion, fsm.StatePendingImport} {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(counts[st]), st)
+	}
+}

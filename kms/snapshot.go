@@ -1,0 +1,162 @@
+package kms
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/raftkms/raftkms/fsm"
+)
+
+const rpcRestore = "kms.restore"
+
+// restoreTimeout bounds the whole restore on the leader.
+const restoreTimeout = 2 * time.Minute
+
+// IsOperator reports whether the caller is the operator account's root, the
+// only identity allowed to save and restore snapshots.
+func (s *Service) IsOperator(c Caller) bool {
+	a, ok := s.fsm.Account(c.AccountID)
+	return ok && a.Operator && c.Principal == rootPrincipal(c.AccountID)
+}
+
+func (s *Service) requireOperator(c Caller, what string) error {
+	if !s.IsOperator(c) {
+		return fmt.Errorf("%w: %s is reserved to the operator account's root credentials", ErrNoPermission, what)
+	}
+	return nil
+}
+
+// SaveSnapshot writes a consistent snapshot of the whole cluster state to
+// w: this node first catches up with every write acknowledged before the
+// call (a linearizable read), then writes its catalogue at one applied
+// index. Key material and secrets in it are wrapped under the root key.
+func (s *Service) SaveSnapshot(ctx context.Context, c Caller, w io.Writer) (uint64, error) {
+	if err := s.requireOperator(c, "snapshot save"); err != nil {
+		return 0, err
+	}
+	if err := s.LinearizableRead(ctx); err != nil {
+		return 0, err
+	}
+	return s.fsm.WriteSnapshotTo(w)
+}
+
+// SnapshotSummary describes a restored snapshot.
+type SnapshotSummary struct {
+	fsm.SnapshotInfo
+	Index uint64 // applied index after the restore
+}
+
+// RestoreSnapshot replaces the whole cluster state with the snapshot in
+// file. It refuses, changing nothing, a damaged file or one made under a
+// different root key. On an initialized cluster only the operator may
+// restore; a cluster that was never initialized accepts a restore without
+// credentials (that is how a lost cluster is rebuilt). caller is nil for an
+// unauthenticated request.
+func (s *Service) RestoreSnapshot(ctx context.Context, caller *Caller, file *os.File) (SnapshotSummary, error) {
+	if ok, _ := s.fsm.Initialized(); ok {
+		if caller == nil {
+			return SnapshotSummary{}, fmt.Errorf("%w: this cluster is initialized; restore with the operator's credentials", ErrNoPermission)
+		}
+		if err := s.requireOperator(*caller, "snapshot restore"); err != nil {
+			return SnapshotSummary{}, err
+		}
+	}
+	info, err := s.verifySnapshot(file)
+	if err != nil {
+		return SnapshotSummary{}, err
+	}
+	size, err := file.Seek(0, io.SeekEnd)
+	if err != nil {
+		return SnapshotSummary{}, err
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return SnapshotSummary{}, err
+	}
+	if s.store.IsLeader() {
+		idx, err := s.restoreLocal(ctx, file, size, info)
+		return SnapshotSummary{SnapshotInfo: info, Index: idx}, err
+	}
+	// Raft restores only on the leader: hand the verified file over.
+	addr, _ := s.store.Leader()
+	if addr == "" || s.cfg.Transport == nil {
+		return SnapshotSummary{}, fmt.Errorf("%w: no leader to restore on; retry when the cluster has one", ErrNoLeaderForRestore)
+	}
+	data, err := io.ReadAll(file)
+	if err != nil {
+		return SnapshotSummary{}, err
+	}
+	resp, err := s.cfg.Transport.Call(ctx, addr, rpcRestore, data)
+	if err != nil {
+		return SnapshotSummary{}, fmt.Errorf("forward restore to leader %s: %w", addr, err)
+	}
+	var idx uint64
+	if _, err := fmt.Sscan(string(resp), &idx); err != nil {
+		return SnapshotSummary{}, fmt.Errorf("leader %s answered the restore with %q", addr, resp)
+	}
+	return SnapshotSummary{SnapshotInfo: info, Index: idx}, nil
+}
+
+// ErrNoLeaderForRestore means a restore found no leader to run on.
+var ErrNoLeaderForRestore = errors.New("no leader")
+
+func (s *Service) verifySnapshot(r io.ReadSeeker) (fsm.SnapshotInfo, error) {
+	info, err := fsm.VerifySnapshot(r)
+	if err != nil {
+		return info, err
+	}
+	if !info.Initialized {
+		return info, fmt.Errorf("%w: the snapshot holds a cluster that was never initialized", fsm.ErrBadSnapshot)
+	}
+	if !bytes.Equal(info.RootCheck, s.root.CheckValue()) {
+		return info, fmt.Errorf("%w: start this cluster with the root key file of the cluster that saved it", ErrRootKeyMismatch)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return info, err
+	}
+	return info, nil
+}
+
+func (s *Service) restoreLocal(ctx context.Context, r io.Reader, size int64, info fsm.SnapshotInfo) (uint64, error) {
+	if err := s.store.Restore(r, size, info.LastIndex, restoreTimeout); err != nil {
+		return 0, fmt.Errorf("restore: %w", err)
+	}
+	s.materials.Purge()
+	s.secrets.Purge()
+	// A command every replica applies moves their applied index past the
+	// restore, so read-your-writes and read indexes work at once.
+	idx, err := s.propose(ctx, fsm.CmdNoop, fsm.NoopCmd{})
+	if err != nil {
+		return 0, fmt.Errorf("restore applied; the follow-up write failed: %w", err)
+	}
+	s.log.Info("snapshot restored", "keys", info.Keys, "accounts", info.Accounts, "index", idx)
+	return idx, nil
+}
+
+func (s *Service) handleRestore(ctx context.Context, data []byte) ([]byte, error) {
+	if !s.store.IsLeader() {
+		return nil, errors.New("not the leader any more; retry the restore")
+	}
+	f, err := os.CreateTemp(s.cfg.DataDir, "restore-*.snap")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		return nil, err
+	}
+	info, err := s.verifySnapshot(f)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := s.restoreLocal(ctx, f, int64(len(data)), info)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(fmt.Sprint(idx)), nil
+}
