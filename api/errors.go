@@ -72,6 +72,7 @@ var errorTable = []struct {
 	{fsm.ErrAlreadyInitialized, apiError{409, "Rejected.AlreadyInitialized"}},
 	{kms.ErrRootKeyMismatch, apiError{400, "Rejected.RootKeyMismatch"}},
 	{fsm.ErrBadSnapshot, apiError{400, "InvalidSnapshot"}},
+	{kms.ErrStale, apiError{503, "ServiceUnavailable.Stale"}},
 	{kms.ErrIndexNotReached, apiError{503, "ServiceUnavailable.IndexNotReached"}},
 	{store.ErrUnknownOutcome, apiError{503, "ServiceUnavailable.OutcomeUnknown"}},
 	{store.ErrNoLeader, apiError{503, "ServiceUnavailableTemporary"}},

@@ -95,9 +95,9 @@ func New(endpoint, accessKeyID, accessKeySecret string, opts ...Option) (*Client
 	if _, err := c.baseURL(); err != nil {
 		return nil, err
 	}
-	if c.AccessKeyID == "" || c.AccessKeySecret == "" {
-		return nil, errors.New("client: AccessKeyId and AccessKeySecret are required")
-	}
+	// Credentials may be absent: the unsigned endpoints (status, operator
+	// init, a restore into a new cluster) need only the endpoint. Signed
+	// calls check for them.
 	if _, err := c.signatureVersion(); err != nil {
 		return nil, err
 	}
@@ -248,6 +248,9 @@ func (c *Client) Call(ctx context.Context, action string, params map[string]stri
 		}
 	}
 
+	if c.AccessKeyID == "" || c.AccessKeySecret == "" {
+		return nil, ErrNoCredentials
+	}
 	q := make(url.Values, len(params)+10)
 	for k, v := range params {
 		q.Set(k, v)
@@ -426,7 +429,14 @@ func (c *Client) credentials() signature.Credentials {
 	return signature.Credentials{AccessKeyID: c.AccessKeyID, AccessKeySecret: c.AccessKeySecret, SecurityToken: c.SecurityToken}
 }
 
+// ErrNoCredentials means a signed request was attempted without an access
+// key.
+var ErrNoCredentials = errors.New("client: no access key: pass --credentials FILE or set KMS_ACCESS_KEY_ID and KMS_ACCESS_KEY_SECRET")
+
 func (c *Client) signV3(req *http.Request, payloadHash string) error {
+	if c.AccessKeyID == "" || c.AccessKeySecret == "" {
+		return ErrNoCredentials
+	}
 	return signature.SignV3(req, payloadHash, c.credentials(), time.Now(), signature.NewNonce())
 }
 

@@ -507,6 +507,33 @@ func TestWithCAFile_TrustsClusterCA(t *testing.T) {
 	}
 }
 
+func TestCall_WithoutCredentialsFailsBeforeSending(t *testing.T) {
+	sent := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sent = true }))
+	defer srv.Close()
+	c, err := New(srv.URL, "", "")
+	if err != nil {
+		t.Fatalf("an endpoint alone must be enough to build a client: %v", err)
+	}
+	if _, err := c.Call(context.Background(), "DescribeKey", nil); !errors.Is(err, ErrNoCredentials) {
+		t.Fatalf("Call without credentials: %v", err)
+	}
+	if _, err := c.Do(context.Background(), http.MethodGet, "/v1/operator/snapshot", nil, nil, nil); !errors.Is(err, ErrNoCredentials) {
+		t.Fatalf("Do without credentials: %v", err)
+	}
+	if sent {
+		t.Fatal("an unsigned request reached the server")
+	}
+	resp, err := c.DoUnsigned(context.Background(), http.MethodGet, "/v1/status", nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !sent {
+		t.Fatal("DoUnsigned sent nothing")
+	}
+}
+
 func TestNew_Validates(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -523,7 +550,6 @@ func TestNew_Validates(t *testing.T) {
 		{name: "other scheme", endpoint: "ftp://h:21", ak: "a", sk: "s", wantErr: true},
 		{name: "no host", endpoint: "http://", ak: "a", sk: "s", wantErr: true},
 		{name: "query in endpoint", endpoint: "http://h:1/?x=1", ak: "a", sk: "s", wantErr: true},
-		{name: "no secret", endpoint: "http://h:1", ak: "a", wantErr: true},
 		{name: "bad signature version", endpoint: "http://h:1", ak: "a", sk: "s", opts: []Option{WithSignatureVersion("v2")}, wantErr: true},
 	}
 	for _, tt := range tests {

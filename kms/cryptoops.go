@@ -34,6 +34,9 @@ func (s *Service) Encrypt(ctx context.Context, c Caller, ref string, plaintext [
 	if len(plaintext) > kcrypto.MaxPlaintextSize {
 		return Sealed{}, invalid("Plaintext", fmt.Sprintf("at most %d bytes; encrypt larger data with a data key (GenerateDataKey)", kcrypto.MaxPlaintextSize))
 	}
+	if err := s.fresh(ctx); err != nil {
+		return Sealed{}, err
+	}
 	k, err := s.resolveKey(ctx, c, "KeyId", ref)
 	if err != nil {
 		return Sealed{}, err
@@ -73,6 +76,9 @@ func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, en
 	}
 	h, err := kcrypto.ParseCiphertext(blob)
 	if err != nil {
+		return Opened{}, err
+	}
+	if err := s.fresh(ctx); err != nil {
 		return Opened{}, err
 	}
 	k, v, err := s.versionOf(ctx, c, h.VersionID)
@@ -118,6 +124,9 @@ func (s *Service) GenerateDataKey(ctx context.Context, c Caller, ref, keySpec st
 		return DataKey{}, invalid("NumberOfBytes", "must be between 1 and 1024")
 	} else if keySpec != "" && keySpec != "AES_256" && keySpec != "AES_128" {
 		return DataKey{}, invalid("KeySpec", "must be AES_256 or AES_128")
+	}
+	if err := s.fresh(ctx); err != nil {
+		return DataKey{}, err
 	}
 	k, err := s.resolveKey(ctx, c, "KeyId", ref)
 	if err != nil {

@@ -31,6 +31,7 @@ type Proposer interface {
 	Barrier(ctx context.Context) (uint64, error)
 	IsLeader() bool
 	Leader() (addr, id string)
+	LastContact() time.Time
 	Restore(r io.Reader, size int64, index uint64, timeout time.Duration) error
 }
 
@@ -49,6 +50,12 @@ type Config struct {
 	MinIndexWait time.Duration
 	// DataDir is where uploaded snapshots are staged before a restore.
 	DataDir string
+	// MaxStaleness bounds how old a follower's view may be when it serves a
+	// cryptographic operation from its local catalogue: a follower that has
+	// not heard from the leader for longer first catches up through a read
+	// index, and refuses if it cannot. It is the bound on how long a key
+	// state change (DisableKey) can go unseen (docs/CONSISTENCY.md).
+	MaxStaleness time.Duration
 }
 
 // Service implements the KMS operations.
@@ -84,6 +91,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.MinIndexWait == 0 {
 		cfg.MinIndexWait = 5 * time.Second
+	}
+	if cfg.MaxStaleness == 0 {
+		cfg.MaxStaleness = DefaultMaxStaleness
 	}
 	materials, err := lru.New[string, []byte](10000)
 	if err != nil {
@@ -151,6 +161,31 @@ func (s *Service) WaitForIndex(ctx context.Context, index uint64) error {
 func (s *Service) LinearizableRead(ctx context.Context) error {
 	_, err := s.store.Barrier(ctx)
 	return err
+}
+
+// DefaultMaxStaleness is the default bound on a follower's staleness for
+// cryptographic operations.
+const DefaultMaxStaleness = 5 * time.Second
+
+// ErrStale means this node has lost contact with the leader for longer than
+// the staleness bound and could not catch up: it may not know of a key that
+// was disabled meanwhile, so it does not serve cryptographic operations.
+var ErrStale = errors.New("this node has lost contact with the cluster leader")
+
+// fresh makes sure this node's catalogue is recent enough to serve a
+// cryptographic operation locally. On the normal path — a leader, or a
+// follower that heard from the leader within MaxStaleness — it costs a clock
+// read; a follower cut off for longer needs a read-index round trip.
+func (s *Service) fresh(ctx context.Context) error {
+	if s.store.IsLeader() || time.Since(s.store.LastContact()) <= s.cfg.MaxStaleness {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.MaxStaleness)
+	defer cancel()
+	if err := s.LinearizableRead(ctx); err != nil {
+		return fmt.Errorf("%w for more than %s and could not catch up (%v); retry on another node", ErrStale, s.cfg.MaxStaleness, err)
+	}
+	return nil
 }
 
 // AppliedIndex is this node's applied index.

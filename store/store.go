@@ -365,3 +365,12 @@ func (s *Store) Restore(r io.Reader, size int64, index uint64, timeout time.Dura
 // CaughtUp reports whether this node has handed every entry it knows to be
 // committed to its state machine.
 func (s *Store) CaughtUp() bool { return s.raft.AppliedIndex() >= s.raft.CommitIndex() }
+
+// Kill stops Raft without a leadership transfer, as a crash would (tests).
+func (s *Store) Kill() {
+	close(s.stopCh)
+	s.raft.Shutdown().Error()
+	s.wg.Wait()
+	s.trans.Close()
+	s.bolt.Close()
+}

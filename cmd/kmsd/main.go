@@ -30,6 +30,7 @@ type config struct {
 	logJSON           bool
 	raftTimeout       time.Duration
 	deadServerTimeout time.Duration
+	maxStaleness      time.Duration
 	fastGossip        bool
 }
 
@@ -73,6 +74,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.logJSON, "log-json", false, "write logs as JSON lines")
 	fs.DurationVar(&c.raftTimeout, "raft-timeout", time.Second, "Raft heartbeat and election timeout (failover takes about this long)")
 	fs.DurationVar(&c.deadServerTimeout, "dead-server-timeout", 0, "remove a server from Raft after it has been failed or gone this long (default 5m)")
+	fs.DurationVar(&c.maxStaleness, "max-staleness", 5*time.Second, "a follower that has not heard from the leader for this long catches up before serving encrypt/decrypt, or refuses (the bound on how long a disabled key can still be used)")
 	fs.BoolVar(&c.fastGossip, "fast-gossip", false, "use short gossip probe intervals (tests, loopback clusters)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

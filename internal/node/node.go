@@ -1,0 +1,322 @@
+// Package node wires one raftkms node together: transport, Raft store,
+// gossip, the service core and the HTTP API. cmd/kmsd turns flags into a
+// Config; in-process cluster tests start several Nodes in one test.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/raftkms/raftkms/api"
+	"github.com/raftkms/raftkms/cluster"
+	kcrypto "github.com/raftkms/raftkms/crypto"
+	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/kms"
+	"github.com/raftkms/raftkms/store"
+	"github.com/raftkms/raftkms/transport"
+)
+
+// Config configures a node. Addresses may use port 0 (tests).
+type Config struct {
+	NodeID      string
+	DataDir     string
+	HTTPAddr    string
+	ClusterAddr string
+	GossipAddr  string
+	Join        []string
+	// BootstrapExpect bootstraps Raft once this many servers see each other.
+	BootstrapExpect int
+	// Single runs a one-node cluster without gossip (dev mode): Raft is
+	// bootstrapped with this node alone.
+	Single            bool
+	Zone              string
+	Region            string
+	Version           string
+	RootKey           *kcrypto.RootKey
+	Timing            store.Timing
+	FastGossip        bool
+	DeadServerTimeout time.Duration
+	MaxStaleness      time.Duration
+	SnapshotThreshold uint64
+	Logger            hclog.Logger
+}
+
+// Node is one running raftkms node.
+type Node struct {
+	cfg      Config
+	log      hclog.Logger
+	Registry *prometheus.Registry
+	trans    *transport.Transport
+	fsm      *fsm.FSM
+	store    *store.Store
+	gossip   *cluster.Cluster
+	svc      *kms.Service
+	http     *http.Server
+	httpLn   net.Listener
+	cancel   context.CancelFunc
+	workers  sync.WaitGroup
+	stopOnce sync.Once
+}
+
+// Start starts a node. On error everything started so far is stopped.
+func Start(cfg Config) (_ *Node, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Region == "" {
+		cfg.Region = "local"
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	if cfg.Timing == (store.Timing{}) {
+		cfg.Timing = store.DefaultTiming()
+	}
+	logger := cfg.Logger
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n := &Node{cfg: cfg, log: logger, Registry: reg}
+	defer func() {
+		if err != nil {
+			n.Stop()
+		}
+	}()
+
+	// The API listener comes first so that its real address (port 0 in
+	// tests) is what gossip advertises.
+	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("http address %s: %w", cfg.HTTPAddr, err)
+	}
+	n.trans, err = transport.New(transport.Config{BindAddr: cfg.ClusterAddr, Logger: logger.Named("transport"), Metrics: reg})
+	if err != nil {
+		return nil, fmt.Errorf("cluster address %s: %w", cfg.ClusterAddr, err)
+	}
+	n.fsm = fsm.New(logger.Named("fsm"))
+	n.store, err = store.Open(store.Config{
+		NodeID: cfg.NodeID, DataDir: cfg.DataDir, Transport: n.trans, FSM: n.fsm, Timing: cfg.Timing,
+		Errors: store.ErrorCodec{Encode: fsm.EncodeError, Decode: fsm.DecodeError},
+		Logger: logger, Metrics: reg, SnapshotThreshold: cfg.SnapshotThreshold,
+	})
+	if err != nil {
+		return nil, err
+	}
+	hasState, err := n.store.HasState()
+	if err != nil {
+		return nil, err
+	}
+	n.svc, err = kms.New(kms.Config{
+		Region: cfg.Region, RootKey: cfg.RootKey, FSM: n.fsm, Store: n.store, Transport: n.trans,
+		Logger: logger, Metrics: reg, DataDir: cfg.DataDir, MaxStaleness: cfg.MaxStaleness,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	if cfg.Single {
+		if !hasState {
+			if err := n.store.BootstrapSelf(); err != nil {
+				return nil, fmt.Errorf("bootstrap: %w", err)
+			}
+		}
+	} else {
+		n.gossip, err = cluster.New(cluster.Config{
+			BindAddr: cfg.GossipAddr,
+			Meta: cluster.Meta{
+				ID: cfg.NodeID, Region: cfg.Region, Zone: cfg.Zone, Version: cfg.Version,
+				ClusterAddr: n.trans.Addr(), HTTPAddr: n.httpLn.Addr().String(),
+				Bootstrapped: hasState, Expect: cfg.BootstrapExpect,
+			},
+			Join:    cfg.Join,
+			Logger:  logger.Named("gossip"),
+			Fast:    cfg.FastGossip,
+			Metrics: reg,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gossip address %s: %w", cfg.GossipAddr, err)
+		}
+		r := raftAdapter{n.store}
+		n.workers.Add(1)
+		go func() {
+			defer n.workers.Done()
+			if cfg.BootstrapExpect > 0 && !hasState {
+				if err := n.gossip.RunBootstrap(ctx, cfg.BootstrapExpect, r); err != nil && ctx.Err() == nil {
+					logger.Error("bootstrap failed", "error", err)
+				}
+			}
+			n.gossip.RunReconciler(ctx, r, cluster.ReconcileConfig{DeadServerTimeout: cfg.DeadServerTimeout})
+		}()
+	}
+
+	var members api.Members
+	if n.gossip != nil {
+		members = n.gossip
+	}
+	handler := api.New(api.Config{
+		NodeID: cfg.NodeID, Service: n.svc, Raft: n.store, Members: members,
+		Logger: logger, Registry: reg, Gatherer: reg, DataDir: cfg.DataDir,
+	})
+	n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http server stopped", "error", err)
+		}
+	}()
+	n.workers.Add(1)
+	go func() {
+		defer n.workers.Done()
+		n.watchRootKey(ctx)
+	}()
+	return n, nil
+}
+
+// HTTPAddr is the address the API listens on.
+func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
+
+// Endpoint is the API's base URL.
+func (n *Node) Endpoint() string { return "http://" + n.HTTPAddr() }
+
+// GossipAddr is the gossip address ("" for a single node).
+func (n *Node) GossipAddr() string {
+	if n.gossip == nil {
+		return ""
+	}
+	return n.gossip.Addr()
+}
+
+// ClusterAddr is the Raft/RPC address.
+func (n *Node) ClusterAddr() string { return n.trans.Addr() }
+
+// ID is the node id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// Service is the node's service core.
+func (n *Node) Service() *kms.Service { return n.svc }
+
+// Store is the node's Raft store.
+func (n *Node) Store() *store.Store { return n.store }
+
+// FSM is the node's catalogue.
+func (n *Node) FSM() *fsm.FSM { return n.fsm }
+
+// Gossip is the node's membership (nil for a single node).
+func (n *Node) Gossip() *cluster.Cluster { return n.gossip }
+
+// watchRootKey warns, once the catalogue is known, when this node holds a
+// root key other than the cluster's: it can serve nothing.
+func (n *Node) watchRootKey(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if init, match := n.svc.Initialized(); init {
+			if !match {
+				n.log.Error("this node's root key is not the cluster's: restart it with the cluster's --root-key-file; until then it reports unhealthy")
+			}
+			return
+		}
+	}
+}
+
+// Stop shuts down gracefully, in reverse start order: the API stops taking
+// requests, a leader hands leadership over, the node leaves gossip (peers
+// see "left", not "failed"), and the transport closes.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() {
+		if n.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			n.http.Shutdown(ctx)
+			cancel()
+		} else if n.httpLn != nil {
+			n.httpLn.Close()
+		}
+		if n.cancel != nil {
+			n.cancel()
+		}
+		n.workers.Wait()
+		if n.store != nil {
+			if err := n.store.Shutdown(); err != nil {
+				n.log.Warn("raft shutdown", "error", err)
+			}
+		}
+		if n.gossip != nil {
+			if err := n.gossip.Leave(5 * time.Second); err != nil {
+				n.log.Warn("gossip leave", "error", err)
+			}
+			n.gossip.Shutdown()
+		}
+		if n.trans != nil {
+			n.trans.Close()
+		}
+	})
+}
+
+// Kill stops the node abruptly, like a crash: no leadership transfer, no
+// gossip leave. The data dir stays as a crash leaves it.
+func (n *Node) Kill() {
+	n.stopOnce.Do(func() {
+		if n.cancel != nil {
+			n.cancel()
+		}
+		if n.http != nil {
+			n.http.Close()
+		} else if n.httpLn != nil {
+			n.httpLn.Close()
+		}
+		if n.gossip != nil {
+			n.gossip.Shutdown()
+		}
+		if n.trans != nil {
+			n.trans.Close()
+		}
+		n.workers.Wait()
+		if n.store != nil {
+			n.store.Kill()
+		}
+	})
+}
+
+// raftAdapter lets the gossip layer drive Raft membership through the store.
+type raftAdapter struct{ s *store.Store }
+
+func (a raftAdapter) HasState() (bool, error)           { return a.s.HasState() }
+func (a raftAdapter) IsLeader() bool                    { return a.s.IsLeader() }
+func (a raftAdapter) AddVoter(id, addr string) error    { return a.s.AddVoter(id, addr) }
+func (a raftAdapter) AddNonvoter(id, addr string) error { return a.s.AddNonvoter(id, addr) }
+func (a raftAdapter) DemoteVoter(id string) error       { return a.s.DemoteVoter(id) }
+func (a raftAdapter) RemoveServer(id string) error      { return a.s.RemoveServer(id) }
+
+func (a raftAdapter) Bootstrap(servers []cluster.Server) error {
+	out := make([]store.Server, len(servers))
+	for i, s := range servers {
+		out[i] = store.Server{ID: s.ID, Addr: s.Addr, Voter: s.Voter}
+	}
+	return a.s.Bootstrap(out)
+}
+
+func (a raftAdapter) Servers() ([]cluster.Server, error) {
+	servers, err := a.s.Servers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cluster.Server, len(servers))
+	for i, s := range servers {
+		out[i] = cluster.Server{ID: s.ID, Addr: s.Addr, Voter: s.Voter}
+	}
+	return out, nil
+}
