@@ -185,11 +185,15 @@ func New(cfg Config) (*Cluster, error) {
 func (c *Cluster) memberlistConfig(cfg Config) (*memberlist.Config, error) {
 	mc := memberlist.DefaultLANConfig()
 	if cfg.Fast {
+		// Failure detection ≈ probe interval + probe timeout + suspicion
+		// (SuspicionMult × interval, at most 2× that): well under 2s, with
+		// enough slack that a loaded test machine (-race, parallel
+		// packages) does not produce false failures.
 		mc.ProbeInterval = 100 * time.Millisecond
-		mc.ProbeTimeout = 50 * time.Millisecond
+		mc.ProbeTimeout = 80 * time.Millisecond
 		mc.GossipInterval = 50 * time.Millisecond
 		mc.PushPullInterval = time.Second
-		mc.SuspicionMult = 2
+		mc.SuspicionMult = 4
 		mc.SuspicionMaxTimeoutMult = 2
 		mc.TCPTimeout = 500 * time.Millisecond
 		mc.GossipToTheDeadTime = 2 * time.Second
@@ -378,6 +382,11 @@ func (c *Cluster) notify() {
 // memberlist leave, so that peers record it as "left" rather than "failed".
 // Gossip keeps running until Shutdown. timeout bounds the whole call (<= 0
 // means a default of a few seconds).
+//
+// Peers must learn the Leaving flag before the leave broadcast: memberlist
+// ignores metadata for a node it already considers dead. So besides
+// gossiping the flag, Leave pushes its state to the alive peers directly
+// (a TCP push/pull, as a join does; at most maxLeavePush of them).
 func (c *Cluster) Leave(timeout time.Duration) error {
 	c.lifeMu.Lock()
 	defer c.lifeMu.Unlock()
@@ -391,8 +400,23 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	c.left.Store(true)
 	c.logger.Info("leaving cluster")
 	var errs []error
-	if err := c.updateMeta(func(m *Meta) { m.Leaving = true }, timeout/2); err != nil {
+	if err := c.updateMeta(func(m *Meta) { m.Leaving = true }, timeout/4); err != nil && !errors.Is(err, errNotBroadcast) {
 		errs = append(errs, err)
+	}
+	var peers []string
+	for _, m := range c.Members() {
+		if m.ID != c.id && m.Alive() && m.GossipAddr != "" {
+			peers = append(peers, m.GossipAddr)
+		}
+	}
+	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+	if len(peers) > maxLeavePush {
+		peers = peers[:maxLeavePush]
+	}
+	if len(peers) > 0 {
+		if _, err := c.ml.Join(peers); err != nil {
+			c.logger.Warn("leave: could not push leaving state to some peers", "error", err)
+		}
 	}
 	remaining := time.Until(deadline)
 	if remaining < 10*time.Millisecond {
@@ -403,6 +427,10 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	}
 	return errors.Join(errs...)
 }
+
+// maxLeavePush bounds the direct state pushes Leave makes; beyond that the
+// Leaving flag spreads by gossip only.
+const maxLeavePush = 16
 
 // Shutdown stops gossip without a leave broadcast: peers will detect this
 // node as failed. Safe to call more than once.
