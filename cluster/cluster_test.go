@@ -21,8 +21,7 @@ func threeNodes(t *testing.T, opts ...nodeOpt) []*Cluster {
 	nodes := make([]*Cluster, 3)
 	for _, i := range []int{2, 0, 1} {
 		reg := prometheus.NewRegistry()
-		o := append([]nodeOpt{withBind(addrs[i]), withJoin(addrs...), withRegistry(reg)}, opts...)
-		nodes[i] = newTestNode(t, ids[i], zones[i], o...)
+		nodes[i] = newTestNodeAt(t, addrs, i, ids[i], zones[i], append([]nodeOpt{withRegistry(reg)}, opts...)...)
 		if i == 2 {
 			waitFor(t, 5*time.Second, "c's first failed join attempt", func() error {
 				if counterValue(t, reg, "kms_cluster_join_attempts_total", map[string]string{"result": "error"}) < 1 {

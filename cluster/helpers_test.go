@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,6 +129,14 @@ func counterValue(t testing.TB, reg *prometheus.Registry, name string, want map[
 // newTestNode starts a Fast gossip node "id" in zone, shut down at cleanup.
 func newTestNode(t testing.TB, id, zone string, opts ...nodeOpt) *Cluster {
 	t.Helper()
+	c, err := tryTestNode(t, id, zone, opts...)
+	if err != nil {
+		t.Fatalf("New(%s): %v", id, err)
+	}
+	return c
+}
+
+func tryTestNode(t testing.TB, id, zone string, opts ...nodeOpt) (*Cluster, error) {
 	cfg := Config{
 		BindAddr: "127.0.0.1:0",
 		Meta: Meta{ID: id, Zone: zone, Region: "test-1", Version: "test",
@@ -141,10 +150,28 @@ func newTestNode(t testing.TB, id, zone string, opts ...nodeOpt) *Cluster {
 	}
 	c, err := New(cfg)
 	if err != nil {
-		t.Fatalf("New(%s): %v", id, err)
+		return nil, err
 	}
 	t.Cleanup(func() { c.Shutdown() })
-	return c
+	return c, nil
+}
+
+// newTestNodeAt starts a node on addrs[i], joining all of addrs. Another
+// process may have taken the reserved port since freeAddrs released it;
+// then the node moves to a fresh address and addrs[i] is updated (nodes
+// started later still list it, which is enough for everyone to meet).
+func newTestNodeAt(t testing.TB, addrs []string, i int, id, zone string, opts ...nodeOpt) *Cluster {
+	t.Helper()
+	for try := 0; ; try++ {
+		c, err := tryTestNode(t, id, zone, append([]nodeOpt{withBind(addrs[i]), withJoin(addrs...)}, opts...)...)
+		if err == nil {
+			return c
+		}
+		if !strings.Contains(err.Error(), "address already in use") || try == 5 {
+			t.Fatalf("New(%s): %v", id, err)
+		}
+		addrs[i] = freeAddrs(t, 1)[0]
+	}
 }
 
 // statusOf returns what c thinks of member id ("" if unknown).
