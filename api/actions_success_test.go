@@ -203,7 +203,9 @@ func TestActions_HappyPath(t *testing.T) {
 		checkUUID(t, "KeyVersionId", out.KeyVersion.KeyVersionId)
 		wantEq(t, "KeyId", tea.StringValue(out.KeyVersion.KeyId), key)
 		checkDate(t, "CreationDate", out.KeyVersion.CreationDate)
-		var d struct{ KeyMetadata struct{ PrimaryKeyVersion string } }
+		var d struct {
+			KeyMetadata struct{ PrimaryKeyVersion string }
+		}
 		tn.must(t, "DescribeKey", map[string]string{"KeyId": key}, &d)
 		wantEq(t, "PrimaryKeyVersion", d.KeyMetadata.PrimaryKeyVersion, newVersion)
 	})
@@ -382,7 +384,9 @@ func TestActions_HappyPath(t *testing.T) {
 	run("UntagResource", func(t *testing.T) {
 		var out kmssdk.UntagResourceResponseBody
 		tn.happy(t, "UntagResource", map[string]string{"KeyId": key, "TagKeys": `["env","not-there"]`}, true, &out)
-		var lt struct{ Tags struct{ Tag []struct{ TagKey string } } }
+		var lt struct {
+			Tags struct{ Tag []struct{ TagKey string } }
+		}
 		tn.must(t, "ListResourceTags", map[string]string{"KeyId": key}, &lt)
 		if len(lt.Tags.Tag) != 2 {
 			t.Errorf("tags after untag: %+v", lt.Tags.Tag)
@@ -432,8 +436,12 @@ func TestActions_KeyIdForms(t *testing.T) {
 		{"GenerateDataKey", "KeyId", nil, false},
 		{"GenerateDataKeyWithoutPlaintext", "KeyId", nil, false},
 		{"ReEncrypt", "DestinationKeyId", func(int) map[string]string { return map[string]string{"CiphertextBlob": e.CiphertextBlob} }, false},
-		{"CreateAlias", "KeyId", func(i int) map[string]string { return map[string]string{"AliasName": "alias/form-" + string(rune('a'+i))} }, true},
-		{"UpdateAlias", "KeyId", func(i int) map[string]string { return map[string]string{"AliasName": "alias/form-" + string(rune('a'+i))} }, true},
+		{"CreateAlias", "KeyId", func(i int) map[string]string {
+			return map[string]string{"AliasName": "alias/form-" + string(rune('a'+i))}
+		}, true},
+		{"UpdateAlias", "KeyId", func(i int) map[string]string {
+			return map[string]string{"AliasName": "alias/form-" + string(rune('a'+i))}
+		}, true},
 		{"ListAliasesByKeyId", "KeyId", nil, false},
 		{"TagResource", "KeyId", func(int) map[string]string { return map[string]string{"Tags": oneTag("t", "v")} }, true},
 		{"UntagResource", "KeyId", func(int) map[string]string { return map[string]string{"TagKeys": `["t"]`} }, true},
@@ -481,7 +489,9 @@ func TestActions_KeyIdForms(t *testing.T) {
 	k, _ := tn.FSM().Key(key)
 	for _, f := range forms {
 		t.Run("DescribeKeyVersion/"+f.name, func(t *testing.T) {
-			var out struct{ KeyVersion struct{ KeyId, KeyVersionId string } }
+			var out struct {
+				KeyVersion struct{ KeyId, KeyVersionId string }
+			}
 			tn.must(t, "DescribeKeyVersion", map[string]string{"KeyId": f.ref, "KeyVersionId": k.Versions[0]}, &out)
 			wantEq(t, "KeyId", out.KeyVersion.KeyId, key)
 		})
