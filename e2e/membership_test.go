@@ -1,0 +1,244 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// Issue 2: a fourth node started with --join becomes a member and the leader
+// adds it to Raft; it serves ciphertexts made before it existed. A node
+// started with the cluster's --bootstrap-expect as well joins the existing
+// cluster instead of bootstrapping another.
+func TestMembership_NodeStartedWithJoinIsAddedToRaftAndDecryptsOlderCiphertexts(t *testing.T) {
+	c := startCluster(t, "n", 3, "")
+	c.Init()
+	key := c.createKey(c.Nodes[0], "made before n4 and n5")
+	plain := b64("older than the new nodes")
+	ctx := `{"app":"membership"}`
+	old := []sealed{{Blob: c.encrypt(c.Nodes[1], key, plain, ctx), Context: ctx, Plaintext: plain, KeyID: key}}
+
+	for _, tc := range []struct {
+		id, zone string
+		expect   int
+		joinVia  *kmsdNode
+	}{
+		{"n4", "zone-d", 0, c.Nodes[0]}, // only --join
+		{"n5", "zone-e", 3, c.Nodes[1]}, // --join and the same --bootstrap-expect
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			n := newNode(t, tc.id, tc.zone, c.RootKey)
+			n.Join = []string{tc.joinVia.Gossip}
+			n.Expect = tc.expect
+			n.Start()
+			c.Nodes = append(c.Nodes, n)
+			leaderID := mustStatus(t, c.Leader()).NodeId
+
+			eventually(t, 30*time.Second, tc.id+" added to Raft by the leader", func() error {
+				s, err := getStatus(c.Leader())
+				if err != nil {
+					return err
+				}
+				m, ok := s.member(tc.id)
+				if !ok || !m.RaftMember || !m.Alive || m.Zone != tc.zone {
+					return fmt.Errorf("leader's view of %s: %+v (found %v)", tc.id, m, ok)
+				}
+				return nil
+			})
+			c.WaitReady(30 * time.Second)
+			s := mustStatus(t, n)
+			if s.Leader != leaderID && s.Leader != mustStatus(t, c.Leader()).NodeId {
+				t.Fatalf("%s follows %q, not the cluster's leader", tc.id, s.Leader)
+			}
+			if len(s.Members) != len(c.Nodes) {
+				t.Fatalf("%s sees %d members, want %d: %+v", tc.id, len(s.Members), len(c.Nodes), s.Members)
+			}
+
+			checkDecrypts(t, []string{"--credentials", c.CredsFile, "--endpoint", n.Endpoint()}, tc.id, old)
+			// It serves writes too (forwarded to the leader), and a key it
+			// creates is usable elsewhere at once.
+			k := c.createKey(n, "created through "+tc.id)
+			p := b64("from " + tc.id)
+			blob := c.encrypt(c.Nodes[0], k, p, "")
+			checkDecrypts(t, []string{"--credentials", c.CredsFile, "--endpoint", n.Endpoint()}, tc.id,
+				[]sealed{{Blob: blob, Plaintext: p, KeyID: k}})
+		})
+	}
+
+	// Still one cluster: every node names the same leader and the leader
+	// counts five Raft members.
+	s := mustStatus(t, c.Leader())
+	members := 0
+	for _, m := range s.Members {
+		if m.RaftMember {
+			members++
+		}
+	}
+	if members != 5 {
+		t.Fatalf("leader counts %d Raft members, want 5: %+v", members, s.Members)
+	}
+}
+
+// Issue 2: SIGTERM on a follower exits 0; restarted on its data dir it
+// rejoins with its state and catches up with what was written meanwhile.
+func TestRestart_FollowerRejoinsWithStateAndCatchesUp(t *testing.T) {
+	c := startCluster(t, "n", 3, "")
+	c.Init()
+	leader := c.Leader()
+	f := c.Followers()[0]
+
+	key1 := c.createKey(leader, "before the restart")
+	p1 := b64("sealed before the restart")
+	blobs := []sealed{{Blob: c.encrypt(f, key1, p1, `{"when":"before"}`), Context: `{"when":"before"}`, Plaintext: p1, KeyID: key1}}
+
+	code, took := f.Terminate(30 * time.Second)
+	if code != 0 {
+		t.Fatalf("%s exited %d on SIGTERM, want 0", f.ID, code)
+	}
+	t.Logf("%s stopped in %s", f.ID, took)
+
+	// Writes while it is down: new keys, a new version of the old key (the
+	// new version encrypts), an alias.
+	var keys []string
+	for i := range 5 {
+		keys = append(keys, c.createKey(leader, fmt.Sprintf("while %s was down #%d", f.ID, i)))
+	}
+	c.Ctl(leader, "CreateKeyVersion", "--KeyId", key1).ok(t, nil)
+	c.Ctl(leader, "CreateAlias", "--AliasName", "alias/while-down", "--KeyId", keys[0]).ok(t, nil)
+	p2 := b64("sealed while the follower was down")
+	blobs = append(blobs,
+		sealed{Blob: c.encrypt(leader, "alias/while-down", p2, ""), Plaintext: p2, KeyID: keys[0]},
+		sealed{Blob: c.encrypt(leader, key1, p2, ""), Plaintext: p2, KeyID: key1})
+	want := c.Ctl(leader, "ListKeys", "--PageSize", "100").ok(t, nil).Stdout
+
+	f.Start()
+	eventually(t, 30*time.Second, f.ID+" healthy after restart", func() error {
+		if code, body := healthCode(f); code != http.StatusOK {
+			return fmt.Errorf("/v1/health %d %s", code, body)
+		}
+		return nil
+	})
+	// Healthy means caught up (issue 2): what was written while it was
+	// down is visible on it now, without waiting for an index.
+	got := c.Ctl(f, "ListKeys", "--PageSize", "100").ok(t, nil).Stdout
+	if !jsonEqualIgnoringRequestID(t, want, got) {
+		t.Fatalf("%s reported healthy but lists other keys than the leader:\nleader %s\n%s %s", f.ID, want, f.ID, got)
+	}
+	checkDecrypts(t, []string{"--credentials", c.CredsFile, "--endpoint", f.Endpoint()}, f.ID, blobs)
+	var d struct{ KeyMetadata struct{ KeyId string } }
+	c.Ctl(f, "DescribeKey", "--KeyId", "alias/while-down").ok(t, &d)
+	if d.KeyMetadata.KeyId != keys[0] {
+		t.Fatalf("alias/while-down on %s names %s, want %s", f.ID, d.KeyMetadata.KeyId, keys[0])
+	}
+	c.WaitReady(30 * time.Second)
+}
+
+// Issue 2: SIGTERM on the leader exits 0 and hands leadership over: another
+// node leads quickly and writes resume; crypto on the others never stops.
+// Removed from Raft once gone past --dead-server-timeout, then restarted on
+// its data dir, the old leader is added again and catches up.
+func TestRestart_LeaderSIGTERMHandsOverAndWritesResume(t *testing.T) {
+	c := startCluster(t, "n", 3, "")
+	c.Init()
+	old := c.Leader()
+	key := c.createKey(old, "before the hand-over")
+	p := b64("sealed under the first leader")
+	blobs := []sealed{{Blob: c.encrypt(old, key, p, ""), Plaintext: p, KeyID: key}}
+	var others []*kmsdNode
+	for _, n := range c.Nodes {
+		if n != old {
+			others = append(others, n)
+		}
+	}
+
+	start := time.Now()
+	code, took := old.Terminate(30 * time.Second)
+	if code != 0 {
+		t.Fatalf("leader %s exited %d on SIGTERM, want 0", old.ID, code)
+	}
+	t.Logf("leader %s stopped in %s", old.ID, took)
+
+	var newLeader *kmsdNode
+	eventually(t, 5*time.Second, "a new leader that both remaining nodes follow", func() error {
+		ids := map[string]bool{}
+		for _, n := range others {
+			s, err := getStatus(n)
+			if err != nil {
+				return err
+			}
+			if s.Leader == "" || s.Leader == old.ID {
+				return fmt.Errorf("%s sees leader %q", n.ID, s.Leader)
+			}
+			ids[s.Leader] = true
+			if s.RaftState == "Leader" {
+				newLeader = n
+			}
+		}
+		if len(ids) != 1 || newLeader == nil {
+			return fmt.Errorf("no agreed leader among the remaining nodes: %v", ids)
+		}
+		return nil
+	})
+	t.Logf("new leader %s after %s", newLeader.ID, time.Since(start))
+
+	// Writes resume through either remaining node.
+	var key2 string
+	for _, n := range others {
+		eventually(t, 5*time.Second, "a write through "+n.ID, func() error {
+			var out struct{ KeyMetadata struct{ KeyId string } }
+			r := c.Ctl(n, "CreateKey", "--DKMSInstanceId", c.Creds.InstanceId, "--Description", "after the hand-over")
+			if r.Code != 0 {
+				return fmt.Errorf("%s", r)
+			}
+			r.ok(t, &out)
+			key2 = out.KeyMetadata.KeyId
+			return nil
+		})
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("writes resumed %s after SIGTERM of the leader", d)
+	}
+	p2 := b64("sealed under the second leader")
+	blobs = append(blobs, sealed{Blob: c.encrypt(others[0], key2, p2, ""), Plaintext: p2, KeyID: key2})
+	for _, n := range others {
+		checkDecrypts(t, []string{"--credentials", c.CredsFile, "--endpoint", n.Endpoint()}, n.ID, blobs)
+	}
+
+	// It left gossip: the others see it gone, not alive.
+	eventually(t, 10*time.Second, old.ID+" seen gone by the others", func() error {
+		for _, n := range others {
+			s, err := getStatus(n)
+			if err != nil {
+				return err
+			}
+			if m, ok := s.member(old.ID); ok && m.Alive {
+				return fmt.Errorf("%s still sees %s alive: %+v", n.ID, old.ID, m)
+			}
+		}
+		return nil
+	})
+
+	// Gone past --dead-server-timeout (5s), it is removed from Raft.
+	eventually(t, 20*time.Second, old.ID+" removed from the Raft configuration", func() error {
+		s, err := getStatus(newLeader)
+		if err != nil {
+			return err
+		}
+		if m, ok := s.member(old.ID); ok && m.RaftMember {
+			return fmt.Errorf("leader %s still has %s in Raft: %+v", newLeader.ID, old.ID, m)
+		}
+		return nil
+	})
+
+	// Back on its data dir, it is added again, with its state, and catches
+	// up.
+	old.Start()
+	c.WaitReady(30 * time.Second)
+	checkDecrypts(t, []string{"--credentials", c.CredsFile, "--endpoint", old.Endpoint()}, old.ID, blobs)
+	want := c.Ctl(newLeader, "ListKeys").ok(t, nil).Stdout
+	got := c.Ctl(old, "ListKeys").ok(t, nil).Stdout
+	if !jsonEqualIgnoringRequestID(t, want, got) {
+		t.Fatalf("restarted %s lists other keys than the leader:\nleader %s\n%s %s", old.ID, want, old.ID, got)
+	}
+}
