@@ -34,8 +34,10 @@ type Server struct {
 // has Raft state — because it already had some, because it bootstrapped,
 // or because the leader of an existing cluster added it — after marking
 // itself Bootstrapped in its gossiped Meta. It returns ctx.Err() if ctx ends
-// first. Run it alongside RunReconciler, not before it: a node joining an
-// existing cluster only gets state when a leader's reconciler adds it.
+// first. It may run before RunReconciler in the same goroutine (a node
+// without Raft state cannot be leader, so its reconciler has nothing to do
+// yet); a node joining an existing cluster gets state when the leader's
+// reconciler adds it.
 //
 // With expect <= 0 it never bootstraps; it only waits to be added.
 //
