@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -158,9 +159,15 @@ func TestCLI_CredentialSourcesAndExitCodes(t *testing.T) {
 			{[]string{"NoSuchAction"}, "InvalidAction.NotFound"},
 			{[]string{"CreateAlias", "--AliasName", "alias/acs/reserved", "--KeyId", key}, ""},
 		} {
-			code := c.Ctl(n2, tc.args...).serviceError(t)
+			r := c.Ctl(n2, tc.args...)
+			code := r.serviceError(t)
 			if tc.code != "" && code != tc.code {
 				t.Errorf("kmsctl %s: Code %s, want %s", strings.Join(tc.args, " "), code, tc.code)
+			}
+			// For an action, stderr is exactly the error JSON.
+			var e map[string]any
+			if err := json.Unmarshal([]byte(r.Stderr), &e); err != nil || e["RequestId"] == nil || e["HostId"] == nil {
+				t.Errorf("stderr of a failed action is not the service's error JSON {RequestId, HostId, Code, Message}:\n%s", r)
 			}
 		}
 	})

@@ -205,9 +205,15 @@ func (r ctlResult) serviceError(t testing.TB) string {
 	if strings.TrimSpace(r.Stdout) != "" {
 		t.Fatalf("a failed command printed on stdout:\n%s", r)
 	}
+	// Operator commands may say what they are doing on stderr before the
+	// error; the error JSON is the rest.
+	errJSON := r.Stderr
+	if i := strings.Index(errJSON, "\n{"); i >= 0 && !strings.HasPrefix(errJSON, "{") {
+		errJSON = errJSON[i+1:]
+	}
 	var e struct{ Code, Message, RequestId string }
-	if err := json.Unmarshal([]byte(r.Stderr), &e); err != nil || e.Code == "" || e.Message == "" {
-		t.Fatalf("stderr is not the service's error JSON {Code, Message, ...}:\n%s", r)
+	if err := json.Unmarshal([]byte(errJSON), &e); err != nil || e.Code == "" || e.Message == "" {
+		t.Fatalf("stderr does not end with the service's error JSON {Code, Message, ...}:\n%s", r)
 	}
 	return e.Code
 }

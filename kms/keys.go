@@ -119,8 +119,8 @@ func (s *Service) CreateInstance(ctx context.Context, c Caller, typ, name string
 	if err != nil {
 		return nil, idx, err
 	}
-	got, _ := s.fsm.Instance(inst.ID)
-	return got, idx, nil
+	inst.ModifyIndex = idx
+	return &inst, idx, nil
 }
 
 // CreateKeyInput holds CreateKey's parameters.
@@ -199,8 +199,14 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	if err != nil {
 		return nil, idx, err
 	}
-	got, _ := s.fsm.Key(key.ID)
-	return got, idx, nil
+	if got, ok := s.fsm.Key(key.ID); ok {
+		return got, idx, nil
+	}
+	// Applied on the leader, not here yet: answer from what was proposed,
+	// as Apply records it.
+	key.PrimaryVersion, key.Versions = version.ID, []string{version.ID}
+	key.CreateIndex, key.ModifyIndex = idx, idx
+	return &key, idx, nil
 }
 
 // newVersion generates fresh AES-256 material and wraps it for the
@@ -318,8 +324,8 @@ func (s *Service) CreateKeyVersion(ctx context.Context, c Caller, ref string) (*
 		}
 		return nil, idx, err
 	}
-	got, _ := s.fsm.KeyVersion(v.ID)
-	return got, idx, nil
+	v.CreateIndex = idx
+	return &v, idx, nil
 }
 
 // ErrLimitExceeded means a resource limit (versions, tags, the default key)

@@ -134,6 +134,12 @@ func (s *Service) propose(ctx context.Context, t fsm.CommandType, body any) (uin
 	if err != nil {
 		return 0, err
 	}
+	// A write forwarded to the leader is applied there first. Waiting for
+	// this node to apply it too means a client that writes and then reads
+	// through the same node sees its write.
+	if werr := s.fsm.WaitForIndex(ctx, res.Index); werr != nil {
+		s.log.Warn("write committed but not yet applied on this node", "index", res.Index, "error", werr)
+	}
 	if res.Err != nil {
 		return res.Index, res.Err
 	}
