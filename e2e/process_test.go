@@ -77,6 +77,9 @@ type kmsdNode struct {
 	Expect  int
 	Extra   []string
 	LogPath string
+	// Args, when set, replaces the flags built from the fields above (a
+	// dev node), and the node keeps its ports even when one is taken.
+	Args []string
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -89,6 +92,9 @@ type kmsdNode struct {
 func (n *kmsdNode) Endpoint() string { return "http://" + n.HTTP }
 
 func (n *kmsdNode) args() []string {
+	if n.Args != nil {
+		return n.Args
+	}
 	a := []string{
 		"--node-id", n.ID, "--data-dir", n.DataDir, "--root-key-file", n.RootKey,
 		"--http-addr", n.HTTP, "--cluster-addr", n.Cluster, "--gossip-addr", n.Gossip,
@@ -136,7 +142,7 @@ func (n *kmsdNode) Start() {
 		if err == nil {
 			return
 		}
-		if errors.Is(err, errPortTaken) && n.starts == 1 && attempt < 4 {
+		if errors.Is(err, errPortTaken) && n.starts == 1 && n.Args == nil && attempt < 4 {
 			n.t.Logf("%s: %v; retrying with new ports", n.ID, err)
 			n.starts = 0
 			n.HTTP, n.Cluster, n.Gossip = freeAddr(n.t), freeAddr(n.t), freeAddr(n.t)
