@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -31,7 +32,6 @@ type Proposer interface {
 	Barrier(ctx context.Context) (uint64, error)
 	IsLeader() bool
 	Leader() (addr, id string)
-	LastContact() time.Time
 	Restore(r io.Reader, size int64, index uint64, timeout time.Duration) error
 }
 
@@ -68,6 +68,9 @@ type Service struct {
 	now       func() time.Time
 	materials *lru.Cache[string, []byte] // unwrapped key material by version id
 	secrets   *lru.Cache[string, cachedSecret]
+
+	freshMu sync.Mutex
+	freshAt time.Time // catalogue known current as of this time
 }
 
 type cachedSecret struct {
@@ -179,19 +182,62 @@ const DefaultMaxStaleness = 5 * time.Second
 var ErrStale = errors.New("this node has lost contact with the cluster leader")
 
 // fresh makes sure this node's catalogue is recent enough to serve a
-// cryptographic operation locally. On the normal path — a leader, or a
-// follower that heard from the leader within MaxStaleness — it costs a clock
-// read; a follower cut off for longer needs a read-index round trip.
+// cryptographic operation locally: its state must be confirmed current as of
+// no more than MaxStaleness ago. A confirmation is a read index obtained from
+// the leader (and applied here) by a request sent at time t: everything
+// acknowledged before t is then in the catalogue. The background loop in Run
+// renews it every MaxStaleness/4, so the normal path costs a clock read; a
+// node cut off from the leader for longer catches up synchronously or
+// refuses. This is the bound on how long a DisableKey can go unseen.
 func (s *Service) fresh(ctx context.Context) error {
-	if s.store.IsLeader() || time.Since(s.store.LastContact()) <= s.cfg.MaxStaleness {
+	if time.Since(s.freshAsOf()) <= s.cfg.MaxStaleness {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.MaxStaleness)
 	defer cancel()
-	if err := s.LinearizableRead(ctx); err != nil {
+	if err := s.confirmFresh(ctx); err != nil {
 		return fmt.Errorf("%w for more than %s and could not catch up (%v); retry on another node", ErrStale, s.cfg.MaxStaleness, err)
 	}
 	return nil
+}
+
+// confirmFresh runs one read-index round trip and records when it started.
+func (s *Service) confirmFresh(ctx context.Context) error {
+	start := time.Now()
+	if _, err := s.store.Barrier(ctx); err != nil {
+		return err
+	}
+	s.freshMu.Lock()
+	if start.After(s.freshAt) {
+		s.freshAt = start
+	}
+	s.freshMu.Unlock()
+	return nil
+}
+
+func (s *Service) freshAsOf() time.Time {
+	s.freshMu.Lock()
+	defer s.freshMu.Unlock()
+	return s.freshAt
+}
+
+// Run renews the freshness confirmation in the background until ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	every := s.cfg.MaxStaleness / 4
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.MaxStaleness/2)
+		if err := s.confirmFresh(cctx); err != nil && ctx.Err() == nil {
+			s.log.Debug("freshness not confirmed", "error", err)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // AppliedIndex is this node's applied index.

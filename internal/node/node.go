@@ -150,7 +150,9 @@ func Start(cfg Config) (_ *Node, err error) {
 		n.workers.Add(1)
 		go func() {
 			defer n.workers.Done()
-			if cfg.BootstrapExpect > 0 && !hasState {
+			// Without --bootstrap-expect this only waits to be added by the
+			// leader and then advertises Bootstrapped.
+			if !hasState {
 				if err := n.gossip.RunBootstrap(ctx, cfg.BootstrapExpect, r); err != nil && ctx.Err() == nil {
 					logger.Error("bootstrap failed", "error", err)
 				}
@@ -173,10 +175,14 @@ func Start(cfg Config) (_ *Node, err error) {
 			logger.Error("http server stopped", "error", err)
 		}
 	}()
-	n.workers.Add(1)
+	n.workers.Add(2)
 	go func() {
 		defer n.workers.Done()
 		n.watchRootKey(ctx)
+	}()
+	go func() {
+		defer n.workers.Done()
+		n.svc.Run(ctx)
 	}()
 	return n, nil
 }
