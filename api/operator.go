@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -61,7 +62,7 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 	leaderAddr, leaderID := s.cfg.Raft.Leader()
 	init, match := s.cfg.Service.Initialized()
 	ready, reason := s.ready()
-	s.writeJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"NodeId":         s.cfg.NodeID,
 		"RaftState":      s.cfg.Raft.State(),
 		"Leader":         leaderID,
@@ -73,7 +74,15 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 		"Ready":          ready,
 		"NotReadyReason": reason,
 		"Members":        s.members(),
-	})
+	}
+	if r.URL.Query().Get("hash") != "" {
+		// Replicas that applied the same entries have the same hash; the
+		// fault-injection harness compares them at one applied index.
+		h, idx := s.cfg.Service.CatalogueHash()
+		out["CatalogueHash"] = hex.EncodeToString(h[:])
+		out["HashIndex"] = idx
+	}
+	s.writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) members() []memberStatus {

@@ -215,6 +215,17 @@ func (s *Server) prepare(ctx context.Context, r *http.Request, body []byte) (str
 	if action == "" {
 		return action, nil, fmt.Errorf("%w: the parameter \"Action\" is needed but not provided", kms.ErrMissingParameter)
 	}
+	switch strings.ToLower(r.Header.Get("X-Kms-Read-Consistency")) {
+	case "", "default":
+	case "linearizable":
+		// The strongest read: everything acknowledged before this request
+		// began is visible (docs/CONSISTENCY.md).
+		if err := s.cfg.Service.LinearizableRead(ctx); err != nil {
+			return action, nil, err
+		}
+	default:
+		return action, nil, invalidParam("X-Kms-Read-Consistency", "must be default or linearizable")
+	}
 	if v := r.Header.Get("X-Kms-Min-Index"); v != "" {
 		idx, perr := strconv.ParseUint(v, 10, 64)
 		if perr != nil {

@@ -240,6 +240,10 @@ func (s *Service) Run(ctx context.Context) {
 	}
 }
 
+// CatalogueHash is a digest of this node's whole catalogue and the applied
+// index it was taken at.
+func (s *Service) CatalogueHash() ([32]byte, uint64) { return s.fsm.Hash() }
+
 // AppliedIndex is this node's applied index.
 func (s *Service) AppliedIndex() uint64 { return s.fsm.AppliedIndex() }
 
