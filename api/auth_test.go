@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -336,4 +338,60 @@ func TestAuth_V1BodyCannotOverrideSignedParameters(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAuth_V1SignatureCannotBeRetargeted: a V1 signature covers the method
+// and the parameters, not the path, and not a body other than a form. The
+// operator endpoints nevertheless accept V1 (api/operator.go calls
+// authenticate, which takes either scheme). So one V1-signed API request of
+// the operator — say a ListKeys that never reached the server — can be sent
+// to POST /v1/operator/snapshot with any snapshot as its body: an attacker
+// holding an old snapshot rolls the whole cluster back (re-enabling disabled
+// keys, restoring deleted aliases). Each retargeted request must be refused
+// and change nothing.
+func TestAuth_V1SignatureCannotBeRetargeted(t *testing.T) {
+	tn := startNode(t)
+	key := tn.createKey(t, "retarget")
+	old := saveSnapshot(t, tn)
+	tn.must(t, "DisableKey", map[string]string{"KeyId": key}, nil)
+
+	for _, tc := range []struct {
+		name, path, contentType string
+		body                    []byte
+	}{
+		{"instance creation", "/v1/operator/instances", "", nil},
+		{"snapshot restore", "/v1/operator/snapshot", "application/octet-stream", old},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := tn.signedV1(t, "ListKeys", url.Values{}, tn.Creds, time.Now(), signature.NewNonce())
+			req.URL.Path = tc.path
+			if tc.body != nil {
+				req.Header.Set("Content-Type", tc.contentType)
+				req.Body = io.NopCloser(bytes.NewReader(tc.body))
+				req.ContentLength = int64(len(tc.body))
+			}
+			before := tn.hash()
+			status, code := send(t, req)
+			if k, _ := tn.FSM().Key(key); tc.body != nil && k.State != "Disabled" {
+				t.Errorf("the disabled key is %s again: the old snapshot was restored", k.State)
+			}
+			if status == 200 || tn.hash() != before {
+				t.Fatalf("a V1 signature made for POST / ListKeys was accepted on %s (HTTP %d %s)", tc.path, status, code)
+			}
+		})
+	}
+}
+
+func saveSnapshot(t *testing.T, tn *testNode) []byte {
+	t.Helper()
+	resp, err := tn.V3.Do(context.Background(), http.MethodGet, "/v1/operator/snapshot", nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
