@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -61,6 +62,14 @@ func TestOperator_Endpoints(t *testing.T) {
 		}
 		if len(s.Members) != 1 || !s.Members[0].Voter || !s.Members[0].Alive {
 			t.Errorf("members %+v", s.Members)
+		}
+		var h struct {
+			CatalogueHash string
+			HashIndex     uint64
+		}
+		getJSON(t, tn.Endpoint()+"/v1/status?hash=1", &h)
+		if want, idx := tn.FSM().Hash(); h.CatalogueHash != hex.EncodeToString(want[:]) || h.HashIndex != idx {
+			t.Errorf("status hash %+v, FSM %x at %d", h, want, idx)
 		}
 	})
 
@@ -168,6 +177,11 @@ func TestIndexHeaders(t *testing.T) {
 	_, err := tn.V3.Call(ctx, "CreateKey", map[string]string{"DKMSInstanceId": tn.InstanceID}, client.WithHeader(client.HeaderMinIndex, "soon"))
 	wantAPIError(t, err, 400, "InvalidParameter")
 	_, err = tn.V3.Call(ctx, "CreateKey", map[string]string{"DKMSInstanceId": tn.InstanceID}, client.WithHeader(client.HeaderMinIndex, "-"+strconv.Itoa(1)))
+	wantAPIError(t, err, 400, "InvalidParameter")
+	if _, err := tn.V3.Call(ctx, "ListKeys", nil, client.WithHeader("X-Kms-Read-Consistency", "linearizable")); err != nil {
+		t.Errorf("linearizable read: %v", err)
+	}
+	_, err = tn.V3.Call(ctx, "CreateKey", map[string]string{"DKMSInstanceId": tn.InstanceID}, client.WithHeader("X-Kms-Read-Consistency", "eventual"))
 	wantAPIError(t, err, 400, "InvalidParameter")
 	if tn.hash() != before {
 		t.Error("the catalogue changed")
