@@ -1,0 +1,202 @@
+package jepsen
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// registerInput is one register operation for porcupine.
+type registerInput struct {
+	write bool
+	key   string
+	value string // written value, "" for none
+}
+
+// registerModel is a register per key holding a description; "" is null
+// (UpdateKeyDescription with "" clears, and DescribeKey of a key never
+// written answers "", which the history records as null).
+var registerModel = porcupine.Model{
+	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+		byKey := map[string][]porcupine.Operation{}
+		var keys []string
+		for _, op := range history {
+			k := op.Input.(registerInput).key
+			if _, ok := byKey[k]; !ok {
+				keys = append(keys, k)
+			}
+			byKey[k] = append(byKey[k], op)
+		}
+		sort.Strings(keys)
+		out := make([][]porcupine.Operation, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, byKey[k])
+		}
+		return out
+	},
+	Init: func() any { return "" },
+	Step: func(state, input, output any) (bool, any) {
+		in := input.(registerInput)
+		if in.write {
+			return true, in.value
+		}
+		return output.(string) == state.(string), state
+	},
+	Equal: func(a, b any) bool { return a.(string) == b.(string) },
+	DescribeOperation: func(input, output any) string {
+		in := input.(registerInput)
+		if in.write {
+			return fmt.Sprintf("write(%s, %q)", short(in.key), in.value)
+		}
+		return fmt.Sprintf("read(%s) → %s", short(in.key), nullable(output.(string)))
+	},
+	DescribeState: func(state any) string { return nullable(state.(string)) },
+}
+
+func short(k string) string {
+	if len(k) > 8 {
+		return k[:8]
+	}
+	return k
+}
+
+func nullable(s string) string {
+	if s == "" {
+		return "null"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// CheckRegister checks the register history for linearizability with
+// porcupine: ok writes span [invoke, complete]; writes with an unknown
+// outcome span [invoke, end of history] (they may take effect any time
+// after their invocation, or never — porcupine may place them last); failed
+// writes and reads that did not succeed are left out (they changed nothing
+// and returned nothing). On failure the HTML visualization, with the nemesis
+// windows as annotations, goes to opt.VisualizationPath.
+func CheckRegister(ops []Op, opt CheckOptions) (Result, error) {
+	pairs, err := Pairs(ops)
+	if err != nil {
+		return Result{}, err
+	}
+	var end int64
+	for _, op := range ops {
+		if op.Time > end {
+			end = op.Time
+		}
+	}
+	// porcupine's visualization wants client ids 0..n-1.
+	clients := map[int]int{}
+	clientID := func(proc int) int {
+		if id, ok := clients[proc]; ok {
+			return id
+		}
+		clients[proc] = len(clients)
+		return clients[proc]
+	}
+	var hist []porcupine.Operation
+	var writes, reads, unknown int
+	for _, p := range pairs {
+		switch p.Invoke.F {
+		case "write":
+			v, ok, err := stringValue(p.Invoke.Value)
+			if err != nil {
+				return Result{}, fmt.Errorf("write at index %d: %v", p.Invoke.Index, err)
+			}
+			if !ok {
+				v = ""
+			}
+			in := registerInput{write: true, key: p.Invoke.Key, value: v}
+			switch p.Type() {
+			case TypeOK:
+				writes++
+				hist = append(hist, porcupine.Operation{ClientId: clientID(p.Invoke.Process), Input: in, Output: "",
+					Call: p.Invoke.Time, Return: p.Complete.Time})
+			case TypeInfo:
+				unknown++
+				hist = append(hist, porcupine.Operation{ClientId: clientID(p.Invoke.Process), Input: in, Output: "",
+					Call: p.Invoke.Time, Return: end + 1})
+			}
+		case "read":
+			if p.Type() != TypeOK {
+				continue
+			}
+			v, _, err := stringValue(p.Complete.Value)
+			if err != nil {
+				return Result{}, fmt.Errorf("read at index %d: %v", p.Complete.Index, err)
+			}
+			reads++
+			hist = append(hist, porcupine.Operation{ClientId: clientID(p.Invoke.Process),
+				Input: registerInput{key: p.Invoke.Key}, Output: v, Call: p.Invoke.Time, Return: p.Complete.Time})
+		}
+	}
+	timeout := opt.LinearizabilityTimeout
+	if timeout == 0 {
+		timeout = 2 * time.Minute
+	}
+	r := Result{Valid: true}
+	r.detail("ok_writes", writes)
+	r.detail("unknown_writes", unknown)
+	r.detail("ok_reads", reads)
+	res, info := porcupine.CheckOperationsVerbose(registerModel, hist, timeout)
+	switch res {
+	case porcupine.Ok:
+		return r, nil
+	case porcupine.Unknown:
+		r.anomaly("the linearizability check did not finish within %s: no verdict", timeout)
+		return r, nil
+	}
+	r.anomaly("the register history is not linearizable: %s", describeIllegal(info, hist))
+	if opt.VisualizationPath != "" {
+		var ann []porcupine.Annotation
+		for _, ev := range opt.Nemesis {
+			stop := ev.End
+			if stop == 0 {
+				stop = end
+			}
+			ann = append(ann, porcupine.Annotation{Tag: "nemesis", Start: ev.Start, End: stop,
+				Description: ev.Kind, Details: ev.Description, BackgroundColor: "#f3c5c5"})
+		}
+		info.AddAnnotations(ann)
+		if err := porcupine.VisualizePath(registerModel, info, opt.VisualizationPath); err != nil {
+			r.detail("visualization_error", err.Error())
+		} else {
+			r.detail("visualization", opt.VisualizationPath)
+		}
+	}
+	return r, nil
+}
+
+// describeIllegal names the keys whose histories have no linearization, and
+// the longest partial linearization's last operation.
+func describeIllegal(info porcupine.LinearizationInfo, hist []porcupine.Operation) string {
+	parts := registerModel.Partition(hist)
+	partials := info.PartialLinearizationsOperations()
+	var bad []string
+	for i, part := range parts {
+		if porcupine.CheckOperationsTimeout(registerModel, part, 10*time.Second) == porcupine.Ok {
+			continue
+		}
+		k := part[0].Input.(registerInput).key
+		msg := fmt.Sprintf("key %s (%d ops)", k, len(part))
+		if i < len(partials) {
+			longest := []porcupine.Operation(nil)
+			for _, l := range partials[i] {
+				if len(l) > len(longest) {
+					longest = l
+				}
+			}
+			if n := len(longest); n > 0 {
+				last := longest[n-1]
+				msg += fmt.Sprintf(": linearizable up to %s", registerModel.DescribeOperation(last.Input, last.Output))
+			}
+		}
+		bad = append(bad, msg)
+	}
+	if len(bad) == 0 {
+		return "no linearization exists"
+	}
+	return fmt.Sprint(bad)
+}
