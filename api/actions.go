@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"strconv"
@@ -37,20 +38,39 @@ func (s *Server) actionTable() map[string]actionFunc {
 		"TagResource":                     s.tagResource,
 		"UntagResource":                   s.untagResource,
 		"ListResourceTags":                s.listResourceTags,
+		"UpdateRotationPolicy":            s.updateRotationPolicy,
+		"ScheduleKeyDeletion":             s.scheduleKeyDeletion,
+		"CancelKeyDeletion":               s.cancelKeyDeletion,
+		"SetDeletionProtection":           s.setDeletionProtection,
+		"GetKeyPolicy":                    s.getKeyPolicy,
+		"SetKeyPolicy":                    s.setKeyPolicy,
+		"AsymmetricSign":                  s.asymmetricSign,
+		"AsymmetricVerify":                s.asymmetricVerify,
+		"AsymmetricEncrypt":               s.asymmetricEncrypt,
+		"AsymmetricDecrypt":               s.asymmetricDecrypt,
+		"GetPublicKey":                    s.getPublicKey,
+		"GenerateAndExportDataKey":        s.generateAndExportDataKey,
+		"ExportDataKey":                   s.exportDataKey,
+		"GetParametersForImport":          s.getParametersForImport,
+		"ImportKeyMaterial":               s.importKeyMaterial,
+		"DeleteKeyMaterial":               s.deleteKeyMaterial,
+		"ListKmsInstances":                s.listKmsInstances,
+		"GetKmsInstance":                  s.getKmsInstance,
 	}
 }
 
-// dryRun answers a crypto action that asked only to be checked: it got
-// this far, so the parameters and permissions are in order.
-func dryRun(c *call) error {
+// withDryRun returns the call's context, marked for a dry run when DryRun
+// is true: the service then makes every check of the real call and answers
+// DryRunOperationError instead of doing the work.
+func withDryRun(c *call) (context.Context, error) {
 	v, err := c.p.boolean("DryRun")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if v {
-		return fmt.Errorf("%w", errDryRun)
+		return kms.WithDryRun(c.ctx), nil
 	}
-	return nil
+	return c.ctx, nil
 }
 
 // isoTime formats a time the way the service does (UTC, seconds).
@@ -70,6 +90,10 @@ func (s *Server) keyMetadata(k *fsm.Key, full bool) map[string]any {
 		interval = strconv.FormatInt(k.RotationInterval, 10) + "s"
 		next = kms.NextRotation(k).UTC().Format("2006-01-02T15:04:05Z")
 	}
+	creatorType := k.CreatorType
+	if creatorType == "" {
+		creatorType = "User"
+	}
 	m := map[string]any{
 		"KeyId":              k.ID,
 		"Arn":                s.cfg.Service.KeyArn(k),
@@ -87,12 +111,17 @@ func (s *Server) keyMetadata(k *fsm.Key, full bool) map[string]any {
 		"RotationInterval":   interval,
 		"LastRotationDate":   isoTime(k.LastRotation),
 		"NextRotationDate":   next,
-		"DeleteDate":         "",
-		"MaterialExpireTime": "",
+		"DeleteDate":         isoTime(k.DeleteDate),
+		"MaterialExpireTime": isoTime(k.MaterialExpireTime),
 	}
 	if full {
+		m["CreatorType"] = creatorType
 		m["DeletionProtection"] = "Disabled"
 		m["DeletionProtectionDescription"] = ""
+		if k.DeletionProtection {
+			m["DeletionProtection"] = "Enabled"
+			m["DeletionProtectionDescription"] = k.DeletionProtectionDescription
+		}
 	}
 	return m
 }
@@ -102,7 +131,14 @@ func (s *Server) createKey(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	tags, err := c.p.tags("Tags")
+	if err != nil {
+		return nil, err
+	}
 	k, idx, err := s.cfg.Service.CreateKey(c.ctx, c.caller, kms.CreateKeyInput{
+		Tags:                    tags,
+		Policy:                  c.p.str("Policy"),
+		AliasName:               c.p.str("AliasName"),
 		KeySpec:                 c.p.str("KeySpec"),
 		KeyUsage:                c.p.str("KeyUsage"),
 		Origin:                  c.p.str("Origin"),
@@ -132,10 +168,11 @@ func (s *Server) listKeys(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.p.str("Filters") != "" {
-		return nil, fmt.Errorf("%w: Filters on ListKeys", kms.ErrUnsupported)
+	filters, err := kms.ParseKeyFilters(c.p.str("Filters"))
+	if err != nil {
+		return nil, err
 	}
-	keys, total, page, err := s.cfg.Service.ListKeys(c.ctx, c.caller, page)
+	keys, total, page, err := s.cfg.Service.ListKeys(c.ctx, c.caller, page, filters)
 	if err != nil {
 		return nil, err
 	}
@@ -211,10 +248,11 @@ func (s *Server) encrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := dryRun(c); err != nil {
+	ctx, err := withDryRun(c)
+	if err != nil {
 		return nil, err
 	}
-	out, err := s.cfg.Service.Encrypt(c.ctx, c.caller, c.p.str("KeyId"), []byte(c.p.str("Plaintext")), encCtx)
+	out, err := s.cfg.Service.Encrypt(ctx, c.caller, c.p.str("KeyId"), []byte(c.p.str("Plaintext")), encCtx)
 	if err != nil {
 		return nil, err
 	}
@@ -230,10 +268,11 @@ func (s *Server) decrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := dryRun(c); err != nil {
+	ctx, err := withDryRun(c)
+	if err != nil {
 		return nil, err
 	}
-	out, err := s.cfg.Service.Decrypt(c.ctx, c.caller, blob, encCtx)
+	out, err := s.cfg.Service.Decrypt(ctx, c.caller, blob, encCtx)
 	if err != nil {
 		return nil, err
 	}
@@ -252,10 +291,11 @@ func (s *Server) dataKey(c *call) (kms.DataKey, error) {
 	if err != nil {
 		return kms.DataKey{}, err
 	}
-	if err := dryRun(c); err != nil {
+	ctx, err := withDryRun(c)
+	if err != nil {
 		return kms.DataKey{}, err
 	}
-	return s.cfg.Service.GenerateDataKey(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeySpec"), n, encCtx)
+	return s.cfg.Service.GenerateDataKey(ctx, c.caller, c.p.str("KeyId"), c.p.str("KeySpec"), n, encCtx)
 }
 
 func (s *Server) generateDataKey(c *call) (any, error) {
@@ -290,10 +330,11 @@ func (s *Server) reEncrypt(c *call) (any, error) {
 	if c.p.str("SourceKeyId") != "" || c.p.str("SourceEncryptionAlgorithm") != "" {
 		return nil, fmt.Errorf("%w: re-encrypting asymmetric ciphertext (SourceKeyId, SourceEncryptionAlgorithm)", kms.ErrUnsupported)
 	}
-	if err := dryRun(c); err != nil {
+	ctx, err := withDryRun(c)
+	if err != nil {
 		return nil, err
 	}
-	out, err := s.cfg.Service.ReEncrypt(c.ctx, c.caller, blob, c.p.str("DestinationKeyId"), srcCtx, dstCtx)
+	out, err := s.cfg.Service.ReEncrypt(ctx, c.caller, blob, c.p.str("DestinationKeyId"), srcCtx, dstCtx)
 	if err != nil {
 		return nil, err
 	}

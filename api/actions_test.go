@@ -178,7 +178,11 @@ func validationCases() []errCase {
 		errCase{"CreateKey/KeySpec unknown", "CreateKey", with(ck, "KeySpec", "Aliyun_AES_512"), 400, invalidParam},
 		errCase{"CreateKey/KeyUsage SIGN/VERIFY for AES", "CreateKey", with(ck, "KeyUsage", "SIGN/VERIFY"), 400, invalidParam},
 		errCase{"CreateKey/Origin lower case", "CreateKey", with(ck, "Origin", "aliyun_kms"), 400, invalidParam},
-		errCase{"CreateKey/Origin EXTERNAL", "CreateKey", with(ck, "Origin", "EXTERNAL"), 400, invalidParam},
+		errCase{"CreateKey/Origin EXTERNAL for an RSA key", "CreateKey", with(ck, "Origin", "EXTERNAL", "KeySpec", "RSA_2048"), 400, invalidParam},
+		errCase{"CreateKey/EC key for encryption", "CreateKey", with(ck, "KeySpec", "EC_P256", "KeyUsage", "ENCRYPT/DECRYPT"), 400, invalidParam},
+		errCase{"CreateKey/AES_128 outside an HSM", "CreateKey", with(ck, "KeySpec", "Aliyun_AES_128"), 400, invalidParam},
+		errCase{"CreateKey/rotation of an RSA key", "CreateKey", with(ck, "KeySpec", "RSA_2048", "EnableAutomaticRotation", "true", "RotationInterval", "30d"), 400, invalidParam},
+		errCase{"CreateKey/Policy not a document", "CreateKey", with(ck, "Policy", `{"Version":"2"}`), 400, invalidParam},
 		errCase{"CreateKey/ProtectionLevel HSM without instance", "CreateKey", map[string]string{"ProtectionLevel": "HSM"}, 400, invalidParam},
 		errCase{"CreateKey/EnableAutomaticRotation not a boolean", "CreateKey", with(ck, "EnableAutomaticRotation", "yes"), 400, invalidParam},
 		errCase{"CreateKey/rotation without RotationInterval", "CreateKey", with(ck, "EnableAutomaticRotation", "true"), 400, invalidParam},
@@ -195,7 +199,9 @@ func validationCases() []errCase {
 
 	// ListKeys, ListAliases.
 	add(pageCases("ListKeys", nil)...)
-	add(errCase{"ListKeys/Filters", "ListKeys", map[string]string{"Filters": `[{"Key":"KeyState","Values":["Enabled"]}]`}, 400, unsupportedOp})
+	add(errCase{"ListKeys/Filters unknown key", "ListKeys", map[string]string{"Filters": `[{"Key":"Color","Values":["red"]}]`}, 400, invalidParam})
+	add(errCase{"ListKeys/Filters not JSON", "ListKeys", map[string]string{"Filters": `KeyState=Enabled`}, 400, invalidParam})
+	add(errCase{"ListKeys/Filters without values", "ListKeys", map[string]string{"Filters": `[{"Key":"KeyState","Values":[]}]`}, 400, invalidParam})
 	add(pageCases("ListAliases", nil)...)
 
 	// UpdateKeyDescription.

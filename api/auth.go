@@ -14,9 +14,24 @@ import (
 // authenticate checks a request's signature (either scheme the SDKs send),
 // its clock skew and nonce, and returns the caller it stands for.
 func (s *Server) authenticate(ctx context.Context, r *http.Request, body []byte) (*signature.Signed, kms.Caller, error) {
+	return s.authenticateScheme(ctx, r, body, false)
+}
+
+// authenticateV3 is authenticate for the operator endpoints: only
+// ACS3-HMAC-SHA256 covers the path and the body, so a V1 signature made
+// for one API call cannot be replayed against /v1/operator/... with another
+// body.
+func (s *Server) authenticateV3(ctx context.Context, r *http.Request, body []byte) (*signature.Signed, kms.Caller, error) {
+	return s.authenticateScheme(ctx, r, body, true)
+}
+
+func (s *Server) authenticateScheme(ctx context.Context, r *http.Request, body []byte, v3Only bool) (*signature.Signed, kms.Caller, error) {
 	signed, err := signature.Parse(r, body)
 	if err != nil {
 		return nil, kms.Caller{}, err
+	}
+	if v3Only && signed.Scheme != signature.SchemeV3 {
+		return nil, kms.Caller{}, fmt.Errorf("%w: operator endpoints accept only ACS3-HMAC-SHA256 signatures (V1 covers neither the path nor the body)", signature.ErrUnsupported)
 	}
 	now := s.now()
 	if skew := now.Sub(signed.Time); skew > s.cfg.ClockSkew || skew < -s.cfg.ClockSkew {

@@ -21,7 +21,6 @@ var (
 	errBadRequest    = errors.New("the request cannot be parsed")
 	errNotFound      = errors.New("no such path")
 	errMethod        = errors.New("method not allowed")
-	errDryRun        = errors.New("the request would have succeeded, but DryRun is set")
 )
 
 // apiError is one row of the mapping: an HTTP status and the service's code.
@@ -53,13 +52,22 @@ var errorTable = []struct {
 	{errMethod, apiError{405, "UnsupportedHTTPMethod"}},
 	{errBodyTooLarge, apiError{413, "RequestEntityTooLarge"}},
 	{errBadRequest, apiError{400, "ParseRequestParameterException"}},
-	{errDryRun, apiError{412, "DryRunOperationError"}},
+	{kms.ErrDryRun, apiError{412, "DryRunOperationError"}},
 	{kms.ErrMissingParameter, apiError{400, "MissingParameter"}},
 	{kms.ErrInvalidParameter, apiError{400, "InvalidParameter"}},
 	{kcrypto.ErrInvalidContext, apiError{400, "InvalidParameter"}},
 	{kms.ErrKeyUsage, apiError{400, "InvalidKeyUsage"}},
 	{kms.ErrUnsupported, apiError{400, "Rejected.UnsupportedOperation"}},
 	{kcrypto.ErrInvalidCiphertext, apiError{400, "InvalidCiphertext"}},
+	{kcrypto.ErrAlgorithm, apiError{400, "InvalidParameter"}},
+	{kms.ErrInvalidImportToken, apiError{400, "InvalidImportToken"}},
+	{fsm.ErrImportTokenNotFound, apiError{400, "InvalidImportToken"}},
+	{kms.ErrExpiredImportToken, apiError{400, "ExpiredImportToken"}},
+	{kms.ErrInvalidKeyMaterial, apiError{400, "InvalidKeyMaterial"}},
+	{fsm.ErrMaterialMismatch, apiError{400, "InvalidKeyMaterial"}},
+	{fsm.ErrNotExternal, apiError{400, "Unsupported.Origin"}},
+	{fsm.ErrDeletionProtected, apiError{403, "Forbidden.DeletionProtection"}},
+	{fsm.ErrQuotaExceeded, apiError{400, "Rejected.LimitExceeded"}},
 	{fsm.ErrKeyNotFound, apiError{404, "Forbidden.KeyNotFound"}},
 	{fsm.ErrAliasNotFound, apiError{404, "Forbidden.AliasNotFound"}},
 	{kms.ErrKeyVersionNotFound, apiError{404, "Forbidden.ResourceNotFound"}},

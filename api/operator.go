@@ -156,7 +156,7 @@ func (s *Server) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 func (s *Server) saveSnapshot(w http.ResponseWriter, r *http.Request, requestID string) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
-	_, caller, err := s.authenticate(ctx, r, nil)
+	_, caller, err := s.authenticateV3(ctx, r, nil)
 	if err != nil {
 		s.writeError(w, r, "SnapshotSave", requestID, err)
 		return
@@ -203,7 +203,7 @@ func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request, request
 	}
 	var caller *kms.Caller
 	if r.Header.Get("Authorization") != "" || r.URL.Query().Get("Signature") != "" {
-		_, c, err := s.authenticate(ctx, r, body)
+		_, c, err := s.authenticateV3(ctx, r, body)
 		if err != nil {
 			s.writeError(w, r, "SnapshotRestore", requestID, err)
 			return
@@ -251,7 +251,7 @@ func (s *Server) serveInstances(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, "CreateInstance", requestID, err)
 		return
 	}
-	_, caller, err := s.authenticate(ctx, r, body)
+	_, caller, err := s.authenticateV3(ctx, r, body)
 	if err != nil {
 		s.writeError(w, r, "CreateInstance", requestID, err)
 		return

@@ -69,7 +69,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	log     hclog.Logger
-	mux     *http.ServeMux
+	routes  map[string]http.HandlerFunc
 	nonces  *nonceCache
 	metrics *metrics
 	actions map[string]actionFunc
@@ -95,19 +95,22 @@ func New(cfg Config) *Server {
 	s := &Server{
 		cfg:     cfg,
 		log:     cfg.Logger.Named("api"),
-		mux:     http.NewServeMux(),
 		nonces:  newNonceCache(2 * cfg.ClockSkew),
 		metrics: newMetrics(cfg.Registry),
 	}
 	s.actions = s.actionTable()
-	s.mux.HandleFunc("/", s.serveAction)
-	s.mux.HandleFunc("/v1/health", s.serveHealth)
-	s.mux.HandleFunc("/v1/status", s.serveStatus)
-	s.mux.HandleFunc("/v1/operator/init", s.serveInit)
-	s.mux.HandleFunc("/v1/operator/snapshot", s.serveSnapshot)
-	s.mux.HandleFunc("/v1/operator/instances", s.serveInstances)
+	// Exact paths, matched by hand: http.ServeMux would answer unclean
+	// paths (//, /./) with a bare redirect instead of the service's error.
+	s.routes = map[string]http.HandlerFunc{
+		"/":                      s.serveAction,
+		"/v1/health":             s.serveHealth,
+		"/v1/status":             s.serveStatus,
+		"/v1/operator/init":      s.serveInit,
+		"/v1/operator/snapshot":  s.serveSnapshot,
+		"/v1/operator/instances": s.serveInstances,
+	}
 	if cfg.Gatherer != nil {
-		s.mux.Handle("/metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+		s.routes["/metrics"] = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP
 	}
 	return s
 }
@@ -127,7 +130,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, "", newRequestID(), fmt.Errorf("internal panic"))
 		}
 	}()
-	s.mux.ServeHTTP(w, r)
+	h, ok := s.routes[r.URL.Path]
+	if !ok {
+		s.writeError(w, r, "", newRequestID(), fmt.Errorf("%w: %q; API actions are sent to /", errNotFound, r.URL.Path))
+		return
+	}
+	h(w, r)
 }
 
 func newRequestID() string { return strings.ToUpper(uuid.NewString()) }
@@ -156,11 +164,6 @@ func (s *Server) serveAction(w http.ResponseWriter, r *http.Request) {
 		}
 		s.metrics.observe(s.actionLabel(action), code, s.now().Sub(start))
 	}()
-	if r.URL.Path != "/" {
-		err = fmt.Errorf("%w: %s", errNotFound, r.URL.Path)
-		s.writeError(w, r, action, requestID, err)
-		return
-	}
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		err = fmt.Errorf("%w: %s", errMethod, r.Method)
 		s.writeError(w, r, action, requestID, err)
@@ -204,8 +207,14 @@ func (s *Server) prepare(ctx context.Context, r *http.Request, body []byte) (str
 	signed, caller, err := s.authenticate(ctx, r, body)
 	action := p.str("Action")
 	if signed != nil && signed.Scheme == signature.SchemeV1 {
-		// V1 signs the Action parameter, not the x-acs-action header.
-		action = signed.Params.Get("Action")
+		// V1 signs the query and a form body, nothing else: the action and
+		// every parameter come from what it signed, never from a JSON body
+		// or the x-acs-action header an intermediary could change.
+		p = params{}
+		for k, v := range signed.Params {
+			p[k] = v[0]
+		}
+		action = p.str("Action")
 	} else if h := r.Header.Get("x-acs-action"); h != "" {
 		action = h
 	}

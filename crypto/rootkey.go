@@ -28,8 +28,9 @@ const RootKeySize = 32
 // RootKey is the 256-bit key that protects every piece of key material the
 // cluster stores. It never leaves the process.
 type RootKey struct {
-	aead cipher.AEAD
-	kcv  []byte
+	aead   cipher.AEAD
+	kcv    []byte
+	macKey []byte // derived, for fingerprints; never the root key itself
 }
 
 var (
@@ -55,7 +56,18 @@ func NewRootKey(raw []byte) (*RootKey, error) {
 	}
 	mac := hmac.New(sha256.New, raw)
 	mac.Write([]byte("raftkms root key check value v1"))
-	return &RootKey{aead: aead, kcv: mac.Sum(nil)[:16]}, nil
+	kcv := mac.Sum(nil)[:16]
+	mac = hmac.New(sha256.New, raw)
+	mac.Write([]byte("raftkms fingerprint key v1"))
+	return &RootKey{aead: aead, kcv: kcv, macKey: mac.Sum(nil)}, nil
+}
+
+func (k *RootKey) mac(label string, data []byte) []byte {
+	m := hmac.New(sha256.New, k.macKey)
+	m.Write([]byte(label))
+	m.Write([]byte{0})
+	m.Write(data)
+	return m.Sum(nil)
 }
 
 // LoadRootKeyFile reads a root key file: base64 of 32 bytes, surrounding

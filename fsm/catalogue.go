@@ -15,6 +15,7 @@ type catalogue struct {
 	keys        map[string]*Key
 	versions    map[string]*KeyVersion
 	aliases     map[string]*Alias // by aliasKey(account, name)
+	tokens      map[string]*ImportToken
 }
 
 func newCatalogue() *catalogue {
@@ -25,6 +26,7 @@ func newCatalogue() *catalogue {
 		keys:       map[string]*Key{},
 		versions:   map[string]*KeyVersion{},
 		aliases:    map[string]*Alias{},
+		tokens:     map[string]*ImportToken{},
 	}
 }
 
@@ -40,6 +42,7 @@ func (c *catalogue) shallowCopy() *catalogue {
 		keys:        make(map[string]*Key, len(c.keys)),
 		versions:    make(map[string]*KeyVersion, len(c.versions)),
 		aliases:     make(map[string]*Alias, len(c.aliases)),
+		tokens:      make(map[string]*ImportToken, len(c.tokens)),
 	}
 	for k, v := range c.accounts {
 		n.accounts[k] = v
@@ -58,6 +61,9 @@ func (c *catalogue) shallowCopy() *catalogue {
 	}
 	for k, v := range c.aliases {
 		n.aliases[k] = v
+	}
+	for k, v := range c.tokens {
+		n.tokens[k] = v
 	}
 	return n
 }
@@ -94,10 +100,15 @@ func (c *catalogue) applyCreateKey(cmd *CreateKeyCmd, index uint64) error {
 	if _, ok := c.accounts[k.AccountID]; !ok {
 		return fmt.Errorf("%w: %s", ErrAccountNotFound, k.AccountID)
 	}
+	var inst *Instance
 	if k.InstanceID != "" {
-		inst, ok := c.instances[k.InstanceID]
+		var ok bool
+		inst, ok = c.instances[k.InstanceID]
 		if !ok || inst.AccountID != k.AccountID {
 			return fmt.Errorf("%w: %s", ErrInstanceNotFound, k.InstanceID)
+		}
+		if inst.KeysUsed >= inst.KeyQuota {
+			return fmt.Errorf("%w: %s holds %d of %d keys", ErrQuotaExceeded, inst.ID, inst.KeysUsed, inst.KeyQuota)
 		}
 	} else {
 		// A key outside every instance is the account's default key, and
@@ -115,6 +126,11 @@ func (c *catalogue) applyCreateKey(cmd *CreateKeyCmd, index uint64) error {
 	if _, ok := c.versions[v.ID]; ok {
 		return fmt.Errorf("%w: version %s", ErrKeyExists, v.ID)
 	}
+	if cmd.Alias != "" {
+		if _, ok := c.aliases[aliasKey(k.AccountID, cmd.Alias)]; ok {
+			return fmt.Errorf("%w: %s", ErrAliasExists, cmd.Alias)
+		}
+	}
 	k.Versions = []string{v.ID}
 	k.PrimaryVersion = v.ID
 	k.CreateIndex, k.ModifyIndex = index, index
@@ -125,6 +141,15 @@ func (c *catalogue) applyCreateKey(cmd *CreateKeyCmd, index uint64) error {
 	v.CreateIndex = index
 	c.keys[k.ID] = &k
 	c.versions[v.ID] = &v
+	if inst != nil {
+		n := *inst
+		n.KeysUsed++
+		n.ModifyIndex = index
+		c.instances[n.ID] = &n
+	}
+	if cmd.Alias != "" {
+		c.aliases[aliasKey(k.AccountID, cmd.Alias)] = &Alias{Name: cmd.Alias, AccountID: k.AccountID, KeyID: k.ID, CreatedAt: cmd.Now, UpdatedAt: cmd.Now, ModifyIndex: index}
+	}
 	return nil
 }
 
@@ -178,8 +203,14 @@ func (c *catalogue) applyCreateKeyVersion(cmd *CreateKeyVersionCmd, index uint64
 	if err != nil {
 		return err
 	}
+	if cmd.Automatic && (k.PrimaryVersion != cmd.ExpectPrimary || k.RotationInterval == 0) {
+		return fmt.Errorf("%w: key %s was rotated or its policy changed", ErrPreconditionFailed, k.ID)
+	}
 	if k.State != StateEnabled {
 		return newStateError("CreateKeyVersion", k.State)
+	}
+	if k.Origin == "EXTERNAL" {
+		return fmt.Errorf("%w: key %s", ErrNotExternalRotation, k.ID)
 	}
 	if len(k.Versions) >= MaxVersionsPerKey {
 		return fmt.Errorf("%w (%d)", ErrVersionLimit, MaxVersionsPerKey)
@@ -272,6 +303,209 @@ func (c *catalogue) applyUntagResource(cmd *TagCmd, index uint64) error {
 	for _, t := range cmd.Keys {
 		delete(n.Tags, t)
 	}
+	n.ModifyIndex = index
+	c.keys[n.ID] = n
+	return nil
+}
+
+// ErrNotExternalRotation refuses new versions of a key whose material is
+// imported: the service cannot make more of the customer's material.
+var ErrNotExternalRotation = fmt.Errorf("%w: keys with imported material have one version", ErrKeyState)
+
+func (c *catalogue) applyUpdateRotationPolicy(cmd *RotationPolicyCmd, index uint64) error {
+	k, err := c.key(cmd.KeyID)
+	if err != nil {
+		return err
+	}
+	if k.State == StatePendingDeletion {
+		return newStateError("UpdateRotationPolicy", k.State)
+	}
+	n := k.clone()
+	if n.RotationInterval == 0 && cmd.IntervalSec > 0 {
+		// Rotation starts counting from when it is turned on, not from a
+		// rotation long ago.
+		n.LastRotation = cmd.Now
+	}
+	n.RotationInterval = cmd.IntervalSec
+	n.ModifyIndex = index
+	c.keys[n.ID] = n
+	return nil
+}
+
+func (c *catalogue) applyScheduleKeyDeletion(cmd *KeyDeletionCmd, index uint64) error {
+	k, err := c.key(cmd.KeyID)
+	if err != nil {
+		return err
+	}
+	if k.State == StatePendingDeletion {
+		return newStateError("ScheduleKeyDeletion", k.State)
+	}
+	if k.DeletionProtection {
+		return fmt.Errorf("%w: key %s", ErrDeletionProtected, k.ID)
+	}
+	n := k.clone()
+	n.State = StatePendingDeletion
+	n.DeleteDate = cmd.DeleteDate
+	n.ModifyIndex = index
+	c.keys[n.ID] = n
+	return nil
+}
+
+func (c *catalogue) applyCancelKeyDeletion(cmd *KeyDeletionCmd, index uint64) error {
+	k, err := c.key(cmd.KeyID)
+	if err != nil {
+		return err
+	}
+	if k.State != StatePendingDeletion {
+		return newStateError("CancelKeyDeletion", k.State)
+	}
+	n := k.clone()
+	n.State = StateEnabled
+	if v, ok := c.versions[n.PrimaryVersion]; ok && len(v.WrappedMaterial) == 0 {
+		n.State = StatePendingImport // imported material was deleted
+	}
+	n.DeleteDate = 0
+	n.ModifyIndex = index
+	c.keys[n.ID] = n
+	return nil
+}
+
+func (c *catalogue) applySetDeletionProtection(cmd *DeletionProtectionCmd, index uint64) error {
+	k, err := c.key(cmd.KeyID)
+	if err != nil {
+		return err
+	}
+	if k.State == StatePendingDeletion {
+		return newStateError("SetDeletionProtection", k.State)
+	}
+	n := k.clone()
+	n.DeletionProtection = cmd.Enabled
+	n.DeletionProtectionDescription = ""
+	if cmd.Enabled {
+		n.DeletionProtectionDescription = cmd.Description
+	}
+	n.ModifyIndex = index
+	c.keys[n.ID] = n
+	return nil
+}
+
+// applyDeleteKey ends a deletion window: the key, its versions (and so all
+// its material), aliases and import tokens leave the catalogue.
+func (c *catalogue) applyDeleteKey(cmd *KeyDeletionCmd, index uint64) error {
+	k, err := c.key(cmd.KeyID)
+	if err != nil {
+		return err
+	}
+	if k.State != StatePendingDeletion || k.DeleteDate > cmd.Now {
+		return fmt.Errorf("%w: key %s is not due for deletion", ErrPreconditionFailed, k.ID)
+	}
+	for _, v := range k.Versions {
+		delete(c.versions, v)
+	}
+	for ak, a := range c.aliases {
+		if a.KeyID == k.ID {
+			delete(c.aliases, ak)
+		}
+	}
+	for id, t := range c.tokens {
+		if t.KeyID == k.ID {
+			delete(c.tokens, id)
+		}
+	}
+	if inst, ok := c.instances[k.InstanceID]; ok {
+		n := *inst
+		n.KeysUsed--
+		n.ModifyIndex = index
+		c.instances[n.ID] = &n
+	}
+	delete(c.keys, k.ID)
+	return nil
+}
+
+func (c *catalogue) applyImportToken(cmd *ImportTokenCmd, t CommandType) error {
+	if t == CmdDeleteImportToken {
+		if _, ok := c.tokens[cmd.TokenID]; !ok {
+			return fmt.Errorf("%w: %s", ErrImportTokenNotFound, cmd.TokenID)
+		}
+		delete(c.tokens, cmd.TokenID)
+		return nil
+	}
+	k, err := c.key(cmd.Token.KeyID)
+	if err != nil {
+		return err
+	}
+	if k.Origin != "EXTERNAL" {
+		return fmt.Errorf("%w: key %s", ErrNotExternal, k.ID)
+	}
+	tok := cmd.Token
+	c.tokens[tok.ID] = &tok
+	return nil
+}
+
+func (c *catalogue) applyImportKeyMaterial(cmd *ImportKeyMaterialCmd, index uint64) error {
+	k, err := c.key(cmd.KeyID)
+	if err != nil {
+		return err
+	}
+	if k.Origin != "EXTERNAL" {
+		return fmt.Errorf("%w: key %s", ErrNotExternal, k.ID)
+	}
+	if k.State != StatePendingImport && k.State != StateEnabled {
+		return newStateError("ImportKeyMaterial", k.State)
+	}
+	if len(k.MaterialFingerprint) > 0 && string(k.MaterialFingerprint) != string(cmd.Fingerprint) {
+		return fmt.Errorf("%w: key %s", ErrMaterialMismatch, k.ID)
+	}
+	v, ok := c.versions[k.PrimaryVersion]
+	if !ok {
+		return fmt.Errorf("%w: key %s has no version", ErrKeyNotFound, k.ID)
+	}
+	nv := *v
+	nv.WrappedMaterial = cmd.WrappedMaterial
+	n := k.clone()
+	n.MaterialFingerprint = cmd.Fingerprint
+	n.MaterialExpireTime = cmd.ExpireTime
+	n.State = StateEnabled
+	n.ModifyIndex = index
+	c.versions[nv.ID] = &nv
+	c.keys[n.ID] = n
+	return nil
+}
+
+func (c *catalogue) applyDeleteKeyMaterial(cmd *DeleteKeyMaterialCmd, index uint64) error {
+	k, err := c.key(cmd.KeyID)
+	if err != nil {
+		return err
+	}
+	if k.Origin != "EXTERNAL" {
+		return fmt.Errorf("%w: key %s", ErrNotExternal, k.ID)
+	}
+	if cmd.Expired && (k.MaterialExpireTime == 0 || k.MaterialExpireTime > cmd.Now) {
+		return fmt.Errorf("%w: key %s's material has not expired", ErrPreconditionFailed, k.ID)
+	}
+	if k.State == StatePendingDeletion {
+		return newStateError("DeleteKeyMaterial", k.State)
+	}
+	if v, ok := c.versions[k.PrimaryVersion]; ok {
+		nv := *v
+		nv.WrappedMaterial = nil
+		c.versions[nv.ID] = &nv
+	}
+	n := k.clone()
+	n.State = StatePendingImport
+	n.MaterialExpireTime = 0
+	n.ModifyIndex = index
+	c.keys[n.ID] = n
+	return nil
+}
+
+func (c *catalogue) applySetKeyPolicy(cmd *KeyPolicyCmd, index uint64) error {
+	k, err := c.key(cmd.KeyID)
+	if err != nil {
+		return err
+	}
+	n := k.clone()
+	n.Policy = cmd.Policy
 	n.ModifyIndex = index
 	c.keys[n.ID] = n
 	return nil

@@ -17,18 +17,28 @@ const IgnoreUnknownFlag CommandType = 0x80
 
 // Command types. Values are part of the on-disk log format: never reuse one.
 const (
-	CmdNoop                 CommandType = 1
-	CmdInit                 CommandType = 2
-	CmdCreateKey            CommandType = 3
-	CmdUpdateKeyDescription CommandType = 4
-	CmdSetKeyState          CommandType = 5
-	CmdCreateKeyVersion     CommandType = 6
-	CmdCreateAlias          CommandType = 7
-	CmdUpdateAlias          CommandType = 8
-	CmdDeleteAlias          CommandType = 9
-	CmdTagResource          CommandType = 10
-	CmdUntagResource        CommandType = 11
-	CmdCreateInstance       CommandType = 12
+	CmdNoop                  CommandType = 1
+	CmdInit                  CommandType = 2
+	CmdCreateKey             CommandType = 3
+	CmdUpdateKeyDescription  CommandType = 4
+	CmdSetKeyState           CommandType = 5
+	CmdCreateKeyVersion      CommandType = 6
+	CmdCreateAlias           CommandType = 7
+	CmdUpdateAlias           CommandType = 8
+	CmdDeleteAlias           CommandType = 9
+	CmdTagResource           CommandType = 10
+	CmdUntagResource         CommandType = 11
+	CmdCreateInstance        CommandType = 12
+	CmdUpdateRotationPolicy  CommandType = 13
+	CmdScheduleKeyDeletion   CommandType = 14
+	CmdCancelKeyDeletion     CommandType = 15
+	CmdSetDeletionProtection CommandType = 16
+	CmdDeleteKey             CommandType = 17
+	CmdCreateImportToken     CommandType = 18
+	CmdDeleteImportToken     CommandType = 19
+	CmdImportKeyMaterial     CommandType = 20
+	CmdDeleteKeyMaterial     CommandType = 21
+	CmdSetKeyPolicy          CommandType = 22
 )
 
 func (t CommandType) String() string {
@@ -57,6 +67,26 @@ func (t CommandType) String() string {
 		return "UntagResource"
 	case CmdCreateInstance:
 		return "CreateInstance"
+	case CmdUpdateRotationPolicy:
+		return "UpdateRotationPolicy"
+	case CmdScheduleKeyDeletion:
+		return "ScheduleKeyDeletion"
+	case CmdCancelKeyDeletion:
+		return "CancelKeyDeletion"
+	case CmdSetDeletionProtection:
+		return "SetDeletionProtection"
+	case CmdDeleteKey:
+		return "DeleteKey"
+	case CmdCreateImportToken:
+		return "CreateImportToken"
+	case CmdDeleteImportToken:
+		return "DeleteImportToken"
+	case CmdImportKeyMaterial:
+		return "ImportKeyMaterial"
+	case CmdDeleteKeyMaterial:
+		return "DeleteKeyMaterial"
+	case CmdSetKeyPolicy:
+		return "SetKeyPolicy"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }
@@ -87,11 +117,13 @@ type InitCmd struct {
 	Instance  Instance  `msgpack:"instance"`
 }
 
-// CreateKeyCmd adds a key with its first version.
+// CreateKeyCmd adds a key with its first version (without material for an
+// EXTERNAL key) and, optionally, an alias for it.
 type CreateKeyCmd struct {
 	Now     int64      `msgpack:"now"`
 	Key     Key        `msgpack:"key"`
 	Version KeyVersion `msgpack:"version"`
+	Alias   string     `msgpack:"alias"`
 }
 
 // UpdateKeyDescriptionCmd replaces a key's description.
@@ -108,10 +140,14 @@ type SetKeyStateCmd struct {
 	State string `msgpack:"state"` // Enabled | Disabled
 }
 
-// CreateKeyVersionCmd adds a version and makes it primary (rotation).
+// CreateKeyVersionCmd adds a version and makes it primary (rotation). An
+// automatic rotation names the primary version it replaces; if another
+// rotation got there first, it changes nothing.
 type CreateKeyVersionCmd struct {
-	Now     int64      `msgpack:"now"`
-	Version KeyVersion `msgpack:"version"`
+	Now           int64      `msgpack:"now"`
+	Version       KeyVersion `msgpack:"version"`
+	Automatic     bool       `msgpack:"auto"`
+	ExpectPrimary string     `msgpack:"expect"`
 }
 
 // AliasCmd creates, re-points or deletes an alias (KeyID unused on delete).
@@ -135,4 +171,60 @@ type TagCmd struct {
 type CreateInstanceCmd struct {
 	Now      int64    `msgpack:"now"`
 	Instance Instance `msgpack:"instance"`
+}
+
+// RotationPolicyCmd sets a key's automatic rotation (IntervalSec 0: off).
+type RotationPolicyCmd struct {
+	Now         int64  `msgpack:"now"`
+	KeyID       string `msgpack:"key"`
+	IntervalSec int64  `msgpack:"interval"`
+}
+
+// KeyDeletionCmd schedules (DeleteDate set), cancels, or — from the
+// leader's scheduler once DeleteDate has passed — performs a deletion.
+type KeyDeletionCmd struct {
+	Now        int64  `msgpack:"now"`
+	KeyID      string `msgpack:"key"`
+	DeleteDate int64  `msgpack:"deldate"`
+}
+
+// DeletionProtectionCmd turns deletion protection on or off.
+type DeletionProtectionCmd struct {
+	Now         int64  `msgpack:"now"`
+	KeyID       string `msgpack:"key"`
+	Enabled     bool   `msgpack:"on"`
+	Description string `msgpack:"desc"`
+}
+
+// ImportTokenCmd adds or (TokenID only) removes an import token.
+type ImportTokenCmd struct {
+	Now     int64       `msgpack:"now"`
+	Token   ImportToken `msgpack:"token"`
+	TokenID string      `msgpack:"id"`
+}
+
+// ImportKeyMaterialCmd puts imported material (wrapped under the root key)
+// into an EXTERNAL key's version.
+type ImportKeyMaterialCmd struct {
+	Now             int64  `msgpack:"now"`
+	KeyID           string `msgpack:"key"`
+	WrappedMaterial []byte `msgpack:"wm"`
+	Fingerprint     []byte `msgpack:"fp"`
+	ExpireTime      int64  `msgpack:"exp"`
+}
+
+// DeleteKeyMaterialCmd removes an EXTERNAL key's material. Expired is set
+// by the leader's scheduler: Apply then acts only if the material's expiry
+// has passed at Now.
+type DeleteKeyMaterialCmd struct {
+	Now     int64  `msgpack:"now"`
+	KeyID   string `msgpack:"key"`
+	Expired bool   `msgpack:"expired"`
+}
+
+// KeyPolicyCmd replaces a key's policy document.
+type KeyPolicyCmd struct {
+	Now    int64  `msgpack:"now"`
+	KeyID  string `msgpack:"key"`
+	Policy string `msgpack:"policy"`
 }

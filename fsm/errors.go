@@ -10,35 +10,47 @@ import (
 // "this command was applied and changed nothing". They travel between nodes
 // by name (EncodeError/DecodeError) when a write was forwarded to the leader.
 var (
-	ErrAlreadyInitialized = errors.New("the cluster is already initialized; use the credentials the first init printed")
-	ErrNotInitialized     = errors.New("the cluster is not initialized")
-	ErrAccountNotFound    = errors.New("account not found")
-	ErrInstanceNotFound   = errors.New("KMS instance not found")
-	ErrKeyNotFound        = errors.New("key not found")
-	ErrKeyExists          = errors.New("key id already exists")
-	ErrKeyState           = errors.New("the key's state does not allow this operation")
-	ErrVersionLimit       = errors.New("the key has the maximum number of versions")
-	ErrAliasExists        = errors.New("alias already exists")
-	ErrAliasNotFound      = errors.New("alias not found")
-	ErrTagLimit           = errors.New("a key may carry at most 20 tags")
-	ErrInstanceExists     = errors.New("KMS instance id already exists")
-	ErrDefaultKeyExists   = errors.New("the account already has its default key")
+	ErrAlreadyInitialized  = errors.New("the cluster is already initialized; use the credentials the first init printed")
+	ErrNotInitialized      = errors.New("the cluster is not initialized")
+	ErrAccountNotFound     = errors.New("account not found")
+	ErrInstanceNotFound    = errors.New("KMS instance not found")
+	ErrKeyNotFound         = errors.New("key not found")
+	ErrKeyExists           = errors.New("key id already exists")
+	ErrKeyState            = errors.New("the key's state does not allow this operation")
+	ErrVersionLimit        = errors.New("the key has the maximum number of versions")
+	ErrAliasExists         = errors.New("alias already exists")
+	ErrAliasNotFound       = errors.New("alias not found")
+	ErrTagLimit            = errors.New("a key may carry at most 20 tags")
+	ErrInstanceExists      = errors.New("KMS instance id already exists")
+	ErrDefaultKeyExists    = errors.New("the account already has its default key")
+	ErrQuotaExceeded       = errors.New("the KMS instance's key quota is used up")
+	ErrDeletionProtected   = errors.New("the key has deletion protection; turn it off first (SetDeletionProtection)")
+	ErrMaterialMismatch    = errors.New("only the material imported into this key before can be imported again")
+	ErrNotExternal         = errors.New("the key's material is not imported (Origin is not EXTERNAL)")
+	ErrImportTokenNotFound = errors.New("the import token does not exist or has expired")
+	ErrPreconditionFailed  = errors.New("the catalogue changed since the command was proposed")
 )
 
 var errorNames = map[string]error{
-	"AlreadyInitialized": ErrAlreadyInitialized,
-	"NotInitialized":     ErrNotInitialized,
-	"AccountNotFound":    ErrAccountNotFound,
-	"InstanceNotFound":   ErrInstanceNotFound,
-	"KeyNotFound":        ErrKeyNotFound,
-	"KeyExists":          ErrKeyExists,
-	"KeyState":           ErrKeyState,
-	"VersionLimit":       ErrVersionLimit,
-	"AliasExists":        ErrAliasExists,
-	"AliasNotFound":      ErrAliasNotFound,
-	"TagLimit":           ErrTagLimit,
-	"InstanceExists":     ErrInstanceExists,
-	"DefaultKeyExists":   ErrDefaultKeyExists,
+	"AlreadyInitialized":  ErrAlreadyInitialized,
+	"NotInitialized":      ErrNotInitialized,
+	"AccountNotFound":     ErrAccountNotFound,
+	"InstanceNotFound":    ErrInstanceNotFound,
+	"KeyNotFound":         ErrKeyNotFound,
+	"KeyExists":           ErrKeyExists,
+	"KeyState":            ErrKeyState,
+	"VersionLimit":        ErrVersionLimit,
+	"AliasExists":         ErrAliasExists,
+	"AliasNotFound":       ErrAliasNotFound,
+	"TagLimit":            ErrTagLimit,
+	"InstanceExists":      ErrInstanceExists,
+	"DefaultKeyExists":    ErrDefaultKeyExists,
+	"QuotaExceeded":       ErrQuotaExceeded,
+	"DeletionProtected":   ErrDeletionProtected,
+	"MaterialMismatch":    ErrMaterialMismatch,
+	"NotExternal":         ErrNotExternal,
+	"ImportTokenNotFound": ErrImportTokenNotFound,
+	"PreconditionFailed":  ErrPreconditionFailed,
 }
 
 // EncodeError turns a domain error into a name and message for the wire.

@@ -108,6 +108,42 @@ func (f *FSM) Apply(l *raft.Log) any {
 		var c CreateInstanceCmd
 		mustDecode(t, l.Index, body, &c)
 		return f.cat.applyCreateInstance(&c, l.Index)
+	case CmdUpdateRotationPolicy:
+		var c RotationPolicyCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyUpdateRotationPolicy(&c, l.Index)
+	case CmdScheduleKeyDeletion:
+		var c KeyDeletionCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyScheduleKeyDeletion(&c, l.Index)
+	case CmdCancelKeyDeletion:
+		var c KeyDeletionCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyCancelKeyDeletion(&c, l.Index)
+	case CmdSetDeletionProtection:
+		var c DeletionProtectionCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applySetDeletionProtection(&c, l.Index)
+	case CmdDeleteKey:
+		var c KeyDeletionCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyDeleteKey(&c, l.Index)
+	case CmdCreateImportToken, CmdDeleteImportToken:
+		var c ImportTokenCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyImportToken(&c, t&^IgnoreUnknownFlag)
+	case CmdImportKeyMaterial:
+		var c ImportKeyMaterialCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyImportKeyMaterial(&c, l.Index)
+	case CmdDeleteKeyMaterial:
+		var c DeleteKeyMaterialCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyDeleteKeyMaterial(&c, l.Index)
+	case CmdSetKeyPolicy:
+		var c KeyPolicyCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applySetKeyPolicy(&c, l.Index)
 	}
 	if t&IgnoreUnknownFlag != 0 {
 		f.logger.Warn("ignoring unknown command type (written by a newer version)", "type", uint8(t), "index", l.Index)
@@ -259,6 +295,37 @@ func (f *FSM) Instances(accountID string) []*Instance {
 		}
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// ImportToken returns an import token by id.
+func (f *FSM) ImportToken(id string) (*ImportToken, bool) {
+	var t *ImportToken
+	f.read(func(c *catalogue) { t = c.tokens[id] })
+	return t, t != nil
+}
+
+// AllKeys returns every key of every account (the leader's scheduler scans
+// them), in no particular order.
+func (f *FSM) AllKeys() []*Key {
+	var out []*Key
+	f.read(func(c *catalogue) {
+		out = make([]*Key, 0, len(c.keys))
+		for _, k := range c.keys {
+			out = append(out, k)
+		}
+	})
+	return out
+}
+
+// ImportTokens returns every import token, for expiry.
+func (f *FSM) ImportTokens() []*ImportToken {
+	var out []*ImportToken
+	f.read(func(c *catalogue) {
+		for _, t := range c.tokens {
+			out = append(out, t)
+		}
+	})
 	return out
 }
 

@@ -44,6 +44,7 @@ type Instance struct {
 	Name        string `msgpack:"name"`
 	Type        string `msgpack:"type"` // software | hardware
 	KeyQuota    int    `msgpack:"quota"`
+	KeysUsed    int    `msgpack:"used"`
 	CreatedAt   int64  `msgpack:"ct"`
 	ModifyIndex uint64 `msgpack:"mi"`
 }
@@ -65,10 +66,22 @@ type Key struct {
 	Versions        []string `msgpack:"versions"` // oldest first
 	LastRotation    int64    `msgpack:"lastrot"`
 	// RotationInterval is in seconds; 0 means automatic rotation is off.
-	RotationInterval int64             `msgpack:"rotint"`
-	Tags             map[string]string `msgpack:"tags"`
-	CreateIndex      uint64            `msgpack:"ci"`
-	ModifyIndex      uint64            `msgpack:"mi"`
+	RotationInterval int64 `msgpack:"rotint"`
+	// DeleteDate is when a key in PendingDeletion is deleted.
+	DeleteDate                    int64  `msgpack:"deldate"`
+	DeletionProtection            bool   `msgpack:"delprot"`
+	DeletionProtectionDescription string `msgpack:"delprotdesc"`
+	// MaterialExpireTime is when imported material expires (0: never).
+	MaterialExpireTime int64 `msgpack:"matexp"`
+	// MaterialFingerprint identifies the material imported into an
+	// EXTERNAL key (a MAC under a root-derived key), so only the same
+	// material can be imported again.
+	MaterialFingerprint []byte            `msgpack:"matfp"`
+	Policy              string            `msgpack:"policy"`
+	CreatorType         string            `msgpack:"creatortype"`
+	Tags                map[string]string `msgpack:"tags"`
+	CreateIndex         uint64            `msgpack:"ci"`
+	ModifyIndex         uint64            `msgpack:"mi"`
 }
 
 // clone returns a copy that Apply may change. Slices and maps are copied so
@@ -91,8 +104,22 @@ type KeyVersion struct {
 	ID              string `msgpack:"id"`
 	KeyID           string `msgpack:"key"`
 	CreatedAt       int64  `msgpack:"ct"`
-	WrappedMaterial []byte `msgpack:"wm"`
+	WrappedMaterial []byte `msgpack:"wm"`  // empty: an EXTERNAL key awaiting import
+	PublicKey       []byte `msgpack:"pub"` // DER SubjectPublicKeyInfo (asymmetric keys)
 	CreateIndex     uint64 `msgpack:"ci"`
+}
+
+// ImportToken lets a caller import material into one EXTERNAL key until it
+// expires. Its RSA private key is stored only wrapped under the root key.
+type ImportToken struct {
+	ID                string `msgpack:"id"`
+	KeyID             string `msgpack:"key"`
+	AccountID         string `msgpack:"acct"`
+	WrappingAlgorithm string `msgpack:"alg"`
+	PublicKey         []byte `msgpack:"pub"`
+	WrappedPrivateKey []byte `msgpack:"wpk"`
+	CreatedAt         int64  `msgpack:"ct"`
+	ExpireAt          int64  `msgpack:"exp"`
 }
 
 // Alias is a friendly name for a key, unique within an account.

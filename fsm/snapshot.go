@@ -25,7 +25,7 @@ import (
 //	32 bytes                      SHA-256 of every byte before it
 //
 // Records appear by type (meta, accounts, access keys, instances, keys,
-// versions, aliases), each sorted by id, so two replicas with the same state
+// versions, aliases, import tokens), each sorted by id, so two replicas with the same state
 // write the same bytes after the header. Key material inside is wrapped under
 // the root key: a snapshot is no more secret than the Raft log.
 const (
@@ -40,6 +40,7 @@ const (
 	recKey          = 0x05
 	recKeyVersion   = 0x06
 	recAlias        = 0x07
+	recImportToken  = 0x08
 	snapshotSumSize = sha256.Size
 )
 
@@ -58,13 +59,14 @@ type SnapshotHeader struct {
 // snapshot.
 type SnapshotInfo struct {
 	SnapshotHeader
-	Initialized bool
-	Accounts    int
-	AccessKeys  int
-	Instances   int
-	Keys        int
-	Versions    int
-	Aliases     int
+	Initialized  bool
+	Accounts     int
+	AccessKeys   int
+	Instances    int
+	Keys         int
+	Versions     int
+	Aliases      int
+	ImportTokens int
 }
 
 type metaRecord struct {
@@ -128,11 +130,16 @@ func writeFrame(w io.Writer, body []byte) error {
 	return err
 }
 
+// writeRecord encodes with map keys sorted (tags are a map): equal
+// catalogues must persist and hash to equal bytes.
 func writeRecord(w io.Writer, typ byte, v any) error {
-	body, err := msgpack.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetSortMapKeys(true)
+	if err := enc.Encode(v); err != nil {
 		return err
 	}
+	body := buf.Bytes()
 	if _, err := w.Write([]byte{typ}); err != nil {
 		return err
 	}
@@ -176,7 +183,10 @@ func (c *catalogue) writeRecords(w io.Writer) error {
 	if err := writeAll(w, recKeyVersion, c.versions); err != nil {
 		return err
 	}
-	return writeAll(w, recAlias, c.aliases)
+	if err := writeAll(w, recAlias, c.aliases); err != nil {
+		return err
+	}
+	return writeAll(w, recImportToken, c.tokens)
 }
 
 func (c *catalogue) hash() [32]byte {
@@ -233,6 +243,7 @@ func VerifySnapshot(r io.ReadSeeker) (SnapshotInfo, error) {
 		Keys:           len(cat.keys),
 		Versions:       len(cat.versions),
 		Aliases:        len(cat.aliases),
+		ImportTokens:   len(cat.tokens),
 	}, nil
 }
 
@@ -379,6 +390,8 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 			}
 			return aliasKey(a.AccountID, a.Name)
 		})
+	case recImportToken:
+		return loadInto(c.tokens, body, func(t *ImportToken) string { return t.ID })
 	}
 	return fmt.Errorf("unknown record type %d", typ)
 }
@@ -407,6 +420,11 @@ func (c *catalogue) checkReferences() error {
 	for _, a := range c.aliases {
 		if k, ok := c.keys[a.KeyID]; !ok || k.AccountID != a.AccountID {
 			return fmt.Errorf("alias %s points at a missing key", a.Name)
+		}
+	}
+	for id, t := range c.tokens {
+		if _, ok := c.keys[t.KeyID]; !ok {
+			return fmt.Errorf("import token %s belongs to a missing key", id)
 		}
 	}
 	for id, ak := range c.accessKeys {

@@ -41,12 +41,15 @@ func (s *Service) Encrypt(ctx context.Context, c Caller, ref string, plaintext [
 	if err != nil {
 		return Sealed{}, err
 	}
-	return s.seal(k, "Encrypt", plaintext, encCtx)
+	return s.seal(ctx, k, "Encrypt", plaintext, encCtx)
 }
 
-func (s *Service) seal(k *fsm.Key, op string, plaintext []byte, encCtx map[string]string) (Sealed, error) {
+func (s *Service) seal(ctx context.Context, k *fsm.Key, op string, plaintext []byte, encCtx map[string]string) (Sealed, error) {
 	if err := usable(k, op, UsageEncryptDecrypt); err != nil {
 		return Sealed{}, err
+	}
+	if isDryRun(ctx) {
+		return Sealed{}, ErrDryRun
 	}
 	v, ok := s.fsm.KeyVersion(k.PrimaryVersion)
 	if !ok {
@@ -96,6 +99,12 @@ func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, en
 	if err != nil {
 		return Opened{}, err
 	}
+	if isDryRun(ctx) && op != "ReEncrypt" {
+		// Only after opening: a dry run must also refuse a damaged blob or
+		// the wrong context, as the real call would.
+		clear(pt)
+		return Opened{}, ErrDryRun
+	}
 	return Opened{Plaintext: pt, KeyID: k.ID, KeyVersionID: v.ID}, nil
 }
 
@@ -138,7 +147,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, c Caller, ref, keySpec st
 	}
 	text := base64.StdEncoding.EncodeToString(raw)
 	clear(raw)
-	sealed, err := s.seal(k, "GenerateDataKey", []byte(text), encCtx)
+	sealed, err := s.seal(ctx, k, "GenerateDataKey", []byte(text), encCtx)
 	if err != nil {
 		return DataKey{}, err
 	}
@@ -168,7 +177,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, blob []byte, destRef 
 	if err != nil {
 		return ReEncrypted{}, err
 	}
-	sealed, err := s.seal(dest, "ReEncrypt", opened.Plaintext, dstCtx)
+	sealed, err := s.seal(ctx, dest, "ReEncrypt", opened.Plaintext, dstCtx)
 	if err != nil {
 		return ReEncrypted{}, err
 	}

@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -15,7 +16,24 @@ var (
 	ErrRootKeyMismatch  = errors.New("the snapshot was made under a different root key")
 	ErrNoPermission     = errors.New("the caller may not perform this operation")
 	ErrUnsupported      = errors.New("not supported")
+	// ErrDryRun answers a request that asked only to be checked (DryRun):
+	// it passed every check the real call makes and changed nothing.
+	ErrDryRun = errors.New("the request would have succeeded; DryRun is set, so nothing was done")
 )
+
+type dryRunKey struct{}
+
+// WithDryRun marks ctx so that a cryptographic operation runs every check
+// (parameters, key, state, usage, permissions) and then stops with
+// ErrDryRun instead of doing the work.
+func WithDryRun(ctx context.Context) context.Context {
+	return context.WithValue(ctx, dryRunKey{}, true)
+}
+
+func isDryRun(ctx context.Context) bool {
+	v, _ := ctx.Value(dryRunKey{}).(bool)
+	return v
+}
 
 func missing(param string) error {
 	return fmt.Errorf("%w: the parameter %q is needed but not provided", ErrMissingParameter, param)

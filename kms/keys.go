@@ -15,7 +15,7 @@ import (
 
 // Names the service uses.
 const (
-	SpecAES256          = "Aliyun_AES_256"
+	SpecAES256          = kcrypto.SpecAES256
 	UsageEncryptDecrypt = "ENCRYPT/DECRYPT"
 	UsageSignVerify     = "SIGN/VERIFY"
 	OriginKMS           = "Aliyun_KMS"
@@ -51,8 +51,12 @@ func (p Page) normalize() (Page, error) {
 	return p, nil
 }
 
-// bounds returns the slice bounds of the page within n items.
+// bounds returns the slice bounds of the page within n items. A page far
+// past the end is empty (computed without overflowing).
 func (p Page) bounds(n int) (int, int) {
+	if p.Number-1 > n/p.Size {
+		return n, n
+	}
 	start := (p.Number - 1) * p.Size
 	if start > n {
 		start = n
@@ -133,49 +137,59 @@ type CreateKeyInput struct {
 	DKMSInstanceID          string
 	EnableAutomaticRotation bool
 	RotationInterval        string
+	Policy                  string
+	Tags                    []Tag
+	// AliasName is given to the key atomically with its creation (the
+	// console's Enable panel for the default key asks for it).
+	AliasName string
 }
 
-// CreateKey creates a key with KMS-generated AES-256 material. With
-// DKMSInstanceId the key lives in that instance; without it, it is the
-// account's one default key.
+// CreateKey creates a key. With DKMSInstanceId the key lives in that
+// instance (and counts against its quota); without it, it is the account's
+// one default key (Aliyun_AES_256, SOFTWARE). Origin EXTERNAL creates the
+// key in PendingImport, waiting for ImportKeyMaterial.
 func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*fsm.Key, uint64, error) {
 	if in.KeySpec == "" {
 		in.KeySpec = SpecAES256
 	}
-	if in.KeyUsage == "" {
-		in.KeyUsage = UsageEncryptDecrypt
-	}
 	if in.Origin == "" {
 		in.Origin = OriginKMS
 	}
-	if in.ProtectionLevel == "" {
-		in.ProtectionLevel = ProtectionSoftware
+	if in.Origin != OriginKMS && in.Origin != OriginExternal {
+		return nil, 0, invalid("Origin", fmt.Sprintf("%q is not Aliyun_KMS or EXTERNAL (case-sensitive)", in.Origin))
 	}
-	if in.KeySpec != SpecAES256 {
-		return nil, 0, invalid("KeySpec", fmt.Sprintf("%q is not supported; use %s", in.KeySpec, SpecAES256))
-	}
-	if in.KeyUsage != UsageEncryptDecrypt {
-		return nil, 0, invalid("KeyUsage", fmt.Sprintf("%s keys support only %s", in.KeySpec, UsageEncryptDecrypt))
-	}
-	if in.Origin != OriginKMS {
-		return nil, 0, invalid("Origin", fmt.Sprintf("%q is not supported; use %s", in.Origin, OriginKMS))
-	}
-	if err := checkDescription(in.Description); err != nil {
-		return nil, 0, err
+	if in.ProtectionLevel != "" && in.ProtectionLevel != ProtectionSoftware && in.ProtectionLevel != ProtectionHSM {
+		return nil, 0, invalid("ProtectionLevel", "must be SOFTWARE or HSM")
 	}
 	if in.DKMSInstanceID != "" {
 		inst, ok := s.fsm.Instance(in.DKMSInstanceID)
 		if !ok || inst.AccountID != c.AccountID {
 			return nil, 0, fmt.Errorf("%w: DKMSInstanceId %s", fsm.ErrInstanceNotFound, in.DKMSInstanceID)
 		}
-		// The instance decides the protection level.
+		// The instance decides the protection level; the parameter is
+		// ignored, as the service does.
 		in.ProtectionLevel = ProtectionSoftware
-	} else if in.ProtectionLevel != ProtectionSoftware {
-		return nil, 0, invalid("ProtectionLevel", "the default key is protected in software (SOFTWARE)")
+	} else {
+		if in.ProtectionLevel == ProtectionHSM {
+			return nil, 0, invalid("ProtectionLevel", "the default key is protected in software; HSM keys live in a hardware KMS instance (DKMSInstanceId)")
+		}
+		in.ProtectionLevel = ProtectionSoftware
+		if in.KeySpec != SpecAES256 {
+			return nil, 0, invalid("KeySpec", "the default key is Aliyun_AES_256; other specs need a KMS instance (DKMSInstanceId)")
+		}
+	}
+	usage, err := checkSpecUsage(in.KeySpec, in.KeyUsage, in.ProtectionLevel == ProtectionHSM)
+	if err != nil {
+		return nil, 0, err
+	}
+	if in.Origin == OriginExternal && !kcrypto.IsSymmetric(in.KeySpec) {
+		return nil, 0, invalid("Origin", "only symmetric keys take imported material (EXTERNAL)")
+	}
+	if err := checkDescription(in.Description); err != nil {
+		return nil, 0, err
 	}
 	var interval int64
 	if in.EnableAutomaticRotation || in.RotationInterval != "" {
-		var err error
 		if interval, err = parseRotationInterval(in.RotationInterval); err != nil {
 			return nil, 0, err
 		}
@@ -183,20 +197,53 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 			interval = 0
 		}
 	}
-
-	now := s.nowMillis()
-	key := fsm.Key{
-		ID: newUUID(), AccountID: c.AccountID, InstanceID: in.DKMSInstanceID,
-		Spec: in.KeySpec, Usage: in.KeyUsage, Origin: in.Origin, ProtectionLevel: in.ProtectionLevel,
-		State: fsm.StateEnabled, Description: in.Description, Creator: c.AccountID, CreatedAt: now,
-		RotationInterval: interval, LastRotation: now,
+	if interval > 0 && (!specs[in.KeySpec].rotates || in.Origin != OriginKMS) {
+		return nil, 0, invalid("EnableAutomaticRotation", "only symmetric keys with KMS-generated material rotate automatically")
 	}
-	version, err := s.newVersion(key.ID, now)
-	if err != nil {
+	if in.AliasName != "" {
+		if err := checkAliasName(in.AliasName); err != nil {
+			return nil, 0, err
+		}
+	}
+	tags := map[string]string{}
+	if len(in.Tags) > fsm.MaxTagsPerKey {
+		return nil, 0, invalid("Tags", fmt.Sprintf("at most %d tags", fsm.MaxTagsPerKey))
+	}
+	for _, t := range in.Tags {
+		if err := checkTag(t); err != nil {
+			return nil, 0, err
+		}
+		tags[t.Key] = t.Value
+	}
+	policy := in.Policy
+	if policy == "" {
+		policy = DefaultPolicy(c.AccountID)
+	} else if err := ValidatePolicy(policy); err != nil {
 		return nil, 0, err
 	}
-	idx, err := s.propose(ctx, fsm.CmdCreateKey, fsm.CreateKeyCmd{Now: now, Key: key, Version: version})
+
+	now := s.nowMillis()
+	state := fsm.StateEnabled
+	if in.Origin == OriginExternal {
+		state = fsm.StatePendingImport
+	}
+	key := fsm.Key{
+		ID: newUUID(), AccountID: c.AccountID, InstanceID: in.DKMSInstanceID,
+		Spec: in.KeySpec, Usage: usage, Origin: in.Origin, ProtectionLevel: in.ProtectionLevel,
+		State: state, Description: in.Description, Creator: c.AccountID, CreatorType: "User", CreatedAt: now,
+		RotationInterval: interval, LastRotation: now, Policy: policy, Tags: tags,
+	}
+	var version fsm.KeyVersion
+	if in.Origin == OriginExternal {
+		version = fsm.KeyVersion{ID: newUUID(), KeyID: key.ID, CreatedAt: now}
+	} else if version, err = s.newVersion(key.ID, key.Spec, now); err != nil {
+		return nil, 0, err
+	}
+	idx, err := s.propose(ctx, fsm.CmdCreateKey, fsm.CreateKeyCmd{Now: now, Key: key, Version: version, Alias: in.AliasName})
 	if err != nil {
+		if errors.Is(err, fsm.ErrQuotaExceeded) || errors.Is(err, fsm.ErrDefaultKeyExists) {
+			return nil, idx, fmt.Errorf("%w: %v", ErrLimitExceeded, err)
+		}
 		return nil, idx, err
 	}
 	if got, ok := s.fsm.Key(key.ID); ok {
@@ -209,15 +256,16 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	return &key, idx, nil
 }
 
-// newVersion generates fresh AES-256 material and wraps it for the
+// newVersion generates fresh material for spec and wraps it for the
 // catalogue; the plaintext is cleared before returning.
-func (s *Service) newVersion(keyID string, now int64) (fsm.KeyVersion, error) {
+func (s *Service) newVersion(keyID, spec string, now int64) (fsm.KeyVersion, error) {
 	v := fsm.KeyVersion{ID: newUUID(), KeyID: keyID, CreatedAt: now}
-	material, err := kcrypto.RandomBytes(32)
+	material, public, err := kcrypto.GenerateKeyMaterial(spec)
 	if err != nil {
 		return v, err
 	}
 	defer clear(material)
+	v.PublicKey = public
 	if v.WrappedMaterial, err = s.root.Wrap(material, kcrypto.MaterialAAD(keyID, v.ID)); err != nil {
 		return v, err
 	}
@@ -264,18 +312,6 @@ func (s *Service) DescribeKey(ctx context.Context, c Caller, ref string) (*fsm.K
 	return s.resolveKey(ctx, c, "KeyId", ref)
 }
 
-// ListKeys returns one page of the caller's keys (oldest first) and the
-// total count.
-func (s *Service) ListKeys(ctx context.Context, c Caller, p Page) ([]*fsm.Key, int, Page, error) {
-	p, err := p.normalize()
-	if err != nil {
-		return nil, 0, p, err
-	}
-	all := s.fsm.Keys(c.AccountID)
-	start, end := p.bounds(len(all))
-	return all[start:end], len(all), p, nil
-}
-
 // UpdateKeyDescription replaces a key's description.
 func (s *Service) UpdateKeyDescription(ctx context.Context, c Caller, ref, desc string) (uint64, error) {
 	if err := checkDescription(desc); err != nil {
@@ -312,8 +348,11 @@ func (s *Service) CreateKeyVersion(ctx context.Context, c Caller, ref string) (*
 	if k.State != fsm.StateEnabled {
 		return nil, 0, fsm.NewKeyStateError("CreateKeyVersion", k.State)
 	}
+	if k.Origin == OriginExternal {
+		return nil, 0, fmt.Errorf("%w: keys with imported material (EXTERNAL) have a single version", ErrUnsupported)
+	}
 	now := s.nowMillis()
-	v, err := s.newVersion(k.ID, now)
+	v, err := s.newVersion(k.ID, k.Spec, now)
 	if err != nil {
 		return nil, 0, err
 	}

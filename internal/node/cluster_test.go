@@ -305,6 +305,15 @@ func TestCluster_TenThousandKeysSnapshotAndRestore(t *testing.T) {
 	svc := c.nodes[c.leader()].Service()
 	caller := kms.Caller{AccountID: c.creds.AccountID, Principal: "acs:ram::" + c.creds.AccountID + ":root"}
 	const total, workers = 10000, 32
+	// A software instance holds 1,000 keys: spread them over ten.
+	instances := []string{c.creds.InstanceID}
+	for len(instances) < total/kms.DefaultKeyQuota {
+		in, _, err := svc.CreateInstance(ctxT(t), caller, "software", fmt.Sprintf("bulk-%d", len(instances)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		instances = append(instances, in.ID)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := 0; w < workers; w++ {
@@ -312,7 +321,8 @@ func TestCluster_TenThousandKeysSnapshotAndRestore(t *testing.T) {
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < total; i += workers {
-				if _, _, err := svc.CreateKey(context.Background(), caller, kms.CreateKeyInput{DKMSInstanceID: c.creds.InstanceID, Description: strconv.Itoa(i)}); err != nil {
+				in := kms.CreateKeyInput{DKMSInstanceID: instances[i%len(instances)], Description: strconv.Itoa(i)}
+				if _, _, err := svc.CreateKey(context.Background(), caller, in); err != nil {
 					errs <- err
 					return
 				}

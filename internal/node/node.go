@@ -47,7 +47,13 @@ type Config struct {
 	DeadServerTimeout time.Duration
 	MaxStaleness      time.Duration
 	SnapshotThreshold uint64
-	Logger            hclog.Logger
+	// SchedulerInterval is how often the leader looks for due rotations,
+	// deletions and expiries (default 1 s).
+	SchedulerInterval time.Duration
+	// Clock is the service clock (rotation, deletion windows, expiries);
+	// tests inject one. Default time.Now.
+	Clock  func() time.Time
+	Logger hclog.Logger
 }
 
 // Node is one running raftkms node.
@@ -117,6 +123,7 @@ func Start(cfg Config) (_ *Node, err error) {
 	n.svc, err = kms.New(kms.Config{
 		Region: cfg.Region, RootKey: cfg.RootKey, FSM: n.fsm, Store: n.store, Transport: n.trans,
 		Logger: logger, Metrics: reg, DataDir: cfg.DataDir, MaxStaleness: cfg.MaxStaleness,
+		Clock: cfg.Clock,
 	})
 	if err != nil {
 		return nil, err
@@ -175,7 +182,11 @@ func Start(cfg Config) (_ *Node, err error) {
 			logger.Error("http server stopped", "error", err)
 		}
 	}()
-	n.workers.Add(2)
+	interval := cfg.SchedulerInterval
+	if interval == 0 {
+		interval = time.Second
+	}
+	n.workers.Add(3)
 	go func() {
 		defer n.workers.Done()
 		n.watchRootKey(ctx)
@@ -183,6 +194,10 @@ func Start(cfg Config) (_ *Node, err error) {
 	go func() {
 		defer n.workers.Done()
 		n.svc.Run(ctx)
+	}()
+	go func() {
+		defer n.workers.Done()
+		n.svc.RunScheduler(ctx, interval)
 	}()
 	return n, nil
 }

@@ -1,0 +1,160 @@
+package kms
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	kcrypto "github.com/raftkms/raftkms/crypto"
+	"github.com/raftkms/raftkms/fsm"
+)
+
+// ImportTokenLifetime is how long GetParametersForImport's token is valid.
+const ImportTokenLifetime = 24 * time.Hour
+
+// Errors of material import.
+var (
+	ErrInvalidImportToken = errors.New("the import token is not valid for this key")
+	ErrExpiredImportToken = errors.New("the import token has expired; call GetParametersForImport again")
+	ErrInvalidKeyMaterial = errors.New("the key material is not valid")
+)
+
+// ImportParameters is GetParametersForImport's answer.
+type ImportParameters struct {
+	KeyID       string
+	PublicKey   []byte // DER SubjectPublicKeyInfo of the RSA-2048 wrapping key
+	ImportToken string
+	ExpireAt    time.Time
+}
+
+func tokenAAD(id string) []byte { return []byte("importtoken\x00" + id) }
+
+// GetParametersForImport makes a one-key, 24-hour import token: an RSA-2048
+// wrapping key pair whose private half is kept only wrapped under the root
+// key, and is refused after the token expires.
+func (s *Service) GetParametersForImport(ctx context.Context, c Caller, ref, alg, spec string) (ImportParameters, error) {
+	if alg == "" {
+		return ImportParameters{}, missing("WrappingAlgorithm")
+	}
+	if alg != kcrypto.AlgRSAOAEPSHA256 && alg != kcrypto.AlgRSAOAEPSHA1 && alg != kcrypto.AlgRSAPKCS1v15 {
+		return ImportParameters{}, invalid("WrappingAlgorithm", "must be RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1 or RSAES_PKCS1_V1_5")
+	}
+	if spec == "" {
+		return ImportParameters{}, missing("WrappingKeySpec")
+	}
+	if spec != kcrypto.SpecRSA2048 {
+		return ImportParameters{}, invalid("WrappingKeySpec", "must be RSA_2048")
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return ImportParameters{}, err
+	}
+	if k.Origin != OriginExternal {
+		return ImportParameters{}, fmt.Errorf("%w: key %s", fsm.ErrNotExternal, k.ID)
+	}
+	if k.State != fsm.StatePendingImport && k.State != fsm.StateEnabled {
+		return ImportParameters{}, fsm.NewKeyStateError("GetParametersForImport", k.State)
+	}
+	private, public, err := kcrypto.GenerateKeyMaterial(kcrypto.SpecRSA2048)
+	if err != nil {
+		return ImportParameters{}, err
+	}
+	defer clear(private)
+	raw, err := kcrypto.RandomBytes(24)
+	if err != nil {
+		return ImportParameters{}, err
+	}
+	id := base64.RawURLEncoding.EncodeToString(raw)
+	wrapped, err := s.root.Wrap(private, tokenAAD(id))
+	if err != nil {
+		return ImportParameters{}, err
+	}
+	now := s.now()
+	expire := now.Add(ImportTokenLifetime)
+	_, err = s.propose(ctx, fsm.CmdCreateImportToken, fsm.ImportTokenCmd{Now: now.UnixMilli(), Token: fsm.ImportToken{
+		ID: id, KeyID: k.ID, AccountID: c.AccountID, WrappingAlgorithm: alg, PublicKey: public,
+		WrappedPrivateKey: wrapped, CreatedAt: now.UnixMilli(), ExpireAt: expire.UnixMilli(),
+	}})
+	if err != nil {
+		return ImportParameters{}, err
+	}
+	return ImportParameters{KeyID: k.ID, PublicKey: public, ImportToken: id, ExpireAt: expire}, nil
+}
+
+// ImportKeyMaterial imports material wrapped with an import token's public
+// key into an EXTERNAL key, which becomes Enabled. expireUnix 0 means the
+// material never expires.
+func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, ref string, encrypted []byte, token string, expireUnix int64) (uint64, error) {
+	if len(encrypted) == 0 {
+		return 0, missing("EncryptedKeyMaterial")
+	}
+	if token == "" {
+		return 0, missing("ImportToken")
+	}
+	now := s.now()
+	if expireUnix < 0 || (expireUnix > 0 && time.Unix(expireUnix, 0).Before(now)) {
+		return 0, invalid("KeyMaterialExpireUnix", "must be 0 (never expires) or a time in the future, in Unix seconds")
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return 0, err
+	}
+	if k.Origin != OriginExternal {
+		return 0, fmt.Errorf("%w: key %s", fsm.ErrNotExternal, k.ID)
+	}
+	tok, ok := s.fsm.ImportToken(token)
+	if !ok {
+		if err := s.LinearizableRead(ctx); err == nil {
+			tok, ok = s.fsm.ImportToken(token)
+		}
+	}
+	if !ok || tok.KeyID != k.ID || tok.AccountID != c.AccountID {
+		return 0, fmt.Errorf("%w (key %s)", ErrInvalidImportToken, k.ID)
+	}
+	if now.UnixMilli() >= tok.ExpireAt {
+		return 0, ErrExpiredImportToken
+	}
+	private, err := s.root.Unwrap(tok.WrappedPrivateKey, tokenAAD(tok.ID))
+	if err != nil {
+		return 0, fmt.Errorf("import token: %w", err)
+	}
+	defer clear(private)
+	material, err := kcrypto.DecryptImport(tok.WrappingAlgorithm, private, encrypted)
+	if err != nil {
+		return 0, fmt.Errorf("%w: it does not decrypt with the import token's key and %s", ErrInvalidKeyMaterial, tok.WrappingAlgorithm)
+	}
+	defer clear(material)
+	want := map[string]int{kcrypto.SpecAES256: 32, kcrypto.SpecAES192: 24, kcrypto.SpecAES128: 16}[k.Spec]
+	if len(material) != want {
+		return 0, fmt.Errorf("%w: %s needs %d bytes of material, got %d", ErrInvalidKeyMaterial, k.Spec, want, len(material))
+	}
+	wrapped, err := s.root.Wrap(material, kcrypto.MaterialAAD(k.ID, k.PrimaryVersion))
+	if err != nil {
+		return 0, err
+	}
+	var expire int64
+	if expireUnix > 0 {
+		expire = expireUnix * 1000
+	}
+	s.forgetKey(k)
+	idx, err := s.propose(ctx, fsm.CmdImportKeyMaterial, fsm.ImportKeyMaterialCmd{
+		Now: now.UnixMilli(), KeyID: k.ID, WrappedMaterial: wrapped, Fingerprint: s.root.MaterialMAC(material), ExpireTime: expire,
+	})
+	if errors.Is(err, fsm.ErrMaterialMismatch) {
+		return idx, fmt.Errorf("%w: %v", ErrInvalidKeyMaterial, err)
+	}
+	return idx, err
+}
+
+// DeleteKeyMaterial removes an EXTERNAL key's material; the key goes back to
+// PendingImport and only the same material can be imported again.
+func (s *Service) DeleteKeyMaterial(ctx context.Context, c Caller, ref string) (uint64, error) {
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return 0, err
+	}
+	s.forgetKey(k)
+	return s.propose(ctx, fsm.CmdDeleteKeyMaterial, fsm.DeleteKeyMaterialCmd{Now: s.nowMillis(), KeyID: k.ID})
+}

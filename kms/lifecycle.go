@@ -1,0 +1,91 @@
+package kms
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	kcrypto "github.com/raftkms/raftkms/crypto"
+	"github.com/raftkms/raftkms/fsm"
+)
+
+// Deletion window bounds (days).
+const (
+	MinPendingWindowDays = 7
+	MaxPendingWindowDays = 366
+)
+
+// UpdateRotationPolicy turns automatic rotation on (with an interval) or
+// off. Only symmetric keys with KMS-generated material rotate automatically.
+func (s *Service) UpdateRotationPolicy(ctx context.Context, c Caller, ref string, enable bool, interval string, enableGiven bool) (uint64, error) {
+	if !enableGiven {
+		return 0, missing("EnableAutomaticRotation")
+	}
+	var secs int64
+	if enable {
+		var err error
+		if secs, err = parseRotationInterval(interval); err != nil {
+			return 0, err
+		}
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return 0, err
+	}
+	if enable && (!kcrypto.IsSymmetric(k.Spec) || k.Origin != OriginKMS) {
+		return 0, fmt.Errorf("%w: only symmetric keys with KMS-generated material rotate automatically; %s is %s with origin %s",
+			ErrUnsupported, k.ID, k.Spec, k.Origin)
+	}
+	return s.propose(ctx, fsm.CmdUpdateRotationPolicy, fsm.RotationPolicyCmd{Now: s.nowMillis(), KeyID: k.ID, IntervalSec: secs})
+}
+
+// ScheduleKeyDeletion puts a key in PendingDeletion; the leader deletes it
+// (and all its material) once the window has passed.
+func (s *Service) ScheduleKeyDeletion(ctx context.Context, c Caller, ref string, days int, daysGiven bool) (uint64, error) {
+	if !daysGiven {
+		return 0, missing("PendingWindowInDays")
+	}
+	if days < MinPendingWindowDays || days > MaxPendingWindowDays {
+		return 0, invalid("PendingWindowInDays", fmt.Sprintf("must be between %d and %d", MinPendingWindowDays, MaxPendingWindowDays))
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return 0, err
+	}
+	now := s.now()
+	deleteAt := now.Add(time.Duration(days) * 24 * time.Hour)
+	s.forgetKey(k)
+	return s.propose(ctx, fsm.CmdScheduleKeyDeletion, fsm.KeyDeletionCmd{Now: now.UnixMilli(), KeyID: k.ID, DeleteDate: deleteAt.UnixMilli()})
+}
+
+// CancelKeyDeletion takes a key out of PendingDeletion.
+func (s *Service) CancelKeyDeletion(ctx context.Context, c Caller, ref string) (uint64, error) {
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return 0, err
+	}
+	return s.propose(ctx, fsm.CmdCancelKeyDeletion, fsm.KeyDeletionCmd{Now: s.nowMillis(), KeyID: k.ID})
+}
+
+// SetDeletionProtection turns deletion protection on or off for the key
+// named by its ARN (ProtectedResourceArn), as the service does.
+func (s *Service) SetDeletionProtection(ctx context.Context, c Caller, arn string, enable, enableGiven bool, desc string) (uint64, error) {
+	if arn == "" {
+		return 0, missing("ProtectedResourceArn")
+	}
+	if !enableGiven {
+		return 0, missing("EnableDeletionProtection")
+	}
+	if !strings.HasPrefix(arn, "acs:kms:") {
+		return 0, invalid("ProtectedResourceArn", "the key's ARN is expected: acs:kms:<region>:<account>:key/<key id>")
+	}
+	if len([]rune(desc)) > 128 {
+		return 0, invalid("DeletionProtectionDescription", "at most 128 characters")
+	}
+	k, err := s.resolveKey(ctx, c, "ProtectedResourceArn", arn)
+	if err != nil {
+		return 0, err
+	}
+	return s.propose(ctx, fsm.CmdSetDeletionProtection, fsm.DeletionProtectionCmd{Now: s.nowMillis(), KeyID: k.ID, Enabled: enable, Description: desc})
+}

@@ -1,0 +1,177 @@
+package kms
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/raftkms/raftkms/fsm"
+)
+
+// MaxPolicySize is the largest key policy document the service accepts.
+const MaxPolicySize = 32768
+
+// PolicyDocument is the key policy grammar (Version "1").
+type PolicyDocument struct {
+	Version   string            `json:"Version"`
+	Statement []PolicyStatement `json:"Statement"`
+}
+
+// PolicyStatement is one statement of a key policy.
+type PolicyStatement struct {
+	Sid       string                                `json:"Sid,omitempty"`
+	Effect    string                                `json:"Effect"`
+	Principal map[string]stringList                 `json:"Principal"`
+	Action    stringList                            `json:"Action"`
+	Resource  stringList                            `json:"Resource,omitempty"`
+	Condition map[string]map[string]json.RawMessage `json:"Condition,omitempty"`
+}
+
+// stringList accepts a JSON string or an array of strings.
+type stringList []string
+
+func (l *stringList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*l = stringList{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return fmt.Errorf("must be a string or an array of strings")
+	}
+	*l = many
+	return nil
+}
+
+var (
+	sidPattern       = regexp.MustCompile(`^[A-Za-z0-9_/+=.@-]{1,128}$`)
+	principalPattern = regexp.MustCompile(`^(\*|acs:ram::(\d+|\*):(\*|root|user/[^:]+|role/[^:]+))$`)
+)
+
+// DefaultPolicy is the policy of a key created without one: every
+// identity of the owner account may do everything.
+func DefaultPolicy(accountID string) string {
+	return fmt.Sprintf(`{"Version":"1","Statement":[{"Sid":"Enable User Permissions","Effect":"Allow","Principal":{"RAM":["acs:ram::%s:*"]},"Action":["kms:*"],"Resource":["*"]}]}`, accountID)
+}
+
+// ValidatePolicy checks a key policy document against the service's
+// grammar and limits and returns nil or an ErrInvalidParameter that says
+// what is wrong.
+func ValidatePolicy(doc string) error {
+	bad := func(format string, a ...any) error { return invalid("Policy", fmt.Sprintf(format, a...)) }
+	if len(doc) > MaxPolicySize {
+		return bad("at most %d bytes", MaxPolicySize)
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(doc)))
+	dec.DisallowUnknownFields()
+	var p PolicyDocument
+	if err := dec.Decode(&p); err != nil {
+		return bad("not a policy document: %v", err)
+	}
+	if dec.More() {
+		return bad("trailing data after the document")
+	}
+	if p.Version != "1" {
+		return bad(`Version must be "1"`)
+	}
+	if len(p.Statement) == 0 {
+		return bad("Statement needs at least one statement")
+	}
+	for i, st := range p.Statement {
+		where := fmt.Sprintf("Statement[%d]", i)
+		if st.Sid != "" && !sidPattern.MatchString(st.Sid) {
+			return bad("%s.Sid: at most 128 of letters, digits and _ / + = . @ -", where)
+		}
+		if st.Effect != "Allow" && st.Effect != "Deny" {
+			return bad("%s.Effect must be Allow or Deny", where)
+		}
+		if len(st.Principal) == 0 {
+			return bad(`%s.Principal is required, e.g. {"RAM":["acs:ram::<account>:*"]}`, where)
+		}
+		for kind, arns := range st.Principal {
+			if kind != "RAM" {
+				return bad("%s.Principal: only RAM principals are supported, not %q", where, kind)
+			}
+			if len(arns) == 0 {
+				return bad("%s.Principal.RAM is empty", where)
+			}
+			for _, a := range arns {
+				if !principalPattern.MatchString(a) {
+					return bad("%s.Principal.RAM: %q is not acs:ram::<account>:root|*|user/<name>|role/<name>", where, a)
+				}
+			}
+		}
+		if len(st.Action) == 0 {
+			return bad("%s.Action is required", where)
+		}
+		for _, a := range st.Action {
+			if !strings.HasPrefix(a, "kms:") || len(a) == len("kms:") {
+				return bad("%s.Action: %q does not start with kms:", where, a)
+			}
+		}
+		for _, r := range st.Resource {
+			if r != "*" && !strings.HasPrefix(r, "acs:kms:") {
+				return bad("%s.Resource: %q is neither * nor an acs:kms: ARN", where, r)
+			}
+		}
+		for op, conds := range st.Condition {
+			if len(conds) == 0 {
+				return bad("%s.Condition.%s is empty", where, op)
+			}
+			for key, v := range conds {
+				var l stringList
+				if err := json.Unmarshal(v, &l); err != nil {
+					return bad("%s.Condition.%s.%s %v", where, op, key, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func checkPolicyName(name string) error {
+	if name == "" {
+		return missing("PolicyName")
+	}
+	if name != "default" {
+		return invalid("PolicyName", `a key has one policy, named "default"`)
+	}
+	return nil
+}
+
+// GetKeyPolicy returns a key's policy document.
+func (s *Service) GetKeyPolicy(ctx context.Context, c Caller, ref, name string) (string, error) {
+	if err := checkPolicyName(name); err != nil {
+		return "", err
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return "", err
+	}
+	if k.Policy == "" {
+		return DefaultPolicy(k.AccountID), nil
+	}
+	return k.Policy, nil
+}
+
+// SetKeyPolicy replaces a key's policy document.
+func (s *Service) SetKeyPolicy(ctx context.Context, c Caller, ref, name, doc string) (uint64, error) {
+	if err := checkPolicyName(name); err != nil {
+		return 0, err
+	}
+	if doc == "" {
+		return 0, missing("Policy")
+	}
+	if err := ValidatePolicy(doc); err != nil {
+		return 0, err
+	}
+	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	if err != nil {
+		return 0, err
+	}
+	return s.propose(ctx, fsm.CmdSetKeyPolicy, fsm.KeyPolicyCmd{Now: s.nowMillis(), KeyID: k.ID, Policy: doc})
+}

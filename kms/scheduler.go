@@ -1,0 +1,86 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	kcrypto "github.com/raftkms/raftkms/crypto"
+	"github.com/raftkms/raftkms/fsm"
+)
+
+// RunScheduler performs the leader's duties every interval while this node
+// leads: automatic rotation, the end of deletion windows, expiry of imported
+// material and of import tokens. Each duty is a proposal through Raft, never
+// a side effect of Apply, and is decided from the catalogue alone, so a new
+// leader (or a restarted one) picks up exactly where the last one stopped.
+func (s *Service) RunScheduler(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !s.store.IsLeader() {
+			continue
+		}
+		if _, err := s.SchedulerTick(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("scheduler", "error", err)
+		}
+	}
+}
+
+// SchedulerTick runs the duties that are due at the service clock's now and
+// returns how many changes it made. Tests call it directly with an injected
+// clock.
+func (s *Service) SchedulerTick(ctx context.Context) (int, error) {
+	if !s.store.IsLeader() {
+		return 0, nil
+	}
+	now := s.now()
+	nowMs := now.UnixMilli()
+	done := 0
+	var firstErr error
+	try := func(t fsm.CommandType, body any) {
+		_, err := s.propose(ctx, t, body)
+		switch {
+		case err == nil:
+			done++
+		case errors.Is(err, fsm.ErrPreconditionFailed), errors.Is(err, fsm.ErrKeyNotFound):
+			// Another proposal got there first.
+		case firstErr == nil:
+			firstErr = err
+		}
+	}
+	for _, k := range s.fsm.AllKeys() {
+		if ctx.Err() != nil {
+			break
+		}
+		switch {
+		case k.State == fsm.StatePendingDeletion && k.DeleteDate <= nowMs:
+			s.forgetKey(k)
+			try(fsm.CmdDeleteKey, fsm.KeyDeletionCmd{Now: nowMs, KeyID: k.ID})
+		case k.State == fsm.StateEnabled && k.RotationInterval > 0 && k.Origin == OriginKMS &&
+			kcrypto.IsSymmetric(k.Spec) && !now.Before(NextRotation(k)):
+			v, err := s.newVersion(k.ID, k.Spec, nowMs)
+			if err != nil {
+				return done, err
+			}
+			try(fsm.CmdCreateKeyVersion, fsm.CreateKeyVersionCmd{Now: nowMs, Version: v, Automatic: true, ExpectPrimary: k.PrimaryVersion})
+		case k.Origin == OriginExternal && k.MaterialExpireTime > 0 && k.MaterialExpireTime <= nowMs && k.State != fsm.StatePendingDeletion:
+			s.forgetKey(k)
+			try(fsm.CmdDeleteKeyMaterial, fsm.DeleteKeyMaterialCmd{Now: nowMs, KeyID: k.ID, Expired: true})
+		}
+	}
+	for _, tok := range s.fsm.ImportTokens() {
+		if tok.ExpireAt <= nowMs {
+			_, err := s.propose(ctx, fsm.CmdDeleteImportToken, fsm.ImportTokenCmd{Now: nowMs, TokenID: tok.ID})
+			if err == nil {
+				done++
+			}
+		}
+	}
+	return done, firstErr
+}
