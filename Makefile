@@ -6,7 +6,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 5s
 DATA      ?= .tmp/dev
 
-.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e fuzz-short deps lint clean
+.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e fuzz-short deps lint clean jepsen test-jepsen
 
 all: build
 
@@ -15,6 +15,7 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kmsd ./cmd/kmsd
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kmsctl ./cmd/kmsctl
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kms-jepsen ./cmd/kms-jepsen
 
 ## run: start one dev node (state kept in $(DATA)); prints how to talk to it
 run: build
@@ -29,7 +30,7 @@ cluster-stop:
 	@scripts/cluster.sh stop
 
 ## test: every test — unit, race, in-process clusters, processes, SDK, short fuzzing
-test: build test-race test-unit fuzz-short
+test: build test-race test-unit fuzz-short test-jepsen
 
 # Core packages under the race detector.
 RACE_PKGS := ./crypto/... ./fsm/... ./store/... ./transport/... ./cluster/... ./kms/... ./api/... ./signature/... ./client/... ./internal/...
@@ -43,6 +44,19 @@ test-unit:
 
 test-e2e: build
 	$(GO) test -count=1 -timeout 20m -v ./e2e/...
+
+## jepsen: a short full fault-injection run (all workloads, all nemeses; root; docs/JEPSEN.md)
+JEPSEN_TIME ?= 120s
+JEPSEN_SEED ?= 0
+JEPSEN_TEST_SEED ?= 1
+jepsen: build
+	$(BIN)/kms-jepsen run --nodes 5 --time-limit $(JEPSEN_TIME) --nemesis all --workload all --seed $(JEPSEN_SEED) --out .tmp/jepsen/run
+
+# The run inside make test: checker unit tests, then at most three minutes of
+# faults against a real cluster (needs root, as CI has).
+test-jepsen: build
+	$(GO) test -count=1 -timeout 5m ./jepsen/... ./cmd/kms-jepsen/...
+	$(BIN)/kms-jepsen run --nodes 5 --time-limit 60s --nemesis all --workload all --seed $(JEPSEN_TEST_SEED) --out .tmp/jepsen/test
 
 ## fuzz-short: run every fuzz target briefly (FUZZTIME each)
 fuzz-short:
