@@ -1,0 +1,53 @@
+package audit
+
+import (
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkAppend measures the cost of one audit line: serial (one request
+// at a time, every line pays a whole fsync) and parallel (group commit
+// shares fsyncs between concurrent requests), with and without fsync.
+//
+//	go test -run '^$' -bench Append -benchtime 2000x ./audit/
+func BenchmarkAppend(b *testing.B) {
+	for _, p := range []struct {
+		name   string
+		policy SyncPolicy
+	}{{"fsync", SyncEachLine}, {"nofsync", SyncNone}} {
+		b.Run(p.name+"/serial", func(b *testing.B) {
+			w := benchWriter(b, p.policy)
+			r := rec(1)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := w.Append(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(p.name+"/parallel", func(b *testing.B) {
+			w := benchWriter(b, p.policy)
+			b.SetParallelism(16) // 16 × GOMAXPROCS concurrent requests
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				r := rec(2)
+				for pb.Next() {
+					if err := w.Append(r); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+func benchWriter(b *testing.B, policy SyncPolicy) *Writer {
+	b.Helper()
+	w, err := Open(filepath.Join(b.TempDir(), "audit.log"), Options{Sync: policy})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { w.Close() })
+	return w
+}

@@ -1,0 +1,166 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// FormatVersion is the "v" member of every line this package writes.
+const FormatVersion = 1
+
+// Genesis is the "prev" of a file's first line.
+const Genesis = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Record is one request as the audit log keeps it. Every field is safe to
+// write: identifiers, names and numbers, never request or response data.
+type Record struct {
+	Time         time.Time     // when the request arrived
+	RequestID    string        // the RequestId the client got
+	Node         string        // the node that served it
+	Principal    string        // acs:ram::<uid>:… of the verified caller; "" when not authenticated
+	AccessKeyID  string        // the access key that signed the request (an id, never the secret)
+	Source       string        // the client's address, host:port
+	Action       string        // API action or operator endpoint name
+	KeyID        string        // the key concerned, when known
+	KeyVersionID string        // the key version concerned, when known
+	Code         string        // "OK" or the error Code answered
+	Status       int           // HTTP status answered
+	Latency      time.Duration // arrival to answer
+}
+
+// Field length limits: values come partly from clients (an unknown action
+// name, the KeyId they asked for), so a line stays bounded whatever they
+// send.
+const (
+	maxShort = 128
+	maxLong  = 512
+)
+
+// line is the JSON form of a record. The member order is part of the
+// format; "prev" must stay last (the hash member is appended after it).
+type line struct {
+	V            int    `json:"v"`
+	Time         string `json:"time"`
+	RequestID    string `json:"request_id"`
+	Node         string `json:"node"`
+	Principal    string `json:"principal"`
+	AccessKeyID  string `json:"access_key_id"`
+	Source       string `json:"source"`
+	Action       string `json:"action"`
+	KeyID        string `json:"key_id"`
+	KeyVersionID string `json:"key_version_id"`
+	Code         string `json:"code"`
+	Status       int    `json:"status"`
+	LatencyUS    int64  `json:"latency_us"`
+	Prev         string `json:"prev"`
+}
+
+// TimeFormat is how "time" is written (UTC, microseconds).
+const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+// encode returns the full line for r chained after prev, with its newline,
+// and the line's hash.
+func encode(r Record, prev string) ([]byte, string, error) {
+	l := line{
+		V:            FormatVersion,
+		Time:         r.Time.UTC().Format(TimeFormat),
+		RequestID:    clip(r.RequestID, maxShort),
+		Node:         clip(r.Node, maxShort),
+		Principal:    clip(r.Principal, maxLong),
+		AccessKeyID:  clip(r.AccessKeyID, maxShort),
+		Source:       clip(r.Source, maxShort),
+		Action:       clip(r.Action, maxShort),
+		KeyID:        clip(r.KeyID, maxLong),
+		KeyVersionID: clip(r.KeyVersionID, maxShort),
+		Code:         clip(r.Code, maxShort),
+		Status:       r.Status,
+		LatencyUS:    r.Latency.Microseconds(),
+		Prev:         prev,
+	}
+	body, err := json.Marshal(l)
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	out := make([]byte, 0, len(body)+len(hashMember)+len(hash)+3)
+	out = append(out, body[:len(body)-1]...)
+	out = append(out, hashMember...)
+	out = append(out, hash...)
+	out = append(out, '"', '}', '\n')
+	return out, hash, nil
+}
+
+// clip bounds s to n bytes without splitting a UTF-8 sequence.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// hashMember starts the last member of every line.
+const hashMember = `,"hash":"`
+
+// hashSuffixLen is len(`,"hash":"` + 64 hex + `"}`).
+const hashSuffixLen = len(hashMember) + 64 + 2
+
+// errLine describes why one line is not a valid link of the chain.
+var errLine = errors.New("invalid line")
+
+// parseLine checks one line (without its newline) on its own: a JSON
+// object whose last member is "hash", which is the SHA-256 of the rest. It
+// returns the line's hash and prev.
+func parseLine(b []byte) (hash, prev string, err error) {
+	if len(b) == 0 {
+		return "", "", fmt.Errorf("%w: the line is empty", errLine)
+	}
+	var fields struct {
+		Prev *string `json:"prev"`
+		Hash *string `json:"hash"`
+	}
+	if !json.Valid(b) || json.Unmarshal(b, &fields) != nil {
+		return "", "", fmt.Errorf("%w: not a JSON object (a changed or truncated line)", errLine)
+	}
+	if fields.Prev == nil || fields.Hash == nil {
+		return "", "", fmt.Errorf("%w: no \"prev\" or \"hash\" member", errLine)
+	}
+	if len(b) < hashSuffixLen+2 || !bytes.HasSuffix(b, []byte(`"}`)) ||
+		!bytes.Equal(b[len(b)-hashSuffixLen:len(b)-hashSuffixLen+len(hashMember)], []byte(hashMember)) {
+		return "", "", fmt.Errorf("%w: \"hash\" is not the last member", errLine)
+	}
+	hash = string(b[len(b)-hashSuffixLen+len(hashMember) : len(b)-2])
+	if hash != *fields.Hash || !isHex64(hash) {
+		return "", "", fmt.Errorf("%w: malformed \"hash\"", errLine)
+	}
+	body := make([]byte, 0, len(b)-hashSuffixLen+1)
+	body = append(body, b[:len(b)-hashSuffixLen]...)
+	body = append(body, '}')
+	sum := sha256.Sum256(body)
+	if hex.EncodeToString(sum[:]) != hash {
+		return "", "", fmt.Errorf("%w: its content does not match its hash (the line was modified)", errLine)
+	}
+	return hash, *fields.Prev, nil
+}
+
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
