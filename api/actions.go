@@ -56,6 +56,25 @@ func (s *Server) actionTable() map[string]actionFunc {
 		"DeleteKeyMaterial":               s.deleteKeyMaterial,
 		"ListKmsInstances":                s.listKmsInstances,
 		"GetKmsInstance":                  s.getKmsInstance,
+		// RAM (2015-05-01) and STS (2015-04-01) actions on the same endpoint.
+		"CreateUser":           s.createUser,
+		"GetUser":              s.getUser,
+		"ListUsers":            s.listUsers,
+		"DeleteUser":           s.deleteUser,
+		"CreateAccessKey":      s.createAccessKey,
+		"ListAccessKeys":       s.listAccessKeys,
+		"UpdateAccessKey":      s.updateAccessKey,
+		"DeleteAccessKey":      s.deleteAccessKey,
+		"CreateRole":           s.createRole,
+		"GetRole":              s.getRole,
+		"ListRoles":            s.listRoles,
+		"DeleteRole":           s.deleteRole,
+		"AttachPolicyToUser":   s.attachPolicy("AttachPolicyToUser", "User", false),
+		"DetachPolicyFromUser": s.attachPolicy("DetachPolicyFromUser", "User", true),
+		"AttachPolicyToRole":   s.attachPolicy("AttachPolicyToRole", "Role", false),
+		"DetachPolicyFromRole": s.attachPolicy("DetachPolicyFromRole", "Role", true),
+		"ListPoliciesForUser":  s.listPoliciesForUser,
+		"AssumeRole":           s.assumeRole,
 	}
 }
 
@@ -280,6 +299,12 @@ func (s *Server) decrypt(c *call) (any, error) {
 }
 
 func (s *Server) dataKey(c *call) (kms.DataKey, error) {
+	return s.dataKeyWith(c, s.cfg.Service.GenerateDataKey)
+}
+
+type dataKeyFunc func(ctx context.Context, c kms.Caller, ref, keySpec string, n int, encCtx map[string]string) (kms.DataKey, error)
+
+func (s *Server) dataKeyWith(c *call, generate dataKeyFunc) (kms.DataKey, error) {
 	n, err := c.p.integer("NumberOfBytes")
 	if err != nil {
 		return kms.DataKey{}, err
@@ -295,7 +320,7 @@ func (s *Server) dataKey(c *call) (kms.DataKey, error) {
 	if err != nil {
 		return kms.DataKey{}, err
 	}
-	return s.cfg.Service.GenerateDataKey(ctx, c.caller, c.p.str("KeyId"), c.p.str("KeySpec"), n, encCtx)
+	return generate(ctx, c.caller, c.p.str("KeyId"), c.p.str("KeySpec"), n, encCtx)
 }
 
 func (s *Server) generateDataKey(c *call) (any, error) {
@@ -307,7 +332,7 @@ func (s *Server) generateDataKey(c *call) (any, error) {
 }
 
 func (s *Server) generateDataKeyWithoutPlaintext(c *call) (any, error) {
-	dk, err := s.dataKey(c)
+	dk, err := s.dataKeyWith(c, s.cfg.Service.GenerateDataKeyWithoutPlaintext)
 	if err != nil {
 		return nil, err
 	}

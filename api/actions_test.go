@@ -107,6 +107,7 @@ const (
 	invalidCipher  = "InvalidCiphertext"
 	resourceAbsent = "Forbidden.ResourceNotFound"
 	limitExceeded  = "Rejected.LimitExceeded"
+	noPermission   = "Forbidden.NoPermission"
 )
 
 // keyRefCases are the ways a KeyId-like parameter can be wrong, for an
@@ -118,9 +119,11 @@ func keyRefCases(action, param string, base map[string]string) []errCase {
 		{action + "/missing " + param, action, without(base, param), 400, missingParam},
 		{action + "/unknown key id", action, with(base, param, uuid.NewString()), 404, keyNotFound},
 		{action + "/unknown alias", action, with(base, param, "alias/no-such-alias"), 404, aliasNotFound},
-		{action + "/ARN of another account", action, with(base, param, otherAccount), 404, keyNotFound},
+		// Another account's keys: a denial that does not say whether the
+		// key exists (issue 5).
+		{action + "/ARN of another account", action, with(base, param, otherAccount), 403, noPermission},
 		{action + "/ARN of another region", action, with(base, param, otherRegion), 404, keyNotFound},
-		{action + "/ARN of another account's alias", action, with(base, param, "acs:kms:local:1999999999999999:"+fixtureAlias), 404, keyNotFound},
+		{action + "/ARN of another account's alias", action, with(base, param, "acs:kms:local:1999999999999999:"+fixtureAlias), 403, noPermission},
 		{action + "/malformed ARN", action, with(base, param, "acs:kms:local"), 400, invalidParam},
 		{action + "/ARN naming neither key nor alias", action, with(base, param, "acs:kms:local:$ACCOUNT:secret/x"), 400, invalidParam},
 	}

@@ -38,7 +38,7 @@ func (s *Server) authenticateScheme(ctx context.Context, r *http.Request, body [
 		return nil, kms.Caller{}, fmt.Errorf("%w: request time %s, server time %s, allowed skew %s; check the client's clock",
 			errTimeSkew, signed.Time.Format(time.RFC3339), now.UTC().Format(time.RFC3339), s.cfg.ClockSkew)
 	}
-	secret, caller, err := s.cfg.Service.Credential(ctx, signed.AccessKeyID)
+	secret, caller, err := s.cfg.Service.Credential(ctx, signed.AccessKeyID, signed.SecurityToken)
 	if err != nil {
 		return nil, kms.Caller{}, err
 	}

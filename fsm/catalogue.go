@@ -16,6 +16,8 @@ type catalogue struct {
 	versions    map[string]*KeyVersion
 	aliases     map[string]*Alias // by aliasKey(account, name)
 	tokens      map[string]*ImportToken
+	users       map[string]*User // by identityKey(account, name)
+	roles       map[string]*Role // by identityKey(account, name)
 }
 
 func newCatalogue() *catalogue {
@@ -27,6 +29,8 @@ func newCatalogue() *catalogue {
 		versions:   map[string]*KeyVersion{},
 		aliases:    map[string]*Alias{},
 		tokens:     map[string]*ImportToken{},
+		users:      map[string]*User{},
+		roles:      map[string]*Role{},
 	}
 }
 
@@ -43,6 +47,8 @@ func (c *catalogue) shallowCopy() *catalogue {
 		versions:    make(map[string]*KeyVersion, len(c.versions)),
 		aliases:     make(map[string]*Alias, len(c.aliases)),
 		tokens:      make(map[string]*ImportToken, len(c.tokens)),
+		users:       make(map[string]*User, len(c.users)),
+		roles:       make(map[string]*Role, len(c.roles)),
 	}
 	for k, v := range c.accounts {
 		n.accounts[k] = v
@@ -64,6 +70,12 @@ func (c *catalogue) shallowCopy() *catalogue {
 	}
 	for k, v := range c.tokens {
 		n.tokens[k] = v
+	}
+	for k, v := range c.users {
+		n.users[k] = v
+	}
+	for k, v := range c.roles {
+		n.roles[k] = v
 	}
 	return n
 }
@@ -141,9 +153,13 @@ func (c *catalogue) applyCreateKey(cmd *CreateKeyCmd, index uint64) error {
 	v.CreateIndex = index
 	c.keys[k.ID] = &k
 	c.versions[v.ID] = &v
+	if inst != nil && k.CrossAccount > 0 && inst.AccessUsed+k.CrossAccount > accessQuota(inst) {
+		return fmt.Errorf("%w: %s would use %d of %d", ErrAccessQuotaExceeded, inst.ID, inst.AccessUsed+k.CrossAccount, accessQuota(inst))
+	}
 	if inst != nil {
 		n := *inst
 		n.KeysUsed++
+		n.AccessUsed += k.CrossAccount
 		n.ModifyIndex = index
 		c.instances[n.ID] = &n
 	}
@@ -415,6 +431,7 @@ func (c *catalogue) applyDeleteKey(cmd *KeyDeletionCmd, index uint64) error {
 	if inst, ok := c.instances[k.InstanceID]; ok {
 		n := *inst
 		n.KeysUsed--
+		n.AccessUsed -= k.CrossAccount
 		n.ModifyIndex = index
 		c.instances[n.ID] = &n
 	}
@@ -499,12 +516,34 @@ func (c *catalogue) applyDeleteKeyMaterial(cmd *DeleteKeyMaterialCmd, index uint
 	return nil
 }
 
+// DefaultAccessQuota is an instance's access management quota when none
+// was set.
+const DefaultAccessQuota = 10
+
+func accessQuota(inst *Instance) int {
+	if inst.AccessQuota == 0 {
+		return DefaultAccessQuota
+	}
+	return inst.AccessQuota
+}
+
 func (c *catalogue) applySetKeyPolicy(cmd *KeyPolicyCmd, index uint64) error {
 	k, err := c.key(cmd.KeyID)
 	if err != nil {
 		return err
 	}
+	if inst, ok := c.instances[k.InstanceID]; ok && cmd.CrossAccount != k.CrossAccount {
+		used := inst.AccessUsed - k.CrossAccount + cmd.CrossAccount
+		if cmd.CrossAccount > k.CrossAccount && used > accessQuota(inst) {
+			return fmt.Errorf("%w: %s would use %d of %d", ErrAccessQuotaExceeded, inst.ID, used, accessQuota(inst))
+		}
+		ni := *inst
+		ni.AccessUsed = used
+		ni.ModifyIndex = index
+		c.instances[ni.ID] = &ni
+	}
 	n := k.clone()
+	n.CrossAccount = cmd.CrossAccount
 	n.Policy = cmd.Policy
 	n.ModifyIndex = index
 	c.keys[n.ID] = n

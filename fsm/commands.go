@@ -39,6 +39,15 @@ const (
 	CmdImportKeyMaterial     CommandType = 20
 	CmdDeleteKeyMaterial     CommandType = 21
 	CmdSetKeyPolicy          CommandType = 22
+	CmdCreateAccount         CommandType = 23
+	CmdCreateUser            CommandType = 24
+	CmdDeleteUser            CommandType = 25
+	CmdCreateRole            CommandType = 26
+	CmdDeleteRole            CommandType = 27
+	CmdCreateAccessKey       CommandType = 28
+	CmdUpdateAccessKey       CommandType = 29
+	CmdDeleteAccessKey       CommandType = 30
+	CmdAttachPolicy          CommandType = 31
 )
 
 func (t CommandType) String() string {
@@ -87,6 +96,24 @@ func (t CommandType) String() string {
 		return "DeleteKeyMaterial"
 	case CmdSetKeyPolicy:
 		return "SetKeyPolicy"
+	case CmdCreateAccount:
+		return "CreateAccount"
+	case CmdCreateUser:
+		return "CreateUser"
+	case CmdDeleteUser:
+		return "DeleteUser"
+	case CmdCreateRole:
+		return "CreateRole"
+	case CmdDeleteRole:
+		return "DeleteRole"
+	case CmdCreateAccessKey:
+		return "CreateAccessKey"
+	case CmdUpdateAccessKey:
+		return "UpdateAccessKey"
+	case CmdDeleteAccessKey:
+		return "DeleteAccessKey"
+	case CmdAttachPolicy:
+		return "AttachPolicy"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }
@@ -224,7 +251,8 @@ type DeleteKeyMaterialCmd struct {
 
 // KeyPolicyCmd replaces a key's policy document.
 type KeyPolicyCmd struct {
-	Now    int64  `msgpack:"now"`
-	KeyID  string `msgpack:"key"`
-	Policy string `msgpack:"policy"`
+	Now          int64  `msgpack:"now"`
+	KeyID        string `msgpack:"key"`
+	Policy       string `msgpack:"policy"`
+	CrossAccount int    `msgpack:"xacct"`
 }

@@ -29,6 +29,7 @@ var (
 	ErrNotExternal         = errors.New("the key's material is not imported (Origin is not EXTERNAL)")
 	ErrImportTokenNotFound = errors.New("the import token does not exist or has expired")
 	ErrPreconditionFailed  = errors.New("the catalogue changed since the command was proposed")
+	ErrAccessQuotaExceeded = errors.New("the KMS instance's access management quota (cross-account principals) is used up")
 )
 
 var errorNames = map[string]error{
@@ -51,6 +52,7 @@ var errorNames = map[string]error{
 	"NotExternal":         ErrNotExternal,
 	"ImportTokenNotFound": ErrImportTokenNotFound,
 	"PreconditionFailed":  ErrPreconditionFailed,
+	"AccessQuotaExceeded": ErrAccessQuotaExceeded,
 }
 
 // EncodeError turns a domain error into a name and message for the wire.

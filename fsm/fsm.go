@@ -144,6 +144,42 @@ func (f *FSM) Apply(l *raft.Log) any {
 		var c KeyPolicyCmd
 		mustDecode(t, l.Index, body, &c)
 		return f.cat.applySetKeyPolicy(&c, l.Index)
+	case CmdCreateAccount:
+		var c CreateAccountCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyCreateAccount(&c, l.Index)
+	case CmdCreateUser:
+		var c UserCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyCreateUser(&c, l.Index)
+	case CmdDeleteUser:
+		var c UserCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyDeleteUser(&c)
+	case CmdCreateRole:
+		var c RoleCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyCreateRole(&c, l.Index)
+	case CmdDeleteRole:
+		var c RoleCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyDeleteRole(&c)
+	case CmdCreateAccessKey:
+		var c AccessKeyCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyCreateAccessKey(&c, l.Index)
+	case CmdUpdateAccessKey:
+		var c AccessKeyCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyUpdateAccessKey(&c, l.Index)
+	case CmdDeleteAccessKey:
+		var c AccessKeyCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyDeleteAccessKey(&c)
+	case CmdAttachPolicy:
+		var c AttachPolicyCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyAttachPolicy(&c, l.Index)
 	}
 	if t&IgnoreUnknownFlag != 0 {
 		f.logger.Warn("ignoring unknown command type (written by a newer version)", "type", uint8(t), "index", l.Index)
@@ -291,6 +327,62 @@ func (f *FSM) Instances(accountID string) []*Instance {
 		for _, in := range c.instances {
 			if in.AccountID == accountID {
 				out = append(out, in)
+			}
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// User returns an account's user by name.
+func (f *FSM) User(accountID, name string) (*User, bool) {
+	var u *User
+	f.read(func(c *catalogue) { u = c.users[identityKey(accountID, name)] })
+	return u, u != nil
+}
+
+// Users returns an account's users sorted by name.
+func (f *FSM) Users(accountID string) []*User {
+	var out []*User
+	f.read(func(c *catalogue) {
+		for _, u := range c.users {
+			if u.AccountID == accountID {
+				out = append(out, u)
+			}
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Role returns an account's role by name.
+func (f *FSM) Role(accountID, name string) (*Role, bool) {
+	var r *Role
+	f.read(func(c *catalogue) { r = c.roles[identityKey(accountID, name)] })
+	return r, r != nil
+}
+
+// Roles returns an account's roles sorted by name.
+func (f *FSM) Roles(accountID string) []*Role {
+	var out []*Role
+	f.read(func(c *catalogue) {
+		for _, r := range c.roles {
+			if r.AccountID == accountID {
+				out = append(out, r)
+			}
+		}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// AccessKeysOf returns the access keys of one principal, sorted by id.
+func (f *FSM) AccessKeysOf(principal string) []*AccessKey {
+	var out []*AccessKey
+	f.read(func(c *catalogue) {
+		for _, ak := range c.accessKeys {
+			if ak.Principal == principal {
+				out = append(out, ak)
 			}
 		}
 	})

@@ -39,12 +39,16 @@ type AccessKey struct {
 
 // Instance is a KMS instance: a key store of one protection type.
 type Instance struct {
-	ID          string `msgpack:"id"`
-	AccountID   string `msgpack:"acct"`
-	Name        string `msgpack:"name"`
-	Type        string `msgpack:"type"` // software | hardware
-	KeyQuota    int    `msgpack:"quota"`
-	KeysUsed    int    `msgpack:"used"`
+	ID        string `msgpack:"id"`
+	AccountID string `msgpack:"acct"`
+	Name      string `msgpack:"name"`
+	Type      string `msgpack:"type"` // software | hardware
+	KeyQuota  int    `msgpack:"quota"`
+	KeysUsed  int    `msgpack:"used"`
+	// AccessQuota bounds the cross-account principals the instance's key
+	// policies may name; AccessUsed counts them.
+	AccessQuota int    `msgpack:"aquota"`
+	AccessUsed  int    `msgpack:"aused"`
 	CreatedAt   int64  `msgpack:"ct"`
 	ModifyIndex uint64 `msgpack:"mi"`
 }
@@ -76,12 +80,15 @@ type Key struct {
 	// MaterialFingerprint identifies the material imported into an
 	// EXTERNAL key (a MAC under a root-derived key), so only the same
 	// material can be imported again.
-	MaterialFingerprint []byte            `msgpack:"matfp"`
-	Policy              string            `msgpack:"policy"`
-	CreatorType         string            `msgpack:"creatortype"`
-	Tags                map[string]string `msgpack:"tags"`
-	CreateIndex         uint64            `msgpack:"ci"`
-	ModifyIndex         uint64            `msgpack:"mi"`
+	MaterialFingerprint []byte `msgpack:"matfp"`
+	Policy              string `msgpack:"policy"`
+	CreatorType         string `msgpack:"creatortype"`
+	// CrossAccount is how many principals of other accounts the key policy
+	// names (each uses one unit of the instance's access quota).
+	CrossAccount int               `msgpack:"xacct"`
+	Tags         map[string]string `msgpack:"tags"`
+	CreateIndex  uint64            `msgpack:"ci"`
+	ModifyIndex  uint64            `msgpack:"mi"`
 }
 
 // clone returns a copy that Apply may change. Slices and maps are copied so

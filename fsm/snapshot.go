@@ -25,7 +25,7 @@ import (
 //	32 bytes                      SHA-256 of every byte before it
 //
 // Records appear by type (meta, accounts, access keys, instances, keys,
-// versions, aliases, import tokens), each sorted by id, so two replicas with the same state
+// versions, aliases, import tokens, users, roles), each sorted by id, so two replicas with the same state
 // write the same bytes after the header. Key material inside is wrapped under
 // the root key: a snapshot is no more secret than the Raft log.
 const (
@@ -41,6 +41,8 @@ const (
 	recKeyVersion   = 0x06
 	recAlias        = 0x07
 	recImportToken  = 0x08
+	recUser         = 0x09
+	recRole         = 0x0a
 	snapshotSumSize = sha256.Size
 )
 
@@ -67,6 +69,8 @@ type SnapshotInfo struct {
 	Versions     int
 	Aliases      int
 	ImportTokens int
+	Users        int
+	Roles        int
 }
 
 type metaRecord struct {
@@ -186,7 +190,13 @@ func (c *catalogue) writeRecords(w io.Writer) error {
 	if err := writeAll(w, recAlias, c.aliases); err != nil {
 		return err
 	}
-	return writeAll(w, recImportToken, c.tokens)
+	if err := writeAll(w, recImportToken, c.tokens); err != nil {
+		return err
+	}
+	if err := writeAll(w, recUser, c.users); err != nil {
+		return err
+	}
+	return writeAll(w, recRole, c.roles)
 }
 
 func (c *catalogue) hash() [32]byte {
@@ -244,6 +254,8 @@ func VerifySnapshot(r io.ReadSeeker) (SnapshotInfo, error) {
 		Versions:       len(cat.versions),
 		Aliases:        len(cat.aliases),
 		ImportTokens:   len(cat.tokens),
+		Users:          len(cat.users),
+		Roles:          len(cat.roles),
 	}, nil
 }
 
@@ -392,6 +404,20 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 		})
 	case recImportToken:
 		return loadInto(c.tokens, body, func(t *ImportToken) string { return t.ID })
+	case recUser:
+		return loadInto(c.users, body, func(u *User) string {
+			if u.Name == "" {
+				return ""
+			}
+			return identityKey(u.AccountID, u.Name)
+		})
+	case recRole:
+		return loadInto(c.roles, body, func(r *Role) string {
+			if r.Name == "" {
+				return ""
+			}
+			return identityKey(r.AccountID, r.Name)
+		})
 	}
 	return fmt.Errorf("unknown record type %d", typ)
 }

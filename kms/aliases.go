@@ -32,7 +32,7 @@ func (s *Service) CreateAlias(ctx context.Context, c Caller, name, ref string) (
 	if err := checkAliasName(name); err != nil {
 		return 0, err
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:CreateAlias", "KeyId", ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -44,7 +44,7 @@ func (s *Service) UpdateAlias(ctx context.Context, c Caller, name, ref string) (
 	if err := checkAliasName(name); err != nil {
 		return 0, err
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:UpdateAlias", "KeyId", ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -56,6 +56,16 @@ func (s *Service) DeleteAlias(ctx context.Context, c Caller, name string) (uint6
 	if err := checkAliasName(name); err != nil {
 		return 0, err
 	}
+	// The permission is on the key the alias points at.
+	if a, ok := s.fsm.Alias(c.AccountID, name); ok {
+		if k, ok := s.fsm.Key(a.KeyID); ok {
+			if err := s.authorizeKey(c, "kms:DeleteAlias", k, nil); err != nil {
+				return 0, err
+			}
+		}
+	} else if err := s.authorizeAccount(c, "kms:DeleteAlias"); err != nil {
+		return 0, err
+	}
 	return s.propose(ctx, fsm.CmdDeleteAlias, fsm.AliasCmd{Now: s.nowMillis(), AccountID: c.AccountID, Name: name})
 }
 
@@ -63,6 +73,9 @@ func (s *Service) DeleteAlias(ctx context.Context, c Caller, name string) (uint6
 func (s *Service) ListAliases(ctx context.Context, c Caller, p Page) ([]*fsm.Alias, int, Page, error) {
 	p, err := p.normalize()
 	if err != nil {
+		return nil, 0, p, err
+	}
+	if err := s.authorizeAccount(c, "kms:ListAliases"); err != nil {
 		return nil, 0, p, err
 	}
 	all := s.fsm.Aliases(c.AccountID, "")
@@ -76,7 +89,7 @@ func (s *Service) ListAliasesByKeyID(ctx context.Context, c Caller, ref string, 
 	if err != nil {
 		return nil, 0, p, err
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:ListAliasesByKeyId", "KeyId", ref, nil)
 	if err != nil {
 		return nil, 0, p, err
 	}
@@ -121,7 +134,7 @@ func (s *Service) TagResource(ctx context.Context, c Caller, ref string, tags []
 		}
 		m[t.Key] = t.Value
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:TagResource", "KeyId", ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -141,7 +154,7 @@ func (s *Service) UntagResource(ctx context.Context, c Caller, ref string, tagKe
 			return 0, invalid("TagKeys", "tag keys are 1 to 128 characters")
 		}
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:UntagResource", "KeyId", ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -150,7 +163,7 @@ func (s *Service) UntagResource(ctx context.Context, c Caller, ref string, tagKe
 
 // ListResourceTags returns a key's tags sorted by tag key.
 func (s *Service) ListResourceTags(ctx context.Context, c Caller, ref string) (*fsm.Key, []Tag, error) {
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:ListResourceTags", "KeyId", ref, nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -30,7 +30,7 @@ func (s *Service) asymmetricVersion(ctx context.Context, c Caller, ref, versionI
 	if err := s.fresh(ctx); err != nil {
 		return nil, nil, err
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:"+op, "KeyId", ref, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -260,7 +260,7 @@ func (s *Service) GenerateAndExportDataKey(ctx context.Context, c Caller, ref, k
 	if numberOfBytes > max {
 		return ExportedDataKey{}, invalid("NumberOfBytes", fmt.Sprintf("RSA_2048 with %s carries at most %d bytes", in.WrappingAlgorithm, max))
 	}
-	dk, err := s.GenerateDataKey(ctx, c, ref, keySpec, numberOfBytes, encCtx)
+	dk, err := s.generateDataKey(ctx, c, "kms:GenerateAndExportDataKey", ref, keySpec, numberOfBytes, encCtx)
 	if err != nil {
 		return ExportedDataKey{}, err
 	}

@@ -37,7 +37,7 @@ func (s *Service) Encrypt(ctx context.Context, c Caller, ref string, plaintext [
 	if err := s.fresh(ctx); err != nil {
 		return Sealed{}, err
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:Encrypt", "KeyId", ref, encCtx)
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -84,7 +84,7 @@ func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, en
 	if err := s.fresh(ctx); err != nil {
 		return Opened{}, err
 	}
-	k, v, err := s.versionOf(ctx, c, h.VersionID)
+	k, v, err := s.versionOf(ctx, c, "kms:"+op, h.VersionID, encCtx)
 	if err != nil {
 		return Opened{}, err
 	}
@@ -119,6 +119,16 @@ type DataKey struct {
 // keySpec names: AES_256 32, AES_128 16) and seals its Base64 form under the
 // key, so Decrypt of the blob returns the same Base64 text as Plaintext.
 func (s *Service) GenerateDataKey(ctx context.Context, c Caller, ref, keySpec string, numberOfBytes int, encCtx map[string]string) (DataKey, error) {
+	return s.generateDataKey(ctx, c, "kms:GenerateDataKey", ref, keySpec, numberOfBytes, encCtx)
+}
+
+// GenerateDataKeyWithoutPlaintext is GenerateDataKey under its own
+// permission; the caller drops the plaintext from the answer.
+func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, c Caller, ref, keySpec string, numberOfBytes int, encCtx map[string]string) (DataKey, error) {
+	return s.generateDataKey(ctx, c, "kms:GenerateDataKeyWithoutPlaintext", ref, keySpec, numberOfBytes, encCtx)
+}
+
+func (s *Service) generateDataKey(ctx context.Context, c Caller, action, ref, keySpec string, numberOfBytes int, encCtx map[string]string) (DataKey, error) {
 	n := numberOfBytes
 	if n == 0 {
 		switch keySpec {
@@ -137,7 +147,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, c Caller, ref, keySpec st
 	if err := s.fresh(ctx); err != nil {
 		return DataKey{}, err
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, action, "KeyId", ref, encCtx)
 	if err != nil {
 		return DataKey{}, err
 	}
@@ -173,7 +183,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, blob []byte, destRef 
 		return ReEncrypted{}, err
 	}
 	defer clear(opened.Plaintext)
-	dest, err := s.resolveKey(ctx, c, "DestinationKeyId", destRef)
+	dest, err := s.keyFor(ctx, c, "kms:ReEncrypt", "DestinationKeyId", destRef, dstCtx)
 	if err != nil {
 		return ReEncrypted{}, err
 	}

@@ -47,7 +47,7 @@ func (s *Service) GetParametersForImport(ctx context.Context, c Caller, ref, alg
 	if spec != kcrypto.SpecRSA2048 {
 		return ImportParameters{}, invalid("WrappingKeySpec", "must be RSA_2048")
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:GetParametersForImport", "KeyId", ref, nil)
 	if err != nil {
 		return ImportParameters{}, err
 	}
@@ -97,7 +97,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, ref string, e
 	if expireUnix < 0 || (expireUnix > 0 && time.Unix(expireUnix, 0).Before(now)) {
 		return 0, invalid("KeyMaterialExpireUnix", "must be 0 (never expires) or a time in the future, in Unix seconds")
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:ImportKeyMaterial", "KeyId", ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -151,7 +151,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, ref string, e
 // DeleteKeyMaterial removes an EXTERNAL key's material; the key goes back to
 // PendingImport and only the same material can be imported again.
 func (s *Service) DeleteKeyMaterial(ctx context.Context, c Caller, ref string) (uint64, error) {
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:DeleteKeyMaterial", "KeyId", ref, nil)
 	if err != nil {
 		return 0, err
 	}

@@ -109,6 +109,9 @@ func rootPrincipal(account string) string { return "acs:ram::" + account + ":roo
 
 // CreateInstance adds a software KMS instance to the caller's account.
 func (s *Service) CreateInstance(ctx context.Context, c Caller, typ, name string) (*fsm.Instance, uint64, error) {
+	if err := requireRoot(c, "operator instance create"); err != nil {
+		return nil, 0, err
+	}
 	if typ == "" {
 		typ = InstanceSoftware
 	}
@@ -149,6 +152,9 @@ type CreateKeyInput struct {
 // one default key (Aliyun_AES_256, SOFTWARE). Origin EXTERNAL creates the
 // key in PendingImport, waiting for ImportKeyMaterial.
 func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*fsm.Key, uint64, error) {
+	if err := s.authorizeAccount(c, "kms:CreateKey"); err != nil {
+		return nil, 0, err
+	}
 	if in.KeySpec == "" {
 		in.KeySpec = SpecAES256
 	}
@@ -232,6 +238,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 		Spec: in.KeySpec, Usage: usage, Origin: in.Origin, ProtectionLevel: in.ProtectionLevel,
 		State: state, Description: in.Description, Creator: c.AccountID, CreatorType: "User", CreatedAt: now,
 		RotationInterval: interval, LastRotation: now, Policy: policy, Tags: tags,
+		CrossAccount: CrossAccountPrincipals(policy, c.AccountID),
 	}
 	var version fsm.KeyVersion
 	if in.Origin == OriginExternal {
@@ -241,7 +248,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	}
 	idx, err := s.propose(ctx, fsm.CmdCreateKey, fsm.CreateKeyCmd{Now: now, Key: key, Version: version, Alias: in.AliasName})
 	if err != nil {
-		if errors.Is(err, fsm.ErrQuotaExceeded) || errors.Is(err, fsm.ErrDefaultKeyExists) {
+		if errors.Is(err, fsm.ErrQuotaExceeded) || errors.Is(err, fsm.ErrDefaultKeyExists) || errors.Is(err, fsm.ErrAccessQuotaExceeded) {
 			return nil, idx, fmt.Errorf("%w: %v", ErrLimitExceeded, err)
 		}
 		return nil, idx, err
@@ -309,7 +316,7 @@ func parseRotationInterval(v string) (int64, error) {
 
 // DescribeKey returns a key's metadata.
 func (s *Service) DescribeKey(ctx context.Context, c Caller, ref string) (*fsm.Key, error) {
-	return s.resolveKey(ctx, c, "KeyId", ref)
+	return s.keyFor(ctx, c, "kms:DescribeKey", "KeyId", ref, nil)
 }
 
 // UpdateKeyDescription replaces a key's description.
@@ -317,7 +324,7 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, c Caller, ref, desc 
 	if err := checkDescription(desc); err != nil {
 		return 0, err
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:UpdateKeyDescription", "KeyId", ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -327,7 +334,7 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, c Caller, ref, desc 
 // SetKeyEnabled enables or disables a key. Disabling also drops the key's
 // unwrapped material from this node's memory.
 func (s *Service) SetKeyEnabled(ctx context.Context, c Caller, ref string, enabled bool) (uint64, error) {
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, enableAction(enabled), "KeyId", ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -339,9 +346,16 @@ func (s *Service) SetKeyEnabled(ctx context.Context, c Caller, ref string, enabl
 	return s.propose(ctx, fsm.CmdSetKeyState, fsm.SetKeyStateCmd{Now: s.nowMillis(), KeyID: k.ID, State: state})
 }
 
+func enableAction(enabled bool) string {
+	if enabled {
+		return "kms:EnableKey"
+	}
+	return "kms:DisableKey"
+}
+
 // CreateKeyVersion rotates a key by hand: a new version becomes primary.
 func (s *Service) CreateKeyVersion(ctx context.Context, c Caller, ref string) (*fsm.KeyVersion, uint64, error) {
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:CreateKeyVersion", "KeyId", ref, nil)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -377,7 +391,7 @@ func (s *Service) ListKeyVersions(ctx context.Context, c Caller, ref string, p P
 	if err != nil {
 		return nil, nil, 0, p, err
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:ListKeyVersions", "KeyId", ref, nil)
 	if err != nil {
 		return nil, nil, 0, p, err
 	}
@@ -396,7 +410,7 @@ func (s *Service) DescribeKeyVersion(ctx context.Context, c Caller, ref, version
 	if versionID == "" {
 		return nil, missing("KeyVersionId")
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:DescribeKeyVersion", "KeyId", ref, nil)
 	if err != nil {
 		return nil, err
 	}

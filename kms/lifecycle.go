@@ -29,7 +29,7 @@ func (s *Service) UpdateRotationPolicy(ctx context.Context, c Caller, ref string
 			return 0, err
 		}
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:UpdateRotationPolicy", "KeyId", ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -49,7 +49,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c Caller, ref string,
 	if days < MinPendingWindowDays || days > MaxPendingWindowDays {
 		return 0, invalid("PendingWindowInDays", fmt.Sprintf("must be between %d and %d", MinPendingWindowDays, MaxPendingWindowDays))
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:ScheduleKeyDeletion", "KeyId", ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -61,7 +61,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c Caller, ref string,
 
 // CancelKeyDeletion takes a key out of PendingDeletion.
 func (s *Service) CancelKeyDeletion(ctx context.Context, c Caller, ref string) (uint64, error) {
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:CancelKeyDeletion", "KeyId", ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -83,7 +83,7 @@ func (s *Service) SetDeletionProtection(ctx context.Context, c Caller, arn strin
 	if len([]rune(desc)) > 128 {
 		return 0, invalid("DeletionProtectionDescription", "at most 128 characters")
 	}
-	k, err := s.resolveKey(ctx, c, "ProtectedResourceArn", arn)
+	k, err := s.keyFor(ctx, c, "kms:SetDeletionProtection", "ProtectedResourceArn", arn, nil)
 	if err != nil {
 		return 0, err
 	}

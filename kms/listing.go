@@ -73,6 +73,9 @@ func (s *Service) ListKeys(ctx context.Context, c Caller, p Page, filters []KeyF
 	if err != nil {
 		return nil, 0, p, err
 	}
+	if err := s.authorizeAccount(c, "kms:ListKeys"); err != nil {
+		return nil, 0, p, err
+	}
 	var all []*fsm.Key
 	for _, k := range s.fsm.Keys(c.AccountID) {
 		if matches(k, filters) {
@@ -89,6 +92,9 @@ func (s *Service) ListKmsInstances(ctx context.Context, c Caller, p Page) ([]*fs
 	if err != nil {
 		return nil, 0, p, err
 	}
+	if err := s.authorizeAccount(c, "kms:ListKmsInstances"); err != nil {
+		return nil, 0, p, err
+	}
 	all := s.fsm.Instances(c.AccountID)
 	start, end := p.bounds(len(all))
 	return all[start:end], len(all), p, nil
@@ -98,6 +104,9 @@ func (s *Service) ListKmsInstances(ctx context.Context, c Caller, p Page) ([]*fs
 func (s *Service) GetKmsInstance(ctx context.Context, c Caller, id string) (*fsm.Instance, error) {
 	if id == "" {
 		return nil, missing("KmsInstanceId")
+	}
+	if err := s.authorizeAccount(c, "kms:GetKmsInstance"); err != nil {
+		return nil, err
 	}
 	inst, ok := s.fsm.Instance(id)
 	if !ok {

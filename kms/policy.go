@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -133,6 +134,29 @@ func ValidatePolicy(doc string) error {
 	return nil
 }
 
+// CrossAccountPrincipals counts the distinct principals of other accounts
+// that a key policy allows: each uses one unit of the instance's access
+// management quota.
+func CrossAccountPrincipals(doc, owner string) int {
+	seen := map[string]bool{}
+	for _, st := range parsePolicy(doc) {
+		if st.effect != "Allow" {
+			continue
+		}
+		for _, p := range st.principals {
+			rest, ok := strings.CutPrefix(p, "acs:ram::")
+			if !ok {
+				continue
+			}
+			acct, _, _ := strings.Cut(rest, ":")
+			if acct != owner && acct != "*" {
+				seen[p] = true
+			}
+		}
+	}
+	return len(seen)
+}
+
 func checkPolicyName(name string) error {
 	if name == "" {
 		return missing("PolicyName")
@@ -148,7 +172,7 @@ func (s *Service) GetKeyPolicy(ctx context.Context, c Caller, ref, name string) 
 	if err := checkPolicyName(name); err != nil {
 		return "", err
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:GetKeyPolicy", "KeyId", ref, nil)
 	if err != nil {
 		return "", err
 	}
@@ -169,9 +193,13 @@ func (s *Service) SetKeyPolicy(ctx context.Context, c Caller, ref, name, doc str
 	if err := ValidatePolicy(doc); err != nil {
 		return 0, err
 	}
-	k, err := s.resolveKey(ctx, c, "KeyId", ref)
+	k, err := s.keyFor(ctx, c, "kms:SetKeyPolicy", "KeyId", ref, nil)
 	if err != nil {
 		return 0, err
 	}
-	return s.propose(ctx, fsm.CmdSetKeyPolicy, fsm.KeyPolicyCmd{Now: s.nowMillis(), KeyID: k.ID, Policy: doc})
+	idx, err := s.propose(ctx, fsm.CmdSetKeyPolicy, fsm.KeyPolicyCmd{Now: s.nowMillis(), KeyID: k.ID, Policy: doc, CrossAccount: CrossAccountPrincipals(doc, k.AccountID)})
+	if errors.Is(err, fsm.ErrAccessQuotaExceeded) {
+		return idx, fmt.Errorf("%w: %v", ErrLimitExceeded, err)
+	}
+	return idx, err
 }

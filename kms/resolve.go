@@ -13,9 +13,13 @@ import (
 // Caller is the authenticated identity behind a request.
 type Caller struct {
 	AccountID   string
-	Principal   string // acs:ram::<uid>:root
+	Principal   string // acs:ram::<uid>:root | :user/<name> | :role/<name>
+	Kind        string // root | user | role
+	Name        string // user or role name
+	Session     string // role session name
 	AccessKeyID string
 	SourceIP    string
+	Temporary   bool // STS credentials
 }
 
 // Errors of authentication.
@@ -28,7 +32,17 @@ var (
 // verification, and the caller it stands for. An access key created on
 // another node a moment ago may not be applied here yet, so a miss costs one
 // read-index round trip before it is final.
-func (s *Service) Credential(ctx context.Context, accessKeyID string) ([]byte, Caller, error) {
+func (s *Service) Credential(ctx context.Context, accessKeyID, securityToken string) ([]byte, Caller, error) {
+	// A node cut off from the leader may not know a key was revoked.
+	if err := s.fresh(ctx); err != nil {
+		return nil, Caller{}, err
+	}
+	if strings.HasPrefix(accessKeyID, stsPrefix) || securityToken != "" {
+		if securityToken == "" {
+			return nil, Caller{}, fmt.Errorf("%w: temporary credentials need their SecurityToken", ErrSTSToken)
+		}
+		return s.stsCredential(ctx, accessKeyID, securityToken)
+	}
 	ak, ok := s.fsm.AccessKey(accessKeyID)
 	if !ok {
 		if err := s.LinearizableRead(ctx); err == nil {
@@ -42,18 +56,14 @@ func (s *Service) Credential(ctx context.Context, accessKeyID string) ([]byte, C
 		return nil, Caller{}, fmt.Errorf("%w: %s", ErrAccessKeyInactive, accessKeyID)
 	}
 	if c, ok := s.secrets.Get(ak.ID); ok && c.modifyIndex == ak.ModifyIndex {
-		return c.secret, callerOf(ak), nil
+		return c.secret, callerOfKey(ak), nil
 	}
 	secret, err := s.root.Unwrap(ak.WrappedSecret, kcrypto.SecretAAD(ak.ID))
 	if err != nil {
 		return nil, Caller{}, fmt.Errorf("access key %s: %w", ak.ID, err)
 	}
 	s.secrets.Add(ak.ID, cachedSecret{modifyIndex: ak.ModifyIndex, secret: secret})
-	return secret, callerOf(ak), nil
-}
-
-func callerOf(ak *fsm.AccessKey) Caller {
-	return Caller{AccountID: ak.AccountID, Principal: ak.Principal, AccessKeyID: ak.ID}
+	return secret, callerOfKey(ak), nil
 }
 
 // KeyArn is the ARN of a key in this region.
@@ -76,7 +86,7 @@ func (s *Service) resolveKey(ctx context.Context, c Caller, param, ref string) (
 		return nil, missing(param)
 	}
 	k, err := s.lookupKey(c, param, ref)
-	if errors.Is(err, fsm.ErrKeyNotFound) || errors.Is(err, fsm.ErrAliasNotFound) {
+	if errors.Is(err, fsm.ErrKeyNotFound) || errors.Is(err, fsm.ErrAliasNotFound) || errors.Is(err, errForeignKeyUnknown) {
 		if rerr := s.LinearizableRead(ctx); rerr == nil {
 			k, err = s.lookupKey(c, param, ref)
 		}
@@ -102,26 +112,32 @@ func (s *Service) lookupKey(c Caller, param, ref string) (*fsm.Key, error) {
 			return nil, invalid(param, "an ARN names key/<id> or alias/<name>")
 		}
 	}
-	if account != c.AccountID {
-		return nil, fmt.Errorf("%w: %s", fsm.ErrKeyNotFound, ref)
-	}
+	// Another account's key can only be named by ARN; whether it exists is
+	// not told apart from whether the caller may use it (keyFor).
+	foreign := account != c.AccountID
 	if strings.HasPrefix(id, "alias/") {
 		a, ok := s.fsm.Alias(account, id)
 		if !ok {
+			if foreign {
+				return nil, fmt.Errorf("%w: %s", errForeignKeyUnknown, ref)
+			}
 			return nil, fmt.Errorf("%w: %s", fsm.ErrAliasNotFound, id)
 		}
 		id = a.KeyID
 	}
 	k, ok := s.fsm.Key(id)
 	if !ok || k.AccountID != account {
+		if foreign {
+			return nil, fmt.Errorf("%w: %s", errForeignKeyUnknown, ref)
+		}
 		return nil, fmt.Errorf("%w: %s", fsm.ErrKeyNotFound, ref)
 	}
 	return k, nil
 }
 
 // versionOf finds a key version named by a ciphertext, with the same
-// read-index retry as resolveKey.
-func (s *Service) versionOf(ctx context.Context, c Caller, versionID string) (*fsm.Key, *fsm.KeyVersion, error) {
+// read-index retry as resolveKey, and authorizes action on its key.
+func (s *Service) versionOf(ctx context.Context, c Caller, action, versionID string, encCtx map[string]string) (*fsm.Key, *fsm.KeyVersion, error) {
 	v, ok := s.fsm.KeyVersion(versionID)
 	if !ok {
 		if err := s.LinearizableRead(ctx); err == nil {
@@ -132,8 +148,11 @@ func (s *Service) versionOf(ctx context.Context, c Caller, versionID string) (*f
 		return nil, nil, fmt.Errorf("%w: the key version the ciphertext names does not exist (the key may have been deleted)", kcrypto.ErrInvalidCiphertext)
 	}
 	k, ok := s.fsm.Key(v.KeyID)
-	if !ok || k.AccountID != c.AccountID {
+	if !ok {
 		return nil, nil, fmt.Errorf("%w: the key version the ciphertext names does not exist (the key may have been deleted)", kcrypto.ErrInvalidCiphertext)
+	}
+	if err := s.authorizeKey(c, action, k, encCtx); err != nil {
+		return nil, nil, err
 	}
 	return k, v, nil
 }

@@ -50,6 +50,9 @@ type Config struct {
 	MinIndexWait time.Duration
 	// DataDir is where uploaded snapshots are staged before a restore.
 	DataDir string
+	// Servers lists the cluster addresses of the Raft configuration's
+	// members (to confirm that a revocation reached every node).
+	Servers func() ([]string, error)
 	// MaxStaleness bounds how old a follower's view may be when it serves a
 	// cryptographic operation from its local catalogue: a follower that has
 	// not heard from the leader for longer first catches up through a read
@@ -112,6 +115,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Transport != nil {
 		cfg.Transport.Handle(rpcRestore, s.handleRestore)
+		cfg.Transport.Handle(rpcWaitIndex, s.handleWaitIndex)
 	}
 	if cfg.Metrics != nil {
 		cfg.Metrics.MustRegister(newKeyGauge(s.fsm))

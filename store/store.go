@@ -364,9 +364,14 @@ func (s *Store) Restore(r io.Reader, size int64, index uint64, timeout time.Dura
 	return mapRaftErr(s.raft.Restore(meta, r, timeout))
 }
 
-// CaughtUp reports whether this node has handed every entry it knows to be
-// committed to its state machine.
-func (s *Store) CaughtUp() bool { return s.raft.AppliedIndex() >= s.raft.CommitIndex() }
+// caughtUpLag is how far behind its known commit index a node may be and
+// still call itself caught up: under a stream of writes the applied index
+// trails by a batch, and health must not flap with every batch.
+const caughtUpLag = 256
+
+// CaughtUp reports whether this node has applied (nearly) every entry it
+// knows to be committed: false while it replays a backlog after a restart.
+func (s *Store) CaughtUp() bool { return s.raft.AppliedIndex()+caughtUpLag >= s.raft.CommitIndex() }
 
 // Kill stops Raft without a leadership transfer, as a crash would (tests).
 func (s *Store) Kill() {

@@ -118,6 +118,7 @@ KMS_ENDPOINT, KMS_ACCESS_KEY_ID and KMS_ACCESS_KEY_SECRET. The file is what
 	root.SetErr(stderr)
 	addGlobalFlags(root, g)
 	root.AddCommand(operatorCommand(g, stdout, stderr))
+	root.AddCommand(keyPolicyCommand(g, stdout))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
 	return root
 }

@@ -1,0 +1,424 @@
+package kms
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/raftkms/raftkms/fsm"
+)
+
+// Authorization follows the reference service:
+//
+//   - In the key's own account an Allow from the caller's RAM policies or
+//     from the key policy, and no explicit Deny, is enough. The account's
+//     root has every RAM permission in its own account.
+//   - A caller from another account needs both: the key policy must allow it
+//     (naming it, or its account) and its own account's RAM policies must
+//     allow the action; and it must name the key by ARN.
+//   - An explicit Deny in either wins everywhere.
+//
+// Key policy principals `acs:ram::<uid>:*`, `acs:ram::<uid>:root` and `*`
+// delegate to the RAM policies of that account (like AWS's account root
+// principal): they let RAM decide, they do not grant by themselves. A named
+// user or role is a direct grant.
+
+// stmt is a policy statement prepared for evaluation.
+type stmt struct {
+	effect     string
+	principals []string // empty: RAM policy statement (applies to its holder)
+	actions    []string
+	resources  []string
+	conditions map[string]map[string][]string
+}
+
+// Action sets of the system policies.
+var (
+	cryptoActions = []string{
+		"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*",
+		"kms:AsymmetricEncrypt", "kms:AsymmetricDecrypt", "kms:AsymmetricSign", "kms:AsymmetricVerify",
+		"kms:GetPublicKey", "kms:ExportDataKey", "kms:GenerateAndExportDataKey", "kms:GenerateMac", "kms:VerifyMac",
+	}
+	adminActions = []string{
+		"kms:List*", "kms:Describe*", "kms:Create*", "kms:Enable*", "kms:Disable*", "kms:Get*", "kms:Set*",
+		"kms:Update*", "kms:Delete*", "kms:Cancel*", "kms:TagResource", "kms:UntagResource",
+		"kms:ImportKeyMaterial", "kms:ScheduleKeyDeletion",
+	}
+	readActions = []string{"kms:List*", "kms:Describe*", "kms:GetKeyPolicy", "kms:GetKmsInstance"}
+)
+
+var systemPolicies = map[string][]stmt{
+	PolicyFullAccess:       {{effect: "Allow", actions: []string{"kms:*"}, resources: []string{"*"}}},
+	PolicyReadOnlyAccess:   {{effect: "Allow", actions: readActions, resources: []string{"*"}}},
+	PolicyCryptoUserAccess: {{effect: "Allow", actions: append([]string{"kms:List*", "kms:Describe*"}, cryptoActions...), resources: []string{"*"}}},
+}
+
+// conditionOperators are the Condition operators the evaluator knows.
+var conditionOperators = map[string]bool{
+	"StringEquals": true, "StringNotEquals": true, "StringEqualsIgnoreCase": true,
+	"StringLike": true, "StringNotLike": true, "IpAddress": true, "NotIpAddress": true,
+}
+
+// matchGlob matches a policy pattern: * is any run of characters (slashes
+// included, unlike path.Match), ? one character.
+func matchGlob(pattern, s string) bool {
+	for len(pattern) > 0 {
+		switch pattern[0] {
+		case '*':
+			for len(pattern) > 0 && pattern[0] == '*' {
+				pattern = pattern[1:]
+			}
+			if pattern == "" {
+				return true
+			}
+			for i := 0; i <= len(s); i++ {
+				if matchGlob(pattern, s[i:]) {
+					return true
+				}
+			}
+			return false
+		case '?':
+			if s == "" {
+				return false
+			}
+			pattern, s = pattern[1:], s[1:]
+		default:
+			if s == "" || s[0] != pattern[0] {
+				return false
+			}
+			pattern, s = pattern[1:], s[1:]
+		}
+	}
+	return s == ""
+}
+
+func anyGlob(patterns []string, s string) bool {
+	for _, p := range patterns {
+		if matchGlob(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// env holds the condition keys of one request.
+type env map[string]string
+
+func (s *Service) envFor(c Caller, encCtx map[string]string) env {
+	e := env{"acs:SourceIp": c.SourceIP}
+	for k, v := range encCtx {
+		e["kms:EncryptionContext:"+k] = v
+	}
+	return e
+}
+
+// conditionsHold evaluates a statement's Condition block.
+func conditionsHold(conds map[string]map[string][]string, e env) bool {
+	for op, keys := range conds {
+		for key, values := range keys {
+			got, present := e[key]
+			if !present {
+				// A key the request does not carry: positive conditions fail,
+				// negative ones hold.
+				if op == "StringNotEquals" || op == "StringNotLike" || op == "NotIpAddress" {
+					continue
+				}
+				return false
+			}
+			if !conditionHolds(op, got, values) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func conditionHolds(op, got string, values []string) bool {
+	switch op {
+	case "StringEquals":
+		return contains(values, got)
+	case "StringNotEquals":
+		return !contains(values, got)
+	case "StringEqualsIgnoreCase":
+		for _, v := range values {
+			if strings.EqualFold(v, got) {
+				return true
+			}
+		}
+		return false
+	case "StringLike":
+		return anyGlob(values, got)
+	case "StringNotLike":
+		return !anyGlob(values, got)
+	case "IpAddress", "NotIpAddress":
+		ip, err := netip.ParseAddr(got)
+		in := false
+		if err == nil {
+			for _, v := range values {
+				if p, err := netip.ParsePrefix(v); err == nil && p.Contains(ip) {
+					in = true
+				} else if a, err := netip.ParseAddr(v); err == nil && a == ip {
+					in = true
+				}
+			}
+		}
+		if op == "IpAddress" {
+			return in
+		}
+		return err == nil && !in
+	}
+	return false
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// parsePolicy turns a stored key policy into statements. Stored documents
+// were validated when set.
+func parsePolicy(doc string) []stmt {
+	var p PolicyDocument
+	if err := json.Unmarshal([]byte(doc), &p); err != nil {
+		return nil
+	}
+	out := make([]stmt, 0, len(p.Statement))
+	for _, st := range p.Statement {
+		x := stmt{effect: st.Effect, principals: st.Principal["RAM"], actions: st.Action, resources: st.Resource}
+		if len(x.resources) == 0 {
+			x.resources = []string{"*"}
+		}
+		if len(st.Condition) > 0 {
+			x.conditions = map[string]map[string][]string{}
+			for op, keys := range st.Condition {
+				x.conditions[op] = map[string][]string{}
+				for k, raw := range keys {
+					var l stringList
+					_ = json.Unmarshal(raw, &l)
+					x.conditions[op][k] = l
+				}
+			}
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// principalMatch says whether a key-policy principal names the caller, and
+// whether it does so directly (a named user or role) or by delegating to
+// the caller's account.
+func principalMatch(p string, c Caller) (match, direct bool) {
+	switch {
+	case p == "*":
+		return true, false
+	case p == "acs:ram::"+c.AccountID+":*", p == "acs:ram::*:*":
+		return true, false
+	case p == rootPrincipal(c.AccountID):
+		return true, c.Kind == KindRoot
+	case p == c.Principal:
+		return true, true
+	}
+	return false, false
+}
+
+// ramStatements are the caller's own RAM policy statements; root has them
+// all.
+func (s *Service) ramStatements(c Caller) []stmt {
+	var names []string
+	switch c.Kind {
+	case KindRoot:
+		return systemPolicies[PolicyFullAccess]
+	case KindUser:
+		if u, ok := s.fsm.User(c.AccountID, c.Name); ok {
+			names = u.Policies
+		}
+	case KindRole:
+		if r, ok := s.fsm.Role(c.AccountID, c.Name); ok {
+			names = r.Policies
+		}
+	}
+	var out []stmt
+	for _, n := range names {
+		out = append(out, systemPolicies[n]...)
+	}
+	return out
+}
+
+// denial is the one answer to every refused authorization: it names the
+// action and the principal, and says nothing about whether the key exists.
+func denial(action string, c Caller) error {
+	return fmt.Errorf("%w: %s is not allowed to perform %s on this resource", ErrNoPermission, c.Principal, action)
+}
+
+// authorizeAccount checks an action that names no key (CreateKey, List*):
+// only the caller's RAM policies decide.
+func (s *Service) authorizeAccount(c Caller, action string) error {
+	for _, st := range s.ramStatements(c) {
+		if st.effect == "Allow" && anyGlob(st.actions, action) {
+			return nil
+		}
+	}
+	return denial(action, c)
+}
+
+// authorizeKey checks an action on a key.
+func (s *Service) authorizeKey(c Caller, action string, k *fsm.Key, encCtx map[string]string) error {
+	e := s.envFor(c, encCtx)
+	arn := s.KeyArn(k)
+	ramAllow := false
+	for _, st := range s.ramStatements(c) {
+		if anyGlob(st.actions, action) && anyGlob(st.resources, arn) && conditionsHold(st.conditions, e) {
+			if st.effect == "Deny" {
+				return denial(action, c)
+			}
+			ramAllow = true
+		}
+	}
+	policy := k.Policy
+	if policy == "" {
+		policy = DefaultPolicy(k.AccountID)
+	}
+	keyDirect, keyDelegated := false, false
+	for _, st := range parsePolicy(policy) {
+		if !anyGlob(st.actions, action) || !anyGlob(st.resources, arn) {
+			continue
+		}
+		match, direct := false, false
+		for _, p := range st.principals {
+			m, d := principalMatch(p, c)
+			match = match || m
+			direct = direct || (m && d)
+		}
+		if !match || !conditionsHold(st.conditions, e) {
+			continue
+		}
+		if st.effect == "Deny" {
+			return denial(action, c)
+		}
+		if direct {
+			keyDirect = true
+		} else {
+			keyDelegated = true
+		}
+	}
+	if c.AccountID == k.AccountID {
+		if ramAllow || keyDirect {
+			return nil
+		}
+		return denial(action, c)
+	}
+	// Another account: the key policy must name the caller or its account,
+	// and the caller's own RAM policies must allow the action.
+	if (keyDirect || keyDelegated) && ramAllow {
+		return nil
+	}
+	return denial(action, c)
+}
+
+// keyFor resolves a KeyId parameter and authorizes action on the key. For
+// a caller from another account, a key that does not exist and a key it may
+// not use give the same answer.
+func (s *Service) keyFor(ctx context.Context, c Caller, action, param, ref string, encCtx map[string]string) (*fsm.Key, error) {
+	k, err := s.resolveKey(ctx, c, param, ref)
+	if err != nil {
+		if errors.Is(err, errForeignKeyUnknown) {
+			return nil, denial(action, c)
+		}
+		return nil, err
+	}
+	if err := s.authorizeKey(c, action, k, encCtx); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// errForeignKeyUnknown marks a miss on another account's ARN, which must
+// not be told apart from a denial.
+var errForeignKeyUnknown = errors.New("no such key in that account")
+
+// trusts says whether a role's trust policy lets the caller assume it.
+func trusts(doc string, c Caller) bool {
+	var p trustDocument
+	if err := json.Unmarshal([]byte(doc), &p); err != nil {
+		return false
+	}
+	allowed := false
+	for _, st := range p.Statement {
+		if !anyGlob(st.Action, "sts:AssumeRole") {
+			continue
+		}
+		match := false
+		for _, pr := range st.Principal["RAM"] {
+			// In a trust policy an account's root ARN stands for the account:
+			// any of its identities may assume the role.
+			if pr == "*" || pr == c.Principal || pr == rootPrincipal(c.AccountID) || pr == "acs:ram::"+c.AccountID+":*" {
+				match = true
+			}
+		}
+		if !match {
+			continue
+		}
+		if st.Effect == "Deny" {
+			return false
+		}
+		if st.Effect == "Allow" {
+			allowed = true
+		}
+	}
+	return allowed
+}
+
+type trustDocument struct {
+	Version   string `json:"Version"`
+	Statement []struct {
+		Effect    string                `json:"Effect"`
+		Action    stringList            `json:"Action"`
+		Principal map[string]stringList `json:"Principal"`
+	} `json:"Statement"`
+}
+
+// ValidateTrustPolicy checks a role's AssumeRolePolicyDocument.
+func ValidateTrustPolicy(doc string) error {
+	bad := func(format string, a ...any) error {
+		return invalid("AssumeRolePolicyDocument", fmt.Sprintf(format, a...))
+	}
+	if len(doc) > 2048 {
+		return bad("at most 2048 bytes")
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(doc)))
+	var p trustDocument
+	if err := dec.Decode(&p); err != nil {
+		return bad("not a policy document: %v", err)
+	}
+	if p.Version != "1" {
+		return bad(`Version must be "1"`)
+	}
+	if len(p.Statement) == 0 {
+		return bad("Statement needs at least one statement")
+	}
+	for i, st := range p.Statement {
+		if st.Effect != "Allow" && st.Effect != "Deny" {
+			return bad("Statement[%d].Effect must be Allow or Deny", i)
+		}
+		if !contains(st.Action, "sts:AssumeRole") {
+			return bad(`Statement[%d].Action must include "sts:AssumeRole"`, i)
+		}
+		if len(st.Principal["RAM"]) == 0 && len(st.Principal["Service"]) == 0 {
+			return bad(`Statement[%d].Principal needs RAM (e.g. ["acs:ram::<account>:root"])`, i)
+		}
+		for _, pr := range st.Principal["RAM"] {
+			if !principalPattern.MatchString(pr) {
+				return bad("Statement[%d].Principal.RAM: %q is not acs:ram::<account>:root|*|user/<name>|role/<name>", i, pr)
+			}
+		}
+	}
+	return nil
+}
