@@ -110,7 +110,7 @@ func (t *Token) domainKey(domain string) (pkcs11.ObjectHandle, error) {
 }
 
 func (t *Token) domainKeyLocked(domain string) (pkcs11.ObjectHandle, error) {
-	if !t.keeperOK {
+	if !t.keeperLocked() {
 		return 0, errKeeperLost
 	}
 	if h, ok := t.domains[domain]; ok {
@@ -137,14 +137,14 @@ func (t *Token) domainKeyLocked(domain string) (pkcs11.ObjectHandle, error) {
 
 // findLocked lists the objects matching tmpl through the keeper session.
 func (t *Token) findLocked(tmpl []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {
-	if err := t.ctx.FindObjectsInit(t.keeper, tmpl); err != nil {
+	if err := t.ctx.FindObjectsInit(t.keeper.h, tmpl); err != nil {
 		return nil, err
 	}
 	var all []pkcs11.ObjectHandle
 	for {
-		hs, _, err := t.ctx.FindObjects(t.keeper, 64)
+		hs, _, err := t.ctx.FindObjects(t.keeper.h, 64)
 		if err != nil {
-			_ = t.ctx.FindObjectsFinal(t.keeper)
+			_ = t.ctx.FindObjectsFinal(t.keeper.h)
 			return nil, err
 		}
 		all = append(all, hs...)
@@ -152,7 +152,7 @@ func (t *Token) findLocked(tmpl []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, err
 			break
 		}
 	}
-	return all, t.ctx.FindObjectsFinal(t.keeper)
+	return all, t.ctx.FindObjectsFinal(t.keeper.h)
 }
 
 // checkDomainName rejects names that cannot be an HSM domain.
@@ -191,7 +191,7 @@ func (t *Token) Enroll(ctx context.Context, domain string, key []byte) (EnrollRe
 		case !isNotEnrolled(err):
 			return err
 		}
-		h, err = t.ctx.CreateObject(t.keeper, domainKeyTemplate(domain, key))
+		h, err = t.ctx.CreateObject(t.keeper.h, domainKeyTemplate(domain, key))
 		if err != nil {
 			return fmt.Errorf("create domain key: %w", err)
 		}
@@ -199,7 +199,7 @@ func (t *Token) Enroll(ctx context.Context, domain string, key []byte) (EnrollRe
 		if err != nil || !bytes.Equal(got, kcv) {
 			// The token computed a different KCV than Go: do not leave a
 			// key behind that the cluster would then mistrust.
-			_ = t.ctx.DestroyObject(t.keeper, h)
+			_ = t.ctx.DestroyObject(t.keeper.h, h)
 			if err == nil {
 				err = fmt.Errorf("hsm: token reports check value %x for the new domain key, expected %x", got, kcv)
 			}
@@ -243,18 +243,18 @@ func (t *Token) sameDomainKeyLocked(domain string, h pkcs11.ObjectHandle, key, k
 		attr(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY), attr(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
 		attr(pkcs11.CKA_TOKEN, false), attr(pkcs11.CKA_SENSITIVE, true), attr(pkcs11.CKA_EXTRACTABLE, false),
 	}, secretUsage(true, false)...)
-	ph, err := t.ctx.UnwrapKey(t.keeper, mech(pkcs11.CKM_AES_KEY_WRAP_PAD, nil), h, blob, tmpl)
+	ph, err := t.ctx.UnwrapKey(t.keeper.h, mech(pkcs11.CKM_AES_KEY_WRAP_PAD, nil), h, blob, tmpl)
 	if err != nil {
-		if t.refused(t.keeper, err, unwrapRefusals) {
+		if t.refused(t.keeper.h, err, unwrapRefusals) {
 			return mismatch
 		}
 		return err
 	}
-	defer t.ctx.DestroyObject(t.keeper, ph)
-	if err := t.ctx.EncryptInit(t.keeper, mech(pkcs11.CKM_AES_ECB, nil), ph); err != nil {
+	defer t.ctx.DestroyObject(t.keeper.h, ph)
+	if err := t.ctx.EncryptInit(t.keeper.h, mech(pkcs11.CKM_AES_ECB, nil), ph); err != nil {
 		return err
 	}
-	ct, err := t.ctx.Encrypt(t.keeper, make([]byte, aes.BlockSize))
+	ct, err := t.ctx.Encrypt(t.keeper.h, make([]byte, aes.BlockSize))
 	if err != nil {
 		return err
 	}
@@ -266,7 +266,7 @@ func (t *Token) sameDomainKeyLocked(domain string, h pkcs11.ObjectHandle, key, k
 }
 
 func (t *Token) checkValueLocked(h pkcs11.ObjectHandle) ([]byte, error) {
-	as, err := t.ctx.GetAttributeValue(t.keeper, h, []*pkcs11.Attribute{attr(pkcs11.CKA_CHECK_VALUE, nil)})
+	as, err := t.ctx.GetAttributeValue(t.keeper.h, h, []*pkcs11.Attribute{attr(pkcs11.CKA_CHECK_VALUE, nil)})
 	if err != nil {
 		return nil, fmt.Errorf("read CKA_CHECK_VALUE: %w", err)
 	}
@@ -300,7 +300,7 @@ func (t *Token) Domains(ctx context.Context) ([]Domain, error) {
 		out = nil
 		t.kmu.Lock()
 		defer t.kmu.Unlock()
-		if !t.keeperOK {
+		if !t.keeperLocked() {
 			return errKeeperLost
 		}
 		hs, err := t.findLocked([]*pkcs11.Attribute{
@@ -312,7 +312,7 @@ func (t *Token) Domains(ctx context.Context) ([]Domain, error) {
 			return err
 		}
 		for _, h := range hs {
-			as, err := t.ctx.GetAttributeValue(t.keeper, h, []*pkcs11.Attribute{attr(pkcs11.CKA_ID, nil), attr(pkcs11.CKA_CHECK_VALUE, nil)})
+			as, err := t.ctx.GetAttributeValue(t.keeper.h, h, []*pkcs11.Attribute{attr(pkcs11.CKA_ID, nil), attr(pkcs11.CKA_CHECK_VALUE, nil)})
 			if err != nil {
 				return err
 			}
@@ -511,15 +511,15 @@ func (t *Token) pin(ref KeyRef) (*cachedKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := t.ctx.UnwrapKey(t.keeper, mech(pkcs11.CKM_AES_KEY_WRAP_PAD, nil), dk, ref.Wrapped, workingTemplate(ref.Spec, usage))
+	h, err := t.ctx.UnwrapKey(t.keeper.h, mech(pkcs11.CKM_AES_KEY_WRAP_PAD, nil), dk, ref.Wrapped, workingTemplate(ref.Spec, usage))
 	if err != nil {
-		if t.refused(t.keeper, err, unwrapRefusals) {
+		if t.refused(t.keeper.h, err, unwrapRefusals) {
 			return nil, fmt.Errorf("%w: key %s (%s) with domain %q: %v", ErrUnwrap, ref.ID, ref.Spec, ref.Domain, err)
 		}
 		return nil, fmt.Errorf("unwrap: %w", err)
 	}
 	if err := t.checkUnwrappedLocked(h, ref.Spec); err != nil {
-		_ = t.ctx.DestroyObject(t.keeper, h)
+		_ = t.ctx.DestroyObject(t.keeper.h, h)
 		return nil, fmt.Errorf("%w: key %s: %v", ErrUnwrap, ref.ID, err)
 	}
 	k := &cachedKey{id: ref.ID, h: h, gen: gen, spec: ref.Spec, usage: usage, wrapped: bytes.Clone(ref.Wrapped)}
@@ -549,7 +549,7 @@ func (t *Token) checkUnwrappedLocked(h pkcs11.ObjectHandle, spec KeySpec) error 
 	case spec.IsSymmetric():
 		return nil
 	case spec.IsRSA():
-		as, err := t.ctx.GetAttributeValue(t.keeper, h, []*pkcs11.Attribute{attr(pkcs11.CKA_MODULUS, nil)})
+		as, err := t.ctx.GetAttributeValue(t.keeper.h, h, []*pkcs11.Attribute{attr(pkcs11.CKA_MODULUS, nil)})
 		if err != nil {
 			return err
 		}
@@ -557,7 +557,7 @@ func (t *Token) checkUnwrappedLocked(h pkcs11.ObjectHandle, spec KeySpec) error 
 			return fmt.Errorf("a %d-bit RSA key, not %s", n, spec)
 		}
 	default:
-		as, err := t.ctx.GetAttributeValue(t.keeper, h, []*pkcs11.Attribute{attr(pkcs11.CKA_EC_PARAMS, nil)})
+		as, err := t.ctx.GetAttributeValue(t.keeper.h, h, []*pkcs11.Attribute{attr(pkcs11.CKA_EC_PARAMS, nil)})
 		if err != nil {
 			return err
 		}
@@ -587,8 +587,8 @@ func (t *Token) destroy(ks []*cachedKey) {
 // generation died with their session already.
 func (t *Token) destroyLocked(ks []*cachedKey) {
 	for _, k := range ks {
-		if k.gen == t.gen.Load() && t.keeperOK {
-			if err := t.ctx.DestroyObject(t.keeper, k.h); err != nil {
+		if k.gen == t.gen.Load() && t.keeperLocked() {
+			if err := t.ctx.DestroyObject(t.keeper.h, k.h); err != nil {
 				t.log.Warn("destroy evicted key", "id", k.id, "error", err)
 			}
 		}

@@ -488,10 +488,10 @@ func TestUnwrap_WorkingKeysAreSensitiveNonExtractableSingleUse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.b.ctx.WrapKey(f.b.keeper, mech(pkcs11.CKM_AES_KEY_WRAP_PAD, nil), dk, k.h); !isRV(err, pkcs11.CKR_KEY_UNEXTRACTABLE) {
+			if _, err := f.b.ctx.WrapKey(f.b.keeper.h, mech(pkcs11.CKM_AES_KEY_WRAP_PAD, nil), dk, k.h); !isRV(err, pkcs11.CKR_KEY_UNEXTRACTABLE) {
 				t.Fatalf("wrapping the working key: got %v, want CKR_KEY_UNEXTRACTABLE", err)
 			}
-			err = f.b.ctx.SetAttributeValue(f.b.keeper, k.h, []*pkcs11.Attribute{attr(pkcs11.CKA_EXTRACTABLE, true)})
+			err = f.b.ctx.SetAttributeValue(f.b.keeper.h, k.h, []*pkcs11.Attribute{attr(pkcs11.CKA_EXTRACTABLE, true)})
 			if err == nil {
 				t.Fatal("the working key could be made extractable")
 			}

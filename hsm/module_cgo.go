@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/miekg/pkcs11"
 )
@@ -28,6 +29,53 @@ type module struct {
 	// logins counts our open Tokens per slot: the login is shared, so a
 	// second Token on the same token must not log it out.
 	logins map[uint]int
+
+	// smu makes opening and closing sessions atomic with owners, the
+	// sessions of ours that hold each handle number.
+	smu    sync.Mutex
+	owners map[pkcs11.SessionHandle]*sess
+}
+
+// sess is a session this process opened. PKCS#11 lets a module give a
+// closed session's number to the next session opened, on any slot
+// (SoftHSM 2.6 happens not to: sessions and objects share one counter that
+// never goes back; other modules number sessions by a table index). After
+// the module drops sessions (a device reset, C_CloseAllSessions) a stale
+// handle could then name somebody else's new session, and closing it would
+// close theirs. So every open and close goes through the module, which
+// knows which sess owns a number: a number handed out again marks its
+// previous owner gone, and a gone sess is never closed.
+type sess struct {
+	h    pkcs11.SessionHandle
+	gone atomic.Bool
+}
+
+// openSession opens a read/write session on slot.
+func (m *module) openSession(slot uint) (*sess, error) {
+	m.smu.Lock()
+	defer m.smu.Unlock()
+	h, err := m.ctx.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+	if err != nil {
+		return nil, err
+	}
+	if prev := m.owners[h]; prev != nil {
+		prev.gone.Store(true)
+	}
+	s := &sess{h: h}
+	m.owners[h] = s
+	return s, nil
+}
+
+// closeSession closes s unless its number already belongs to another.
+func (m *module) closeSession(s *sess) {
+	m.smu.Lock()
+	defer m.smu.Unlock()
+	if s.gone.Load() || m.owners[s.h] != s {
+		return
+	}
+	delete(m.owners, s.h)
+	s.gone.Store(true)
+	_ = m.ctx.CloseSession(s.h)
 }
 
 var modules = struct {
@@ -61,7 +109,7 @@ func acquireModule(path string) (*module, error) {
 		}
 		own = false
 	}
-	m := &module{key: key, ctx: ctx, refs: 1, ownInit: own, logins: map[uint]int{}}
+	m := &module{key: key, ctx: ctx, refs: 1, ownInit: own, logins: map[uint]int{}, owners: map[pkcs11.SessionHandle]*sess{}}
 	modules.m[key] = m
 	return m, nil
 }

@@ -39,7 +39,7 @@ type Token struct {
 	// for concurrent calls) and guards the fields below. Lock order: a pool
 	// session, then kmu, then the cache's lock.
 	kmu      sync.Mutex
-	keeper   pkcs11.SessionHandle
+	keeper   *sess
 	keeperOK bool
 	domains  map[string]pkcs11.ObjectHandle // domain key handles, valid while the keeper lives
 	lastTry  time.Time
@@ -49,7 +49,7 @@ type Token struct {
 	hmu    sync.Mutex
 	health Health
 
-	pool  chan *session
+	pool  chan *poolSession
 	cache *keyCache
 
 	closed atomic.Bool
@@ -57,11 +57,11 @@ type Token struct {
 	done   chan struct{}
 }
 
-// session is a pool slot; h is valid only when open and gen is current.
-type session struct {
-	h    pkcs11.SessionHandle
-	gen  uint64
-	open bool
+// poolSession is a pool slot; cur is usable when it is set, not gone, and
+// of the current keeper generation.
+type poolSession struct {
+	cur *sess
+	gen uint64
 }
 
 // Open loads the module (once per process), finds the token by label, opens
@@ -93,7 +93,7 @@ func Open(c Config) (*Token, error) {
 	t := &Token{
 		cfg: cfg, userPIN: pin, mod: mod, ctx: mod.ctx, slot: slot, log: cfg.Logger, m: m,
 		domains: map[string]pkcs11.ObjectHandle{},
-		pool:    make(chan *session, cfg.PoolSize),
+		pool:    make(chan *poolSession, cfg.PoolSize),
 		cache:   newKeyCache(cfg.KeyCacheSize),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -109,7 +109,7 @@ func Open(c Config) (*Token, error) {
 	}
 	mod.addLogin(slot)
 	for range cfg.PoolSize {
-		t.pool <- &session{}
+		t.pool <- &poolSession{}
 	}
 	t.setHealth(nil)
 	if cfg.HealthInterval > 0 {
@@ -143,8 +143,8 @@ func (t *Token) check(force bool) error {
 		return ErrClosed
 	}
 	t.kmu.Lock()
-	if t.keeperOK {
-		info, err := t.ctx.GetSessionInfo(t.keeper)
+	if t.keeperOK && !t.keeper.gone.Load() {
+		info, err := t.ctx.GetSessionInfo(t.keeper.h)
 		if err == nil && (info.State == pkcs11.CKS_RW_USER_FUNCTIONS || info.State == pkcs11.CKS_RO_USER_FUNCTIONS) {
 			t.kmu.Unlock()
 			t.setHealth(nil)
@@ -154,6 +154,8 @@ func (t *Token) check(force bool) error {
 			err = pkcs11.Error(pkcs11.CKR_USER_NOT_LOGGED_IN)
 		}
 		t.log.Warn("keeper session lost", "error", err)
+	} else if t.keeperOK {
+		t.log.Warn("keeper session lost", "error", "its handle was given to a new session")
 	}
 	gen := t.gen.Load()
 	t.kmu.Unlock()
@@ -202,13 +204,13 @@ func (t *Token) setHealth(err error) {
 // openKeeperLocked opens the keeper session and logs in. kmu is held.
 func (t *Token) openKeeperLocked() error {
 	t.lastTry = time.Now()
-	sh, err := t.ctx.OpenSession(t.slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+	ks, err := t.mod.openSession(t.slot)
 	if err != nil {
 		t.lastErr = fmt.Errorf("%w: open session on %q: %w", ErrUnavailable, t.cfg.TokenLabel, err)
 		return t.lastErr
 	}
-	if err := t.mod.login(t.slot, sh, t.userPIN); err != nil {
-		_ = t.ctx.CloseSession(sh)
+	if err := t.mod.login(t.slot, ks.h, t.userPIN); err != nil {
+		t.mod.closeSession(ks)
 		if isPINError(err) {
 			t.loginErr = fmt.Errorf("%w: %q: %w", ErrLogin, t.cfg.TokenLabel, err)
 			t.lastErr = fmt.Errorf("%w: %w", ErrUnavailable, t.loginErr)
@@ -217,7 +219,7 @@ func (t *Token) openKeeperLocked() error {
 		}
 		return t.lastErr
 	}
-	t.keeper, t.keeperOK, t.loginErr, t.lastErr = sh, true, nil, nil
+	t.keeper, t.keeperOK, t.loginErr, t.lastErr = ks, true, nil, nil
 	t.up.Store(true)
 	return nil
 }
@@ -248,7 +250,7 @@ func (t *Token) recover(gen uint64, force bool) error {
 	t.m.cached.Set(0)
 	clear(t.domains)
 	if t.keeperOK {
-		_ = t.ctx.CloseSession(t.keeper)
+		t.mod.closeSession(t.keeper)
 		t.keeperOK = false
 		t.up.Store(false)
 	}
@@ -264,6 +266,10 @@ func (t *Token) recover(gen uint64, force bool) error {
 	return nil
 }
 
+// keeperLocked reports whether the keeper session is there to use. kmu is
+// held.
+func (t *Token) keeperLocked() bool { return t.keeperOK && !t.keeper.gone.Load() }
+
 // ready makes sure there is a keeper session before an operation.
 func (t *Token) ready() error {
 	if t.closed.Load() {
@@ -276,40 +282,65 @@ func (t *Token) ready() error {
 }
 
 // acquire takes a pool session, reopening it if it belongs to an older
-// keeper generation or was closed after an error.
-func (t *Token) acquire(ctx context.Context) (*session, error) {
-	var s *session
+// keeper generation, was closed after an error, or lost its handle.
+func (t *Token) acquire(ctx context.Context) (*poolSession, error) {
+	var ps *poolSession
 	select {
-	case s = <-t.pool:
+	case ps = <-t.pool:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	if t.closed.Load() {
-		t.pool <- s
+		t.pool <- ps
 		return nil, ErrClosed
 	}
 	gen := t.gen.Load()
-	if s.open && s.gen != gen {
-		_ = t.ctx.CloseSession(s.h)
-		s.open = false
+	if ps.cur != nil && (ps.gen != gen || ps.cur.gone.Load()) {
+		t.mod.closeSession(ps.cur)
+		ps.cur = nil
 	}
-	if !s.open {
-		h, err := t.ctx.OpenSession(t.slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+	if ps.cur == nil {
+		s, err := t.mod.openSession(t.slot)
 		if err != nil {
-			t.pool <- s
+			t.pool <- ps
 			return nil, fmt.Errorf("open session: %w", err)
 		}
-		s.h, s.gen, s.open = h, gen, true
+		ps.cur, ps.gen = s, gen
+		// A session is opened after an error or a recovery. If the keeper
+		// is gone, so are the cached keys: a module that reuses object
+		// numbers could give a stale cached number to a key generated in
+		// this new session. Recover first.
+		if err := t.keeperAlive(); err != nil {
+			t.pool <- ps
+			return nil, err
+		}
 	}
-	return s, nil
+	return ps, nil
 }
 
-func (t *Token) release(s *session, bad bool) {
-	if bad && s.open {
-		_ = t.ctx.CloseSession(s.h)
-		s.open = false
+// keeperAlive asks the module whether the keeper session is still open and
+// logged in.
+func (t *Token) keeperAlive() error {
+	t.kmu.Lock()
+	defer t.kmu.Unlock()
+	if !t.keeperLocked() {
+		return errKeeperLost
 	}
-	t.pool <- s
+	info, err := t.ctx.GetSessionInfo(t.keeper.h)
+	if err != nil || (info.State != pkcs11.CKS_RW_USER_FUNCTIONS && info.State != pkcs11.CKS_RO_USER_FUNCTIONS) {
+		return errKeeperLost
+	}
+	return nil
+}
+
+// release returns a pool session; after a session-class error it is
+// closed (if it is still ours) and reopened on the next acquire.
+func (t *Token) release(ps *poolSession, bad bool) {
+	if bad && ps.cur != nil {
+		t.mod.closeSession(ps.cur)
+		ps.cur = nil
+	}
+	t.pool <- ps
 }
 
 // run performs one operation on a pool session, with one retry after
@@ -322,12 +353,12 @@ func (t *Token) run(ctx context.Context, op string, fn func(sh pkcs11.SessionHan
 		if err := t.ready(); err != nil {
 			return err
 		}
-		s, err := t.acquire(ctx)
+		ps, err := t.acquire(ctx)
 		var gen uint64
 		if err == nil {
-			gen = s.gen
-			err = fn(s.h, gen)
-			t.release(s, classify(err) == classSession)
+			gen = ps.gen
+			err = fn(ps.cur.h, gen)
+			t.release(ps, classify(err) == classSession)
 		} else {
 			gen = t.gen.Load()
 		}
@@ -360,19 +391,19 @@ func (t *Token) Close() error {
 	close(t.stop)
 	<-t.done
 	for range t.cfg.PoolSize {
-		s := <-t.pool
-		if s.open {
-			_ = t.ctx.CloseSession(s.h)
+		ps := <-t.pool
+		if ps.cur != nil {
+			t.mod.closeSession(ps.cur)
 		}
 	}
 	t.kmu.Lock()
 	t.cache.purge()
 	last := t.mod.dropLogin(t.slot)
 	if t.keeperOK {
-		if last {
-			_ = t.ctx.Logout(t.keeper)
+		if last && !t.keeper.gone.Load() {
+			_ = t.ctx.Logout(t.keeper.h)
 		}
-		_ = t.ctx.CloseSession(t.keeper)
+		t.mod.closeSession(t.keeper)
 		t.keeperOK = false
 		t.up.Store(false)
 	}

@@ -171,11 +171,11 @@ func TestEnroll_DomainKeyIsWrapOnlySensitiveUnextractable(t *testing.T) {
 	assertValueRefused(t, tok, dh, pkcs11.CKA_VALUE)
 	// Turning on decryption would let anyone with the PIN undo wraps with
 	// CKM_AES_ECB: the object must not be modifiable.
-	err = tok.ctx.SetAttributeValue(tok.keeper, dh, []*pkcs11.Attribute{attr(pkcs11.CKA_DECRYPT, true)})
+	err = tok.ctx.SetAttributeValue(tok.keeper.h, dh, []*pkcs11.Attribute{attr(pkcs11.CKA_DECRYPT, true)})
 	if err == nil {
 		t.Fatal("CKA_DECRYPT could be turned on for the domain key")
 	}
-	if err := tok.ctx.EncryptInit(tok.keeper, mech(pkcs11.CKM_AES_ECB, nil), dh); !isRV(err, pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED) {
+	if err := tok.ctx.EncryptInit(tok.keeper.h, mech(pkcs11.CKM_AES_ECB, nil), dh); !isRV(err, pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED) {
 		t.Fatalf("ECB with the domain key: got %v, want CKR_KEY_FUNCTION_NOT_PERMITTED", err)
 	}
 }
@@ -183,7 +183,7 @@ func TestEnroll_DomainKeyIsWrapOnlySensitiveUnextractable(t *testing.T) {
 func assertBoolAttrs(t *testing.T, tok *Token, h pkcs11.ObjectHandle, want map[uint]bool) {
 	t.Helper()
 	for typ, w := range want {
-		as, err := tok.ctx.GetAttributeValue(tok.keeper, h, []*pkcs11.Attribute{attr(typ, nil)})
+		as, err := tok.ctx.GetAttributeValue(tok.keeper.h, h, []*pkcs11.Attribute{attr(typ, nil)})
 		if err != nil {
 			t.Errorf("attribute %#x: %v", typ, err)
 			continue
@@ -196,7 +196,7 @@ func assertBoolAttrs(t *testing.T, tok *Token, h pkcs11.ObjectHandle, want map[u
 
 func assertValueRefused(t *testing.T, tok *Token, h pkcs11.ObjectHandle, typ uint) {
 	t.Helper()
-	as, err := tok.ctx.GetAttributeValue(tok.keeper, h, []*pkcs11.Attribute{attr(typ, nil)})
+	as, err := tok.ctx.GetAttributeValue(tok.keeper.h, h, []*pkcs11.Attribute{attr(typ, nil)})
 	if !isRV(err, pkcs11.CKR_ATTRIBUTE_SENSITIVE) {
 		t.Errorf("reading attribute %#x: got %v (%d bytes), want CKR_ATTRIBUTE_SENSITIVE", typ, err, lenValue(as))
 	}
