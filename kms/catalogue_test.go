@@ -724,12 +724,14 @@ func TestValidatePolicy(t *testing.T) {
 		"Action a number":       stmt(`{"Effect":"Allow","Principal":{"RAM":["*"]},"Action":[1]}`),
 		"Resource not an ARN":   stmt(`{` + base + `,"Resource":["key/1"]}`),
 		"Resource of oss":       stmt(`{` + base + `,"Resource":["acs:oss:*:*:bucket"]}`),
-		"Sid with a space":      stmt(`{"Sid":"my sid",` + base + `}`),
-		"Sid with a colon":      stmt(`{"Sid":"a:b",` + base + `}`),
-		"Sid of 129":            stmt(`{"Sid":"` + strings.Repeat("s", 129) + `",` + base + `}`),
-		"empty Condition":       stmt(`{` + base + `,"Condition":{"StringEquals":{}}}`),
-		"Condition number":      stmt(`{` + base + `,"Condition":{"NumericEquals":{"x":1}}}`),
-		"over 32768 bytes":      stmt(`{"Sid":"big",` + base + `},` + strings.Repeat(`{`+base+`},`, 400) + `{` + base + `}`),
+		// (A Sid with spaces is valid: the default policy's Sid is
+		// "Enable User Permissions".)
+		"Condition operator unknown": stmt(`{` + base + `,"Condition":{"StringSoundsLike":{"x":"y"}}}`),
+		"Sid with a colon":           stmt(`{"Sid":"a:b",` + base + `}`),
+		"Sid of 129":                 stmt(`{"Sid":"` + strings.Repeat("s", 129) + `",` + base + `}`),
+		"empty Condition":            stmt(`{` + base + `,"Condition":{"StringEquals":{}}}`),
+		"Condition number":           stmt(`{` + base + `,"Condition":{"NumericEquals":{"x":1}}}`),
+		"over 32768 bytes":           stmt(`{"Sid":"big",` + base + `},` + strings.Repeat(`{`+base+`},`, 400) + `{` + base + `}`),
 	}
 	for name, doc := range invalid {
 		if name == "over 32768 bytes" && len(doc) <= MaxPolicySize {

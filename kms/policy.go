@@ -49,7 +49,9 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 }
 
 var (
-	sidPattern       = regexp.MustCompile(`^[A-Za-z0-9_/+=.@-]{1,128}$`)
+	// Spaces are allowed: the service's own default policy uses the Sid
+	// "Enable User Permissions".
+	sidPattern       = regexp.MustCompile(`^[A-Za-z0-9_/+=.@ -]{1,128}$`)
 	principalPattern = regexp.MustCompile(`^(\*|acs:ram::(\d+|\*):(\*|root|user/[^:]+|role/[^:]+))$`)
 )
 
@@ -85,7 +87,7 @@ func ValidatePolicy(doc string) error {
 	for i, st := range p.Statement {
 		where := fmt.Sprintf("Statement[%d]", i)
 		if st.Sid != "" && !sidPattern.MatchString(st.Sid) {
-			return bad("%s.Sid: at most 128 of letters, digits and _ / + = . @ -", where)
+			return bad("%s.Sid: at most 128 of letters, digits, spaces and _ / + = . @ -", where)
 		}
 		if st.Effect != "Allow" && st.Effect != "Deny" {
 			return bad("%s.Effect must be Allow or Deny", where)
@@ -120,6 +122,9 @@ func ValidatePolicy(doc string) error {
 			}
 		}
 		for op, conds := range st.Condition {
+			if !conditionOperators[op] {
+				return bad("%s.Condition: operator %q is not one of StringEquals, StringNotEquals, StringEqualsIgnoreCase, StringLike, StringNotLike, IpAddress, NotIpAddress", where, op)
+			}
 			if len(conds) == 0 {
 				return bad("%s.Condition.%s is empty", where, op)
 			}

@@ -32,6 +32,9 @@ func (s *Service) RunScheduler(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// importTokenRetention is how long an expired import token is kept.
+const importTokenRetention = 7 * 24 * time.Hour
+
 // SchedulerTick runs the duties that are due at the service clock's now and
 // returns how many changes it made. Tests call it directly with an injected
 // clock.
@@ -75,7 +78,10 @@ func (s *Service) SchedulerTick(ctx context.Context) (int, error) {
 		}
 	}
 	for _, tok := range s.fsm.ImportTokens() {
-		if tok.ExpireAt <= nowMs {
+		// Expired tokens are refused at once but kept a while, so that a
+		// late import is told its token expired rather than that it is
+		// unknown.
+		if tok.ExpireAt+importTokenRetention.Milliseconds() <= nowMs {
 			_, err := s.propose(ctx, fsm.CmdDeleteImportToken, fsm.ImportTokenCmd{Now: nowMs, TokenID: tok.ID})
 			if err == nil {
 				done++
