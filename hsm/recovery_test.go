@@ -133,6 +133,35 @@ func TestRecovery_OperationsSurviveLosingEverySession(t *testing.T) {
 	}
 }
 
+// TestRecovery_OneLostSessionKeepsTheKeeperAndTheCache: when only an
+// operation's session dies, the retry takes another session; the keeper,
+// the login and the cached keys stay.
+func TestRecovery_OneLostSessionKeepsTheKeeperAndTheCache(t *testing.T) {
+	f := newOneToken(t, func(c *Config) { c.PoolSize = 1 })
+	if err := f.roundTrip(t, f.aes, f.material); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := f.tok.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ps.cur.h
+	f.tok.release(ps, false)
+	if err := f.tok.ctx.CloseSession(dead); err != nil {
+		t.Fatal(err)
+	}
+	unwraps := metricValue(f.tok.m.unwraps)
+	if err := f.roundTrip(t, f.aes, f.material); err != nil {
+		t.Fatalf("after losing the pool session: %v", err)
+	}
+	if r := metricValue(f.tok.m.recoveries.WithLabelValues("ok")); r != 0 {
+		t.Fatalf("%v keeper recoveries for one lost pool session", r)
+	}
+	if u := metricValue(f.tok.m.unwraps); u != unwraps {
+		t.Fatalf("the key was unwrapped again (%v → %v): the cache was dropped", unwraps, u)
+	}
+}
+
 func TestRecovery_DecryptDuringLossIsNotAnInvalidCiphertext(t *testing.T) {
 	f := newOneToken(t, func(c *Config) { c.PoolSize = 1 })
 	iv := randomBytes(t, 12)

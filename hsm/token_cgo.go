@@ -375,7 +375,13 @@ func (t *Token) run(ctx context.Context, op string, fn func(sh pkcs11.SessionHan
 			}
 			return err
 		}
-		t.log.Warn("operation lost its session; recovering", "op", op, "error", err)
+		if class == classSession && t.keeperAlive() == nil {
+			// Only this session failed; it is closed already and the
+			// retry opens another. The keeper and its keys stay.
+			t.log.Warn("operation lost its session; retrying on another", "op", op, "error", err)
+			continue
+		}
+		t.log.Warn("operation lost its session or key; recovering the keeper", "op", op, "error", err)
 		if rerr := t.recover(gen, false); rerr != nil {
 			return rerr
 		}
