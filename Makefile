@@ -56,7 +56,7 @@ jepsen: build
 # faults against a real cluster (needs root, as CI has).
 test-jepsen: build
 	$(GO) test -count=1 -timeout 5m ./jepsen/... ./cmd/kms-jepsen/...
-	$(BIN)/kms-jepsen run --nodes 5 --time-limit 60s --nemesis all --workload all --seed $(JEPSEN_TEST_SEED) --out .tmp/jepsen/test
+	$(BIN)/kms-jepsen run --nodes 5 --time-limit 100s --nemesis all --workload all --seed $(JEPSEN_TEST_SEED) --out .tmp/jepsen/test
 
 ## fuzz-short: run every fuzz target briefly (FUZZTIME each)
 fuzz-short:

@@ -239,6 +239,12 @@ func (nm *Nemesis) inject(ctx context.Context, f Fault) {
 		}
 		nm.end(ev)
 	case NemesisMembership:
+		if len(nodes) < 3 {
+			// Removing one of one or two voters loses the quorum that
+			// would remove it: nothing to learn, only a stuck cluster.
+			nm.log("nemesis: skipping %s %s: needs at least 3 nodes", f.Kind, f.Variant)
+			return
+		}
 		targets := nm.choose(ctx, f, 1, f.Variant == "replace-leader")
 		if len(targets) == 0 {
 			return
