@@ -233,7 +233,11 @@ func principalMatch(p string, c Caller) (match, direct bool) {
 // all.
 func (s *Service) ramStatements(c Caller) []stmt {
 	var names []string
-	switch c.Kind {
+	kind := c.Kind
+	if c.Principal == rootPrincipal(c.AccountID) {
+		kind = KindRoot
+	}
+	switch kind {
 	case KindRoot:
 		return systemPolicies[PolicyFullAccess]
 	case KindUser:

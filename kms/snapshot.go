@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/store"
 )
 
 const rpcRestore = "kms.restore"
@@ -70,35 +72,59 @@ func (s *Service) RestoreSnapshot(ctx context.Context, caller *Caller, file *os.
 	if err != nil {
 		return SnapshotSummary{}, err
 	}
-	size, err := file.Seek(0, io.SeekEnd)
-	if err != nil {
-		return SnapshotSummary{}, err
-	}
-	if _, err := file.Seek(0, io.SeekStart); err != nil {
-		return SnapshotSummary{}, err
-	}
-	if s.store.IsLeader() {
-		idx, err := s.restoreLocal(ctx, file, size, info)
-		return SnapshotSummary{SnapshotInfo: info, Index: idx}, err
-	}
-	// Raft restores only on the leader: hand the verified file over.
-	addr, _ := s.store.Leader()
-	if addr == "" || s.cfg.Transport == nil {
-		return SnapshotSummary{}, fmt.Errorf("%w: no leader to restore on; retry when the cluster has one", ErrNoLeaderForRestore)
-	}
 	data, err := io.ReadAll(file)
 	if err != nil {
 		return SnapshotSummary{}, err
 	}
+	// A restore replaces the whole state with the same bytes, so it is
+	// idempotent: when leadership moves during one (the leader's Raft loop
+	// decodes the snapshot and sends no heartbeats meanwhile), it is simply
+	// run again on the new leader.
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			if err := s.LinearizableRead(ctx); err != nil {
+				return SnapshotSummary{}, fmt.Errorf("%w (after: %v)", err, lastErr)
+			}
+		}
+		idx, err := s.restoreOnce(ctx, data, info)
+		if err == nil {
+			return SnapshotSummary{SnapshotInfo: info, Index: idx}, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || !retryableRestore(err) {
+			break
+		}
+		s.log.Warn("restore interrupted by a leadership change; retrying", "attempt", attempt+1, "error", err)
+	}
+	return SnapshotSummary{}, lastErr
+}
+
+func retryableRestore(err error) bool {
+	msg := err.Error()
+	return errors.Is(err, store.ErrNotLeader) || errors.Is(err, store.ErrUnknownOutcome) || errors.Is(err, store.ErrNoLeader) ||
+		strings.Contains(msg, "not the leader") || strings.Contains(msg, "outcome is unknown") || strings.Contains(msg, "leadership lost")
+}
+
+// restoreOnce restores on this node if it leads, else hands the verified
+// bytes to the leader.
+func (s *Service) restoreOnce(ctx context.Context, data []byte, info fsm.SnapshotInfo) (uint64, error) {
+	if s.store.IsLeader() {
+		return s.restoreLocal(ctx, bytes.NewReader(data), int64(len(data)), info)
+	}
+	addr, _ := s.store.Leader()
+	if addr == "" || s.cfg.Transport == nil {
+		return 0, fmt.Errorf("%w: no leader to restore on; retry when the cluster has one", ErrNoLeaderForRestore)
+	}
 	resp, err := s.cfg.Transport.Call(ctx, addr, rpcRestore, data)
 	if err != nil {
-		return SnapshotSummary{}, fmt.Errorf("forward restore to leader %s: %w", addr, err)
+		return 0, fmt.Errorf("forward restore to leader %s: %w", addr, err)
 	}
 	var idx uint64
 	if _, err := fmt.Sscan(string(resp), &idx); err != nil {
-		return SnapshotSummary{}, fmt.Errorf("leader %s answered the restore with %q", addr, resp)
+		return 0, fmt.Errorf("leader %s answered the restore with %q", addr, resp)
 	}
-	return SnapshotSummary{SnapshotInfo: info, Index: idx}, nil
+	return idx, nil
 }
 
 // ErrNoLeaderForRestore means a restore found no leader to run on.

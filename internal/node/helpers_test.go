@@ -33,7 +33,8 @@ type testCluster struct {
 
 type clusterOpts struct {
 	maxStaleness time.Duration
-	timing       store.Timing // default store.FastTiming()
+	timing       store.Timing     // default store.FastTiming()
+	clock        func() time.Time // the service clock; default time.Now
 }
 
 func testLogger(t *testing.T, name string) hclog.Logger {
@@ -119,7 +120,7 @@ func (c *testCluster) start(i, expect int, join []string) *Node {
 		HTTPAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
 		Join: join, BootstrapExpect: expect, Zone: fmt.Sprintf("zone-%d", i%3),
 		RootKey: c.root, Timing: timing, FastGossip: true,
-		DeadServerTimeout: time.Hour, MaxStaleness: c.opts.maxStaleness,
+		DeadServerTimeout: time.Hour, MaxStaleness: c.opts.maxStaleness, Clock: c.opts.clock,
 		Logger: testLogger(c.t, id),
 	})
 	if err != nil {
