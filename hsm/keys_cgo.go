@@ -520,6 +520,9 @@ func (t *Token) pin(ref KeyRef) (*cachedKey, error) {
 	}
 	if err := t.checkUnwrappedLocked(h, ref.Spec); err != nil {
 		_ = t.ctx.DestroyObject(t.keeper.h, h)
+		if classify(err) != classNone {
+			return nil, err // the token failed, not the blob
+		}
 		return nil, fmt.Errorf("%w: key %s: %v", ErrUnwrap, ref.ID, err)
 	}
 	k := &cachedKey{id: ref.ID, h: h, gen: gen, spec: ref.Spec, usage: usage, wrapped: bytes.Clone(ref.Wrapped)}
@@ -541,7 +544,7 @@ var unwrapRefusals = []uint{
 
 // checkUnwrappedLocked makes sure an unwrapped key is of the spec the
 // caller said: a blob of another key must not be used under a wrong name.
-// AES keys are checked before unwrapping, by the blob's length (checkBlob):
+// AES keys are checked before unwrapping, by the blob's length (in pin):
 // SoftHSM leaves CKA_VALUE_LEN of an unwrapped key at 0 and refuses it in
 // the unwrap template (CKR_ATTRIBUTE_READ_ONLY).
 func (t *Token) checkUnwrappedLocked(h pkcs11.ObjectHandle, spec KeySpec) error {

@@ -202,10 +202,22 @@ func checkRSA(t *testing.T, f *domainFixture, ref KeyRef, spki, material []byte)
 		if _, err := f.b.DecryptAsymmetric(ctx, ref, RSAESOAEPSHA256, make([]byte, ref.Spec.size()/8)); !errors.Is(err, ErrInvalidParameter) {
 			t.Fatalf("decrypt with a signing key: %v", err)
 		}
-		// The token enforces the usage too: a reference claiming the
-		// other usage gets a key that cannot sign.
-		if _, err := f.b.Sign(ctx, KeyRef{ID: ref.ID + "-x", Domain: ref.Domain, Spec: ref.Spec, Usage: UsageEncrypt, Wrapped: ref.Wrapped}, RSAPSSSHA256, digest[:]); !errors.Is(err, ErrInvalidParameter) {
-			t.Fatalf("sign through an encrypt-usage reference: %v", err)
+		// The token enforces the usage too, not only the Go checks: the
+		// same blob unwrapped for ENCRYPT/DECRYPT gets a key that cannot
+		// sign.
+		other := KeyRef{ID: ref.ID + "-x", Domain: ref.Domain, Spec: ref.Spec, Usage: UsageEncrypt, Wrapped: ref.Wrapped}
+		k, err := f.b.pin(other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.b.unpin(k)
+		ps, err := f.b.acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.b.release(ps, false)
+		if err := f.b.ctx.SignInit(ps.cur.h, mech(pkcs11.CKM_RSA_PKCS, nil), k.h); !isRV(err, pkcs11.CKR_KEY_FUNCTION_NOT_PERMITTED) {
+			t.Fatalf("signing with the decrypt-only copy: got %v, want CKR_KEY_FUNCTION_NOT_PERMITTED", err)
 		}
 		return
 	}
