@@ -5,53 +5,19 @@ package hsm
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftkms/raftkms/hsm/hsmtest"
 )
 
-const (
-	testPIN   = "1234"
-	testSOPIN = "5678"
-)
+const testPIN = hsmtest.PIN
 
-// softhsmModule finds libsofthsm2.so and softhsm2-util, or fails the test:
-// HSM tests are part of `make test` and must not pass by skipping.
-func softhsmModule(tb testing.TB) string {
-	tb.Helper()
-	if _, err := exec.LookPath("softhsm2-util"); err != nil {
-		tb.Fatal("softhsm2-util not found: install softhsm2 (make deps)")
-	}
-	candidates := []string{
-		os.Getenv("SOFTHSM2_MODULE"),
-		"/usr/lib/softhsm/libsofthsm2.so",
-		"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/local/lib/softhsm/libsofthsm2.so",
-	}
-	for _, c := range candidates {
-		if c == "" {
-			continue
-		}
-		if _, err := os.Stat(c); err == nil {
-			return c
-		}
-	}
-	tb.Fatal("libsofthsm2.so not found: install softhsm2 (make deps)")
-	return ""
-}
-
-// softHSM is one test's SoftHSM: its own config file and token directory.
-// SoftHSM reads SOFTHSM2_CONF and lists its tokens only in C_Initialize,
-// so every token a test needs is created before the test opens the first
-// one, and every Token is closed by the end of the test (the module is
-// finalized with the last one and the next test starts afresh).
+// softHSM is one test's SoftHSM (see package hsmtest for the rules: every
+// token is created before the first Open, every Token closed by the end).
 type softHSM struct {
 	module string
 	dir    string
@@ -59,25 +25,8 @@ type softHSM struct {
 
 func newSoftHSM(tb testing.TB, labels ...string) *softHSM {
 	tb.Helper()
-	h := &softHSM{module: softhsmModule(tb), dir: tb.TempDir()}
-	tokens := filepath.Join(h.dir, "tokens")
-	if err := os.Mkdir(tokens, 0o700); err != nil {
-		tb.Fatal(err)
-	}
-	conf := filepath.Join(h.dir, "softhsm2.conf")
-	body := "directories.tokendir = " + tokens + "\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n"
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Setenv("SOFTHSM2_CONF", conf)
-	for _, l := range labels {
-		out, err := exec.Command("softhsm2-util", "--init-token", "--free", "--label", l,
-			"--pin", testPIN, "--so-pin", testSOPIN).CombinedOutput()
-		if err != nil {
-			tb.Fatalf("softhsm2-util --init-token %s: %v\n%s", l, err, out)
-		}
-	}
-	return h
+	h := hsmtest.New(tb, labels...)
+	return &softHSM{module: h.Module, dir: h.Dir}
 }
 
 func (h *softHSM) config(tb testing.TB, label string) Config {
@@ -130,5 +79,3 @@ func mustEnroll(tb testing.TB, tok *Token, domain string, key []byte) {
 		tb.Fatalf("enroll %q in %q: %v", domain, tok.Label(), err)
 	}
 }
-
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

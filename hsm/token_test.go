@@ -13,7 +13,9 @@ import (
 
 	"github.com/miekg/pkcs11"
 	"github.com/prometheus/client_golang/prometheus"
+
 	dto "github.com/prometheus/client_model/go"
+	"github.com/raftkms/raftkms/hsm/hsmtest"
 )
 
 func TestOpen_FindsTokenByLabelAmongSeveral(t *testing.T) {
@@ -253,14 +255,10 @@ func TestMetrics_CountOperationsPerToken(t *testing.T) {
 }
 
 func TestRunEnroll_FromFiles(t *testing.T) {
-	h := newSoftHSM(t, "alpha")
-	dir := t.TempDir()
-	pinFile := filepath.Join(dir, "pin")
-	keyFile := filepath.Join(dir, "domain.key")
+	h := hsmtest.New(t, "alpha")
 	key := randomBytes(t, 32)
-	os.WriteFile(pinFile, []byte(testPIN+"\n"), 0o600)
-	os.WriteFile(keyFile, []byte(b64(key)+"\n"), 0o600)
-	opts := EnrollOptions{ModulePath: h.module, TokenLabel: "alpha", PinFile: pinFile, Domain: "prod", DomainKeyFile: keyFile}
+	opts := EnrollOptions{ModulePath: h.Module, TokenLabel: "alpha", PinFile: h.PinFile(t), Domain: "prod",
+		DomainKeyFile: hsmtest.DomainKeyFile(t, key)}
 	res, err := RunEnroll(testCtx(t), opts)
 	if err != nil || !res.Created {
 		t.Fatalf("RunEnroll: %+v %v", res, err)
@@ -273,13 +271,27 @@ func TestRunEnroll_FromFiles(t *testing.T) {
 	if err != nil || res.Created || !strings.Contains(res.String(), "already enrolled") {
 		t.Fatalf("second RunEnroll: %v %v", res, err)
 	}
-	os.WriteFile(keyFile, []byte(b64(randomBytes(t, 32))), 0o600)
-	if _, err := RunEnroll(testCtx(t), opts); !errors.Is(err, ErrDomainKeyMismatch) {
+	other := opts
+	other.DomainKeyFile = hsmtest.DomainKeyFile(t, randomBytes(t, 32))
+	if _, err := RunEnroll(testCtx(t), other); !errors.Is(err, ErrDomainKeyMismatch) {
 		t.Fatalf("different key: %v", err)
 	}
-	os.WriteFile(keyFile, []byte("not base64"), 0o600)
-	if _, err := RunEnroll(testCtx(t), opts); err == nil || !strings.Contains(err.Error(), "base64 of 32 bytes") {
+	bad := opts
+	bad.DomainKeyFile = filepath.Join(t.TempDir(), "bad.key")
+	os.WriteFile(bad.DomainKeyFile, []byte("not base64"), 0o600)
+	if _, err := RunEnroll(testCtx(t), bad); err == nil || !strings.Contains(err.Error(), "base64 of 32 bytes") {
 		t.Fatalf("bad key file: %v", err)
+	}
+	wrongPIN := opts
+	wrongPIN.PinFile = filepath.Join(t.TempDir(), "pin")
+	os.WriteFile(wrongPIN.PinFile, []byte("0000"), 0o600)
+	if _, err := RunEnroll(testCtx(t), wrongPIN); !errors.Is(err, ErrLogin) {
+		t.Fatalf("wrong PIN: %v", err)
+	}
+	missing := opts
+	missing.Domain = ""
+	if _, err := RunEnroll(testCtx(t), missing); err == nil || !strings.Contains(err.Error(), "--domain") {
+		t.Fatalf("no domain: %v", err)
 	}
 }
 
