@@ -88,6 +88,11 @@ func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, en
 	if err != nil {
 		return Opened{}, err
 	}
+	if !kcrypto.IsSymmetric(k.Spec) {
+		// No symmetric blob can name an asymmetric key's version: it was
+		// forged or damaged.
+		return Opened{}, fmt.Errorf("%w: the blob names a version of an asymmetric key", kcrypto.ErrInvalidCiphertext)
+	}
 	if err := usable(k, op, UsageEncryptDecrypt); err != nil {
 		return Opened{}, err
 	}

@@ -102,15 +102,22 @@ func TestPage(t *testing.T) {
 }
 
 func TestUsable(t *testing.T) {
-	k := &fsm.Key{ID: "k", State: fsm.StateEnabled, Usage: UsageEncryptDecrypt}
+	k := &fsm.Key{ID: "k", State: fsm.StateEnabled, Usage: UsageEncryptDecrypt, Spec: SpecAES256}
 	if err := usable(k, "Encrypt", UsageEncryptDecrypt); err != nil {
 		t.Fatal(err)
 	}
 	if err := usable(k, "Sign", UsageSignVerify); !errors.Is(err, ErrKeyUsage) {
 		t.Fatalf("wrong usage: %v", err)
 	}
+	rsa := &fsm.Key{ID: "r", State: fsm.StateEnabled, Usage: UsageEncryptDecrypt, Spec: "RSA_2048"}
+	if err := usable(rsa, "Encrypt", UsageEncryptDecrypt); !errors.Is(err, ErrKeyUsage) {
+		t.Fatalf("symmetric Encrypt with an RSA key: %v", err)
+	}
+	if err := usable(rsa, "AsymmetricEncrypt", UsageEncryptDecrypt); err != nil {
+		t.Fatalf("AsymmetricEncrypt with an RSA key: %v", err)
+	}
 	for _, st := range []string{fsm.StateDisabled, fsm.StatePendingDeletion, fsm.StatePendingImport} {
-		k := &fsm.Key{ID: "k", State: st, Usage: UsageEncryptDecrypt}
+		k := &fsm.Key{ID: "k", State: st, Usage: UsageEncryptDecrypt, Spec: SpecAES256}
 		got, ok := fsm.KeyStateOf(usable(k, "Encrypt", UsageEncryptDecrypt))
 		if !ok || got != st {
 			t.Errorf("state %s: got %q %v", st, got, ok)

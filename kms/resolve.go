@@ -183,6 +183,9 @@ func usable(k *fsm.Key, op, usage string) error {
 	if k.State != fsm.StateEnabled {
 		return fsm.NewKeyStateError(op, k.State)
 	}
+	if !strings.HasPrefix(op, "Asymmetric") && !strings.HasPrefix(op, "GetPublicKey") && !kcrypto.IsSymmetric(k.Spec) {
+		return fmt.Errorf("%w: %s needs a symmetric key; %s is %s (use AsymmetricEncrypt/AsymmetricDecrypt)", ErrKeyUsage, op, k.ID, k.Spec)
+	}
 	if k.Usage != usage {
 		return fmt.Errorf("%w: %s needs a key with usage %s; key %s has %s", ErrKeyUsage, op, usage, k.ID, k.Usage)
 	}
