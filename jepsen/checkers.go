@@ -1,6 +1,7 @@
 package jepsen
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -94,16 +95,41 @@ func Check(workload string, ops []Op, opt CheckOptions) (Result, error) {
 	return r, nil
 }
 
-// stringValue decodes a JSON string or null ("" for null).
+// stringValue decodes a JSON string or null ("" for null). Any other JSON
+// value (a hand-made history may use numbers) stands for its compact text.
 func stringValue(v json.RawMessage) (string, bool, error) {
 	if isNull(v) {
 		return "", false, nil
 	}
 	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		return "", false, fmt.Errorf("value %s is not a string or null", v)
+	if err := json.Unmarshal(v, &s); err == nil {
+		return s, true, nil
 	}
-	return s, true, nil
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, v); err != nil {
+		return "", false, fmt.Errorf("value %s is not JSON", v)
+	}
+	return buf.String(), true, nil
+}
+
+// listValue decodes a JSON array of values as stringValue does.
+func listValue(v json.RawMessage) ([]string, error) {
+	if isNull(v) {
+		return nil, nil
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(v, &raw); err != nil {
+		return nil, fmt.Errorf("value is not a list: %v", err)
+	}
+	out := make([]string, 0, len(raw))
+	for _, r := range raw {
+		s, _, err := stringValue(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // ---- set ----
@@ -157,9 +183,9 @@ func CheckSet(ops []Op) (Result, error) {
 	lostAll := map[string]bool{}
 	unexpectedAll := map[string]bool{}
 	for _, p := range reads {
-		var got []string
-		if err := json.Unmarshal(p.Complete.Value, &got); err != nil {
-			return Result{}, fmt.Errorf("read at index %d: value is not a list of strings: %v", p.Complete.Index, err)
+		got, err := listValue(p.Complete.Value)
+		if err != nil {
+			return Result{}, fmt.Errorf("read at index %d: %v", p.Complete.Index, err)
 		}
 		seen := make(map[string]bool, len(got))
 		for _, v := range got {

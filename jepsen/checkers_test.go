@@ -387,3 +387,20 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+func TestReadHistory_SkipsNemesisOpsAndAcceptsNumbers(t *testing.T) {
+	ops := h(t,
+		`{"time":1,"process":"nemesis","type":"info","f":"start-partition","value":"isolate n1"}`,
+		`{"time":2,"process":0,"type":"invoke","f":"add","key":"","value":1,"node":"n1"}`,
+		`{"time":3,"process":0,"type":"ok","f":"add","key":"","value":1,"node":"n1"}`,
+		`{"time":4,"process":0,"type":"invoke","f":"read","key":"","value":null,"node":"n1"}`,
+		`{"time":5,"process":0,"type":"ok","f":"read","key":"","value":[1],"node":"n1"}`,
+		`{"time":6,"process":"nemesis","type":"info","f":"stop-partition","value":null}`,
+	)
+	if len(ops) != 4 {
+		t.Fatalf("%d ops, want the 4 client ops", len(ops))
+	}
+	if r := check(t, WorkloadSet, ops, CheckOptions{}); !r.Valid {
+		t.Fatalf("%+v", r)
+	}
+}

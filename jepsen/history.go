@@ -165,6 +165,17 @@ func ReadHistory(rd io.Reader) ([]Op, error) {
 		if len(b) == 0 {
 			continue
 		}
+		// Jepsen writes the nemesis's ops with "process": "nemesis"; they
+		// are not client operations and no checker reads them.
+		var probe struct {
+			Process json.RawMessage `json:"process"`
+		}
+		if err := json.Unmarshal(b, &probe); err != nil {
+			return nil, fmt.Errorf("history line %d: %w", line, err)
+		}
+		if p := bytes.TrimSpace(probe.Process); len(p) > 0 && p[0] == '"' {
+			continue
+		}
 		var op Op
 		op.Index = -1
 		if err := json.Unmarshal(b, &op); err != nil {

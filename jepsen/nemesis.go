@@ -38,7 +38,7 @@ func (f Fault) String() string {
 
 var variants = map[string][]string{
 	NemesisPartition:  {"isolate-one", "isolate-leader", "majority-minority", "bridge"},
-	NemesisKill:       {"kill-one", "kill-leader", "kill-minority"},
+	NemesisKill:       {"kill-one", "kill-leader", "kill-minority", "kill-all"},
 	NemesisPause:      {"pause-one", "pause-leader", "pause-minority"},
 	NemesisMembership: {"replace-one", "replace-leader"},
 }
@@ -214,8 +214,11 @@ func (nm *Nemesis) inject(ctx context.Context, f Fault) {
 		nm.end(ev)
 	case NemesisKill, NemesisPause:
 		k := 1
-		if strings.HasSuffix(f.Variant, "minority") {
+		switch {
+		case strings.HasSuffix(f.Variant, "minority"):
 			k = max(1, minority)
+		case strings.HasSuffix(f.Variant, "-all"):
+			k = len(nodes)
 		}
 		targets := nm.choose(ctx, f, k, strings.HasSuffix(f.Variant, "leader"))
 		verb := map[string]string{NemesisKill: "SIGKILL, restart on the same data dir", NemesisPause: "SIGSTOP, then SIGCONT"}[f.Kind]
