@@ -951,3 +951,25 @@ func TestAsymmetric_KeyVersionIdSelectsTheVersion(t *testing.T) {
 	_, err = e.svc.GetPublicKey(bg, e.caller, k.ID, base64.StdEncoding.EncodeToString([]byte("x")))
 	wantErr(t, "unknown version", err, ErrKeyVersionNotFound)
 }
+
+// TestAutomaticRotation_ContinuesPastFiftyVersions: the 50-version limit is
+// CreateKeyVersion's (manual rotation, /work/shared/notes: "Manual
+// CreateKeyVersion: at most 50 versions"); automatic rotation must go on,
+// or a key rotated every 7 days stops rotating within a year. Apply's
+// applyCreateKeyVersion (fsm/catalogue.go) refuses every new version past
+// MaxVersionsPerKey, automatic ones included, so the scheduler's rotation
+// fails with ErrVersionLimit on every tick from the 50th version on.
+func TestAutomaticRotation_ContinuesPastFiftyVersions(t *testing.T) {
+	e := newSvcEnv(t)
+	k := e.createKey(t, CreateKeyInput{EnableAutomaticRotation: true, RotationInterval: "7d"})
+	for i := range fsm.MaxVersionsPerKey + 5 {
+		e.clock.Advance(7 * 24 * time.Hour)
+		n, err := e.svc.SchedulerTick(bg)
+		if err != nil || n != 1 {
+			t.Fatalf("rotation %d (week %d): %d changes, %v", i+1, 7*(i+1), n, err)
+		}
+	}
+	if got := len(e.key(t, k.ID).Versions); got != fsm.MaxVersionsPerKey+6 {
+		t.Errorf("%d versions after %d automatic rotations", got, fsm.MaxVersionsPerKey+5)
+	}
+}
