@@ -2,6 +2,11 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"sync"
 	"testing"
@@ -223,6 +228,54 @@ func TestCluster_RotationAcrossLeaderChangeRotatesOnce(t *testing.T) {
 		}
 		if enc := c.mustCall(i, "Encrypt", map[string]string{"KeyId": key, "Plaintext": "djM="}); enc["KeyVersionId"] != v3 {
 			t.Errorf("n%d encrypts with %v, want %s", i+1, enc["KeyVersionId"], v3)
+		}
+	}
+}
+
+// TestCluster_ImportAcrossNodesAndMaterialExpiry: an import token made
+// through one node imports through another at once, and when the material
+// expires the leader makes the key unusable on every node.
+func TestCluster_ImportAcrossNodesAndMaterialExpiry(t *testing.T) {
+	clock := &catalogueClock{now: time.Now().UTC().Truncate(time.Second)}
+	c := newCatalogueCluster(t, clock, 50*time.Millisecond)
+	fs := c.followers()
+	a, b := fs[0], fs[1]
+	key := metadata(c.mustCall(a, "CreateKey", map[string]string{"DKMSInstanceId": c.creds.InstanceID, "Origin": "EXTERNAL"}))["KeyId"].(string)
+	p := c.mustCall(b, "GetParametersForImport", map[string]string{"KeyId": key, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"})
+	der, err := base64.StdEncoding.DecodeString(p["PublicKey"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	material := make([]byte, 32)
+	rand.Read(material)
+	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expire := clock.Now().Add(time.Hour)
+	_, resp, err := c.call(a, "ImportKeyMaterial", map[string]string{"KeyId": key, "ImportToken": p["ImportToken"].(string),
+		"EncryptedKeyMaterial": base64.StdEncoding.EncodeToString(wrapped), "KeyMaterialExpireUnix": fmt.Sprint(expire.Unix())})
+	if err != nil {
+		t.Fatalf("ImportKeyMaterial on n%d with a token made on n%d: %v", a+1, b+1, err)
+	}
+	// Read-your-writes across nodes: the import's index.
+	blob := c.mustCall(b, "Encrypt", map[string]string{"KeyId": key, "Plaintext": "Ynlvaw=="}, client.WithMinIndex(resp.Index))["CiphertextBlob"].(string)
+	for i := range c.nodes {
+		if dec := c.mustCall(i, "Decrypt", map[string]string{"CiphertextBlob": blob}, client.WithMinIndex(resp.Index)); dec["Plaintext"] != "Ynlvaw==" {
+			t.Fatalf("n%d: %v", i+1, dec)
+		}
+	}
+	clock.Advance(time.Hour)
+	for i := range c.nodes {
+		waitFor(t, fmt.Sprintf("n%d to see the material expired", i+1), 10*time.Second, func() bool {
+			return c.keyOn(i, key)["KeyState"] == "PendingImport"
+		})
+		if _, _, err := c.call(i, "Decrypt", map[string]string{"CiphertextBlob": blob}); apiCode(err) != "Rejected.PendingImport" {
+			t.Errorf("n%d: Decrypt after expiry: %v, want Rejected.PendingImport", i+1, err)
 		}
 	}
 }
