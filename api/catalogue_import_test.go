@@ -212,3 +212,21 @@ func TestImport_ExpiredTokenAndExpiringMaterial(t *testing.T) {
 	wantEq(t, "Plaintext after re-import", dec.Plaintext, "ZXhwaXJpbmc=")
 	wantEq(t, "MaterialExpireTime after re-import", tea.StringValue(tn.describe(t, key).MaterialExpireTime), "")
 }
+
+// TestImportKeyMaterial_ExpiryBeyondMillisecondRangeIsRefused: a
+// KeyMaterialExpireUnix whose milliseconds do not fit an int64 must be
+// refused (400 InvalidParameter). kms.ImportKeyMaterial
+// (kms/importing.go: expire = expireUnix * 1000) overflows instead: the
+// import succeeds, the material never expires, and DescribeKey reports
+// MaterialExpireTime "-292275055-05-16T16:47:04Z".
+func TestImportKeyMaterial_ExpiryBeyondMillisecondRangeIsRefused(t *testing.T) {
+	tn := startClockNode(t, newFakeClock())
+	key := tea.StringValue(tn.newKey(t, map[string]string{"Origin": "EXTERNAL"}).KeyId)
+	p := tn.importParams(t, key, "RSAES_OAEP_SHA_256")
+	tn.refused(t, "ImportKeyMaterial", map[string]string{"KeyId": key, "ImportToken": p.ImportToken,
+		"EncryptedKeyMaterial": wrapForImport(t, p.PublicKey, "RSAES_OAEP_SHA_256", randomBytes(32)),
+		"KeyMaterialExpireUnix": "9223372036854776"}, 400, invalidParam)
+	if d := tn.describe(t, key); tea.StringValue(d.KeyState) != "PendingImport" {
+		t.Errorf("KeyState %s, MaterialExpireTime %q", tea.StringValue(d.KeyState), tea.StringValue(d.MaterialExpireTime))
+	}
+}
