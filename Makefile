@@ -33,7 +33,7 @@ cluster-stop:
 test: build test-race test-unit fuzz-short test-jepsen
 
 # Core packages under the race detector.
-RACE_PKGS := ./crypto/... ./fsm/... ./store/... ./transport/... ./cluster/... ./kms/... ./api/... ./signature/... ./client/... ./internal/...
+RACE_PKGS := ./crypto/... ./fsm/... ./store/... ./transport/... ./cluster/... ./kms/... ./api/... ./signature/... ./client/... ./internal/... ./hsm/... ./audit/...
 
 test-race:
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)

@@ -46,6 +46,7 @@ var errorTable = []struct {
 	{errNonceReplay, apiError{400, "SignatureNonceUsed"}},
 	{kms.ErrAccessKeyNotFound, apiError{404, "InvalidAccessKeyId.NotFound"}},
 	{kms.ErrAccessKeyInactive, apiError{403, "Forbidden.AccessKey"}},
+	{errThrottled, apiError{429, "Rejected.Throttling"}},
 	{kms.ErrNoPermission, apiError{403, "Forbidden.NoPermission"}},
 	{kms.ErrSTSExpired, apiError{400, "InvalidSecurityToken.Expired"}},
 	{kms.ErrSTSToken, apiError{400, "InvalidSecurityToken.MismatchWithAccessKey"}},

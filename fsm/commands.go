@@ -48,6 +48,7 @@ const (
 	CmdUpdateAccessKey       CommandType = 29
 	CmdDeleteAccessKey       CommandType = 30
 	CmdAttachPolicy          CommandType = 31
+	CmdSetRateLimit          CommandType = 32
 )
 
 func (t CommandType) String() string {
@@ -114,6 +115,8 @@ func (t CommandType) String() string {
 		return "DeleteAccessKey"
 	case CmdAttachPolicy:
 		return "AttachPolicy"
+	case CmdSetRateLimit:
+		return "SetRateLimit"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }

@@ -180,6 +180,10 @@ func (f *FSM) Apply(l *raft.Log) any {
 		var c AttachPolicyCmd
 		mustDecode(t, l.Index, body, &c)
 		return f.cat.applyAttachPolicy(&c, l.Index)
+	case CmdSetRateLimit:
+		var c RateLimitCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applySetRateLimit(&c, l.Index)
 	}
 	if t&IgnoreUnknownFlag != 0 {
 		f.logger.Warn("ignoring unknown command type (written by a newer version)", "type", uint8(t), "index", l.Index)

@@ -261,3 +261,32 @@ func (c *catalogue) applyAttachPolicy(cmd *AttachPolicyCmd, index uint64) error 
 	*policies = out
 	return nil
 }
+
+// RateLimitCmd sets (Rate > 0) or removes an account's rate limit for one
+// action class.
+type RateLimitCmd struct {
+	Now       int64   `msgpack:"now"`
+	AccountID string  `msgpack:"acct"`
+	Class     string  `msgpack:"class"`
+	Rate      float64 `msgpack:"rate"`
+}
+
+func (c *catalogue) applySetRateLimit(cmd *RateLimitCmd, index uint64) error {
+	a, ok := c.accounts[cmd.AccountID]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrAccountNotFound, cmd.AccountID)
+	}
+	n := *a
+	n.RateLimits = map[string]float64{}
+	for k, v := range a.RateLimits {
+		n.RateLimits[k] = v
+	}
+	if cmd.Rate > 0 {
+		n.RateLimits[cmd.Class] = cmd.Rate
+	} else {
+		delete(n.RateLimits, cmd.Class)
+	}
+	n.ModifyIndex = index
+	c.accounts[n.ID] = &n
+	return nil
+}

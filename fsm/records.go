@@ -18,11 +18,14 @@ const (
 
 // Account is a tenant: every key, alias and access key belongs to one.
 type Account struct {
-	ID          string `msgpack:"id"`
-	Name        string `msgpack:"name"`
-	Operator    bool   `msgpack:"op"` // the account made by operator init
-	CreatedAt   int64  `msgpack:"ct"`
-	ModifyIndex uint64 `msgpack:"mi"`
+	ID       string `msgpack:"id"`
+	Name     string `msgpack:"name"`
+	Operator bool   `msgpack:"op"` // the account made by operator init
+	// RateLimits are the operator's per-node request rate limits for the
+	// account, in requests per second by action class (none: unlimited).
+	RateLimits  map[string]float64 `msgpack:"limits"`
+	CreatedAt   int64              `msgpack:"ct"`
+	ModifyIndex uint64             `msgpack:"mi"`
 }
 
 // AccessKey authenticates requests. The secret is stored only wrapped under

@@ -1,0 +1,56 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// serveRateLimits sets (POST AccountId, Class, Rate) or reads (GET
+// AccountId) an account's per-node rate limits. Setting is for the operator
+// account's root.
+func (s *Server) serveRateLimits(w http.ResponseWriter, r *http.Request) {
+	requestID := newRequestID()
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	body, err := readBody(r, maxBody)
+	if err != nil {
+		s.writeError(w, r, "RateLimits", requestID, err)
+		return
+	}
+	_, caller, err := s.authenticateV3(ctx, r, body)
+	if err != nil {
+		s.writeError(w, r, "RateLimits", requestID, err)
+		return
+	}
+	p, err := decodeParams(r, body)
+	if err != nil {
+		s.writeError(w, r, "RateLimits", requestID, err)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		limits, err := s.cfg.Service.RateLimits(ctx, caller, p.str("AccountId"))
+		if err != nil {
+			s.writeError(w, r, "RateLimits", requestID, err)
+			return
+		}
+		s.writeJSON(w, http.StatusOK, map[string]any{"RequestId": requestID, "RateLimits": limits})
+	case http.MethodPost:
+		rate, perr := strconv.ParseFloat(p.str("Rate"), 64)
+		if perr != nil {
+			s.writeError(w, r, "SetRateLimit", requestID, invalidParam("Rate", "requests per second, e.g. 100 or 0.5 (0 removes the limit)"))
+			return
+		}
+		idx, err := s.cfg.Service.SetRateLimit(ctx, caller, p.str("AccountId"), p.str("Class"), rate)
+		if err != nil {
+			s.writeError(w, r, "SetRateLimit", requestID, err)
+			return
+		}
+		w.Header().Set("X-Kms-Index", strconv.FormatUint(idx, 10))
+		s.writeJSON(w, http.StatusOK, map[string]any{"RequestId": requestID})
+	default:
+		s.writeError(w, r, "RateLimits", requestID, fmt.Errorf("%w: GET reads, POST sets", errMethod))
+	}
+}

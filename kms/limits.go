@@ -1,0 +1,85 @@
+package kms
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/raftkms/raftkms/fsm"
+)
+
+// Action classes for rate limits.
+const (
+	ClassSymmetric  = "symmetric"  // Encrypt, Decrypt, data keys, ReEncrypt
+	ClassAsymmetric = "asymmetric" // Asymmetric*, GetPublicKey
+	ClassRead       = "read"       // management reads: Describe*, List*, Get*
+	ClassWrite      = "write"      // management writes: everything else
+)
+
+// ActionClass sorts an API action into its rate-limit class.
+func ActionClass(action string) string {
+	switch {
+	case action == "Encrypt" || action == "Decrypt" || action == "ReEncrypt" || strings.HasPrefix(action, "GenerateDataKey") ||
+		action == "ExportDataKey" || action == "GenerateAndExportDataKey":
+		return ClassSymmetric
+	case strings.HasPrefix(action, "Asymmetric") || action == "GetPublicKey":
+		return ClassAsymmetric
+	case strings.HasPrefix(action, "Describe") || strings.HasPrefix(action, "List") ||
+		(strings.HasPrefix(action, "Get") && action != "GetParametersForImport"):
+		return ClassRead
+	}
+	return ClassWrite
+}
+
+// SetRateLimit sets an account's per-node rate limit for one action class
+// (requests per second; 0 removes it). Only the operator may.
+func (s *Service) SetRateLimit(ctx context.Context, c Caller, accountID, class string, rate float64) (uint64, error) {
+	if !s.IsOperator(c) {
+		return 0, fmt.Errorf("%w: rate limits are set by the operator account's root", ErrNoPermission)
+	}
+	if accountID == "" {
+		return 0, missing("AccountId")
+	}
+	switch class {
+	case ClassSymmetric, ClassAsymmetric, ClassRead, ClassWrite:
+	case "":
+		return 0, missing("Class")
+	default:
+		return 0, invalid("Class", "must be symmetric, asymmetric, read or write")
+	}
+	if rate < 0 || rate > 1e6 {
+		return 0, invalid("Rate", "requests per second, 0 (no limit) to 1000000")
+	}
+	if !s.found(ctx, func() bool { _, ok := s.fsm.Account(accountID); return ok }) {
+		return 0, fmt.Errorf("%w: %s", fsm.ErrAccountNotFound, accountID)
+	}
+	return s.propose(ctx, fsm.CmdSetRateLimit, fsm.RateLimitCmd{Now: s.nowMillis(), AccountID: accountID, Class: class, Rate: rate})
+}
+
+// RateLimit returns an account's limit for a class (0: none).
+func (s *Service) RateLimit(accountID, class string) float64 {
+	a, ok := s.fsm.Account(accountID)
+	if !ok {
+		return 0
+	}
+	return a.RateLimits[class]
+}
+
+// RateLimits returns all of an account's limits.
+func (s *Service) RateLimits(ctx context.Context, c Caller, accountID string) (map[string]float64, error) {
+	if accountID == "" {
+		accountID = c.AccountID
+	}
+	if accountID != c.AccountID && !s.IsOperator(c) {
+		return nil, fmt.Errorf("%w: only the operator reads other accounts' limits", ErrNoPermission)
+	}
+	a, ok := s.fsm.Account(accountID)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", fsm.ErrAccountNotFound, accountID)
+	}
+	out := map[string]float64{}
+	for k, v := range a.RateLimits {
+		out[k] = v
+	}
+	return out, nil
+}
