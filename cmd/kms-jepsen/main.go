@@ -147,7 +147,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	// SIGHUP (the terminal went away) and SIGPIPE (stderr piped into a
+	// reader that quit) would otherwise end the process without cleaning up.
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	defer signal.Stop(sig)
 	go func() {
 		s, ok := <-sig
