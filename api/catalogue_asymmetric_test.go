@@ -415,3 +415,19 @@ func TestEncrypt_AsymmetricEncryptionKeyIsAClientError(t *testing.T) {
 		wantAPIError(t, err, 400, invalidCipher)
 	})
 }
+
+// TestAsymmetricDecrypt_DryRunRefusesWhatTheRealCallWould: a dry run makes
+// every check of the real call (kms/errors.go, WithDryRun), as Decrypt's
+// does for a damaged blob (kms.open opens before answering
+// DryRunOperationError). AsymmetricDecrypt (kms/asymmetric.go) stops for
+// the dry run before decrypting, so a ciphertext that does not decrypt is
+// answered "would have succeeded" (412 DryRunOperationError) instead of
+// 400 InvalidCiphertext.
+func TestAsymmetricDecrypt_DryRunRefusesWhatTheRealCallWould(t *testing.T) {
+	tn := startClockNode(t, newFakeClock())
+	m := tn.newKey(t, map[string]string{"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT/DECRYPT"})
+	p := map[string]string{"KeyId": tea.StringValue(m.KeyId), "KeyVersionId": tea.StringValue(m.PrimaryKeyVersion),
+		"Algorithm": "RSAES_OAEP_SHA_256", "CiphertextBlob": b64(randomBytes(256))}
+	tn.refused(t, "AsymmetricDecrypt", p, 400, invalidCipher)
+	tn.refused(t, "AsymmetricDecrypt", with(p, "DryRun", "true"), 400, invalidCipher)
+}
