@@ -18,6 +18,7 @@ type catalogue struct {
 	tokens      map[string]*ImportToken
 	users       map[string]*User // by identityKey(account, name)
 	roles       map[string]*Role // by identityKey(account, name)
+	hsmDomains  map[string]*HSMDomain
 }
 
 func newCatalogue() *catalogue {
@@ -31,6 +32,7 @@ func newCatalogue() *catalogue {
 		tokens:     map[string]*ImportToken{},
 		users:      map[string]*User{},
 		roles:      map[string]*Role{},
+		hsmDomains: map[string]*HSMDomain{},
 	}
 }
 
@@ -49,6 +51,7 @@ func (c *catalogue) shallowCopy() *catalogue {
 		tokens:      make(map[string]*ImportToken, len(c.tokens)),
 		users:       make(map[string]*User, len(c.users)),
 		roles:       make(map[string]*Role, len(c.roles)),
+		hsmDomains:  make(map[string]*HSMDomain, len(c.hsmDomains)),
 	}
 	for k, v := range c.accounts {
 		n.accounts[k] = v
@@ -76,6 +79,9 @@ func (c *catalogue) shallowCopy() *catalogue {
 	}
 	for k, v := range c.roles {
 		n.roles[k] = v
+	}
+	for k, v := range c.hsmDomains {
+		n.hsmDomains[k] = v
 	}
 	return n
 }
@@ -137,6 +143,9 @@ func (c *catalogue) applyCreateKey(cmd *CreateKeyCmd, index uint64) error {
 	}
 	if _, ok := c.versions[v.ID]; ok {
 		return fmt.Errorf("%w: version %s", ErrKeyExists, v.ID)
+	}
+	if err := checkProtection(inst, &v); err != nil {
+		return err
 	}
 	if cmd.Alias != "" {
 		if _, ok := c.aliases[aliasKey(k.AccountID, cmd.Alias)]; ok {
@@ -233,6 +242,9 @@ func (c *catalogue) applyCreateKeyVersion(cmd *CreateKeyVersionCmd, index uint64
 	}
 	if _, ok := c.versions[cmd.Version.ID]; ok {
 		return fmt.Errorf("%w: version %s", ErrKeyExists, cmd.Version.ID)
+	}
+	if err := checkProtection(c.instances[k.InstanceID], &cmd.Version); err != nil {
+		return err
 	}
 	v := cmd.Version
 	v.CreateIndex = index

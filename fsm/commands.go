@@ -49,6 +49,7 @@ const (
 	CmdDeleteAccessKey       CommandType = 30
 	CmdAttachPolicy          CommandType = 31
 	CmdSetRateLimit          CommandType = 32
+	CmdRegisterHSMDomain     CommandType = 33
 )
 
 func (t CommandType) String() string {
@@ -117,6 +118,8 @@ func (t CommandType) String() string {
 		return "AttachPolicy"
 	case CmdSetRateLimit:
 		return "SetRateLimit"
+	case CmdRegisterHSMDomain:
+		return "RegisterHSMDomain"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }

@@ -47,6 +47,9 @@ type Instance struct {
 	Name      string `msgpack:"name"`
 	Type      string `msgpack:"type"` // software | hardware
 	KeyQuota  int    `msgpack:"quota"`
+	// HSMDomain is the HSM domain of a hardware instance: its keys are
+	// generated in, and served by, the tokens of that domain.
+	HSMDomain string `msgpack:"hsm,omitempty"`
 	KeysUsed  int    `msgpack:"used"`
 	// AccessQuota bounds the cross-account principals the instance's key
 	// policies may name; AccessUsed counts them.
@@ -109,7 +112,11 @@ func (k *Key) clone() *Key {
 }
 
 // KeyVersion is one generation of a key's material, wrapped under the root
-// key with crypto.MaterialAAD(KeyID, ID).
+// key with crypto.MaterialAAD(KeyID, ID) — or, when Domain is set, wrapped
+// inside an HSM token under that domain's key (RFC 5649,
+// CKM_AES_KEY_WRAP_PAD): such material was generated in a token, exists
+// in the clear only inside tokens of the domain, and nothing else about it
+// is stored.
 type KeyVersion struct {
 	ID              string `msgpack:"id"`
 	KeyID           string `msgpack:"key"`
@@ -117,6 +124,9 @@ type KeyVersion struct {
 	WrappedMaterial []byte `msgpack:"wm"`  // empty: an EXTERNAL key awaiting import
 	PublicKey       []byte `msgpack:"pub"` // DER SubjectPublicKeyInfo (asymmetric keys)
 	CreateIndex     uint64 `msgpack:"ci"`
+	// Domain names the HSM domain whose key wraps WrappedMaterial; empty
+	// for material wrapped under the root key.
+	Domain string `msgpack:"dom,omitempty"`
 }
 
 // ImportToken lets a caller import material into one EXTERNAL key until it

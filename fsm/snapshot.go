@@ -25,7 +25,7 @@ import (
 //	32 bytes                      SHA-256 of every byte before it
 //
 // Records appear by type (meta, accounts, access keys, instances, keys,
-// versions, aliases, import tokens, users, roles), each sorted by id, so two replicas with the same state
+// versions, aliases, import tokens, users, roles, HSM domains), each sorted by id, so two replicas with the same state
 // write the same bytes after the header. Key material inside is wrapped under
 // the root key: a snapshot is no more secret than the Raft log.
 const (
@@ -43,6 +43,7 @@ const (
 	recImportToken  = 0x08
 	recUser         = 0x09
 	recRole         = 0x0a
+	recHSMDomain    = 0x0b
 	snapshotSumSize = sha256.Size
 )
 
@@ -71,6 +72,7 @@ type SnapshotInfo struct {
 	ImportTokens int
 	Users        int
 	Roles        int
+	HSMDomains   int
 }
 
 type metaRecord struct {
@@ -196,7 +198,10 @@ func (c *catalogue) writeRecords(w io.Writer) error {
 	if err := writeAll(w, recUser, c.users); err != nil {
 		return err
 	}
-	return writeAll(w, recRole, c.roles)
+	if err := writeAll(w, recRole, c.roles); err != nil {
+		return err
+	}
+	return writeAll(w, recHSMDomain, c.hsmDomains)
 }
 
 func (c *catalogue) hash() [32]byte {
@@ -256,6 +261,7 @@ func VerifySnapshot(r io.ReadSeeker) (SnapshotInfo, error) {
 		ImportTokens:   len(cat.tokens),
 		Users:          len(cat.users),
 		Roles:          len(cat.roles),
+		HSMDomains:     len(cat.hsmDomains),
 	}, nil
 }
 
@@ -418,6 +424,8 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 			}
 			return identityKey(r.AccountID, r.Name)
 		})
+	case recHSMDomain:
+		return loadInto(c.hsmDomains, body, func(d *HSMDomain) string { return d.Name })
 	}
 	return fmt.Errorf("unknown record type %d", typ)
 }
