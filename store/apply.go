@@ -40,15 +40,26 @@ func (s *Store) Propose(ctx context.Context, cmd []byte) (Result, error) {
 	}
 	start := time.Now()
 	defer func() { s.m.applyDuration.Observe(time.Since(start).Seconds()) }()
+	// A node cut off from the leader gives up after leaderWait rather than
+	// hold the client for its whole deadline: the write was certainly not
+	// applied, so the client may retry elsewhere at once.
+	wctx, cancel := context.WithTimeout(ctx, s.leaderWait())
+	defer cancel()
 	for {
 		res, err := s.proposeOnce(ctx, cmd)
 		if err == nil || !(errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader)) {
 			return res, err
 		}
-		if werr := s.waitForLeaderChange(ctx); werr != nil {
-			return Result{}, fmt.Errorf("%w (%v)", ErrNoLeader, werr)
+		if werr := s.waitForLeaderChange(wctx); werr != nil {
+			return Result{}, fmt.Errorf("%w: waited %s for a leader (%v)", ErrNoLeader, s.leaderWait(), werr)
 		}
 	}
+}
+
+// leaderWait bounds how long a write waits for a leader to appear: a few
+// election timeouts, enough for an election to finish.
+func (s *Store) leaderWait() time.Duration {
+	return 5 * s.cfg.Timing.ElectionTimeout
 }
 
 func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
