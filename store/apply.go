@@ -211,13 +211,15 @@ func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 		ctx, cancel = context.WithTimeout(ctx, defaultApplyTimeout)
 		defer cancel()
 	}
+	wctx, cancel := context.WithTimeout(ctx, s.leaderWait())
+	defer cancel()
 	for {
 		idx, err := s.readIndexOnce(ctx)
 		if err == nil || !(errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader)) {
 			return idx, err
 		}
-		if werr := s.waitForLeaderChange(ctx); werr != nil {
-			return 0, fmt.Errorf("%w (%v)", ErrNoLeader, werr)
+		if werr := s.waitForLeaderChange(wctx); werr != nil {
+			return 0, fmt.Errorf("%w: waited %s for a leader (%v)", ErrNoLeader, s.leaderWait(), werr)
 		}
 	}
 }
