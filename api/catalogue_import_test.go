@@ -224,7 +224,7 @@ func TestImportKeyMaterial_ExpiryBeyondMillisecondRangeIsRefused(t *testing.T) {
 	key := tea.StringValue(tn.newKey(t, map[string]string{"Origin": "EXTERNAL"}).KeyId)
 	p := tn.importParams(t, key, "RSAES_OAEP_SHA_256")
 	tn.refused(t, "ImportKeyMaterial", map[string]string{"KeyId": key, "ImportToken": p.ImportToken,
-		"EncryptedKeyMaterial": wrapForImport(t, p.PublicKey, "RSAES_OAEP_SHA_256", randomBytes(32)),
+		"EncryptedKeyMaterial":  wrapForImport(t, p.PublicKey, "RSAES_OAEP_SHA_256", randomBytes(32)),
 		"KeyMaterialExpireUnix": "9223372036854776"}, 400, invalidParam)
 	if d := tn.describe(t, key); tea.StringValue(d.KeyState) != "PendingImport" {
 		t.Errorf("KeyState %s, MaterialExpireTime %q", tea.StringValue(d.KeyState), tea.StringValue(d.MaterialExpireTime))
