@@ -112,16 +112,3 @@ func (f *FSM) HSMDomains() []*HSMDomain {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
-
-// AllVersions returns every key version (the HSM watcher scans them to drop
-// working keys of disabled keys), in no particular order.
-func (f *FSM) AllVersions() []*KeyVersion {
-	var out []*KeyVersion
-	f.read(func(c *catalogue) {
-		out = make([]*KeyVersion, 0, len(c.versions))
-		for _, v := range c.versions {
-			out = append(out, v)
-		}
-	})
-	return out
-}

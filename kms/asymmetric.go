@@ -28,7 +28,7 @@ func (s *Service) asymmetricVersion(ctx context.Context, c Caller, ref, versionI
 		return nil, nil, missing("KeyVersionId")
 	}
 	if err := s.fresh(ctx); err != nil {
-		return nil, nil, err
+		return nil, nil, s.staleOrHSM(err, s.domainOfRef(c, ref))
 	}
 	k, err := s.keyFor(ctx, c, "kms:"+op, "KeyId", ref, nil)
 	if err != nil {
@@ -94,6 +94,15 @@ func (s *Service) AsymmetricSign(ctx context.Context, c Caller, ref, versionID, 
 	}
 	if isDryRun(ctx) {
 		return AsymmetricResult{}, ErrDryRun
+	}
+	if v.Domain != "" {
+		req := versionRequest(hsmOpSign, v, k)
+		req.Alg, req.Data = alg, digest
+		res, err := s.hsmDo(ctx, req)
+		if err != nil {
+			return AsymmetricResult{}, err
+		}
+		return AsymmetricResult{KeyID: k.ID, KeyVersionID: v.ID, Value: res.Out}, nil
 	}
 	m, err := s.material(v)
 	if err != nil {
@@ -181,6 +190,15 @@ func (s *Service) AsymmetricDecrypt(ctx context.Context, c Caller, ref, versionI
 	}
 	if isDryRun(ctx) {
 		return AsymmetricResult{}, ErrDryRun
+	}
+	if v.Domain != "" {
+		req := versionRequest(hsmOpDecryptAsym, v, k)
+		req.Alg, req.Data = alg, ciphertext
+		res, err := s.hsmDo(ctx, req)
+		if err != nil {
+			return AsymmetricResult{}, err
+		}
+		return AsymmetricResult{KeyID: k.ID, KeyVersionID: v.ID, Value: res.Out}, nil
 	}
 	m, err := s.material(v)
 	if err != nil {

@@ -35,7 +35,7 @@ func (s *Service) Encrypt(ctx context.Context, c Caller, ref string, plaintext [
 		return Sealed{}, invalid("Plaintext", fmt.Sprintf("at most %d bytes; encrypt larger data with a data key (GenerateDataKey)", kcrypto.MaxPlaintextSize))
 	}
 	if err := s.fresh(ctx); err != nil {
-		return Sealed{}, err
+		return Sealed{}, s.staleOrHSM(err, s.domainOfRef(c, ref))
 	}
 	k, err := s.keyFor(ctx, c, "kms:Encrypt", "KeyId", ref, encCtx)
 	if err != nil {
@@ -55,11 +55,17 @@ func (s *Service) seal(ctx context.Context, k *fsm.Key, op string, plaintext []b
 	if !ok {
 		return Sealed{}, fmt.Errorf("key %s: primary version %s missing from the catalogue", k.ID, k.PrimaryVersion)
 	}
-	m, err := s.material(v)
-	if err != nil {
-		return Sealed{}, err
+	var blob []byte
+	var err error
+	if v.Domain != "" {
+		blob, err = s.sealHSM(ctx, k, v, plaintext, encCtx)
+	} else {
+		var m []byte
+		if m, err = s.material(v); err != nil {
+			return Sealed{}, err
+		}
+		blob, err = kcrypto.Seal(m, v.ID, plaintext, kcrypto.CanonicalContext(encCtx))
 	}
-	blob, err := kcrypto.Seal(m, v.ID, plaintext, kcrypto.CanonicalContext(encCtx))
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -82,7 +88,7 @@ func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, en
 		return Opened{}, err
 	}
 	if err := s.fresh(ctx); err != nil {
-		return Opened{}, err
+		return Opened{}, s.staleOrHSM(err, s.domainOfBlob(c, h.VersionID))
 	}
 	k, v, err := s.versionOf(ctx, c, "kms:"+op, h.VersionID, encCtx)
 	if err != nil {
@@ -96,11 +102,16 @@ func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, en
 	if err := usable(k, op, UsageEncryptDecrypt); err != nil {
 		return Opened{}, err
 	}
-	m, err := s.material(v)
-	if err != nil {
-		return Opened{}, err
+	var pt []byte
+	if v.Domain != "" {
+		pt, err = s.openHSM(ctx, k, v, blob, encCtx)
+	} else {
+		var m []byte
+		if m, err = s.material(v); err != nil {
+			return Opened{}, err
+		}
+		pt, err = kcrypto.Open(m, blob, kcrypto.CanonicalContext(encCtx))
 	}
-	pt, err := kcrypto.Open(m, blob, kcrypto.CanonicalContext(encCtx))
 	if err != nil {
 		return Opened{}, err
 	}
@@ -150,7 +161,7 @@ func (s *Service) generateDataKey(ctx context.Context, c Caller, action, ref, ke
 		return DataKey{}, invalid("KeySpec", "must be AES_256 or AES_128")
 	}
 	if err := s.fresh(ctx); err != nil {
-		return DataKey{}, err
+		return DataKey{}, s.staleOrHSM(err, s.domainOfRef(c, ref))
 	}
 	k, err := s.keyFor(ctx, c, action, "KeyId", ref, encCtx)
 	if err != nil {

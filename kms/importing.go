@@ -130,8 +130,17 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, ref string, e
 	if len(material) != want {
 		return 0, fmt.Errorf("%w: %s needs %d bytes of material, got %d", ErrInvalidKeyMaterial, k.Spec, want, len(material))
 	}
-	wrapped, err := s.root.Wrap(material, kcrypto.MaterialAAD(k.ID, k.PrimaryVersion))
-	if err != nil {
+	var wrapped []byte
+	if v, ok := s.fsm.KeyVersion(k.PrimaryVersion); ok && v.Domain != "" {
+		// A hardware key: a token of the domain takes the material in and
+		// gives it back wrapped under the domain key; that blob is all the
+		// catalogue keeps.
+		res, err := s.hsmDo(ctx, hsmRequest{Op: hsmOpImport, Domain: v.Domain, Spec: k.Spec, Usage: k.Usage, Data: material})
+		if err != nil {
+			return 0, err
+		}
+		wrapped = res.Out
+	} else if wrapped, err = s.root.Wrap(material, kcrypto.MaterialAAD(k.ID, k.PrimaryVersion)); err != nil {
 		return 0, err
 	}
 	var expire int64

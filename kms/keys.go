@@ -107,21 +107,55 @@ func (s *Service) Init(ctx context.Context) (InitResult, error) {
 
 func rootPrincipal(account string) string { return "acs:ram::" + account + ":root" }
 
-// CreateInstance adds a software KMS instance to the caller's account.
+// CreateInstance adds a KMS instance of type software to the caller's
+// account (see CreateInstanceWith for hardware instances).
 func (s *Service) CreateInstance(ctx context.Context, c Caller, typ, name string) (*fsm.Instance, uint64, error) {
+	return s.CreateInstanceWith(ctx, c, InstanceInput{Type: typ, Name: name})
+}
+
+// InstanceInput holds CreateInstanceWith's parameters.
+type InstanceInput struct {
+	Type string // software (default) | hardware
+	Name string
+	// HSMDomain binds a hardware instance to an HSM domain: its keys are
+	// generated in, and served by, the tokens of that domain.
+	HSMDomain string
+}
+
+// CreateInstanceWith adds a KMS instance to the caller's account. A
+// hardware instance needs the HSM domain its keys will live in; the domain
+// must be known to the cluster (recorded, or advertised by a node).
+func (s *Service) CreateInstanceWith(ctx context.Context, c Caller, in InstanceInput) (*fsm.Instance, uint64, error) {
 	if err := requireRoot(c, "operator instance create"); err != nil {
 		return nil, 0, err
 	}
+	typ, name := in.Type, in.Name
 	if typ == "" {
 		typ = InstanceSoftware
 	}
-	if typ != InstanceSoftware {
-		return nil, 0, invalid("type", "only software instances exist so far (hardware instances arrive with HSM support)")
+	switch typ {
+	case InstanceSoftware:
+		if in.HSMDomain != "" {
+			return nil, 0, invalid("HsmDomain", "only hardware instances have an HSM domain")
+		}
+	case InstanceHardware:
+		if in.HSMDomain == "" {
+			return nil, 0, invalid("HsmDomain", "a hardware instance is bound to an HSM domain: give its name (kmsctl operator instance create --type hardware --hsm-domain NAME)")
+		}
+		if len(in.HSMDomain) > 64 || strings.TrimSpace(in.HSMDomain) != in.HSMDomain {
+			return nil, 0, invalid("HsmDomain", "1-64 characters, no surrounding spaces")
+		}
+		if !s.domainKnown(in.HSMDomain) {
+			return nil, 0, invalid("HsmDomain", fmt.Sprintf("no node of the cluster has HSM domain %q: enroll a token (kmsd hsm enroll --domain %s ...) and start a node with --hsm-domain %s",
+				in.HSMDomain, in.HSMDomain, in.HSMDomain))
+		}
+	default:
+		return nil, 0, invalid("type", fmt.Sprintf("%q is not an instance type: software or hardware", typ))
 	}
 	if utf8.RuneCountInString(name) > 128 {
 		return nil, 0, invalid("name", "at most 128 characters")
 	}
-	inst := fsm.Instance{ID: newInstanceID(), AccountID: c.AccountID, Name: name, Type: typ, KeyQuota: DefaultKeyQuota, CreatedAt: s.nowMillis()}
+	inst := fsm.Instance{ID: newInstanceID(), AccountID: c.AccountID, Name: name, Type: typ, HSMDomain: in.HSMDomain, KeyQuota: DefaultKeyQuota, CreatedAt: s.nowMillis()}
 	idx, err := s.propose(ctx, fsm.CmdCreateInstance, fsm.CreateInstanceCmd{Now: inst.CreatedAt, Instance: inst})
 	if err != nil {
 		return nil, idx, err
@@ -167,6 +201,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	if in.ProtectionLevel != "" && in.ProtectionLevel != ProtectionSoftware && in.ProtectionLevel != ProtectionHSM {
 		return nil, 0, invalid("ProtectionLevel", "must be SOFTWARE or HSM")
 	}
+	domain := ""
 	if in.DKMSInstanceID != "" {
 		inst, ok := s.fsm.Instance(in.DKMSInstanceID)
 		if !ok || inst.AccountID != c.AccountID {
@@ -175,6 +210,9 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 		// The instance decides the protection level; the parameter is
 		// ignored, as the service does.
 		in.ProtectionLevel = ProtectionSoftware
+		if inst.Type == InstanceHardware {
+			in.ProtectionLevel, domain = ProtectionHSM, inst.HSMDomain
+		}
 	} else {
 		if in.ProtectionLevel == ProtectionHSM {
 			return nil, 0, invalid("ProtectionLevel", "the default key is protected in software; HSM keys live in a hardware KMS instance (DKMSInstanceId)")
@@ -242,8 +280,10 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	}
 	var version fsm.KeyVersion
 	if in.Origin == OriginExternal {
-		version = fsm.KeyVersion{ID: newUUID(), KeyID: key.ID, CreatedAt: now}
-	} else if version, err = s.newVersion(key.ID, key.Spec, now); err != nil {
+		// A hardware key's version names its domain before its material
+		// is imported: the import wraps it in a token of that domain.
+		version = fsm.KeyVersion{ID: newUUID(), KeyID: key.ID, CreatedAt: now, Domain: domain}
+	} else if version, err = s.newKeyVersion(ctx, &key, now); err != nil {
 		return nil, 0, err
 	}
 	idx, err := s.propose(ctx, fsm.CmdCreateKey, fsm.CreateKeyCmd{Now: now, Key: key, Version: version, Alias: in.AliasName})
@@ -366,7 +406,7 @@ func (s *Service) CreateKeyVersion(ctx context.Context, c Caller, ref string) (*
 		return nil, 0, fmt.Errorf("%w: keys with imported material (EXTERNAL) have a single version", ErrUnsupported)
 	}
 	now := s.nowMillis()
-	v, err := s.newVersion(k.ID, k.Spec, now)
+	v, err := s.newKeyVersion(ctx, k, now)
 	if err != nil {
 		return nil, 0, err
 	}

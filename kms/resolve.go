@@ -160,6 +160,11 @@ func (s *Service) versionOf(ctx context.Context, c Caller, action, versionID str
 // material returns a version's unwrapped AES material, from the cache or by
 // unwrapping it under the root key.
 func (s *Service) material(v *fsm.KeyVersion) ([]byte, error) {
+	if v.Domain != "" {
+		// A hardware key's material never exists outside its tokens; every
+		// path that reaches here for one is a bug, not a reason to try.
+		return nil, fmt.Errorf("key version %s lives in HSM domain %q: its material is not available in software", v.ID, v.Domain)
+	}
 	if m, ok := s.materials.Get(v.ID); ok {
 		return m, nil
 	}
@@ -176,6 +181,7 @@ func (s *Service) forgetKey(k *fsm.Key) {
 	for _, v := range k.Versions {
 		s.materials.Remove(v)
 	}
+	s.forgetHSM(k)
 }
 
 // usable checks that a key may serve a cryptographic operation.

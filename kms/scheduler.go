@@ -67,9 +67,15 @@ func (s *Service) SchedulerTick(ctx context.Context) (int, error) {
 			try(fsm.CmdDeleteKey, fsm.KeyDeletionCmd{Now: nowMs, KeyID: k.ID})
 		case k.State == fsm.StateEnabled && k.RotationInterval > 0 && k.Origin == OriginKMS &&
 			kcrypto.IsSymmetric(k.Spec) && !now.Before(NextRotation(k)):
-			v, err := s.newVersion(k.ID, k.Spec, nowMs)
+			v, err := s.newKeyVersion(ctx, k, nowMs)
 			if err != nil {
-				return done, err
+				// A hardware key whose domain has no node up now rotates
+				// on a later tick; the other keys' duties go on.
+				s.log.Warn("automatic rotation: no new version yet", "key", k.ID, "error", err)
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
 			}
 			try(fsm.CmdCreateKeyVersion, fsm.CreateKeyVersionCmd{Now: nowMs, Version: v, Automatic: true, ExpectPrimary: k.PrimaryVersion})
 		case k.Origin == OriginExternal && k.MaterialExpireTime > 0 && k.MaterialExpireTime <= nowMs && k.State != fsm.StatePendingDeletion:

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -22,6 +23,7 @@ import (
 
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/hsm"
 	"github.com/raftkms/raftkms/store"
 	"github.com/raftkms/raftkms/transport"
 )
@@ -53,6 +55,19 @@ type Config struct {
 	// Servers lists the cluster addresses of the Raft configuration's
 	// members (to confirm that a revocation reached every node).
 	Servers func() ([]string, error)
+	// HSM is this node's PKCS#11 token (nil: no HSM attached) and HSMDomain
+	// the HSM domain it serves for hardware keys; New checks that the token
+	// holds the domain's key. The Service does not close the token.
+	HSM       *hsm.Token
+	HSMDomain string
+	// HSMPeers lists the alive cluster members that advertise domain in
+	// gossip (this node may be among them); hardware keys are forwarded to
+	// them. nil: no peers.
+	HSMPeers func(domain string) []HSMPeer
+	// NodeID and Zone are this node's, for choosing HSM peers (same zone
+	// first) and for the domain registration.
+	NodeID string
+	Zone   string
 	// MaxStaleness bounds how old a follower's view may be when it serves a
 	// cryptographic operation from its local catalogue: a follower that has
 	// not heard from the leader for longer first catches up through a read
@@ -74,6 +89,10 @@ type Service struct {
 
 	freshMu sync.Mutex
 	freshAt time.Time // catalogue known current as of this time
+
+	hsm        *hsmNode // nil without an HSM
+	hsmRR      atomic.Uint64
+	hsmMetrics *hsmMetrics
 }
 
 type cachedSecret struct {
@@ -113,9 +132,28 @@ func New(cfg Config) (*Service, error) {
 		cfg: cfg, log: cfg.Logger.Named("kms"), fsm: cfg.FSM, store: cfg.Store, root: cfg.RootKey,
 		now: cfg.Clock, materials: materials, secrets: secrets,
 	}
+	if cfg.HSM != nil {
+		if cfg.HSMDomain == "" {
+			return nil, errors.New("kms: an HSM needs the HSM domain it serves")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		kcv, err := cfg.HSM.DomainCheckValue(ctx, cfg.HSMDomain)
+		cancel()
+		if err != nil {
+			if errors.Is(err, hsm.ErrDomainNotEnrolled) {
+				return nil, fmt.Errorf("HSM token %q holds no key for HSM domain %q: enroll it first (kmsd hsm enroll --domain %s ...): %w",
+					cfg.HSM.Label(), cfg.HSMDomain, cfg.HSMDomain, err)
+			}
+			return nil, fmt.Errorf("HSM token %q, domain %q: %w", cfg.HSM.Label(), cfg.HSMDomain, err)
+		}
+		s.hsm = &hsmNode{tok: cfg.HSM, domain: cfg.HSMDomain, kcv: kcv}
+		s.hsm.status = HSMStatus{Domain: cfg.HSMDomain, Health: HSMHealthOK, CheckValue: kcv}
+	}
+	s.hsmMetrics = newHSMMetrics(cfg.Metrics)
 	if cfg.Transport != nil {
 		cfg.Transport.Handle(rpcRestore, s.handleRestore)
 		cfg.Transport.Handle(rpcWaitIndex, s.handleWaitIndex)
+		cfg.Transport.Handle(rpcHSM, s.handleHSM)
 	}
 	if cfg.Metrics != nil {
 		cfg.Metrics.MustRegister(newKeyGauge(s.fsm))
