@@ -207,6 +207,7 @@ func (s *Server) exportDataKey(c *call) (any, error) {
 
 func (s *Server) getParametersForImport(c *call) (any, error) {
 	p, err := s.cfg.Service.GetParametersForImport(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("WrappingAlgorithm"), c.p.str("WrappingKeySpec"))
+	c.index = p.Index
 	if err != nil {
 		return nil, err
 	}

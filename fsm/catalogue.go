@@ -237,7 +237,9 @@ func (c *catalogue) applyCreateKeyVersion(cmd *CreateKeyVersionCmd, index uint64
 	if k.Origin == "EXTERNAL" {
 		return fmt.Errorf("%w: key %s", ErrNotExternalRotation, k.ID)
 	}
-	if len(k.Versions) >= MaxVersionsPerKey {
+	// The limit is on versions made by hand: automatic rotation goes on for
+	// the life of the key.
+	if !cmd.Automatic && len(k.Versions) >= MaxVersionsPerKey {
 		return fmt.Errorf("%w (%d)", ErrVersionLimit, MaxVersionsPerKey)
 	}
 	if _, ok := c.versions[cmd.Version.ID]; ok {

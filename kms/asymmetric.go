@@ -188,15 +188,18 @@ func (s *Service) AsymmetricDecrypt(ctx context.Context, c Caller, ref, versionI
 	if err := checkOAEP(k.Spec, alg); err != nil {
 		return AsymmetricResult{}, err
 	}
-	if isDryRun(ctx) {
-		return AsymmetricResult{}, ErrDryRun
-	}
+	// A dry run decrypts too, as Decrypt does: it refuses a bad ciphertext
+	// like the real call, then answers DryRunOperationError.
 	if v.Domain != "" {
 		req := versionRequest(hsmOpDecryptAsym, v, k)
 		req.Alg, req.Data = alg, ciphertext
 		res, err := s.hsmDo(ctx, req)
 		if err != nil {
 			return AsymmetricResult{}, err
+		}
+		if isDryRun(ctx) {
+			clear(res.Out)
+			return AsymmetricResult{}, ErrDryRun
 		}
 		return AsymmetricResult{KeyID: k.ID, KeyVersionID: v.ID, Value: res.Out}, nil
 	}
@@ -210,6 +213,10 @@ func (s *Service) AsymmetricDecrypt(ctx context.Context, c Caller, ref, versionI
 			return AsymmetricResult{}, fmt.Errorf("%w: %v", kcrypto.ErrInvalidCiphertext, err)
 		}
 		return AsymmetricResult{}, err
+	}
+	if isDryRun(ctx) {
+		clear(pt)
+		return AsymmetricResult{}, ErrDryRun
 	}
 	return AsymmetricResult{KeyID: k.ID, KeyVersionID: v.ID, Value: pt}, nil
 }

@@ -27,6 +27,7 @@ type ImportParameters struct {
 	PublicKey   []byte // DER SubjectPublicKeyInfo of the RSA-2048 wrapping key
 	ImportToken string
 	ExpireAt    time.Time
+	Index       uint64 // Raft index of the token's write
 }
 
 func tokenAAD(id string) []byte { return []byte("importtoken\x00" + id) }
@@ -73,14 +74,14 @@ func (s *Service) GetParametersForImport(ctx context.Context, c Caller, ref, alg
 	}
 	now := s.now()
 	expire := now.Add(ImportTokenLifetime)
-	_, err = s.propose(ctx, fsm.CmdCreateImportToken, fsm.ImportTokenCmd{Now: now.UnixMilli(), Token: fsm.ImportToken{
+	idx, err := s.propose(ctx, fsm.CmdCreateImportToken, fsm.ImportTokenCmd{Now: now.UnixMilli(), Token: fsm.ImportToken{
 		ID: id, KeyID: k.ID, AccountID: c.AccountID, WrappingAlgorithm: alg, PublicKey: public,
 		WrappedPrivateKey: wrapped, CreatedAt: now.UnixMilli(), ExpireAt: expire.UnixMilli(),
 	}})
 	if err != nil {
 		return ImportParameters{}, err
 	}
-	return ImportParameters{KeyID: k.ID, PublicKey: public, ImportToken: id, ExpireAt: expire}, nil
+	return ImportParameters{KeyID: k.ID, PublicKey: public, ImportToken: id, ExpireAt: expire, Index: idx}, nil
 }
 
 // ImportKeyMaterial imports material wrapped with an import token's public
@@ -94,7 +95,8 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, ref string, e
 		return 0, missing("ImportToken")
 	}
 	now := s.now()
-	if expireUnix < 0 || (expireUnix > 0 && time.Unix(expireUnix, 0).Before(now)) {
+	const maxExpireUnix = 253402300799 // 9999-12-31T23:59:59Z
+	if expireUnix < 0 || expireUnix > maxExpireUnix || (expireUnix > 0 && time.Unix(expireUnix, 0).Before(now)) {
 		return 0, invalid("KeyMaterialExpireUnix", "must be 0 (never expires) or a time in the future, in Unix seconds")
 	}
 	k, err := s.keyFor(ctx, c, "kms:ImportKeyMaterial", "KeyId", ref, nil)
