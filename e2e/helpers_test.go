@@ -569,3 +569,5 @@ func keyIDs(t testing.TB, v catalogueView) []string {
 	sort.Strings(ids)
 	return ids
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -240,5 +244,168 @@ func TestRestart_LeaderSIGTERMHandsOverAndWritesResume(t *testing.T) {
 	got := c.Ctl(old, "ListKeys").ok(t, nil).Stdout
 	if !jsonEqualIgnoringRequestID(t, want, got) {
 		t.Fatalf("restarted %s lists other keys than the leader:\nleader %s\n%s %s", old.ID, want, old.ID, got)
+	}
+}
+
+// Issue 2 (/v1/health: ready means "its root key is the cluster's"): a node
+// started with another root key can join, but reports itself unhealthy with
+// the reason, and neither serves crypto nor lets a write through it put
+// key material wrapped under the wrong root key into the catalogue.
+func TestMembership_NodeWithOtherRootKeyIsUnhealthyAndServesNothing(t *testing.T) {
+	c := startCluster(t, "n", 3, "")
+	c.Init()
+	key := c.createKey(c.Nodes[0], "the cluster's key")
+	p := b64("sealed under the right root key")
+	blob := c.encrypt(c.Nodes[1], key, p, "")
+
+	bad := newNode(t, "n4", "zone-d", newRootKeyFile(t))
+	bad.Join = []string{c.Nodes[0].Gossip}
+	bad.Start()
+	eventually(t, 30*time.Second, "n4 has the catalogue and knows its root key is not the cluster's", func() error {
+		s, err := getStatus(bad)
+		if err != nil {
+			return err
+		}
+		if !s.Initialized || s.Leader == "" {
+			return fmt.Errorf("n4 status: %+v", s)
+		}
+		return nil
+	})
+	consistently(t, time.Second, "n4 must report unhealthy", func() error {
+		code, body := healthCode(bad)
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "root key") {
+			return fmt.Errorf("GET /v1/health on n4 = %d %s, want 503 naming the root key", code, body)
+		}
+		return nil
+	})
+
+	r := c.Ctl(bad, decryptArgs(blob, "")...)
+	if r.Code == 0 || strings.Contains(r.Stdout, p) {
+		t.Fatalf("a node with the wrong root key decrypted:\n%s", r)
+	}
+	// A write through it must not add a key the cluster cannot use.
+	r = c.Ctl(bad, "CreateKey", "--DKMSInstanceId", c.Creds.InstanceId, "--Description", "through the wrong root key")
+	if r.Code == 0 {
+		var out struct{ KeyMetadata struct{ KeyId string } }
+		r.ok(t, &out)
+		pr := c.Ctl(c.Nodes[0], "Encrypt", "--KeyId", out.KeyMetadata.KeyId, "--Plaintext", p)
+		if pr.Code != 0 {
+			t.Fatalf("CreateKey through a node with the wrong root key succeeded, and the cluster cannot use that key:\n%s", pr)
+		}
+	}
+	// The cluster is unaffected.
+	for _, n := range c.Nodes {
+		checkDecrypts(t, []string{"--credentials", c.CredsFile, "--endpoint", n.Endpoint()}, n.ID, []sealed{{Blob: blob, Plaintext: p, KeyID: key}})
+		if code, body := healthCode(n); code != http.StatusOK {
+			t.Fatalf("%s unhealthy after n4 joined: %d %s", n.ID, code, body)
+		}
+	}
+}
+
+// Issue 2: when the leader dies (SIGKILL, no hand-over), a new one is
+// elected, writes resume, and crypto on the followers never stops.
+func TestFailover_LeaderKilledCryptoOnFollowersNeverStops(t *testing.T) {
+	c := startCluster(t, "n", 3, "")
+	c.Init()
+	leader := c.Leader()
+	key := c.createKey(leader, "failover")
+	p := b64("through the failover")
+	blob := c.encrypt(leader, key, p, "")
+	followers := c.Followers()
+
+	type tally struct {
+		ok   atomic.Int64
+		errs chan string
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	tallies := make([]*tally, len(followers))
+	for i, f := range followers {
+		tl := &tally{errs: make(chan string, 1000)}
+		tallies[i] = tl
+		cl := c.Client(f)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				r, err := cl.Call(ctx, "Decrypt", map[string]string{"CiphertextBlob": blob})
+				cancel()
+				var out struct{ Plaintext string }
+				if err == nil {
+					err = r.Decode(&out)
+				}
+				if err == nil && out.Plaintext != p {
+					err = fmt.Errorf("plaintext %q", out.Plaintext)
+				}
+				if err != nil {
+					select {
+					case tl.errs <- fmt.Sprintf("%s: %v", f.ID, err):
+					default:
+					}
+					continue
+				}
+				tl.ok.Add(1)
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+	eventually(t, 10*time.Second, "decrypts flowing on both followers", func() error {
+		for i, tl := range tallies {
+			if tl.ok.Load() < 5 {
+				return fmt.Errorf("%s: %d decrypts", followers[i].ID, tl.ok.Load())
+			}
+		}
+		return nil
+	})
+
+	killed := time.Now()
+	leader.Kill()
+	before := make([]int64, len(tallies))
+	for i, tl := range tallies {
+		before[i] = tl.ok.Load()
+	}
+	var newLeader *kmsdNode
+	eventually(t, 10*time.Second, "a new leader", func() error {
+		for _, f := range followers {
+			if s, err := getStatus(f); err == nil && s.RaftState == "Leader" {
+				newLeader = f
+				return nil
+			}
+		}
+		return fmt.Errorf("no leader among %s, %s", followers[0].ID, followers[1].ID)
+	})
+	for _, f := range followers {
+		eventually(t, 10*time.Second, "a write through "+f.ID, func() error {
+			if r := c.Ctl(f, "CreateKeyVersion", "--KeyId", key); r.Code != 0 {
+				return fmt.Errorf("%s", r)
+			}
+			return nil
+		})
+	}
+	t.Logf("leader %s killed; %s leads and writes resumed after %s", leader.ID, newLeader.ID, time.Since(killed))
+	close(stop)
+	wg.Wait()
+	stop = make(chan struct{})
+	for i, tl := range tallies {
+		close(tl.errs)
+		var errs []string
+		for e := range tl.errs {
+			errs = append(errs, e)
+		}
+		if len(errs) > 0 {
+			t.Errorf("Decrypt on %s failed %d times during the failover (%d ok), e.g.:\n%s", followers[i].ID, len(errs), tl.ok.Load(), strings.Join(errs[:min(len(errs), 5)], "\n"))
+		}
+		if tl.ok.Load() <= before[i] {
+			t.Errorf("no Decrypt succeeded on %s between the kill and the new leader's first writes", followers[i].ID)
+		}
 	}
 }

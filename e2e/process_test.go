@@ -80,6 +80,8 @@ type kmsdNode struct {
 	// Args, when set, replaces the flags built from the fields above (a
 	// dev node), and the node keeps its ports even when one is taken.
 	Args []string
+	// Env is added to the process's (clean) environment.
+	Env []string
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -167,7 +169,7 @@ func (n *kmsdNode) startOnce() error {
 	fmt.Fprintf(logf, "==== e2e: starting %s %s\n", kmsdBin, strings.Join(n.args(), " "))
 	cmd := exec.Command(kmsdBin, n.args()...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), n.Env...)
 	cmd.SysProcAttr = childProcAttr()
 	if err := cmd.Start(); err != nil {
 		return err
