@@ -121,6 +121,7 @@ func (s *Server) members() []memberStatus {
 // yet — and works exactly once per cluster.
 func (s *Server) serveInit(w http.ResponseWriter, r *http.Request) {
 	requestID := newRequestID()
+	auditAs(w, "Init", requestID)
 	if r.Method != http.MethodPost {
 		s.writeError(w, r, "Init", requestID, fmt.Errorf("%w: use POST", errMethod))
 		return
@@ -154,6 +155,7 @@ func (s *Server) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) saveSnapshot(w http.ResponseWriter, r *http.Request, requestID string) {
+	auditAs(w, "SnapshotSave", requestID)
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
 	_, caller, err := s.authenticateV3(ctx, r, nil)
@@ -161,6 +163,7 @@ func (s *Server) saveSnapshot(w http.ResponseWriter, r *http.Request, requestID 
 		s.writeError(w, r, "SnapshotSave", requestID, err)
 		return
 	}
+	auditOf(w).setCaller(caller)
 	// Staged in a file so that an error becomes an error response, not a
 	// truncated download.
 	tmp, err := os.CreateTemp(s.cfg.DataDir, "snapshot-save-*")
@@ -194,6 +197,7 @@ func (s *Server) saveSnapshot(w http.ResponseWriter, r *http.Request, requestID 
 }
 
 func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request, requestID string) {
+	auditAs(w, "SnapshotRestore", requestID)
 	ctx, cancel := context.WithTimeout(r.Context(), 2*s.cfg.RequestTimeout+kmsRestoreBudget)
 	defer cancel()
 	body, err := readBody(r, maxSnapshotBody)
@@ -209,6 +213,7 @@ func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request, request
 			return
 		}
 		caller = &c
+		auditOf(w).setCaller(c)
 	}
 	tmp, err := os.CreateTemp(s.cfg.DataDir, "snapshot-restore-*")
 	if err != nil {
@@ -240,6 +245,7 @@ const kmsRestoreBudget = 2 * time.Minute
 // serveInstances creates a KMS instance (POST).
 func (s *Server) serveInstances(w http.ResponseWriter, r *http.Request) {
 	requestID := newRequestID()
+	auditAs(w, "CreateInstance", requestID)
 	if r.Method != http.MethodPost {
 		s.writeError(w, r, "CreateInstance", requestID, fmt.Errorf("%w: use POST", errMethod))
 		return
@@ -256,6 +262,7 @@ func (s *Server) serveInstances(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, "CreateInstance", requestID, err)
 		return
 	}
+	auditOf(w).setCaller(caller)
 	p, err := decodeParams(r, body)
 	if err != nil {
 		s.writeError(w, r, "CreateInstance", requestID, err)

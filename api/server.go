@@ -10,6 +10,7 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,7 +26,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/raftkms/raftkms/audit"
 	"github.com/raftkms/raftkms/cluster"
+	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/kms"
 	"github.com/raftkms/raftkms/signature"
 	"github.com/raftkms/raftkms/store"
@@ -63,6 +66,14 @@ type Config struct {
 	RequestTimeout time.Duration
 	// DataDir is where uploaded snapshots are staged.
 	DataDir string
+	// Audit, when set, receives one record per request (every path but
+	// /v1/health, /v1/status and /metrics), before the answer is sent.
+	Audit Auditor
+}
+
+// Auditor is the audit log (package audit's Writer).
+type Auditor interface {
+	Append(audit.Record) error
 }
 
 // Server serves the API.
@@ -119,6 +130,13 @@ func (s *Server) now() time.Time { return s.cfg.Clock() }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Audit != nil && audited(r.URL.Path) {
+		a := s.newAuditWriter(w, r)
+		w = a
+		// Registered first, so it runs after the panic handler below has
+		// answered: a panicking request is audited too.
+		defer a.finish()
+	}
 	defer func() {
 		// A panic is a bug in this process; the client still gets an
 		// answer in the service's format, and the node keeps serving.
@@ -147,6 +165,40 @@ type call struct {
 	p      params
 	caller kms.Caller
 	index  uint64 // Raft index of the write, for X-Kms-Index
+}
+
+// keyRef returns the key and version the request concerned, for the audit
+// log: from the answer when it names them (it has resolved aliases), else
+// from the KeyId and KeyVersionId parameters as the caller wrote them, or,
+// for a Decrypt, the version its ciphertext's header names.
+func (c *call) keyRef(action string, resp any) (keyID, versionID string) {
+	if m, ok := resp.(map[string]any); ok {
+		keyID, _ = m["KeyId"].(string)
+		versionID, _ = m["KeyVersionId"].(string)
+		if md, ok := m["KeyMetadata"].(map[string]any); ok && keyID == "" {
+			keyID, _ = md["KeyId"].(string)
+		}
+	}
+	if c != nil {
+		if keyID == "" {
+			keyID = c.p.str("KeyId")
+			// An ARN names the key id after "key/".
+			if i := strings.LastIndex(keyID, ":key/"); i >= 0 && strings.HasPrefix(keyID, "acs:kms:") {
+				keyID = keyID[i+len(":key/"):]
+			}
+		}
+		if versionID == "" {
+			versionID = c.p.str("KeyVersionId")
+		}
+		if versionID == "" && action == "Decrypt" {
+			if blob, err := base64.StdEncoding.DecodeString(c.p.str("CiphertextBlob")); err == nil {
+				if h, err := kcrypto.ParseCiphertext(blob); err == nil {
+					versionID = h.VersionID
+				}
+			}
+		}
+	}
+	return keyID, versionID
 }
 
 type actionFunc func(c *call) (any, error)
@@ -188,6 +240,13 @@ func (s *Server) serveAction(w http.ResponseWriter, r *http.Request) {
 			resp, err = fn(c)
 		}
 	}
+	if a := auditOf(w); a != nil {
+		a.rec.RequestID, a.rec.Action = requestID, action
+		if c != nil {
+			a.setCaller(c.caller)
+		}
+		a.rec.KeyID, a.rec.KeyVersionID = c.keyRef(action, resp)
+	}
 	if err != nil {
 		s.writeError(w, r, action, requestID, err)
 		return
@@ -198,7 +257,9 @@ func (s *Server) serveAction(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, withRequestID(resp, requestID))
 }
 
-// prepare decodes, authenticates and applies X-Kms-Min-Index.
+// prepare decodes, authenticates and applies X-Kms-Min-Index. Once the
+// caller is authenticated, the call comes back even with an error (the audit
+// log names the caller of a refused request).
 func (s *Server) prepare(ctx context.Context, r *http.Request, body []byte) (string, *call, error) {
 	p, err := decodeParams(r, body)
 	if err != nil {
@@ -221,8 +282,9 @@ func (s *Server) prepare(ctx context.Context, r *http.Request, body []byte) (str
 	if err != nil {
 		return action, nil, err
 	}
+	c := &call{ctx: ctx, r: r, p: p, caller: caller}
 	if action == "" {
-		return action, nil, fmt.Errorf("%w: the parameter \"Action\" is needed but not provided", kms.ErrMissingParameter)
+		return action, c, fmt.Errorf("%w: the parameter \"Action\" is needed but not provided", kms.ErrMissingParameter)
 	}
 	switch strings.ToLower(r.Header.Get("X-Kms-Read-Consistency")) {
 	case "", "default":
@@ -230,21 +292,21 @@ func (s *Server) prepare(ctx context.Context, r *http.Request, body []byte) (str
 		// The strongest read: everything acknowledged before this request
 		// began is visible (docs/CONSISTENCY.md).
 		if err := s.cfg.Service.LinearizableRead(ctx); err != nil {
-			return action, nil, err
+			return action, c, err
 		}
 	default:
-		return action, nil, invalidParam("X-Kms-Read-Consistency", "must be default or linearizable")
+		return action, c, invalidParam("X-Kms-Read-Consistency", "must be default or linearizable")
 	}
 	if v := r.Header.Get("X-Kms-Min-Index"); v != "" {
 		idx, perr := strconv.ParseUint(v, 10, 64)
 		if perr != nil {
-			return action, nil, invalidParam("X-Kms-Min-Index", "must be a Raft index (an unsigned integer)")
+			return action, c, invalidParam("X-Kms-Min-Index", "must be a Raft index (an unsigned integer)")
 		}
 		if err := s.cfg.Service.WaitForIndex(ctx, idx); err != nil {
-			return action, nil, err
+			return action, c, err
 		}
 	}
-	return action, &call{ctx: ctx, r: r, p: p, caller: caller}, nil
+	return action, c, nil
 }
 
 func readBody(r *http.Request, limit int64) ([]byte, error) {
@@ -293,6 +355,12 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 // logged with the request id and answered without their detail.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, action, requestID string, err error) {
 	e, internal := classify(err)
+	if a := auditOf(w); a != nil {
+		a.rec.RequestID, a.rec.Code = requestID, e.code
+		if action != "" {
+			a.rec.Action = action
+		}
+	}
 	msg := err.Error()
 	if internal {
 		s.log.Error("internal error", "request_id", requestID, "action", action, "error", err)
@@ -304,4 +372,112 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, action, requ
 		"Code":      e.code,
 		"Message":   msg,
 	})
+}
+
+// audited reports whether requests to path go to the audit log: all but
+// the unauthenticated read-only pages that monitoring polls.
+func audited(path string) bool {
+	switch path {
+	case "/v1/health", "/v1/status", "/metrics":
+		return false
+	}
+	return true
+}
+
+// auditWriter holds a request's audit record while the request runs and
+// appends it when the answer's status is decided, before any byte of the
+// answer leaves: no answer goes out unaudited. When the record cannot be
+// written, the answer is replaced by a 503 (a committed write then reads
+// as an unknown outcome, which it is to the client).
+type auditWriter struct {
+	http.ResponseWriter
+	s      *Server
+	start  time.Time
+	rec    audit.Record
+	wrote  bool // status decided and record appended (or failed)
+	failed bool // record not written: the real answer is dropped
+}
+
+func (s *Server) newAuditWriter(w http.ResponseWriter, r *http.Request) *auditWriter {
+	a := &auditWriter{ResponseWriter: w, s: s, start: s.now()}
+	a.rec = audit.Record{Time: a.start, Node: s.cfg.NodeID, Source: r.RemoteAddr}
+	if _, known := s.routes[r.URL.Path]; known && r.URL.Path != "/" {
+		// Operator endpoints name themselves; this is the fallback.
+		a.rec.Action = r.URL.Path
+	}
+	return a
+}
+
+// auditOf returns the request's audit record holder, nil when requests are
+// not audited.
+func auditOf(w http.ResponseWriter) *auditWriter {
+	a, _ := w.(*auditWriter)
+	return a
+}
+
+// auditAs names an operator request in the audit log.
+func auditAs(w http.ResponseWriter, action, requestID string) {
+	if a := auditOf(w); a != nil {
+		a.rec.Action, a.rec.RequestID = action, requestID
+	}
+}
+
+// setCaller records who made the request; nil-safe.
+func (a *auditWriter) setCaller(c kms.Caller) {
+	if a != nil {
+		a.rec.Principal, a.rec.AccessKeyID = c.Principal, c.AccessKeyID
+	}
+}
+
+func (a *auditWriter) WriteHeader(status int) {
+	if a.wrote {
+		return
+	}
+	a.wrote = true
+	a.rec.Status = status
+	if a.rec.Code == "" {
+		a.rec.Code = "OK"
+		if status >= 400 {
+			a.rec.Code = "HTTP" + strconv.Itoa(status)
+		}
+	}
+	a.rec.Latency = a.s.now().Sub(a.start)
+	if err := a.s.cfg.Audit.Append(a.rec); err != nil {
+		a.failed = true
+		a.s.log.Error("cannot write the audit log; answering 503 instead", "request_id", a.rec.RequestID, "action", a.rec.Action, "error", err)
+		h := a.ResponseWriter.Header()
+		for _, k := range []string{"X-Kms-Index", "Content-Length", "Content-Disposition"} {
+			h.Del(k)
+		}
+		h.Set("Content-Type", "application/json;charset=utf-8")
+		a.ResponseWriter.WriteHeader(http.StatusServiceUnavailable)
+		b, _ := json.Marshal(map[string]any{
+			"RequestId": a.rec.RequestID, "Code": "ServiceUnavailableTemporary",
+			"Message": "this node cannot write its audit log, so it does not answer; retry on another node (the outcome of a write is unknown)",
+		})
+		a.ResponseWriter.Write(append(b, '\n'))
+		return
+	}
+	a.ResponseWriter.WriteHeader(status)
+}
+
+func (a *auditWriter) Write(b []byte) (int, error) {
+	if !a.wrote {
+		a.WriteHeader(http.StatusOK)
+	}
+	if a.failed {
+		return len(b), nil
+	}
+	return a.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (a *auditWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }
+
+// finish audits a request whose handler wrote nothing (net/http answers
+// 200 then).
+func (a *auditWriter) finish() {
+	if !a.wrote {
+		a.WriteHeader(http.StatusOK)
+	}
 }

@@ -5,6 +5,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/raftkms/raftkms/api"
+	"github.com/raftkms/raftkms/audit"
 	"github.com/raftkms/raftkms/cluster"
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
@@ -54,6 +56,23 @@ type Config struct {
 	// tests inject one. Default time.Now.
 	Clock  func() time.Time
 	Logger hclog.Logger
+
+	// HTTPTLS, when set, serves the API over HTTPS with it.
+	HTTPTLS *tls.Config
+	// ClusterServerTLS and ClusterClientTLS put the cluster port (Raft and
+	// internal RPC alike) under TLS: the first for connections this node
+	// accepts (mutual TLS when it requires and verifies client
+	// certificates), the second for those it makes. Both or neither. With
+	// them, the leader adds a gossip member to Raft only after the member's
+	// cluster port has passed the TLS handshake.
+	ClusterServerTLS *tls.Config
+	ClusterClientTLS *tls.Config
+	// GossipKey encrypts gossip (16, 24 or 32 bytes, memberlist's keyring);
+	// nil leaves it in plaintext.
+	GossipKey []byte
+	// AuditLog, when set, is the file that gets one line per request
+	// (package audit). A damaged file keeps the node from starting.
+	AuditLog string
 }
 
 // Node is one running raftkms node.
@@ -68,6 +87,7 @@ type Node struct {
 	svc      *kms.Service
 	http     *http.Server
 	httpLn   net.Listener
+	audit    *audit.Writer
 	cancel   context.CancelFunc
 	workers  sync.WaitGroup
 	stopOnce sync.Once
@@ -97,16 +117,29 @@ func Start(cfg Config) (_ *Node, err error) {
 		}
 	}()
 
+	if (cfg.ClusterServerTLS == nil) != (cfg.ClusterClientTLS == nil) {
+		return nil, errors.New("cluster TLS needs both a server and a client configuration")
+	}
+	if cfg.AuditLog != "" {
+		// First: a damaged audit log stops the node before it serves.
+		if n.audit, err = audit.Open(cfg.AuditLog, audit.Options{}); err != nil {
+			return nil, err
+		}
+	}
 	// The API listener comes first so that its real address (port 0 in
 	// tests) is what gossip advertises.
 	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("http address %s: %w", cfg.HTTPAddr, err)
 	}
-	n.trans, err = transport.New(transport.Config{BindAddr: cfg.ClusterAddr, Logger: logger.Named("transport"), Metrics: reg})
+	n.trans, err = transport.New(transport.Config{
+		BindAddr: cfg.ClusterAddr, Logger: logger.Named("transport"), Metrics: reg,
+		ServerTLS: cfg.ClusterServerTLS, ClientTLS: cfg.ClusterClientTLS,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster address %s: %w", cfg.ClusterAddr, err)
 	}
+	n.trans.Handle(pingMethod, func(context.Context, []byte) ([]byte, error) { return nil, nil })
 	n.fsm = fsm.New(logger.Named("fsm"))
 	n.store, err = store.Open(store.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, Transport: n.trans, FSM: n.fsm, Timing: cfg.Timing,
@@ -145,15 +178,19 @@ func Start(cfg Config) (_ *Node, err error) {
 				ClusterAddr: n.trans.Addr(), HTTPAddr: n.httpLn.Addr().String(),
 				Bootstrapped: hasState, Expect: cfg.BootstrapExpect,
 			},
-			Join:    cfg.Join,
-			Logger:  logger.Named("gossip"),
-			Fast:    cfg.FastGossip,
-			Metrics: reg,
+			Join:      cfg.Join,
+			SecretKey: cfg.GossipKey,
+			Logger:    logger.Named("gossip"),
+			Fast:      cfg.FastGossip,
+			Metrics:   reg,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("gossip address %s: %w", cfg.GossipAddr, err)
 		}
-		r := raftAdapter{n.store}
+		r := raftAdapter{s: n.store}
+		if cfg.ClusterClientTLS != nil {
+			r.probe = n.probePeer
+		}
 		n.workers.Add(1)
 		go func() {
 			defer n.workers.Done()
@@ -172,13 +209,27 @@ func Start(cfg Config) (_ *Node, err error) {
 	if n.gossip != nil {
 		members = n.gossip
 	}
-	handler := api.New(api.Config{
+	apiCfg := api.Config{
 		NodeID: cfg.NodeID, Service: n.svc, Raft: n.store, Members: members,
 		Logger: logger, Registry: reg, Gatherer: reg, DataDir: cfg.DataDir,
-	})
-	n.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	}
+	if n.audit != nil {
+		apiCfg.Audit = n.audit
+	}
+	n.http = &http.Server{
+		Handler: api.New(apiCfg), ReadHeaderTimeout: 10 * time.Second,
+		// TLS handshake failures and the like, in the node's log.
+		ErrorLog: logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
 	go func() {
-		if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if cfg.HTTPTLS != nil {
+			n.http.TLSConfig = cfg.HTTPTLS.Clone()
+			err = n.http.ServeTLS(n.httpLn, "", "")
+		} else {
+			err = n.http.Serve(n.httpLn)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http server stopped", "error", err)
 		}
 	}()
@@ -205,8 +256,13 @@ func Start(cfg Config) (_ *Node, err error) {
 // HTTPAddr is the address the API listens on.
 func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
 
-// Endpoint is the API's base URL.
-func (n *Node) Endpoint() string { return "http://" + n.HTTPAddr() }
+// Endpoint is the API's base URL (https when the API has TLS).
+func (n *Node) Endpoint() string {
+	if n.cfg.HTTPTLS != nil {
+		return "https://" + n.HTTPAddr()
+	}
+	return "http://" + n.HTTPAddr()
+}
 
 // GossipAddr is the gossip address ("" for a single node).
 func (n *Node) GossipAddr() string {
@@ -284,6 +340,7 @@ func (n *Node) Stop() {
 		if n.trans != nil {
 			n.trans.Close()
 		}
+		n.closeAudit()
 	})
 }
 
@@ -309,18 +366,68 @@ func (n *Node) Kill() {
 		if n.store != nil {
 			n.store.Kill()
 		}
+		// The process would have died and released the file; a restart in
+		// this process must be able to open it again.
+		n.closeAudit()
 	})
 }
 
-// raftAdapter lets the gossip layer drive Raft membership through the store.
-type raftAdapter struct{ s *store.Store }
+func (n *Node) closeAudit() {
+	if n.audit != nil {
+		if err := n.audit.Close(); err != nil {
+			n.log.Warn("closing the audit log", "error", err)
+		}
+	}
+}
 
-func (a raftAdapter) HasState() (bool, error)           { return a.s.HasState() }
-func (a raftAdapter) IsLeader() bool                    { return a.s.IsLeader() }
-func (a raftAdapter) AddVoter(id, addr string) error    { return a.s.AddVoter(id, addr) }
-func (a raftAdapter) AddNonvoter(id, addr string) error { return a.s.AddNonvoter(id, addr) }
-func (a raftAdapter) DemoteVoter(id string) error       { return a.s.DemoteVoter(id) }
-func (a raftAdapter) RemoveServer(id string) error      { return a.s.RemoveServer(id) }
+// pingMethod answers every caller that passed the cluster port's TLS
+// handshake; probePeer uses it.
+const pingMethod = "node.ping"
+
+// probePeer checks that a peer's cluster port completes the TLS handshake
+// with this node's configuration: its certificate comes from the cluster's
+// CA, and it accepts this node's. A gossip member that fails is not added
+// to Raft (gossip alone proves nothing about its certificate).
+func (n *Node) probePeer(addr string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := n.trans.Call(ctx, addr, pingMethod, nil)
+	if err != nil && !errors.Is(err, transport.ErrUnknownMethod) {
+		return fmt.Errorf("not adding %s to Raft: its cluster port did not complete the TLS handshake with this node's certificates: %w", addr, err)
+	}
+	return nil
+}
+
+// raftAdapter lets the gossip layer drive Raft membership through the store.
+type raftAdapter struct {
+	s *store.Store
+	// probe, when set, must accept a peer's cluster address before it is
+	// added to the configuration.
+	probe func(addr string) error
+}
+
+func (a raftAdapter) HasState() (bool, error)      { return a.s.HasState() }
+func (a raftAdapter) IsLeader() bool               { return a.s.IsLeader() }
+func (a raftAdapter) DemoteVoter(id string) error  { return a.s.DemoteVoter(id) }
+func (a raftAdapter) RemoveServer(id string) error { return a.s.RemoveServer(id) }
+
+func (a raftAdapter) AddVoter(id, addr string) error {
+	if a.probe != nil {
+		if err := a.probe(addr); err != nil {
+			return err
+		}
+	}
+	return a.s.AddVoter(id, addr)
+}
+
+func (a raftAdapter) AddNonvoter(id, addr string) error {
+	if a.probe != nil {
+		if err := a.probe(addr); err != nil {
+			return err
+		}
+	}
+	return a.s.AddNonvoter(id, addr)
+}
 
 func (a raftAdapter) Bootstrap(servers []cluster.Server) error {
 	out := make([]store.Server, len(servers))
