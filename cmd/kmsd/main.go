@@ -32,6 +32,15 @@ type config struct {
 	deadServerTimeout time.Duration
 	maxStaleness      time.Duration
 	fastGossip        bool
+
+	auditLog        string
+	tlsCertFile     string
+	tlsKeyFile      string
+	clusterCAFile   string
+	clusterCertFile string
+	clusterKeyFile  string
+	gossipKeyFile   string
+	insecure        bool
 }
 
 const usage = `kmsd — a raftkms node.
@@ -46,6 +55,14 @@ A node of a cluster:
 
 Make a root key (every node of a cluster uses the same one):
   head -c 32 /dev/urandom | base64 > root.key && chmod 600 root.key
+
+Secure a cluster (HTTPS API, mutual TLS between nodes, encrypted gossip):
+  kmsctl operator tls create-ca tls
+  kmsctl operator tls create-cert --ca tls --name n1 --ip 10.0.0.1 tls
+  head -c 32 /dev/urandom | base64 > gossip.key && chmod 600 gossip.key
+  kmsd ... --tls-cert-file tls/n1.crt --tls-key-file tls/n1.key \
+       --cluster-ca-file tls/ca.crt --cluster-cert-file tls/n1.crt --cluster-key-file tls/n1.key \
+       --gossip-key-file gossip.key --audit-log /var/log/raftkms/audit.log
 
 Flags:
 `
@@ -76,6 +93,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.deadServerTimeout, "dead-server-timeout", 0, "remove a server from Raft after it has been failed or gone this long (default 5m)")
 	fs.DurationVar(&c.maxStaleness, "max-staleness", 5*time.Second, "a follower that has not heard from the leader for this long catches up before serving encrypt/decrypt, or refuses (the bound on how long a disabled key can still be used)")
 	fs.BoolVar(&c.fastGossip, "fast-gossip", false, "use short gossip probe intervals (tests, loopback clusters)")
+	fs.StringVar(&c.auditLog, "audit-log", "", "append one hash-chained JSON line per request to this file (check it with: kmsctl operator audit verify FILE)")
+	fs.StringVar(&c.tlsCertFile, "tls-cert-file", "", "PEM certificate (chain) for the API: serve HTTPS")
+	fs.StringVar(&c.tlsKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
+	fs.StringVar(&c.clusterCAFile, "cluster-ca-file", "", "PEM CA certificate for the cluster port: peers must present a certificate it signed (mutual TLS for Raft and internal RPC)")
+	fs.StringVar(&c.clusterCertFile, "cluster-cert-file", "", "PEM certificate of this node on the cluster port (server and client), signed by --cluster-ca-file")
+	fs.StringVar(&c.clusterKeyFile, "cluster-key-file", "", "PEM private key of --cluster-cert-file")
+	fs.StringVar(&c.gossipKeyFile, "gossip-key-file", "", "file holding base64 of a 16, 24 or 32-byte key that encrypts gossip (the same on every node): head -c 32 /dev/urandom | base64")
+	fs.BoolVar(&c.insecure, "insecure", false, "allow the API or cluster port on a non-loopback address without TLS (traffic, including credentials' use and key material between nodes, is then readable on the network)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -101,6 +126,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.raftTimeout < 50*time.Millisecond {
 		return c, fmt.Errorf("--raft-timeout must be at least 50ms")
+	}
+	if err := c.checkSecurity(); err != nil {
+		return c, err
 	}
 	return c, nil
 }

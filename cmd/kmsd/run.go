@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,6 +45,11 @@ func run(cfg config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	sec, err := loadSecurity(cfg, logger)
+	if err != nil {
+		return err
+	}
+	warnPlaintext(cfg, logger)
 	n, err := node.Start(node.Config{
 		NodeID: cfg.nodeID, DataDir: cfg.dataDir,
 		HTTPAddr: cfg.httpAddr, ClusterAddr: cfg.clusterAddr, GossipAddr: cfg.gossipAddr,
@@ -55,6 +61,8 @@ func run(cfg config, stdout io.Writer) error {
 		},
 		FastGossip: cfg.fastGossip, DeadServerTimeout: cfg.deadServerTimeout,
 		MaxStaleness: cfg.maxStaleness, Logger: logger,
+		HTTPTLS: sec.api, ClusterServerTLS: sec.clusterServer, ClusterClientTLS: sec.clusterClient,
+		GossipKey: sec.gossipKey, AuditLog: cfg.auditLog,
 	})
 	if err != nil {
 		return err
@@ -106,7 +114,8 @@ func devInit(n *node.Node, dataDir string, stdout io.Writer) error {
 		return fmt.Errorf("dev node did not become leader: %w", err)
 	}
 	credPath := filepath.Join(dataDir, "credentials.json")
-	endpoint := "http://" + dialable(n.HTTPAddr())
+	scheme, _, _ := strings.Cut(n.Endpoint(), "://")
+	endpoint := scheme + "://" + dialable(n.HTTPAddr())
 	if init, _ := svc.Initialized(); !init {
 		res, err := svc.Init(ctx)
 		if err != nil {
