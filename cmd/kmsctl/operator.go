@@ -23,10 +23,10 @@ func asAPIError(err error, target **client.APIError) bool { return errors.As(err
 func operatorCommand(g *globals, stdout, stderr io.Writer) *cobra.Command {
 	op := &cobra.Command{
 		Use:   "operator",
-		Short: "Cluster operations: init, members, snapshots, KMS instances",
+		Short: "Cluster operations: init, members, snapshots, KMS instances, TLS certificates, audit log checks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usagef("operator needs a subcommand: init, members, snapshot, instance")
+			return usagef("operator needs a subcommand: init, members, snapshot, instance, tls, audit")
 		},
 	}
 	op.AddCommand(&cobra.Command{
@@ -92,6 +92,7 @@ changes. After the restore the snapshot's credentials are the valid ones.`,
 	create.Flags().StringVar(&instName, "name", "", "instance name")
 	inst.AddCommand(create)
 	op.AddCommand(inst)
+	op.AddCommand(tlsCommand(stdout), auditCommand(stdout))
 	return op
 }
 
