@@ -56,6 +56,17 @@ type memberStatus struct {
 	Alive       bool
 	Status      string
 	Version     string `json:",omitempty"`
+	// HSM lists the HSM domains the node advertises with their health: ok,
+	// bad (the token is failing) or mismatch (the token holds another key
+	// than the one the cluster recorded for the domain).
+	HSM []memberHSM `json:",omitempty"`
+}
+
+// memberHSM is one HSM domain a node advertises.
+type memberHSM struct {
+	Domain     string
+	Health     string
+	CheckValue string `json:",omitempty"` // hex
 }
 
 func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
@@ -92,6 +103,9 @@ func (s *Server) members() []memberStatus {
 			byID[m.ID] = &memberStatus{
 				NodeId: m.ID, Zone: m.Zone, Region: m.Region, HTTPAddr: m.HTTPAddr, ClusterAddr: m.ClusterAddr,
 				GossipAddr: m.GossipAddr, Alive: m.Status == "alive", Status: m.Status, Version: m.Version,
+			}
+			for _, d := range m.HSM {
+				byID[m.ID].HSM = append(byID[m.ID].HSM, memberHSM{Domain: d.Domain, Health: d.Health, CheckValue: d.CheckValue})
 			}
 		}
 	}
@@ -268,13 +282,19 @@ func (s *Server) serveInstances(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, "CreateInstance", requestID, err)
 		return
 	}
-	inst, idx, err := s.cfg.Service.CreateInstance(ctx, caller, p.str("Type"), p.str("Name"))
+	inst, idx, err := s.cfg.Service.CreateInstanceWith(ctx, caller, kms.InstanceInput{
+		Type: p.str("Type"), Name: p.str("Name"), HSMDomain: p.str("HsmDomain"),
+	})
 	if err != nil {
 		s.writeError(w, r, "CreateInstance", requestID, err)
 		return
 	}
 	w.Header().Set("X-Kms-Index", strconv.FormatUint(idx, 10))
-	s.writeJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"RequestId": requestID, "InstanceId": inst.ID, "InstanceName": inst.Name, "Type": inst.Type, "KeyQuota": inst.KeyQuota,
-	})
+	}
+	if inst.HSMDomain != "" {
+		out["HsmDomain"] = inst.HSMDomain
+	}
+	s.writeJSON(w, http.StatusOK, out)
 }

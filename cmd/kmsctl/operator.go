@@ -44,7 +44,7 @@ A second init fails and changes nothing.`,
 	})
 	op.AddCommand(&cobra.Command{
 		Use:   "members",
-		Short: "List the cluster's nodes: Raft role, zone, addresses, voter, alive",
+		Short: "List the cluster's nodes: Raft role, zone, addresses, voter, alive, HSM domains and their health",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return operatorMembers(g, stdout) },
 	})
@@ -81,15 +81,24 @@ changes. After the restore the snapshot's credentials are the valid ones.`,
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return usagef("instance needs a subcommand: create") },
 	}
-	var instType, instName string
+	var instType, instName, instDomain string
 	create := &cobra.Command{
-		Use:   "create --type software [--name N]",
+		Use:   "create --type software|hardware [--hsm-domain NAME] [--name N]",
 		Short: "Create a KMS instance and print its InstanceId",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return instanceCreate(g, instType, instName, stdout) },
+		Long: `Create a KMS instance and print its InstanceId. A software instance keeps its
+keys' material wrapped under the cluster root key. A hardware instance is bound
+to an HSM domain: its keys are generated inside, and used only by, the PKCS#11
+tokens of that domain (nodes started with --hsm-domain NAME):
+
+  kmsctl operator instance create --type hardware --hsm-domain prod-hsm`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return instanceCreate(g, instType, instName, instDomain, stdout)
+		},
 	}
-	create.Flags().StringVar(&instType, "type", "software", "instance type: software")
+	create.Flags().StringVar(&instType, "type", "software", "instance type: software or hardware")
 	create.Flags().StringVar(&instName, "name", "", "instance name")
+	create.Flags().StringVar(&instDomain, "hsm-domain", "", "HSM domain of a hardware instance")
 	inst.AddCommand(create)
 	op.AddCommand(inst)
 	op.AddCommand(tlsCommand(stdout), auditCommand(stdout))
@@ -170,7 +179,7 @@ func operatorMembers(g *globals, stdout io.Writer) error {
 	return nil
 }
 
-func instanceCreate(g *globals, typ, name string, stdout io.Writer) error {
+func instanceCreate(g *globals, typ, name, domain string, stdout io.Writer) error {
 	c, err := newClient(g, true)
 	if err != nil {
 		return err
@@ -180,6 +189,9 @@ func instanceCreate(g *globals, typ, name string, stdout io.Writer) error {
 	q := url.Values{"Type": {typ}}
 	if name != "" {
 		q.Set("Name", name)
+	}
+	if domain != "" {
+		q.Set("HsmDomain", domain)
 	}
 	_, raw, err := doJSON(ctx, c, http.MethodPost, "/v1/operator/instances", q, nil, true)
 	if err != nil {

@@ -41,6 +41,8 @@ type config struct {
 	clusterKeyFile  string
 	gossipKeyFile   string
 	insecure        bool
+
+	hsm hsmConfig
 }
 
 const usage = `kmsd — a raftkms node.
@@ -55,6 +57,11 @@ A node of a cluster:
 
 Make a root key (every node of a cluster uses the same one):
   head -c 32 /dev/urandom | base64 > root.key && chmod 600 root.key
+
+Attach an HSM (PKCS#11) to serve the keys of hardware KMS instances
+(see: kmsd hsm --help for enrolling tokens in a domain and sealing the root key):
+  kmsd ... --hsm-module /usr/lib/softhsm/libsofthsm2.so --hsm-token-label node1 \
+       --hsm-pin-file pin.txt --hsm-domain prod [--seal pkcs11]
 
 Secure a cluster (HTTPS API, mutual TLS between nodes, encrypted gossip):
   kmsctl operator tls create-ca tls
@@ -101,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.clusterKeyFile, "cluster-key-file", "", "PEM private key of --cluster-cert-file")
 	fs.StringVar(&c.gossipKeyFile, "gossip-key-file", "", "file holding base64 of a 16, 24 or 32-byte key that encrypts gossip (the same on every node): head -c 32 /dev/urandom | base64")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow the API or cluster port on a non-loopback address without TLS (traffic, including credentials' use and key material between nodes, is then readable on the network)")
+	c.hsm.addFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -117,7 +125,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if c.dataDir == "" {
 			return c, fmt.Errorf("--data-dir is required (or use --dev for a throwaway node)")
 		}
-		if c.rootKeyFile == "" {
+		if c.rootKeyFile == "" && c.hsm.seal != sealPKCS11 {
 			return c, fmt.Errorf("--root-key-file is required; make one with: head -c 32 /dev/urandom | base64 > root.key")
 		}
 	}
@@ -128,6 +136,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("--raft-timeout must be at least 50ms")
 	}
 	if err := c.checkSecurity(); err != nil {
+		return c, err
+	}
+	if err := c.hsm.check(&c); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -144,6 +155,9 @@ func (c config) joinAddrs() []string {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "hsm" {
+		os.Exit(runHSMCommand(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
 	if err == flag.ErrHelp {
 		os.Exit(0)

@@ -63,6 +63,7 @@ func run(cfg config, stdout io.Writer) error {
 		MaxStaleness: cfg.maxStaleness, Logger: logger,
 		HTTPTLS: sec.api, ClusterServerTLS: sec.clusterServer, ClusterClientTLS: sec.clusterClient,
 		GossipKey: sec.gossipKey, AuditLog: cfg.auditLog,
+		HSM: cfg.hsm.tokenConfig(), HSMDomain: cfg.hsm.domain,
 	})
 	if err != nil {
 		return err
@@ -93,6 +94,9 @@ func run(cfg config, stdout io.Writer) error {
 }
 
 func loadRootKey(cfg config, logger hclog.Logger) (*kcrypto.RootKey, error) {
+	if cfg.hsm.seal == sealPKCS11 {
+		return loadSealedRootKey(cfg, logger)
+	}
 	path := cfg.rootKeyFile
 	if cfg.dev && path == "" {
 		path = filepath.Join(cfg.dataDir, "root.key")

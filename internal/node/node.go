@@ -22,6 +22,7 @@ import (
 	"github.com/raftkms/raftkms/cluster"
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/hsm"
 	"github.com/raftkms/raftkms/kms"
 	"github.com/raftkms/raftkms/store"
 	"github.com/raftkms/raftkms/transport"
@@ -73,6 +74,16 @@ type Config struct {
 	// AuditLog, when set, is the file that gets one line per request
 	// (package audit). A damaged file keeps the node from starting.
 	AuditLog string
+
+	// HSM, when set, attaches a PKCS#11 token (its Metrics are the node's
+	// registry): the node serves the hardware keys of HSMDomain with it and
+	// advertises the domain and the token's health in gossip. A token that
+	// does not open or does not hold the domain's key stops Start.
+	HSM       *hsm.Config
+	HSMDomain string
+	// HSMCheckInterval is how often the node re-checks its HSM's health and
+	// the domain key the cluster recorded (default 1 s).
+	HSMCheckInterval time.Duration
 }
 
 // Node is one running raftkms node.
@@ -88,6 +99,7 @@ type Node struct {
 	http     *http.Server
 	httpLn   net.Listener
 	audit    *audit.Writer
+	hsm      *hsm.Token
 	cancel   context.CancelFunc
 	workers  sync.WaitGroup
 	stopOnce sync.Once
@@ -153,13 +165,23 @@ func Start(cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.HSM != nil {
+		if n.hsm, err = openHSM(cfg, reg, logger); err != nil {
+			return nil, err
+		}
+	}
 	n.svc, err = kms.New(kms.Config{
 		Region: cfg.Region, RootKey: cfg.RootKey, FSM: n.fsm, Store: n.store, Transport: n.trans,
 		Logger: logger, Metrics: reg, DataDir: cfg.DataDir, MaxStaleness: cfg.MaxStaleness,
 		Clock: cfg.Clock,
+		HSM: n.hsm, HSMDomain: cfg.HSMDomain, HSMPeers: n.hsmPeers, NodeID: cfg.NodeID, Zone: cfg.Zone,
 	})
 	if err != nil {
 		return nil, err
+	}
+	var hsmDomains []cluster.HSMDomain
+	if st, ok := n.svc.HSMStatus(); ok {
+		hsmDomains = hsmMeta(st)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -176,7 +198,7 @@ func Start(cfg Config) (_ *Node, err error) {
 			Meta: cluster.Meta{
 				ID: cfg.NodeID, Region: cfg.Region, Zone: cfg.Zone, Version: cfg.Version,
 				ClusterAddr: n.trans.Addr(), HTTPAddr: n.httpLn.Addr().String(),
-				Bootstrapped: hasState, Expect: cfg.BootstrapExpect,
+				Bootstrapped: hasState, Expect: cfg.BootstrapExpect, HSM: hsmDomains,
 			},
 			Join:      cfg.Join,
 			SecretKey: cfg.GossipKey,
@@ -237,10 +259,14 @@ func Start(cfg Config) (_ *Node, err error) {
 	if interval == 0 {
 		interval = time.Second
 	}
-	n.workers.Add(3)
+	n.workers.Add(4)
 	go func() {
 		defer n.workers.Done()
 		n.watchRootKey(ctx)
+	}()
+	go func() {
+		defer n.workers.Done()
+		n.svc.RunHSM(ctx, cfg.HSMCheckInterval, n.publishHSM)
 	}()
 	go func() {
 		defer n.workers.Done()
@@ -340,6 +366,7 @@ func (n *Node) Stop() {
 		if n.trans != nil {
 			n.trans.Close()
 		}
+		n.closeHSM()
 		n.closeAudit()
 	})
 }
@@ -366,8 +393,10 @@ func (n *Node) Kill() {
 		if n.store != nil {
 			n.store.Kill()
 		}
-		// The process would have died and released the file; a restart in
-		// this process must be able to open it again.
+		// The process would have died and released the file (and its
+		// PKCS#11 sessions); a restart in this process must be able to open
+		// them again.
+		n.closeHSM()
 		n.closeAudit()
 	})
 }
