@@ -28,7 +28,7 @@ func (s *Service) asymmetricVersion(ctx context.Context, c Caller, ref, versionI
 		return nil, nil, missing("KeyVersionId")
 	}
 	if err := s.fresh(ctx); err != nil {
-		return nil, nil, s.staleOrHSM(err, s.domainOfRef(c, ref))
+		return nil, nil, err
 	}
 	k, err := s.keyFor(ctx, c, "kms:"+op, "KeyId", ref, nil)
 	if err != nil {

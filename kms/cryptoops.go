@@ -35,7 +35,7 @@ func (s *Service) Encrypt(ctx context.Context, c Caller, ref string, plaintext [
 		return Sealed{}, invalid("Plaintext", fmt.Sprintf("at most %d bytes; encrypt larger data with a data key (GenerateDataKey)", kcrypto.MaxPlaintextSize))
 	}
 	if err := s.fresh(ctx); err != nil {
-		return Sealed{}, s.staleOrHSM(err, s.domainOfRef(c, ref))
+		return Sealed{}, err
 	}
 	k, err := s.keyFor(ctx, c, "kms:Encrypt", "KeyId", ref, encCtx)
 	if err != nil {
@@ -88,7 +88,7 @@ func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, en
 		return Opened{}, err
 	}
 	if err := s.fresh(ctx); err != nil {
-		return Opened{}, s.staleOrHSM(err, s.domainOfBlob(c, h.VersionID))
+		return Opened{}, err
 	}
 	k, v, err := s.versionOf(ctx, c, "kms:"+op, h.VersionID, encCtx)
 	if err != nil {
@@ -161,7 +161,7 @@ func (s *Service) generateDataKey(ctx context.Context, c Caller, action, ref, ke
 		return DataKey{}, invalid("KeySpec", "must be AES_256 or AES_128")
 	}
 	if err := s.fresh(ctx); err != nil {
-		return DataKey{}, s.staleOrHSM(err, s.domainOfRef(c, ref))
+		return DataKey{}, err
 	}
 	k, err := s.keyFor(ctx, c, action, "KeyId", ref, encCtx)
 	if err != nil {

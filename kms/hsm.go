@@ -400,12 +400,6 @@ func rotate(ps []HSMPeer, n uint64) []HSMPeer {
 	return append(ps[k:], ps[:k]...)
 }
 
-// domainAvailable reports whether some node (this one included) can serve
-// domain now.
-func (s *Service) domainAvailable(domain string) bool {
-	return s.servesDomain(domain) || len(s.hsmTargets(domain)) > 0
-}
-
 // domainKnown reports whether the cluster knows domain: recorded in the
 // catalogue, or advertised by a member that has not registered it yet.
 func (s *Service) domainKnown(domain string) bool {
@@ -501,48 +495,6 @@ func (s *Service) newKeyVersion(ctx context.Context, k *fsm.Key, now int64) (fsm
 		return s.hsmVersion(ctx, k.ID, k.Spec, k.Usage, domain, now)
 	}
 	return s.newVersion(k.ID, k.Spec, now)
-}
-
-// staleOrHSM decides which 503 a stale node gives for a hardware key: when
-// the key's domain has no node to serve it either, that is the clearer
-// answer (nothing would serve the request even with a leader). domainOf
-// looks the key up in the local catalogue without any round trip; it
-// returns "" for a software key or an unknown one.
-func (s *Service) staleOrHSM(staleErr error, domainOf func() string) error {
-	if !errors.Is(staleErr, ErrStale) {
-		return staleErr
-	}
-	if d := domainOf(); d != "" && !s.domainAvailable(d) {
-		return fmt.Errorf("%w (and this node has also lost contact with the cluster leader)", s.hsmUnavailable(d, nil))
-	}
-	return staleErr
-}
-
-// domainOfRef finds the HSM domain of a key the caller names in its own
-// account, locally.
-func (s *Service) domainOfRef(c Caller, ref string) func() string {
-	return func() string {
-		k, err := s.lookupKey(c, "KeyId", ref)
-		if err != nil || k.AccountID != c.AccountID {
-			return ""
-		}
-		return s.instanceDomain(k.InstanceID)
-	}
-}
-
-// domainOfBlob finds the HSM domain of the version a blob names, for a key
-// of the caller's account, locally.
-func (s *Service) domainOfBlob(c Caller, versionID string) func() string {
-	return func() string {
-		v, ok := s.fsm.KeyVersion(versionID)
-		if !ok {
-			return ""
-		}
-		if k, ok := s.fsm.Key(v.KeyID); !ok || k.AccountID != c.AccountID {
-			return ""
-		}
-		return v.Domain
-	}
 }
 
 // forgetHSM drops this node's working copies of a key's versions.
