@@ -298,3 +298,39 @@ func (s *Server) serveInstances(w http.ResponseWriter, r *http.Request) {
 	}
 	s.writeJSON(w, http.StatusOK, out)
 }
+
+// serveAccounts creates an account (POST), for the operator account's root.
+func (s *Server) serveAccounts(w http.ResponseWriter, r *http.Request) {
+	requestID := newRequestID()
+	if r.Method != http.MethodPost {
+		s.writeError(w, r, "CreateAccount", requestID, fmt.Errorf("%w: use POST", errMethod))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	body, err := readBody(r, maxBody)
+	if err != nil {
+		s.writeError(w, r, "CreateAccount", requestID, err)
+		return
+	}
+	_, caller, err := s.authenticateV3(ctx, r, body)
+	if err != nil {
+		s.writeError(w, r, "CreateAccount", requestID, err)
+		return
+	}
+	p, err := decodeParams(r, body)
+	if err != nil {
+		s.writeError(w, r, "CreateAccount", requestID, err)
+		return
+	}
+	res, err := s.cfg.Service.CreateAccount(ctx, caller, p.str("Name"))
+	if err != nil {
+		s.writeError(w, r, "CreateAccount", requestID, err)
+		return
+	}
+	w.Header().Set("X-Kms-Index", strconv.FormatUint(res.Index, 10))
+	s.log.Info("account created", "account", res.AccountID, "access_key_id", res.AccessKeyID)
+	s.writeJSON(w, http.StatusOK, map[string]any{
+		"RequestId": requestID, "AccountId": res.AccountID, "AccessKeyId": res.AccessKeyID, "AccessKeySecret": res.AccessKeySecret,
+	})
+}

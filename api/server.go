@@ -66,6 +66,10 @@ type Config struct {
 	RequestTimeout time.Duration
 	// DataDir is where uploaded snapshots are staged.
 	DataDir string
+	// MaxInFlight bounds the API requests one node serves at once
+	// (default DefaultMaxInFlight); past half of it, each account gets its
+	// fair share.
+	MaxInFlight int
 	// Audit, when set, receives one record per request (every path but
 	// /v1/health, /v1/status and /metrics), before the answer is sent.
 	Audit Auditor
@@ -84,6 +88,7 @@ type Server struct {
 	nonces  *nonceCache
 	metrics *metrics
 	actions map[string]actionFunc
+	limits  *limiter
 }
 
 // maxBody bounds an API request body; snapshots use their own endpoint.
@@ -110,15 +115,22 @@ func New(cfg Config) *Server {
 		metrics: newMetrics(cfg.Registry),
 	}
 	s.actions = s.actionTable()
+	maxInFlight := cfg.MaxInFlight
+	if maxInFlight == 0 {
+		maxInFlight = DefaultMaxInFlight
+	}
+	s.limits = newLimiter(maxInFlight)
 	// Exact paths, matched by hand: http.ServeMux would answer unclean
 	// paths (//, /./) with a bare redirect instead of the service's error.
 	s.routes = map[string]http.HandlerFunc{
-		"/":                      s.serveAction,
-		"/v1/health":             s.serveHealth,
-		"/v1/status":             s.serveStatus,
-		"/v1/operator/init":      s.serveInit,
-		"/v1/operator/snapshot":  s.serveSnapshot,
-		"/v1/operator/instances": s.serveInstances,
+		"/":                       s.serveAction,
+		"/v1/health":              s.serveHealth,
+		"/v1/status":              s.serveStatus,
+		"/v1/operator/init":       s.serveInit,
+		"/v1/operator/snapshot":   s.serveSnapshot,
+		"/v1/operator/instances":  s.serveInstances,
+		"/v1/operator/accounts":   s.serveAccounts,
+		"/v1/operator/ratelimits": s.serveRateLimits,
 	}
 	if cfg.Gatherer != nil {
 		s.routes["/metrics"] = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP
@@ -237,7 +249,11 @@ func (s *Server) serveAction(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			err = fmt.Errorf("%w: %q", errUnknownAction, action)
 		} else {
-			resp, err = fn(c)
+			var release func()
+			if release, err = s.admit(c.caller.AccountID, action); err == nil {
+				resp, err = fn(c)
+				release()
+			}
 		}
 	}
 	if a := auditOf(w); a != nil {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"crypto/sha256"
+	"errors"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -199,4 +200,63 @@ func mustOK(t *testing.T, cl *client.Client, action string, params map[string]st
 
 func rootCaller(c *testCluster) kms.Caller {
 	return kms.Caller{AccountID: c.creds.AccountID, Principal: "acs:ram::" + c.creds.AccountID + ":root", Kind: kms.KindRoot}
+}
+
+// The operator limits an account's symmetric crypto; that account is
+// throttled with the service's code, other accounts and classes are not.
+func TestRateLimits_PerAccountAndClass(t *testing.T) {
+	c := newTestCluster(t, 3)
+	b := createAccount(t, c, "limited")
+	bc := c.clientFor(1, b.akid, b.secret)
+	key := mustCreateKey(t, bc)
+
+	// Through the operator endpoint, as kmsctl does: 0.5 requests per second
+	// allows a burst of one.
+	resp, err := c.clients[0].Do(ctxT(t), "POST", "/v1/operator/ratelimits",
+		map[string][]string{"AccountId": {b.id}, "Class": {"symmetric"}, "Rate": {"0.5"}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := client.ParseIndex(resp.Header)
+	resp.Body.Close()
+	// Not the operator: refused.
+	if _, err := bc.Do(ctxT(t), "POST", "/v1/operator/ratelimits",
+		map[string][]string{"AccountId": {b.id}, "Class": {"symmetric"}, "Rate": {"0"}}, nil, nil); apiCode(err) != "Forbidden.NoPermission" {
+		t.Fatalf("an account lifted its own limit: %v", err)
+	}
+	encrypt := func(cl *client.Client) error {
+		_, err := cl.Call(ctxT(t), "Encrypt", map[string]string{"KeyId": key, "Plaintext": "eA=="}, client.WithMinIndex(idx))
+		return err
+	}
+	if err := encrypt(bc); err != nil {
+		t.Fatalf("first request within the burst: %v", err)
+	}
+	err = encrypt(bc)
+	if apiCode(err) != "Rejected.Throttling" {
+		t.Fatalf("second request inside two seconds: %v", err)
+	}
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.StatusCode != 429 {
+		t.Fatalf("throttling answered HTTP %d", ae.StatusCode)
+	}
+	// Management reads are another class; another account is unaffected.
+	if _, err := bc.Call(ctxT(t), "DescribeKey", map[string]string{"KeyId": key}); err != nil {
+		t.Fatalf("read class throttled: %v", err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := c.clients[1].Call(ctxT(t), "ListKeys", nil); err != nil {
+			t.Fatalf("another account throttled: %v", err)
+		}
+	}
+}
+
+func mustCreateKey(t *testing.T, cl *client.Client) string {
+	t.Helper()
+	r, err := cl.Call(ctxT(t), "CreateKey", map[string]string{"Description": "default key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct{ KeyMetadata struct{ KeyId string } }
+	json.Unmarshal(r.Body, &out)
+	return out.KeyMetadata.KeyId
 }

@@ -173,7 +173,7 @@ func Start(cfg Config) (_ *Node, err error) {
 	n.svc, err = kms.New(kms.Config{
 		Region: cfg.Region, RootKey: cfg.RootKey, FSM: n.fsm, Store: n.store, Transport: n.trans,
 		Logger: logger, Metrics: reg, DataDir: cfg.DataDir, MaxStaleness: cfg.MaxStaleness,
-		Clock: cfg.Clock,
+		Clock: cfg.Clock, Servers: n.raftAddrs,
 		HSM: n.hsm, HSMDomain: cfg.HSMDomain, HSMPeers: n.hsmPeers, NodeID: cfg.NodeID, Zone: cfg.Zone,
 	})
 	if err != nil {
@@ -277,6 +277,19 @@ func Start(cfg Config) (_ *Node, err error) {
 		n.svc.RunScheduler(ctx, interval)
 	}()
 	return n, nil
+}
+
+// raftAddrs lists the cluster addresses of the Raft configuration.
+func (n *Node) raftAddrs() ([]string, error) {
+	servers, err := n.store.Servers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(servers))
+	for i, sv := range servers {
+		out[i] = sv.Addr
+	}
+	return out, nil
 }
 
 // HTTPAddr is the address the API listens on.
