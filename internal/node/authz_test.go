@@ -2,9 +2,9 @@ package node
 
 import (
 	"crypto/sha256"
-	"errors"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -97,7 +97,9 @@ func TestAuthorization_Matrix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out struct{ Credentials struct{ AccessKeyId, AccessKeySecret, SecurityToken string } }
+		var out struct {
+			Credentials struct{ AccessKeyId, AccessKeySecret, SecurityToken string }
+		}
 		json.Unmarshal(r.Body, &out)
 		cl, _ := client.New(c.nodes[1].Endpoint(), out.Credentials.AccessKeyId, out.Credentials.AccessKeySecret, client.WithSecurityToken(out.Credentials.SecurityToken))
 		return cl
