@@ -177,3 +177,67 @@ func rolePolicy(owner string, admins, users, cross []string) (string, error) {
 	b, err := json.Marshal(map[string]any{"Version": "1", "Statement": sts})
 	return string(b), err
 }
+
+// rateLimitCommand is `kmsctl operator ratelimit set|get`.
+func rateLimitCommand(g *globals, stdout io.Writer) *cobra.Command {
+	rl := &cobra.Command{
+		Use:   "ratelimit",
+		Short: "Per-account request rate limits by action class (enforced on every node)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return usagef("ratelimit needs a subcommand: set or get") },
+	}
+	var account, class string
+	var rate float64
+	set := &cobra.Command{
+		Use:   "set --account ID --class symmetric|asymmetric|read|write --rate N",
+		Short: "Limit an account to N requests per second of one class on each node (0 removes the limit)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if account == "" || class == "" || !cmd.Flags().Changed("rate") {
+				return usagef("ratelimit set needs --account, --class and --rate")
+			}
+			c, err := newClient(g, true)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := requestContext(g)
+			defer cancel()
+			q := url.Values{"AccountId": {account}, "Class": {class}, "Rate": {fmt.Sprint(rate)}}
+			_, raw, err := doJSON(ctx, c, http.MethodPost, "/v1/operator/ratelimits", q, nil, true)
+			if err != nil {
+				return err
+			}
+			printJSON(stdout, raw)
+			return nil
+		},
+	}
+	set.Flags().StringVar(&account, "account", "", "account id")
+	set.Flags().StringVar(&class, "class", "", "symmetric (Encrypt, Decrypt, data keys), asymmetric (sign, verify, RSA), read (Describe/List/Get), write (the rest)")
+	set.Flags().Float64Var(&rate, "rate", 0, "requests per second per node; 0 removes the limit")
+	get := &cobra.Command{
+		Use:   "get [--account ID]",
+		Short: "Show an account's limits (default: your own)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := newClient(g, true)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := requestContext(g)
+			defer cancel()
+			q := url.Values{}
+			if account != "" {
+				q.Set("AccountId", account)
+			}
+			_, raw, err := doJSON(ctx, c, http.MethodGet, "/v1/operator/ratelimits", q, nil, true)
+			if err != nil {
+				return err
+			}
+			printJSON(stdout, raw)
+			return nil
+		},
+	}
+	get.Flags().StringVar(&account, "account", "", "account id")
+	rl.AddCommand(set, get)
+	return rl
+}

@@ -101,7 +101,7 @@ tokens of that domain (nodes started with --hsm-domain NAME):
 	create.Flags().StringVar(&instDomain, "hsm-domain", "", "HSM domain of a hardware instance")
 	inst.AddCommand(create)
 	op.AddCommand(inst)
-	op.AddCommand(accountCommand(g, stdout))
+	op.AddCommand(accountCommand(g, stdout), rateLimitCommand(g, stdout))
 	op.AddCommand(tlsCommand(stdout), auditCommand(stdout))
 	return op
 }
