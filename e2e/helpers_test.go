@@ -274,6 +274,12 @@ var zones = []string{"zone-a", "zone-b", "zone-c", "zone-d", "zone-e"}
 // form one Raft cluster with a leader. rootKey "" makes a fresh root key.
 func startCluster(t *testing.T, prefix string, n int, rootKey string) *testCluster {
 	t.Helper()
+	return startClusterWith(t, prefix, n, rootKey, nil)
+}
+
+// startClusterWith is startCluster with extra kmsd flags for every node.
+func startClusterWith(t *testing.T, prefix string, n int, rootKey string, extra []string) *testCluster {
+	t.Helper()
 	if rootKey == "" {
 		rootKey = newRootKeyFile(t)
 	}
@@ -283,6 +289,7 @@ func startCluster(t *testing.T, prefix string, n int, rootKey string) *testClust
 	}
 	for _, nd := range c.Nodes {
 		nd.Expect = n
+		nd.Extra = extra
 		for _, o := range c.Nodes {
 			if o != nd {
 				nd.Join = append(nd.Join, o.Gossip)

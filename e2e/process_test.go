@@ -262,6 +262,11 @@ func (n *kmsdNode) Terminate(within time.Duration) (int, time.Duration) {
 	return n.ExitCode(), time.Since(start)
 }
 
+// Pause stops the process (SIGSTOP), like a long GC pause or a frozen VM;
+// Resume continues it. Kill works on a paused process.
+func (n *kmsdNode) Pause()  { n.signal(syscall.SIGSTOP) }
+func (n *kmsdNode) Resume() { n.signal(syscall.SIGCONT) }
+
 // Kill ends the process at once (SIGKILL), like a crash or a lost machine.
 func (n *kmsdNode) Kill() {
 	if !n.Running() {
