@@ -409,3 +409,52 @@ func TestFailover_LeaderKilledCryptoOnFollowersNeverStops(t *testing.T) {
 		}
 	}
 }
+
+// Issue 2: "a node restarted on its data dir rejoins with its state" — also
+// when it comes back on other addresses (a container rescheduled with new
+// ports): the leader updates its Raft address and it catches up.
+func TestRestart_FollowerOnNewAddressesRejoinsWithState(t *testing.T) {
+	c := startCluster(t, "n", 3, "")
+	c.Init()
+	leader := c.Leader()
+	f := c.Followers()[0]
+	key := c.createKey(leader, "before the move")
+	p := b64("sealed before the move")
+	blobs := []sealed{{Blob: c.encrypt(leader, key, p, ""), Plaintext: p, KeyID: key}}
+
+	if code, _ := f.Terminate(30 * time.Second); code != 0 {
+		t.Fatalf("%s exited %d on SIGTERM", f.ID, code)
+	}
+	key2 := c.createKey(leader, "while it moved")
+	p2 := b64("sealed while it moved")
+	blobs = append(blobs, sealed{Blob: c.encrypt(leader, key2, p2, ""), Plaintext: p2, KeyID: key2})
+
+	oldCluster := f.Cluster
+	f.HTTP, f.Cluster, f.Gossip = freeAddr(t), freeAddr(t), freeAddr(t)
+	f.Start()
+	eventually(t, 30*time.Second, f.ID+" known to the leader at its new cluster address", func() error {
+		s, err := getStatus(c.Leader())
+		if err != nil {
+			return err
+		}
+		m, ok := s.member(f.ID)
+		if !ok || !m.RaftMember || !m.Alive || m.ClusterAddr != f.Cluster || m.HttpAddr != f.HTTP {
+			return fmt.Errorf("leader's view of %s: %+v (was at %s, now %s)", f.ID, m, oldCluster, f.Cluster)
+		}
+		return nil
+	})
+	c.WaitReady(30 * time.Second)
+	checkDecrypts(t, []string{"--credentials", c.CredsFile, "--endpoint", f.Endpoint()}, f.ID, blobs)
+	// It takes part in Raft again: a write through it succeeds and it
+	// applies writes made elsewhere.
+	k3 := c.createKey(f, "through the moved node")
+	r, err := c.Client(leader).Call(context.Background(), "UpdateKeyDescription", map[string]string{"KeyId": k3, "Description": "seen by the moved node"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct{ KeyMetadata struct{ Description string } }
+	c.Ctl(f, "--min-index", fmt.Sprint(r.Index), "DescribeKey", "--KeyId", k3).ok(t, &d)
+	if d.KeyMetadata.Description != "seen by the moved node" {
+		t.Fatalf("moved node shows Description %q", d.KeyMetadata.Description)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -61,11 +62,16 @@ func drWorkload(t *testing.T, c *testCluster) drState {
 	c.Ctl(n1, "DisableKey", "--KeyId", k3).ok(t, nil)
 
 	st.Creds, st.CredsFile = c.Creds, c.CredsFile
+	return st
+}
+
+// view records the cluster's catalogue, as its leader lists it, in st.
+func (st *drState) view(t *testing.T, c *testCluster) {
+	t.Helper()
 	st.View = catalogue(t, []string{"--credentials", c.CredsFile, "--endpoint", c.Leader().Endpoint()})
 	if ids := keyIDs(t, st.View); len(ids) != 3 {
 		t.Fatalf("the workload's catalogue lists keys %v, want 3", ids)
 	}
-	return st
 }
 
 // saveSnapshot runs `kmsctl operator snapshot save FILE` through node n and
@@ -191,7 +197,16 @@ func TestSnapshot_RestoreIntoNewClusterWithSameRootKey(t *testing.T) {
 	a := startCluster(t, "a", 3, "")
 	a.Init()
 	st := drWorkload(t, a)
+	// The save is consistent: a write acknowledged by the leader just
+	// before is in a snapshot saved through a follower.
+	leader := a.Leader()
+	last := keyIDs(t, catalogue(t, []string{"--credentials", a.CredsFile, "--endpoint", leader.Endpoint()}))[0]
+	a.Ctl(leader, "UpdateKeyDescription", "--KeyId", last, "--Description", "the last write before the save").ok(t, nil)
 	file := saveSnapshot(t, a, a.Followers()[0])
+	st.view(t, a)
+	if !strings.Contains(fmt.Sprint(st.View["DescribeKey "+last]), "the last write before the save") {
+		t.Fatalf("the leader does not show the last write: %v", st.View["DescribeKey "+last])
+	}
 	// A lost cluster: nothing of it runs any more.
 	for _, n := range a.Nodes {
 		n.Kill()
@@ -204,7 +219,8 @@ func TestSnapshot_RestoreIntoNewClusterWithSameRootKey(t *testing.T) {
 				t.Fatalf("%s is initialized before the restore", n.ID)
 			}
 		}
-		idx := restoreIntoNewCluster(t, b.Nodes[1], file)
+		// Through a follower, which hands the file to the leader.
+		idx := restoreIntoNewCluster(t, b.Followers()[0], file)
 		checkRestored(t, b, st, idx)
 		// The restored cluster takes writes with the old credentials, and
 		// the restored instance takes keys.
@@ -248,7 +264,8 @@ func TestSnapshot_RestoreIntoNewClusterWithSameRootKey(t *testing.T) {
 			t.Fatalf("a refused restore changed the cluster:\n%s", d)
 		}
 
-		r := c.Ctl(c.Nodes[1], "operator", "snapshot", "restore", file).ok(t, nil)
+		// Through the leader this time.
+		r := c.Ctl(c.Leader(), "operator", "snapshot", "restore", file).ok(t, nil)
 		m := restoredIndex.FindStringSubmatch(r.Stdout)
 		if m == nil {
 			t.Fatalf("snapshot restore does not print the cluster's Raft index:\n%s", r)
@@ -278,6 +295,7 @@ func TestSnapshot_RestoreRefusalsChangeNothing(t *testing.T) {
 	a.Init()
 	st := drWorkload(t, a)
 	good := saveSnapshot(t, a, a.Leader())
+	st.view(t, a)
 	raw, err := os.ReadFile(good)
 	if err != nil {
 		t.Fatal(err)
