@@ -19,6 +19,24 @@
 // to a log file whose tail is printed when the test fails. Processes are
 // killed in t.Cleanup, and on Linux also when the test binary dies.
 //
+// What is where:
+//
+//	cluster_test.go     formation with --bootstrap-expect, operator init once, members, health, metrics
+//	cli_test.go         kmsctl across nodes, encryption context, V1 signatures, credential sources, exit codes
+//	index_test.go       X-Kms-Index on writes, X-Kms-Min-Index waits (bounded)
+//	membership_test.go  nodes joining later, restarts (also on new addresses), SIGTERM/SIGKILL of the leader,
+//	                    a node with another root key
+//	durability_test.go  acknowledged writes survive SIGKILL of every node, DisableKey bound, --max-staleness,
+//	                    a node cut off (SIGSTOP of the others) facing keys it has not seen
+//	snapshot_test.go    disaster recovery: save, restore into new and initialized clusters, refusals
+//	disk_test.go        no data key, plaintext or secret in data dirs, snapshots or logs
+//	dev_test.go         kmsd --dev with and without --data-dir
+//	readme_test.go      the README's "Five minutes with kmsctl" block, run as written
+//
+// A test that finds a product bug says so in its failure message ("BUG: ...",
+// with the file to look at) and, where it can, goes on checking the rest of
+// its contract through a workaround.
+//
 // TestReadme_WalkthroughRunsAsWritten needs jq (make deps installs it) and
 // the port 127.0.0.1:9700 that the README hard-codes; it fails with a clear
 // message when either is missing.
