@@ -39,8 +39,11 @@ type benchEnv struct {
 	clients  []*client.Client // [0] the HSM node, [1] the node without one (forwarded)
 	aes, p2  string           // key ids
 	p2Ver    string
+	rsa      string
+	rsaVer   string
 	aesRef   hsm.KeyRef
 	p2Ref    hsm.KeyRef
+	rsaRef   hsm.KeyRef
 	softAES  string
 	software *client.Client
 }
@@ -123,11 +126,17 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	json.NewDecoder(resp.Body).Decode(&inst)
 	resp.Body.Close()
 	create := func(spec string) (string, string) {
-		r, err := e.clients[0].Call(ctx, "CreateKey", map[string]string{"DKMSInstanceId": inst.InstanceId, "KeySpec": spec})
+		p := map[string]string{"DKMSInstanceId": inst.InstanceId, "KeySpec": spec}
+		if spec == "RSA_2048" {
+			p["KeyUsage"] = "SIGN/VERIFY"
+		}
+		r, err := e.clients[0].Call(ctx, "CreateKey", p)
 		if err != nil {
 			b.Fatal(err)
 		}
-		var m struct{ KeyMetadata struct{ KeyId, PrimaryKeyVersion string } }
+		var m struct {
+			KeyMetadata struct{ KeyId, PrimaryKeyVersion string }
+		}
 		r.Decode(&m)
 		// Both nodes must know the key before the timing starts.
 		waitTB(b, "the key on both nodes", func() bool {
@@ -139,10 +148,13 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	var aesVer string
 	e.aes, aesVer = create("Aliyun_AES_256")
 	e.p2, e.p2Ver = create("EC_P256")
+	e.rsa, e.rsaVer = create("RSA_2048")
 	v, _ := nodes[0].FSM().KeyVersion(aesVer)
 	e.aesRef = hsm.KeyRef{ID: v.ID, Domain: testDomain, Spec: hsm.SpecAES256, Usage: hsm.UsageEncrypt, Wrapped: v.WrappedMaterial}
 	v, _ = nodes[0].FSM().KeyVersion(e.p2Ver)
 	e.p2Ref = hsm.KeyRef{ID: v.ID, Domain: testDomain, Spec: hsm.SpecECP256, Usage: hsm.UsageSign, Wrapped: v.WrappedMaterial}
+	v, _ = nodes[0].FSM().KeyVersion(e.rsaVer)
+	e.rsaRef = hsm.KeyRef{ID: v.ID, Domain: testDomain, Spec: hsm.SpecRSA2048, Usage: hsm.UsageSign, Wrapped: v.WrappedMaterial}
 	r, err := e.clients[0].Call(ctx, "CreateKey", map[string]string{"DKMSInstanceId": res.InstanceID})
 	if err != nil {
 		b.Fatal(err)
@@ -211,4 +223,18 @@ func BenchmarkHSMAPI(b *testing.B) {
 	})
 	b.Run("SignP256/api-local", func(b *testing.B) { benchCall(b, e.clients[0], "AsymmetricSign", sign) })
 	b.Run("SignP256/api-forwarded", func(b *testing.B) { benchCall(b, e.clients[1], "AsymmetricSign", sign) })
+	rsaSign := map[string]string{"KeyId": e.rsa, "KeyVersionId": e.rsaVer, "Algorithm": "RSA_PSS_SHA_256", "Digest": d64}
+	b.Run("SignRSA2048PSS/hsm-token-direct", func(b *testing.B) {
+		ctx := context.Background()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := e.tok.Sign(ctx, e.rsaRef, hsm.RSAPSSSHA256, digest[:]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("SignRSA2048PSS/api-local", func(b *testing.B) { benchCall(b, e.clients[0], "AsymmetricSign", rsaSign) })
+	b.Run("SignRSA2048PSS/api-forwarded", func(b *testing.B) { benchCall(b, e.clients[1], "AsymmetricSign", rsaSign) })
 }
