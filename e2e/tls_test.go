@@ -290,7 +290,14 @@ func TestTLS_SecureClusterWithKmsctlCAFile(t *testing.T) {
 		}
 	}
 	var created struct{ KeyMetadata struct{ KeyId string } }
-	ctl(follower, "CreateKey", "--DKMSInstanceId", creds.InstanceId).ok(t, &created)
+	eventually(t, 30*time.Second, "CreateKey through a follower", func() error {
+		r := ctl(follower, "CreateKey", "--DKMSInstanceId", creds.InstanceId)
+		if r.Code == 1 && strings.Contains(r.Stderr, "ServiceUnavailable") {
+			return errors.New(r.Stderr) // a young cluster may still change leaders
+		}
+		r.ok(t, &created)
+		return nil
+	})
 	plaintext := base64.StdEncoding.EncodeToString([]byte("secret over tls 7c41"))
 	var enc struct{ CiphertextBlob string }
 	ctl(nodes[1], "Encrypt", "--KeyId", created.KeyMetadata.KeyId, "--Plaintext", plaintext).ok(t, &enc)

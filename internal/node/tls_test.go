@@ -208,6 +208,27 @@ func aliveInGossip(n *Node, id string) bool {
 	return ok && m.Alive()
 }
 
+// createKeyRetrying creates a key through node i, retrying while the
+// cluster answers 503 (a young cluster under -race may still change
+// leaders; an unknown outcome at most leaves an extra key).
+func createKeyRetrying(c *testCluster, i int) string {
+	c.t.Helper()
+	var key string
+	waitFor(c.t, "a key created through n"+fmt.Sprint(i+1), 20*time.Second, func() bool {
+		m, _, err := c.call(i, "CreateKey", map[string]string{"DKMSInstanceId": c.creds.InstanceID})
+		var ae *client.APIError
+		if errors.As(err, &ae) && ae.StatusCode == http.StatusServiceUnavailable {
+			return false
+		}
+		if err != nil {
+			c.t.Fatalf("CreateKey on n%d: %v", i+1, err)
+		}
+		key = m["KeyMetadata"].(map[string]any)["KeyId"].(string)
+		return true
+	})
+	return key
+}
+
 // A cluster with mutual TLS on its cluster port works (writes forwarded
 // from followers travel over it), and a node whose certificate comes from
 // another CA never becomes a Raft member even though gossip lets it in:
@@ -220,7 +241,7 @@ func TestTLS_MutualTLSClusterRefusesForeignCertificate(t *testing.T) {
 		return []func(*Config){withClusterTLS(t, ca, ca, fmt.Sprintf("n%d", i+1))}
 	})
 	for i := range c.nodes {
-		key := c.createKey(i, "over mTLS") // followers forward the write to the leader
+		key := createKeyRetrying(c, i) // followers forward the write to the leader
 		c.mustCall((i+1)%3, "Encrypt", map[string]string{"KeyId": key, "Plaintext": "aGk="})
 	}
 	leader := c.nodes[c.leader()]
