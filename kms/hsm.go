@@ -79,9 +79,11 @@ type HSMStatus struct {
 type hsmNode struct {
 	tok    *hsm.Token
 	domain string
-	kcv    []byte // the token's check value for domain, read at start
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// status is the last verdict of RunHSM (at start: the check value
+	// read by New); CheckValue is what the token last said its domain key
+	// is.
 	status HSMStatus
 }
 
@@ -360,8 +362,14 @@ func (s *Service) servesDomain(domain string) bool {
 	if h == nil || h.domain != domain || h.tok.Health().State != hsm.HealthOK {
 		return false
 	}
+	h.mu.Lock()
+	st := h.status
+	h.mu.Unlock()
+	if st.Health != HSMHealthOK {
+		return false
+	}
 	d, ok := s.fsm.HSMDomain(domain)
-	return ok && bytes.Equal(d.CheckValue, h.kcv)
+	return ok && bytes.Equal(d.CheckValue, st.CheckValue)
 }
 
 // hsmTargets lists the peers that may serve domain, best first: alive,
@@ -539,11 +547,11 @@ func (s *Service) RunHSM(ctx context.Context, interval time.Duration, publish fu
 		st := s.hsmTick(ctx)
 		s.hsm.mu.Lock()
 		prev := s.hsm.status
-		changed := first || prev.Health != st.Health || prev.Reason != st.Reason
+		changed := first || prev.Health != st.Health || prev.Reason != st.Reason || !bytes.Equal(prev.CheckValue, st.CheckValue)
 		s.hsm.status = st
 		s.hsm.mu.Unlock()
 		if changed {
-			s.logHSMStatus(st, first)
+			s.logHSMStatus(st)
 			if publish != nil {
 				publish(st)
 			}
@@ -570,7 +578,9 @@ func (s *Service) RunHSM(ctx context.Context, interval time.Duration, publish fu
 
 func (s *Service) hsmTick(ctx context.Context) HSMStatus {
 	h := s.hsm
-	st := HSMStatus{Domain: h.domain, Health: HSMHealthOK, CheckValue: h.kcv}
+	h.mu.Lock()
+	st := HSMStatus{Domain: h.domain, Health: HSMHealthOK, CheckValue: h.status.CheckValue}
+	h.mu.Unlock()
 	if hh := h.tok.Health(); hh.State != hsm.HealthOK {
 		st.Health = HSMHealthBad
 		st.Reason = "the token is failing"
@@ -579,16 +589,31 @@ func (s *Service) hsmTick(ctx context.Context) HSMStatus {
 		}
 		return st
 	}
+	// Ask the token itself: a token can be healthy and still have lost
+	// its objects (re-initialized, its store damaged) or been enrolled
+	// again with another key.
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	kcv, err := h.tok.DomainCheckValue(cctx, h.domain)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return st
+		}
+		st.Health = HSMHealthBad
+		st.Reason = "cannot read the domain key from the token: " + err.Error()
+		return st
+	}
+	st.CheckValue = kcv
 	d, ok := s.fsm.HSMDomain(h.domain)
 	if !ok {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := s.propose(cctx, fsm.CmdRegisterHSMDomain, fsm.RegisterHSMDomainCmd{
-			Now: s.nowMillis(), Name: h.domain, CheckValue: h.kcv, NodeID: s.cfg.NodeID,
+			Now: s.nowMillis(), Name: h.domain, CheckValue: kcv, NodeID: s.cfg.NodeID,
 		})
 		cancel()
 		switch {
 		case err == nil:
-			s.log.Info("recorded the HSM domain's key check value in the cluster", "domain", h.domain, "check_value", hex.EncodeToString(h.kcv))
+			s.log.Info("recorded the HSM domain's key check value in the cluster", "domain", h.domain, "check_value", hex.EncodeToString(kcv))
 		case errors.Is(err, fsm.ErrHSMDomainMismatch):
 			// Someone else's value is recorded; it is applied here by now.
 		default:
@@ -596,15 +621,15 @@ func (s *Service) hsmTick(ctx context.Context) HSMStatus {
 		}
 		d, ok = s.fsm.HSMDomain(h.domain)
 	}
-	if ok && !bytes.Equal(d.CheckValue, h.kcv) {
+	if ok && !bytes.Equal(d.CheckValue, kcv) {
 		st.Health = HSMHealthMismatch
 		st.Reason = fmt.Sprintf("this token's key for HSM domain %q has check value %x; the cluster recorded %x (first registered by node %s): this node does not serve the domain",
-			h.domain, h.kcv, d.CheckValue, d.RegisteredBy)
+			h.domain, kcv, d.CheckValue, d.RegisteredBy)
 	}
 	return st
 }
 
-func (s *Service) logHSMStatus(st HSMStatus, first bool) {
+func (s *Service) logHSMStatus(st HSMStatus) {
 	switch st.Health {
 	case HSMHealthOK:
 		s.log.Info("HSM serving its domain", "domain", st.Domain, "check_value", hex.EncodeToString(st.CheckValue), "token", s.hsm.tok.Label())

@@ -146,7 +146,7 @@ func New(cfg Config) (*Service, error) {
 			}
 			return nil, fmt.Errorf("HSM token %q, domain %q: %w", cfg.HSM.Label(), cfg.HSMDomain, err)
 		}
-		s.hsm = &hsmNode{tok: cfg.HSM, domain: cfg.HSMDomain, kcv: kcv}
+		s.hsm = &hsmNode{tok: cfg.HSM, domain: cfg.HSMDomain}
 		s.hsm.status = HSMStatus{Domain: cfg.HSMDomain, Health: HSMHealthOK, CheckValue: kcv}
 	}
 	s.hsmMetrics = newHSMMetrics(cfg.Metrics)

@@ -839,6 +839,55 @@ func checkNoMaterialAtRest(t *testing.T, c *hsmCluster, keys []hwKey, domainKey 
 	}
 }
 
+// TestHSM_BadTokenIsNoLongerAdvertised: a token that loses its objects
+// underneath the process (its store deleted, as a re-initialized or damaged
+// HSM would) turns its node's HSM "bad" in every node's /v1/status; the
+// domain's keys keep working through every node, served by the other token.
+func TestHSM_BadTokenIsNoLongerAdvertised(t *testing.T) {
+	key := randomKey(t)
+	c := newHSMCluster(t, []hsmNodeSpec{{"tok1", key}, {"tok2", key}, {}}, 3)
+	c.waitHSM("n1", "ok")
+	c.waitHSM("n2", "ok")
+	inst := c.createHardwareInstance(0)
+	k := c.createHWKey(0, inst, "Aliyun_AES_256", "")
+	blob := c.mustCall(0, "Encrypt", map[string]string{"KeyId": k.id, "Plaintext": "YmVmb3Jl"})["CiphertextBlob"].(string)
+
+	// Delete tok1's object store: SoftHSM keeps the slot and the session,
+	// so the token still answers, but its domain key is gone.
+	dirs, err := os.ReadDir(c.soft.Dir + "/tokens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := 0
+	for _, d := range dirs {
+		obj, err := os.ReadFile(c.soft.Dir + "/tokens/" + d.Name() + "/token.object")
+		if err == nil && bytes.Contains(obj, []byte("tok1")) {
+			if err := os.RemoveAll(c.soft.Dir + "/tokens/" + d.Name()); err != nil {
+				t.Fatal(err)
+			}
+			removed++
+		}
+	}
+	if removed != 1 {
+		t.Fatalf("found %d token stores labelled tok1", removed)
+	}
+	c.waitHSM("n1", "bad")
+	if st, _ := c.nodes[0].Service().HSMStatus(); !strings.Contains(st.Reason, "domain") {
+		t.Fatalf("n1's status says %+v", st)
+	}
+	for i := 0; i < 3; i++ {
+		dec := c.mustCall(i, "Decrypt", map[string]string{"CiphertextBlob": blob})
+		if dec["Plaintext"] != "YmVmb3Jl" {
+			t.Fatalf("Decrypt via n%d = %v", i+1, dec)
+		}
+		c.mustCall(i, "Encrypt", map[string]string{"KeyId": k.id, "Plaintext": "YWZ0ZXI="})
+	}
+	// n2's token served all of it after n1 went bad.
+	if f := metricSum(t, c.nodes[0], "kms_hsm_requests_total", map[string]string{"route": "forwarded", "result": "ok"}); f < 2 {
+		t.Fatalf("n1 forwarded %v operations", f)
+	}
+}
+
 // secretParts returns the secret numbers in a version's unwrapped material:
 // the AES key, an EC private scalar, an RSA private exponent and primes (a
 // PKCS #8 also holds public values, which are in the catalogue by design).
@@ -900,14 +949,15 @@ func TestHSM_MismatchedTokenIsNeverRouted(t *testing.T) {
 	// The wrongly enrolled node joins after the domain was recorded.
 	c.startNode(2, c.cfgs[2])
 	c.connect(2)
-	waitFor(t, "n3 in Raft", 20*time.Second, func() bool {
+	// As a voter: with n1 stopped below, n2 and n3 must keep a quorum.
+	waitFor(t, "n3 a Raft voter", 20*time.Second, func() bool {
 		servers, err := c.nodes[0].Store().Servers()
 		if err != nil {
 			return false
 		}
 		for _, s := range servers {
 			if s.ID == "n3" {
-				return c.nodes[2].Store().CaughtUp()
+				return s.Voter && c.nodes[2].Store().CaughtUp()
 			}
 		}
 		return false
