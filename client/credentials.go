@@ -87,20 +87,22 @@ func ResolveCredentials(flagFile, flagEndpoint string) (Credentials, error) {
 		c.Endpoint = flagEndpoint
 	}
 
+	// On an error the credentials found so far (the endpoint at least) are
+	// still returned: commands that need no signature use them.
 	inFile := ""
 	if file != "" {
 		inFile = fmt.Sprintf(" (the credentials file %s has none)", file)
 	}
 	switch {
 	case c.AccessKeyId == "" && c.AccessKeySecret == "":
-		return Credentials{}, errors.New("no credentials" + inFile + ": pass --credentials FILE or set " +
+		return c, errors.New("no credentials" + inFile + ": pass --credentials FILE or set " +
 			EnvAccessKeyID + "/" + EnvAccessKeySecret + " (or " + EnvCredentials + "=FILE)")
 	case c.AccessKeyId == "":
-		return Credentials{}, errors.New("no AccessKeyId" + inFile + ": add AccessKeyId to the credentials file or set " + EnvAccessKeyID)
+		return c, errors.New("no AccessKeyId" + inFile + ": add AccessKeyId to the credentials file or set " + EnvAccessKeyID)
 	case c.AccessKeySecret == "":
-		return Credentials{}, errors.New("no AccessKeySecret" + inFile + ": add AccessKeySecret to the credentials file or set " + EnvAccessKeySecret)
+		return c, errors.New("no AccessKeySecret" + inFile + ": add AccessKeySecret to the credentials file or set " + EnvAccessKeySecret)
 	case c.Endpoint == "":
-		return Credentials{}, errors.New("no endpoint" + inFile + ": pass --endpoint URL, set " + EnvEndpoint +
+		return c, errors.New("no endpoint" + inFile + ": pass --endpoint URL, set " + EnvEndpoint +
 			", or add Endpoint to the credentials file (e.g. http://127.0.0.1:9700)")
 	}
 	return c, nil

@@ -143,11 +143,15 @@ func (s *Service) GetUser(ctx context.Context, c Caller, name string) (*fsm.User
 		return nil, err
 	}
 	var u *fsm.User
-	if !s.found(ctx, func() bool {
-		var ok bool
-		u, ok = s.fsm.User(c.AccountID, name)
-		return ok
-	}) {
+	ok, err := s.found(ctx, func() bool {
+		var hit bool
+		u, hit = s.fsm.User(c.AccountID, name)
+		return hit
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		return nil, fmt.Errorf("%w: %s", fsm.ErrUserNotFound, name)
 	}
 	return u, nil
@@ -181,7 +185,11 @@ func (s *Service) principalFor(ctx context.Context, c Caller, userName string) (
 	if err := checkName("UserName", userName); err != nil {
 		return "", err
 	}
-	if !s.found(ctx, func() bool { _, ok := s.fsm.User(c.AccountID, userName); return ok }) {
+	ok, err := s.found(ctx, func() bool { _, ok := s.fsm.User(c.AccountID, userName); return ok })
+	if err != nil {
+		return "", err
+	}
+	if !ok {
 		return "", fmt.Errorf("%w: %s", fsm.ErrUserNotFound, userName)
 	}
 	return UserArn(c.AccountID, userName), nil
@@ -235,11 +243,14 @@ func (s *Service) ownAccessKey(ctx context.Context, c Caller, userName, id strin
 		return nil, err
 	}
 	var ak *fsm.AccessKey
-	ok := s.found(ctx, func() bool {
+	ok, err := s.found(ctx, func() bool {
 		var hit bool
 		ak, hit = s.fsm.AccessKey(id)
 		return hit
 	})
+	if err != nil {
+		return nil, err
+	}
 	if !ok || ak.Principal != principal {
 		return nil, fmt.Errorf("%w: %s", fsm.ErrAccessKeyMissing, id)
 	}
@@ -328,11 +339,15 @@ func (s *Service) GetRole(ctx context.Context, c Caller, name string) (*fsm.Role
 		return nil, err
 	}
 	var r *fsm.Role
-	if !s.found(ctx, func() bool {
-		var ok bool
-		r, ok = s.fsm.Role(c.AccountID, name)
-		return ok
-	}) {
+	ok, err := s.found(ctx, func() bool {
+		var hit bool
+		r, hit = s.fsm.Role(c.AccountID, name)
+		return hit
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		return nil, fmt.Errorf("%w: %s", fsm.ErrRoleNotFound, name)
 	}
 	return r, nil
@@ -397,14 +412,24 @@ func (s *Service) ListPoliciesForUser(ctx context.Context, c Caller, name string
 // found runs a catalogue lookup and, on a miss, once more after a
 // linearizable read: the record may have been written through another node
 // a moment ago.
-func (s *Service) found(ctx context.Context, lookup func() bool) bool {
+func (s *Service) found(ctx context.Context, lookup func() bool) (bool, error) {
 	if lookup() {
-		return true
+		return true, nil
 	}
+	if err := s.confirmAbsent(ctx, "it"); err != nil {
+		return false, err
+	}
+	return lookup(), nil
+}
+
+// confirmAbsent asks the leader for a read index before a miss in the local
+// catalogue becomes a final "does not exist". A node that cannot reach the
+// leader says so (503) instead: a client trusts a not-found answer.
+func (s *Service) confirmAbsent(ctx context.Context, what string) error {
 	if err := s.LinearizableRead(ctx); err != nil {
-		return false
+		return fmt.Errorf("this node cannot confirm that %s does not exist: %w; retry, or ask another node", what, err)
 	}
-	return lookup()
+	return nil
 }
 
 // Temporary credentials.
@@ -464,9 +489,10 @@ func (s *Service) AssumeRole(ctx context.Context, c Caller, roleArn, session str
 	}
 	r, found := s.fsm.Role(acct, name)
 	if !found {
-		if err := s.LinearizableRead(ctx); err == nil {
-			r, found = s.fsm.Role(acct, name)
+		if err := s.confirmAbsent(ctx, "the role"); err != nil {
+			return TempCredentials{}, err
 		}
+		r, found = s.fsm.Role(acct, name)
 	}
 	if !found || !trusts(r.AssumeRolePolicy, c) {
 		// Whether the role exists is not revealed to identities it does not

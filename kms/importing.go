@@ -108,9 +108,10 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, ref string, e
 	}
 	tok, ok := s.fsm.ImportToken(token)
 	if !ok {
-		if err := s.LinearizableRead(ctx); err == nil {
-			tok, ok = s.fsm.ImportToken(token)
+		if err := s.confirmAbsent(ctx, "the import token"); err != nil {
+			return 0, err
 		}
+		tok, ok = s.fsm.ImportToken(token)
 	}
 	if !ok || tok.KeyID != k.ID || tok.AccountID != c.AccountID {
 		return 0, fmt.Errorf("%w (key %s)", ErrInvalidImportToken, k.ID)

@@ -207,9 +207,10 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 		if !ok {
 			// Created through another node a moment ago, perhaps: one
 			// read-index round trip before it is final, as for keys.
-			if err := s.LinearizableRead(ctx); err == nil {
-				inst, ok = s.fsm.Instance(in.DKMSInstanceID)
+			if err := s.confirmAbsent(ctx, "the KMS instance"); err != nil {
+				return nil, 0, err
 			}
+			inst, ok = s.fsm.Instance(in.DKMSInstanceID)
 		}
 		if !ok || inst.AccountID != c.AccountID {
 			return nil, 0, fmt.Errorf("%w: DKMSInstanceId %s", fsm.ErrInstanceNotFound, in.DKMSInstanceID)

@@ -50,7 +50,11 @@ func (s *Service) SetRateLimit(ctx context.Context, c Caller, accountID, class s
 	if rate < 0 || rate > 1e6 {
 		return 0, invalid("Rate", "requests per second, 0 (no limit) to 1000000")
 	}
-	if !s.found(ctx, func() bool { _, ok := s.fsm.Account(accountID); return ok }) {
+	ok, err := s.found(ctx, func() bool { _, ok := s.fsm.Account(accountID); return ok })
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
 		return 0, fmt.Errorf("%w: %s", fsm.ErrAccountNotFound, accountID)
 	}
 	return s.propose(ctx, fsm.CmdSetRateLimit, fsm.RateLimitCmd{Now: s.nowMillis(), AccountID: accountID, Class: class, Rate: rate})

@@ -110,9 +110,10 @@ func (s *Service) GetKmsInstance(ctx context.Context, c Caller, id string) (*fsm
 	}
 	inst, ok := s.fsm.Instance(id)
 	if !ok {
-		if err := s.LinearizableRead(ctx); err == nil {
-			inst, ok = s.fsm.Instance(id)
+		if err := s.confirmAbsent(ctx, "the KMS instance"); err != nil {
+			return nil, err
 		}
+		inst, ok = s.fsm.Instance(id)
 	}
 	if !ok || inst.AccountID != c.AccountID {
 		return nil, fmt.Errorf("%w: %s", fsm.ErrInstanceNotFound, id)

@@ -45,9 +45,10 @@ func (s *Service) Credential(ctx context.Context, accessKeyID, securityToken str
 	}
 	ak, ok := s.fsm.AccessKey(accessKeyID)
 	if !ok {
-		if err := s.LinearizableRead(ctx); err == nil {
-			ak, ok = s.fsm.AccessKey(accessKeyID)
+		if err := s.confirmAbsent(ctx, "the access key"); err != nil {
+			return nil, Caller{}, err
 		}
+		ak, ok = s.fsm.AccessKey(accessKeyID)
 	}
 	if !ok {
 		return nil, Caller{}, fmt.Errorf("%w: %s", ErrAccessKeyNotFound, accessKeyID)
@@ -87,9 +88,10 @@ func (s *Service) resolveKey(ctx context.Context, c Caller, param, ref string) (
 	}
 	k, err := s.lookupKey(c, param, ref)
 	if errors.Is(err, fsm.ErrKeyNotFound) || errors.Is(err, fsm.ErrAliasNotFound) || errors.Is(err, errForeignKeyUnknown) {
-		if rerr := s.LinearizableRead(ctx); rerr == nil {
-			k, err = s.lookupKey(c, param, ref)
+		if rerr := s.confirmAbsent(ctx, "the key"); rerr != nil {
+			return nil, rerr
 		}
+		k, err = s.lookupKey(c, param, ref)
 	}
 	return k, err
 }
@@ -140,9 +142,10 @@ func (s *Service) lookupKey(c Caller, param, ref string) (*fsm.Key, error) {
 func (s *Service) versionOf(ctx context.Context, c Caller, action, versionID string, encCtx map[string]string) (*fsm.Key, *fsm.KeyVersion, error) {
 	v, ok := s.fsm.KeyVersion(versionID)
 	if !ok {
-		if err := s.LinearizableRead(ctx); err == nil {
-			v, ok = s.fsm.KeyVersion(versionID)
+		if err := s.confirmAbsent(ctx, "the ciphertext's key version"); err != nil {
+			return nil, nil, err
 		}
+		v, ok = s.fsm.KeyVersion(versionID)
 	}
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: the key version the ciphertext names does not exist (the key may have been deleted)", kcrypto.ErrInvalidCiphertext)

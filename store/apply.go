@@ -232,7 +232,11 @@ func (s *Store) readIndexOnce(ctx context.Context) (uint64, error) {
 	if addr == "" {
 		return 0, ErrNoLeader
 	}
-	resp, err := s.cfg.Transport.Call(ctx, addr, rpcReadIndex, nil)
+	// A leader that is paused or cut off must not hold the reader for its
+	// whole deadline: a read index normally takes one round trip.
+	cctx, cancel := context.WithTimeout(ctx, s.leaderWait())
+	defer cancel()
+	resp, err := s.cfg.Transport.Call(cctx, addr, rpcReadIndex, nil)
 	if err != nil {
 		return 0, fmt.Errorf("%w: read index from %s: %v", ErrNoLeader, addr, err)
 	}

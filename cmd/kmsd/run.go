@@ -37,6 +37,12 @@ func run(cfg config, stdout io.Writer) error {
 			return err
 		}
 		cfg.dataDir = dir
+		// A throwaway node: its state, root key and credentials go with it.
+		defer func() {
+			if err := os.RemoveAll(dir); err != nil {
+				logger.Warn("could not remove the dev data dir", "dir", dir, "error", err)
+			}
+		}()
 	}
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
