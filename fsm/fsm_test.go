@@ -390,3 +390,41 @@ type memSink struct {
 func (s *memSink) ID() string    { return "mem" }
 func (s *memSink) Cancel() error { s.cancelled = true; return nil }
 func (s *memSink) Close() error  { s.closed = true; return nil }
+
+func TestRestore_UsesTheCatalogueDecodedAhead(t *testing.T) {
+	src := buildCatalogue(t, 50)
+	data := snapshotBytes(t, src.f)
+	want, _ := src.f.Hash()
+
+	g := New(nil)
+	if _, err := g.PrepareRestore(data); err != nil {
+		t.Fatal(err)
+	}
+	if g.staged == nil {
+		t.Fatal("nothing staged")
+	}
+	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		t.Fatal(err)
+	}
+	if g.staged != nil {
+		t.Fatal("the staged catalogue was not consumed")
+	}
+	if got, _ := g.Hash(); got != want {
+		t.Fatal("restored catalogue differs")
+	}
+	// Different bytes than staged: decoded as usual, the stage ignored.
+	other := buildCatalogue(t, 3)
+	if _, err := g.PrepareRestore(data); err != nil {
+		t.Fatal(err)
+	}
+	otherData := snapshotBytes(t, other.f)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(otherData))); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := g.Hash(); got == want {
+		t.Fatal("the stale stage was applied instead of the bytes Raft delivered")
+	}
+	if _, err := g.PrepareRestore(otherData[:len(otherData)-1]); !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("a damaged snapshot was staged: %v", err)
+	}
+}

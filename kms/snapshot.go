@@ -110,7 +110,7 @@ func retryableRestore(err error) bool {
 // bytes to the leader.
 func (s *Service) restoreOnce(ctx context.Context, data []byte, info fsm.SnapshotInfo) (uint64, error) {
 	if s.store.IsLeader() {
-		return s.restoreLocal(ctx, bytes.NewReader(data), int64(len(data)), info)
+		return s.restoreLocal(ctx, data, info)
 	}
 	addr, _ := s.store.Leader()
 	if addr == "" || s.cfg.Transport == nil {
@@ -147,8 +147,12 @@ func (s *Service) verifySnapshot(r io.ReadSeeker) (fsm.SnapshotInfo, error) {
 	return info, nil
 }
 
-func (s *Service) restoreLocal(ctx context.Context, r io.Reader, size int64, info fsm.SnapshotInfo) (uint64, error) {
-	if err := s.store.Restore(r, size, info.LastIndex, restoreTimeout); err != nil {
+func (s *Service) restoreLocal(ctx context.Context, data []byte, info fsm.SnapshotInfo) (uint64, error) {
+	// Decoded here, outside Raft's leader loop (see fsm.Restore).
+	if _, err := s.fsm.PrepareRestore(data); err != nil {
+		return 0, err
+	}
+	if err := s.store.Restore(bytes.NewReader(data), int64(len(data)), info.LastIndex, restoreTimeout); err != nil {
 		return 0, fmt.Errorf("restore: %w", err)
 	}
 	s.materials.Purge()
@@ -167,20 +171,11 @@ func (s *Service) handleRestore(ctx context.Context, data []byte) ([]byte, error
 	if !s.store.IsLeader() {
 		return nil, errors.New("not the leader any more; retry the restore")
 	}
-	f, err := os.CreateTemp(s.cfg.DataDir, "restore-*.snap")
+	info, err := s.verifySnapshot(bytes.NewReader(data))
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if _, err := f.Write(data); err != nil {
-		return nil, err
-	}
-	info, err := s.verifySnapshot(f)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := s.restoreLocal(ctx, f, int64(len(data)), info)
+	idx, err := s.restoreLocal(ctx, data, info)
 	if err != nil {
 		return nil, err
 	}

@@ -56,10 +56,14 @@ func (s *Store) Propose(ctx context.Context, cmd []byte) (Result, error) {
 	}
 }
 
-// leaderWait bounds how long a write waits for a leader to appear: a few
-// election timeouts, enough for an election to finish.
+// leaderWait bounds how long a write waits for a leader to appear: enough
+// for a few elections to finish even on a loaded machine.
 func (s *Store) leaderWait() time.Duration {
-	return 5 * s.cfg.Timing.ElectionTimeout
+	d := 10 * s.cfg.Timing.ElectionTimeout
+	if d < 5*time.Second {
+		d = 5 * time.Second
+	}
+	return d
 }
 
 func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
