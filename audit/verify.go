@@ -39,7 +39,7 @@ func Verify(r io.Reader, opts VerifyOptions) (Result, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	prev := Genesis
 	n := 0
-	headSeen := opts.Head == ""
+	headSeen := opts.Head == "" || opts.Head == Genesis // every chain starts there
 	for {
 		b, err := readLine(br)
 		if err == io.EOF {

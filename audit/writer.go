@@ -200,7 +200,8 @@ func (w *Writer) syncTo(seq uint64) error {
 	return nil
 }
 
-// Close flushes and closes the file (releasing its lock).
+// Close closes the file (releasing its lock), after an fsync under
+// SyncEachLine.
 func (w *Writer) Close() error {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
@@ -210,7 +211,10 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
-	serr := w.f.Sync()
+	var serr error
+	if w.sync == SyncEachLine {
+		serr = w.f.Sync()
+	}
 	cerr := w.f.Close()
 	if serr != nil {
 		return serr
