@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 	"unicode/utf8"
 )
@@ -114,40 +113,37 @@ const hashMember = `,"hash":"`
 // hashSuffixLen is len(`,"hash":"` + 64 hex + `"}`).
 const hashSuffixLen = len(hashMember) + 64 + 2
 
-// errLine describes why one line is not a valid link of the chain.
-var errLine = errors.New("invalid line")
-
 // parseLine checks one line (without its newline) on its own: a JSON
 // object whose last member is "hash", which is the SHA-256 of the rest. It
 // returns the line's hash and prev.
 func parseLine(b []byte) (hash, prev string, err error) {
 	if len(b) == 0 {
-		return "", "", fmt.Errorf("%w: the line is empty", errLine)
+		return "", "", errors.New("the line is empty")
 	}
 	var fields struct {
 		Prev *string `json:"prev"`
 		Hash *string `json:"hash"`
 	}
 	if !json.Valid(b) || json.Unmarshal(b, &fields) != nil {
-		return "", "", fmt.Errorf("%w: not a JSON object (a changed or truncated line)", errLine)
+		return "", "", errors.New("not a JSON object (a changed or truncated line)")
 	}
 	if fields.Prev == nil || fields.Hash == nil {
-		return "", "", fmt.Errorf("%w: no \"prev\" or \"hash\" member", errLine)
+		return "", "", errors.New("no \"prev\" or \"hash\" member")
 	}
 	if len(b) < hashSuffixLen+2 || !bytes.HasSuffix(b, []byte(`"}`)) ||
 		!bytes.Equal(b[len(b)-hashSuffixLen:len(b)-hashSuffixLen+len(hashMember)], []byte(hashMember)) {
-		return "", "", fmt.Errorf("%w: \"hash\" is not the last member", errLine)
+		return "", "", errors.New("\"hash\" is not the last member")
 	}
 	hash = string(b[len(b)-hashSuffixLen+len(hashMember) : len(b)-2])
 	if hash != *fields.Hash || !isHex64(hash) {
-		return "", "", fmt.Errorf("%w: malformed \"hash\"", errLine)
+		return "", "", errors.New("malformed \"hash\"")
 	}
 	body := make([]byte, 0, len(b)-hashSuffixLen+1)
 	body = append(body, b[:len(b)-hashSuffixLen]...)
 	body = append(body, '}')
 	sum := sha256.Sum256(body)
 	if hex.EncodeToString(sum[:]) != hash {
-		return "", "", fmt.Errorf("%w: its content does not match its hash (the line was modified)", errLine)
+		return "", "", errors.New("its content does not match its hash (the line was modified)")
 	}
 	return hash, *fields.Prev, nil
 }

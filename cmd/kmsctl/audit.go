@@ -61,6 +61,10 @@ func auditVerify(path, head string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("audit log %s: %w", path, err)
 	}
-	fmt.Fprintf(stdout, "audit log %s: intact, %d lines, head %s\n", path, res.Lines, res.Head)
+	lines := "lines"
+	if res.Lines == 1 {
+		lines = "line"
+	}
+	fmt.Fprintf(stdout, "audit log %s: intact, %d %s, head %s\n", path, res.Lines, lines, res.Head)
 	return nil
 }
