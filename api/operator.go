@@ -302,6 +302,7 @@ func (s *Server) serveInstances(w http.ResponseWriter, r *http.Request) {
 // serveAccounts creates an account (POST), for the operator account's root.
 func (s *Server) serveAccounts(w http.ResponseWriter, r *http.Request) {
 	requestID := newRequestID()
+	auditAs(w, "CreateAccount", requestID)
 	if r.Method != http.MethodPost {
 		s.writeError(w, r, "CreateAccount", requestID, fmt.Errorf("%w: use POST", errMethod))
 		return
@@ -318,6 +319,7 @@ func (s *Server) serveAccounts(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, "CreateAccount", requestID, err)
 		return
 	}
+	auditOf(w).setCaller(caller)
 	p, err := decodeParams(r, body)
 	if err != nil {
 		s.writeError(w, r, "CreateAccount", requestID, err)

@@ -358,6 +358,12 @@ func withRequestID(resp any, id string) any {
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	if a := auditOf(w); a != nil && a.rec.RequestID == "" {
+		// A handler that did not name its request to the audit log.
+		if m, ok := v.(map[string]any); ok {
+			a.rec.RequestID, _ = m["RequestId"].(string)
+		}
+	}
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,6 +153,20 @@ func TestNode_AuditLogRecordsRequestsWithoutSecrets(t *testing.T) {
 	}
 	sresp.Body.Close()
 	want = append(want, sent{sresp.Header.Get("X-Request-Id"), "SnapshotSave", "OK", 200, true})
+
+	// An operator endpoint whose answer carries a new secret.
+	aresp, err := cl.Do(ctx(t), http.MethodPost, "/v1/operator/accounts", url.Values{"Name": {"audited"}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acct struct{ RequestId, AccessKeySecret string }
+	json.NewDecoder(aresp.Body).Decode(&acct)
+	aresp.Body.Close()
+	if acct.AccessKeySecret == "" {
+		t.Fatal("CreateAccount answered no secret")
+	}
+	want = append(want, sent{acct.RequestId, "CreateAccount", "OK", 200, true})
+	secrets = append(secrets, acct.AccessKeySecret)
 
 	// Monitoring pages are not audited.
 	if r, err := http.Get(n.Endpoint() + "/v1/health"); err == nil {
