@@ -12,6 +12,7 @@ import (
 // account's root.
 func (s *Server) serveRateLimits(w http.ResponseWriter, r *http.Request) {
 	requestID := newRequestID()
+	auditAs(w, "RateLimits", requestID)
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
 	body, err := readBody(r, maxBody)
@@ -23,6 +24,9 @@ func (s *Server) serveRateLimits(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, "RateLimits", requestID, err)
 		return
+	}
+	if a := auditOf(w); a != nil {
+		a.setCaller(caller)
 	}
 	p, err := decodeParams(r, body)
 	if err != nil {

@@ -131,9 +131,13 @@ func (rec *reconciler) pass(now time.Time) {
 }
 
 // apply runs changes in order and stops at the first failure (the next pass
-// recomputes from the new configuration).
+// recomputes from the new configuration) — except that a failed addition of
+// a new member is skipped: additions are independent of each other, and one
+// member that cannot be added (say, its TLS certificate is refused) must not
+// keep every member after it out of Raft.
 func (rec *reconciler) apply(changes []change) bool {
 	c := rec.c
+	ok := true
 	for _, ch := range changes {
 		if !rec.r.IsLeader() {
 			return false
@@ -161,13 +165,17 @@ func (rec *reconciler) apply(changes []change) bool {
 			c.metrics.reconcileErrs.Inc()
 			c.logger.Warn("reconciler: raft configuration change failed", "change", ch.kind, "id", ch.id,
 				"addr", ch.addr, "reason", ch.reason, "error", err)
+			if ch.kind == changeAddVoter || ch.kind == changeAddNonvoter {
+				ok = false
+				continue
+			}
 			return false
 		}
 		c.metrics.raftChanges.WithLabelValues(ch.kind).Inc()
 		c.logger.Info("reconciler: raft configuration changed", "change", ch.kind, "id", ch.id,
 			"addr", ch.addr, "reason", ch.reason)
 	}
-	return true
+	return ok
 }
 
 func (rec *reconciler) trackMissing(members []Member, servers []Server, now time.Time) {

@@ -174,6 +174,8 @@ func (c *Cluster) AddNode(ctx context.Context, bootstrapExpect int, join []strin
 		"--gossip-addr", net.JoinHostPort(n.IP, gossipPort),
 		"--raft-timeout", c.cfg.RaftTimeout.String(), "--max-staleness", c.cfg.MaxStaleness.String(),
 		"--dead-server-timeout", c.cfg.DeadServerTimeout.String(), "--fast-gossip", "--log-level", "info",
+		// A private bridge in network namespaces: plaintext on purpose.
+		"--insecure",
 	}
 	var others []string
 	for _, j := range join {
