@@ -20,6 +20,7 @@ type config struct {
 	dataDir           string
 	httpAddr          string
 	clusterAddr       string
+	advertise         string
 	gossipAddr        string
 	join              string
 	bootstrapExpect   int
@@ -88,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.dataDir, "data-dir", "", "directory for the Raft log, snapshots and node state (dev mode: a fresh temporary directory)")
 	fs.StringVar(&c.httpAddr, "http-addr", "127.0.0.1:9700", "address of the client API (HTTP)")
 	fs.StringVar(&c.clusterAddr, "cluster-addr", "127.0.0.1:9701", "address for Raft and internal RPC between nodes")
+	fs.StringVar(&c.advertise, "advertise-addr", "", "host or IP other nodes and clients use to reach this node, when it listens on 0.0.0.0 or behind NAT")
 	fs.StringVar(&c.gossipAddr, "gossip-addr", "127.0.0.1:9702", "address for gossip membership (TCP and UDP)")
 	fs.StringVar(&c.join, "join", "", "gossip addresses of other nodes, host:port[,host:port...]")
 	fs.IntVar(&c.bootstrapExpect, "bootstrap-expect", 0, "bootstrap a new Raft cluster once this many servers see each other")

@@ -58,7 +58,7 @@ func run(cfg config, stdout io.Writer) error {
 	warnPlaintext(cfg, logger)
 	n, err := node.Start(node.Config{
 		NodeID: cfg.nodeID, DataDir: cfg.dataDir,
-		HTTPAddr: cfg.httpAddr, ClusterAddr: cfg.clusterAddr, GossipAddr: cfg.gossipAddr,
+		HTTPAddr: cfg.httpAddr, ClusterAddr: cfg.clusterAddr, GossipAddr: cfg.gossipAddr, AdvertiseHost: cfg.advertise,
 		Join: cfg.joinAddrs(), BootstrapExpect: cfg.bootstrapExpect, Single: cfg.dev,
 		Zone: cfg.zone, Region: cfg.region, Version: version, RootKey: root,
 		Timing: store.Timing{

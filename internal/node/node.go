@@ -30,12 +30,15 @@ import (
 
 // Config configures a node. Addresses may use port 0 (tests).
 type Config struct {
-	NodeID      string
-	DataDir     string
-	HTTPAddr    string
-	ClusterAddr string
-	GossipAddr  string
-	Join        []string
+	// AdvertiseHost is the address other nodes and clients reach this node
+	// at, when it listens on all interfaces (0.0.0.0) or behind NAT.
+	AdvertiseHost string
+	NodeID        string
+	DataDir       string
+	HTTPAddr      string
+	ClusterAddr   string
+	GossipAddr    string
+	Join          []string
 	// BootstrapExpect bootstraps Raft once this many servers see each other.
 	BootstrapExpect int
 	// Single runs a one-node cluster without gossip (dev mode): Raft is
@@ -145,7 +148,8 @@ func Start(cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("http address %s: %w", cfg.HTTPAddr, err)
 	}
 	n.trans, err = transport.New(transport.Config{
-		BindAddr: cfg.ClusterAddr, Logger: logger.Named("transport"), Metrics: reg,
+		BindAddr: cfg.ClusterAddr, AdvertiseAddr: advertise(cfg.AdvertiseHost, cfg.ClusterAddr),
+		Logger: logger.Named("transport"), Metrics: reg,
 		ServerTLS: cfg.ClusterServerTLS, ClientTLS: cfg.ClusterClientTLS,
 	})
 	if err != nil {
@@ -194,10 +198,10 @@ func Start(cfg Config) (_ *Node, err error) {
 		}
 	} else {
 		n.gossip, err = cluster.New(cluster.Config{
-			BindAddr: cfg.GossipAddr,
+			BindAddr: cfg.GossipAddr, AdvertiseAddr: advertise(cfg.AdvertiseHost, cfg.GossipAddr),
 			Meta: cluster.Meta{
 				ID: cfg.NodeID, Region: cfg.Region, Zone: cfg.Zone, Version: cfg.Version,
-				ClusterAddr: n.trans.Addr(), HTTPAddr: n.httpLn.Addr().String(),
+				ClusterAddr: n.trans.Addr(), HTTPAddr: advertiseOr(cfg.AdvertiseHost, n.httpLn.Addr().String()),
 				Bootstrapped: hasState, Expect: cfg.BootstrapExpect, HSM: hsmDomains,
 			},
 			Join:      cfg.Join,
@@ -489,4 +493,24 @@ func (a raftAdapter) Servers() ([]cluster.Server, error) {
 		out[i] = cluster.Server{ID: s.ID, Addr: s.Addr, Voter: s.Voter}
 	}
 	return out, nil
+}
+
+// advertise is host with the port of bind ("" when host is empty: the bind
+// address is advertised as it is).
+func advertise(host, bind string) string {
+	if host == "" {
+		return ""
+	}
+	_, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return ""
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func advertiseOr(host, addr string) string {
+	if a := advertise(host, addr); a != "" {
+		return a
+	}
+	return addr
 }
