@@ -184,6 +184,7 @@ func versionRequest(op string, v *fsm.KeyVersion, k *fsm.Key) hsmRequest {
 func (s *Service) hsmDo(ctx context.Context, req hsmRequest) (hsmResult, error) {
 	start := time.Now()
 	var lastErr error
+	s.awaitDomainRecord(ctx, req.Domain)
 	if s.servesDomain(req.Domain) {
 		res, err := s.hsmLocal(ctx, req)
 		s.hsmMetrics.observe(req.Op, "local", start, err)
@@ -222,6 +223,42 @@ func (s *Service) hsmDo(ctx context.Context, req hsmRequest) (hsmResult, error) 
 	err = s.hsmUnavailable(req.Domain, lastErr)
 	s.hsmMetrics.observe(req.Op, "forwarded", start, err)
 	return hsmResult{}, err
+}
+
+// domainRecordWait bounds how long an operation waits for a domain that
+// nodes advertise to be recorded (a cluster that has just started).
+const domainRecordWait = 5 * time.Second
+
+// awaitDomainRecord covers the moment after a cluster starts: nodes already
+// advertise a domain whose check value is not recorded yet, and no node
+// may serve it until it is. A node holding the domain records it now; any
+// node waits a little for the record rather than refuse. A domain nobody
+// advertises is not waited for.
+func (s *Service) awaitDomainRecord(ctx context.Context, domain string) {
+	if _, ok := s.fsm.HSMDomain(domain); ok || !s.domainKnown(domain) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, domainRecordWait)
+	defer cancel()
+	if h := s.hsm; h != nil && h.domain == domain && h.tok.Health().State == hsm.HealthOK {
+		h.mu.Lock()
+		kcv := h.status.CheckValue
+		h.mu.Unlock()
+		_, err := s.propose(ctx, fsm.CmdRegisterHSMDomain, fsm.RegisterHSMDomainCmd{
+			Now: s.nowMillis(), Name: domain, CheckValue: kcv, NodeID: s.cfg.NodeID,
+		})
+		if err != nil && !errors.Is(err, fsm.ErrHSMDomainMismatch) {
+			s.log.Debug("could not record the HSM domain yet", "domain", domain, "error", err)
+		}
+	}
+	for {
+		if _, ok := s.fsm.HSMDomain(domain); ok {
+			return
+		}
+		if err := s.fsm.WaitForIndex(ctx, s.fsm.AppliedIndex()+1); err != nil {
+			return
+		}
+	}
 }
 
 func (s *Service) hsmUnavailable(domain string, last error) error {

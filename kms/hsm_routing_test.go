@@ -101,6 +101,7 @@ func TestCreateInstanceWith_Hardware(t *testing.T) {
 		t.Fatalf("hardware instance: %+v %v", in, err)
 	}
 	// Its keys are HSM keys; with no node to generate them, a clear 503.
+	e.svc.cfg.HSMPeers = func(string) []HSMPeer { return nil }
 	_, _, err = e.svc.CreateKey(ctx, e.caller, CreateKeyInput{DKMSInstanceID: in.ID, KeySpec: "Aliyun_AES_128"})
 	wantErr(t, "CreateKey with no HSM node", err, ErrHSMUnavailable)
 	// HSM-only specs stay refused in software instances.
