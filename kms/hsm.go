@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -211,6 +212,9 @@ func (s *Service) hsmDo(ctx context.Context, req hsmRequest) (hsmResult, error) 
 			s.hsmMetrics.observe(req.Op, "forwarded", start, err)
 			if err == nil {
 				s.log.Debug("HSM operation forwarded", "op", req.Op, "domain", req.Domain, "version", req.Version, "peer", p.ID)
+				if r, ok := ctx.Value(hsmRouteKey{}).(*HSMRoute); ok {
+					r.add(p.ID)
+				}
 			}
 			return res, err
 		}
@@ -223,6 +227,42 @@ func (s *Service) hsmDo(ctx context.Context, req hsmRequest) (hsmResult, error) 
 	err = s.hsmUnavailable(req.Domain, lastErr)
 	s.hsmMetrics.observe(req.Op, "forwarded", start, err)
 	return hsmResult{}, err
+}
+
+// HSMRoute tells the caller of an operation where its HSM work ran, so the
+// request's audit record can be marked as forwarded (the forwarded call
+// itself writes no audit line).
+type HSMRoute struct {
+	mu    sync.Mutex
+	nodes []string
+}
+
+type hsmRouteKey struct{}
+
+// WithHSMRoute returns a context whose HSM operations report to the
+// returned HSMRoute.
+func WithHSMRoute(ctx context.Context) (context.Context, *HSMRoute) {
+	r := &HSMRoute{}
+	return context.WithValue(ctx, hsmRouteKey{}, r), r
+}
+
+func (r *HSMRoute) add(node string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.nodes {
+		if n == node {
+			return
+		}
+	}
+	r.nodes = append(r.nodes, node)
+}
+
+// ForwardedTo lists the nodes whose tokens served the request's HSM
+// operations ("" when none was forwarded: served here, or no HSM work).
+func (r *HSMRoute) ForwardedTo() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.nodes, ",")
 }
 
 // domainRecordWait bounds how long an operation waits for a domain that

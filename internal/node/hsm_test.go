@@ -975,6 +975,20 @@ func TestHSM_MismatchedTokenIsNeverRouted(t *testing.T) {
 		blob = enc["CiphertextBlob"].(string)
 		c.mustCall(2, "Decrypt", map[string]string{"CiphertextBlob": blob})
 	}
+	// Where the work ran is reported to the caller (for the audit record).
+	caller := kms.Caller{AccountID: c.creds.AccountID, Principal: "acs:ram::" + c.creds.AccountID + ":root", Kind: "root", AccessKeyID: c.creds.AccessKeyID}
+	rctx, route := kms.WithHSMRoute(ctxT(t))
+	if _, err := c.nodes[2].Service().Encrypt(rctx, caller, k.id, []byte("eA=="), nil); err != nil {
+		t.Fatal(err)
+	}
+	if route.ForwardedTo() != "n1" {
+		t.Fatalf("forwarded to %q, want n1", route.ForwardedTo())
+	}
+	rctx, route = kms.WithHSMRoute(ctxT(t))
+	if _, err := c.nodes[0].Service().Encrypt(rctx, caller, k.id, []byte("eA=="), nil); err != nil || route.ForwardedTo() != "" {
+		t.Fatalf("served locally: forwarded to %q, %v", route.ForwardedTo(), err)
+	}
+
 	// n3's token did no operation; n3 forwarded all of its own.
 	if ops := keyOps(t, c.nodes[2], "bad"); ops != 0 {
 		t.Fatalf("the mismatched token ran %v key operations", ops)
