@@ -207,3 +207,83 @@ func TestHSM_NoCgoBinary(t *testing.T) {
 		}
 	}
 }
+
+// TestHSM_SealPKCS11: `kmsd --dev --seal pkcs11` makes a root key and keeps
+// it only sealed by the HSM domain (no root key file in the data dir); the
+// node restarted with another token of the same domain opens it and decrypts
+// what it encrypted before; a token of another domain cannot start it.
+func TestHSM_SealPKCS11(t *testing.T) {
+	soft := hsmtest.New(t, "seal-a", "seal-b", "seal-x")
+	pin := soft.PinFile(t)
+	key, other := make([]byte, 32), make([]byte, 32)
+	rand.Read(key)
+	rand.Read(other)
+	for tok, k := range map[string][]byte{"seal-a": key, "seal-b": key, "seal-x": other} {
+		out, err := exec.Command(kmsdBin, "hsm", "enroll", "--hsm-module", soft.Module, "--hsm-token-label", tok,
+			"--hsm-pin-file", pin, "--domain", "sealing", "--domain-key-file", hsmtest.DomainKeyFile(t, k)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("enroll %s: %v\n%s", tok, err, out)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "dev")
+	n := newNode(t, "sealdev", "", "")
+	hsmArgs := func(tok string) []string {
+		return []string{"--seal", "pkcs11", "--hsm-module", soft.Module, "--hsm-token-label", tok, "--hsm-pin-file", pin, "--hsm-domain", "sealing"}
+	}
+	start := func(tok string) {
+		t.Helper()
+		startDevWith(t, n, dir, hsmArgs(tok))
+	}
+	start("seal-a")
+	if _, err := os.Stat(filepath.Join(dir, "root.key")); err == nil {
+		t.Fatal("a root key file was written next to the sealed one")
+	}
+	sealedData, err := os.ReadFile(filepath.Join(dir, "root-key.sealed"))
+	if err != nil || !strings.Contains(string(sealedData), "raftkms-sealed-root-key-v1") {
+		t.Fatalf("no sealed root key in the data dir: %v", err)
+	}
+	credsPath := filepath.Join(dir, "credentials.json")
+	c := &testCluster{t: t, Nodes: []*kmsdNode{n}, CredsFile: credsPath}
+	raw, _ := os.ReadFile(credsPath)
+	json.Unmarshal(raw, &c.Creds)
+	k := c.createKey(n, "sealed")
+	p := b64("sealed root key")
+	blob := c.encrypt(n, k, p, "")
+	if code, _ := n.Terminate(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+
+	start("seal-b")
+	checkDecrypts(t, []string{"--credentials", credsPath}, "sealdev", []sealed{{Blob: blob, Plaintext: p, KeyID: k}})
+	if code, _ := n.Terminate(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+
+	// Another domain's token: kmsd refuses to start, saying why.
+	out, err := exec.Command(kmsdBin, append([]string{"--dev", "--data-dir", dir, "--http-addr", n.HTTP, "--cluster-addr", n.Cluster,
+		"--gossip-addr", n.Gossip}, hsmArgs("seal-x")...)...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "cannot open the sealed root key") {
+		t.Fatalf("started with another domain's token: %v\n%s", err, out)
+	}
+}
+
+// startDevWith is startDev with extra flags.
+func startDevWith(t *testing.T, n *kmsdNode, dataDir string, extra []string) {
+	t.Helper()
+	n.Args = append([]string{"--dev", "--http-addr", n.HTTP, "--cluster-addr", n.Cluster, "--gossip-addr", n.Gossip,
+		"--raft-timeout", "300ms", "--data-dir", dataDir}, extra...)
+	var offset int64
+	if fi, err := os.Stat(n.LogPath); err == nil {
+		offset = fi.Size()
+	}
+	n.Start()
+	eventually(t, 30*time.Second, "dev node ready", func() error {
+		if code, body := healthCode(n); code != 200 {
+			return fmt.Errorf("/v1/health %d %s", code, body)
+		}
+		if !strings.Contains(readFrom(n.LogPath, offset), "raftkms dev node is ready") {
+			return fmt.Errorf("no ready message yet")
+		}
+		return nil
+	})
+}
