@@ -86,6 +86,13 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 		"NotReadyReason": reason,
 		"Members":        s.members(),
 	}
+	if st, ok := s.cfg.Service.HSMStatus(); ok {
+		// This node's own HSM, with the reason when it is not ok (the
+		// members' rows carry what gossip says).
+		out["HSM"] = []map[string]any{{
+			"Domain": st.Domain, "Health": st.Health, "CheckValue": hex.EncodeToString(st.CheckValue), "Reason": st.Reason,
+		}}
+	}
 	if r.URL.Query().Get("hash") != "" {
 		// Replicas that applied the same entries have the same hash; the
 		// fault-injection harness compares them at one applied index.

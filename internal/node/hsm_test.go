@@ -963,6 +963,15 @@ func TestHSM_MismatchedTokenIsNeverRouted(t *testing.T) {
 		return false
 	})
 	c.waitHSM("n3", "mismatch")
+	// n3's own status says why.
+	st, err := c.status(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, _ := st["HSM"].([]any)
+	if len(own) != 1 || own[0].(map[string]any)["Health"] != "mismatch" || !strings.Contains(own[0].(map[string]any)["Reason"].(string), "recorded") {
+		t.Fatalf("n3's /v1/status HSM = %v", st["HSM"])
+	}
 	if st, _ := c.nodes[2].Service().HSMStatus(); st.Health != kms.HSMHealthMismatch || !strings.Contains(st.Reason, hex.EncodeToString(goodKCV)) {
 		t.Fatalf("n3's status = %+v", st)
 	}
