@@ -40,8 +40,11 @@ func accountCommand(g *globals, stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The same shape as operator init's output, so the output is a
+			// credentials file for the new account.
 			b, _ := json.MarshalIndent(map[string]any{
 				"AccountId": m["AccountId"], "AccessKeyId": m["AccessKeyId"], "AccessKeySecret": m["AccessKeySecret"],
+				"Endpoint": c.Endpoint,
 			}, "", "  ")
 			fmt.Fprintln(stdout, string(b))
 			return nil
