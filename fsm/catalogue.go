@@ -158,13 +158,14 @@ func (c *catalogue) applyCreateKey(cmd *CreateKeyCmd, index uint64) error {
 	if k.Tags == nil {
 		k.Tags = map[string]string{}
 	}
+	// Every check before the first change: a refused command changes nothing.
+	if inst != nil && k.CrossAccount > 0 && inst.AccessUsed+k.CrossAccount > accessQuota(inst) {
+		return fmt.Errorf("%w: %s would use %d of %d", ErrAccessQuotaExceeded, inst.ID, inst.AccessUsed+k.CrossAccount, accessQuota(inst))
+	}
 	v.KeyID = k.ID
 	v.CreateIndex = index
 	c.keys[k.ID] = &k
 	c.versions[v.ID] = &v
-	if inst != nil && k.CrossAccount > 0 && inst.AccessUsed+k.CrossAccount > accessQuota(inst) {
-		return fmt.Errorf("%w: %s would use %d of %d", ErrAccessQuotaExceeded, inst.ID, inst.AccessUsed+k.CrossAccount, accessQuota(inst))
-	}
 	if inst != nil {
 		n := *inst
 		n.KeysUsed++

@@ -428,3 +428,19 @@ func TestRestore_UsesTheCatalogueDecodedAhead(t *testing.T) {
 		t.Fatalf("a damaged snapshot was staged: %v", err)
 	}
 }
+
+func TestCreateKey_RefusedForAccessQuotaChangesNothing(t *testing.T) {
+	h := newHarness(t)
+	h.init()
+	before, _ := h.f.Hash()
+	err := h.apply(CmdCreateKey, CreateKeyCmd{
+		Key:     Key{ID: "kq", AccountID: acct, InstanceID: inst, State: StateEnabled, CrossAccount: DefaultAccessQuota + 1},
+		Version: KeyVersion{ID: "vq"},
+	})
+	if !errors.Is(err, ErrAccessQuotaExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+	if after, _ := h.f.Hash(); after != before {
+		t.Fatal("a refused CreateKey left the key behind")
+	}
+}
