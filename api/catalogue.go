@@ -264,5 +264,6 @@ func (s *Server) getKmsInstance(c *call) (any, error) {
 		"InstanceId": in.ID, "InstanceName": in.Name, "KeyNum": in.KeyQuota, "KeyUsed": in.KeysUsed,
 		"Type": in.Type, "ProductType": in.Type, "Spec": 1000, "Status": "Connected", "SecretNum": "0",
 		"CreateTime": isoTime(in.CreatedAt), "StartDate": isoTime(in.CreatedAt), "EndDate": "",
+		"HsmDomain": in.HSMDomain,
 	}}, nil
 }

@@ -240,6 +240,9 @@ func (s *Server) serveAction(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
+	// HSM work forwarded to another node writes no audit line there; this
+	// request's line says where it ran.
+	ctx, route := kms.WithHSMRoute(ctx)
 
 	var resp any
 	var c *call
@@ -262,6 +265,7 @@ func (s *Server) serveAction(w http.ResponseWriter, r *http.Request) {
 			a.setCaller(c.caller)
 		}
 		a.rec.KeyID, a.rec.KeyVersionID = c.keyRef(action, resp)
+		a.rec.ForwardedTo = route.ForwardedTo()
 	}
 	if err != nil {
 		s.writeError(w, r, action, requestID, err)

@@ -31,6 +31,7 @@ type Record struct {
 	Code         string        // "OK" or the error Code answered
 	Status       int           // HTTP status answered
 	Latency      time.Duration // arrival to answer
+	ForwardedTo  string        // nodes whose HSMs did the key work, comma-separated; "" when done here
 }
 
 // Field length limits: values come partly from clients (an unknown action
@@ -57,6 +58,7 @@ type line struct {
 	Code         string `json:"code"`
 	Status       int    `json:"status"`
 	LatencyUS    int64  `json:"latency_us"`
+	ForwardedTo  string `json:"forwarded_to,omitempty"`
 	Prev         string `json:"prev"`
 }
 
@@ -80,6 +82,7 @@ func encode(r Record, prev string) ([]byte, string, error) {
 		Code:         clip(r.Code, maxShort),
 		Status:       r.Status,
 		LatencyUS:    r.Latency.Microseconds(),
+		ForwardedTo:  clip(r.ForwardedTo, maxLong),
 		Prev:         prev,
 	}
 	body, err := json.Marshal(l)
