@@ -67,7 +67,7 @@ func publicKeyOf(t *testing.T, pemText string) any {
 func opensslReads(t *testing.T, pemText string) string {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl is not installed")
+		t.Fatal("openssl is not installed: install it (make deps)")
 	}
 	path := filepath.Join(t.TempDir(), "public.pem")
 	if err := os.WriteFile(path, []byte(pemText), 0o600); err != nil {

@@ -23,7 +23,7 @@ func TestDocs_SecurityMDScriptVerifiesTheChain(t *testing.T) {
 	}
 	python, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 is not installed; TestFormat_DocumentedConstruction checks the construction in Go")
+		t.Fatal("python3 is not installed: install it (make deps) — this test runs the documented script")
 	}
 	dir := t.TempDir()
 	scriptPath := filepath.Join(dir, "verify_audit.py")

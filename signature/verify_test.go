@@ -353,12 +353,12 @@ func FuzzSignV3_RoundTrip(f *testing.F) {
 	f.Add("x", "/v1/a b/c")
 	f.Fuzz(func(t *testing.T, val, path string) {
 		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "?#") {
-			t.Skip()
+			return // not a request path
 		}
 		u := &url.URL{Scheme: "http", Host: "kms.test:9700", Path: path}
 		r, body := signedV3(t, "POST", u.String(), url.Values{"P": {val}, val: {"v"}}, []byte(val), rpcHeaders("Encrypt"), testCreds)
 		if r.URL.Path != path {
-			t.Skip() // not a path the URL parser keeps as is
+			return // not a path the URL parser keeps as is
 		}
 		if _, err := VerifyRequest(r, body, testCreds.AccessKeySecret); err != nil {
 			t.Fatalf("value %q path %q: %v", val, path, err)
