@@ -262,3 +262,48 @@ func mustCreateKey(t *testing.T, cl *client.Client) string {
 	json.Unmarshal(r.Body, &out)
 	return out.KeyMetadata.KeyId
 }
+
+// Each cross-account principal a key policy names uses one unit of the
+// instance's access management quota; over quota is refused and changes
+// nothing; removing principals returns the units.
+func TestKeyPolicy_CrossAccountPrincipalsUseTheInstanceQuota(t *testing.T) {
+	c := newTestCluster(t, 3)
+	key := c.createKey(0, "quota")
+	policy := func(n int) string {
+		var ps []string
+		for i := 0; i < n; i++ {
+			ps = append(ps, fmt.Sprintf(`"acs:ram::%016d:root"`, 1000000000000000+i))
+		}
+		return fmt.Sprintf(`{"Version":"1","Statement":[{"Effect":"Allow","Principal":{"RAM":["acs:ram::%s:*"]},"Action":["kms:*"],"Resource":["*"]},`+
+			`{"Effect":"Allow","Principal":{"RAM":[%s]},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":["*"]}]}`,
+			c.creds.AccountID, strings.Join(ps, ","))
+	}
+	set := func(n int) error {
+		_, _, err := c.call(1, "SetKeyPolicy", map[string]string{"KeyId": key, "PolicyName": "default", "Policy": policy(n)})
+		return err
+	}
+	// Read on the node the writes went through: it has applied them.
+	used := func() int {
+		in, _ := c.nodes[1].FSM().Instance(c.creds.InstanceID)
+		return in.AccessUsed
+	}
+	if err := set(10); err != nil {
+		t.Fatalf("ten cross-account principals (the default quota): %v", err)
+	}
+	if used() != 10 {
+		t.Fatalf("access units used = %d, want 10", used())
+	}
+	before := c.mustCall(0, "GetKeyPolicy", map[string]string{"KeyId": key, "PolicyName": "default"})["Policy"]
+	if err := set(11); apiCode(err) != "Rejected.LimitExceeded" {
+		t.Fatalf("eleventh principal: %v", err)
+	}
+	if after := c.mustCall(0, "GetKeyPolicy", map[string]string{"KeyId": key, "PolicyName": "default"})["Policy"]; after != before {
+		t.Fatal("a refused policy replaced the old one")
+	}
+	if err := set(3); err != nil {
+		t.Fatal(err)
+	}
+	if used() != 3 {
+		t.Fatalf("after revoking seven, units used = %d, want 3", used())
+	}
+}
