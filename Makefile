@@ -16,6 +16,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kmsd ./cmd/kmsd
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kmsctl ./cmd/kmsctl
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kms-jepsen ./cmd/kms-jepsen
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kms-load ./cmd/kms-load
 
 ## run: start one dev node (state kept in $(DATA)); prints how to talk to it
 run: build

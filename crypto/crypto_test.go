@@ -228,3 +228,38 @@ func FuzzParseCiphertext(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkSeal64(b *testing.B) {
+	material := bytes.Repeat([]byte{7}, 32)
+	pt := bytes.Repeat([]byte{'x'}, 64)
+	ctx := CanonicalContext(map[string]string{"app": "bench"})
+	b.SetBytes(64)
+	for i := 0; i < b.N; i++ {
+		if _, err := Seal(material, vectorVersion, pt, ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkOpen64(b *testing.B) {
+	material := bytes.Repeat([]byte{7}, 32)
+	ctx := CanonicalContext(map[string]string{"app": "bench"})
+	blob, _ := Seal(material, vectorVersion, bytes.Repeat([]byte{'x'}, 64), ctx)
+	b.SetBytes(64)
+	for i := 0; i < b.N; i++ {
+		if _, err := Open(material, blob, ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUnwrapMaterial(b *testing.B) {
+	rk := mustRootKey(b, 3)
+	aad := MaterialAAD("key", "version")
+	blob, _ := rk.Wrap(bytes.Repeat([]byte{1}, 32), aad)
+	for i := 0; i < b.N; i++ {
+		if _, err := rk.Unwrap(blob, aad); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
