@@ -134,7 +134,9 @@ func prepare(ctx context.Context, o options, cr client.Credentials, c *client.Cl
 		if err != nil {
 			return nil, fmt.Errorf("create a key for the run (or pass --key): %w", err)
 		}
-		var out struct{ KeyMetadata struct{ KeyId, PrimaryKeyVersion string } }
+		var out struct {
+			KeyMetadata struct{ KeyId, PrimaryKeyVersion string }
+		}
 		if err := json.Unmarshal(resp.Body, &out); err != nil {
 			return nil, err
 		}
@@ -177,7 +179,9 @@ func prepare(ctx context.Context, o options, cr client.Credentials, c *client.Cl
 			if err != nil {
 				return nil, err
 			}
-			var out struct{ KeyMetadata struct{ PrimaryKeyVersion string } }
+			var out struct {
+				KeyMetadata struct{ PrimaryKeyVersion string }
+			}
 			json.Unmarshal(resp.Body, &out)
 			version = out.KeyMetadata.PrimaryKeyVersion
 		}
