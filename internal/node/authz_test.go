@@ -307,3 +307,51 @@ func TestKeyPolicy_CrossAccountPrincipalsUseTheInstanceQuota(t *testing.T) {
 		t.Fatalf("after revoking seven, units used = %d, want 3", used())
 	}
 }
+
+// Key policy conditions: kms:EncryptionContext:<key> and acs:SourceIp.
+func TestKeyPolicy_ConditionsOnContextAndSourceIP(t *testing.T) {
+	c := newTestCluster(t, 3)
+	owner := c.creds.AccountID
+	c.mustCall(0, "CreateUser", map[string]string{"UserName": "app"})
+	ak := c.mustCall(1, "CreateAccessKey", map[string]string{"UserName": "app"})["AccessKey"].(map[string]any)
+	app := c.clientFor(2, ak["AccessKeyId"].(string), ak["AccessKeySecret"].(string))
+	key := c.createKey(0, "conditions")
+	policy := fmt.Sprintf(`{"Version":"1","Statement":[
+		{"Effect":"Allow","Principal":{"RAM":["acs:ram::%[1]s:user/app"]},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":["*"],
+		 "Condition":{"StringEquals":{"kms:EncryptionContext:tenant":"blue"},"IpAddress":{"acs:SourceIp":["127.0.0.0/8"]}}},
+		{"Effect":"Deny","Principal":{"RAM":["acs:ram::%[1]s:user/app"]},"Action":["kms:Decrypt"],"Resource":["*"],
+		 "Condition":{"StringEquals":{"kms:EncryptionContext:tenant":"red"}}}]}`, owner)
+	idx := c.mustCallIndex(1, "SetKeyPolicy", map[string]string{"KeyId": key, "PolicyName": "default", "Policy": policy})
+	call := func(action string, p map[string]string) error {
+		_, err := app.Call(ctxT(t), action, p, client.WithMinIndex(idx))
+		return err
+	}
+	if err := call("Encrypt", map[string]string{"KeyId": key, "Plaintext": "aGk=", "EncryptionContext": `{"tenant":"blue"}`}); err != nil {
+		t.Fatalf("the condition holds: %v", err)
+	}
+	for _, ctx := range []string{`{"tenant":"green"}`, ``} {
+		if err := call("Encrypt", map[string]string{"KeyId": key, "Plaintext": "aGk=", "EncryptionContext": ctx}); apiCode(err) != "Forbidden.NoPermission" {
+			t.Fatalf("context %q: %v", ctx, err)
+		}
+	}
+	// The root may encrypt for red; the app may not decrypt it: Deny wins.
+	blob := c.mustCall(0, "Encrypt", map[string]string{"KeyId": key, "Plaintext": "aGk=", "EncryptionContext": `{"tenant":"red"}`})["CiphertextBlob"].(string)
+	if err := call("Decrypt", map[string]string{"CiphertextBlob": blob, "EncryptionContext": `{"tenant":"red"}`}); apiCode(err) != "Forbidden.NoPermission" {
+		t.Fatalf("explicit Deny: %v", err)
+	}
+	// A source address outside the allowed range.
+	other := strings.Replace(policy, "127.0.0.0/8", "10.0.0.0/8", 1)
+	idx = c.mustCallIndex(1, "SetKeyPolicy", map[string]string{"KeyId": key, "PolicyName": "default", "Policy": other})
+	if err := call("Encrypt", map[string]string{"KeyId": key, "Plaintext": "aGk=", "EncryptionContext": `{"tenant":"blue"}`}); apiCode(err) != "Forbidden.NoPermission" {
+		t.Fatalf("from outside acs:SourceIp: %v", err)
+	}
+}
+
+func (c *testCluster) mustCallIndex(i int, action string, params map[string]string) uint64 {
+	c.t.Helper()
+	_, resp, err := c.call(i, action, params)
+	if err != nil {
+		c.t.Fatalf("%s: %v", action, err)
+	}
+	return resp.Index
+}
