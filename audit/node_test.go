@@ -1,6 +1,8 @@
 package audit_test
 
 import (
+	"github.com/raftkms/raftkms/internal/testutil"
+
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -54,13 +56,7 @@ func startNode(t *testing.T, dataDir, logPath string) (*node.Node, error) {
 		return nil, err
 	}
 	t.Cleanup(n.Kill)
-	deadline := time.Now().Add(20 * time.Second)
-	for !n.Store().IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("the single node did not become leader")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, "the single node to lead", 20*time.Second, n.Store().IsLeader)
 	return n, nil
 }
 

@@ -3,6 +3,8 @@
 package hsm
 
 import (
+	"github.com/raftkms/raftkms/internal/testutil"
+
 	"bytes"
 	"context"
 	"crypto/aes"
@@ -249,13 +251,7 @@ func TestHealth_BackgroundProbeRecoversALostKeeper(t *testing.T) {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, within time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", within)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.Eventually(t, "the condition", within, cond)
 }
 
 // TestCache_ConcurrentOperationsWithEvictions runs many goroutines over more

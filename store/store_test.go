@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/raftkms/raftkms/internal/testutil"
+
 	"bytes"
 	"context"
 	"errors"
@@ -78,13 +80,7 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, what, timeout, cond)
 }
 
 func (c *testCluster) leader() *testNode {

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"github.com/raftkms/raftkms/internal/testutil"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -137,13 +139,7 @@ func (c *testCluster) start(i, expect int, join []string) *Node {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, what, timeout, cond)
 }
 
 func (c *testCluster) waitHealthy() {

@@ -3,6 +3,8 @@
 package node
 
 import (
+	"github.com/raftkms/raftkms/internal/testutil"
+
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -50,13 +52,7 @@ type benchEnv struct {
 
 func waitTB(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(tb, what, 30*time.Second, cond)
 }
 
 func newBenchEnv(b *testing.B) *benchEnv {
