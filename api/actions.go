@@ -262,6 +262,12 @@ func (s *Server) describeKeyVersion(c *call) (any, error) {
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
+// sealedAnswer is the answer of every action that returns a ciphertext
+// blob: the blob and the key version that made it.
+func sealedAnswer(s kms.Sealed) map[string]any {
+	return map[string]any{"CiphertextBlob": b64(s.CiphertextBlob), "KeyId": s.KeyID, "KeyVersionId": s.KeyVersionID}
+}
+
 func (s *Server) encrypt(c *call) (any, error) {
 	encCtx, err := c.p.context("EncryptionContext")
 	if err != nil {
@@ -275,7 +281,7 @@ func (s *Server) encrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"CiphertextBlob": b64(out.CiphertextBlob), "KeyId": out.KeyID, "KeyVersionId": out.KeyVersionID}, nil
+	return sealedAnswer(out), nil
 }
 
 func (s *Server) decrypt(c *call) (any, error) {
@@ -328,7 +334,9 @@ func (s *Server) generateDataKey(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"Plaintext": dk.Plaintext, "CiphertextBlob": b64(dk.CiphertextBlob), "KeyId": dk.KeyID, "KeyVersionId": dk.KeyVersionID}, nil
+	m := sealedAnswer(dk.Sealed)
+	m["Plaintext"] = dk.Plaintext
+	return m, nil
 }
 
 func (s *Server) generateDataKeyWithoutPlaintext(c *call) (any, error) {
@@ -336,7 +344,7 @@ func (s *Server) generateDataKeyWithoutPlaintext(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"CiphertextBlob": b64(dk.CiphertextBlob), "KeyId": dk.KeyID, "KeyVersionId": dk.KeyVersionID}, nil
+	return sealedAnswer(dk.Sealed), nil
 }
 
 func (s *Server) reEncrypt(c *call) (any, error) {
@@ -363,7 +371,7 @@ func (s *Server) reEncrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"CiphertextBlob": b64(out.CiphertextBlob), "KeyId": out.KeyID, "KeyVersionId": out.KeyVersionID}, nil
+	return sealedAnswer(out.Sealed), nil
 }
 
 func (s *Server) createAlias(c *call) (any, error) {

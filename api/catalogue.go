@@ -178,7 +178,9 @@ func (s *Server) generateAndExportDataKey(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"KeyId": out.KeyID, "KeyVersionId": out.KeyVersionID, "CiphertextBlob": b64(out.CiphertextBlob), "ExportedDataKey": b64(out.ExportedDataKey)}, nil
+	m := sealedAnswer(out.Sealed)
+	m["ExportedDataKey"] = b64(out.ExportedDataKey)
+	return m, nil
 }
 
 func (s *Server) exportDataKey(c *call) (any, error) {

@@ -199,19 +199,8 @@ func rateLimitCommand(g *globals, stdout io.Writer) *cobra.Command {
 			if account == "" || class == "" || !cmd.Flags().Changed("rate") {
 				return usagef("ratelimit set needs --account, --class and --rate")
 			}
-			c, err := newClient(g, true)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := requestContext(g)
-			defer cancel()
 			q := url.Values{"AccountId": {account}, "Class": {class}, "Rate": {fmt.Sprint(rate)}}
-			_, raw, err := doJSON(ctx, c, http.MethodPost, "/v1/operator/ratelimits", q, nil, true)
-			if err != nil {
-				return err
-			}
-			printJSON(stdout, raw)
-			return nil
+			return operatorCall(g, http.MethodPost, "/v1/operator/ratelimits", q, stdout)
 		},
 	}
 	set.Flags().StringVar(&account, "account", "", "account id")
@@ -222,22 +211,11 @@ func rateLimitCommand(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "Show an account's limits (default: your own)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient(g, true)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := requestContext(g)
-			defer cancel()
 			q := url.Values{}
 			if account != "" {
 				q.Set("AccountId", account)
 			}
-			_, raw, err := doJSON(ctx, c, http.MethodGet, "/v1/operator/ratelimits", q, nil, true)
-			if err != nil {
-				return err
-			}
-			printJSON(stdout, raw)
-			return nil
+			return operatorCall(g, http.MethodGet, "/v1/operator/ratelimits", q, stdout)
 		},
 	}
 	get.Flags().StringVar(&account, "account", "", "account id")

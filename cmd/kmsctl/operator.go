@@ -181,12 +181,6 @@ func operatorMembers(g *globals, stdout io.Writer) error {
 }
 
 func instanceCreate(g *globals, typ, name, domain string, stdout io.Writer) error {
-	c, err := newClient(g, true)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := requestContext(g)
-	defer cancel()
 	q := url.Values{"Type": {typ}}
 	if name != "" {
 		q.Set("Name", name)
@@ -194,7 +188,19 @@ func instanceCreate(g *globals, typ, name, domain string, stdout io.Writer) erro
 	if domain != "" {
 		q.Set("HsmDomain", domain)
 	}
-	_, raw, err := doJSON(ctx, c, http.MethodPost, "/v1/operator/instances", q, nil, true)
+	return operatorCall(g, http.MethodPost, "/v1/operator/instances", q, stdout)
+}
+
+// operatorCall sends a signed request to an operator endpoint and prints
+// its JSON answer.
+func operatorCall(g *globals, method, path string, q url.Values, stdout io.Writer) error {
+	c, err := newClient(g, true)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext(g)
+	defer cancel()
+	_, raw, err := doJSON(ctx, c, method, path, q, nil, true)
 	if err != nil {
 		return err
 	}
