@@ -285,6 +285,9 @@ func DecryptOAEP(alg string, private, ciphertext []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(ciphertext) != k.Size() {
+		return nil, ErrDecryption
+	}
 	pt, err := rsa.DecryptOAEP(h, nil, k, ciphertext, nil)
 	if err != nil {
 		return nil, ErrDecryption
@@ -300,6 +303,9 @@ func DecryptImport(alg string, private, ciphertext []byte) ([]byte, error) {
 		k, err := parseRSAPrivate(private)
 		if err != nil {
 			return nil, err
+		}
+		if len(ciphertext) != k.Size() {
+			return nil, ErrDecryption
 		}
 		pt, err := rsa.DecryptPKCS1v15(nil, k, ciphertext)
 		if err != nil {
