@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/raftkms/raftkms/internal/sigstop"
 	"net"
 	"net/http"
 	"os"
@@ -264,8 +265,23 @@ func (n *kmsdNode) Terminate(within time.Duration) (int, time.Duration) {
 
 // Pause stops the process (SIGSTOP), like a long GC pause or a frozen VM;
 // Resume continues it. Kill works on a paused process.
-func (n *kmsdNode) Pause()  { n.signal(syscall.SIGSTOP) }
-func (n *kmsdNode) Resume() { n.signal(syscall.SIGCONT) }
+// Both return once the kernel has stopped (or continued) every thread, so
+// a paused node cannot apply one more entry after Pause returns.
+func (n *kmsdNode) Pause()  { n.stopOrContinue(sigstop.Stop) }
+func (n *kmsdNode) Resume() { n.stopOrContinue(sigstop.Continue) }
+
+func (n *kmsdNode) stopOrContinue(op func(pid int, timeout time.Duration) error) {
+	n.t.Helper()
+	n.mu.Lock()
+	cmd := n.cmd
+	n.mu.Unlock()
+	if cmd == nil || cmd.Process == nil || !n.Running() {
+		return
+	}
+	if err := op(cmd.Process.Pid, 10*time.Second); err != nil {
+		n.t.Errorf("%s: %v", n.ID, err)
+	}
+}
 
 // Kill ends the process at once (SIGKILL), like a crash or a lost machine.
 func (n *kmsdNode) Kill() {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/raftkms/raftkms/internal/sigstop"
 	"net"
 	"net/http"
 	"net/url"
@@ -267,14 +268,18 @@ func (c *Cluster) Restart(n *Node) error {
 	return c.start(n)
 }
 
-// Pause sends SIGSTOP; Resume sends SIGCONT.
+// Pause sends SIGSTOP and returns once every thread of the node has
+// stopped, so the nemesis window in the history starts when the node
+// really froze; Resume sends SIGCONT.
 func (c *Cluster) Pause(n *Node) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.state != nodeRunning {
 		return
 	}
-	_ = n.cmd.Process.Signal(syscall.SIGSTOP)
+	if err := sigstop.Stop(n.cmd.Process.Pid, 10*time.Second); err != nil {
+		c.log("pause %s: %v", n.ID, err)
+	}
 	n.state = nodePaused
 }
 
