@@ -25,11 +25,11 @@ func (s *Server) actionTable() map[string]actionFunc {
 		"CreateKeyVersion":                s.createKeyVersion,
 		"ListKeyVersions":                 s.listKeyVersions,
 		"DescribeKeyVersion":              s.describeKeyVersion,
-		"Encrypt":                         s.encrypt,
-		"Decrypt":                         s.decrypt,
-		"GenerateDataKey":                 s.generateDataKey,
-		"GenerateDataKeyWithoutPlaintext": s.generateDataKeyWithoutPlaintext,
-		"ReEncrypt":                       s.reEncrypt,
+		"Encrypt":                         dryRunnable(s.encrypt),
+		"Decrypt":                         dryRunnable(s.decrypt),
+		"GenerateDataKey":                 dryRunnable(s.generateDataKey),
+		"GenerateDataKeyWithoutPlaintext": dryRunnable(s.generateDataKeyWithoutPlaintext),
+		"ReEncrypt":                       dryRunnable(s.reEncrypt),
 		"CreateAlias":                     s.createAlias,
 		"UpdateAlias":                     s.updateAlias,
 		"DeleteAlias":                     s.deleteAlias,
@@ -44,13 +44,13 @@ func (s *Server) actionTable() map[string]actionFunc {
 		"SetDeletionProtection":           s.setDeletionProtection,
 		"GetKeyPolicy":                    s.getKeyPolicy,
 		"SetKeyPolicy":                    s.setKeyPolicy,
-		"AsymmetricSign":                  s.asymmetricSign,
-		"AsymmetricVerify":                s.asymmetricVerify,
-		"AsymmetricEncrypt":               s.asymmetricEncrypt,
-		"AsymmetricDecrypt":               s.asymmetricDecrypt,
-		"GetPublicKey":                    s.getPublicKey,
-		"GenerateAndExportDataKey":        s.generateAndExportDataKey,
-		"ExportDataKey":                   s.exportDataKey,
+		"AsymmetricSign":                  dryRunnable(s.asymmetricSign),
+		"AsymmetricVerify":                dryRunnable(s.asymmetricVerify),
+		"AsymmetricEncrypt":               dryRunnable(s.asymmetricEncrypt),
+		"AsymmetricDecrypt":               dryRunnable(s.asymmetricDecrypt),
+		"GetPublicKey":                    dryRunnable(s.getPublicKey),
+		"GenerateAndExportDataKey":        dryRunnable(s.generateAndExportDataKey),
+		"ExportDataKey":                   dryRunnable(s.exportDataKey),
 		"GetParametersForImport":          s.getParametersForImport,
 		"ImportKeyMaterial":               s.importKeyMaterial,
 		"DeleteKeyMaterial":               s.deleteKeyMaterial,
@@ -78,18 +78,21 @@ func (s *Server) actionTable() map[string]actionFunc {
 	}
 }
 
-// withDryRun returns the call's context, marked for a dry run when DryRun
-// is true: the service then makes every check of the real call and answers
-// DryRunOperationError instead of doing the work.
-func withDryRun(c *call) (context.Context, error) {
-	v, err := c.p.boolean("DryRun")
-	if err != nil {
-		return nil, err
+// dryRunnable wraps an action that takes the service's DryRun parameter:
+// when it is true the call's context is marked, and the service then makes
+// every check of the real call and answers DryRunOperationError instead of
+// doing the work.
+func dryRunnable(fn actionFunc) actionFunc {
+	return func(c *call) (any, error) {
+		v, err := c.p.boolean("DryRun")
+		if err != nil {
+			return nil, err
+		}
+		if v {
+			c.ctx = kms.WithDryRun(c.ctx)
+		}
+		return fn(c)
 	}
-	if v {
-		return kms.WithDryRun(c.ctx), nil
-	}
-	return c.ctx, nil
 }
 
 // isoTime formats a time the way the service does (UTC, seconds).
@@ -273,11 +276,7 @@ func (s *Server) encrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := withDryRun(c)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.cfg.Service.Encrypt(ctx, c.caller, c.p.str("KeyId"), []byte(c.p.str("Plaintext")), encCtx)
+	out, err := s.cfg.Service.Encrypt(c.ctx, c.caller, c.p.str("KeyId"), []byte(c.p.str("Plaintext")), encCtx)
 	if err != nil {
 		return nil, err
 	}
@@ -293,11 +292,7 @@ func (s *Server) decrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := withDryRun(c)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.cfg.Service.Decrypt(ctx, c.caller, blob, encCtx)
+	out, err := s.cfg.Service.Decrypt(c.ctx, c.caller, blob, encCtx)
 	if err != nil {
 		return nil, err
 	}
@@ -322,11 +317,7 @@ func (s *Server) dataKeyWith(c *call, generate dataKeyFunc) (kms.DataKey, error)
 	if err != nil {
 		return kms.DataKey{}, err
 	}
-	ctx, err := withDryRun(c)
-	if err != nil {
-		return kms.DataKey{}, err
-	}
-	return generate(ctx, c.caller, c.p.str("KeyId"), c.p.str("KeySpec"), n, encCtx)
+	return generate(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeySpec"), n, encCtx)
 }
 
 func (s *Server) generateDataKey(c *call) (any, error) {
@@ -363,11 +354,7 @@ func (s *Server) reEncrypt(c *call) (any, error) {
 	if c.p.str("SourceKeyId") != "" || c.p.str("SourceEncryptionAlgorithm") != "" {
 		return nil, fmt.Errorf("%w: re-encrypting asymmetric ciphertext (SourceKeyId, SourceEncryptionAlgorithm)", kms.ErrUnsupported)
 	}
-	ctx, err := withDryRun(c)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.cfg.Service.ReEncrypt(ctx, c.caller, blob, c.p.str("DestinationKeyId"), srcCtx, dstCtx)
+	out, err := s.cfg.Service.ReEncrypt(c.ctx, c.caller, blob, c.p.str("DestinationKeyId"), srcCtx, dstCtx)
 	if err != nil {
 		return nil, err
 	}

@@ -71,11 +71,7 @@ func (s *Server) asymmetricSign(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := withDryRun(c)
-	if err != nil {
-		return nil, err
-	}
-	r, err := s.cfg.Service.AsymmetricSign(ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"), c.p.str("Algorithm"), digest)
+	r, err := s.cfg.Service.AsymmetricSign(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"), c.p.str("Algorithm"), digest)
 	if err != nil {
 		return nil, err
 	}
@@ -91,11 +87,7 @@ func (s *Server) asymmetricVerify(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := withDryRun(c)
-	if err != nil {
-		return nil, err
-	}
-	r, err := s.cfg.Service.AsymmetricVerify(ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"), c.p.str("Algorithm"), digest, sig)
+	r, err := s.cfg.Service.AsymmetricVerify(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"), c.p.str("Algorithm"), digest, sig)
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +99,7 @@ func (s *Server) asymmetricEncrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := withDryRun(c)
-	if err != nil {
-		return nil, err
-	}
-	r, err := s.cfg.Service.AsymmetricEncrypt(ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"), c.p.str("Algorithm"), pt)
+	r, err := s.cfg.Service.AsymmetricEncrypt(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"), c.p.str("Algorithm"), pt)
 	if err != nil {
 		return nil, err
 	}
@@ -123,11 +111,7 @@ func (s *Server) asymmetricDecrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := withDryRun(c)
-	if err != nil {
-		return nil, err
-	}
-	r, err := s.cfg.Service.AsymmetricDecrypt(ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"), c.p.str("Algorithm"), ct)
+	r, err := s.cfg.Service.AsymmetricDecrypt(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"), c.p.str("Algorithm"), ct)
 	if err != nil {
 		return nil, err
 	}
@@ -135,11 +119,7 @@ func (s *Server) asymmetricDecrypt(c *call) (any, error) {
 }
 
 func (s *Server) getPublicKey(c *call) (any, error) {
-	ctx, err := withDryRun(c)
-	if err != nil {
-		return nil, err
-	}
-	r, err := s.cfg.Service.GetPublicKey(ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"))
+	r, err := s.cfg.Service.GetPublicKey(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"))
 	if err != nil {
 		return nil, err
 	}
@@ -170,11 +150,7 @@ func (s *Server) generateAndExportDataKey(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := withDryRun(c)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.cfg.Service.GenerateAndExportDataKey(ctx, c.caller, c.p.str("KeyId"), c.p.str("KeySpec"), n, encCtx, in)
+	out, err := s.cfg.Service.GenerateAndExportDataKey(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeySpec"), n, encCtx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -196,11 +172,7 @@ func (s *Server) exportDataKey(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := withDryRun(c)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.cfg.Service.ExportDataKey(ctx, c.caller, blob, encCtx, in)
+	out, err := s.cfg.Service.ExportDataKey(c.ctx, c.caller, blob, encCtx, in)
 	if err != nil {
 		return nil, err
 	}
