@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/raftkms/raftkms/internal/sigstop"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/raftkms/raftkms/internal/sigstop"
 )
 
 // Fast timings for every node: failover in about a second, gossip probes in

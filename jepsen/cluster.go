@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/raftkms/raftkms/internal/sigstop"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/raftkms/raftkms/client"
+	"github.com/raftkms/raftkms/internal/sigstop"
 )
 
 // Ports every kmsd uses on its own address.
