@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,17 +45,35 @@ func testLogger(t *testing.T, name string) hclog.Logger {
 	if os.Getenv("RAFTKMS_TEST_LOG") != "" {
 		level = hclog.Debug
 	}
-	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, Output: testWriter{t}})
+	w := &testWriter{t: t}
+	t.Cleanup(w.close)
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, Output: w})
 }
 
 // testWriter sends node logs to the test log, so they show only on failure.
-type testWriter struct{ t *testing.T }
+// Libraries leave goroutines behind that may log after a node stopped
+// (memberlist's indirect ping does); once the test's cleanups have run,
+// their lines are dropped, since calling t.Log after the test has ended
+// races with the testing package marking it done.
+type testWriter struct {
+	t      *testing.T
+	mu     sync.Mutex
+	closed bool
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	defer func() { recover() }() // a log line after the test ended
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
+}
+
+func (w *testWriter) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
 }
 
 func newTestCluster(t *testing.T, n int, opts ...clusterOpts) *testCluster {
