@@ -281,20 +281,28 @@ func (f *FSM) KeyVersion(id string) (*KeyVersion, bool) {
 
 // Keys returns the account's keys ordered by creation (then id).
 func (f *FSM) Keys(accountID string) []*Key {
-	var out []*Key
+	return selectSorted(f, func(c *catalogue) map[string]*Key { return c.keys },
+		func(k *Key) bool { return k.AccountID == accountID },
+		func(a, b *Key) bool {
+			if a.CreateIndex != b.CreateIndex {
+				return a.CreateIndex < b.CreateIndex
+			}
+			return a.ID < b.ID
+		})
+}
+
+// selectSorted collects, under the read lock, the values of one catalogue
+// map that keep accepts, ordered by less: the shape of every listing.
+func selectSorted[T any](f *FSM, from func(*catalogue) map[string]*T, keep func(*T) bool, less func(a, b *T) bool) []*T {
+	var out []*T
 	f.read(func(c *catalogue) {
-		for _, k := range c.keys {
-			if k.AccountID == accountID {
-				out = append(out, k)
+		for _, v := range from(c) {
+			if keep(v) {
+				out = append(out, v)
 			}
 		}
 	})
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].CreateIndex != out[j].CreateIndex {
-			return out[i].CreateIndex < out[j].CreateIndex
-		}
-		return out[i].ID < out[j].ID
-	})
+	sort.Slice(out, func(i, j int) bool { return less(out[i], out[j]) })
 	return out
 }
 
@@ -308,16 +316,9 @@ func (f *FSM) Alias(accountID, name string) (*Alias, bool) {
 // Aliases returns the account's aliases sorted by name; keyID filters when
 // not empty.
 func (f *FSM) Aliases(accountID, keyID string) []*Alias {
-	var out []*Alias
-	f.read(func(c *catalogue) {
-		for _, a := range c.aliases {
-			if a.AccountID == accountID && (keyID == "" || a.KeyID == keyID) {
-				out = append(out, a)
-			}
-		}
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return selectSorted(f, func(c *catalogue) map[string]*Alias { return c.aliases },
+		func(a *Alias) bool { return a.AccountID == accountID && (keyID == "" || a.KeyID == keyID) },
+		func(a, b *Alias) bool { return a.Name < b.Name })
 }
 
 // AccessKey returns an access key by id.
@@ -343,16 +344,9 @@ func (f *FSM) Instance(id string) (*Instance, bool) {
 
 // Instances returns the account's instances sorted by id.
 func (f *FSM) Instances(accountID string) []*Instance {
-	var out []*Instance
-	f.read(func(c *catalogue) {
-		for _, in := range c.instances {
-			if in.AccountID == accountID {
-				out = append(out, in)
-			}
-		}
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	return selectSorted(f, func(c *catalogue) map[string]*Instance { return c.instances },
+		func(i *Instance) bool { return i.AccountID == accountID },
+		func(a, b *Instance) bool { return a.ID < b.ID })
 }
 
 // User returns an account's user by name.
@@ -364,16 +358,9 @@ func (f *FSM) User(accountID, name string) (*User, bool) {
 
 // Users returns an account's users sorted by name.
 func (f *FSM) Users(accountID string) []*User {
-	var out []*User
-	f.read(func(c *catalogue) {
-		for _, u := range c.users {
-			if u.AccountID == accountID {
-				out = append(out, u)
-			}
-		}
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return selectSorted(f, func(c *catalogue) map[string]*User { return c.users },
+		func(u *User) bool { return u.AccountID == accountID },
+		func(a, b *User) bool { return a.Name < b.Name })
 }
 
 // Role returns an account's role by name.
@@ -385,30 +372,16 @@ func (f *FSM) Role(accountID, name string) (*Role, bool) {
 
 // Roles returns an account's roles sorted by name.
 func (f *FSM) Roles(accountID string) []*Role {
-	var out []*Role
-	f.read(func(c *catalogue) {
-		for _, r := range c.roles {
-			if r.AccountID == accountID {
-				out = append(out, r)
-			}
-		}
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return selectSorted(f, func(c *catalogue) map[string]*Role { return c.roles },
+		func(r *Role) bool { return r.AccountID == accountID },
+		func(a, b *Role) bool { return a.Name < b.Name })
 }
 
 // AccessKeysOf returns the access keys of one principal, sorted by id.
 func (f *FSM) AccessKeysOf(principal string) []*AccessKey {
-	var out []*AccessKey
-	f.read(func(c *catalogue) {
-		for _, ak := range c.accessKeys {
-			if ak.Principal == principal {
-				out = append(out, ak)
-			}
-		}
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	return selectSorted(f, func(c *catalogue) map[string]*AccessKey { return c.accessKeys },
+		func(a *AccessKey) bool { return a.Principal == principal },
+		func(a, b *AccessKey) bool { return a.ID < b.ID })
 }
 
 // ImportToken returns an import token by id.

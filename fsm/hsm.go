@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"sort"
 )
 
 // HSM domains. A domain is a set of PKCS#11 tokens that hold the same
@@ -103,12 +102,7 @@ func (f *FSM) HSMDomain(name string) (*HSMDomain, bool) {
 
 // HSMDomains returns every registered domain sorted by name.
 func (f *FSM) HSMDomains() []*HSMDomain {
-	var out []*HSMDomain
-	f.read(func(c *catalogue) {
-		for _, d := range c.hsmDomains {
-			out = append(out, d)
-		}
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return selectSorted(f, func(c *catalogue) map[string]*HSMDomain { return c.hsmDomains },
+		func(h *HSMDomain) bool { return true },
+		func(a, b *HSMDomain) bool { return a.Name < b.Name })
 }
