@@ -263,3 +263,25 @@ func BenchmarkUnwrapMaterial(b *testing.B) {
 		}
 	}
 }
+
+func TestRootKeyDerive_IsPerLabelAndPerRootKey(t *testing.T) {
+	a, _ := NewRootKey(bytes.Repeat([]byte{1}, RootKeySize))
+	a2, _ := NewRootKey(bytes.Repeat([]byte{1}, RootKeySize))
+	b, _ := NewRootKey(bytes.Repeat([]byte{2}, RootKeySize))
+	x := a.Derive(LabelClusterAuth)
+	if len(x) != 32 {
+		t.Fatalf("derived key is %d bytes, want 32", len(x))
+	}
+	if !bytes.Equal(x, a2.Derive(LabelClusterAuth)) {
+		t.Fatal("the same root key and label derived different keys")
+	}
+	if bytes.Equal(x, a.Derive(LabelSnapshotMAC)) {
+		t.Fatal("two labels derived the same key")
+	}
+	if bytes.Equal(x, b.Derive(LabelClusterAuth)) {
+		t.Fatal("two root keys derived the same key")
+	}
+	if bytes.Equal(x, bytes.Repeat([]byte{1}, RootKeySize)) {
+		t.Fatal("the derived key is the root key")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -31,6 +32,7 @@ type RootKey struct {
 	aead   cipher.AEAD
 	kcv    []byte
 	macKey []byte // derived, for fingerprints; never the root key itself
+	prk    []byte // HKDF-Extract of the root key: the base for Derive
 }
 
 var (
@@ -59,7 +61,33 @@ func NewRootKey(raw []byte) (*RootKey, error) {
 	kcv := mac.Sum(nil)[:16]
 	mac = hmac.New(sha256.New, raw)
 	mac.Write([]byte("raftkms fingerprint key v1"))
-	return &RootKey{aead: aead, kcv: kcv, macKey: mac.Sum(nil)}, nil
+	prk, err := hkdf.Extract(sha256.New, raw, []byte("raftkms root key derivation v1"))
+	if err != nil {
+		return nil, err
+	}
+	return &RootKey{aead: aead, kcv: kcv, macKey: mac.Sum(nil), prk: prk}, nil
+}
+
+// Derivation labels: each use of a key derived from the root key has its own
+// label, so a key for one purpose is useless for every other.
+const (
+	// LabelClusterAuth derives the key with which cluster-port peers prove
+	// they hold the same root key (transport's challenge–response).
+	LabelClusterAuth = "raftkms cluster authentication v1"
+	// LabelSnapshotMAC derives the key that authenticates snapshot files.
+	LabelSnapshotMAC = "raftkms snapshot mac v1"
+)
+
+// Derive returns a 32-byte key for one purpose: HKDF-SHA256 (RFC 5869) of the
+// root key with the purpose's label as info. The result is key material:
+// callers keep it in memory only.
+func (k *RootKey) Derive(label string) []byte {
+	out, err := hkdf.Expand(sha256.New, k.prk, label, 32)
+	if err != nil {
+		// Expand fails only for lengths above 255*32 bytes.
+		panic(err)
+	}
+	return out
 }
 
 func (k *RootKey) mac(label string, data []byte) []byte {
