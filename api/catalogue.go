@@ -57,7 +57,11 @@ func (s *Server) getKeyPolicy(c *call) (any, error) {
 }
 
 func (s *Server) setKeyPolicy(c *call) (any, error) {
-	idx, err := s.cfg.Service.SetKeyPolicy(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("PolicyName"), c.p.str("Policy"))
+	bypass, err := c.p.boolean("BypassPolicyLockoutSafetyCheck")
+	if err != nil {
+		return nil, err
+	}
+	idx, err := s.cfg.Service.SetKeyPolicy(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("PolicyName"), c.p.str("Policy"), bypass)
 	c.index = idx
 	return nil, err
 }

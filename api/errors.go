@@ -101,6 +101,10 @@ var errorTable = []struct {
 	{kms.ErrNoLeaderForRestore, apiError{503, "ServiceUnavailableTemporary"}},
 	{store.ErrShutdown, apiError{503, "ServiceUnavailableTemporary"}},
 	{context.DeadlineExceeded, apiError{503, "ServiceUnavailable.Timeout"}},
+	// A request whose context ended (the client left, the node is
+	// stopping) mid-way, e.g. during a policy evaluation: not the
+	// server's fault, never an InternalFailure.
+	{context.Canceled, apiError{503, "ServiceUnavailable.Timeout"}},
 }
 
 // stateCodes name the state errors as the service does.

@@ -59,11 +59,11 @@ func (s *Service) DeleteAlias(ctx context.Context, c Caller, name string) (uint6
 	// The permission is on the key the alias points at.
 	if a, ok := s.fsm.Alias(c.AccountID, name); ok {
 		if k, ok := s.fsm.Key(a.KeyID); ok {
-			if err := s.authorizeKey(c, "kms:DeleteAlias", k, nil); err != nil {
+			if err := s.authorizeKey(ctx, c, "kms:DeleteAlias", k, nil); err != nil {
 				return 0, err
 			}
 		}
-	} else if err := s.authorizeAccount(c, "kms:DeleteAlias"); err != nil {
+	} else if err := s.authorizeAccount(ctx, c, "kms:DeleteAlias"); err != nil {
 		return 0, err
 	}
 	return s.propose(ctx, fsm.CmdDeleteAlias, fsm.AliasCmd{Now: s.nowMillis(), AccountID: c.AccountID, Name: name})
@@ -75,7 +75,7 @@ func (s *Service) ListAliases(ctx context.Context, c Caller, p Page) ([]*fsm.Ali
 	if err != nil {
 		return nil, 0, p, err
 	}
-	if err := s.authorizeAccount(c, "kms:ListAliases"); err != nil {
+	if err := s.authorizeAccount(ctx, c, "kms:ListAliases"); err != nil {
 		return nil, 0, p, err
 	}
 	all := s.fsm.Aliases(c.AccountID, "")

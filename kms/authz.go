@@ -65,39 +65,69 @@ var conditionOperators = map[string]bool{
 
 // matchGlob matches a policy pattern: * is any run of characters (slashes
 // included, unlike path.Match), ? one character.
+//
+// Patterns come from tenants, so the matcher must not backtrack: the
+// recursive definition takes exponential time on patterns such as
+// "*?*?*?...#". This is the greedy two-pointer algorithm: on a mismatch it
+// returns only to the most recent *, which then swallows one more
+// character. Earlier stars never need revisiting (whatever they could
+// absorb, the latest one can too), so the work is at most
+// len(pattern) × len(s) steps.
 func matchGlob(pattern, s string) bool {
-	for len(pattern) > 0 {
-		switch pattern[0] {
-		case '*':
-			for len(pattern) > 0 && pattern[0] == '*' {
-				pattern = pattern[1:]
-			}
-			if pattern == "" {
-				return true
-			}
-			for i := 0; i <= len(s); i++ {
-				if matchGlob(pattern, s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if s == "" {
-				return false
-			}
-			pattern, s = pattern[1:], s[1:]
+	p, r := []rune(pattern), []rune(s)
+	pi, si := 0, 0
+	star, mark := -1, 0 // the latest * in p, and where in r it resumes
+	for si < len(r) {
+		switch {
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, si
+			pi++
+		case pi < len(p) && (p[pi] == '?' || p[pi] == r[si]):
+			pi++
+			si++
+		case star >= 0:
+			mark++
+			pi, si = star+1, mark
 		default:
-			if s == "" || s[0] != pattern[0] {
-				return false
-			}
-			pattern, s = pattern[1:], s[1:]
+			return false
 		}
 	}
-	return s == ""
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
 }
 
-func anyGlob(patterns []string, s string) bool {
+// evaluation carries the request's context through one authorization:
+// every pattern match first checks it, so an evaluation that outlives the
+// request stops at once. Once stopped, it stays stopped, and its callers
+// must return err rather than any decision (a stopped StringNotLike would
+// otherwise read as "holds").
+type evaluation struct {
+	ctx context.Context
+	err error
+}
+
+func newEvaluation(ctx context.Context) *evaluation { return &evaluation{ctx: ctx} }
+
+func (ev *evaluation) stopped() bool {
+	if ev.err == nil && ev.ctx.Err() != nil {
+		ev.err = ev.ctx.Err()
+	}
+	return ev.err != nil
+}
+
+// fail wraps the context's error for the action being authorized.
+func (ev *evaluation) fail(action string) error {
+	return fmt.Errorf("authorizing %s stopped with the request: %w", action, ev.err)
+}
+
+// anyGlob says whether s matches one of patterns; false once stopped.
+func (ev *evaluation) anyGlob(patterns []string, s string) bool {
 	for _, p := range patterns {
+		if ev.stopped() {
+			return false
+		}
 		if matchGlob(p, s) {
 			return true
 		}
@@ -117,7 +147,7 @@ func (s *Service) envFor(c Caller, encCtx map[string]string) env {
 }
 
 // conditionsHold evaluates a statement's Condition block.
-func conditionsHold(conds map[string]map[string][]string, e env) bool {
+func (ev *evaluation) conditionsHold(conds map[string]map[string][]string, e env) bool {
 	for op, keys := range conds {
 		for key, values := range keys {
 			got, present := e[key]
@@ -129,7 +159,7 @@ func conditionsHold(conds map[string]map[string][]string, e env) bool {
 				}
 				return false
 			}
-			if !conditionHolds(op, got, values) {
+			if !ev.conditionHolds(op, got, values) {
 				return false
 			}
 		}
@@ -137,7 +167,7 @@ func conditionsHold(conds map[string]map[string][]string, e env) bool {
 	return true
 }
 
-func conditionHolds(op, got string, values []string) bool {
+func (ev *evaluation) conditionHolds(op, got string, values []string) bool {
 	switch op {
 	case "StringEquals":
 		return contains(values, got)
@@ -151,9 +181,9 @@ func conditionHolds(op, got string, values []string) bool {
 		}
 		return false
 	case "StringLike":
-		return anyGlob(values, got)
+		return ev.anyGlob(values, got)
 	case "StringNotLike":
-		return !anyGlob(values, got)
+		return !ev.anyGlob(values, got)
 	case "IpAddress", "NotIpAddress":
 		ip, err := netip.ParseAddr(got)
 		in := false
@@ -214,8 +244,15 @@ func parsePolicy(doc string) []stmt {
 
 // principalMatch says whether a key-policy principal names the caller, and
 // whether it does so directly (a named user or role) or by delegating to
-// the caller's account.
-func principalMatch(p string, c Caller) (match, direct bool) {
+// the caller's account. An Allow's wildcard principal (`*`, an account of
+// `*`) stands only for the key's own account: SetKeyPolicy refuses
+// wildcards for other accounts, whose access has to be counted against the
+// instance's quota, and a policy stored before that rule gains nothing
+// from one. A Deny's wildcard matches everyone.
+func principalMatch(p string, c Caller, owner, effect string) (match, direct bool) {
+	if effect == "Allow" && c.AccountID != owner && isWildcardPrincipal(p) {
+		return false, false
+	}
 	switch {
 	case p == "*":
 		return true, false
@@ -227,6 +264,21 @@ func principalMatch(p string, c Caller) (match, direct bool) {
 		return true, true
 	}
 	return false, false
+}
+
+// isWildcardPrincipal says whether a principal could stand for more than
+// one account: `*`, or an ARN whose account or name holds * or ?. The
+// form acs:ram::<account>:* names one account and is no wildcard here.
+func isWildcardPrincipal(p string) bool {
+	if p == "*" {
+		return true
+	}
+	rest, ok := strings.CutPrefix(p, "acs:ram::")
+	if !ok {
+		return strings.ContainsAny(p, "*?")
+	}
+	acct, name, _ := strings.Cut(rest, ":")
+	return strings.ContainsAny(acct, "*?") || (name != "*" && strings.ContainsAny(name, "*?"))
 }
 
 // ramStatements are the caller's own RAM policy statements; root has them
@@ -264,22 +316,31 @@ func denial(action string, c Caller) error {
 
 // authorizeAccount checks an action that names no key (CreateKey, List*):
 // only the caller's RAM policies decide.
-func (s *Service) authorizeAccount(c Caller, action string) error {
+func (s *Service) authorizeAccount(ctx context.Context, c Caller, action string) error {
+	ev := newEvaluation(ctx)
 	for _, st := range s.ramStatements(c) {
-		if st.effect == "Allow" && anyGlob(st.actions, action) {
+		if st.effect == "Allow" && ev.anyGlob(st.actions, action) {
 			return nil
 		}
+	}
+	if ev.stopped() {
+		return ev.fail(action)
 	}
 	return denial(action, c)
 }
 
-// authorizeKey checks an action on a key.
-func (s *Service) authorizeKey(c Caller, action string, k *fsm.Key, encCtx map[string]string) error {
+// authorizeKey checks an action on a key. The request's context bounds the
+// evaluation: it is checked before every pattern match.
+func (s *Service) authorizeKey(ctx context.Context, c Caller, action string, k *fsm.Key, encCtx map[string]string) error {
+	ev := newEvaluation(ctx)
 	e := s.envFor(c, encCtx)
 	arn := s.KeyArn(k)
 	ramAllow := false
 	for _, st := range s.ramStatements(c) {
-		if anyGlob(st.actions, action) && anyGlob(st.resources, arn) && conditionsHold(st.conditions, e) {
+		if ev.anyGlob(st.actions, action) && ev.anyGlob(st.resources, arn) && ev.conditionsHold(st.conditions, e) {
+			if ev.stopped() {
+				return ev.fail(action)
+			}
 			if st.effect == "Deny" {
 				return denial(action, c)
 			}
@@ -292,17 +353,23 @@ func (s *Service) authorizeKey(c Caller, action string, k *fsm.Key, encCtx map[s
 	}
 	keyDirect, keyDelegated := false, false
 	for _, st := range parsePolicy(policy) {
-		if !anyGlob(st.actions, action) || !anyGlob(st.resources, arn) {
+		if ev.stopped() {
+			return ev.fail(action)
+		}
+		if !ev.anyGlob(st.actions, action) || !ev.anyGlob(st.resources, arn) {
 			continue
 		}
 		match, direct := false, false
 		for _, p := range st.principals {
-			m, d := principalMatch(p, c)
+			m, d := principalMatch(p, c, k.AccountID, st.effect)
 			match = match || m
 			direct = direct || (m && d)
 		}
-		if !match || !conditionsHold(st.conditions, e) {
+		if !match || !ev.conditionsHold(st.conditions, e) {
 			continue
+		}
+		if ev.stopped() {
+			return ev.fail(action)
 		}
 		if st.effect == "Deny" {
 			return denial(action, c)
@@ -312,6 +379,9 @@ func (s *Service) authorizeKey(c Caller, action string, k *fsm.Key, encCtx map[s
 		} else {
 			keyDelegated = true
 		}
+	}
+	if ev.stopped() {
+		return ev.fail(action)
 	}
 	if c.AccountID == k.AccountID {
 		if ramAllow || keyDirect {
@@ -338,7 +408,7 @@ func (s *Service) keyFor(ctx context.Context, c Caller, action, param, ref strin
 		}
 		return nil, err
 	}
-	if err := s.authorizeKey(c, action, k, encCtx); err != nil {
+	if err := s.authorizeKey(ctx, c, action, k, encCtx); err != nil {
 		return nil, err
 	}
 	return k, nil
@@ -349,14 +419,18 @@ func (s *Service) keyFor(ctx context.Context, c Caller, action, param, ref strin
 var errForeignKeyUnknown = errors.New("no such key in that account")
 
 // trusts says whether a role's trust policy lets the caller assume it.
-func trusts(doc string, c Caller) bool {
+func trusts(ctx context.Context, doc string, c Caller) (bool, error) {
+	ev := newEvaluation(ctx)
 	var p trustDocument
 	if err := json.Unmarshal([]byte(doc), &p); err != nil {
-		return false
+		return false, nil
 	}
 	allowed := false
 	for _, st := range p.Statement {
-		if !anyGlob(st.Action, "sts:AssumeRole") {
+		if !ev.anyGlob(st.Action, "sts:AssumeRole") {
+			if ev.stopped() {
+				return false, ev.fail("sts:AssumeRole")
+			}
 			continue
 		}
 		match := false
@@ -371,13 +445,13 @@ func trusts(doc string, c Caller) bool {
 			continue
 		}
 		if st.Effect == "Deny" {
-			return false
+			return false, nil
 		}
 		if st.Effect == "Allow" {
 			allowed = true
 		}
 	}
-	return allowed
+	return allowed, nil
 }
 
 type trustDocument struct {
@@ -414,6 +488,11 @@ func ValidateTrustPolicy(doc string) error {
 		}
 		if !contains(st.Action, "sts:AssumeRole") {
 			return bad(`Statement[%d].Action must include "sts:AssumeRole"`, i)
+		}
+		for _, a := range st.Action {
+			if err := checkPattern(fmt.Sprintf("Statement[%d].Action", i), a); err != nil {
+				return bad("%v", err)
+			}
 		}
 		if len(st.Principal["RAM"]) == 0 && len(st.Principal["Service"]) == 0 {
 			return bad(`Statement[%d].Principal needs RAM (e.g. ["acs:ram::<account>:root"])`, i)

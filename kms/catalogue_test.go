@@ -764,7 +764,7 @@ func TestKeyPolicy_GetSetAndCreate(t *testing.T) {
 	if doc, _ := e.svc.GetKeyPolicy(bg, e.caller, withPolicy.ID, "default"); doc != custom {
 		t.Errorf("CreateKey's Policy: got %q", doc)
 	}
-	if _, err := e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", custom); err != nil {
+	if _, err := e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", custom, false); err != nil {
 		t.Fatal(err)
 	}
 	if doc, _ := e.svc.GetKeyPolicy(bg, e.caller, k.ID, "default"); doc != custom {
@@ -775,11 +775,11 @@ func TestKeyPolicy_GetSetAndCreate(t *testing.T) {
 		wantErr(t, "Get without PolicyName", err, ErrMissingParameter)
 		_, err = e.svc.GetKeyPolicy(bg, e.caller, k.ID, "other")
 		wantErr(t, "Get of another policy name", err, ErrInvalidParameter)
-		_, err = e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", "")
+		_, err = e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", "", false)
 		wantErr(t, "Set without Policy", err, ErrMissingParameter)
-		_, err = e.svc.SetKeyPolicy(bg, e.caller, k.ID, "Default", custom)
+		_, err = e.svc.SetKeyPolicy(bg, e.caller, k.ID, "Default", custom, false)
 		wantErr(t, "Set of PolicyName Default", err, ErrInvalidParameter)
-		_, err = e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", `{"Version":"1","Statement":[]}`)
+		_, err = e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", `{"Version":"1","Statement":[]}`, false)
 		wantErr(t, "Set of an empty statement list", err, ErrInvalidParameter)
 		_, _, err = e.svc.CreateKey(bg, e.caller, CreateKeyInput{DKMSInstanceID: e.inst, Policy: `{"Version":"1"}`})
 		wantErr(t, "CreateKey with a bad policy", err, ErrInvalidParameter)

@@ -494,7 +494,14 @@ func (s *Service) AssumeRole(ctx context.Context, c Caller, roleArn, session str
 		}
 		r, found = s.fsm.Role(acct, name)
 	}
-	if !found || !trusts(r.AssumeRolePolicy, c) {
+	trusted := false
+	if found {
+		var err error
+		if trusted, err = trusts(ctx, r.AssumeRolePolicy, c); err != nil {
+			return TempCredentials{}, err
+		}
+	}
+	if !trusted {
 		// Whether the role exists is not revealed to identities it does not
 		// trust.
 		return TempCredentials{}, fmt.Errorf("%w: %s may not assume %s", ErrAssumeRoleDenied, c.Principal, roleArn)

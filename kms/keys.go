@@ -186,7 +186,7 @@ type CreateKeyInput struct {
 // one default key (Aliyun_AES_256, SOFTWARE). Origin EXTERNAL creates the
 // key in PendingImport, waiting for ImportKeyMaterial.
 func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*fsm.Key, uint64, error) {
-	if err := s.authorizeAccount(c, "kms:CreateKey"); err != nil {
+	if err := s.authorizeAccount(ctx, c, "kms:CreateKey"); err != nil {
 		return nil, 0, err
 	}
 	if in.KeySpec == "" {

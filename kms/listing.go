@@ -73,7 +73,7 @@ func (s *Service) ListKeys(ctx context.Context, c Caller, p Page, filters []KeyF
 	if err != nil {
 		return nil, 0, p, err
 	}
-	if err := s.authorizeAccount(c, "kms:ListKeys"); err != nil {
+	if err := s.authorizeAccount(ctx, c, "kms:ListKeys"); err != nil {
 		return nil, 0, p, err
 	}
 	var all []*fsm.Key
@@ -92,7 +92,7 @@ func (s *Service) ListKmsInstances(ctx context.Context, c Caller, p Page) ([]*fs
 	if err != nil {
 		return nil, 0, p, err
 	}
-	if err := s.authorizeAccount(c, "kms:ListKmsInstances"); err != nil {
+	if err := s.authorizeAccount(ctx, c, "kms:ListKmsInstances"); err != nil {
 		return nil, 0, p, err
 	}
 	all := s.fsm.Instances(c.AccountID)
@@ -105,7 +105,7 @@ func (s *Service) GetKmsInstance(ctx context.Context, c Caller, id string) (*fsm
 	if id == "" {
 		return nil, missing("KmsInstanceId")
 	}
-	if err := s.authorizeAccount(c, "kms:GetKmsInstance"); err != nil {
+	if err := s.authorizeAccount(ctx, c, "kms:GetKmsInstance"); err != nil {
 		return nil, err
 	}
 	inst, ok := s.fsm.Instance(id)

@@ -15,6 +15,33 @@ import (
 // MaxPolicySize is the largest key policy document the service accepts.
 const MaxPolicySize = 32768
 
+// Bounds on one pattern (an Action, a Resource, a StringLike value): with
+// them, and the linear matcher, evaluating a policy costs at most a few
+// million steps however it was written.
+const (
+	MaxPatternLength    = 512 // bytes
+	MaxPatternWildcards = 16  // * and ? together
+)
+
+// checkPattern bounds one pattern of a policy document.
+func checkPattern(where, p string) error {
+	if len(p) > MaxPatternLength {
+		return fmt.Errorf("%s: %q is %d bytes; a pattern may have at most %d bytes", where, shorten(p), len(p), MaxPatternLength)
+	}
+	if n := strings.Count(p, "*") + strings.Count(p, "?"); n > MaxPatternWildcards {
+		return fmt.Errorf("%s: %q has %d wildcards (* and ?); a pattern may have at most %d", where, shorten(p), n, MaxPatternWildcards)
+	}
+	return nil
+}
+
+// shorten keeps error messages short when they quote a long pattern.
+func shorten(p string) string {
+	if len(p) <= 64 {
+		return p
+	}
+	return p[:64] + "..."
+}
+
 // PolicyDocument is the key policy grammar (Version "1").
 type PolicyDocument struct {
 	Version   string            `json:"Version"`
@@ -113,12 +140,18 @@ func ValidatePolicy(doc string) error {
 		}
 		for _, a := range st.Action {
 			if !strings.HasPrefix(a, "kms:") || len(a) == len("kms:") {
-				return bad("%s.Action: %q does not start with kms:", where, a)
+				return bad("%s.Action: %q does not start with kms:", where, shorten(a))
+			}
+			if err := checkPattern(where+".Action", a); err != nil {
+				return bad("%v", err)
 			}
 		}
 		for _, r := range st.Resource {
 			if r != "*" && !strings.HasPrefix(r, "acs:kms:") {
-				return bad("%s.Resource: %q is neither * nor an acs:kms: ARN", where, r)
+				return bad("%s.Resource: %q is neither * nor an acs:kms: ARN", where, shorten(r))
+			}
+			if err := checkPattern(where+".Resource", r); err != nil {
+				return bad("%v", err)
 			}
 		}
 		for op, conds := range st.Condition {
@@ -132,6 +165,13 @@ func ValidatePolicy(doc string) error {
 				var l stringList
 				if err := json.Unmarshal(v, &l); err != nil {
 					return bad("%s.Condition.%s.%s %v", where, op, key, err)
+				}
+				if op == "StringLike" || op == "StringNotLike" {
+					for _, pat := range l {
+						if err := checkPattern(fmt.Sprintf("%s.Condition.%s.%s", where, op, key), pat); err != nil {
+							return bad("%v", err)
+						}
+					}
 				}
 			}
 		}
@@ -188,7 +228,7 @@ func (s *Service) GetKeyPolicy(ctx context.Context, c Caller, ref, name string) 
 }
 
 // SetKeyPolicy replaces a key's policy document.
-func (s *Service) SetKeyPolicy(ctx context.Context, c Caller, ref, name, doc string) (uint64, error) {
+func (s *Service) SetKeyPolicy(ctx context.Context, c Caller, ref, name, doc string, bypassLockoutCheck bool) (uint64, error) {
 	if err := checkPolicyName(name); err != nil {
 		return 0, err
 	}

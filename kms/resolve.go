@@ -154,7 +154,7 @@ func (s *Service) versionOf(ctx context.Context, c Caller, action, versionID str
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: the key version the ciphertext names does not exist (the key may have been deleted)", kcrypto.ErrInvalidCiphertext)
 	}
-	if err := s.authorizeKey(c, action, k, encCtx); err != nil {
+	if err := s.authorizeKey(ctx, c, action, k, encCtx); err != nil {
 		return nil, nil, err
 	}
 	return k, v, nil
