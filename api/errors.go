@@ -49,6 +49,7 @@ var errorTable = []struct {
 	{errThrottled, apiError{429, "Rejected.Throttling"}},
 	{kms.ErrNoPermission, apiError{403, "Forbidden.NoPermission"}},
 	{kms.ErrSTSExpired, apiError{400, "InvalidSecurityToken.Expired"}},
+	{kms.ErrSTSRevoked, apiError{400, "InvalidSecurityToken.Expired"}},
 	{kms.ErrSTSToken, apiError{400, "InvalidSecurityToken.MismatchWithAccessKey"}},
 	{kms.ErrAssumeRoleDenied, apiError{403, "NoPermission"}},
 	{fsm.ErrUserExists, apiError{409, "EntityAlreadyExists.User"}},

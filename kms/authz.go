@@ -55,6 +55,9 @@ var systemPolicies = map[string][]stmt{
 	PolicyFullAccess:       {{effect: "Allow", actions: []string{"kms:*"}, resources: []string{"*"}}},
 	PolicyReadOnlyAccess:   {{effect: "Allow", actions: readActions, resources: []string{"*"}}},
 	PolicyCryptoUserAccess: {{effect: "Allow", actions: append([]string{"kms:List*", "kms:Describe*"}, cryptoActions...), resources: []string{"*"}}},
+	// As the reference writes it: every role, the role's trust policy
+	// deciding who may assume which.
+	PolicySTSAssumeRoleAccess: {{effect: "Allow", actions: []string{"sts:AssumeRole"}, resources: []string{"*"}}},
 }
 
 // conditionOperators are the Condition operators the evaluator knows.
@@ -281,6 +284,10 @@ func isWildcardPrincipal(p string) bool {
 	return strings.ContainsAny(acct, "*?") || (name != "*" && strings.ContainsAny(name, "*?"))
 }
 
+// rootStatements are the RAM permissions of an account's root: every
+// action in its own account.
+var rootStatements = append(append([]stmt(nil), systemPolicies[PolicyFullAccess]...), systemPolicies[PolicySTSAssumeRoleAccess]...)
+
 // ramStatements are the caller's own RAM policy statements; root has them
 // all.
 func (s *Service) ramStatements(c Caller) []stmt {
@@ -291,7 +298,7 @@ func (s *Service) ramStatements(c Caller) []stmt {
 	}
 	switch kind {
 	case KindRoot:
-		return systemPolicies[PolicyFullAccess]
+		return rootStatements
 	case KindUser:
 		if u, ok := s.fsm.User(c.AccountID, c.Name); ok {
 			names = u.Policies
@@ -327,6 +334,30 @@ func (s *Service) authorizeAccount(ctx context.Context, c Caller, action string)
 		return ev.fail(action)
 	}
 	return denial(action, c)
+}
+
+// authorizeRAM checks an action on a resource that only the caller's RAM
+// policies govern (sts:AssumeRole on a role): an Allow and no Deny.
+func (s *Service) authorizeRAM(ctx context.Context, c Caller, action, resource string) error {
+	ev := newEvaluation(ctx)
+	e := s.envFor(c, nil)
+	allow := false
+	for _, st := range s.ramStatements(c) {
+		if ev.anyGlob(st.actions, action) && ev.anyGlob(st.resources, resource) && ev.conditionsHold(st.conditions, e) {
+			if st.effect == "Deny" {
+				allow = false
+				break
+			}
+			allow = true
+		}
+	}
+	if ev.stopped() {
+		return ev.fail(action)
+	}
+	if !allow {
+		return fmt.Errorf("%w: %s is not allowed to perform %s on %s; attach a policy that allows it (e.g. %s)", ErrNoPermission, c.Principal, action, resource, PolicySTSAssumeRoleAccess)
+	}
+	return nil
 }
 
 // authorizeKey checks an action on a key. The request's context bounds the

@@ -21,6 +21,9 @@ const (
 	PolicyFullAccess       = "AliyunKMSFullAccess"
 	PolicyReadOnlyAccess   = "AliyunKMSReadOnlyAccess"
 	PolicyCryptoUserAccess = "AliyunKMSCryptoUserAccess"
+	// PolicySTSAssumeRoleAccess lets a RAM user call AssumeRole (each
+	// role's trust policy still decides whether it may assume that role).
+	PolicySTSAssumeRoleAccess = "AliyunSTSAssumeRoleAccess"
 )
 
 // Caller kinds.
@@ -32,8 +35,11 @@ const (
 
 // Identity errors.
 var (
-	ErrSTSToken         = errors.New("the security token is invalid or does not match the access key")
-	ErrSTSExpired       = errors.New("the temporary credentials have expired; call AssumeRole again")
+	ErrSTSToken   = errors.New("the security token is invalid or does not match the access key")
+	ErrSTSExpired = errors.New("the temporary credentials have expired; call AssumeRole again")
+	// ErrSTSRevoked refuses a session of a role that no longer exists as
+	// it was: deleted, or deleted and created again under the same name.
+	ErrSTSRevoked       = errors.New("the temporary credentials are no longer valid: the role they were issued for was deleted (a role created since under the same name is another role); call AssumeRole again")
 	ErrAssumeRoleDenied = errors.New("the role's trust policy does not allow this identity to assume it")
 )
 
@@ -395,7 +401,7 @@ func (s *Service) AttachPolicy(ctx context.Context, c Caller, action, kind, name
 		return 0, missing("PolicyName")
 	}
 	if _, ok := systemPolicies[policy]; !ok {
-		return 0, invalid("PolicyName", fmt.Sprintf("%q is not AliyunKMSFullAccess, AliyunKMSReadOnlyAccess or AliyunKMSCryptoUserAccess", policy))
+		return 0, invalid("PolicyName", fmt.Sprintf("%q is not AliyunKMSFullAccess, AliyunKMSReadOnlyAccess, AliyunKMSCryptoUserAccess or AliyunSTSAssumeRoleAccess", policy))
 	}
 	return s.propose(ctx, fsm.CmdAttachPolicy, fsm.AttachPolicyCmd{Now: s.nowMillis(), AccountID: c.AccountID, Kind: kind, Name: name, PolicyName: policy, Detach: detach})
 }
@@ -441,8 +447,11 @@ type stsClaims struct {
 	Secret      string `msgpack:"sk"`
 	AccountID   string `msgpack:"acct"` // the role's account
 	Role        string `msgpack:"role"`
-	Session     string `msgpack:"sess"`
-	Expires     int64  `msgpack:"exp"` // Unix ms
+	// RoleID binds the session to the role it was issued for, not to its
+	// name: a role deleted and created again has a new id.
+	RoleID  string `msgpack:"rid"`
+	Session string `msgpack:"sess"`
+	Expires int64  `msgpack:"exp"` // Unix ms
 }
 
 const stsPrefix = "STS."
@@ -487,6 +496,12 @@ func (s *Service) AssumeRole(ctx context.Context, c Caller, roleArn, session str
 	if !ok {
 		return TempCredentials{}, invalid("RoleArn", "expected acs:ram::<account>:role/<name>")
 	}
+	// A RAM user needs its own permission first (AliyunSTSAssumeRoleAccess),
+	// as in the reference; the account's root has it. Checked before the
+	// role is looked up, so the refusal says nothing about the role.
+	if err := s.authorizeRAM(ctx, c, "sts:AssumeRole", roleArn); err != nil {
+		return TempCredentials{}, err
+	}
 	r, found := s.fsm.Role(acct, name)
 	if !found {
 		if err := s.confirmAbsent(ctx, "the role"); err != nil {
@@ -512,7 +527,7 @@ func (s *Service) AssumeRole(ctx context.Context, c Caller, roleArn, session str
 	exp := s.now().Add(time.Duration(duration) * time.Second)
 	claims := stsClaims{
 		AccessKeyID: stsPrefix + randomString(mixedAlN, 24), Secret: randomString(mixedAlN, 40),
-		AccountID: acct, Role: name, Session: session, Expires: exp.UnixMilli(),
+		AccountID: acct, Role: name, RoleID: r.ID, Session: session, Expires: exp.UnixMilli(),
 	}
 	body, err := msgpack.Marshal(&claims)
 	if err != nil {
@@ -560,8 +575,10 @@ func (s *Service) stsCredential(ctx context.Context, akid, token string) ([]byte
 	if s.now().UnixMilli() >= cl.Expires {
 		return nil, Caller{}, ErrSTSExpired
 	}
-	if _, ok := s.fsm.Role(cl.AccountID, cl.Role); !ok {
-		return nil, Caller{}, fmt.Errorf("%w: the role %s no longer exists", ErrSTSToken, cl.Role)
+	// A token without a role id was issued before sessions were bound to
+	// the role's identity; it cannot prove which role it belongs to.
+	if r, ok := s.fsm.Role(cl.AccountID, cl.Role); !ok || cl.RoleID == "" || r.ID != cl.RoleID {
+		return nil, Caller{}, fmt.Errorf("%w (%s)", ErrSTSRevoked, RoleArn(cl.AccountID, cl.Role))
 	}
 	return []byte(cl.Secret), Caller{
 		AccountID: cl.AccountID, Principal: RoleArn(cl.AccountID, cl.Role), AccessKeyID: akid,
