@@ -2,6 +2,11 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,4 +92,131 @@ func TestSTS_AssumeRoleNeedsTheUsersPermission(t *testing.T) {
 		t.Fatalf("a user with AliyunSTSAssumeRoleAccess: %v", err)
 	}
 	tn.must(t, "AssumeRole", assume, nil) // the root
+}
+
+func (tn *testNode) operator(tb testing.TB, cl *client.Client, method, path string, q url.Values) (map[string]any, error) {
+	tb.Helper()
+	resp, err := cl.Do(ctx30(tb), method, path, q, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	return out, nil
+}
+
+// Point 2: the pattern that made the old matcher backtrack for hours is
+// refused at SetKeyPolicy, naming the limit.
+func TestSetKeyPolicy_RefusesPathologicalPattern(t *testing.T) {
+	tn := startNode(t)
+	key := tn.createKey(t, "glob")
+	doc := `{"Version":"1","Statement":[{"Effect":"Allow","Principal":{"RAM":["acs:ram::` + tn.AccountID + `:*"]},"Action":["kms:*"],"Resource":["acs:kms:*?*?*?*?*?*?*?*?*?*?*?*?*?*?#"]}]}`
+	tn.refused(t, "SetKeyPolicy", map[string]string{"KeyId": key, "PolicyName": "default", "Policy": doc}, 400, "InvalidParameter")
+	_, err := tn.call(t, "SetKeyPolicy", map[string]string{"KeyId": key, "PolicyName": "default", "Policy": doc})
+	if err == nil || !strings.Contains(err.Error(), "at most 16") {
+		t.Fatalf("the refusal does not name the limit: %v", err)
+	}
+}
+
+// Point 8a: wildcard principals in an Allow are refused, naming them.
+func TestSetKeyPolicy_RefusesWildcardPrincipals(t *testing.T) {
+	tn := startNode(t)
+	key := tn.createKey(t, "wildcards")
+	for _, p := range []string{"*", "acs:ram::*:*", "acs:ram::*:root"} {
+		doc := `{"Version":"1","Statement":[{"Effect":"Allow","Principal":{"RAM":["acs:ram::` + tn.AccountID + `:*"]},"Action":["kms:*"],"Resource":["*"]},` +
+			`{"Effect":"Allow","Principal":{"RAM":["` + p + `"]},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":["*"]}]}`
+		tn.refused(t, "SetKeyPolicy", map[string]string{"KeyId": key, "PolicyName": "default", "Policy": doc}, 400, "InvalidParameter")
+		_, err := tn.call(t, "SetKeyPolicy", map[string]string{"KeyId": key, "PolicyName": "default", "Policy": doc})
+		if err == nil || !strings.Contains(err.Error(), "wildcards are not allowed for principals of other accounts") || !strings.Contains(err.Error(), strconv.Quote(p)) {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+}
+
+// Point 8b: the lockout safety check and its bypass parameter.
+func TestSetKeyPolicy_LockoutSafetyCheckAndBypass(t *testing.T) {
+	tn := startNode(t)
+	key := tn.createKey(t, "lockout")
+	lockout := `{"Version":"1","Statement":[{"Effect":"Allow","Principal":{"RAM":["acs:ram::` + tn.AccountID + `:*"]},"Action":["kms:*"],"Resource":["*"]},` +
+		`{"Effect":"Deny","Principal":{"RAM":["acs:ram::` + tn.AccountID + `:*"]},"Action":["kms:SetKeyPolicy"],"Resource":["*"]}]}`
+	params := map[string]string{"KeyId": key, "PolicyName": "default", "Policy": lockout}
+	tn.refused(t, "SetKeyPolicy", params, 400, "InvalidParameter")
+	_, err := tn.call(t, "SetKeyPolicy", params)
+	if err == nil || !strings.Contains(err.Error(), "BypassPolicyLockoutSafetyCheck") {
+		t.Fatalf("the refusal does not mention BypassPolicyLockoutSafetyCheck: %v", err)
+	}
+	params["BypassPolicyLockoutSafetyCheck"] = "maybe"
+	tn.refused(t, "SetKeyPolicy", params, 400, "InvalidParameter")
+	params["BypassPolicyLockoutSafetyCheck"] = "true"
+	tn.must(t, "SetKeyPolicy", params, nil)
+	// Locked out indeed.
+	delete(params, "BypassPolicyLockoutSafetyCheck")
+	tn.refused(t, "SetKeyPolicy", params, 403, "Forbidden.NoPermission")
+}
+
+// Point 8c: reserved alias prefixes in any case.
+func TestCreateAlias_RefusesReservedPrefixesInAnyCase(t *testing.T) {
+	tn := startNode(t)
+	key := tn.createKey(t, "aliases")
+	for _, name := range []string{"alias/acs/x", "alias/ACS/x", "alias/aliyun/x", "alias/AliYun/x"} {
+		tn.refused(t, "CreateAlias", map[string]string{"KeyId": key, "AliasName": name}, 400, "InvalidParameter")
+	}
+}
+
+// Point 8d: at most 10 KMS instances per account unless the operator
+// raises the limit.
+func TestInstances_PerAccountLimit(t *testing.T) {
+	tn := startNode(t)
+	create := func(cl *client.Client) error {
+		_, err := tn.operator(t, cl, http.MethodPost, "/v1/operator/instances", url.Values{"Type": {"software"}})
+		return err
+	}
+	for i := 1; i < 10; i++ { // operator init made the first
+		if err := create(tn.V3); err != nil {
+			t.Fatalf("instance %d: %v", i+1, err)
+		}
+	}
+	before := tn.hash()
+	err := create(tn.V3)
+	ae := wantAPIError(t, err, 400, "Rejected.LimitExceeded")
+	if !strings.Contains(ae.Message, "at most 10") || !strings.Contains(ae.Message, "kmsctl operator instance limit") {
+		t.Fatalf("the refusal does not name the limit and how to raise it: %s", ae.Message)
+	}
+	if tn.hash() != before {
+		t.Fatal("a refused instance changed the catalogue")
+	}
+
+	// Another account may not raise its own limit.
+	var acct struct{ AccountId, AccessKeyId, AccessKeySecret string }
+	out, err := tn.operator(t, tn.V3, http.MethodPost, "/v1/operator/accounts", url.Values{"Name": {"b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct.AccountId, acct.AccessKeyId, acct.AccessKeySecret = out["AccountId"].(string), out["AccessKeyId"].(string), out["AccessKeySecret"].(string)
+	b, err := client.New(tn.Endpoint(), acct.AccessKeyId, acct.AccessKeySecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tn.operator(t, b, http.MethodPost, "/v1/operator/instance-limits", url.Values{"AccountId": {acct.AccountId}, "MaxInstances": {"50"}})
+	wantAPIError(t, err, 403, "Forbidden.NoPermission")
+	_, err = tn.operator(t, tn.V3, http.MethodPost, "/v1/operator/instance-limits", url.Values{"AccountId": {tn.AccountID}, "MaxInstances": {"0"}})
+	wantAPIError(t, err, 400, "InvalidParameter")
+
+	if _, err := tn.operator(t, tn.V3, http.MethodPost, "/v1/operator/instance-limits", url.Values{"AccountId": {tn.AccountID}, "MaxInstances": {"11"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tn.operator(t, tn.V3, http.MethodGet, "/v1/operator/instance-limits", nil)
+	if err != nil || got["MaxInstances"] != float64(11) || got["Instances"] != float64(10) {
+		t.Fatalf("limit = %v, %v", got, err)
+	}
+	if err := create(tn.V3); err != nil {
+		t.Fatalf("under the raised limit: %v", err)
+	}
+	wantAPIError(t, create(tn.V3), 400, "Rejected.LimitExceeded")
+	if err := create(b); err != nil {
+		t.Fatalf("another account's first instance: %v", err)
+	}
 }

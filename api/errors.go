@@ -81,6 +81,7 @@ var errorTable = []struct {
 	{fsm.ErrNotExternal, apiError{400, "Unsupported.Origin"}},
 	{fsm.ErrDeletionProtected, apiError{403, "Forbidden.DeletionProtection"}},
 	{fsm.ErrQuotaExceeded, apiError{400, "Rejected.LimitExceeded"}},
+	{fsm.ErrInstanceLimitExceeded, apiError{400, "Rejected.LimitExceeded"}},
 	{fsm.ErrKeyNotFound, apiError{404, "Forbidden.KeyNotFound"}},
 	{fsm.ErrAliasNotFound, apiError{404, "Forbidden.AliasNotFound"}},
 	{kms.ErrKeyVersionNotFound, apiError{404, "Forbidden.ResourceNotFound"}},

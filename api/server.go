@@ -132,6 +132,7 @@ func New(cfg Config) *Server {
 		"/v1/operator/accounts":   s.serveAccounts,
 		"/v1/operator/ratelimits": s.serveRateLimits,
 	}
+	s.routes["/v1/operator/instance-limits"] = s.serveInstanceLimits
 	if cfg.Gatherer != nil {
 		s.routes["/metrics"] = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP
 	}

@@ -101,11 +101,16 @@ func (c *catalogue) applyInit(cmd *InitCmd, index uint64) error {
 }
 
 func (c *catalogue) applyCreateInstance(cmd *CreateInstanceCmd, index uint64) error {
-	if _, ok := c.accounts[cmd.Instance.AccountID]; !ok {
+	acct, ok := c.accounts[cmd.Instance.AccountID]
+	if !ok {
 		return fmt.Errorf("%w: %s", ErrAccountNotFound, cmd.Instance.AccountID)
 	}
 	if _, ok := c.instances[cmd.Instance.ID]; ok {
 		return fmt.Errorf("%w: %s", ErrInstanceExists, cmd.Instance.ID)
+	}
+	if n, max := c.instancesOf(acct.ID), MaxInstancesOf(acct); n >= max {
+		return fmt.Errorf("%w: account %s has %d KMS instances and may have at most %d; the operator raises the limit with `kmsctl operator instance limit --account %s --max N`",
+			ErrInstanceLimitExceeded, acct.ID, n, max, acct.ID)
 	}
 	inst := cmd.Instance
 	inst.ModifyIndex = index
@@ -161,6 +166,9 @@ func (c *catalogue) applyCreateKey(cmd *CreateKeyCmd, index uint64) error {
 	// Every check before the first change: a refused command changes nothing.
 	if inst != nil && k.CrossAccount > 0 && inst.AccessUsed+k.CrossAccount > accessQuota(inst) {
 		return fmt.Errorf("%w: %s would use %d of %d", ErrAccessQuotaExceeded, inst.ID, inst.AccessUsed+k.CrossAccount, accessQuota(inst))
+	}
+	if inst == nil && k.CrossAccount > DefaultAccessQuota {
+		return defaultKeyOverQuota(k.CrossAccount)
 	}
 	v.KeyID = k.ID
 	v.CreateIndex = index
@@ -542,6 +550,13 @@ func accessQuota(inst *Instance) int {
 	return inst.AccessQuota
 }
 
+// defaultKeyOverQuota refuses a policy of an account's default key (which
+// belongs to no instance) that names more principals of other accounts
+// than an instance's default access quota allows a whole instance.
+func defaultKeyOverQuota(n int) error {
+	return fmt.Errorf("%w: the default key's policy would name %d principals of other accounts; at most %d", ErrAccessQuotaExceeded, n, DefaultAccessQuota)
+}
+
 func (c *catalogue) applySetKeyPolicy(cmd *KeyPolicyCmd, index uint64) error {
 	k, err := c.key(cmd.KeyID)
 	if err != nil {
@@ -556,6 +571,9 @@ func (c *catalogue) applySetKeyPolicy(cmd *KeyPolicyCmd, index uint64) error {
 		ni.AccessUsed = used
 		ni.ModifyIndex = index
 		c.instances[ni.ID] = &ni
+	}
+	if _, ok := c.instances[k.InstanceID]; !ok && cmd.CrossAccount > k.CrossAccount && cmd.CrossAccount > DefaultAccessQuota {
+		return defaultKeyOverQuota(cmd.CrossAccount)
 	}
 	n := k.clone()
 	n.CrossAccount = cmd.CrossAccount

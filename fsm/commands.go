@@ -50,6 +50,7 @@ const (
 	CmdAttachPolicy          CommandType = 31
 	CmdSetRateLimit          CommandType = 32
 	CmdRegisterHSMDomain     CommandType = 33
+	CmdSetInstanceLimit      CommandType = 35
 )
 
 func (t CommandType) String() string {
@@ -120,6 +121,8 @@ func (t CommandType) String() string {
 		return "SetRateLimit"
 	case CmdRegisterHSMDomain:
 		return "RegisterHSMDomain"
+	case CmdSetInstanceLimit:
+		return "SetInstanceLimit"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }

@@ -201,6 +201,10 @@ func (f *FSM) Apply(l *raft.Log) any {
 		var c RegisterHSMDomainCmd
 		mustDecode(t, l.Index, body, &c)
 		return f.cat.applyRegisterHSMDomain(&c, l.Index)
+	case CmdSetInstanceLimit:
+		var c InstanceLimitCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applySetInstanceLimit(&c, l.Index)
 	}
 	if t&IgnoreUnknownFlag != 0 {
 		f.logger.Warn("ignoring unknown command type (written by a newer version)", "type", uint8(t), "index", l.Index)

@@ -26,6 +26,10 @@ type Account struct {
 	RateLimits  map[string]float64 `msgpack:"limits"`
 	CreatedAt   int64              `msgpack:"ct"`
 	ModifyIndex uint64             `msgpack:"mi"`
+
+	// MaxInstances is how many KMS instances the account may have, set by
+	// the operator; 0 means DefaultMaxInstances.
+	MaxInstances int `msgpack:"maxinst,omitempty"`
 }
 
 // AccessKey authenticates requests. The secret is stored only wrapped under

@@ -21,8 +21,12 @@ func checkAliasName(name string) error {
 	if !aliasPattern.MatchString(name) {
 		return invalid("AliasName", "an alias is alias/ followed by 1 to 255 letters, digits, _, / or -")
 	}
-	if strings.HasPrefix(name, "alias/acs/") {
-		return invalid("AliasName", "the prefix alias/acs/ is reserved for service keys")
+	// The service's own aliases; matched in any case, so that alias/ACS/x
+	// cannot pass for one.
+	for _, reserved := range []string{"alias/acs/", "alias/aliyun/"} {
+		if strings.HasPrefix(strings.ToLower(name), reserved) {
+			return invalid("AliasName", fmt.Sprintf("the prefix %s is reserved for service keys (in any case)", reserved))
+		}
 	}
 	return nil
 }

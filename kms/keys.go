@@ -164,6 +164,60 @@ func (s *Service) CreateInstanceWith(ctx context.Context, c Caller, in InstanceI
 	return &inst, idx, nil
 }
 
+// MaxInstanceLimit bounds what the operator may set as an account's
+// instance limit.
+const MaxInstanceLimit = 10000
+
+// SetInstanceLimit sets how many KMS instances an account may have. Only
+// the operator may. The FSM enforces it at every CreateInstance.
+func (s *Service) SetInstanceLimit(ctx context.Context, c Caller, accountID string, max int) (uint64, error) {
+	if err := s.requireOperator(c, "setting an account's instance limit"); err != nil {
+		return 0, err
+	}
+	if accountID == "" {
+		return 0, missing("AccountId")
+	}
+	if max < 1 || max > MaxInstanceLimit {
+		return 0, invalid("MaxInstances", fmt.Sprintf("an account may have 1 to %d KMS instances", MaxInstanceLimit))
+	}
+	ok, err := s.found(ctx, func() bool { _, ok := s.fsm.Account(accountID); return ok })
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("%w: %s", fsm.ErrAccountNotFound, accountID)
+	}
+	return s.propose(ctx, fsm.CmdSetInstanceLimit, fsm.InstanceLimitCmd{Now: s.nowMillis(), AccountID: accountID, MaxInstances: max})
+}
+
+// InstanceLimit returns an account's instance limit and how many instances
+// it has. An account reads its own; the operator any.
+func (s *Service) InstanceLimit(ctx context.Context, c Caller, accountID string) (max, used int, err error) {
+	if accountID == "" {
+		accountID = c.AccountID
+	}
+	if accountID != c.AccountID {
+		if err := s.requireOperator(c, "reading another account's instance limit"); err != nil {
+			return 0, 0, err
+		}
+	} else if err := requireRoot(c, "reading the instance limit"); err != nil {
+		return 0, 0, err
+	}
+	var a *fsm.Account
+	ok, err := s.found(ctx, func() bool {
+		var hit bool
+		a, hit = s.fsm.Account(accountID)
+		return hit
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	if !ok {
+		return 0, 0, fmt.Errorf("%w: %s", fsm.ErrAccountNotFound, accountID)
+	}
+	return fsm.MaxInstancesOf(a), s.fsm.InstanceCount(accountID), nil
+}
+
 // CreateKeyInput holds CreateKey's parameters.
 type CreateKeyInput struct {
 	KeySpec                 string

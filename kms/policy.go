@@ -131,7 +131,14 @@ func ValidatePolicy(doc string) error {
 			}
 			for _, a := range arns {
 				if !principalPattern.MatchString(a) {
-					return bad("%s.Principal.RAM: %q is not acs:ram::<account>:root|*|user/<name>|role/<name>", where, a)
+					return bad("%s.Principal.RAM: %q is not acs:ram::<account>:root|*|user/<name>|role/<name>", where, shorten(a))
+				}
+				// Each account a key grants to uses one unit of the
+				// instance's access quota; a wildcard could stand for any
+				// number of them, so an Allow may not use one. (A Deny
+				// may: it grants nothing.)
+				if st.Effect == "Allow" && isWildcardPrincipal(a) {
+					return bad("%s.Principal.RAM: %q: wildcards are not allowed for principals of other accounts (each account a key is shared with counts against the instance's access quota); name the account (acs:ram::<account>:*) or the identity", where, shorten(a))
 				}
 			}
 		}
@@ -242,9 +249,30 @@ func (s *Service) SetKeyPolicy(ctx context.Context, c Caller, ref, name, doc str
 	if err != nil {
 		return 0, err
 	}
+	if !bypassLockoutCheck {
+		if err := s.lockoutCheck(ctx, c, k, doc); err != nil {
+			return 0, err
+		}
+	}
 	idx, err := s.propose(ctx, fsm.CmdSetKeyPolicy, fsm.KeyPolicyCmd{Now: s.nowMillis(), KeyID: k.ID, Policy: doc, CrossAccount: CrossAccountPrincipals(doc, k.AccountID)})
 	if errors.Is(err, fsm.ErrAccessQuotaExceeded) {
 		return idx, fmt.Errorf("%w: %v", ErrLimitExceeded, err)
 	}
 	return idx, err
+}
+
+// lockoutCheck refuses a key policy under which the caller could no
+// longer change the key's policy: it evaluates kms:SetKeyPolicy for the
+// caller against the key as it would be, with the caller's RAM policies, as
+// the real authorization does. Whoever means it passes
+// BypassPolicyLockoutSafetyCheck=true.
+func (s *Service) lockoutCheck(ctx context.Context, c Caller, k *fsm.Key, doc string) error {
+	next := *k
+	next.Policy = doc
+	err := s.authorizeKey(ctx, c, "kms:SetKeyPolicy", &next, nil)
+	if errors.Is(err, ErrNoPermission) {
+		return invalid("Policy", fmt.Sprintf("under this policy %s could no longer call SetKeyPolicy on the key (the policy lockout safety check); "+
+			"to set it anyway, pass BypassPolicyLockoutSafetyCheck=true", c.Principal))
+	}
+	return err
 }

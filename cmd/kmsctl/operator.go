@@ -99,7 +99,7 @@ tokens of that domain (nodes started with --hsm-domain NAME):
 	create.Flags().StringVar(&instType, "type", "software", "instance type: software or hardware")
 	create.Flags().StringVar(&instName, "name", "", "instance name")
 	create.Flags().StringVar(&instDomain, "hsm-domain", "", "HSM domain of a hardware instance")
-	inst.AddCommand(create)
+	inst.AddCommand(create, instanceLimitCommand(g, stdout))
 	op.AddCommand(inst)
 	op.AddCommand(accountCommand(g, stdout), rateLimitCommand(g, stdout))
 	op.AddCommand(tlsCommand(stdout), auditCommand(stdout))
