@@ -575,9 +575,10 @@ func (s *Service) stsCredential(ctx context.Context, akid, token string) ([]byte
 	if s.now().UnixMilli() >= cl.Expires {
 		return nil, Caller{}, ErrSTSExpired
 	}
-	// A token without a role id was issued before sessions were bound to
-	// the role's identity; it cannot prove which role it belongs to.
-	if r, ok := s.fsm.Role(cl.AccountID, cl.Role); !ok || cl.RoleID == "" || r.ID != cl.RoleID {
+	// The role must be the one the token was issued for, not merely one of
+	// the same name. A token issued before sessions carried the role's id
+	// has none, and every role has one, so it is refused too.
+	if r, ok := s.fsm.Role(cl.AccountID, cl.Role); !ok || r.ID != cl.RoleID {
 		return nil, Caller{}, fmt.Errorf("%w (%s)", ErrSTSRevoked, RoleArn(cl.AccountID, cl.Role))
 	}
 	return []byte(cl.Secret), Caller{
