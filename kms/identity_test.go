@@ -1,8 +1,12 @@
 package kms
 
 import (
+	"encoding/base64"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 func trustRoot(account string) string {
@@ -122,4 +126,26 @@ func TestAssumeRole_UserNeedsAnSTSPolicy(t *testing.T) {
 	if u, _ := e.fsm.User(acct, "app"); len(u.Policies) != 0 {
 		t.Fatalf("policies left: %v", u.Policies)
 	}
+}
+
+// A token issued before sessions carried the role's id (so without one) is
+// refused: it cannot show which role of that name it was issued for.
+func TestSTS_TokenWithoutRoleIDRefused(t *testing.T) {
+	e := newSvcEnv(t)
+	acct := e.caller.AccountID
+	if _, _, err := e.svc.CreateRole(bg, e.caller, "r", trustRoot(acct), "", 0); err != nil {
+		t.Fatal(err)
+	}
+	cl := stsClaims{AccessKeyID: stsPrefix + "legacy", Secret: "s", AccountID: acct, Role: "r", Session: "old",
+		Expires: e.clock.Now().Add(time.Hour).UnixMilli()}
+	body, err := msgpack.Marshal(&cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := e.root.Wrap(body, stsAAD(cl.AccessKeyID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = e.svc.Credential(bg, cl.AccessKeyID, base64.RawURLEncoding.EncodeToString(sealed))
+	wantErr(t, "a token without a role id", err, ErrSTSRevoked)
 }
