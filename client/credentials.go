@@ -28,8 +28,8 @@ type Credentials struct {
 	// empty for an access key's.
 	SecurityToken string `json:"SecurityToken,omitempty"`
 	Endpoint      string `json:"Endpoint"`
-	InstanceId      string `json:"InstanceId,omitempty"`
-	AccountId       string `json:"AccountId,omitempty"`
+	InstanceId    string `json:"InstanceId,omitempty"`
+	AccountId     string `json:"AccountId,omitempty"`
 }
 
 // String hides the secret, so that printing a Credentials with %v or %+v in a
