@@ -255,7 +255,9 @@ func waitForLeader(c *client.Client, wait time.Duration, stderr io.Writer) error
 	announced := false
 	last := ""
 	for {
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		// Each try has its own short bound, so the last one, at the
+		// deadline, still gets an answer (or a refusal) to report.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		resp, err := c.DoUnsigned(ctx, http.MethodGet, "/v1/health", nil, nil, nil)
 		cancel()
 		if err == nil {
@@ -292,14 +294,15 @@ func waitForLeader(c *client.Client, wait time.Duration, stderr io.Writer) error
 			fmt.Fprintf(stderr, "  not yet: %s\n", reason)
 			last = reason
 		}
-		if time.Now().Add(backoff).After(deadline) {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
 			return fmt.Errorf("no leader at %s after %s (last: %s).\n"+
 				"Check that kmsd is running and listens on that address (its --http-addr), that the endpoint is right (--endpoint, "+
 				"or Endpoint in the credentials file), and that a new cluster's nodes all started with the same --bootstrap-expect N "+
 				"and can reach each other's --gossip-addr (kmsd logs when Raft elects a leader); or wait longer with --wait",
 				c.Endpoint, wait, last)
 		}
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(min(backoff, remaining))
 		<-t.C
 		backoff = min(2*backoff, 2*time.Second)
 	}
