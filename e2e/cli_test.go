@@ -179,8 +179,8 @@ func TestCLI_CredentialSourcesAndExitCodes(t *testing.T) {
 			append(append([]string{}, creds...), "Encrypt", "--KeyId", "a", "--KeyId", "b"), // twice
 			append(append([]string{}, creds...), "--signature", "v9", "ListKeys"),
 			append(append([]string{}, creds...), "--min-index", "soon", "ListKeys"),
-			append(append([]string{}, creds...), "NoSuchAction"),                            // refused locally (apispec)
-			append(append([]string{}, creds...), "Encrypt", "--KeyID", key),                 // parameter names are case-sensitive
+			append(append([]string{}, creds...), "NoSuchAction"),            // refused locally (apispec)
+			append(append([]string{}, creds...), "Encrypt", "--KeyID", key), // parameter names are case-sensitive
 			{"--no-such-flag"},
 			{"operator", "no-such-command"},
 			{"operator", "snapshot", "save"},
