@@ -43,7 +43,7 @@ func runAction(args []string, at int, g *globals, stdout, stderr io.Writer) int 
 			return exitOK
 		}
 		if !strings.HasPrefix(a, "--") || len(a) < 3 {
-			return exitCode(usagef("%s: unexpected argument %q; parameters are written --Name value", name, a), stderr)
+			return exitCode(actionUsagef(name, "%s: unexpected argument %q; parameters are written --Name value", name, a), stderr)
 		}
 		pname, value, hasValue := strings.Cut(a[2:], "=")
 		if takesValue, global := globalFlagNames[pname]; global {
@@ -51,7 +51,7 @@ func runAction(args []string, at int, g *globals, stdout, stderr io.Writer) int 
 				value = "true"
 			} else if !hasValue {
 				if i+1 >= len(rest) {
-					return exitCode(usagef("%s: --%s needs a value", name, pname), stderr)
+					return exitCode(actionUsagef(name, "%s: --%s needs a value", name, pname), stderr)
 				}
 				i++
 				value = rest[i]
@@ -66,13 +66,13 @@ func runAction(args []string, at int, g *globals, stdout, stderr io.Writer) int 
 		}
 		if !hasValue {
 			if i+1 >= len(rest) {
-				return exitCode(usagef("%s: --%s needs a value", name, pname), stderr)
+				return exitCode(actionUsagef(name, "%s: --%s needs a value", name, pname), stderr)
 			}
 			i++
 			value = rest[i]
 		}
 		if _, dup := params[pname]; dup {
-			return exitCode(usagef("%s: --%s given twice", name, pname), stderr)
+			return exitCode(actionUsagef(name, "%s: --%s given twice", name, pname), stderr)
 		}
 		params[pname] = value
 	}
@@ -109,19 +109,19 @@ func runAction(args []string, at int, g *globals, stdout, stderr io.Writer) int 
 func unknownParam(a apispec.Action, name string) error {
 	known := a.ParamNames()
 	if s := apispec.Suggest(name, known); len(s) > 0 && strings.EqualFold(s[0], name) {
-		return usagef("%s: unknown parameter --%s; did you mean --%s? (parameter names are case-sensitive)", a.Name, name, s[0])
+		return actionUsagef(a.Name, "%s: unknown parameter --%s; did you mean --%s? (parameter names are case-sensitive)", a.Name, name, s[0])
 	}
 	if s := apispec.Suggest(name, globalNames()); len(s) > 0 && name != "" && name[0] >= 'a' && name[0] <= 'z' {
-		return usagef("%s: unknown flag --%s; did you mean --%s?", a.Name, name, s[0])
+		return actionUsagef(a.Name, "%s: unknown flag --%s; did you mean --%s?", a.Name, name, s[0])
 	}
 	if len(known) == 0 {
-		return usagef("%s: unknown parameter --%s; %s takes no parameters", a.Name, name, a.Name)
+		return actionUsagef(a.Name, "%s: unknown parameter --%s; %s takes no parameters", a.Name, name, a.Name)
 	}
 	msg := fmt.Sprintf("%s: unknown parameter --%s; %s takes --%s", a.Name, name, a.Name, strings.Join(known, ", --"))
 	if s := apispec.Suggest(name, known); len(s) > 0 {
 		msg += fmt.Sprintf(" (did you mean --%s?)", s[0])
 	}
-	return usagef("%s", msg)
+	return actionUsagef(a.Name, "%s", msg)
 }
 
 func globalNames() []string {

@@ -41,12 +41,18 @@ type globals struct {
 	showIndex     bool
 }
 
-// usageError marks a mistake on the command line (exit 2).
-type usageError struct{ msg string }
+// usageError marks a mistake on the command line (exit 2). help, when set,
+// is the command whose --help would have helped.
+type usageError struct{ msg, help string }
 
 func (e *usageError) Error() string { return e.msg }
 
-func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
+
+// actionUsagef is a mistake in an action's parameters.
+func actionUsagef(action, format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...), help: action}
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -88,7 +94,11 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitService
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "kmsctl:", err)
-		fmt.Fprintln(stderr, "Run 'kmsctl --help' for usage.")
+		help := "kmsctl"
+		if ue.help != "" {
+			help += " " + ue.help
+		}
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", help)
 		return exitUsage
 	case errors.As(err, &ae):
 		printAPIError(stderr, ae)
@@ -161,7 +171,7 @@ func addGlobalFlags(cmd *cobra.Command, g *globals) {
 	pf.StringVar(&g.signature, "signature", "v3", "request signature: v3 (ACS3-HMAC-SHA256) or v1 (HMAC-SHA1)")
 	pf.Uint64Var(&g.minIndex, "min-index", 0, "serve only once the node has applied this Raft index (read your writes)")
 	pf.DurationVar(&g.timeout, "timeout", 30*time.Second, "time limit for one request")
-	pf.BoolVar(&g.showIndex, "show-index", false, "print a write's Raft index (X-Kms-Index) on stderr, for --min-index")
+	pf.BoolVar(&g.showIndex, "show-index", false, "print the Raft index of an action's write (X-Kms-Index) on stderr, for --min-index")
 }
 
 // globalFlagNames are the flags runAction treats as kmsctl's own; the true
