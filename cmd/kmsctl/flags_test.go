@@ -23,7 +23,9 @@ func assumeRole(t *testing.T, creds, endpoint, accountID string) (akid, secret, 
 	base := []string{"--credentials", creds, "--endpoint", endpoint}
 	mustCtl(t, nil, append(base, "CreateRole", "--RoleName", "ops", "--AssumeRolePolicyDocument", trust)...)
 	mustCtl(t, nil, append(base, "AttachPolicyToRole", "--RoleName", "ops", "--PolicyType", "System", "--PolicyName", "AliyunKMSFullAccess")...)
-	var out struct{ Credentials struct{ AccessKeyId, AccessKeySecret, SecurityToken string } }
+	var out struct {
+		Credentials struct{ AccessKeyId, AccessKeySecret, SecurityToken string }
+	}
 	mustCtl(t, &out, append(base, "AssumeRole", "--RoleArn", "acs:ram::"+accountID+":role/ops", "--RoleSessionName", "kmsctl-test")...)
 	c := out.Credentials
 	if c.AccessKeyId == "" || c.AccessKeySecret == "" || c.SecurityToken == "" {
