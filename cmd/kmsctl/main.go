@@ -70,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if i := commandIndex(args); i >= 0 {
 		// `kmsctl encrypt`: an action in the wrong capitals.
 		if _, _, err := root.Find(args[i:]); err != nil {
-			if s := apispec.Suggest(args[i], apispec.Names()); len(s) > 0 {
+			if s := apispec.Suggest(args[i], apispec.Names()); len(s) > 0 && strings.EqualFold(s[0], args[i]) {
 				return exitCode(usagef("unknown command %q; did you mean the action %s? (actions start with a capital letter; kmsctl actions lists them)", args[i], s[0]), stderr)
 			}
 		}
