@@ -7,14 +7,16 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/raftkms/raftkms/apispec"
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/kms"
 )
 
-// actionTable maps each supported action to its handler. Handlers decode
+// handlers maps each supported action to its handler. Handlers decode
 // parameters, call kms, and format the answer with the service's field
-// names; nothing else.
-func (s *Server) actionTable() map[string]actionFunc {
+// names; nothing else. Which actions exist and which parameters each takes
+// is apispec's table; actionTable joins the two.
+func (s *Server) handlers() map[string]actionFunc {
 	return map[string]actionFunc{
 		"CreateKey":                       s.createKey,
 		"DescribeKey":                     s.describeKey,
@@ -25,11 +27,11 @@ func (s *Server) actionTable() map[string]actionFunc {
 		"CreateKeyVersion":                s.createKeyVersion,
 		"ListKeyVersions":                 s.listKeyVersions,
 		"DescribeKeyVersion":              s.describeKeyVersion,
-		"Encrypt":                         dryRunnable(s.encrypt),
-		"Decrypt":                         dryRunnable(s.decrypt),
-		"GenerateDataKey":                 dryRunnable(s.generateDataKey),
-		"GenerateDataKeyWithoutPlaintext": dryRunnable(s.generateDataKeyWithoutPlaintext),
-		"ReEncrypt":                       dryRunnable(s.reEncrypt),
+		"Encrypt":                         s.encrypt,
+		"Decrypt":                         s.decrypt,
+		"GenerateDataKey":                 s.generateDataKey,
+		"GenerateDataKeyWithoutPlaintext": s.generateDataKeyWithoutPlaintext,
+		"ReEncrypt":                       s.reEncrypt,
 		"CreateAlias":                     s.createAlias,
 		"UpdateAlias":                     s.updateAlias,
 		"DeleteAlias":                     s.deleteAlias,
@@ -44,13 +46,13 @@ func (s *Server) actionTable() map[string]actionFunc {
 		"SetDeletionProtection":           s.setDeletionProtection,
 		"GetKeyPolicy":                    s.getKeyPolicy,
 		"SetKeyPolicy":                    s.setKeyPolicy,
-		"AsymmetricSign":                  dryRunnable(s.asymmetricSign),
-		"AsymmetricVerify":                dryRunnable(s.asymmetricVerify),
-		"AsymmetricEncrypt":               dryRunnable(s.asymmetricEncrypt),
-		"AsymmetricDecrypt":               dryRunnable(s.asymmetricDecrypt),
-		"GetPublicKey":                    dryRunnable(s.getPublicKey),
-		"GenerateAndExportDataKey":        dryRunnable(s.generateAndExportDataKey),
-		"ExportDataKey":                   dryRunnable(s.exportDataKey),
+		"AsymmetricSign":                  s.asymmetricSign,
+		"AsymmetricVerify":                s.asymmetricVerify,
+		"AsymmetricEncrypt":               s.asymmetricEncrypt,
+		"AsymmetricDecrypt":               s.asymmetricDecrypt,
+		"GetPublicKey":                    s.getPublicKey,
+		"GenerateAndExportDataKey":        s.generateAndExportDataKey,
+		"ExportDataKey":                   s.exportDataKey,
 		"GetParametersForImport":          s.getParametersForImport,
 		"ImportKeyMaterial":               s.importKeyMaterial,
 		"DeleteKeyMaterial":               s.deleteKeyMaterial,
@@ -75,6 +77,52 @@ func (s *Server) actionTable() map[string]actionFunc {
 		"DetachPolicyFromRole": s.attachPolicy("DetachPolicyFromRole", "Role", true),
 		"ListPoliciesForUser":  s.listPoliciesForUser,
 		"AssumeRole":           s.assumeRole,
+	}
+}
+
+// actionTable builds the routing from apispec's table: every declared action
+// gets its handler, which sees only the parameters the table declares for
+// it (so a parameter the table does not list cannot be read, and kmsctl's
+// help, built from the same table, cannot drift from what the server
+// reads); an action that declares DryRun honours it. A handler without a
+// declared action, or the reverse, is a programming error, caught by every
+// test that starts a server.
+func (s *Server) actionTable() map[string]actionFunc {
+	handlers := s.handlers()
+	table := make(map[string]actionFunc, len(handlers))
+	for _, a := range apispec.Actions() {
+		fn, ok := handlers[a.Name]
+		if !ok {
+			panic(fmt.Sprintf("api: apispec declares action %s, which has no handler", a.Name))
+		}
+		if _, ok := a.Param("DryRun"); ok {
+			fn = dryRunnable(fn)
+		}
+		table[a.Name] = declaredOnly(a, fn)
+	}
+	for name := range handlers {
+		if _, ok := apispec.Lookup(name); !ok {
+			panic(fmt.Sprintf("api: handler for action %s, which apispec does not declare", name))
+		}
+	}
+	return table
+}
+
+// declaredOnly hands fn only the parameters its action declares. The
+// request's other parameters (Action, Version, the V1 signature's, a
+// client's extras) stay out of the handler's sight, as an unknown
+// parameter always was: ignored.
+func declaredOnly(a apispec.Action, fn actionFunc) actionFunc {
+	names := a.ParamNames()
+	return func(c *call) (any, error) {
+		p := make(params, len(names))
+		for _, n := range names {
+			if v, ok := c.p[n]; ok {
+				p[n] = v
+			}
+		}
+		c.p = p
+		return fn(c)
 	}
 }
 

@@ -106,6 +106,9 @@ func New(endpoint, accessKeyID, accessKeySecret string, opts ...Option) (*Client
 
 // NewFromCredentials is New with the fields of a credentials file.
 func NewFromCredentials(cr Credentials, opts ...Option) (*Client, error) {
+	if cr.SecurityToken != "" {
+		opts = append([]Option{WithSecurityToken(cr.SecurityToken)}, opts...)
+	}
 	return New(cr.Endpoint, cr.AccessKeyId, cr.AccessKeySecret, opts...)
 }
 
@@ -286,11 +289,11 @@ func (c *Client) Call(ctx context.Context, action string, params map[string]stri
 
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: %w", action, c.Endpoint, err)
+		return nil, c.transportError(fmt.Errorf("client: %s %s: %w", action, c.Endpoint, err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, readAPIError(resp)
+		return nil, c.answerError(resp)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
@@ -389,11 +392,11 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+		return nil, c.transportError(fmt.Errorf("client: %s %s: %w", method, path, err))
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
-		return nil, readAPIError(resp)
+		return nil, c.answerError(resp)
 	}
 	return resp, nil
 }

@@ -13,6 +13,10 @@ const (
 	EnvEndpoint        = "KMS_ENDPOINT"
 	EnvAccessKeyID     = "KMS_ACCESS_KEY_ID"
 	EnvAccessKeySecret = "KMS_ACCESS_KEY_SECRET"
+	EnvSecurityToken   = "KMS_SECURITY_TOKEN" // an STS token, with temporary credentials
+	// EnvCAFile names a PEM file of the CA that signed the nodes' HTTPS
+	// certificates (kmsctl's --ca-file).
+	EnvCAFile = "KMS_CA_FILE"
 )
 
 // Credentials is the credentials file: a JSON object with exactly these
@@ -20,20 +24,26 @@ const (
 type Credentials struct {
 	AccessKeyId     string `json:"AccessKeyId"`
 	AccessKeySecret string `json:"AccessKeySecret"`
-	Endpoint        string `json:"Endpoint"`
-	InstanceId      string `json:"InstanceId,omitempty"`
-	AccountId       string `json:"AccountId,omitempty"`
+	// SecurityToken comes with temporary credentials (AssumeRole's answer);
+	// empty for an access key's.
+	SecurityToken string `json:"SecurityToken,omitempty"`
+	Endpoint      string `json:"Endpoint"`
+	InstanceId    string `json:"InstanceId,omitempty"`
+	AccountId     string `json:"AccountId,omitempty"`
 }
 
 // String hides the secret, so that printing a Credentials with %v or %+v in a
 // log or an error message cannot leak it.
 func (c Credentials) String() string {
-	secret := ""
+	secret, token := "", ""
 	if c.AccessKeySecret != "" {
 		secret = "<redacted>"
 	}
-	return fmt.Sprintf("{AccessKeyId:%s AccessKeySecret:%s Endpoint:%s InstanceId:%s AccountId:%s}",
-		c.AccessKeyId, secret, c.Endpoint, c.InstanceId, c.AccountId)
+	if c.SecurityToken != "" {
+		token = " SecurityToken:<redacted>"
+	}
+	return fmt.Sprintf("{AccessKeyId:%s AccessKeySecret:%s%s Endpoint:%s InstanceId:%s AccountId:%s}",
+		c.AccessKeyId, secret, token, c.Endpoint, c.InstanceId, c.AccountId)
 }
 
 // GoString hides the secret from %#v as well.
@@ -57,7 +67,8 @@ func LoadCredentialsFile(path string) (Credentials, error) {
 // tool, in this order, later steps overriding earlier ones:
 //
 //  1. the file named by flagFile (--credentials), or else by $KMS_CREDENTIALS;
-//  2. $KMS_ENDPOINT, $KMS_ACCESS_KEY_ID, $KMS_ACCESS_KEY_SECRET, when set;
+//  2. $KMS_ENDPOINT, $KMS_ACCESS_KEY_ID, $KMS_ACCESS_KEY_SECRET,
+//     $KMS_SECURITY_TOKEN, when set;
 //  3. flagEndpoint (--endpoint), when not empty.
 //
 // Pass "" for a flag the user did not set. The result has an AccessKeyId, an
@@ -82,6 +93,9 @@ func ResolveCredentials(flagFile, flagEndpoint string) (Credentials, error) {
 	}
 	if v := os.Getenv(EnvAccessKeySecret); v != "" {
 		c.AccessKeySecret = v
+	}
+	if v := os.Getenv(EnvSecurityToken); v != "" {
+		c.SecurityToken = v
 	}
 	if flagEndpoint != "" {
 		c.Endpoint = flagEndpoint

@@ -156,7 +156,6 @@ func TestCLI_CredentialSourcesAndExitCodes(t *testing.T) {
 			{[]string{"DescribeKey", "--KeyId", "00000000-0000-4000-8000-000000000000"}, "Forbidden.KeyNotFound"},
 			{[]string{"Encrypt", "--KeyId", key}, "MissingParameter"},
 			{[]string{"Decrypt", "--CiphertextBlob", "bm90IGEgYmxvYg=="}, "InvalidCiphertext"},
-			{[]string{"NoSuchAction"}, "InvalidAction.NotFound"},
 			{[]string{"CreateAlias", "--AliasName", "alias/acs/reserved", "--KeyId", key}, ""},
 		} {
 			r := c.Ctl(n2, tc.args...)
@@ -180,6 +179,8 @@ func TestCLI_CredentialSourcesAndExitCodes(t *testing.T) {
 			append(append([]string{}, creds...), "Encrypt", "--KeyId", "a", "--KeyId", "b"), // twice
 			append(append([]string{}, creds...), "--signature", "v9", "ListKeys"),
 			append(append([]string{}, creds...), "--min-index", "soon", "ListKeys"),
+			append(append([]string{}, creds...), "NoSuchAction"),            // refused locally (apispec)
+			append(append([]string{}, creds...), "Encrypt", "--KeyID", key), // parameter names are case-sensitive
 			{"--no-such-flag"},
 			{"operator", "no-such-command"},
 			{"operator", "snapshot", "save"},

@@ -12,24 +12,37 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// accountCommand is `kmsctl operator account create [--name N]`.
-func accountCommand(g *globals, stdout io.Writer) *cobra.Command {
+// accountCommand is `kmsctl operator account create [--name N] [--out FILE]`.
+func accountCommand(g *globals, stdout, stderr io.Writer) *cobra.Command {
 	acct := &cobra.Command{
 		Use:   "account",
 		Short: "Manage accounts (operator account root only)",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return usagef("account needs a subcommand: create") },
 	}
-	var name string
+	var name, out string
 	create := &cobra.Command{
-		Use:   "create [--name N]",
-		Short: "Create an account and print its root's first access key, once",
-		Args:  cobra.NoArgs,
+		Use:   "create [--name N] [--out FILE]",
+		Short: "Create an account and write its root's first access key, once",
+		Long: `Create an account and write its root's first access key as a credentials file
+for the new account — the only time the secret is shown:
+
+  kmsctl operator account create --name payments --out payments.json
+
+--out writes FILE with mode 0600 and never overwrites an existing file (the
+check comes before the account is created). Without --out the credentials
+are printed on stdout.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newClient(g, true)
 			if err != nil {
 				return err
 			}
+			sf, err := createSecretFile(out)
+			if err != nil {
+				return err
+			}
+			defer sf.abandon()
 			ctx, cancel := requestContext(g)
 			defer cancel()
 			q := url.Values{}
@@ -42,15 +55,14 @@ func accountCommand(g *globals, stdout io.Writer) *cobra.Command {
 			}
 			// The same shape as operator init's output, so the output is a
 			// credentials file for the new account.
-			b, _ := json.MarshalIndent(map[string]any{
+			return sf.write(map[string]any{
 				"AccountId": m["AccountId"], "AccessKeyId": m["AccessKeyId"], "AccessKeySecret": m["AccessKeySecret"],
 				"Endpoint": c.Endpoint,
-			}, "", "  ")
-			fmt.Fprintln(stdout, string(b))
-			return nil
+			}, stdout, stderr)
 		},
 	}
 	create.Flags().StringVar(&name, "name", "", "account name")
+	create.Flags().StringVar(&out, "out", "", "write the credentials to this new file (mode 0600) instead of stdout")
 	acct.AddCommand(create)
 	return acct
 }

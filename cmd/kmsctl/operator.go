@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,19 +32,30 @@ func operatorCommand(g *globals, stdout, stderr io.Writer) *cobra.Command {
 			return usagef("operator needs a subcommand: init, members, snapshot, instance, tls, audit")
 		},
 	}
-	op.AddCommand(&cobra.Command{
-		Use:   "init",
-		Short: "Initialize a new cluster: prints the operator account's credentials, once",
+	var initOut string
+	var initWait time.Duration
+	initCmd := &cobra.Command{
+		Use:   "init [--out FILE] [--wait DURATION]",
+		Short: "Initialize a new cluster: writes the operator account's credentials, once",
 		Long: `Initialize a new cluster. Creates the operator account, its first access key and
-one software KMS instance, and prints them as JSON — the only time the secret
-is shown. Save the output as a credentials file:
+one software KMS instance, and writes them as a credentials file — the only
+time the secret is shown:
 
-  kmsctl --endpoint http://127.0.0.1:9700 operator init > creds.json
+  kmsctl --endpoint http://127.0.0.1:9700 operator init --out creds.json
 
-A second init fails and changes nothing.`,
+--out writes FILE with mode 0600 and never overwrites an existing file (the
+check comes before the cluster is initialized, so nothing is lost). Without
+--out the credentials are printed on stdout.
+
+A node that was just started may not have a Raft leader yet, or not listen
+yet: init waits for one (up to --wait, default 30s; 0 does not wait),
+reporting on stderr. A second init fails and changes nothing.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return operatorInit(g, stdout) },
-	})
+		RunE: func(cmd *cobra.Command, _ []string) error { return operatorInit(g, initOut, initWait, stdout, stderr) },
+	}
+	initCmd.Flags().StringVar(&initOut, "out", "", "write the credentials to this new file (mode 0600) instead of stdout")
+	initCmd.Flags().DurationVar(&initWait, "wait", 30*time.Second, "how long to wait for the node to listen and have a Raft leader")
+	op.AddCommand(initCmd)
 	op.AddCommand(&cobra.Command{
 		Use:   "members",
 		Short: "List the cluster's nodes: Raft role, zone, addresses, voter, alive, HSM domains and their health",
@@ -101,7 +115,7 @@ tokens of that domain (nodes started with --hsm-domain NAME):
 	create.Flags().StringVar(&instDomain, "hsm-domain", "", "HSM domain of a hardware instance")
 	inst.AddCommand(create, instanceLimitCommand(g, stdout))
 	op.AddCommand(inst)
-	op.AddCommand(accountCommand(g, stdout), rateLimitCommand(g, stdout))
+	op.AddCommand(accountCommand(g, stdout, stderr), rateLimitCommand(g, stdout))
 	op.AddCommand(tlsCommand(stdout), auditCommand(stdout))
 	return op
 }
@@ -142,9 +156,19 @@ func doJSON(ctx context.Context, c *client.Client, method, path string, query ur
 	return m, raw, nil
 }
 
-func operatorInit(g *globals, stdout io.Writer) error {
+func operatorInit(g *globals, out string, wait time.Duration, stdout, stderr io.Writer) error {
 	c, err := newClient(g, false)
 	if err != nil {
+		return err
+	}
+	// The file is claimed before the cluster is initialized: init works
+	// once, so a refusal afterwards would lose the operator's secret.
+	sf, err := createSecretFile(out)
+	if err != nil {
+		return err
+	}
+	defer sf.abandon()
+	if err := waitForLeader(c, wait, stderr); err != nil {
 		return err
 	}
 	ctx, cancel := requestContext(g)
@@ -153,13 +177,149 @@ func operatorInit(g *globals, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{
+	return sf.write(map[string]any{
 		"AccountId": m["AccountId"], "AccessKeyId": m["AccessKeyId"], "AccessKeySecret": m["AccessKeySecret"],
 		"InstanceId": m["InstanceId"], "Endpoint": c.Endpoint,
+	}, stdout, stderr)
+}
+
+// secretFile is --out FILE of the commands that print a secret once: made
+// with O_EXCL and mode 0600 before the request, filled after it, removed if
+// the request fails. Without --out the credentials go to stdout.
+type secretFile struct {
+	path string
+	f    *os.File
+	done bool
+}
+
+func createSecretFile(path string) (*secretFile, error) {
+	if path == "" {
+		return &secretFile{}, nil
 	}
-	b, _ := json.MarshalIndent(out, "", "  ")
-	fmt.Fprintln(stdout, string(b))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, usagef("--out %s: the file exists; kmsctl does not overwrite credentials (choose another name, or remove it first)", path)
+	}
+	if err != nil {
+		return nil, usagef("--out: %v", err)
+	}
+	return &secretFile{path: path, f: f}, nil
+}
+
+// write stores the credentials; without a file it prints them.
+func (s *secretFile) write(creds map[string]any, stdout, stderr io.Writer) error {
+	b, _ := json.MarshalIndent(creds, "", "  ")
+	b = append(b, '\n')
+	if s.f == nil {
+		_, err := stdout.Write(b)
+		return err
+	}
+	_, err := s.f.Write(b)
+	if err == nil {
+		err = s.f.Sync()
+	}
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		// The secret exists nowhere else: print it rather than lose it.
+		os.Remove(s.path)
+		s.done = true
+		stdout.Write(b)
+		return fmt.Errorf("writing %s: %v; the credentials are printed above instead, store them safely", s.path, err)
+	}
+	s.done = true
+	fmt.Fprintf(stderr, "credentials written to %s (mode 0600); use them with --credentials %s or KMS_CREDENTIALS=%s\n", s.path, s.path, s.path)
 	return nil
+}
+
+// abandon removes the file when nothing was written to it.
+func (s *secretFile) abandon() {
+	if s.f != nil && !s.done {
+		s.f.Close()
+		os.Remove(s.path)
+	}
+}
+
+// waitForLeader polls the node's /v1/health until it answers 200 (it
+// listens, a Raft leader is known, its catalogue is current), backing off up
+// to 2 s between tries, for at most wait. Mistakes that waiting cannot fix
+// (wrong scheme, untrusted certificate) end it at once.
+func waitForLeader(c *client.Client, wait time.Duration, stderr io.Writer) error {
+	if wait <= 0 {
+		return nil
+	}
+	start := time.Now()
+	deadline := start.Add(wait)
+	backoff := 100 * time.Millisecond
+	announced := false
+	last := ""
+	for {
+		// Each try has its own short bound, so the last one, at the
+		// deadline, still gets an answer (or a refusal) to report.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		resp, err := c.DoUnsigned(ctx, http.MethodGet, "/v1/health", nil, nil, nil)
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			if announced {
+				fmt.Fprintf(stderr, "the node at %s is ready (after %s)\n", c.Endpoint, time.Since(start).Round(100*time.Millisecond))
+			}
+			return nil
+		}
+		var ae *client.APIError
+		reason := ""
+		switch {
+		case hinted(err):
+			return err
+		case errors.As(err, &ae) && ae.StatusCode == http.StatusServiceUnavailable:
+			var h struct{ Reason string }
+			json.Unmarshal(ae.Body, &h)
+			reason = h.Reason
+			if reason == "" {
+				reason = "not ready"
+			}
+		case errors.As(err, &ae):
+			// An answer that is not about readiness: let init itself
+			// answer.
+			return nil
+		default:
+			reason = shortNetError(err)
+		}
+		if !announced {
+			fmt.Fprintf(stderr, "waiting for a leader at %s (up to %s)...\n", c.Endpoint, wait)
+			announced = true
+		}
+		if reason != last {
+			fmt.Fprintf(stderr, "  not yet: %s\n", reason)
+			last = reason
+		}
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			return fmt.Errorf("no leader at %s after %s (last: %s).\n"+
+				"Check that kmsd is running and listens on that address (its --http-addr), that the endpoint is right (--endpoint, "+
+				"or Endpoint in the credentials file), and that a new cluster's nodes all started with the same --bootstrap-expect N "+
+				"and can reach each other's --gossip-addr (kmsd logs when Raft elects a leader); or wait longer with --wait",
+				c.Endpoint, wait, last)
+		}
+		t := time.NewTimer(min(backoff, remaining))
+		<-t.C
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// shortNetError is the cause of a failed connection, without the client's
+// prefix (method, URL).
+func shortNetError(err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		msg := op.Err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[i+2:]
+		}
+		return msg
+	}
+	return err.Error()
 }
 
 func operatorMembers(g *globals, stdout io.Writer) error {

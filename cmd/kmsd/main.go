@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -44,7 +45,12 @@ type config struct {
 	insecure        bool
 
 	hsm hsmConfig
+
+	showVersion bool
 }
+
+// errShowVersion is parseFlags' answer to --version.
+var errShowVersion = errors.New("show version")
 
 const usage = `kmsd — a raftkms node.
 
@@ -111,8 +117,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.gossipKeyFile, "gossip-key-file", "", "file holding base64 of a 16, 24 or 32-byte key that encrypts gossip (the same on every node): head -c 32 /dev/urandom | base64")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow the API or cluster port on a non-loopback address without TLS (traffic, including credentials' use and key material between nodes, is then readable on the network)")
 	c.hsm.addFlags(fs)
+	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.showVersion {
+		return c, errShowVersion
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
@@ -162,6 +172,10 @@ func main() {
 	}
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
 	if err == flag.ErrHelp {
+		os.Exit(0)
+	}
+	if err == errShowVersion {
+		fmt.Println("kmsd", version)
 		os.Exit(0)
 	}
 	if err != nil {
