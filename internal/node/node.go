@@ -132,6 +132,9 @@ func Start(cfg Config) (_ *Node, err error) {
 		}
 	}()
 
+	if cfg.RootKey == nil {
+		return nil, errors.New("a root key is required")
+	}
 	if (cfg.ClusterServerTLS == nil) != (cfg.ClusterClientTLS == nil) {
 		return nil, errors.New("cluster TLS needs both a server and a client configuration")
 	}
@@ -149,7 +152,10 @@ func Start(cfg Config) (_ *Node, err error) {
 	}
 	n.trans, err = transport.New(transport.Config{
 		BindAddr: cfg.ClusterAddr, AdvertiseAddr: advertise(cfg.AdvertiseHost, cfg.ClusterAddr),
-		Logger: logger.Named("transport"), Metrics: reg,
+		// Peers prove they hold the same root key before any Raft or RPC
+		// traffic (transport/DESIGN.md).
+		AuthKey: cfg.RootKey.Derive(kcrypto.LabelClusterAuth),
+		Logger:  logger.Named("transport"), Metrics: reg,
 		ServerTLS: cfg.ClusterServerTLS, ClientTLS: cfg.ClusterClientTLS,
 	})
 	if err != nil {
