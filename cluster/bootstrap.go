@@ -68,7 +68,7 @@ func (c *Cluster) RunBootstrap(ctx context.Context, expect int, r Raft) error {
 	defer cancel()
 	tick := time.NewTicker(c.t.poll)
 	defer tick.Stop()
-	b := &bootstrapper{c: c, expect: expect, r: r, ctx: ctx, check: newPeerCheck(c, "bootstrap")}
+	b := &bootstrapper{c: c, expect: expect, r: r, ctx: ctx, check: newPeerCheck(c, "bootstrap", c.t.poll, 5*time.Second)}
 	for {
 		done, err := b.step()
 		if done {

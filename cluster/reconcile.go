@@ -45,7 +45,7 @@ func (c *Cluster) RunReconciler(ctx context.Context, r Raft, rc ReconcileConfig)
 	if rc.DeadServerTimeout == 0 {
 		rc.DeadServerTimeout = DefaultDeadServerTimeout
 	}
-	rec := &reconciler{c: c, r: r, rc: rc, ctx: ctx, missingSince: make(map[string]time.Time), check: newPeerCheck(c, "reconciler")}
+	rec := &reconciler{c: c, r: r, rc: rc, ctx: ctx, missingSince: make(map[string]time.Time), check: newPeerCheck(c, "reconciler", rc.Interval, 30*time.Second)}
 	ch, cancel := c.Subscribe()
 	defer cancel()
 	tick := time.NewTicker(rc.Interval)
