@@ -323,7 +323,7 @@ func (t *Transport) handshake(raw net.Conn) {
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
 			level = hclog.Warn
 		}
-		fail("handshake", level, "no protocol byte within the handshake timeout, closing", "error", err)
+		fail("handshake", level, "no protocol byte, closing", "error", err)
 		return
 	}
 	switch b[0] {
