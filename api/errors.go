@@ -93,6 +93,7 @@ var errorTable = []struct {
 	{kms.ErrLimitExceeded, apiError{400, "Rejected.LimitExceeded"}},
 	{fsm.ErrAlreadyInitialized, apiError{409, "Rejected.AlreadyInitialized"}},
 	{kms.ErrRootKeyMismatch, apiError{400, "Rejected.RootKeyMismatch"}},
+	{kms.ErrNodeRootKey, apiError{503, "ServiceUnavailable.RootKeyMismatch"}},
 	{fsm.ErrBadSnapshot, apiError{400, "InvalidSnapshot"}},
 	{kms.ErrHSMUnavailable, apiError{503, "ServiceUnavailable.HSM"}},
 	{kms.ErrStale, apiError{503, "ServiceUnavailable.Stale"}},

@@ -30,14 +30,14 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ready() (bool, string) {
+	if err := s.cfg.Service.RootKeyMismatch(); err != nil {
+		return false, err.Error()
+	}
 	if _, id := s.cfg.Raft.Leader(); id == "" {
 		return false, "no Raft leader is known to this node"
 	}
 	if !s.cfg.Raft.CaughtUp() {
 		return false, "this node is still applying committed entries"
-	}
-	if ok, match := s.cfg.Service.Initialized(); ok && !match {
-		return false, "this node's root key differs from the cluster's: start it with the cluster's --root-key-file"
 	}
 	return true, ""
 }

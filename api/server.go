@@ -161,12 +161,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, "", newRequestID(), fmt.Errorf("internal panic"))
 		}
 	}()
+	if err := s.cfg.Service.RootKeyMismatch(); err != nil && !reportsHealth(r.URL.Path) {
+		// A node with another root key can serve nothing; say why rather
+		// than fail each operation its own way.
+		s.writeError(w, r, "", newRequestID(), err)
+		return
+	}
 	h, ok := s.routes[r.URL.Path]
 	if !ok {
 		s.writeError(w, r, "", newRequestID(), fmt.Errorf("%w: %q; API actions are sent to /", errNotFound, r.URL.Path))
 		return
 	}
 	h(w, r)
+}
+
+// reportsHealth tells the paths that keep answering on a node that cannot
+// serve, and report why.
+func reportsHealth(path string) bool {
+	return path == "/v1/health" || path == "/v1/status" || path == "/metrics"
 }
 
 func newRequestID() string { return strings.ToUpper(uuid.NewString()) }

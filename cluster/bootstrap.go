@@ -47,8 +47,10 @@ type Server struct {
 //   - no alive member advertises a different non-zero Expect (a
 //     misconfiguration; logged, and nothing happens until it is fixed);
 //   - at least expect alive members advertise Expect == expect and a
-//     ClusterAddr (members with Expect 0 are not counted: they did not ask to
-//     form a cluster, and the reconciler adds them afterwards);
+//     ClusterAddr, and pass Config.VerifyPeer (members with Expect 0 are not
+//     counted: they did not ask to form a cluster, and the reconciler adds
+//     them afterwards; a member whose cluster port does not prove the
+//     cluster key is not counted and never listed);
 //   - this node is among the expect lowest IDs of those members — that list
 //     is the initial configuration, all voters;
 //   - every member of that list advertises the same BootstrapProposal (a hash
@@ -66,7 +68,7 @@ func (c *Cluster) RunBootstrap(ctx context.Context, expect int, r Raft) error {
 	defer cancel()
 	tick := time.NewTicker(c.t.poll)
 	defer tick.Stop()
-	b := &bootstrapper{c: c, expect: expect, r: r}
+	b := &bootstrapper{c: c, expect: expect, r: r, ctx: ctx, check: newPeerCheck(c, "bootstrap", c.t.poll, 5*time.Second)}
 	for {
 		done, err := b.step()
 		if done {
@@ -87,7 +89,9 @@ type bootstrapper struct {
 	c       *Cluster
 	expect  int
 	r       Raft
-	lastWhy string // last "waiting because" message, logged once per change
+	ctx     context.Context
+	check   *peerCheck // Config.VerifyPeer, refusals logged once
+	lastWhy string     // last "waiting because" message, logged once per change
 }
 
 func (b *bootstrapper) wait(why string, kv ...any) {
@@ -132,7 +136,7 @@ func (b *bootstrapper) step() (done bool, err error) {
 				"member", m.ID, "member_expect", m.Expect, "expect", b.expect)
 			return false, nil
 		}
-		if m.Expect == b.expect && m.ClusterAddr != "" {
+		if m.Expect == b.expect && m.ClusterAddr != "" && b.check.ok(b.ctx, m) {
 			eligible = append(eligible, m)
 		}
 	}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -69,6 +70,13 @@ type Config struct {
 	ReapTimeout time.Duration
 	// Metrics, if set, receives this package's collectors.
 	Metrics prometheus.Registerer
+	// VerifyPeer, when set, must accept a member's cluster address before
+	// the leader's reconciler adds the member to the Raft configuration (or
+	// promotes it, or moves it to a new address), and before bootstrap-expect
+	// counts it. The node checks that the member's cluster port proves the
+	// same cluster key: gossip alone proves nothing about who a member is.
+	// nil accepts every member (tests of gossip alone).
+	VerifyPeer func(ctx context.Context, id, clusterAddr string) error
 }
 
 // timings are the package's own timers (memberlist's are in its Config).
@@ -99,6 +107,8 @@ type Cluster struct {
 	join    []string
 	bind    string
 	reap    time.Duration
+
+	verify func(ctx context.Context, id, clusterAddr string) error // Config.VerifyPeer
 
 	metaMu sync.Mutex // serializes UpdateMeta/Leave meta changes; never taken by memberlist callbacks
 
@@ -147,6 +157,7 @@ func New(cfg Config) (*Cluster, error) {
 		members:  make(map[string]Member),
 		subs:     make(map[uint64]chan struct{}),
 		stopCh:   make(chan struct{}),
+		verify:   cfg.VerifyPeer,
 	}
 	if cfg.Fast {
 		c.t = fastTimings

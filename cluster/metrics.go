@@ -7,6 +7,7 @@ type metrics struct {
 	raftChanges   *prometheus.CounterVec // kms_cluster_raft_changes_total{change}
 	reconcileErrs prometheus.Counter     // kms_cluster_reconcile_errors_total
 	joins         *prometheus.CounterVec // kms_cluster_join_attempts_total{result}
+	peerRefused   prometheus.Counter     // kms_cluster_peer_verify_failures_total
 }
 
 // newMetrics builds the package's collectors and registers them on reg when
@@ -30,11 +31,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "kms_cluster_join_attempts_total",
 			Help: "Gossip join attempts, by result.",
 		}, []string{"result"}),
+		peerRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kms_cluster_peer_verify_failures_total",
+			Help: "Members whose cluster port failed the check (cluster authentication) before being added to Raft or counted for bootstrap.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.members, m.raftChanges, m.reconcileErrs, m.joins} {
+	for _, c := range []prometheus.Collector{m.members, m.raftChanges, m.reconcileErrs, m.joins, m.peerRefused} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

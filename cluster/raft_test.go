@@ -117,7 +117,7 @@ func newTestRaftCluster(t *testing.T, rc ReconcileConfig) *testRaftCluster {
 
 // start launches node id (zone) with --bootstrap-expect expect, joining
 // every node started so far.
-func (tc *testRaftCluster) start(id, zone string, expect int) *testNode {
+func (tc *testRaftCluster) start(id, zone string, expect int, opts ...nodeOpt) *testNode {
 	t := tc.t
 	t.Helper()
 	logger := testLogger(t).Named(id)
@@ -147,7 +147,7 @@ func (tc *testRaftCluster) start(id, zone string, expect int) *testNode {
 	join := slices.Clone(tc.join)
 	tc.mu.Unlock()
 
-	c := newTestNode(t, id, zone, withJoin(join...), withExpect(expect))
+	c := newTestNode(t, id, zone, append([]nodeOpt{withJoin(join...), withExpect(expect)}, opts...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &testNode{id: id, c: c, raft: rn, cancel: cancel}
 	n.done.Add(2)

@@ -31,7 +31,8 @@ const DefaultDeadServerTimeout = 5 * time.Minute
 //     never the leader itself and never a voter whose removal would leave the
 //     voters gossip sees alive short of a majority of the new configuration
 //     (see planRemovals);
-//  2. adds alive members missing from the configuration and promotes or
+//  2. adds alive members missing from the configuration — only those whose
+//     cluster port passes Config.VerifyPeer (see verified) — and promotes or
 //     demotes servers to reach DesiredVoters (with this node pinned as a
 //     voter), ordered so fault tolerance never drops below what it was:
 //     demote down voters, promote, add, fix addresses, demote alive voters.
@@ -44,7 +45,7 @@ func (c *Cluster) RunReconciler(ctx context.Context, r Raft, rc ReconcileConfig)
 	if rc.DeadServerTimeout == 0 {
 		rc.DeadServerTimeout = DefaultDeadServerTimeout
 	}
-	rec := &reconciler{c: c, r: r, rc: rc, missingSince: make(map[string]time.Time)}
+	rec := &reconciler{c: c, r: r, rc: rc, ctx: ctx, missingSince: make(map[string]time.Time), check: newPeerCheck(c, "reconciler", rc.Interval, 30*time.Second)}
 	ch, cancel := c.Subscribe()
 	defer cancel()
 	tick := time.NewTicker(rc.Interval)
@@ -55,6 +56,7 @@ func (c *Cluster) RunReconciler(ctx context.Context, r Raft, rc ReconcileConfig)
 		} else if rec.leading {
 			rec.leading = false
 			clear(rec.missingSince)
+			clear(rec.check.refused)
 		}
 		select {
 		case <-ctx.Done():
@@ -71,6 +73,8 @@ type reconciler struct {
 	c            *Cluster
 	r            Raft
 	rc           ReconcileConfig
+	ctx          context.Context
+	check        *peerCheck // Config.VerifyPeer, refusals logged once
 	leading      bool
 	missingSince map[string]time.Time // Raft servers gossip has no member for, since when (this term)
 	lastBlocked  string
@@ -127,7 +131,31 @@ func (rec *reconciler) pass(now time.Time) {
 			return
 		}
 	}
-	rec.apply(planVoters(c.id, members, servers))
+	rec.apply(planVoters(c.id, rec.verified(members, servers), servers))
+}
+
+// verified drops from members those that planVoters could add, promote or
+// move to a new address but whose cluster port fails Config.VerifyPeer: a
+// member that has not proven the cluster key never enters the Raft
+// configuration, as voter or nonvoter. Dropping them before planning (rather
+// than skipping their changes) keeps them out of the desired voter set, so
+// no other server is demoted to make room for them. Voters already in the
+// configuration at the same address are not re-checked.
+func (rec *reconciler) verified(members []Member, servers []Server) []Member {
+	inConfig := make(map[string]Server, len(servers))
+	for _, s := range servers {
+		inConfig[s.ID] = s
+	}
+	out := members[:0:0]
+	for _, m := range members {
+		s, in := inConfig[m.ID]
+		settled := in && s.Voter && s.Addr == m.ClusterAddr
+		if m.Alive() && m.ClusterAddr != "" && !settled && !rec.check.ok(rec.ctx, m) {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // apply runs changes in order and stops at the first failure (the next pass

@@ -247,10 +247,12 @@ func TestRestart_LeaderSIGTERMHandsOverAndWritesResume(t *testing.T) {
 	}
 }
 
-// Issue 2 (/v1/health: ready means "its root key is the cluster's"): a node
-// started with another root key can join, but reports itself unhealthy with
-// the reason, and neither serves crypto nor lets a write through it put
-// key material wrapped under the wrong root key into the catalogue.
+// Issue 2 (/v1/health: ready means "its root key is the cluster's") and
+// issue 9 point 7: a node started with another root key joins gossip but
+// never Raft (the cluster port refuses its key, and the leader adds only
+// members that pass it); it reports itself unhealthy with the reason and
+// answers every request with 503 ServiceUnavailable.RootKeyMismatch, so it
+// neither serves crypto nor lets a write through.
 func TestMembership_NodeWithOtherRootKeyIsUnhealthyAndServesNothing(t *testing.T) {
 	c := startCluster(t, "n", 3, "")
 	c.Init()
@@ -261,43 +263,37 @@ func TestMembership_NodeWithOtherRootKeyIsUnhealthyAndServesNothing(t *testing.T
 	bad := newNode(t, "n4", "zone-d", newRootKeyFile(t))
 	bad.Join = []string{c.Nodes[0].Gossip}
 	bad.Start()
-	eventually(t, 30*time.Second, "n4 has the catalogue and knows its root key is not the cluster's", func() error {
-		s, err := getStatus(bad)
-		if err != nil {
-			return err
-		}
-		if !s.Initialized || s.Leader == "" {
-			return fmt.Errorf("n4 status: %+v", s)
-		}
-		return nil
-	})
-	consistently(t, time.Second, "n4 must report unhealthy", func() error {
+	eventually(t, 30*time.Second, "n4 knows the cluster refuses its root key", func() error {
 		code, body := healthCode(bad)
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, "root key") {
 			return fmt.Errorf("GET /v1/health on n4 = %d %s, want 503 naming the root key", code, body)
 		}
 		return nil
 	})
+	if s, err := getStatus(bad); err != nil || s.Leader != "" || s.Initialized {
+		t.Fatalf("n4 status: %+v, %v; want no leader and no catalogue", s, err)
+	}
 
 	r := c.Ctl(bad, decryptArgs(blob, "")...)
-	if r.Code == 0 || strings.Contains(r.Stdout, p) {
-		t.Fatalf("a node with the wrong root key decrypted:\n%s", r)
+	if strings.Contains(r.Stdout, p) || r.serviceError(t) != "ServiceUnavailable.RootKeyMismatch" {
+		t.Fatalf("Decrypt on a node with the wrong root key:\n%s", r)
 	}
-	// A write through it must not add a key the cluster cannot use.
 	r = c.Ctl(bad, "CreateKey", "--DKMSInstanceId", c.Creds.InstanceId, "--Description", "through the wrong root key")
-	if r.Code == 0 {
-		var out struct{ KeyMetadata struct{ KeyId string } }
-		r.ok(t, &out)
-		pr := c.Ctl(c.Nodes[0], "Encrypt", "--KeyId", out.KeyMetadata.KeyId, "--Plaintext", p)
-		if pr.Code != 0 {
-			t.Fatalf("CreateKey through a node with the wrong root key succeeded, and the cluster cannot use that key:\n%s", pr)
-		}
+	if r.serviceError(t) != "ServiceUnavailable.RootKeyMismatch" {
+		t.Fatalf("CreateKey on a node with the wrong root key:\n%s", r)
 	}
-	// The cluster is unaffected.
+	// The cluster is unaffected, and n4 is in no Raft configuration.
 	for _, n := range c.Nodes {
 		checkDecrypts(t, []string{"--credentials", c.CredsFile, "--endpoint", n.Endpoint()}, n.ID, []sealed{{Blob: blob, Plaintext: p, KeyID: key}})
 		if code, body := healthCode(n); code != http.StatusOK {
 			t.Fatalf("%s unhealthy after n4 joined: %d %s", n.ID, code, body)
+		}
+		s, err := getStatus(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := s.member("n4"); m.RaftMember {
+			t.Fatalf("%s lists n4 as a Raft member", n.ID)
 		}
 	}
 }

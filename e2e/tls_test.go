@@ -312,8 +312,9 @@ func TestTLS_SecureClusterWithKmsctlCAFile(t *testing.T) {
 		t.Fatalf("kmsctl without --ca-file:\n%s", r)
 	}
 
-	// The cluster port: a certificate from the cluster CA gets the protocol
-	// echo, one from another CA does not.
+	// The cluster port: a certificate from the cluster CA gets as far as
+	// the cluster-key challenge (the server's nonce), one from another CA
+	// does not.
 	dialCluster := func(certs pki, node string) error {
 		crt, key := certs.cert(node)
 		pair, err := tls.LoadX509KeyPair(crt, key)
@@ -327,11 +328,12 @@ func TestTLS_SecureClusterWithKmsctlCAFile(t *testing.T) {
 		}
 		defer conn.Close()
 		conn.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := conn.Write([]byte{0x02}); err != nil { // the RPC protocol byte
+		// The RPC protocol byte and a client nonce (transport/DESIGN.md).
+		if _, err := conn.Write(append([]byte{0x12}, make([]byte, 32)...)); err != nil {
 			return err
 		}
-		echo := make([]byte, 1)
-		if _, err := io.ReadFull(conn, echo); err != nil {
+		serverNonce := make([]byte, 32)
+		if _, err := io.ReadFull(conn, serverNonce); err != nil {
 			return err
 		}
 		return nil

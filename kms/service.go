@@ -93,6 +93,8 @@ type Service struct {
 	hsm        *hsmNode // nil without an HSM
 	hsmRR      atomic.Uint64
 	hsmMetrics *hsmMetrics
+
+	peersRefuseRootKey atomic.Bool // see SetPeersRefuseRootKey (rootkey.go)
 }
 
 type cachedSecret struct {

@@ -16,6 +16,9 @@ import (
 	"github.com/raftkms/raftkms/transport"
 )
 
+// testAuthKey is the cluster authentication key all test nodes share.
+var testAuthKey = bytes.Repeat([]byte{0x42}, 32)
+
 type testNode struct {
 	id    string
 	dir   string
@@ -26,7 +29,7 @@ type testNode struct {
 
 func openNode(t *testing.T, id, dir string) *testNode {
 	t.Helper()
-	tr, err := transport.New(transport.Config{BindAddr: "127.0.0.1:0", Logger: hclog.NewNullLogger()})
+	tr, err := transport.New(transport.Config{BindAddr: "127.0.0.1:0", AuthKey: testAuthKey, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,6 +70,8 @@ func classify(err error) string {
 		return resultUnknownMethod
 	case errors.Is(err, ErrOverloaded):
 		return resultOverloaded
+	case errors.Is(err, ErrPeerAuth):
+		return resultPeerAuth
 	case errors.Is(err, ErrUnreachable):
 		return resultUnreachable
 	case errors.Is(err, ErrConnLost):

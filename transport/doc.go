@@ -3,7 +3,10 @@
 // protocol: ProtoRaft connections are handed to hashicorp/raft through
 // StreamLayer; ProtoRPC connections carry the internal RPC that other packages
 // use to forward writes to the leader, forward crypto operations to an HSM
-// node, and ask the leader for a read index.
+// node, and ask the leader for a read index. Before either, both ends of
+// every connection prove they hold the cluster authentication key
+// (Config.AuthKey, derived from the root key) with a mutual
+// challenge–response; a peer that cannot is refused (ErrPeerAuth).
 //
 // The package moves opaque bytes. It must not know business rules: callers
 // register Handlers by method name and encode payloads themselves (msgpack).

@@ -20,6 +20,9 @@ import (
 //     answered with an error.
 //   - ErrFrameTooLarge: the request was refused locally, nothing was sent.
 //
+// errors.Is(err, ErrPeerAuth) (together with ErrUnreachable) says the peer
+// and this node do not share the cluster key.
+//
 // When the cause is the caller's context, ctx.Err() is wrapped too, so
 // errors.Is(err, context.DeadlineExceeded) also holds.
 var (
@@ -35,6 +38,12 @@ var (
 	ErrOverloaded = errors.New("transport: peer overloaded")
 	// ErrFrameTooLarge means a frame exceeds Config.MaxFrameSize.
 	ErrFrameTooLarge = errors.New("transport: frame too large")
+	// ErrPeerAuth means the cluster authentication handshake failed: the
+	// peer refused this node's proof, or could not prove it holds the same
+	// cluster key (in a healthy cluster: the two nodes have different root
+	// keys). Nothing was sent; it is always wrapped together with
+	// ErrUnreachable by Call.
+	ErrPeerAuth = errors.New("transport: cluster authentication failed")
 	// ErrClosed is returned after Close; it matches net.ErrClosed as well.
 	ErrClosed = fmt.Errorf("transport: closed: %w", net.ErrClosed)
 )

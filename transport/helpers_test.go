@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"os"
 	"testing"
 	"time"
@@ -17,10 +18,14 @@ func testLogger(name string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, Output: os.Stderr})
 }
 
+// testAuthKey is the cluster authentication key every test transport shares
+// unless a test sets another.
+var testAuthKey = bytes.Repeat([]byte{0x5a}, 32)
+
 // newTestTransport starts a transport on a loopback port, closed at cleanup.
 func newTestTransport(t *testing.T, mods ...func(*Config)) *Transport {
 	t.Helper()
-	cfg := Config{BindAddr: "127.0.0.1:0", Logger: testLogger("transport")}
+	cfg := Config{BindAddr: "127.0.0.1:0", AuthKey: testAuthKey, Logger: testLogger("transport")}
 	for _, m := range mods {
 		m(&cfg)
 	}

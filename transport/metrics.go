@@ -15,6 +15,7 @@ const (
 	resultUnreachable   = "unreachable"
 	resultConnLost      = "conn_lost"
 	resultOverloaded    = "overloaded"
+	resultPeerAuth      = "peer_auth"
 	resultTooLarge      = "too_large"
 	resultInvalid       = "invalid"
 	resultPanic         = "panic"
@@ -53,7 +54,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"method", "result"}),
 		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kms_transport_accepted_conns_total",
-			Help: "Accepted cluster connections by protocol (raft, rpc) or rejection reason (tls, handshake, unknown_protocol).",
+			Help: "Accepted cluster connections by protocol (raft, rpc) or rejection reason (tls, handshake, auth, unknown_protocol).",
 		}, []string{"protocol"}),
 	}
 	for _, c := range []prometheus.Collector{m.calls, m.duration, m.handled, m.conns} {

@@ -407,8 +407,13 @@ func TestNew_Validates(t *testing.T) {
 		"unspecified advert":  {BindAddr: "127.0.0.1:0", AdvertiseAddr: "0.0.0.0:7000"},
 		"advertise w/o port":  {BindAddr: "127.0.0.1:0", AdvertiseAddr: "10.0.0.1"},
 		"frame limit too low": {BindAddr: "127.0.0.1:0", MaxFrameSize: 10},
+		"no auth key":         {BindAddr: "127.0.0.1:0"},
+		"short auth key":      {BindAddr: "127.0.0.1:0", AuthKey: make([]byte, 16)},
 	} {
 		t.Run(name, func(t *testing.T) {
+			if !strings.Contains(name, "auth key") {
+				cfg.AuthKey = testAuthKey
+			}
 			cfg.Logger = testLogger("transport")
 			if tr, err := New(cfg); err == nil {
 				tr.Close()
@@ -474,10 +479,8 @@ func TestServer_HostilePeers(t *testing.T) {
 	for name, garbage := range cases {
 		t.Run(name, func(t *testing.T) {
 			c := rawConn(t, srv)
-			c.Write([]byte{ProtoRPC})
-			echoByte := make([]byte, 1)
-			if _, err := io.ReadFull(c, echoByte); err != nil || echoByte[0] != ProtoRPC {
-				t.Fatalf("no protocol echo: %v", err)
+			if got, err := rawClientAuth(c, testAuthKey, ProtoRPC, srv.Addr()); err != nil || got != ProtoRPC {
+				t.Fatalf("no protocol echo: %#x, %v", got, err)
 			}
 			c.Write(garbage)
 			if strings.HasPrefix(name, "truncated") {
@@ -491,8 +494,9 @@ func TestServer_HostilePeers(t *testing.T) {
 		b := newBlocker(t)
 		srv.Handle("hang", b.handle)
 		c := rawConn(t, srv)
-		c.Write([]byte{ProtoRPC})
-		io.ReadFull(c, make([]byte, 1))
+		if _, err := rawClientAuth(c, testAuthKey, ProtoRPC, srv.Addr()); err != nil {
+			t.Fatal(err)
+		}
 		c.Write(encodeRequest(5, 0, "hang", nil))
 		recv(t, b.started, "handler start")
 		c.Write(encodeRequest(5, 0, "hang", nil))
@@ -531,14 +535,7 @@ func fakeServer(t *testing.T, script func(net.Conn)) string {
 }
 
 func TestClient_HostileServers(t *testing.T) {
-	handshake := func(c net.Conn) bool {
-		b := make([]byte, 1)
-		if _, err := io.ReadFull(c, b); err != nil {
-			return false
-		}
-		_, err := c.Write(b)
-		return err == nil
-	}
+	handshake := func(c net.Conn) bool { return rawServerAuth(c, testAuthKey, 0) == nil }
 	tests := []struct {
 		name   string
 		script func(net.Conn)
@@ -547,7 +544,7 @@ func TestClient_HostileServers(t *testing.T) {
 		{"closes before echo", func(c net.Conn) {}, ErrUnreachable},
 		// Times out on DialTimeout, which is not the caller's deadline.
 		{"never echoes", func(c net.Conn) { io.Copy(io.Discard, c) }, ErrUnreachable},
-		{"echoes wrong byte", func(c net.Conn) { io.ReadFull(c, make([]byte, 1)); c.Write([]byte{ProtoRaft}) }, ErrUnreachable},
+		{"echoes wrong byte", func(c net.Conn) { rawServerAuth(c, testAuthKey, ProtoRaft) }, ErrUnreachable},
 		{"garbage after request", func(c net.Conn) {
 			if handshake(c) {
 				io.ReadFull(c, make([]byte, 4)) // the request is on the wire
@@ -633,7 +630,7 @@ func TestClose_LeavesNoGoroutines(t *testing.T) {
 	ca := newTestCA(t, "cluster CA")
 	for name, mod := range map[string]func(*Config){"plain": func(*Config) {}, "mTLS": mTLS(t, ca, ca, "node")} {
 		start := func() *Transport {
-			cfg := Config{BindAddr: "127.0.0.1:0", Logger: testLogger(name)}
+			cfg := Config{BindAddr: "127.0.0.1:0", AuthKey: testAuthKey, Logger: testLogger(name)}
 			mod(&cfg)
 			tr, err := New(cfg)
 			if err != nil {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -16,18 +17,31 @@ import (
 )
 
 // Protocol bytes: the first byte a client sends on a new connection (inside
-// TLS when TLS is on). The server echoes it back once it has accepted the
-// connection; see DESIGN.md. An incompatible change of either wire format gets
-// a new byte rather than a version field.
+// TLS when TLS is on), followed by the cluster authentication handshake
+// (auth.go). The server echoes the byte back, with its proof, once it has
+// accepted the connection; see DESIGN.md. An incompatible change of a wire
+// format gets a new byte rather than a version field: these are the
+// authenticated versions of the original 0x01 (Raft) and 0x02 (RPC), which
+// carried no proof and are now refused.
 const (
-	ProtoRaft byte = 0x01 // first byte of a Raft connection
-	ProtoRPC  byte = 0x02 // first byte of an internal RPC connection
+	ProtoRaft byte = 0x11 // first byte of a Raft connection
+	ProtoRPC  byte = 0x12 // first byte of an internal RPC connection
+
+	legacyProtoRaft byte = 0x01 // unauthenticated, before cluster authentication
+	legacyProtoRPC  byte = 0x02
 )
 
-// Config configures a Transport. Only BindAddr is required.
+// Config configures a Transport. BindAddr and AuthKey are required.
 type Config struct {
 	BindAddr      string // "127.0.0.1:0" allowed
 	AdvertiseAddr string // optional; default the listener's address (must not be 0.0.0.0)
+
+	// AuthKey is the cluster authentication key (at least 32 bytes; a node
+	// uses RootKey.Derive(crypto.LabelClusterAuth)). Every connection, both
+	// directions, proves knowledge of it before any Raft or RPC traffic; a
+	// peer with another key is refused with ErrPeerAuth. There is no mode
+	// without it.
+	AuthKey []byte
 
 	// ServerTLS, when set, makes every accepted connection do a TLS handshake
 	// before the protocol byte (mutual TLS when ClientAuth requires it).
@@ -42,11 +56,11 @@ type Config struct {
 	// MaxFrameSize bounds one RPC frame body, in both directions. Default 64 MiB.
 	// Every node of a cluster should use the same value.
 	MaxFrameSize int
-	// DialTimeout bounds connecting (TCP, TLS, protocol byte and its echo).
-	// Default 5s.
+	// DialTimeout bounds connecting (TCP, TLS, protocol byte, authentication
+	// and the echo). Default 5s.
 	DialTimeout time.Duration
-	// HandshakeTimeout bounds, on the accepting side, the TLS handshake plus
-	// the protocol byte. Default 5s.
+	// HandshakeTimeout bounds, on the accepting side, the TLS handshake, the
+	// protocol byte and the authentication. Default 5s.
 	HandshakeTimeout time.Duration
 	// WriteTimeout bounds writing one frame; a peer that does not read within
 	// it is treated as dead and its connection closed. Default 10s.
@@ -90,6 +104,10 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.BindAddr == "" {
 		return nil, errors.New("transport: BindAddr is required")
 	}
+	if len(cfg.AuthKey) < minAuthKeyBytes {
+		return nil, fmt.Errorf("transport: AuthKey of at least %d bytes is required (the cluster authentication key)", minAuthKeyBytes)
+	}
+	cfg.AuthKey = bytes.Clone(cfg.AuthKey)
 	if cfg.MaxFrameSize == 0 {
 		cfg.MaxFrameSize = defaultMaxSize
 	}
@@ -257,7 +275,8 @@ func (t *Transport) acceptLoop() {
 }
 
 // handshake does, on an accepted connection: TLS (if configured), read the
-// protocol byte, echo it, and hand the connection to Raft or the RPC server.
+// protocol byte, authenticate the peer, echo the byte, and hand the
+// connection to Raft or the RPC server.
 func (t *Transport) handshake(raw net.Conn) {
 	remote := raw.RemoteAddr().String()
 	deadline := time.Now().Add(t.cfg.HandshakeTimeout)
@@ -298,20 +317,39 @@ func (t *Transport) handshake(raw net.Conn) {
 
 	var b [1]byte
 	if _, err := io.ReadFull(conn, b[:]); err != nil {
-		fail("handshake", hclog.Debug, "no protocol byte", "error", err)
+		// Silence until the deadline is suspicious; a TCP health check that
+		// connects and closes is not.
+		level := hclog.Debug
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			level = hclog.Warn
+		}
+		fail("handshake", level, "no protocol byte, closing", "error", err)
 		return
 	}
-	if b[0] != ProtoRaft && b[0] != ProtoRPC {
+	switch b[0] {
+	case ProtoRaft, ProtoRPC:
+	case legacyProtoRaft, legacyProtoRPC:
+		// An old node, or someone trying the cluster port without the key.
+		// Closed without an answer: nothing it sends next is read.
+		fail("auth", hclog.Warn, "unauthenticated cluster connection refused (protocol without cluster authentication), closing", "byte", b[0])
+		return
+	default:
 		fail("unknown_protocol", hclog.Debug, "unknown protocol byte, closing", "byte", b[0])
 		return
 	}
-	// The echo tells the dialer the connection is accepted. Under TLS 1.3 the
-	// client finishes its handshake before the server has verified the
-	// client certificate, so without it a refused client would only learn of
-	// the refusal after sending a request, and could not tell "refused" from
-	// "lost after delivery".
-	if _, err := conn.Write(b[:]); err != nil {
-		fail("handshake", hclog.Debug, "writing protocol echo", "error", err)
+	// Nothing is dispatched, and no proof is sent, before the client has
+	// proven the cluster key. The echo of the protocol byte (with this
+	// node's proof) tells the dialer the connection is accepted. Under TLS
+	// 1.3 the client finishes its handshake before the server has verified
+	// the client certificate, so without it a refused client would only
+	// learn of the refusal after sending a request, and could not tell
+	// "refused" from "lost after delivery".
+	if af := t.serverAuth(conn, b[0]); af != nil {
+		msg := "peer did not complete cluster authentication, closing"
+		if af.refused {
+			msg = "peer failed cluster authentication (different root key, or dialed another address), closing"
+		}
+		fail("auth", hclog.Warn, msg, "protocol", b[0], "error", af.err)
 		return
 	}
 	raw.SetDeadline(time.Time{})
@@ -386,15 +424,8 @@ func (t *Transport) dial(ctx context.Context, addr string, proto byte) (_, _ net
 		}
 		conn = tc
 	}
-	if _, err := conn.Write([]byte{proto}); err != nil {
-		return nil, nil, fmt.Errorf("sending protocol byte: %w", err)
-	}
-	var echo [1]byte
-	if _, err := io.ReadFull(conn, echo[:]); err != nil {
-		return nil, nil, fmt.Errorf("peer refused the connection: %w", err)
-	}
-	if echo[0] != proto {
-		return nil, nil, fmt.Errorf("peer answered protocol byte %#x with %#x", proto, echo[0])
+	if err := t.clientAuth(conn, proto, addr); err != nil {
+		return nil, nil, err
 	}
 	if !stop() {
 		return nil, nil, ctx.Err()

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,7 @@ type clusterOpts struct {
 	maxStaleness time.Duration
 	timing       store.Timing     // default store.FastTiming()
 	clock        func() time.Time // the service clock; default time.Now
+	logs         io.Writer        // also receives every node's log lines (warn and above)
 }
 
 func testLogger(t *testing.T, name string) hclog.Logger {
@@ -48,6 +50,16 @@ func testLogger(t *testing.T, name string) hclog.Logger {
 	w := &testWriter{t: t}
 	t.Cleanup(w.close)
 	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, Output: w})
+}
+
+// nodeLogger is node id's logger: the test log, plus opts.logs when set.
+func (c *testCluster) nodeLogger(id string) hclog.Logger {
+	if c.opts.logs == nil {
+		return testLogger(c.t, id)
+	}
+	w := &testWriter{t: c.t}
+	c.t.Cleanup(w.close)
+	return hclog.New(&hclog.LoggerOptions{Name: id, Level: hclog.Warn, Output: io.MultiWriter(w, c.opts.logs)})
 }
 
 // testWriter sends node logs to the test log, so they show only on failure.
@@ -142,7 +154,7 @@ func (c *testCluster) start(i, expect int, join []string) *Node {
 		Join: join, BootstrapExpect: expect, Zone: fmt.Sprintf("zone-%d", i%3),
 		RootKey: c.root, Timing: timing, FastGossip: true,
 		DeadServerTimeout: time.Hour, MaxStaleness: c.opts.maxStaleness, Clock: c.opts.clock,
-		Logger: testLogger(c.t, id),
+		Logger: c.nodeLogger(id),
 	})
 	if err != nil {
 		c.t.Fatalf("start %s: %v", id, err)

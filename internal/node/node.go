@@ -66,9 +66,10 @@ type Config struct {
 	// ClusterServerTLS and ClusterClientTLS put the cluster port (Raft and
 	// internal RPC alike) under TLS: the first for connections this node
 	// accepts (mutual TLS when it requires and verifies client
-	// certificates), the second for those it makes. Both or neither. With
-	// them, the leader adds a gossip member to Raft only after the member's
-	// cluster port has passed the TLS handshake.
+	// certificates), the second for those it makes. Both or neither. The
+	// leader adds a gossip member to Raft only after the member's cluster
+	// port has passed the handshake: TLS (with these) and, always, the
+	// proof of the cluster key derived from RootKey.
 	ClusterServerTLS *tls.Config
 	ClusterClientTLS *tls.Config
 	// GossipKey encrypts gossip (16, 24 or 32 bytes, memberlist's keyring);
@@ -132,6 +133,9 @@ func Start(cfg Config) (_ *Node, err error) {
 		}
 	}()
 
+	if cfg.RootKey == nil {
+		return nil, errors.New("a root key is required")
+	}
 	if (cfg.ClusterServerTLS == nil) != (cfg.ClusterClientTLS == nil) {
 		return nil, errors.New("cluster TLS needs both a server and a client configuration")
 	}
@@ -149,13 +153,19 @@ func Start(cfg Config) (_ *Node, err error) {
 	}
 	n.trans, err = transport.New(transport.Config{
 		BindAddr: cfg.ClusterAddr, AdvertiseAddr: advertise(cfg.AdvertiseHost, cfg.ClusterAddr),
-		Logger: logger.Named("transport"), Metrics: reg,
+		// Peers prove they hold the same root key before any Raft or RPC
+		// traffic (transport/DESIGN.md).
+		AuthKey: cfg.RootKey.Derive(kcrypto.LabelClusterAuth),
+		Logger:  logger.Named("transport"), Metrics: reg,
 		ServerTLS: cfg.ClusterServerTLS, ClientTLS: cfg.ClusterClientTLS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster address %s: %w", cfg.ClusterAddr, err)
 	}
 	n.trans.Handle(pingMethod, func(context.Context, []byte) ([]byte, error) { return nil, nil })
+	if err := n.registerRootKeyMetric(reg); err != nil {
+		return nil, err
+	}
 	n.fsm = fsm.New(logger.Named("fsm"))
 	n.store, err = store.Open(store.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, Transport: n.trans, FSM: n.fsm, Timing: cfg.Timing,
@@ -209,14 +219,14 @@ func Start(cfg Config) (_ *Node, err error) {
 			Logger:    logger.Named("gossip"),
 			Fast:      cfg.FastGossip,
 			Metrics:   reg,
+			// Raft admits only members whose cluster port proves the
+			// same root key (and passes mTLS when configured).
+			VerifyPeer: n.verifyPeer,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("gossip address %s: %w", cfg.GossipAddr, err)
 		}
 		r := raftAdapter{s: n.store}
-		if cfg.ClusterClientTLS != nil {
-			r.probe = n.probePeer
-		}
 		n.workers.Add(1)
 		go func() {
 			defer n.workers.Done()
@@ -333,26 +343,6 @@ func (n *Node) FSM() *fsm.FSM { return n.fsm }
 // Gossip is the node's membership (nil for a single node).
 func (n *Node) Gossip() *cluster.Cluster { return n.gossip }
 
-// watchRootKey warns, once the catalogue is known, when this node holds a
-// root key other than the cluster's: it can serve nothing.
-func (n *Node) watchRootKey(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if init, match := n.svc.Initialized(); init {
-			if !match {
-				n.log.Error("this node's root key is not the cluster's: restart it with the cluster's --root-key-file; until then it reports unhealthy")
-			}
-			return
-		}
-	}
-}
-
 // Stop shuts down gracefully, in reverse start order: the API stops taking
 // requests, a leader hands leadership over, the node leaves gossip (peers
 // see "left", not "failed"), and the transport closes.
@@ -426,30 +416,9 @@ func (n *Node) closeAudit() {
 	}
 }
 
-// pingMethod answers every caller that passed the cluster port's TLS
-// handshake; probePeer uses it.
-const pingMethod = "node.ping"
-
-// probePeer checks that a peer's cluster port completes the TLS handshake
-// with this node's configuration: its certificate comes from the cluster's
-// CA, and it accepts this node's. A gossip member that fails is not added
-// to Raft (gossip alone proves nothing about its certificate).
-func (n *Node) probePeer(addr string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := n.trans.Call(ctx, addr, pingMethod, nil)
-	if err != nil && !errors.Is(err, transport.ErrUnknownMethod) {
-		return fmt.Errorf("not adding %s to Raft: its cluster port did not complete the TLS handshake with this node's certificates: %w", addr, err)
-	}
-	return nil
-}
-
 // raftAdapter lets the gossip layer drive Raft membership through the store.
 type raftAdapter struct {
 	s *store.Store
-	// probe, when set, must accept a peer's cluster address before it is
-	// added to the configuration.
-	probe func(addr string) error
 }
 
 func (a raftAdapter) HasState() (bool, error)      { return a.s.HasState() }
@@ -457,23 +426,8 @@ func (a raftAdapter) IsLeader() bool               { return a.s.IsLeader() }
 func (a raftAdapter) DemoteVoter(id string) error  { return a.s.DemoteVoter(id) }
 func (a raftAdapter) RemoveServer(id string) error { return a.s.RemoveServer(id) }
 
-func (a raftAdapter) AddVoter(id, addr string) error {
-	if a.probe != nil {
-		if err := a.probe(addr); err != nil {
-			return err
-		}
-	}
-	return a.s.AddVoter(id, addr)
-}
-
-func (a raftAdapter) AddNonvoter(id, addr string) error {
-	if a.probe != nil {
-		if err := a.probe(addr); err != nil {
-			return err
-		}
-	}
-	return a.s.AddNonvoter(id, addr)
-}
+func (a raftAdapter) AddVoter(id, addr string) error    { return a.s.AddVoter(id, addr) }
+func (a raftAdapter) AddNonvoter(id, addr string) error { return a.s.AddNonvoter(id, addr) }
 
 func (a raftAdapter) Bootstrap(servers []cluster.Server) error {
 	out := make([]store.Server, len(servers))
