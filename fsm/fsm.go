@@ -74,139 +74,163 @@ func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	defer f.advance(l.Index)
+	if t == CmdSignedWrite {
+		return f.applySignedWrite(body, l.Index)
+	}
+	return f.dispatch(t, body, l.Index)
+}
+
+// applySignedWrite admits a signed write's nonce, then applies its inner
+// command. A refused nonce changes nothing. Caller holds mu.
+func (f *FSM) applySignedWrite(body []byte, index uint64) any {
+	var w SignedWriteCmd
+	mustDecode(CmdSignedWrite, index, body, &w)
+	if len(w.Inner) == 0 || CommandType(w.Inner[0]) == CmdSignedWrite || w.AccessKeyID == "" || w.Nonce == "" {
+		// Never proposed by this code: refused the same way on every
+		// replica rather than crashing them all.
+		return fmt.Errorf("fsm: malformed signed write at index %d", index)
+	}
+	if err := f.cat.applySignedWrite(&w); err != nil {
+		return err
+	}
+	return f.dispatch(CommandType(w.Inner[0]), w.Inner[1:], index)
+}
+
+// dispatch applies one command by type. Caller holds mu.
+func (f *FSM) dispatch(t CommandType, body []byte, index uint64) any {
 	switch t &^ IgnoreUnknownFlag {
 	case CmdNoop:
 		return nil
 	case CmdInit:
 		var c InitCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyInit(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyInit(&c, index)
 	case CmdCreateKey:
 		var c CreateKeyCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyCreateKey(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyCreateKey(&c, index)
 	case CmdUpdateKeyDescription:
 		var c UpdateKeyDescriptionCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyUpdateKeyDescription(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyUpdateKeyDescription(&c, index)
 	case CmdSetKeyState:
 		var c SetKeyStateCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applySetKeyState(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applySetKeyState(&c, index)
 	case CmdCreateKeyVersion:
 		var c CreateKeyVersionCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyCreateKeyVersion(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyCreateKeyVersion(&c, index)
 	case CmdCreateAlias:
 		var c AliasCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyCreateAlias(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyCreateAlias(&c, index)
 	case CmdUpdateAlias:
 		var c AliasCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyUpdateAlias(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyUpdateAlias(&c, index)
 	case CmdDeleteAlias:
 		var c AliasCmd
-		mustDecode(t, l.Index, body, &c)
+		mustDecode(t, index, body, &c)
 		return f.cat.applyDeleteAlias(&c)
 	case CmdTagResource:
 		var c TagCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyTagResource(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyTagResource(&c, index)
 	case CmdUntagResource:
 		var c TagCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyUntagResource(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyUntagResource(&c, index)
 	case CmdCreateInstance:
 		var c CreateInstanceCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyCreateInstance(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyCreateInstance(&c, index)
 	case CmdUpdateRotationPolicy:
 		var c RotationPolicyCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyUpdateRotationPolicy(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyUpdateRotationPolicy(&c, index)
 	case CmdScheduleKeyDeletion:
 		var c KeyDeletionCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyScheduleKeyDeletion(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyScheduleKeyDeletion(&c, index)
 	case CmdCancelKeyDeletion:
 		var c KeyDeletionCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyCancelKeyDeletion(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyCancelKeyDeletion(&c, index)
 	case CmdSetDeletionProtection:
 		var c DeletionProtectionCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applySetDeletionProtection(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applySetDeletionProtection(&c, index)
 	case CmdDeleteKey:
 		var c KeyDeletionCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyDeleteKey(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyDeleteKey(&c, index)
 	case CmdCreateImportToken, CmdDeleteImportToken:
 		var c ImportTokenCmd
-		mustDecode(t, l.Index, body, &c)
+		mustDecode(t, index, body, &c)
 		return f.cat.applyImportToken(&c, t&^IgnoreUnknownFlag)
 	case CmdImportKeyMaterial:
 		var c ImportKeyMaterialCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyImportKeyMaterial(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyImportKeyMaterial(&c, index)
 	case CmdDeleteKeyMaterial:
 		var c DeleteKeyMaterialCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyDeleteKeyMaterial(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyDeleteKeyMaterial(&c, index)
 	case CmdSetKeyPolicy:
 		var c KeyPolicyCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applySetKeyPolicy(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applySetKeyPolicy(&c, index)
 	case CmdCreateAccount:
 		var c CreateAccountCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyCreateAccount(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyCreateAccount(&c, index)
 	case CmdCreateUser:
 		var c UserCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyCreateUser(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyCreateUser(&c, index)
 	case CmdDeleteUser:
 		var c UserCmd
-		mustDecode(t, l.Index, body, &c)
+		mustDecode(t, index, body, &c)
 		return f.cat.applyDeleteUser(&c)
 	case CmdCreateRole:
 		var c RoleCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyCreateRole(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyCreateRole(&c, index)
 	case CmdDeleteRole:
 		var c RoleCmd
-		mustDecode(t, l.Index, body, &c)
+		mustDecode(t, index, body, &c)
 		return f.cat.applyDeleteRole(&c)
 	case CmdCreateAccessKey:
 		var c AccessKeyCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyCreateAccessKey(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyCreateAccessKey(&c, index)
 	case CmdUpdateAccessKey:
 		var c AccessKeyCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyUpdateAccessKey(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyUpdateAccessKey(&c, index)
 	case CmdDeleteAccessKey:
 		var c AccessKeyCmd
-		mustDecode(t, l.Index, body, &c)
+		mustDecode(t, index, body, &c)
 		return f.cat.applyDeleteAccessKey(&c)
 	case CmdAttachPolicy:
 		var c AttachPolicyCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyAttachPolicy(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyAttachPolicy(&c, index)
 	case CmdSetRateLimit:
 		var c RateLimitCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applySetRateLimit(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applySetRateLimit(&c, index)
 	case CmdRegisterHSMDomain:
 		var c RegisterHSMDomainCmd
-		mustDecode(t, l.Index, body, &c)
-		return f.cat.applyRegisterHSMDomain(&c, l.Index)
+		mustDecode(t, index, body, &c)
+		return f.cat.applyRegisterHSMDomain(&c, index)
 	}
 	if t&IgnoreUnknownFlag != 0 {
-		f.logger.Warn("ignoring unknown command type (written by a newer version)", "type", uint8(t), "index", l.Index)
+		f.logger.Warn("ignoring unknown command type (written by a newer version)", "type", uint8(t), "index", index)
 		return nil
 	}
-	panic(fmt.Sprintf("fsm: unknown command type %d at index %d: upgrade this node", uint8(t), l.Index))
+	panic(fmt.Sprintf("fsm: unknown command type %d at index %d: upgrade this node", uint8(t), index))
 }
 
 func mustDecode(t CommandType, index uint64, body []byte, v any) {
