@@ -279,7 +279,7 @@ type KeyPolicyCmd struct {
 // is applied only when the nonce is admitted, and never another
 // SignedWriteCmd.
 type SignedWriteCmd struct {
-	Now         int64  `msgpack:"now"` // the proposer's clock, Unix ms
+	Now         int64  `msgpack:"now"` // when the proposer verified the signature, Unix ms
 	AccessKeyID string `msgpack:"ak"`  // the access key the request was signed with
 	Nonce       string `msgpack:"nonce"`
 	Seq         uint32 `msgpack:"seq,omitempty"` // the write's rank within its request

@@ -64,7 +64,7 @@ func TestSignedWrite_ReplayedEntryRefusedAndChangesNothing(t *testing.T) {
 		t.Fatalf("replayed signed write: %v, want ErrNonceUsed", err)
 	}
 	after, _ := h.f.Hash()
-	if after != before || h.versions("k1") != 2 {
+	if after != before || h.versions("k1") != 2 || h.f.NonceCount() != 1 {
 		t.Fatalf("a refused replay changed the catalogue (versions %d)", h.versions("k1"))
 	}
 	if h.f.AppliedIndex() != h.index {
@@ -135,7 +135,7 @@ func TestSignedWrite_PrunedByCommandTimeNeverAcceptedAgain(t *testing.T) {
 	if !errors.Is(err, ErrSignatureExpired) {
 		t.Fatalf("pruned nonce replayed: %v, want ErrSignatureExpired", err)
 	}
-	if after, _ := h.f.Hash(); after != before {
+	if after, _ := h.f.Hash(); after != before || h.f.NonceCount() != 2 {
 		t.Fatal("refused write changed the catalogue")
 	}
 	// A proposer with a slower clock does not move the cluster's clock back.
@@ -173,6 +173,22 @@ func TestSignedWrite_InnerDomainErrorStillSpendsTheNonce(t *testing.T) {
 	}
 }
 
+// The catalogue's hash stands for its content: a write the catalogue
+// refuses leaves it unchanged although the nonce is spent.
+func TestHash_LeavesOutTheNonceTable(t *testing.T) {
+	h := newHarness(t)
+	h.init()
+	h.createKey("k1", "v1")
+	h.mustApply(CmdSetKeyState, SetKeyStateCmd{Now: 1, KeyID: "k1", State: StateDisabled})
+	before, _ := h.f.Hash()
+	if err := h.applyRaw(signedRotation(t, "n-1", "v2", 100*minute, 100*minute)); !errors.Is(err, ErrKeyState) {
+		t.Fatalf("rotation of a disabled key: %v", err)
+	}
+	if after, _ := h.f.Hash(); after != before || h.f.NonceCount() != 1 {
+		t.Fatalf("hash changed by a refused write, or the nonce was not spent (%d)", h.f.NonceCount())
+	}
+}
+
 func TestSignedWrite_MalformedWrapperRefusedEverywhere(t *testing.T) {
 	inner, _ := Encode(CmdNoop, NoopCmd{})
 	nested, _ := EncodeSignedWrite(SignedWriteCmd{Now: 1, AccessKeyID: "a", Nonce: "n", SignedAt: 1}, inner)
@@ -198,7 +214,7 @@ func TestSignedWrite_MalformedWrapperRefusedEverywhere(t *testing.T) {
 			if err := h.applyRaw(data); err == nil {
 				t.Fatal("malformed signed write applied")
 			}
-			if after, _ := h.f.Hash(); after != before {
+			if after, _ := h.f.Hash(); after != before || h.f.NonceCount() != 0 {
 				t.Fatal("malformed signed write changed the catalogue")
 			}
 		})
@@ -243,9 +259,7 @@ func TestSnapshot_KeepsTheNonceTable(t *testing.T) {
 	next := signedRotation(t, "n-3", "v4", base+21*minute, base+21*minute)
 	h.mustApplyRaw(next)
 	r.mustApplyRaw(next)
-	hh, _ := h.f.Hash()
-	rh, _ := r.f.Hash()
-	if hh != rh || r.f.NonceCount() != 1 {
+	if !bytes.Equal(snapshotBytes(t, h.f), snapshotBytes(t, r.f)) || r.f.NonceCount() != 1 {
 		t.Fatalf("replicas diverged after pruning (nonces %d vs %d)", h.f.NonceCount(), r.f.NonceCount())
 	}
 }
