@@ -55,7 +55,9 @@ func (k nonceKey) less(o nonceKey) bool {
 // forgot, the expiry check refuses.
 type replayGuard struct {
 	clock int64
-	seen  map[nonceKey]int64 // expiry, Unix ms
+	// clockLoaded refuses a second clock record in a snapshot.
+	clockLoaded bool
+	seen        map[nonceKey]int64 // expiry, Unix ms
 	// queue orders seen by expiry for pruning; nil in a read-only copy.
 	queue *expiryQueue
 }
@@ -179,10 +181,10 @@ func (g *replayGuard) loadRecord(typ byte, body []byte) (handled bool, err error
 		if err := msgpack.Unmarshal(body, &r); err != nil {
 			return true, err
 		}
-		if g.clock != 0 {
+		if g.clockLoaded {
 			return true, errors.New("duplicate replay clock record")
 		}
-		g.clock = r.Clock
+		g.clock, g.clockLoaded = r.Clock, true
 		return true, nil
 	case recSignedNonce:
 		var r signedNonceRecord
