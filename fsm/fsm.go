@@ -75,162 +75,162 @@ func (f *FSM) Apply(l *raft.Log) any {
 	defer f.mu.Unlock()
 	defer f.advance(l.Index)
 	if t == CmdSignedWrite {
-		return f.applySignedWrite(body, l.Index)
+		return f.applySignedWrite(l, body)
 	}
-	return f.dispatch(t, body, l.Index)
+	return f.dispatch(l, t, body)
 }
 
 // applySignedWrite admits a signed write's nonce, then applies its inner
 // command. A refused nonce changes nothing. Caller holds mu.
-func (f *FSM) applySignedWrite(body []byte, index uint64) any {
+func (f *FSM) applySignedWrite(l *raft.Log, body []byte) any {
 	var w SignedWriteCmd
-	mustDecode(CmdSignedWrite, index, body, &w)
+	mustDecode(CmdSignedWrite, l.Index, body, &w)
 	if len(w.Inner) == 0 || CommandType(w.Inner[0]) == CmdSignedWrite || w.AccessKeyID == "" || w.Nonce == "" {
 		// Never proposed by this code: refused the same way on every
 		// replica rather than crashing them all.
-		return fmt.Errorf("fsm: malformed signed write at index %d", index)
+		return fmt.Errorf("fsm: malformed signed write at index %d", l.Index)
 	}
 	if err := f.cat.applySignedWrite(&w); err != nil {
 		return err
 	}
-	return f.dispatch(CommandType(w.Inner[0]), w.Inner[1:], index)
+	return f.dispatch(l, CommandType(w.Inner[0]), w.Inner[1:])
 }
 
-// dispatch applies one command by type. Caller holds mu.
-func (f *FSM) dispatch(t CommandType, body []byte, index uint64) any {
+// dispatch applies one command by type, at l's index. Caller holds mu.
+func (f *FSM) dispatch(l *raft.Log, t CommandType, body []byte) any {
 	switch t &^ IgnoreUnknownFlag {
 	case CmdNoop:
 		return nil
 	case CmdInit:
 		var c InitCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyInit(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyInit(&c, l.Index)
 	case CmdCreateKey:
 		var c CreateKeyCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyCreateKey(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyCreateKey(&c, l.Index)
 	case CmdUpdateKeyDescription:
 		var c UpdateKeyDescriptionCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyUpdateKeyDescription(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyUpdateKeyDescription(&c, l.Index)
 	case CmdSetKeyState:
 		var c SetKeyStateCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applySetKeyState(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applySetKeyState(&c, l.Index)
 	case CmdCreateKeyVersion:
 		var c CreateKeyVersionCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyCreateKeyVersion(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyCreateKeyVersion(&c, l.Index)
 	case CmdCreateAlias:
 		var c AliasCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyCreateAlias(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyCreateAlias(&c, l.Index)
 	case CmdUpdateAlias:
 		var c AliasCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyUpdateAlias(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyUpdateAlias(&c, l.Index)
 	case CmdDeleteAlias:
 		var c AliasCmd
-		mustDecode(t, index, body, &c)
+		mustDecode(t, l.Index, body, &c)
 		return f.cat.applyDeleteAlias(&c)
 	case CmdTagResource:
 		var c TagCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyTagResource(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyTagResource(&c, l.Index)
 	case CmdUntagResource:
 		var c TagCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyUntagResource(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyUntagResource(&c, l.Index)
 	case CmdCreateInstance:
 		var c CreateInstanceCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyCreateInstance(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyCreateInstance(&c, l.Index)
 	case CmdUpdateRotationPolicy:
 		var c RotationPolicyCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyUpdateRotationPolicy(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyUpdateRotationPolicy(&c, l.Index)
 	case CmdScheduleKeyDeletion:
 		var c KeyDeletionCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyScheduleKeyDeletion(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyScheduleKeyDeletion(&c, l.Index)
 	case CmdCancelKeyDeletion:
 		var c KeyDeletionCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyCancelKeyDeletion(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyCancelKeyDeletion(&c, l.Index)
 	case CmdSetDeletionProtection:
 		var c DeletionProtectionCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applySetDeletionProtection(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applySetDeletionProtection(&c, l.Index)
 	case CmdDeleteKey:
 		var c KeyDeletionCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyDeleteKey(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyDeleteKey(&c, l.Index)
 	case CmdCreateImportToken, CmdDeleteImportToken:
 		var c ImportTokenCmd
-		mustDecode(t, index, body, &c)
+		mustDecode(t, l.Index, body, &c)
 		return f.cat.applyImportToken(&c, t&^IgnoreUnknownFlag)
 	case CmdImportKeyMaterial:
 		var c ImportKeyMaterialCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyImportKeyMaterial(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyImportKeyMaterial(&c, l.Index)
 	case CmdDeleteKeyMaterial:
 		var c DeleteKeyMaterialCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyDeleteKeyMaterial(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyDeleteKeyMaterial(&c, l.Index)
 	case CmdSetKeyPolicy:
 		var c KeyPolicyCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applySetKeyPolicy(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applySetKeyPolicy(&c, l.Index)
 	case CmdCreateAccount:
 		var c CreateAccountCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyCreateAccount(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyCreateAccount(&c, l.Index)
 	case CmdCreateUser:
 		var c UserCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyCreateUser(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyCreateUser(&c, l.Index)
 	case CmdDeleteUser:
 		var c UserCmd
-		mustDecode(t, index, body, &c)
+		mustDecode(t, l.Index, body, &c)
 		return f.cat.applyDeleteUser(&c)
 	case CmdCreateRole:
 		var c RoleCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyCreateRole(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyCreateRole(&c, l.Index)
 	case CmdDeleteRole:
 		var c RoleCmd
-		mustDecode(t, index, body, &c)
+		mustDecode(t, l.Index, body, &c)
 		return f.cat.applyDeleteRole(&c)
 	case CmdCreateAccessKey:
 		var c AccessKeyCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyCreateAccessKey(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyCreateAccessKey(&c, l.Index)
 	case CmdUpdateAccessKey:
 		var c AccessKeyCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyUpdateAccessKey(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyUpdateAccessKey(&c, l.Index)
 	case CmdDeleteAccessKey:
 		var c AccessKeyCmd
-		mustDecode(t, index, body, &c)
+		mustDecode(t, l.Index, body, &c)
 		return f.cat.applyDeleteAccessKey(&c)
 	case CmdAttachPolicy:
 		var c AttachPolicyCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyAttachPolicy(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyAttachPolicy(&c, l.Index)
 	case CmdSetRateLimit:
 		var c RateLimitCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applySetRateLimit(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applySetRateLimit(&c, l.Index)
 	case CmdRegisterHSMDomain:
 		var c RegisterHSMDomainCmd
-		mustDecode(t, index, body, &c)
-		return f.cat.applyRegisterHSMDomain(&c, index)
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyRegisterHSMDomain(&c, l.Index)
 	}
 	if t&IgnoreUnknownFlag != 0 {
-		f.logger.Warn("ignoring unknown command type (written by a newer version)", "type", uint8(t), "index", index)
+		f.logger.Warn("ignoring unknown command type (written by a newer version)", "type", uint8(t), "index", l.Index)
 		return nil
 	}
-	panic(fmt.Sprintf("fsm: unknown command type %d at index %d: upgrade this node", uint8(t), index))
+	panic(fmt.Sprintf("fsm: unknown command type %d at index %d: upgrade this node", uint8(t), l.Index))
 }
 
 func mustDecode(t CommandType, index uint64, body []byte, v any) {
