@@ -96,7 +96,16 @@ func (c *testCluster) restart(i int) {
 // make exactly one new version; every replay answers SignatureNonceUsed.
 func TestCluster_SignedWriteReplayRefusedOnEveryNodeAndAfterRestart(t *testing.T) {
 	c := newTestCluster(t, 3)
-	for _, scheme := range []string{client.SignatureV3, client.SignatureV1} {
+	for _, tc := range []struct {
+		scheme string
+		// snapshot: node A takes a Raft snapshot before its restart, so it
+		// comes back from the snapshot rather than by replaying its log.
+		snapshot bool
+	}{
+		{client.SignatureV3, false},
+		{client.SignatureV1, true},
+	} {
+		scheme := tc.scheme
 		t.Run(scheme, func(t *testing.T) {
 			key := c.createKey(0, "replay "+scheme)
 			a, b := c.followers()[0], c.leader()
@@ -127,7 +136,17 @@ func TestCluster_SignedWriteReplayRefusedOnEveryNodeAndAfterRestart(t *testing.T
 				}
 			}
 
+			if tc.snapshot {
+				if err := c.nodes[a].Store().Snapshot(); err != nil {
+					t.Fatalf("snapshot on n%d: %v", a+1, err)
+				}
+			}
 			c.restart(a)
+			// From its snapshot, or from its log once the leader tells it
+			// what is committed.
+			waitFor(t, "the restarted node to rebuild its nonce table", 10*time.Second, func() bool {
+				return c.nodes[a].FSM().NonceCount() > 0
+			})
 			status, code := rec.replay(t, c, a)
 			if status != http.StatusBadRequest || code != "SignatureNonceUsed" {
 				t.Fatalf("replay to n%d after its restart: %d %s, want 400 SignatureNonceUsed", a+1, status, code)
