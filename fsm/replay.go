@@ -13,8 +13,9 @@ import (
 
 // NonceWindow is how long the catalogue remembers the signature nonce of a
 // signed write: the signature's validity window (the API's default clock
-// skew), measured on the proposers' clocks carried in the commands. It is
-// part of the log's meaning: changing it changes what replicas accept.
+// skew), measured on the times the commands carry (when the receiving node
+// verified each signature), never on a replica's clock. It is part of the
+// log's meaning: changing it changes what replicas accept.
 const NonceWindow = 15 * time.Minute
 
 const nonceWindowMs = int64(NonceWindow / time.Millisecond)
@@ -47,8 +48,9 @@ func (k nonceKey) less(o nonceKey) bool {
 
 // replayGuard is the catalogue's table of applied signed-write nonces.
 //
-// clock is the highest proposer time (Unix ms) of a signed write it
-// accepted; nothing else moves it, and it never reads a real clock. A nonce
+// clock is the latest verification time (Unix ms, SignedWriteCmd.Now) of a
+// signed write it accepted; nothing else moves it, and it never reads a
+// real clock. A nonce
 // is kept until clock passes its expiry (SignedAt + NonceWindow) and a
 // signed write whose expiry clock has passed is refused outright, so a
 // nonce that was pruned can never be accepted again: whatever the table
@@ -91,8 +93,8 @@ func (g *replayGuard) admit(cmd *SignedWriteCmd) error {
 	}
 	if cmd.SignedAt > cmd.Now+nonceWindowMs {
 		// Bounds how long an entry can live: never more than two windows
-		// past the time its write was proposed.
-		return fmt.Errorf("%w: signed at %s, more than %s after the proposer's time %s",
+		// past the time its signature was verified.
+		return fmt.Errorf("%w: signed at %s, more than %s after it was verified at %s",
 			ErrSignatureExpired, msTime(cmd.SignedAt), NonceWindow, msTime(cmd.Now))
 	}
 	g.clock = clock
