@@ -51,6 +51,10 @@ func (s *Server) authenticateScheme(ctx context.Context, r *http.Request, body [
 		return nil, kms.Caller{}, fmt.Errorf("%w: nonce %q; send a fresh SignatureNonce with every request", errNonceReplay, signed.Nonce)
 	}
 	caller.SourceIP = sourceIP(r)
+	// The nonce cache above is this node's alone. A write carries the
+	// signature into the Raft log (kms.WithSignature), where the catalogue
+	// refuses it on every node and after restarts.
+	caller.Signature = kms.SignedRequest{AccessKeyID: signed.AccessKeyID, Nonce: signed.Nonce, Time: signed.Time, Verified: now}
 	return signed, caller, nil
 }
 

@@ -44,6 +44,8 @@ var errorTable = []struct {
 	{signature.ErrSignatureMismatch, apiError{400, "SignatureDoesNotMatch"}},
 	{errTimeSkew, apiError{400, "InvalidTimeStamp.Expired"}},
 	{errNonceReplay, apiError{400, "SignatureNonceUsed"}},
+	{fsm.ErrNonceUsed, apiError{400, "SignatureNonceUsed"}},
+	{fsm.ErrSignatureExpired, apiError{400, "InvalidTimeStamp.Expired"}},
 	{kms.ErrAccessKeyNotFound, apiError{404, "InvalidAccessKeyId.NotFound"}},
 	{kms.ErrAccessKeyInactive, apiError{403, "Forbidden.AccessKey"}},
 	{errThrottled, apiError{429, "Rejected.Throttling"}},

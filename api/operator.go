@@ -289,7 +289,7 @@ func (s *Server) serveInstances(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, "CreateInstance", requestID, err)
 		return
 	}
-	inst, idx, err := s.cfg.Service.CreateInstanceWith(ctx, caller, kms.InstanceInput{
+	inst, idx, err := s.cfg.Service.CreateInstanceWith(kms.WithSignature(ctx, caller), caller, kms.InstanceInput{
 		Type: p.str("Type"), Name: p.str("Name"), HSMDomain: p.str("HsmDomain"),
 	})
 	if err != nil {
@@ -332,7 +332,7 @@ func (s *Server) serveAccounts(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, "CreateAccount", requestID, err)
 		return
 	}
-	res, err := s.cfg.Service.CreateAccount(ctx, caller, p.str("Name"))
+	res, err := s.cfg.Service.CreateAccount(kms.WithSignature(ctx, caller), caller, p.str("Name"))
 	if err != nil {
 		s.writeError(w, r, "CreateAccount", requestID, err)
 		return

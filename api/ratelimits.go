@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/raftkms/raftkms/kms"
 )
 
 // serveRateLimits sets (POST AccountId, Class, Rate) or reads (GET
@@ -47,7 +49,7 @@ func (s *Server) serveRateLimits(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, "SetRateLimit", requestID, invalidParam("Rate", "requests per second, e.g. 100 or 0.5 (0 removes the limit)"))
 			return
 		}
-		idx, err := s.cfg.Service.SetRateLimit(ctx, caller, p.str("AccountId"), p.str("Class"), rate)
+		idx, err := s.cfg.Service.SetRateLimit(kms.WithSignature(ctx, caller), caller, p.str("AccountId"), p.str("Class"), rate)
 		if err != nil {
 			s.writeError(w, r, "SetRateLimit", requestID, err)
 			return

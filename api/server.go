@@ -315,7 +315,7 @@ func (s *Server) prepare(ctx context.Context, r *http.Request, body []byte) (str
 	if err != nil {
 		return action, nil, err
 	}
-	c := &call{ctx: ctx, r: r, p: p, caller: caller}
+	c := &call{ctx: kms.WithSignature(ctx, caller), r: r, p: p, caller: caller}
 	if action == "" {
 		return action, c, fmt.Errorf("%w: the parameter \"Action\" is needed but not provided", kms.ErrMissingParameter)
 	}

@@ -19,6 +19,7 @@ type catalogue struct {
 	users       map[string]*User // by identityKey(account, name)
 	roles       map[string]*Role // by identityKey(account, name)
 	hsmDomains  map[string]*HSMDomain
+	replay      *replayGuard // nonces of applied signed writes (replay.go)
 }
 
 func newCatalogue() *catalogue {
@@ -33,6 +34,7 @@ func newCatalogue() *catalogue {
 		users:      map[string]*User{},
 		roles:      map[string]*Role{},
 		hsmDomains: map[string]*HSMDomain{},
+		replay:     newReplayGuard(),
 	}
 }
 
@@ -52,6 +54,7 @@ func (c *catalogue) shallowCopy() *catalogue {
 		users:       make(map[string]*User, len(c.users)),
 		roles:       make(map[string]*Role, len(c.roles)),
 		hsmDomains:  make(map[string]*HSMDomain, len(c.hsmDomains)),
+		replay:      c.replay.readOnlyCopy(),
 	}
 	for k, v := range c.accounts {
 		n.accounts[k] = v

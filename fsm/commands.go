@@ -50,6 +50,7 @@ const (
 	CmdAttachPolicy          CommandType = 31
 	CmdSetRateLimit          CommandType = 32
 	CmdRegisterHSMDomain     CommandType = 33
+	CmdSignedWrite           CommandType = 34
 	CmdSetInstanceLimit      CommandType = 35
 )
 
@@ -121,6 +122,8 @@ func (t CommandType) String() string {
 		return "SetRateLimit"
 	case CmdRegisterHSMDomain:
 		return "RegisterHSMDomain"
+	case CmdSignedWrite:
+		return "SignedWrite"
 	case CmdSetInstanceLimit:
 		return "SetInstanceLimit"
 	}
@@ -134,6 +137,13 @@ func Encode(t CommandType, body any) ([]byte, error) {
 		return nil, fmt.Errorf("encode %s: %w", t, err)
 	}
 	return append([]byte{byte(t)}, b...), nil
+}
+
+// EncodeSignedWrite wraps an encoded entry (type byte and body) in a
+// CmdSignedWrite entry carrying the signature that asked for it.
+func EncodeSignedWrite(w SignedWriteCmd, inner []byte) ([]byte, error) {
+	w.Inner = inner
+	return Encode(CmdSignedWrite, w)
 }
 
 // Command bodies. Every time, id and piece of (wrapped) material is chosen by
@@ -264,4 +274,18 @@ type KeyPolicyCmd struct {
 	KeyID        string `msgpack:"key"`
 	Policy       string `msgpack:"policy"`
 	CrossAccount int    `msgpack:"xacct"`
+}
+
+// SignedWriteCmd wraps the command a client's signed request proposed, with
+// the signature's identity, so that every replica refuses the same request
+// applied twice (replay.go). Inner is a whole entry: type byte and body; it
+// is applied only when the nonce is admitted, and never another
+// SignedWriteCmd.
+type SignedWriteCmd struct {
+	Now         int64  `msgpack:"now"` // when the proposer verified the signature, Unix ms
+	AccessKeyID string `msgpack:"ak"`  // the access key the request was signed with
+	Nonce       string `msgpack:"nonce"`
+	Seq         uint32 `msgpack:"seq,omitempty"` // the write's rank within its request
+	SignedAt    int64  `msgpack:"signed"`        // the signed request time, Unix ms
+	Inner       []byte `msgpack:"inner"`
 }

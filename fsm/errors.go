@@ -53,6 +53,8 @@ var errorNames = map[string]error{
 	"ImportTokenNotFound": ErrImportTokenNotFound,
 	"PreconditionFailed":  ErrPreconditionFailed,
 	"AccessQuotaExceeded": ErrAccessQuotaExceeded,
+	"NonceUsed":           ErrNonceUsed,
+	"SignatureExpired":    ErrSignatureExpired,
 }
 
 // EncodeError turns a domain error into a name and message for the wire.

@@ -201,7 +201,10 @@ func (c *catalogue) writeRecords(w io.Writer) error {
 	if err := writeAll(w, recRole, c.roles); err != nil {
 		return err
 	}
-	return writeAll(w, recHSMDomain, c.hsmDomains)
+	if err := writeAll(w, recHSMDomain, c.hsmDomains); err != nil {
+		return err
+	}
+	return c.replay.writeRecords(w)
 }
 
 func (c *catalogue) hash() [32]byte {
@@ -426,6 +429,9 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 		})
 	case recHSMDomain:
 		return loadInto(c.hsmDomains, body, func(d *HSMDomain) string { return d.Name })
+	}
+	if handled, err := c.replay.loadRecord(typ, body); handled {
+		return err
 	}
 	return fmt.Errorf("unknown record type %d", typ)
 }

@@ -20,6 +20,9 @@ type Caller struct {
 	AccessKeyID string
 	SourceIP    string
 	Temporary   bool // STS credentials
+	// Signature identifies the verified signed request this caller made;
+	// writes proposed for it carry it (see WithSignature).
+	Signature SignedRequest
 }
 
 // Errors of authentication.

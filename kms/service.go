@@ -169,12 +169,73 @@ func (s *Service) Region() string { return s.cfg.Region }
 // nowMillis is the proposer's clock, stamped into commands.
 func (s *Service) nowMillis() int64 { return s.now().UnixMilli() }
 
+// SignedRequest names a client request by its verified signature: the
+// access key it was signed with, its signature nonce and its signed time.
+// The zero value means "no signed request" (internal and scheduler writes).
+type SignedRequest struct {
+	AccessKeyID string
+	Nonce       string
+	Time        time.Time
+	// Verified is when the receiving node checked the signature (its
+	// clock, the one the skew window is measured on); it is the time the
+	// write's replay check uses.
+	Verified time.Time
+}
+
+type signedRequestKey struct{}
+
+// signedWrites is a request's signature and how many writes it proposed.
+type signedWrites struct {
+	req SignedRequest
+	seq atomic.Uint32
+}
+
+// WithSignature marks ctx as serving c's signed request: every write
+// proposed under it is wrapped in an fsm.CmdSignedWrite carrying the
+// signature, so that the catalogue refuses the same request applied twice,
+// on any node and after restarts (fsm/DESIGN.md, docs/SECURITY.md). A
+// caller without a signature leaves ctx as it is.
+func WithSignature(ctx context.Context, c Caller) context.Context {
+	if c.Signature.Nonce == "" || c.Signature.AccessKeyID == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, signedRequestKey{}, &signedWrites{req: c.Signature})
+}
+
+// wrapSigned wraps a client request's write in its signature. Node duties
+// (a restore's barrier, an HSM domain's registration) are not the client's
+// write and are never wrapped, even when a request triggers them.
+func (s *Service) wrapSigned(ctx context.Context, t fsm.CommandType, cmd []byte) ([]byte, error) {
+	sw, _ := ctx.Value(signedRequestKey{}).(*signedWrites)
+	if sw == nil || t == fsm.CmdNoop || t == fsm.CmdRegisterHSMDomain {
+		return cmd, nil
+	}
+	// A request that proposes more than one write spends one nonce per
+	// write, numbered in order: sent again, its first write is refused.
+	seq := sw.seq.Add(1) - 1
+	now := sw.req.Verified.UnixMilli()
+	if sw.req.Verified.IsZero() {
+		now = s.nowMillis()
+	}
+	return fsm.EncodeSignedWrite(fsm.SignedWriteCmd{
+		Now:         now,
+		AccessKeyID: sw.req.AccessKeyID,
+		Nonce:       sw.req.Nonce,
+		Seq:         seq,
+		SignedAt:    sw.req.Time.UnixMilli(),
+	}, cmd)
+}
+
 // propose is the one place that turns an FSM response back into an error:
-// the command is encoded, applied through Raft (forwarded to the leader when
+// the command is encoded (wrapped in the client's signature, when a signed
+// request proposes it), applied through Raft (forwarded to the leader when
 // needed), and the FSM's domain error, if any, is returned.
 func (s *Service) propose(ctx context.Context, t fsm.CommandType, body any) (uint64, error) {
 	cmd, err := fsm.Encode(t, body)
 	if err != nil {
+		return 0, err
+	}
+	if cmd, err = s.wrapSigned(ctx, t, cmd); err != nil {
 		return 0, err
 	}
 	res, err := s.store.Propose(ctx, cmd)
