@@ -43,6 +43,8 @@ type config struct {
 	gossipKeyFile   string
 	insecure        bool
 
+	strictPermissions bool
+
 	hsm hsmConfig
 }
 
@@ -110,6 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.clusterKeyFile, "cluster-key-file", "", "PEM private key of --cluster-cert-file")
 	fs.StringVar(&c.gossipKeyFile, "gossip-key-file", "", "file holding base64 of a 16, 24 or 32-byte key that encrypts gossip (the same on every node): head -c 32 /dev/urandom | base64")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow the API or cluster port on a non-loopback address without TLS (traffic, including credentials' use and key material between nodes, is then readable on the network)")
+	fs.BoolVar(&c.strictPermissions, "strict-permissions", false, "refuse to start when the root key file is readable or writable by group or others (default: a warning), or when the data dir cannot be tightened to 0700")
 	c.hsm.addFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -130,6 +133,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if c.rootKeyFile == "" && c.hsm.seal != sealPKCS11 {
 			return c, fmt.Errorf("--root-key-file is required; make one with: head -c 32 /dev/urandom | base64 > root.key")
 		}
+	}
+	if err := checkLogLevel(c.logLevel); err != nil {
+		return c, err
 	}
 	if c.bootstrapExpect < 0 {
 		return c, fmt.Errorf("--bootstrap-expect must be 0 or more")
