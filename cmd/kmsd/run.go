@@ -63,7 +63,7 @@ func run(cfg config, stdout io.Writer) error {
 		},
 		FastGossip: cfg.fastGossip, DeadServerTimeout: cfg.deadServerTimeout,
 		MaxStaleness: cfg.maxStaleness, Logger: logger,
-		HTTPTLS: sec.api, ClusterServerTLS: sec.clusterServer, ClusterClientTLS: sec.clusterClient,
+		HTTPTLS: sec.api, HTTPLimits: cfg.httpLimits(), ClusterServerTLS: sec.clusterServer, ClusterClientTLS: sec.clusterClient,
 		GossipKey: sec.gossipKey, AuditLog: cfg.auditLog,
 		HSM: cfg.hsm.tokenConfig(), HSMDomain: cfg.hsm.domain,
 	})
@@ -161,6 +161,13 @@ Try it (from the repository root):
 Stop with Ctrl-C. Without --data-dir the state is thrown away when the process ends.
 `, endpoint, dataDir, credPath, credPath, instance)
 	return nil
+}
+
+func (c config) httpLimits() node.HTTPLimits {
+	return node.HTTPLimits{
+		ReadHeaderTimeout: c.httpReadHeaderTimeout, ReadTimeout: c.httpReadTimeout,
+		WriteTimeout: c.httpWriteTimeout, IdleTimeout: c.httpIdleTimeout, MaxConnections: c.maxConnections,
+	}
 }
 
 // dialable turns a bind address into one a client can dial.
