@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -298,4 +299,46 @@ func raiseNoFile(t *testing.T) int {
 
 func isTooManyFiles(err error) bool {
 	return err != nil && (errors.Is(err, syscall.EMFILE) || strings.Contains(err.Error(), "too many open files"))
+}
+
+// Over HTTPS (HTTP/1.1 and HTTP/2) the limiter follows the same
+// connections: the server reports the TLS connection, the limiter admitted
+// the TCP one under it.
+func TestConnLimiter_FollowsTLSConnections(t *testing.T) {
+	ca := newTestCA(t, "api-ca")
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("http2=%v", h2), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, cl := newHTTPServer(http.HandlerFunc(echoBody), ln, HTTPLimits{MaxConnections: 1}, prometheus.NewRegistry())
+			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{ca.issue(t, "api")}}
+			go srv.ServeTLS(cl, "", "")
+			t.Cleanup(func() { srv.Close() })
+			newClient := func() *http.Client {
+				tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}, ForceAttemptHTTP2: h2}
+				t.Cleanup(tr.CloseIdleConnections)
+				return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			}
+			for i, c := range []*http.Client{newClient(), newClient()} {
+				resp, err := c.Post("https://"+ln.Addr().String()+"/", "text/plain", strings.NewReader("abc"))
+				if err != nil {
+					t.Fatalf("client %d: %v", i, err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if (resp.ProtoMajor == 2) != h2 {
+					t.Fatalf("protocol %s", resp.Proto)
+				}
+				testutil.Eventually(t, "one idle connection", 5*time.Second, func() bool {
+					f, a, i := cl.held()
+					return f == 0 && a == 0 && i == 1
+				})
+			}
+			if got := value(cl.evicted); got != 1 {
+				t.Fatalf("evicted %v, want 1 (the first client's idle connection)", got)
+			}
+		})
+	}
 }
