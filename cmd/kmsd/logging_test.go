@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +25,10 @@ func TestParseFlags_RefusesUnknownLogLevels(t *testing.T) {
 				}
 			}
 		})
+	}
+	// Before any other complaint: the level alone is enough to refuse.
+	if _, err := parseFlags([]string{"--log-level", "bogus"}, io.Discard); err == nil || !strings.Contains(err.Error(), "--log-level") {
+		t.Fatalf("kmsd --log-level bogus: %v", err)
 	}
 	for _, level := range []string{"trace", "debug", "info", "warn", "error", "DEBUG"} {
 		if _, err := parseFlags(append(baseArgs(t), "--log-level", level), io.Discard); err != nil {
@@ -83,5 +89,26 @@ func TestNewLogger_TextIsPlain(t *testing.T) {
 	newLogger("warn", false, &out).Warn("shown", "k", 1)
 	if s := out.String(); strings.Contains(s, "hidden") || !strings.Contains(s, "[WARN]  kmsd: shown: k=1") {
 		t.Fatalf("output: %q", s)
+	}
+}
+
+// The process itself: kmsd --log-level bogus exits 2 and lists the levels.
+func TestMain_UnknownLogLevelExits2(t *testing.T) {
+	if os.Getenv("KMSD_RUN_MAIN") == "1" {
+		os.Args = append([]string{"kmsd"}, strings.Fields(os.Getenv("KMSD_ARGS"))...)
+		main()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMain_UnknownLogLevelExits2$")
+	cmd.Env = append(os.Environ(), "KMSD_RUN_MAIN=1", "KMSD_ARGS=--log-level verbose")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("exit: %v (stderr %s)", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "trace, debug, info, warn, error") {
+		t.Fatalf("stderr does not list the levels: %s", stderr.String())
 	}
 }

@@ -133,6 +133,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
+	if err := checkLogLevel(c.logLevel); err != nil {
+		return c, err
+	}
 	if c.nodeID == "" {
 		c.nodeID = host
 		if c.dev {
@@ -146,9 +149,6 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if c.rootKeyFile == "" && c.hsm.seal != sealPKCS11 {
 			return c, fmt.Errorf("--root-key-file is required; make one with: head -c 32 /dev/urandom | base64 > root.key")
 		}
-	}
-	if err := checkLogLevel(c.logLevel); err != nil {
-		return c, err
 	}
 	for _, d := range []struct {
 		flag string
