@@ -16,6 +16,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -276,8 +277,17 @@ func (s *Server) serveAction(w http.ResponseWriter, r *http.Request) {
 		a.rec.RequestID, a.rec.Action = requestID, action
 		if c != nil {
 			a.setCaller(c.caller)
+		} else {
+			// Not authenticated: name the access key that was tried (a
+			// wrong secret, an unknown id), never anything secret.
+			a.rec.AccessKeyID = claimedAccessKeyID(r, body)
 		}
 		a.rec.KeyID, a.rec.KeyVersionID = c.keyRef(action, resp)
+		if a.rec.KeyID == "" && a.rec.KeyVersionID != "" {
+			// A refused Decrypt knows only the version its ciphertext
+			// names; the line names its key too.
+			a.rec.KeyID = s.cfg.Service.KeyIDOfVersion(a.rec.KeyVersionID)
+		}
 		a.rec.ForwardedTo = route.ForwardedTo()
 	}
 	if err != nil {
@@ -431,6 +441,7 @@ func audited(path string) bool {
 type auditWriter struct {
 	http.ResponseWriter
 	s      *Server
+	r      *http.Request
 	start  time.Time
 	rec    audit.Record
 	wrote  bool // status decided and record appended (or failed)
@@ -438,13 +449,33 @@ type auditWriter struct {
 }
 
 func (s *Server) newAuditWriter(w http.ResponseWriter, r *http.Request) *auditWriter {
-	a := &auditWriter{ResponseWriter: w, s: s, start: s.now()}
+	a := &auditWriter{ResponseWriter: w, s: s, r: r, start: s.now()}
 	a.rec = audit.Record{Time: a.start, Node: s.cfg.NodeID, Source: r.RemoteAddr}
 	if _, known := s.routes[r.URL.Path]; known && r.URL.Path != "/" {
 		// Operator endpoints name themselves; this is the fallback.
 		a.rec.Action = r.URL.Path
 	}
 	return a
+}
+
+// claimedAccessKeyID is the AccessKeyId a request claims, verified or not:
+// from the ACS3 Authorization header, else the V1 AccessKeyId parameter of
+// the query or a form body. For the audit line of a refused request only.
+func claimedAccessKeyID(r *http.Request, body []byte) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if a, err := signature.ParseAuthorization(h); err == nil && a.AccessKeyID != "" {
+			return a.AccessKeyID
+		}
+	}
+	if id := r.URL.Query().Get(signature.ParamAccessKeyID); id != "" {
+		return id
+	}
+	if len(body) > 0 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		if form, err := url.ParseQuery(string(body)); err == nil {
+			return form.Get(signature.ParamAccessKeyID)
+		}
+	}
+	return ""
 }
 
 // auditOf returns the request's audit record holder, nil when requests are
@@ -474,6 +505,11 @@ func (a *auditWriter) WriteHeader(status int) {
 	}
 	a.wrote = true
 	a.rec.Status = status
+	if a.rec.Principal == "" && a.rec.AccessKeyID == "" {
+		// An operator endpoint that refused the caller: the access key
+		// the signature claimed (the body is not at hand here).
+		a.rec.AccessKeyID = claimedAccessKeyID(a.r, nil)
+	}
 	if a.rec.Code == "" {
 		a.rec.Code = "OK"
 		if status >= 400 {

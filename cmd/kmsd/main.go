@@ -13,6 +13,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/raftkms/raftkms/internal/node"
 )
 
 type config struct {
@@ -43,6 +45,14 @@ type config struct {
 	clusterKeyFile  string
 	gossipKeyFile   string
 	insecure        bool
+
+	strictPermissions bool
+
+	httpReadHeaderTimeout time.Duration
+	httpReadTimeout       time.Duration
+	httpWriteTimeout      time.Duration
+	httpIdleTimeout       time.Duration
+	maxConnections        int
 
 	hsm hsmConfig
 
@@ -116,6 +126,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.clusterKeyFile, "cluster-key-file", "", "PEM private key of --cluster-cert-file")
 	fs.StringVar(&c.gossipKeyFile, "gossip-key-file", "", "file holding base64 of a 16, 24 or 32-byte key that encrypts gossip (the same on every node): head -c 32 /dev/urandom | base64")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow the API or cluster port on a non-loopback address without TLS (traffic, including credentials' use and key material between nodes, is then readable on the network)")
+	fs.DurationVar(&c.httpReadHeaderTimeout, "http-read-header-timeout", node.DefaultHTTPReadHeaderTimeout, "API: time a client has to send a request's headers")
+	fs.DurationVar(&c.httpReadTimeout, "http-read-timeout", node.DefaultHTTPReadTimeout, "API: time a client has to send a whole request, headers and body (a body trickled slowly is cut off)")
+	fs.DurationVar(&c.httpWriteTimeout, "http-write-timeout", node.DefaultHTTPWriteTimeout, "API: time from the end of a request's headers to the end of its answer; keep it above --http-read-timeout plus 30s (the request timeout)")
+	fs.DurationVar(&c.httpIdleTimeout, "http-idle-timeout", node.DefaultHTTPIdleTimeout, "API: close a keep-alive connection after it has waited this long for its next request")
+	fs.IntVar(&c.maxConnections, "max-connections", node.DefaultHTTPMaxConnections, "API: connections held at most; at the cap a new one displaces the longest-idle (then the oldest silent) connection, and is refused only when every held connection is running a request")
+	fs.BoolVar(&c.strictPermissions, "strict-permissions", false, "refuse to start when the root key file is readable or writable by group or others (default: a warning), or when the data dir cannot be tightened to 0700")
 	c.hsm.addFlags(fs)
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -126,6 +142,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if err := checkLogLevel(c.logLevel); err != nil {
+		return c, err
 	}
 	if c.nodeID == "" {
 		c.nodeID = host
@@ -140,6 +159,20 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if c.rootKeyFile == "" && c.hsm.seal != sealPKCS11 {
 			return c, fmt.Errorf("--root-key-file is required; make one with: head -c 32 /dev/urandom | base64 > root.key")
 		}
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"--http-read-header-timeout", c.httpReadHeaderTimeout}, {"--http-read-timeout", c.httpReadTimeout},
+		{"--http-write-timeout", c.httpWriteTimeout}, {"--http-idle-timeout", c.httpIdleTimeout},
+	} {
+		if d.v <= 0 {
+			return c, fmt.Errorf("%s must be a positive duration such as 30s", d.flag)
+		}
+	}
+	if c.maxConnections < 1 {
+		return c, fmt.Errorf("--max-connections must be 1 or more")
 	}
 	if c.bootstrapExpect < 0 {
 		return c, fmt.Errorf("--bootstrap-expect must be 0 or more")

@@ -25,12 +25,8 @@ import (
 var version = "dev"
 
 func run(cfg config, stdout io.Writer) error {
-	logger := hclog.New(&hclog.LoggerOptions{
-		Name:       "kmsd",
-		Level:      hclog.LevelFromString(cfg.logLevel),
-		JSONFormat: cfg.logJSON,
-		Output:     os.Stderr,
-	})
+	logger := newLogger(cfg.logLevel, cfg.logJSON, os.Stderr)
+	raiseOpenFileLimit(logger)
 	if cfg.dev && cfg.dataDir == "" {
 		dir, err := os.MkdirTemp("", "raftkms-dev-*")
 		if err != nil {
@@ -44,8 +40,8 @@ func run(cfg config, stdout io.Writer) error {
 			}
 		}()
 	}
-	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	if err := prepareDataDir(cfg.dataDir, cfg.strictPermissions, logger); err != nil {
+		return err
 	}
 	root, err := loadRootKey(cfg, logger)
 	if err != nil {
@@ -67,7 +63,7 @@ func run(cfg config, stdout io.Writer) error {
 		},
 		FastGossip: cfg.fastGossip, DeadServerTimeout: cfg.deadServerTimeout,
 		MaxStaleness: cfg.maxStaleness, Logger: logger,
-		HTTPTLS: sec.api, ClusterServerTLS: sec.clusterServer, ClusterClientTLS: sec.clusterClient,
+		HTTPTLS: sec.api, HTTPLimits: cfg.httpLimits(), ClusterServerTLS: sec.clusterServer, ClusterClientTLS: sec.clusterClient,
 		GossipKey: sec.gossipKey, AuditLog: cfg.auditLog,
 		HSM: cfg.hsm.tokenConfig(), HSMDomain: cfg.hsm.domain,
 	})
@@ -110,6 +106,9 @@ func loadRootKey(cfg config, logger hclog.Logger) (*kcrypto.RootKey, error) {
 			logger.Info("dev mode: generating a root key", "path", path)
 			return kcrypto.GenerateRootKeyFile(path)
 		}
+	}
+	if err := checkRootKeyFile(path, cfg.strictPermissions, logger); err != nil {
+		return nil, err
 	}
 	return kcrypto.LoadRootKeyFile(path)
 }
@@ -162,6 +161,13 @@ Try it (from the repository root):
 Stop with Ctrl-C. Without --data-dir the state is thrown away when the process ends.
 `, endpoint, dataDir, credPath, credPath, instance)
 	return nil
+}
+
+func (c config) httpLimits() node.HTTPLimits {
+	return node.HTTPLimits{
+		ReadHeaderTimeout: c.httpReadHeaderTimeout, ReadTimeout: c.httpReadTimeout,
+		WriteTimeout: c.httpWriteTimeout, IdleTimeout: c.httpIdleTimeout, MaxConnections: c.maxConnections,
+	}
 }
 
 // dialable turns a bind address into one a client can dial.

@@ -185,3 +185,62 @@ func loadGossipKey(path string) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("--gossip-key-file %s: the key is %d bytes, it must be 16, 24 or 32; make one with: head -c 32 /dev/urandom | base64", path, len(key))
 }
+
+// prepareDataDir creates the data dir with mode 0700, or tightens one that
+// exists to 0700: it holds the Raft log and snapshots (key material wrapped
+// under the root key, the catalogue), the dev credentials and, in dev mode,
+// the root key itself. A dir that cannot be tightened is a warning, or an
+// error with --strict-permissions.
+func prepareDataDir(dir string, strict bool, logger hclog.Logger) error {
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create data dir: %w", err)
+		}
+		// The umask may have taken bits away (0700 stays 0700 or less);
+		// make it exactly 0700.
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("data dir %s: %w", dir, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("data dir: %w", err)
+	case !info.IsDir():
+		return fmt.Errorf("data dir %s is not a directory", dir)
+	}
+	mode := info.Mode().Perm()
+	if mode&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(dir, mode&0o700|0o700); err != nil {
+		msg := fmt.Sprintf("the data dir %s is open to group or others (mode %04o) and could not be tightened: %v; run: chmod 700 %s", dir, mode, err, dir)
+		if strict {
+			return errors.New(msg + " (refusing to start: --strict-permissions)")
+		}
+		logger.Warn(msg)
+		return nil
+	}
+	logger.Warn("tightened the data dir's permissions to 0700 (it holds the catalogue and credentials)", "dir", dir, "was", fmt.Sprintf("%04o", mode))
+	return nil
+}
+
+// checkRootKeyFile warns, or with --strict-permissions refuses, when the
+// root key file can be read or written by group or others: whoever reads
+// it can unwrap every key of the cluster.
+func checkRootKeyFile(path string, strict bool, logger hclog.Logger) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("root key file: %w", err)
+	}
+	mode := info.Mode().Perm()
+	if mode&0o077 == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("the root key file %s is accessible by group or others (mode %04o); whoever reads it can unwrap every key; run: chmod 600 %s", path, mode, path)
+	if strict {
+		return errors.New(msg + " (refusing to start: --strict-permissions)")
+	}
+	logger.Warn(msg)
+	return nil
+}

@@ -63,6 +63,8 @@ type Config struct {
 
 	// HTTPTLS, when set, serves the API over HTTPS with it.
 	HTTPTLS *tls.Config
+	// HTTPLimits are the API's timeouts and connection cap (httpconns.go).
+	HTTPLimits HTTPLimits
 	// ClusterServerTLS and ClusterClientTLS put the cluster port (Raft and
 	// internal RPC alike) under TLS: the first for connections this node
 	// accepts (mutual TLS when it requires and verifies client
@@ -252,18 +254,17 @@ func Start(cfg Config) (_ *Node, err error) {
 	if n.audit != nil {
 		apiCfg.Audit = n.audit
 	}
-	n.http = &http.Server{
-		Handler: api.New(apiCfg), ReadHeaderTimeout: 10 * time.Second,
-		// TLS handshake failures and the like, in the node's log.
-		ErrorLog: logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
-	}
+	var httpLn net.Listener
+	n.http, httpLn = newHTTPServer(api.New(apiCfg), n.httpLn, cfg.HTTPLimits, reg)
+	// TLS handshake failures and the like, in the node's log.
+	n.http.ErrorLog = logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
 	go func() {
 		var err error
 		if cfg.HTTPTLS != nil {
 			n.http.TLSConfig = cfg.HTTPTLS.Clone()
-			err = n.http.ServeTLS(n.httpLn, "", "")
+			err = n.http.ServeTLS(httpLn, "", "")
 		} else {
-			err = n.http.Serve(n.httpLn)
+			err = n.http.Serve(httpLn)
 		}
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http server stopped", "error", err)
