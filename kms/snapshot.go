@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -53,26 +52,65 @@ type SnapshotSummary struct {
 	Index uint64 // applied index after the restore
 }
 
-// RestoreSnapshot replaces the whole cluster state with the snapshot in
-// file. It refuses, changing nothing, a damaged file or one made under a
-// different root key. On an initialized cluster only the operator may
-// restore; a cluster that was never initialized accepts a restore without
-// credentials (that is how a lost cluster is rebuilt). caller is nil for an
-// unauthenticated request.
-func (s *Service) RestoreSnapshot(ctx context.Context, caller *Caller, file *os.File) (SnapshotSummary, error) {
-	if ok, _ := s.fsm.Initialized(); ok {
-		if caller == nil {
-			return SnapshotSummary{}, fmt.Errorf("%w: this cluster is initialized; restore with the operator's credentials", ErrNoPermission)
-		}
-		if err := s.requireOperator(*caller, "snapshot restore"); err != nil {
-			return SnapshotSummary{}, err
-		}
+// RestoreOptions are the operator's choices for one restore.
+type RestoreOptions struct {
+	// AcceptUnauthenticated accepts a format 1 snapshot (from a build before
+	// snapshots carried a MAC). Its checksum, contents and root key check
+	// value are still verified; it is resealed in the current format before
+	// Raft sees it.
+	AcceptUnauthenticated bool
+}
+
+// AuthorizeRestore tells, before any byte of a snapshot is read, whether
+// caller may restore one here: on an initialized cluster only the operator
+// account's root; a cluster that was never initialized accepts a restore
+// without credentials (that is how a lost cluster is rebuilt). caller is
+// nil for an unauthenticated request.
+func (s *Service) AuthorizeRestore(caller *Caller) error {
+	if ok, _ := s.fsm.Initialized(); !ok {
+		return nil
 	}
-	info, err := s.verifySnapshot(file)
-	if err != nil {
+	if caller == nil {
+		return fmt.Errorf("%w: this cluster is initialized; restore with the operator's credentials", ErrNoPermission)
+	}
+	return s.requireOperator(*caller, "snapshot restore")
+}
+
+// RestoreTarget is what a restore would replace, for the operator to
+// confirm: this node's view, not a linearizable one.
+type RestoreTarget struct {
+	Initialized  bool
+	Accounts     int
+	Keys         int
+	AppliedIndex uint64
+}
+
+// RestoreTarget describes this cluster's state for a restore's
+// confirmation. On an initialized cluster it needs the operator (it reveals
+// counts); an uninitialized one has nothing to reveal.
+func (s *Service) RestoreTarget(caller *Caller) (RestoreTarget, error) {
+	if err := s.AuthorizeRestore(caller); err != nil {
+		return RestoreTarget{}, err
+	}
+	sum := s.fsm.Summary()
+	return RestoreTarget{Initialized: sum.Initialized, Accounts: sum.Accounts, Keys: sum.Keys, AppliedIndex: sum.LastIndex}, nil
+}
+
+// RestoreSnapshot is RestoreSnapshotWith with the default options.
+func (s *Service) RestoreSnapshot(ctx context.Context, caller *Caller, file io.ReadSeeker) (SnapshotSummary, error) {
+	return s.RestoreSnapshotWith(ctx, caller, file, RestoreOptions{})
+}
+
+// RestoreSnapshotWith replaces the whole cluster state with the snapshot in
+// file. It refuses, changing nothing, a damaged or altered file (its MAC
+// under the root key's snapshot key does not match), an unauthenticated
+// format 1 file unless opt accepts it, or one made under a different root
+// key. Who may restore: see AuthorizeRestore.
+func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file io.ReadSeeker, opt RestoreOptions) (SnapshotSummary, error) {
+	if err := s.AuthorizeRestore(caller); err != nil {
 		return SnapshotSummary{}, err
 	}
-	data, err := io.ReadAll(file)
+	data, info, err := s.verifySnapshot(file, opt)
 	if err != nil {
 		return SnapshotSummary{}, err
 	}
@@ -130,21 +168,48 @@ func (s *Service) restoreOnce(ctx context.Context, data []byte, info fsm.Snapsho
 // ErrNoLeaderForRestore means a restore found no leader to run on.
 var ErrNoLeaderForRestore = errors.New("no leader")
 
-func (s *Service) verifySnapshot(r io.ReadSeeker) (fsm.SnapshotInfo, error) {
-	info, err := fsm.VerifySnapshot(r)
+// verifySnapshot checks the snapshot in r and returns it resealed in the
+// current authenticated format: the bytes Raft will store and install.
+func (s *Service) verifySnapshot(r io.ReadSeeker, opt RestoreOptions) ([]byte, fsm.SnapshotInfo, error) {
+	var buf bytes.Buffer
+	info, err := s.fsm.ResealSnapshot(r, &buf, fsm.VerifyOptions{AcceptUnauthenticated: opt.AcceptUnauthenticated})
 	if err != nil {
-		return info, err
+		return nil, info, s.explainRefusal(r, err)
 	}
+	if err := s.checkSnapshotInfo(info); err != nil {
+		return nil, info, err
+	}
+	if info.Format != 2 {
+		s.log.Warn("restoring an unauthenticated format 1 snapshot, accepted by the operator", "format", info.Format, "index", info.LastIndex)
+	}
+	return buf.Bytes(), info, nil
+}
+
+// explainRefusal turns a MAC failure on a snapshot whose header names
+// another root key into ErrRootKeyMismatch: the likely cause, and refused
+// either way.
+func (s *Service) explainRefusal(r io.ReadSeeker, err error) error {
+	if !errors.Is(err, fsm.ErrBadSnapshot) || errors.Is(err, fsm.ErrUnauthenticatedSnapshot) {
+		return err
+	}
+	if _, serr := r.Seek(0, io.SeekStart); serr != nil {
+		return err
+	}
+	hdr, herr := fsm.PeekSnapshotHeader(r)
+	if herr != nil || len(hdr.RootCheck) == 0 || bytes.Equal(hdr.RootCheck, s.root.CheckValue()) {
+		return err
+	}
+	return fmt.Errorf("%w: the snapshot was made under another root key; start this cluster with the root key file of the cluster that saved it", ErrRootKeyMismatch)
+}
+
+func (s *Service) checkSnapshotInfo(info fsm.SnapshotInfo) error {
 	if !info.Initialized {
-		return info, fmt.Errorf("%w: the snapshot holds a cluster that was never initialized", fsm.ErrBadSnapshot)
+		return fmt.Errorf("%w: the snapshot holds a cluster that was never initialized", fsm.ErrBadSnapshot)
 	}
 	if !bytes.Equal(info.RootCheck, s.root.CheckValue()) {
-		return info, fmt.Errorf("%w: start this cluster with the root key file of the cluster that saved it", ErrRootKeyMismatch)
+		return fmt.Errorf("%w: start this cluster with the root key file of the cluster that saved it", ErrRootKeyMismatch)
 	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return info, err
-	}
-	return info, nil
+	return nil
 }
 
 func (s *Service) restoreLocal(ctx context.Context, data []byte, info fsm.SnapshotInfo) (uint64, error) {
@@ -171,8 +236,13 @@ func (s *Service) handleRestore(ctx context.Context, data []byte) ([]byte, error
 	if !s.store.IsLeader() {
 		return nil, errors.New("not the leader any more; retry the restore")
 	}
-	info, err := s.verifySnapshot(bytes.NewReader(data))
+	// The forwarding node resealed the file: only the current,
+	// authenticated format is accepted here.
+	info, err := s.fsm.VerifySnapshot(bytes.NewReader(data), fsm.VerifyOptions{})
 	if err != nil {
+		return nil, s.explainRefusal(bytes.NewReader(data), err)
+	}
+	if err := s.checkSnapshotInfo(info); err != nil {
 		return nil, err
 	}
 	idx, err := s.restoreLocal(ctx, data, info)
