@@ -92,6 +92,7 @@ var errorTable = []struct {
 	{fsm.ErrAlreadyInitialized, apiError{409, "Rejected.AlreadyInitialized"}},
 	{kms.ErrRootKeyMismatch, apiError{400, "Rejected.RootKeyMismatch"}},
 	{fsm.ErrBadSnapshot, apiError{400, "InvalidSnapshot"}},
+	{errRestoreInProgress, apiError{409, "Rejected.RestoreInProgress"}},
 	{kms.ErrHSMUnavailable, apiError{503, "ServiceUnavailable.HSM"}},
 	{kms.ErrStale, apiError{503, "ServiceUnavailable.Stale"}},
 	{kms.ErrIndexNotReached, apiError{503, "ServiceUnavailable.IndexNotReached"}},

@@ -189,7 +189,11 @@ func (s *Service) verifySnapshot(r io.ReadSeeker, opt RestoreOptions) ([]byte, f
 // another root key into ErrRootKeyMismatch: the likely cause, and refused
 // either way.
 func (s *Service) explainRefusal(r io.ReadSeeker, err error) error {
-	if !errors.Is(err, fsm.ErrBadSnapshot) || errors.Is(err, fsm.ErrUnauthenticatedSnapshot) {
+	if errors.Is(err, fsm.ErrUnauthenticatedSnapshot) {
+		return fmt.Errorf("%w; nothing proves it unaltered since it was saved. If you kept it where nobody could change it, "+
+			"restore it with `kmsctl operator snapshot restore --accept-unauthenticated` (AcceptUnauthenticated=true)", err)
+	}
+	if !errors.Is(err, fsm.ErrBadSnapshot) {
 		return err
 	}
 	if _, serr := r.Seek(0, io.SeekStart); serr != nil {
