@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -238,10 +239,10 @@ func (s *Server) saveSnapshot(w http.ResponseWriter, r *http.Request, requestID 
 // is not the signed one. One restore at a time per node.
 func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request, requestID string) {
 	auditAs(w, "SnapshotRestore", requestID)
-	ctx, cancel := context.WithTimeout(r.Context(), 2*s.cfg.RequestTimeout+kmsRestoreBudget)
-	defer cancel()
 	fail := func(err error) { s.writeError(w, r, "SnapshotRestore", requestID, err) }
-	caller, signedHash, err := s.authenticateRestore(ctx, r)
+	authCtx, cancelAuth := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	caller, signedHash, err := s.authenticateRestore(authCtx, r)
+	cancelAuth()
 	if err != nil {
 		fail(err)
 		return
@@ -278,6 +279,9 @@ func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request, request
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
+	// The restore's own time starts once the upload is in.
+	ctx, cancel := context.WithTimeout(r.Context(), 2*s.cfg.RequestTimeout+kmsRestoreBudget)
+	defer cancel()
 	sum, err := s.cfg.Service.RestoreSnapshotWith(ctx, caller, tmp, opt)
 	if err != nil {
 		fail(err)
@@ -358,6 +362,22 @@ func (s *Server) stageUpload(r *http.Request, signedHash string) (*os.File, erro
 	}
 	ok = true
 	return tmp, nil
+}
+
+// removeStaleUploads deletes the staging files a crashed kmsd left in its
+// data directory (only one kmsd opens a data directory at a time).
+func removeStaleUploads(dir string, log interface{ Warn(string, ...any) }) {
+	if dir == "" {
+		return
+	}
+	for _, pattern := range []string{"snapshot-restore-*", "snapshot-save-*"} {
+		stale, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, p := range stale {
+			if err := os.Remove(p); err != nil {
+				log.Warn("cannot remove a stale snapshot staging file", "path", p, "error", err)
+			}
+		}
+	}
 }
 
 // readErrReader remembers a read error, to tell the client's broken upload

@@ -119,6 +119,7 @@ func New(cfg Config) *Server {
 		metrics: newMetrics(cfg.Registry),
 	}
 	s.actions = s.actionTable()
+	removeStaleUploads(cfg.DataDir, s.log)
 	maxInFlight := cfg.MaxInFlight
 	if maxInFlight == 0 {
 		maxInFlight = DefaultMaxInFlight

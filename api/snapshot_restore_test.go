@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -419,5 +420,25 @@ func TestRestore_UninitializedClusterTakesAnUnsignedRestore(t *testing.T) {
 	out.Body.Close()
 	if h, _ := n.FSM().Hash(); h != src.hash() {
 		t.Fatal("the new cluster does not hold the snapshot's catalogue")
+	}
+}
+
+// A restore's staging file left by a crash is removed when the API starts;
+// other files in the data directory are not touched.
+func TestNew_RemovesStaleSnapshotStagingFiles(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "snapshot-restore-1234")
+	keep := filepath.Join(dir, "raft.db")
+	for _, p := range []string{stale, keep} {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api.New(api.Config{DataDir: dir})
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("the stale staging file is still there: %v", err)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Fatalf("another file was removed: %v", err)
 	}
 }

@@ -203,7 +203,8 @@ func (s *Service) explainRefusal(r io.ReadSeeker, err error) error {
 	if herr != nil || len(hdr.RootCheck) == 0 || bytes.Equal(hdr.RootCheck, s.root.CheckValue()) {
 		return err
 	}
-	return fmt.Errorf("%w: the snapshot was made under another root key; start this cluster with the root key file of the cluster that saved it", ErrRootKeyMismatch)
+	return fmt.Errorf("%w: the snapshot's MAC does not verify and its header names another root key than this cluster's: "+
+		"it was made under another root key (start this cluster with the root key file of the cluster that saved it), or altered", ErrRootKeyMismatch)
 }
 
 func (s *Service) checkSnapshotInfo(info fsm.SnapshotInfo) error {

@@ -341,6 +341,13 @@ var (
 	}
 )
 
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
 // restoreTarget is GET /v1/operator/restore: what a restore would replace.
 type restoreTarget struct {
 	NodeId       string
@@ -380,8 +387,8 @@ func snapshotRestore(g *globals, path string, ro restoreFlags, stdout, stderr io
 		return fmt.Errorf("the node's restore target answer %v: %w", m, err)
 	}
 	if target.Initialized {
-		fmt.Fprintf(stderr, "The cluster at %s (node %s) holds %d keys in %d accounts, at applied index %d.\n",
-			c.Endpoint, target.NodeId, target.Keys, target.Accounts, target.AppliedIndex)
+		fmt.Fprintf(stderr, "The cluster at %s (node %s) holds %s in %s, at applied index %d.\n",
+			c.Endpoint, target.NodeId, plural(target.Keys, "key"), plural(target.Accounts, "account"), target.AppliedIndex)
 		fmt.Fprintf(stderr, "Restoring %s replaces all of it: keys, accounts, access keys, instances.\n", path)
 		if !ro.force {
 			if !stdinIsTerminal() {
