@@ -442,3 +442,59 @@ func TestNew_RemovesStaleSnapshotStagingFiles(t *testing.T) {
 		t.Fatalf("another file was removed: %v", err)
 	}
 }
+
+// slowSecondPass is a snapshot body that the client reads twice (once to
+// hash it, once to send it); while sending, it stalls halfway for longer
+// than the server's read and write timeouts, as a large upload would.
+type slowSecondPass struct {
+	*bytes.Reader
+	half    int64
+	stall   time.Duration
+	sending bool
+	stalled bool
+}
+
+func (s *slowSecondPass) Seek(off int64, whence int) (int64, error) {
+	if off == 0 && whence == io.SeekStart && s.Len() == 0 {
+		s.sending = true // rewound after hashing
+	}
+	return s.Reader.Seek(off, whence)
+}
+
+func (s *slowSecondPass) Read(p []byte) (int, error) {
+	pos := s.Size() - int64(s.Len())
+	if s.sending && !s.stalled && pos >= s.half {
+		s.stalled = true
+		<-time.After(s.stall)
+	}
+	if s.sending && !s.stalled && pos+int64(len(p)) > s.half {
+		p = p[:s.half-pos]
+	}
+	return s.Reader.Read(p)
+}
+
+// The API server's read and write timeouts suit API calls; an operator's
+// restore that takes longer to upload extends its own deadlines once the
+// caller is known, and succeeds.
+func TestRestore_OutlastsTheServerTimeoutsOnceAuthenticated(t *testing.T) {
+	tn := startNode(t)
+	tn.createKey(t, "in the snapshot")
+	snap := saveSnapshot(t, tn)
+	srv := httptest.NewUnstartedServer(restoreHandler(t, tn))
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	cl, err := client.New(srv.URL, tn.Creds.AccessKeyID, tn.Creds.AccessKeySecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := &slowSecondPass{Reader: bytes.NewReader(snap), half: int64(len(snap) / 2), stall: time.Second}
+	resp, err := cl.Do(context.Background(), http.MethodPost, "/v1/operator/snapshot", nil, body, nil)
+	if err != nil {
+		t.Fatalf("a restore slower than the server's timeouts: %v", err)
+	}
+	resp.Body.Close()
+	if !body.stalled {
+		t.Fatal("the upload never stalled: the test proves nothing")
+	}
+}
