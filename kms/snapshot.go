@@ -11,6 +11,7 @@ import (
 
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/store"
+	"github.com/raftkms/raftkms/transport"
 )
 
 const rpcRestore = "kms.restore"
@@ -155,6 +156,12 @@ func (s *Service) restoreOnce(ctx context.Context, data []byte, info fsm.Snapsho
 		return 0, fmt.Errorf("%w: no leader to restore on; retry when the cluster has one", ErrNoLeaderForRestore)
 	}
 	resp, err := s.cfg.Transport.Call(ctx, addr, rpcRestore, data)
+	if errors.Is(err, transport.ErrFrameTooLarge) {
+		// The verified file travels to the leader in one cluster-port
+		// frame; nothing was sent.
+		return 0, fmt.Errorf("%w: this snapshot (%d bytes) is larger than a follower can hand to the leader in one message; "+
+			"send the restore to the leader's API address (see `kmsctl operator members`)", ErrSnapshotTooLargeToForward, len(data))
+	}
 	if err != nil {
 		return 0, fmt.Errorf("forward restore to leader %s: %w", addr, err)
 	}
@@ -167,6 +174,10 @@ func (s *Service) restoreOnce(ctx context.Context, data []byte, info fsm.Snapsho
 
 // ErrNoLeaderForRestore means a restore found no leader to run on.
 var ErrNoLeaderForRestore = errors.New("no leader")
+
+// ErrSnapshotTooLargeToForward means a follower cannot hand a snapshot this
+// large to the leader; the restore must be sent to the leader itself.
+var ErrSnapshotTooLargeToForward = errors.New("snapshot too large to restore through a follower")
 
 // verifySnapshot checks the snapshot in r and returns it resealed in the
 // current authenticated format: the bytes Raft will store and install.
