@@ -120,6 +120,10 @@ type SnapshotInfo struct {
 	HSMDomains   int
 }
 
+// Authenticated reports whether the snapshot carried a MAC (format 2), as
+// opposed to an old format 1 file accepted with AcceptUnauthenticated.
+func (i SnapshotInfo) Authenticated() bool { return i.Format == snapshotFormat }
+
 type metaRecord struct {
 	Initialized bool   `msgpack:"init"`
 	RootCheck   []byte `msgpack:"rootcheck"`
@@ -585,8 +589,9 @@ func (c *catalogue) checkReferences() error {
 // made under). Nothing it returns is authenticated.
 func PeekSnapshotHeader(r io.Reader) (SnapshotHeader, error) {
 	br := bufio.NewReader(r)
-	if _, _, err := readPreamble(br, readOptions{key: []byte{0}, acceptSHA256: true}); err != nil {
-		return SnapshotHeader{}, err
+	pre := make([]byte, len(snapshotMagic)+2)
+	if _, err := io.ReadFull(br, pre); err != nil || string(pre[:len(snapshotMagic)]) != snapshotMagic {
+		return SnapshotHeader{}, fmt.Errorf("%w: not a raftkms snapshot", ErrBadSnapshot)
 	}
 	b, err := readFrame(br)
 	if err != nil {

@@ -190,7 +190,7 @@ func (s *Service) verifySnapshot(r io.ReadSeeker, opt RestoreOptions) ([]byte, f
 	if err := s.checkSnapshotInfo(info); err != nil {
 		return nil, info, err
 	}
-	if info.Format != 2 {
+	if !info.Authenticated() {
 		s.log.Warn("restoring an unauthenticated format 1 snapshot, accepted by the operator", "format", info.Format, "index", info.LastIndex)
 	}
 	return buf.Bytes(), info, nil
