@@ -250,12 +250,12 @@ func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request, request
 	if caller != nil {
 		auditOf(w).setCaller(*caller)
 	}
-	if err := s.cfg.Service.AuthorizeRestore(caller); err != nil {
+	opt, err := restoreOptions(r)
+	if err != nil {
 		fail(err)
 		return
 	}
-	opt, err := restoreOptions(r)
-	if err != nil {
+	if err := s.cfg.Service.AuthorizeRestore(caller, opt); err != nil {
 		fail(err)
 		return
 	}

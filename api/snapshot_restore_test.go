@@ -410,6 +410,13 @@ func TestRestore_UninitializedClusterTakesAnUnsignedRestore(t *testing.T) {
 	copy(edited[i:], "SAVED")
 	_, err = anon.DoUnsigned(ctx, http.MethodPost, "/v1/operator/snapshot", nil, bytes.NewReader(resealSHA256(edited)), nil)
 	wantAPIError(t, err, 400, "InvalidSnapshot")
+	// Vouching for an unauthenticated (format 1) file takes the operator's
+	// credentials, which a new cluster does not have yet.
+	accept := url.Values{"AcceptUnauthenticated": {"true"}}
+	_, err = anon.DoUnsigned(ctx, http.MethodPost, "/v1/operator/snapshot", accept, bytes.NewReader(asFormat1(t, snap)), nil)
+	if e := wantAPIError(t, err, 403, "Forbidden.NoPermission"); !strings.Contains(e.Message, "operator init") {
+		t.Fatalf("the refusal does not say what to do: %s", e.Message)
+	}
 	if ok, _ := n.FSM().Initialized(); ok {
 		t.Fatal("a refused restore initialized the cluster")
 	}

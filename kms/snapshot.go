@@ -65,10 +65,16 @@ type RestoreOptions struct {
 // AuthorizeRestore tells, before any byte of a snapshot is read, whether
 // caller may restore one here: on an initialized cluster only the operator
 // account's root; a cluster that was never initialized accepts a restore
-// without credentials (that is how a lost cluster is rebuilt). caller is
-// nil for an unauthenticated request.
-func (s *Service) AuthorizeRestore(caller *Caller) error {
+// without credentials (that is how a lost cluster is rebuilt), but only of
+// an authenticated snapshot: vouching for an unauthenticated one
+// (AcceptUnauthenticated) takes the operator's credentials. caller is nil
+// for an unauthenticated request.
+func (s *Service) AuthorizeRestore(caller *Caller, opt RestoreOptions) error {
 	if ok, _ := s.fsm.Initialized(); !ok {
+		if caller == nil && opt.AcceptUnauthenticated {
+			return fmt.Errorf("%w: accepting an unauthenticated snapshot takes the operator's credentials; "+
+				"initialize this cluster (kmsctl operator init), then restore with its credentials", ErrNoPermission)
+		}
 		return nil
 	}
 	if caller == nil {
@@ -90,7 +96,7 @@ type RestoreTarget struct {
 // confirmation. On an initialized cluster it needs the operator (it reveals
 // counts); an uninitialized one has nothing to reveal.
 func (s *Service) RestoreTarget(caller *Caller) (RestoreTarget, error) {
-	if err := s.AuthorizeRestore(caller); err != nil {
+	if err := s.AuthorizeRestore(caller, RestoreOptions{}); err != nil {
 		return RestoreTarget{}, err
 	}
 	sum := s.fsm.Summary()
@@ -108,7 +114,7 @@ func (s *Service) RestoreSnapshot(ctx context.Context, caller *Caller, file io.R
 // format 1 file unless opt accepts it, or one made under a different root
 // key. Who may restore: see AuthorizeRestore.
 func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file io.ReadSeeker, opt RestoreOptions) (SnapshotSummary, error) {
-	if err := s.AuthorizeRestore(caller); err != nil {
+	if err := s.AuthorizeRestore(caller, opt); err != nil {
 		return SnapshotSummary{}, err
 	}
 	data, info, err := s.verifySnapshot(file, opt)

@@ -26,7 +26,7 @@ func TestAuthorizeRestore_OperatorOnlyOnceInitialized(t *testing.T) {
 		{"the operator's root", &e.caller, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if err := e.svc.AuthorizeRestore(c.caller); !errors.Is(err, c.want) || (c.want == nil && err != nil) {
+			if err := e.svc.AuthorizeRestore(c.caller, RestoreOptions{}); !errors.Is(err, c.want) || (c.want == nil && err != nil) {
 				t.Fatalf("AuthorizeRestore = %v, want %v", err, c.want)
 			}
 			if _, err := e.svc.RestoreTarget(c.caller); !errors.Is(err, c.want) || (c.want == nil && err != nil) {
