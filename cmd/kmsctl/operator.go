@@ -81,8 +81,9 @@ replace (its key count and applied index) and asks for confirmation; when
 standard input is not a terminal, pass --force instead.
 
 Snapshots saved by raftkms before snapshots were authenticated (format 1) are
-refused unless --accept-unauthenticated is given: nothing proves such a file
-unaltered, so use it only for a file kept where nobody could change it.`,
+refused unless --accept-unauthenticated is given, with the operator's
+credentials: nothing proves such a file unaltered, so use it only for a file
+kept where nobody could change it.`,
 		Args: exactArgs(1, "snapshot restore needs the FILE to read"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return snapshotRestore(g, args[0], ro, stdout, stderr)
