@@ -370,7 +370,7 @@ func removeStaleUploads(dir string, log interface{ Warn(string, ...any) }) {
 	if dir == "" {
 		return
 	}
-	for _, pattern := range []string{"snapshot-restore-*", "snapshot-save-*"} {
+	for _, pattern := range []string{"snapshot-restore-*", "snapshot-resealed-*", "snapshot-save-*"} {
 		stale, _ := filepath.Glob(filepath.Join(dir, pattern))
 		for _, p := range stale {
 			if err := os.Remove(p); err != nil {

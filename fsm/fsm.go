@@ -509,14 +509,23 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 // Raft restore of the same bytes, so that Restore on the leader only has to
 // recognise them. Only the authenticated format is accepted (see
 // ResealSnapshot). It changes nothing visible.
-func (f *FSM) PrepareRestore(data []byte) (SnapshotInfo, error) {
-	hdr, cat, err := openSnapshot(bytes.NewReader(data), f.readOptions(false))
+func (f *FSM) PrepareRestore(r io.ReadSeeker) (SnapshotInfo, error) {
+	hdr, cat, err := openSnapshot(r, f.readOptions(false))
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
+	var sum [32]byte
+	h := sha256.New()
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return SnapshotInfo{}, err
+	}
+	if _, err := io.Copy(h, r); err != nil {
+		return SnapshotInfo{}, err
+	}
+	h.Sum(sum[:0])
 	info := snapshotInfo(hdr, cat)
 	f.stagedMu.Lock()
-	f.staged = &stagedRestore{sum: sha256.Sum256(data), hdr: hdr, cat: cat}
+	f.staged = &stagedRestore{sum: sum, hdr: hdr, cat: cat}
 	f.stagedMu.Unlock()
 	return info, nil
 }

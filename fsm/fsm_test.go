@@ -424,7 +424,7 @@ func TestRestore_UsesTheCatalogueDecodedAhead(t *testing.T) {
 	want, _ := src.f.Hash()
 
 	g := newTestFSM()
-	if _, err := g.PrepareRestore(data); err != nil {
+	if _, err := g.PrepareRestore(bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	if g.staged == nil {
@@ -441,7 +441,7 @@ func TestRestore_UsesTheCatalogueDecodedAhead(t *testing.T) {
 	}
 	// Different bytes than staged: decoded as usual, the stage ignored.
 	other := buildCatalogue(t, 3)
-	if _, err := g.PrepareRestore(data); err != nil {
+	if _, err := g.PrepareRestore(bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	otherData := snapshotBytes(t, other.f)
@@ -451,7 +451,7 @@ func TestRestore_UsesTheCatalogueDecodedAhead(t *testing.T) {
 	if got, _ := g.Hash(); got == want {
 		t.Fatal("the stale stage was applied instead of the bytes Raft delivered")
 	}
-	if _, err := g.PrepareRestore(otherData[:len(otherData)-1]); !errors.Is(err, ErrBadSnapshot) {
+	if _, err := g.PrepareRestore(bytes.NewReader(otherData[:len(otherData)-1])); !errors.Is(err, ErrBadSnapshot) {
 		t.Fatalf("a damaged snapshot was staged: %v", err)
 	}
 }

@@ -114,7 +114,7 @@ func TestSnapshot_RefusesEditedPolicyWithRecomputedChecksum(t *testing.T) {
 			if _, err := g.ResealSnapshot(bytes.NewReader(c.bytes), io.Discard, VerifyOptions{}); !errors.Is(err, ErrBadSnapshot) {
 				t.Fatalf("ResealSnapshot accepted the edited snapshot: %v", err)
 			}
-			if _, err := g.PrepareRestore(c.bytes); !errors.Is(err, ErrBadSnapshot) {
+			if _, err := g.PrepareRestore(bytes.NewReader(c.bytes)); !errors.Is(err, ErrBadSnapshot) {
 				t.Fatalf("PrepareRestore accepted the edited snapshot: %v", err)
 			}
 			if c.format == 2 {
@@ -156,7 +156,7 @@ func TestSnapshot_Format1OnlyWhenAcceptedAndResealedToFormat2(t *testing.T) {
 	if !errors.Is(err, ErrUnauthenticatedSnapshot) || !errors.Is(err, ErrBadSnapshot) {
 		t.Fatalf("format 1 by default: %v, want ErrUnauthenticatedSnapshot", err)
 	}
-	if _, err := g.PrepareRestore(old); !errors.Is(err, ErrUnauthenticatedSnapshot) {
+	if _, err := g.PrepareRestore(bytes.NewReader(old)); !errors.Is(err, ErrUnauthenticatedSnapshot) {
 		t.Fatalf("PrepareRestore of format 1: %v", err)
 	}
 	// A damaged format 1 file is refused even when accepted.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -117,10 +118,11 @@ func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file 
 	if err := s.AuthorizeRestore(caller, opt); err != nil {
 		return SnapshotSummary{}, err
 	}
-	data, info, err := s.verifySnapshot(file, opt)
+	snap, info, err := s.verifySnapshot(file, opt)
 	if err != nil {
 		return SnapshotSummary{}, err
 	}
+	defer snap.close()
 	// A restore replaces the whole state with the same bytes, so it is
 	// idempotent: when leadership moves during one (the leader's Raft loop
 	// decodes the snapshot and sends no heartbeats meanwhile), it is simply
@@ -132,7 +134,7 @@ func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file 
 				return SnapshotSummary{}, fmt.Errorf("%w (after: %v)", err, lastErr)
 			}
 		}
-		idx, err := s.restoreOnce(ctx, data, info)
+		idx, err := s.restoreOnce(ctx, snap, info)
 		if err == nil {
 			return SnapshotSummary{SnapshotInfo: info, Index: idx}, nil
 		}
@@ -153,13 +155,21 @@ func retryableRestore(err error) bool {
 
 // restoreOnce restores on this node if it leads, else hands the verified
 // bytes to the leader.
-func (s *Service) restoreOnce(ctx context.Context, data []byte, info fsm.SnapshotInfo) (uint64, error) {
+func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, info fsm.SnapshotInfo) (uint64, error) {
 	if s.store.IsLeader() {
-		return s.restoreLocal(ctx, data, info)
+		r, err := snap.reader()
+		if err != nil {
+			return 0, err
+		}
+		return s.restoreLocal(ctx, r, snap.size)
 	}
 	addr, _ := s.store.Leader()
 	if addr == "" || s.cfg.Transport == nil {
 		return 0, fmt.Errorf("%w: no leader to restore on; retry when the cluster has one", ErrNoLeaderForRestore)
+	}
+	data, err := snap.bytes()
+	if err != nil {
+		return 0, err
 	}
 	resp, err := s.cfg.Transport.Call(ctx, addr, rpcRestore, data)
 	if errors.Is(err, transport.ErrFrameTooLarge) {
@@ -185,21 +195,87 @@ var ErrNoLeaderForRestore = errors.New("no leader")
 // large to the leader; the restore must be sent to the leader itself.
 var ErrSnapshotTooLargeToForward = errors.New("snapshot too large to restore through a follower")
 
+// verifiedSnapshot is a snapshot that passed every check, resealed in the
+// current authenticated format: the bytes Raft will store and install. It
+// is a file in the data directory, so a large snapshot is not held in
+// memory a second time beside the catalogue decoded from it; a service
+// without a data directory (tests) keeps it in memory.
+type verifiedSnapshot struct {
+	file *os.File
+	mem  []byte
+	size int64
+}
+
+func (v *verifiedSnapshot) reader() (io.ReadSeeker, error) {
+	if v.file == nil {
+		return bytes.NewReader(v.mem), nil
+	}
+	if _, err := v.file.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return v.file, nil
+}
+
+// bytes is the whole snapshot in memory, for the one RPC frame that
+// carries it to the leader.
+func (v *verifiedSnapshot) bytes() ([]byte, error) {
+	r, err := v.reader()
+	if err != nil {
+		return nil, err
+	}
+	if v.file == nil {
+		return v.mem, nil
+	}
+	return io.ReadAll(r)
+}
+
+func (v *verifiedSnapshot) close() {
+	if v.file != nil {
+		v.file.Close()
+		os.Remove(v.file.Name())
+	}
+}
+
 // verifySnapshot checks the snapshot in r and returns it resealed in the
-// current authenticated format: the bytes Raft will store and install.
-func (s *Service) verifySnapshot(r io.ReadSeeker, opt RestoreOptions) ([]byte, fsm.SnapshotInfo, error) {
+// current authenticated format.
+func (s *Service) verifySnapshot(r io.ReadSeeker, opt RestoreOptions) (*verifiedSnapshot, fsm.SnapshotInfo, error) {
+	v := &verifiedSnapshot{}
+	var w io.Writer
 	var buf bytes.Buffer
-	info, err := s.fsm.ResealSnapshot(r, &buf, fsm.VerifyOptions{AcceptUnauthenticated: opt.AcceptUnauthenticated})
+	if s.cfg.DataDir != "" {
+		f, err := os.CreateTemp(s.cfg.DataDir, "snapshot-resealed-*")
+		if err != nil {
+			return nil, fsm.SnapshotInfo{}, err
+		}
+		v.file, w = f, f
+	} else {
+		w = &buf
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			v.close()
+		}
+	}()
+	info, err := s.fsm.ResealSnapshot(r, w, fsm.VerifyOptions{AcceptUnauthenticated: opt.AcceptUnauthenticated})
 	if err != nil {
 		return nil, info, s.explainRefusal(r, err)
 	}
 	if err := s.checkSnapshotInfo(info); err != nil {
 		return nil, info, err
 	}
+	if v.file != nil {
+		if v.size, err = v.file.Seek(0, io.SeekCurrent); err != nil {
+			return nil, info, err
+		}
+	} else {
+		v.mem, v.size = buf.Bytes(), int64(buf.Len())
+	}
 	if !info.Authenticated() {
 		s.log.Warn("restoring an unauthenticated format 1 snapshot, accepted by the operator", "format", info.Format, "index", info.LastIndex)
 	}
-	return buf.Bytes(), info, nil
+	ok = true
+	return v, info, nil
 }
 
 // explainRefusal turns a MAC failure on a snapshot whose header names
@@ -234,12 +310,21 @@ func (s *Service) checkSnapshotInfo(info fsm.SnapshotInfo) error {
 	return nil
 }
 
-func (s *Service) restoreLocal(ctx context.Context, data []byte, info fsm.SnapshotInfo) (uint64, error) {
-	// Decoded here, outside Raft's leader loop (see fsm.Restore).
-	if _, err := s.fsm.PrepareRestore(data); err != nil {
+// restoreLocal restores, on the leader, a snapshot in the current format.
+// It is verified and decoded here, outside Raft's leader loop (see
+// fsm.Restore), and checked again: a forwarded one comes from another node.
+func (s *Service) restoreLocal(ctx context.Context, r io.ReadSeeker, size int64) (uint64, error) {
+	info, err := s.fsm.PrepareRestore(r)
+	if err != nil {
+		return 0, s.explainRefusal(r, err)
+	}
+	if err := s.checkSnapshotInfo(info); err != nil {
 		return 0, err
 	}
-	if err := s.store.Restore(bytes.NewReader(data), int64(len(data)), info.LastIndex, restoreTimeout); err != nil {
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	if err := s.store.Restore(r, size, info.LastIndex, restoreTimeout); err != nil {
 		return 0, fmt.Errorf("restore: %w", err)
 	}
 	s.materials.Purge()
@@ -254,20 +339,14 @@ func (s *Service) restoreLocal(ctx context.Context, data []byte, info fsm.Snapsh
 	return idx, nil
 }
 
+// handleRestore is the leader's side of a restore forwarded by a follower,
+// which resealed the file: only the current, authenticated format is
+// accepted here.
 func (s *Service) handleRestore(ctx context.Context, data []byte) ([]byte, error) {
 	if !s.store.IsLeader() {
 		return nil, errors.New("not the leader any more; retry the restore")
 	}
-	// The forwarding node resealed the file: only the current,
-	// authenticated format is accepted here.
-	info, err := s.fsm.VerifySnapshot(bytes.NewReader(data), fsm.VerifyOptions{})
-	if err != nil {
-		return nil, s.explainRefusal(bytes.NewReader(data), err)
-	}
-	if err := s.checkSnapshotInfo(info); err != nil {
-		return nil, err
-	}
-	idx, err := s.restoreLocal(ctx, data, info)
+	idx, err := s.restoreLocal(ctx, bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, err
 	}

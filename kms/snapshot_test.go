@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -67,5 +68,27 @@ func TestRestore_TooLargeToForwardIsAClearError(t *testing.T) {
 	}
 	if after, _ := e.fsm.Hash(); after != before {
 		t.Fatal("the refused restore changed the catalogue")
+	}
+}
+
+// The resealed copy a restore stages in the data directory is removed
+// whatever the outcome.
+func TestRestore_LeavesNoStagingFileBehind(t *testing.T) {
+	e := newSvcEnv(t)
+	var snap bytes.Buffer
+	if _, err := e.svc.SaveSnapshot(context.Background(), e.caller, &snap); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	e.svc.cfg.DataDir = dir
+	damaged := bytes.Clone(snap.Bytes())
+	damaged[len(damaged)/2] ^= 1
+	for name, b := range map[string][]byte{"a good snapshot (the store refuses)": snap.Bytes(), "a damaged snapshot": damaged} {
+		if _, err := e.svc.RestoreSnapshotWith(context.Background(), &e.caller, bytes.NewReader(b), RestoreOptions{}); err == nil {
+			t.Fatalf("%s: restored through a store that cannot restore", name)
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Fatalf("%s: left %v in the data directory", name, left)
+		}
 	}
 }
