@@ -407,6 +407,9 @@ func fuzzSnapshot(t *testing.T, f *FSM, data []byte, opt VerifyOptions) {
 	if _, err := f.ResealSnapshot(bytes.NewReader(data), io.Discard, opt); err != nil && !errors.Is(err, ErrBadSnapshot) {
 		t.Fatalf("unexpected error kind from ResealSnapshot: %v", err)
 	}
+	if _, err := PeekSnapshotHeader(bytes.NewReader(data)); err != nil && !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("unexpected error kind from PeekSnapshotHeader: %v", err)
+	}
 }
 
 type memSink struct {
