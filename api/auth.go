@@ -30,6 +30,12 @@ func (s *Server) authenticateScheme(ctx context.Context, r *http.Request, body [
 	if err != nil {
 		return nil, kms.Caller{}, err
 	}
+	return s.authenticateSigned(ctx, r, signed, v3Only)
+}
+
+// authenticateSigned checks a parsed signature: scheme, clock skew, the
+// access key, the signature itself, then spends the nonce.
+func (s *Server) authenticateSigned(ctx context.Context, r *http.Request, signed *signature.Signed, v3Only bool) (*signature.Signed, kms.Caller, error) {
 	if v3Only && signed.Scheme != signature.SchemeV3 {
 		return nil, kms.Caller{}, fmt.Errorf("%w: operator endpoints accept only ACS3-HMAC-SHA256 signatures (V1 covers neither the path nor the body)", signature.ErrUnsupported)
 	}

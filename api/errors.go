@@ -97,6 +97,8 @@ var errorTable = []struct {
 	{kms.ErrRootKeyMismatch, apiError{400, "Rejected.RootKeyMismatch"}},
 	{kms.ErrNodeRootKey, apiError{503, "ServiceUnavailable.RootKeyMismatch"}},
 	{fsm.ErrBadSnapshot, apiError{400, "InvalidSnapshot"}},
+	{errRestoreInProgress, apiError{409, "Rejected.RestoreInProgress"}},
+	{kms.ErrSnapshotTooLargeToForward, apiError{413, "RequestEntityTooLarge"}},
 	{kms.ErrHSMUnavailable, apiError{503, "ServiceUnavailable.HSM"}},
 	{kms.ErrStale, apiError{503, "ServiceUnavailable.Stale"}},
 	{kms.ErrIndexNotReached, apiError{503, "ServiceUnavailable.IndexNotReached"}},

@@ -2,20 +2,30 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/raftkms/raftkms/kms"
+	"github.com/raftkms/raftkms/signature"
 )
 
-// maxSnapshotBody bounds an uploaded snapshot.
+// maxSnapshotBody bounds an uploaded snapshot (on disk: it is staged in
+// the data directory, never held in memory).
 const maxSnapshotBody = 1 << 30
+
+// errRestoreInProgress refuses a second restore while one is received or
+// applied on this node.
+var errRestoreInProgress = errors.New("another snapshot restore is in progress on this node")
 
 // serveHealth answers 200 when this node can serve: the cluster has a
 // leader, this node's catalogue has caught up with what it knows is
@@ -207,6 +217,9 @@ func (s *Server) saveSnapshot(w http.ResponseWriter, r *http.Request, requestID 
 		s.writeError(w, r, "SnapshotSave", requestID, err)
 		return
 	}
+	// A large snapshot to a slow client outlasts the server's write
+	// timeout, which suits API answers; the caller is the operator.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(restoreUploadBudget))
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.Header().Set("X-Kms-Index", strconv.FormatUint(idx, 10))
@@ -217,39 +230,61 @@ func (s *Server) saveSnapshot(w http.ResponseWriter, r *http.Request, requestID 
 	}
 }
 
+// restoreSnapshot receives a snapshot and restores it. Who is calling is
+// settled from the headers alone — the ACS3 signature covers the body's
+// claimed hash — before one byte of the body is read, so an
+// unauthenticated or non-operator upload of any size costs this node
+// nothing. The body is then streamed to a file in the data directory
+// (never held whole in memory), hashed on the way and refused when the hash
+// is not the signed one. One restore at a time per node.
 func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request, requestID string) {
 	auditAs(w, "SnapshotRestore", requestID)
-	ctx, cancel := context.WithTimeout(r.Context(), 2*s.cfg.RequestTimeout+kmsRestoreBudget)
-	defer cancel()
-	body, err := readBody(r, maxSnapshotBody)
+	fail := func(err error) { s.writeError(w, r, "SnapshotRestore", requestID, err) }
+	authCtx, cancelAuth := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	caller, signedHash, err := s.authenticateRestore(authCtx, r)
+	cancelAuth()
 	if err != nil {
-		s.writeError(w, r, "SnapshotRestore", requestID, err)
+		fail(err)
 		return
 	}
-	var caller *kms.Caller
-	if r.Header.Get("Authorization") != "" || r.URL.Query().Get("Signature") != "" {
-		_, c, err := s.authenticateV3(ctx, r, body)
-		if err != nil {
-			s.writeError(w, r, "SnapshotRestore", requestID, err)
-			return
-		}
-		caller = &c
-		auditOf(w).setCaller(c)
+	if caller != nil {
+		auditOf(w).setCaller(*caller)
 	}
-	tmp, err := os.CreateTemp(s.cfg.DataDir, "snapshot-restore-*")
+	opt, err := restoreOptions(r)
 	if err != nil {
-		s.writeError(w, r, "SnapshotRestore", requestID, err)
+		fail(err)
+		return
+	}
+	if err := s.cfg.Service.AuthorizeRestore(caller, opt); err != nil {
+		fail(err)
+		return
+	}
+	if !s.restoring.CompareAndSwap(false, true) {
+		fail(fmt.Errorf("%w: wait for it to finish, then retry", errRestoreInProgress))
+		return
+	}
+	defer s.restoring.Store(false)
+	// The server's read timeout suits API requests, not a large upload by
+	// a caller now known to be allowed; the restore after it may take
+	// minutes before the answer is written. Not every ResponseWriter
+	// supports deadlines (tests); then there is none to extend.
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(restoreUploadBudget + kmsRestoreBudget)
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
+	tmp, err := s.stageUpload(r, signedHash)
+	if err != nil {
+		fail(err)
 		return
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if _, err := tmp.Write(body); err != nil {
-		s.writeError(w, r, "SnapshotRestore", requestID, err)
-		return
-	}
-	sum, err := s.cfg.Service.RestoreSnapshot(ctx, caller, tmp)
+	// The restore's own time starts once the upload is in.
+	ctx, cancel := context.WithTimeout(r.Context(), 2*s.cfg.RequestTimeout+kmsRestoreBudget)
+	defer cancel()
+	sum, err := s.cfg.Service.RestoreSnapshotWith(ctx, caller, tmp, opt)
 	if err != nil {
-		s.writeError(w, r, "SnapshotRestore", requestID, err)
+		fail(err)
 		return
 	}
 	w.Header().Set("X-Kms-Index", strconv.FormatUint(sum.Index, 10))
@@ -260,8 +295,145 @@ func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request, request
 	})
 }
 
+// authenticateRestore authenticates a restore from its headers. An unsigned
+// request gives a nil caller (AuthorizeRestore decides whether that is
+// enough); a signed one gives the caller and the body hash it signed.
+func (s *Server) authenticateRestore(ctx context.Context, r *http.Request) (*kms.Caller, string, error) {
+	if signature.Detect(r, nil) == signature.SchemeNone {
+		return nil, "", nil
+	}
+	signed, err := signature.ParseUnreadBody(r)
+	if err != nil {
+		return nil, "", err
+	}
+	signed, c, err := s.authenticateSigned(ctx, r, signed, true)
+	if err != nil {
+		return nil, "", err
+	}
+	return &c, signed.V3.PayloadHash, nil
+}
+
+// restoreOptions reads the restore's query parameters.
+func restoreOptions(r *http.Request) (kms.RestoreOptions, error) {
+	var opt kms.RestoreOptions
+	switch v := r.URL.Query().Get("AcceptUnauthenticated"); v {
+	case "", "false":
+	case "true":
+		opt.AcceptUnauthenticated = true
+	default:
+		return opt, fmt.Errorf("%w: AcceptUnauthenticated must be true or false, not %.32q", kms.ErrInvalidParameter, v)
+	}
+	return opt, nil
+}
+
+// stageUpload streams the request body into a file in the data directory,
+// at most maxSnapshotBody bytes, and checks it against the signed hash
+// (none for an unsigned restore into a cluster that was never
+// initialized: the snapshot's own MAC is what protects it).
+func (s *Server) stageUpload(r *http.Request, signedHash string) (*os.File, error) {
+	tmp, err := os.CreateTemp(s.cfg.DataDir, "snapshot-restore-*")
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	h := sha256.New()
+	body := &readErrReader{r: io.LimitReader(r.Body, maxSnapshotBody+1)}
+	n, err := io.Copy(io.MultiWriter(tmp, h), body)
+	if body.err != nil {
+		return nil, fmt.Errorf("%w: reading the snapshot: %v", errBadRequest, body.err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("staging the snapshot: %w", err)
+	}
+	if n > maxSnapshotBody {
+		return nil, fmt.Errorf("%w: a snapshot may be at most %d bytes", errBodyTooLarge, maxSnapshotBody)
+	}
+	if signedHash != "" && !strings.EqualFold(hex.EncodeToString(h.Sum(nil)), signedHash) {
+		return nil, fmt.Errorf("%w: the snapshot received is not the one whose hash was signed", signature.ErrContentHashMismatch)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	ok = true
+	return tmp, nil
+}
+
+// removeStaleUploads deletes the staging files a crashed kmsd left in its
+// data directory (only one kmsd opens a data directory at a time).
+func removeStaleUploads(dir string, log interface{ Warn(string, ...any) }) {
+	if dir == "" {
+		return
+	}
+	for _, pattern := range []string{"snapshot-restore-*", "snapshot-resealed-*", "snapshot-save-*"} {
+		stale, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, p := range stale {
+			if err := os.Remove(p); err != nil {
+				log.Warn("cannot remove a stale snapshot staging file", "path", p, "error", err)
+			}
+		}
+	}
+}
+
+// readErrReader remembers a read error, to tell the client's broken upload
+// (its mistake) from a failing disk (ours).
+type readErrReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErrReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+// serveRestoreTarget answers what a restore into this cluster would
+// replace (GET /v1/operator/restore), for kmsctl's confirmation: a
+// cluster that was never initialized says so to anyone; an initialized one
+// tells its counts to the operator only.
+func (s *Server) serveRestoreTarget(w http.ResponseWriter, r *http.Request) {
+	requestID := newRequestID()
+	auditAs(w, "SnapshotRestoreTarget", requestID)
+	if r.Method != http.MethodGet {
+		s.writeError(w, r, "SnapshotRestoreTarget", requestID, fmt.Errorf("%w: use GET", errMethod))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	var caller *kms.Caller
+	if init, _ := s.cfg.Service.Initialized(); init {
+		_, c, err := s.authenticateV3(ctx, r, nil)
+		if err != nil {
+			s.writeError(w, r, "SnapshotRestoreTarget", requestID, err)
+			return
+		}
+		auditOf(w).setCaller(c)
+		caller = &c
+	}
+	t, err := s.cfg.Service.RestoreTarget(caller)
+	if err != nil {
+		s.writeError(w, r, "SnapshotRestoreTarget", requestID, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{
+		"RequestId": requestID, "NodeId": s.cfg.NodeID, "Initialized": t.Initialized,
+		"Keys": t.Keys, "Accounts": t.Accounts, "AppliedIndex": t.AppliedIndex,
+	})
+}
+
 // kmsRestoreBudget is the extra time a restore may take beyond a request.
 const kmsRestoreBudget = 2 * time.Minute
+
+// restoreUploadBudget is how long an allowed snapshot upload may take.
+const restoreUploadBudget = 15 * time.Minute
 
 // serveInstances creates a KMS instance (POST).
 func (s *Server) serveInstances(w http.ResponseWriter, r *http.Request) {

@@ -20,6 +20,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -90,6 +91,9 @@ type Server struct {
 	metrics *metrics
 	actions map[string]actionFunc
 	limits  *limiter
+	// restoring is held by the one snapshot restore this node serves at
+	// a time.
+	restoring atomic.Bool
 }
 
 // maxBody bounds an API request body; snapshots use their own endpoint.
@@ -116,6 +120,7 @@ func New(cfg Config) *Server {
 		metrics: newMetrics(cfg.Registry),
 	}
 	s.actions = s.actionTable()
+	removeStaleUploads(cfg.DataDir, s.log)
 	maxInFlight := cfg.MaxInFlight
 	if maxInFlight == 0 {
 		maxInFlight = DefaultMaxInFlight
@@ -129,6 +134,7 @@ func New(cfg Config) *Server {
 		"/v1/status":              s.serveStatus,
 		"/v1/operator/init":       s.serveInit,
 		"/v1/operator/snapshot":   s.serveSnapshot,
+		"/v1/operator/restore":    s.serveRestoreTarget,
 		"/v1/operator/instances":  s.serveInstances,
 		"/v1/operator/accounts":   s.serveAccounts,
 		"/v1/operator/ratelimits": s.serveRateLimits,

@@ -29,6 +29,7 @@
 //	durability_test.go  acknowledged writes survive SIGKILL of every node, DisableKey bound, --max-staleness,
 //	                    a node cut off (SIGSTOP of the others) facing keys it has not seen
 //	snapshot_test.go    disaster recovery: save, restore into new and initialized clusters, refusals
+//	                    (edited snapshots; 1 GiB uploads by callers who may not restore, measured by RSS)
 //	disk_test.go        no data key, plaintext or secret in data dirs, snapshots or logs
 //	dev_test.go         kmsd --dev with and without --data-dir
 //	readme_test.go      the README's "Five minutes with kmsctl" block, run as written

@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,10 +17,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/raftkms/raftkms/client"
+	"github.com/raftkms/raftkms/signature"
 )
 
 // drState is what a cluster held when its snapshot was saved.
@@ -256,7 +262,7 @@ func TestSnapshot_RestoreIntoNewClusterWithSameRootKey(t *testing.T) {
 		}
 		// Nor may the saved cluster's credentials, which this one does
 		// not know.
-		code := kmsctl(t, nil, "--credentials", st.CredsFile, "--endpoint", c.Nodes[1].Endpoint(), "operator", "snapshot", "restore", file).serviceError(t)
+		code := kmsctl(t, nil, "--credentials", st.CredsFile, "--endpoint", c.Nodes[1].Endpoint(), "operator", "snapshot", "restore", "--force", file).serviceError(t)
 		if code != "InvalidAccessKeyId.NotFound" {
 			t.Fatalf("restore with unknown credentials: Code %s", code)
 		}
@@ -264,8 +270,18 @@ func TestSnapshot_RestoreIntoNewClusterWithSameRootKey(t *testing.T) {
 			t.Fatalf("a refused restore changed the cluster:\n%s", d)
 		}
 
+		// kmsctl says what it would replace, and without a terminal to
+		// confirm on it needs --force.
+		r := c.Ctl(c.Leader(), "operator", "snapshot", "restore", file)
+		if r.Code != 2 || !strings.Contains(r.Stderr, "--force") || !strings.Contains(r.Stderr, "1 key ") || !strings.Contains(r.Stderr, "applied index") {
+			t.Fatalf("restore into a cluster holding data without --force: want exit 2 naming --force, the key count and the applied index:\n%s", r)
+		}
+		if d := diffViews(before, catalogue(t, []string{"--credentials", c.CredsFile, "--endpoint", c.Leader().Endpoint()})); d != "" {
+			t.Fatalf("a restore without --force changed the cluster:\n%s", d)
+		}
+
 		// Through the leader this time.
-		r := c.Ctl(c.Leader(), "operator", "snapshot", "restore", file).ok(t, nil)
+		r = c.Ctl(c.Leader(), "operator", "snapshot", "restore", "--force", file).ok(t, nil)
 		m := restoredIndex.FindStringSubmatch(r.Stdout)
 		if m == nil {
 			t.Fatalf("snapshot restore does not print the cluster's Raft index:\n%s", r)
@@ -326,6 +342,11 @@ func TestSnapshot_RestoreRefusalsChangeNothing(t *testing.T) {
 		{"the README", write("readme.snap", readme)},
 		{"a credentials file", write("creds.snap", credsJSON)},
 		{"a snapshot with trailing bytes", write("trailing.snap", append(append([]byte(nil), raw...), "more"...))},
+		// Issue 9, point 5: edited by someone without the root key, who
+		// recomputes the SHA-256 trailer (and may downgrade the file to
+		// the old unauthenticated format).
+		{"a key's description edited, SHA-256 recomputed", write("edited.snap", editedSnapshot(t, raw, false))},
+		{"edited and downgraded to format 1", write("edited-v1.snap", editedSnapshot(t, raw, true))},
 	}
 
 	// Every refusal leaves the cluster as it was: same catalogue on every
@@ -344,7 +365,7 @@ func TestSnapshot_RestoreRefusalsChangeNothing(t *testing.T) {
 
 	t.Run("damaged files into the initialized cluster", func(t *testing.T) {
 		for _, d := range damaged {
-			r := a.Ctl(a.Followers()[0], "operator", "snapshot", "restore", d.file)
+			r := a.Ctl(a.Followers()[0], "operator", "snapshot", "restore", "--force", d.file)
 			code := r.serviceError(t)
 			if code != "InvalidSnapshot" {
 				t.Errorf("restore of %s: Code %s, want InvalidSnapshot:\n%s", d.name, code, r)
@@ -391,4 +412,192 @@ func TestSnapshot_RestoreRefusalsChangeNothing(t *testing.T) {
 			t.Fatalf("the snapshot's credentials on the other cluster: Code %s", code)
 		}
 	})
+}
+
+// editedSnapshot changes a key's description inside a saved snapshot —
+// "dr key two" becomes "DR key two" — and recomputes a SHA-256 trailer, as
+// someone holding the file but not the root key would; downgrade also
+// relabels it as the old format 1, whose trailer was a plain SHA-256.
+func editedSnapshot(t *testing.T, raw []byte, downgrade bool) []byte {
+	t.Helper()
+	i := bytes.Index(raw, []byte("dr key two"))
+	if i < 0 {
+		t.Fatal("the workload's key description is not in the snapshot")
+	}
+	b := bytes.Clone(raw[:len(raw)-sha256.Size])
+	copy(b[i:], "DR")
+	if downgrade {
+		binary.BigEndian.PutUint16(b[8:], 1)
+		j := bytes.Index(b, []byte("\xa6format\x02"))
+		if j < 0 || j > 40 {
+			t.Fatal("no format field in the snapshot header")
+		}
+		b[j+7] = 1
+	}
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+// pid is the node's process id.
+func (n *kmsdNode) pid(t *testing.T) int {
+	t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil || n.cmd.Process == nil {
+		t.Fatalf("%s is not running", n.ID)
+	}
+	return n.cmd.Process.Pid
+}
+
+// memory reads the process's resident set size and its peak (VmRSS,
+// VmHWM) in bytes.
+func memory(t *testing.T, pid int) (rss, peak int64) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("reading the memory of kmsd: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[2] != "kB" {
+			continue
+		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = v << 10
+		case "VmHWM:":
+			peak = v << 10
+		}
+	}
+	if rss == 0 || peak == 0 {
+		t.Fatalf("no VmRSS/VmHWM in /proc/%d/status", pid)
+	}
+	return rss, peak
+}
+
+// zeros is an endless source of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// uploadResult is what one raw upload saw.
+type uploadResult struct {
+	status int
+	code   string
+	sent   int64 // bytes of the body the client managed to hand to the kernel
+	err    error
+}
+
+// uploadSnapshot opens its own connection and POSTs a snapshot of
+// declared length size, streaming zeros, with the given extra headers; it
+// reads the answer while the body is still being written, as a client
+// must when the server refuses early.
+func uploadSnapshot(addr string, size int64, header http.Header) uploadResult {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return uploadResult{err: err}
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	var head strings.Builder
+	fmt.Fprintf(&head, "POST /v1/operator/snapshot HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", addr, size)
+	for k, vs := range header {
+		for _, v := range vs {
+			fmt.Fprintf(&head, "%s: %s\r\n", k, v)
+		}
+	}
+	head.WriteString("\r\n")
+	if _, err := io.WriteString(conn, head.String()); err != nil {
+		return uploadResult{err: err}
+	}
+	var sent atomic.Int64
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		n, _ := io.Copy(conn, io.LimitReader(zeros{}, size))
+		sent.Store(n)
+	}()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return uploadResult{err: err}
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	conn.Close() // ends the writer
+	<-wrote
+	var e struct{ Code string }
+	json.Unmarshal(body, &e)
+	return uploadResult{status: resp.StatusCode, code: e.Code, sent: sent.Load()}
+}
+
+// Issue 9, point 1: concurrent 1 GiB snapshot uploads from callers that may
+// not restore — no credentials, a RAM user, a wrong secret — are refused
+// from their headers, without the node reading their bodies: its resident
+// memory (now and at its peak) stays within 50 MB of where it was, and the
+// catalogue does not change.
+func TestSnapshot_RefusedUploadsCostNoMemory(t *testing.T) {
+	c := startCluster(t, "m", 1, "")
+	c.Init()
+	n := c.Nodes[0]
+	c.Ctl(n, "CreateUser", "--UserName", "mallory").ok(t, nil)
+	var ak struct {
+		AccessKey struct{ AccessKeyId, AccessKeySecret string }
+	}
+	c.Ctl(n, "CreateAccessKey", "--UserName", "mallory").ok(t, &ak)
+	before := catalogue(t, []string{"--credentials", c.CredsFile, "--endpoint", n.Endpoint()})
+
+	signed := func(creds signature.Credentials) http.Header {
+		r, _ := http.NewRequest(http.MethodPost, n.Endpoint()+"/v1/operator/snapshot", nil)
+		r.Header.Set("Content-Type", "application/octet-stream")
+		if err := signature.SignV3(r, strings.Repeat("ab", 32), creds, time.Now(), signature.NewNonce()); err != nil {
+			t.Fatal(err)
+		}
+		return r.Header
+	}
+	const size = 1 << 30
+	pid := n.pid(t)
+	rss0, peak0 := memory(t, pid)
+	for _, tc := range []struct {
+		name   string
+		header func() http.Header
+		status int
+		code   string
+	}{
+		{"no credentials", func() http.Header { return http.Header{"Content-Type": {"application/octet-stream"}} }, 403, "Forbidden.NoPermission"},
+		{"a RAM user", func() http.Header {
+			return signed(signature.Credentials{AccessKeyID: ak.AccessKey.AccessKeyId, AccessKeySecret: ak.AccessKey.AccessKeySecret})
+		}, 403, "Forbidden.NoPermission"},
+		{"the operator's key, wrong secret", func() http.Header {
+			return signed(signature.Credentials{AccessKeyID: c.Creds.AccessKeyId, AccessKeySecret: "guessed"})
+		}, 400, "SignatureDoesNotMatch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			results := make(chan uploadResult, 3)
+			for range 3 {
+				h := tc.header()
+				go func() { results <- uploadSnapshot(n.HTTP, size, h) }()
+			}
+			for range 3 {
+				r := <-results
+				if r.err != nil {
+					t.Fatalf("upload: %v", r.err)
+				}
+				if r.status != tc.status || r.code != tc.code {
+					t.Fatalf("HTTP %d %s, want %d %s", r.status, r.code, tc.status, tc.code)
+				}
+				if r.sent >= size {
+					t.Fatalf("the whole 1 GiB body went out before the refusal")
+				}
+			}
+		})
+	}
+	rss1, peak1 := memory(t, pid)
+	t.Logf("kmsd memory: RSS %d -> %d MB, peak %d -> %d MB", rss0>>20, rss1>>20, peak0>>20, peak1>>20)
+	if rss1-rss0 > 50<<20 || peak1-peak0 > 50<<20 {
+		t.Fatalf("refused uploads grew kmsd's memory: RSS %d -> %d MB, peak %d -> %d MB", rss0>>20, rss1>>20, peak0>>20, peak1>>20)
+	}
+	if d := diffViews(before, catalogue(t, []string{"--credentials", c.CredsFile, "--endpoint", n.Endpoint()})); d != "" {
+		t.Fatalf("refused uploads changed the catalogue:\n%s", d)
+	}
 }

@@ -41,6 +41,10 @@ type FSM struct {
 	// PrepareRestore, keyed by the SHA-256 of its bytes.
 	stagedMu sync.Mutex
 	staged   *stagedRestore
+
+	// snapshotKey authenticates snapshots (HMAC-SHA256). It is
+	// configuration, fixed at construction: Apply never uses it.
+	snapshotKey []byte
 }
 
 type stagedRestore struct {
@@ -49,12 +53,27 @@ type stagedRestore struct {
 	cat *catalogue
 }
 
+// Option configures an FSM at construction.
+type Option func(*FSM)
+
+// WithSnapshotKey sets the key that authenticates snapshots, the root key's
+// Derive(crypto.LabelSnapshotMAC). Every replica of a cluster must have the
+// same one. Without it the FSM can neither persist nor restore a snapshot
+// (ErrNoSnapshotKey).
+func WithSnapshotKey(key []byte) Option {
+	return func(f *FSM) { f.snapshotKey = bytes.Clone(key) }
+}
+
 // New returns an empty FSM.
-func New(logger hclog.Logger) *FSM {
+func New(logger hclog.Logger, opts ...Option) *FSM {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	return &FSM{logger: logger, cat: newCatalogue(), advanced: make(chan struct{})}
+	f := &FSM{logger: logger, cat: newCatalogue(), advanced: make(chan struct{})}
+	for _, o := range opts {
+		o(f)
+	}
+	return f
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -459,7 +478,7 @@ func (f *FSM) Counts() map[string]int {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return &snapshot{cat: f.cat.shallowCopy(), index: f.applied}, nil
+	return &snapshot{cat: f.cat.shallowCopy(), index: f.applied, key: f.snapshotKey}, nil
 }
 
 // Restore replaces the whole catalogue with a snapshot's. The snapshot is
@@ -470,6 +489,13 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 // would let followers time out and elect another leader mid-restore. So the
 // bytes are hashed first, and when they are exactly what PrepareRestore
 // already decoded, that catalogue is swapped in without decoding again.
+//
+// Restore accepts the old unauthenticated format 1 as well: Raft calls it
+// with the snapshots on this node's own disk (written by an older build
+// before an upgrade) and with snapshots an older leader installs during a
+// rolling upgrade. Neither is a new way in: whoever can write this node's
+// disk or speak on the cluster port can already change the Raft log. An
+// operator restore never reaches here with format 1: it is resealed first.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	data, err := io.ReadAll(rc)
@@ -489,8 +515,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	var cat *catalogue
 	if st != nil {
 		hdr, cat = st.hdr, st.cat
-	} else if hdr, cat, err = readSnapshot(bytes.NewReader(data)); err != nil {
+	} else if hdr, cat, err = readSnapshot(bytes.NewReader(data), f.readOptions(true)); err != nil {
 		return err
+	}
+	if hdr.Format == snapshotFormatSHA256 {
+		f.logger.Warn("restored an unauthenticated format 1 snapshot from Raft (written before an upgrade); the next snapshot is written authenticated",
+			"index", hdr.LastIndex)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -505,18 +535,25 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 
 // PrepareRestore verifies and decodes an operator snapshot ahead of a
 // Raft restore of the same bytes, so that Restore on the leader only has to
-// recognise them. It changes nothing visible.
-func (f *FSM) PrepareRestore(data []byte) (SnapshotInfo, error) {
-	info, err := VerifySnapshot(bytes.NewReader(data))
+// recognise them. Only the authenticated format is accepted (see
+// ResealSnapshot). It changes nothing visible.
+func (f *FSM) PrepareRestore(r io.ReadSeeker) (SnapshotInfo, error) {
+	hdr, cat, err := openSnapshot(r, f.readOptions(false))
 	if err != nil {
-		return info, err
+		return SnapshotInfo{}, err
 	}
-	hdr, cat, err := readSnapshot(bytes.NewReader(data))
-	if err != nil {
-		return info, err
+	var sum [32]byte
+	h := sha256.New()
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return SnapshotInfo{}, err
 	}
+	if _, err := io.Copy(h, r); err != nil {
+		return SnapshotInfo{}, err
+	}
+	h.Sum(sum[:0])
+	info := snapshotInfo(hdr, cat)
 	f.stagedMu.Lock()
-	f.staged = &stagedRestore{sum: sha256.Sum256(data), hdr: hdr, cat: cat}
+	f.staged = &stagedRestore{sum: sum, hdr: hdr, cat: cat}
 	f.stagedMu.Unlock()
 	return info, nil
 }
@@ -527,7 +564,7 @@ func (f *FSM) WriteSnapshotTo(w io.Writer) (uint64, error) {
 	f.mu.RLock()
 	cat, idx := f.cat.shallowCopy(), f.applied
 	f.mu.RUnlock()
-	return idx, writeSnapshot(w, cat, idx)
+	return idx, writeSnapshot(w, cat, idx, f.snapshotKey)
 }
 
 // Hash is a digest of the whole catalogue (not of the applied index), equal

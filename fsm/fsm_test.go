@@ -3,6 +3,7 @@ package fsm
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -20,7 +21,13 @@ type harness struct {
 	index uint64
 }
 
-func newHarness(t testing.TB) *harness { return &harness{t: t, f: New(nil)} }
+func newHarness(t testing.TB) *harness { return &harness{t: t, f: newTestFSM()} }
+
+// testSnapshotKey stands for the root key's snapshot key in these tests.
+var testSnapshotKey = bytes.Repeat([]byte{0x5a}, 32)
+
+// newTestFSM is an empty FSM that can persist and restore snapshots.
+func newTestFSM() *FSM { return New(nil, WithSnapshotKey(testSnapshotKey)) }
 
 func (h *harness) apply(typ CommandType, body any) error {
 	h.t.Helper()
@@ -300,7 +307,7 @@ func TestSnapshot_RoundTrip(t *testing.T) {
 	data := snapshotBytes(t, h.f)
 	wantHash, wantIdx := h.f.Hash()
 
-	g := New(nil)
+	g := newTestFSM()
 	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +325,7 @@ func TestSnapshot_RoundTrip(t *testing.T) {
 	if !bytes.Equal(snapshotBytes(t, g), data) {
 		t.Fatal("re-persisted snapshot differs")
 	}
-	info, err := VerifySnapshot(bytes.NewReader(data))
+	info, err := h.f.VerifySnapshot(bytes.NewReader(data), VerifyOptions{})
 	if err != nil || info.Keys != 200 || !info.Initialized || string(info.RootCheck) != "check" {
 		t.Fatalf("VerifySnapshot = %+v, %v", info, err)
 	}
@@ -330,7 +337,7 @@ func TestSnapshot_RejectsDamage(t *testing.T) {
 	before, _ := h.f.Hash()
 	try := func(name string, bad []byte) {
 		t.Helper()
-		if _, err := VerifySnapshot(bytes.NewReader(bad)); !errors.Is(err, ErrBadSnapshot) {
+		if _, err := h.f.VerifySnapshot(bytes.NewReader(bad), VerifyOptions{}); !errors.Is(err, ErrBadSnapshot) {
 			t.Fatalf("%s: VerifySnapshot err = %v", name, err)
 		}
 		if err := h.f.Restore(io.NopCloser(bytes.NewReader(bad))); !errors.Is(err, ErrBadSnapshot) {
@@ -366,20 +373,43 @@ func TestHash_EqualForEqualHistories(t *testing.T) {
 }
 
 // FuzzReadSnapshot feeds the record decoder damaged snapshots whose
-// checksum has been fixed up, so the fuzzer reaches the decoding paths that
-// a checksum failure would otherwise stop early.
+// trailer has been fixed up (an HMAC under the snapshot key), so the fuzzer
+// reaches the decoding paths that a trailer failure would otherwise stop
+// early.
 func FuzzReadSnapshot(f *testing.F) {
 	h := buildCatalogue(f, 3)
 	seed := snapshotBytes(f, h.f)
 	f.Add(seed[:len(seed)-snapshotSumSize])
 	f.Add([]byte(snapshotMagic))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		sum := sha256.Sum256(body)
-		data := append(bytes.Clone(body), sum[:]...)
-		if _, err := VerifySnapshot(bytes.NewReader(data)); err != nil && !errors.Is(err, ErrBadSnapshot) {
-			t.Fatalf("unexpected error kind: %v", err)
-		}
+		m := hmac.New(sha256.New, testSnapshotKey)
+		m.Write(body)
+		fuzzSnapshot(t, h.f, append(bytes.Clone(body), m.Sum(nil)...), VerifyOptions{})
 	})
+}
+
+// FuzzReadSnapshotFormat1 is FuzzReadSnapshot for the old format, accepted
+// with AcceptUnauthenticated: a plain SHA-256 trailer.
+func FuzzReadSnapshotFormat1(f *testing.F) {
+	h := buildCatalogue(f, 3)
+	old := snapshotV1Bytes(f, h.f)
+	f.Add(old[:len(old)-snapshotSumSize])
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sum := sha256.Sum256(body)
+		fuzzSnapshot(t, h.f, append(bytes.Clone(body), sum[:]...), VerifyOptions{AcceptUnauthenticated: true})
+	})
+}
+
+func fuzzSnapshot(t *testing.T, f *FSM, data []byte, opt VerifyOptions) {
+	if _, err := f.VerifySnapshot(bytes.NewReader(data), opt); err != nil && !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("unexpected error kind: %v", err)
+	}
+	if _, err := f.ResealSnapshot(bytes.NewReader(data), io.Discard, opt); err != nil && !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("unexpected error kind from ResealSnapshot: %v", err)
+	}
+	if _, err := PeekSnapshotHeader(bytes.NewReader(data)); err != nil && !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("unexpected error kind from PeekSnapshotHeader: %v", err)
+	}
 }
 
 type memSink struct {
@@ -396,8 +426,8 @@ func TestRestore_UsesTheCatalogueDecodedAhead(t *testing.T) {
 	data := snapshotBytes(t, src.f)
 	want, _ := src.f.Hash()
 
-	g := New(nil)
-	if _, err := g.PrepareRestore(data); err != nil {
+	g := newTestFSM()
+	if _, err := g.PrepareRestore(bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	if g.staged == nil {
@@ -414,7 +444,7 @@ func TestRestore_UsesTheCatalogueDecodedAhead(t *testing.T) {
 	}
 	// Different bytes than staged: decoded as usual, the stage ignored.
 	other := buildCatalogue(t, 3)
-	if _, err := g.PrepareRestore(data); err != nil {
+	if _, err := g.PrepareRestore(bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	otherData := snapshotBytes(t, other.f)
@@ -424,7 +454,7 @@ func TestRestore_UsesTheCatalogueDecodedAhead(t *testing.T) {
 	if got, _ := g.Hash(); got == want {
 		t.Fatal("the stale stage was applied instead of the bytes Raft delivered")
 	}
-	if _, err := g.PrepareRestore(otherData[:len(otherData)-1]); !errors.Is(err, ErrBadSnapshot) {
+	if _, err := g.PrepareRestore(bytes.NewReader(otherData[:len(otherData)-1])); !errors.Is(err, ErrBadSnapshot) {
 		t.Fatalf("a damaged snapshot was staged: %v", err)
 	}
 }

@@ -96,7 +96,7 @@ func TestSnapshot_KeepsHSMDomainsAndDomainWrappedVersions(t *testing.T) {
 	})
 	data := snapshotBytes(t, h.f)
 	want, _ := h.f.Hash()
-	g := New(nil)
+	g := newTestFSM()
 	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestSnapshot_KeepsHSMDomainsAndDomainWrappedVersions(t *testing.T) {
 	if in, ok := g.Instance(hwInst); !ok || in.HSMDomain != "d1" {
 		t.Fatalf("restored instance = %+v", in)
 	}
-	info, err := VerifySnapshot(bytes.NewReader(data))
+	info, err := h.f.VerifySnapshot(bytes.NewReader(data), VerifyOptions{})
 	if err != nil || info.HSMDomains != 1 || info.Keys != 1 {
 		t.Fatalf("VerifySnapshot = %+v, %v", info, err)
 	}

@@ -3,6 +3,7 @@ package fsm
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -18,19 +19,28 @@ import (
 // Snapshot file layout (also what `kmsctl operator snapshot save` writes):
 //
 //	"RAFTKMS\x00"                 8-byte magic
-//	uint16 big-endian             format version (1)
+//	uint16 big-endian             format version (2)
 //	uint32 + msgpack              header: format, last applied index, root key check value
 //	records, each:                type byte, uint32 big-endian length, msgpack body
 //	0x00                          end-of-records marker
-//	32 bytes                      SHA-256 of every byte before it
+//	32 bytes                      HMAC-SHA256 of every byte before it, under
+//	                              the snapshot key (root key, HKDF label
+//	                              crypto.LabelSnapshotMAC)
+//
+// Format 1 was the same with a plain SHA-256 trailer, which anyone who edits
+// the file recomputes. It is still read where the caller allows it (see
+// readOptions), never written.
 //
 // Records appear by type (meta, accounts, access keys, instances, keys,
 // versions, aliases, import tokens, users, roles, HSM domains), each sorted by id, so two replicas with the same state
 // write the same bytes after the header. Key material inside is wrapped under
 // the root key: a snapshot is no more secret than the Raft log.
 const (
-	snapshotMagic   = "RAFTKMS\x00"
-	snapshotFormat  = 1
+	snapshotMagic = "RAFTKMS\x00"
+	// snapshotFormatSHA256 is the old format, unauthenticated: read only.
+	snapshotFormatSHA256 = 1
+	// snapshotFormat is what this build writes: MAC-authenticated.
+	snapshotFormat  = 2
 	maxRecordSize   = 16 << 20
 	recEnd          = 0x00
 	recMeta         = 0x01
@@ -47,9 +57,44 @@ const (
 	snapshotSumSize = sha256.Size
 )
 
-// ErrBadSnapshot means a snapshot is truncated, corrupted or not a raftkms
-// snapshot at all.
+// ErrBadSnapshot means a snapshot is truncated, corrupted, altered, made
+// under another root key, or not a raftkms snapshot at all.
 var ErrBadSnapshot = errors.New("not a valid raftkms snapshot (truncated or corrupted)")
+
+// ErrUnauthenticatedSnapshot is a format 1 snapshot offered where only
+// authenticated ones are accepted. It is an ErrBadSnapshot.
+var ErrUnauthenticatedSnapshot = fmt.Errorf("%w: format 1 snapshot, made before snapshots were authenticated: "+
+	"its checksum is a plain SHA-256 that anyone who edits the file can recompute", ErrBadSnapshot)
+
+// ErrNoSnapshotKey means the FSM was built without WithSnapshotKey, so it
+// can neither write nor check a snapshot.
+var ErrNoSnapshotKey = errors.New("fsm: no snapshot key configured")
+
+// readOptions say which snapshots a reader accepts.
+type readOptions struct {
+	key []byte // HMAC key of format 2
+	// acceptSHA256 accepts format 1 (plain SHA-256 trailer).
+	acceptSHA256 bool
+}
+
+// trailerHash returns the hash whose sum ends a snapshot of the given
+// format, or why that format is not accepted.
+func trailerHash(format uint16, o readOptions) (hash.Hash, error) {
+	switch format {
+	case snapshotFormat:
+		if len(o.key) == 0 {
+			return nil, ErrNoSnapshotKey
+		}
+		return hmac.New(sha256.New, o.key), nil
+	case snapshotFormatSHA256:
+		if !o.acceptSHA256 {
+			return nil, ErrUnauthenticatedSnapshot
+		}
+		return sha256.New(), nil
+	}
+	return nil, fmt.Errorf("%w: unsupported format version %d (this build reads %d and %d)",
+		ErrBadSnapshot, format, snapshotFormatSHA256, snapshotFormat)
+}
 
 // SnapshotHeader describes a snapshot without its records.
 type SnapshotHeader struct {
@@ -75,6 +120,10 @@ type SnapshotInfo struct {
 	HSMDomains   int
 }
 
+// Authenticated reports whether the snapshot carried a MAC (format 2), as
+// opposed to an old format 1 file accepted with AcceptUnauthenticated.
+func (i SnapshotInfo) Authenticated() bool { return i.Format == snapshotFormat }
+
 type metaRecord struct {
 	Initialized bool   `msgpack:"init"`
 	RootCheck   []byte `msgpack:"rootcheck"`
@@ -83,12 +132,13 @@ type metaRecord struct {
 type snapshot struct {
 	cat   *catalogue
 	index uint64
+	key   []byte
 }
 
 // Persist writes the snapshot; on any error it cancels the sink so Raft
 // never keeps half a snapshot.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	if err := writeSnapshot(sink, s.cat, s.index); err != nil {
+	if err := writeSnapshot(sink, s.cat, s.index, s.key); err != nil {
 		sink.Cancel()
 		return err
 	}
@@ -97,8 +147,13 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 
 func (s *snapshot) Release() {}
 
-func writeSnapshot(w io.Writer, c *catalogue, index uint64) error {
-	sum := sha256.New()
+// writeSnapshot writes format 2: everything is fed to an HMAC under key,
+// whose sum is the trailer.
+func writeSnapshot(w io.Writer, c *catalogue, index uint64, key []byte) error {
+	if len(key) == 0 {
+		return ErrNoSnapshotKey
+	}
+	sum := hmac.New(sha256.New, key)
 	bw := bufio.NewWriter(io.MultiWriter(w, sum))
 	if _, err := bw.WriteString(snapshotMagic); err != nil {
 		return err
@@ -219,39 +274,47 @@ func (c *catalogue) hash() [32]byte {
 	return out
 }
 
-// VerifySnapshot reads a whole snapshot, checks its checksum and internal
-// consistency, and returns what it holds. Nothing is applied anywhere. The
-// checksum is checked in a first pass, before any record is decoded, so a
-// damaged file is refused without interpreting its contents.
-func VerifySnapshot(r io.ReadSeeker) (SnapshotInfo, error) {
-	size, err := r.Seek(0, io.SeekEnd)
+// VerifyOptions say which snapshots VerifySnapshot accepts.
+type VerifyOptions struct {
+	// AcceptUnauthenticated accepts a format 1 snapshot (plain SHA-256
+	// trailer): the operator vouches for the file. Its SHA-256 and contents
+	// are still checked.
+	AcceptUnauthenticated bool
+}
+
+// VerifySnapshot reads a whole snapshot, checks that it is authentic (its
+// MAC under this FSM's snapshot key) and internally consistent, and returns
+// what it holds. Nothing is applied anywhere. The MAC is checked in a first
+// pass, before any record is decoded, so an altered file is refused without
+// interpreting its contents.
+func (f *FSM) VerifySnapshot(r io.ReadSeeker, opt VerifyOptions) (SnapshotInfo, error) {
+	hdr, cat, err := openSnapshot(r, f.readOptions(opt.AcceptUnauthenticated))
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
-	if size < int64(len(snapshotMagic))+2+snapshotSumSize {
-		return SnapshotInfo{}, fmt.Errorf("%w: only %d bytes", ErrBadSnapshot, size)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return SnapshotInfo{}, err
-	}
-	sum := sha256.New()
-	if _, err := io.CopyN(sum, r, size-snapshotSumSize); err != nil {
-		return SnapshotInfo{}, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
-	}
-	trailer := make([]byte, snapshotSumSize)
-	if _, err := io.ReadFull(r, trailer); err != nil {
-		return SnapshotInfo{}, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
-	}
-	if !bytes.Equal(trailer, sum.Sum(nil)) {
-		return SnapshotInfo{}, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return SnapshotInfo{}, err
-	}
-	hdr, cat, err := readSnapshot(r)
+	return snapshotInfo(hdr, cat), nil
+}
+
+// ResealSnapshot verifies the snapshot in r as VerifySnapshot does and
+// writes the same state to w in the current, authenticated format. An
+// operator restore hands Raft only the resealed bytes, so what Raft stores
+// and installs on followers is always authenticated, whatever the file was.
+func (f *FSM) ResealSnapshot(r io.ReadSeeker, w io.Writer, opt VerifyOptions) (SnapshotInfo, error) {
+	hdr, cat, err := openSnapshot(r, f.readOptions(opt.AcceptUnauthenticated))
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
+	if err := writeSnapshot(w, cat, hdr.LastIndex, f.snapshotKey); err != nil {
+		return SnapshotInfo{}, err
+	}
+	return snapshotInfo(hdr, cat), nil
+}
+
+func (f *FSM) readOptions(acceptSHA256 bool) readOptions {
+	return readOptions{key: f.snapshotKey, acceptSHA256: acceptSHA256}
+}
+
+func snapshotInfo(hdr SnapshotHeader, cat *catalogue) SnapshotInfo {
 	return SnapshotInfo{
 		SnapshotHeader: hdr,
 		Initialized:    cat.initialized,
@@ -265,8 +328,64 @@ func VerifySnapshot(r io.ReadSeeker) (SnapshotInfo, error) {
 		Users:          len(cat.users),
 		Roles:          len(cat.roles),
 		HSMDomains:     len(cat.hsmDomains),
-	}, nil
+	}
 }
+
+// openSnapshot checks the trailer over the whole file first, then decodes
+// it (readSnapshot checks the trailer again over exactly the bytes it
+// consumed).
+func openSnapshot(r io.ReadSeeker, o readOptions) (SnapshotHeader, *catalogue, error) {
+	size, err := r.Seek(0, io.SeekEnd)
+	if err != nil {
+		return SnapshotHeader{}, nil, err
+	}
+	if size < int64(len(snapshotMagic))+2+snapshotSumSize {
+		return SnapshotHeader{}, nil, fmt.Errorf("%w: only %d bytes", ErrBadSnapshot, size)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return SnapshotHeader{}, nil, err
+	}
+	_, h, err := readPreamble(r, o)
+	if err != nil {
+		return SnapshotHeader{}, nil, err
+	}
+	if _, err := io.CopyN(h, r, size-snapshotSumSize-int64(len(snapshotMagic))-2); err != nil {
+		return SnapshotHeader{}, nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
+	trailer := make([]byte, snapshotSumSize)
+	if _, err := io.ReadFull(r, trailer); err != nil {
+		return SnapshotHeader{}, nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
+	if !hmac.Equal(trailer, h.Sum(nil)) {
+		return SnapshotHeader{}, nil, fmt.Errorf("%w: %s", ErrBadSnapshot, errMACMismatch)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return SnapshotHeader{}, nil, err
+	}
+	return readSnapshot(r, o)
+}
+
+// readPreamble reads the magic and the format version and returns the
+// version and the trailer's hash, already fed with them.
+func readPreamble(r io.Reader, o readOptions) (uint16, hash.Hash, error) {
+	pre := make([]byte, len(snapshotMagic)+2)
+	if _, err := io.ReadFull(r, pre); err != nil {
+		return 0, nil, fmt.Errorf("%w: missing header", ErrBadSnapshot)
+	}
+	if string(pre[:len(snapshotMagic)]) != snapshotMagic {
+		return 0, nil, fmt.Errorf("%w: wrong magic bytes", ErrBadSnapshot)
+	}
+	v := binary.BigEndian.Uint16(pre[len(snapshotMagic):])
+	h, err := trailerHash(v, o)
+	if err != nil {
+		return 0, nil, err
+	}
+	h.Write(pre)
+	return v, h, nil
+}
+
+// errMACMismatch explains a trailer that does not match.
+const errMACMismatch = "checksum mismatch: the file is damaged or was altered, or was made by a cluster with another root key"
 
 // hashingReader feeds everything read into a hash, so the trailer can be
 // checked against exactly the bytes consumed.
@@ -281,23 +400,16 @@ func (hr *hashingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func readSnapshot(r io.Reader) (SnapshotHeader, *catalogue, error) {
+func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error) {
 	bad := func(format string, a ...any) (SnapshotHeader, *catalogue, error) {
 		return SnapshotHeader{}, nil, fmt.Errorf("%w: %s", ErrBadSnapshot, fmt.Sprintf(format, a...))
 	}
 	br := bufio.NewReader(r)
-	hr := &hashingReader{r: br, h: sha256.New()}
-
-	magic := make([]byte, len(snapshotMagic)+2)
-	if _, err := io.ReadFull(hr, magic); err != nil {
-		return bad("missing header")
+	version, h, err := readPreamble(br, o)
+	if err != nil {
+		return SnapshotHeader{}, nil, err
 	}
-	if string(magic[:len(snapshotMagic)]) != snapshotMagic {
-		return bad("wrong magic bytes")
-	}
-	if v := binary.BigEndian.Uint16(magic[len(snapshotMagic):]); v != snapshotFormat {
-		return bad("unsupported format version %d (this build reads %d)", v, snapshotFormat)
-	}
+	hr := &hashingReader{r: br, h: h}
 	hdrBytes, err := readFrame(hr)
 	if err != nil {
 		return bad("header: %v", err)
@@ -305,6 +417,9 @@ func readSnapshot(r io.Reader) (SnapshotHeader, *catalogue, error) {
 	var hdr SnapshotHeader
 	if err := msgpack.Unmarshal(hdrBytes, &hdr); err != nil {
 		return bad("header: %v", err)
+	}
+	if hdr.Format != int(version) {
+		return bad("header names format %d, the file format %d", hdr.Format, version)
 	}
 
 	cat := newCatalogue()
@@ -333,7 +448,7 @@ func readSnapshot(r io.Reader) (SnapshotHeader, *catalogue, error) {
 	if _, err := io.ReadFull(br, got); err != nil {
 		return bad("checksum missing")
 	}
-	if !bytes.Equal(got, want) {
+	if !hmac.Equal(got, want) {
 		return bad("checksum mismatch")
 	}
 	if n, _ := br.Read(make([]byte, 1)); n != 0 {
@@ -473,4 +588,32 @@ func (c *catalogue) checkReferences() error {
 		}
 	}
 	return nil
+}
+
+// PeekSnapshotHeader reads a snapshot's header without checking anything
+// else, to explain a refusal (the header names the root key a snapshot was
+// made under). Nothing it returns is authenticated.
+func PeekSnapshotHeader(r io.Reader) (SnapshotHeader, error) {
+	br := bufio.NewReader(r)
+	pre := make([]byte, len(snapshotMagic)+2)
+	if _, err := io.ReadFull(br, pre); err != nil || string(pre[:len(snapshotMagic)]) != snapshotMagic {
+		return SnapshotHeader{}, fmt.Errorf("%w: not a raftkms snapshot", ErrBadSnapshot)
+	}
+	b, err := readFrame(br)
+	if err != nil {
+		return SnapshotHeader{}, fmt.Errorf("%w: header: %v", ErrBadSnapshot, err)
+	}
+	var hdr SnapshotHeader
+	if err := msgpack.Unmarshal(b, &hdr); err != nil {
+		return SnapshotHeader{}, fmt.Errorf("%w: header: %v", ErrBadSnapshot, err)
+	}
+	return hdr, nil
+}
+
+// Summary counts the current catalogue as VerifySnapshot counts a snapshot,
+// at the applied index: what a restore would replace.
+func (f *FSM) Summary() SnapshotInfo {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return snapshotInfo(SnapshotHeader{Format: snapshotFormat, LastIndex: f.applied, RootCheck: f.cat.rootCheck}, f.cat)
 }

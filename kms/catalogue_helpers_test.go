@@ -102,7 +102,7 @@ func newSvcEnv(t testing.TB) *svcEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fsm.New(nil)
+	f := fsm.New(nil, fsm.WithSnapshotKey(root.Derive(kcrypto.LabelSnapshotMAC)))
 	st := &directStore{fsm: f, leader: true}
 	clock := newFakeClock()
 	svc, err := New(Config{RootKey: root, FSM: f, Store: st, Clock: clock.Now})

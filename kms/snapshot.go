@@ -12,6 +12,7 @@ import (
 
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/store"
+	"github.com/raftkms/raftkms/transport"
 )
 
 const rpcRestore = "kms.restore"
@@ -53,29 +54,75 @@ type SnapshotSummary struct {
 	Index uint64 // applied index after the restore
 }
 
-// RestoreSnapshot replaces the whole cluster state with the snapshot in
-// file. It refuses, changing nothing, a damaged file or one made under a
-// different root key. On an initialized cluster only the operator may
-// restore; a cluster that was never initialized accepts a restore without
-// credentials (that is how a lost cluster is rebuilt). caller is nil for an
-// unauthenticated request.
-func (s *Service) RestoreSnapshot(ctx context.Context, caller *Caller, file *os.File) (SnapshotSummary, error) {
-	if ok, _ := s.fsm.Initialized(); ok {
-		if caller == nil {
-			return SnapshotSummary{}, fmt.Errorf("%w: this cluster is initialized; restore with the operator's credentials", ErrNoPermission)
+// RestoreOptions are the operator's choices for one restore.
+type RestoreOptions struct {
+	// AcceptUnauthenticated accepts a format 1 snapshot (from a build before
+	// snapshots carried a MAC). Its checksum, contents and root key check
+	// value are still verified; it is resealed in the current format before
+	// Raft sees it.
+	AcceptUnauthenticated bool
+}
+
+// AuthorizeRestore tells, before any byte of a snapshot is read, whether
+// caller may restore one here: on an initialized cluster only the operator
+// account's root; a cluster that was never initialized accepts a restore
+// without credentials (that is how a lost cluster is rebuilt), but only of
+// an authenticated snapshot: vouching for an unauthenticated one
+// (AcceptUnauthenticated) takes the operator's credentials. caller is nil
+// for an unauthenticated request.
+func (s *Service) AuthorizeRestore(caller *Caller, opt RestoreOptions) error {
+	if ok, _ := s.fsm.Initialized(); !ok {
+		if caller == nil && opt.AcceptUnauthenticated {
+			return fmt.Errorf("%w: accepting an unauthenticated snapshot takes the operator's credentials; "+
+				"initialize this cluster (kmsctl operator init), then restore with its credentials", ErrNoPermission)
 		}
-		if err := s.requireOperator(*caller, "snapshot restore"); err != nil {
-			return SnapshotSummary{}, err
-		}
+		return nil
 	}
-	info, err := s.verifySnapshot(file)
+	if caller == nil {
+		return fmt.Errorf("%w: this cluster is initialized; restore with the operator's credentials", ErrNoPermission)
+	}
+	return s.requireOperator(*caller, "snapshot restore")
+}
+
+// RestoreTarget is what a restore would replace, for the operator to
+// confirm: this node's view, not a linearizable one.
+type RestoreTarget struct {
+	Initialized  bool
+	Accounts     int
+	Keys         int
+	AppliedIndex uint64
+}
+
+// RestoreTarget describes this cluster's state for a restore's
+// confirmation. On an initialized cluster it needs the operator (it reveals
+// counts); an uninitialized one has nothing to reveal.
+func (s *Service) RestoreTarget(caller *Caller) (RestoreTarget, error) {
+	if err := s.AuthorizeRestore(caller, RestoreOptions{}); err != nil {
+		return RestoreTarget{}, err
+	}
+	sum := s.fsm.Summary()
+	return RestoreTarget{Initialized: sum.Initialized, Accounts: sum.Accounts, Keys: sum.Keys, AppliedIndex: sum.LastIndex}, nil
+}
+
+// RestoreSnapshot is RestoreSnapshotWith with the default options.
+func (s *Service) RestoreSnapshot(ctx context.Context, caller *Caller, file io.ReadSeeker) (SnapshotSummary, error) {
+	return s.RestoreSnapshotWith(ctx, caller, file, RestoreOptions{})
+}
+
+// RestoreSnapshotWith replaces the whole cluster state with the snapshot in
+// file. It refuses, changing nothing, a damaged or altered file (its MAC
+// under the root key's snapshot key does not match), an unauthenticated
+// format 1 file unless opt accepts it, or one made under a different root
+// key. Who may restore: see AuthorizeRestore.
+func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file io.ReadSeeker, opt RestoreOptions) (SnapshotSummary, error) {
+	if err := s.AuthorizeRestore(caller, opt); err != nil {
+		return SnapshotSummary{}, err
+	}
+	snap, info, err := s.verifySnapshot(file, opt)
 	if err != nil {
 		return SnapshotSummary{}, err
 	}
-	data, err := io.ReadAll(file)
-	if err != nil {
-		return SnapshotSummary{}, err
-	}
+	defer snap.close()
 	// A restore replaces the whole state with the same bytes, so it is
 	// idempotent: when leadership moves during one (the leader's Raft loop
 	// decodes the snapshot and sends no heartbeats meanwhile), it is simply
@@ -87,7 +134,7 @@ func (s *Service) RestoreSnapshot(ctx context.Context, caller *Caller, file *os.
 				return SnapshotSummary{}, fmt.Errorf("%w (after: %v)", err, lastErr)
 			}
 		}
-		idx, err := s.restoreOnce(ctx, data, info)
+		idx, err := s.restoreOnce(ctx, snap, info)
 		if err == nil {
 			return SnapshotSummary{SnapshotInfo: info, Index: idx}, nil
 		}
@@ -108,15 +155,29 @@ func retryableRestore(err error) bool {
 
 // restoreOnce restores on this node if it leads, else hands the verified
 // bytes to the leader.
-func (s *Service) restoreOnce(ctx context.Context, data []byte, info fsm.SnapshotInfo) (uint64, error) {
+func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, info fsm.SnapshotInfo) (uint64, error) {
 	if s.store.IsLeader() {
-		return s.restoreLocal(ctx, data, info)
+		r, err := snap.reader()
+		if err != nil {
+			return 0, err
+		}
+		return s.restoreLocal(ctx, r, snap.size)
 	}
 	addr, _ := s.store.Leader()
 	if addr == "" || s.cfg.Transport == nil {
 		return 0, fmt.Errorf("%w: no leader to restore on; retry when the cluster has one", ErrNoLeaderForRestore)
 	}
+	data, err := snap.bytes()
+	if err != nil {
+		return 0, err
+	}
 	resp, err := s.cfg.Transport.Call(ctx, addr, rpcRestore, data)
+	if errors.Is(err, transport.ErrFrameTooLarge) {
+		// The verified file travels to the leader in one cluster-port
+		// frame; nothing was sent.
+		return 0, fmt.Errorf("%w: this snapshot (%d bytes) is larger than a follower can hand to the leader in one message; "+
+			"send the restore to the leader's API address (see `kmsctl operator members`)", ErrSnapshotTooLargeToForward, len(data))
+	}
 	if err != nil {
 		return 0, fmt.Errorf("forward restore to leader %s: %w", addr, err)
 	}
@@ -130,29 +191,140 @@ func (s *Service) restoreOnce(ctx context.Context, data []byte, info fsm.Snapsho
 // ErrNoLeaderForRestore means a restore found no leader to run on.
 var ErrNoLeaderForRestore = errors.New("no leader")
 
-func (s *Service) verifySnapshot(r io.ReadSeeker) (fsm.SnapshotInfo, error) {
-	info, err := fsm.VerifySnapshot(r)
-	if err != nil {
-		return info, err
-	}
-	if !info.Initialized {
-		return info, fmt.Errorf("%w: the snapshot holds a cluster that was never initialized", fsm.ErrBadSnapshot)
-	}
-	if !bytes.Equal(info.RootCheck, s.root.CheckValue()) {
-		return info, fmt.Errorf("%w: start this cluster with the root key file of the cluster that saved it", ErrRootKeyMismatch)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return info, err
-	}
-	return info, nil
+// ErrSnapshotTooLargeToForward means a follower cannot hand a snapshot this
+// large to the leader; the restore must be sent to the leader itself.
+var ErrSnapshotTooLargeToForward = errors.New("snapshot too large to restore through a follower")
+
+// verifiedSnapshot is a snapshot that passed every check, resealed in the
+// current authenticated format: the bytes Raft will store and install. It
+// is a file in the data directory, so a large snapshot is not held in
+// memory a second time beside the catalogue decoded from it; a service
+// without a data directory (tests) keeps it in memory.
+type verifiedSnapshot struct {
+	file *os.File
+	mem  []byte
+	size int64
 }
 
-func (s *Service) restoreLocal(ctx context.Context, data []byte, info fsm.SnapshotInfo) (uint64, error) {
-	// Decoded here, outside Raft's leader loop (see fsm.Restore).
-	if _, err := s.fsm.PrepareRestore(data); err != nil {
+func (v *verifiedSnapshot) reader() (io.ReadSeeker, error) {
+	if v.file == nil {
+		return bytes.NewReader(v.mem), nil
+	}
+	if _, err := v.file.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return v.file, nil
+}
+
+// bytes is the whole snapshot in memory, for the one RPC frame that
+// carries it to the leader.
+func (v *verifiedSnapshot) bytes() ([]byte, error) {
+	r, err := v.reader()
+	if err != nil {
+		return nil, err
+	}
+	if v.file == nil {
+		return v.mem, nil
+	}
+	return io.ReadAll(r)
+}
+
+func (v *verifiedSnapshot) close() {
+	if v.file != nil {
+		v.file.Close()
+		os.Remove(v.file.Name())
+	}
+}
+
+// verifySnapshot checks the snapshot in r and returns it resealed in the
+// current authenticated format.
+func (s *Service) verifySnapshot(r io.ReadSeeker, opt RestoreOptions) (*verifiedSnapshot, fsm.SnapshotInfo, error) {
+	v := &verifiedSnapshot{}
+	var w io.Writer
+	var buf bytes.Buffer
+	if s.cfg.DataDir != "" {
+		f, err := os.CreateTemp(s.cfg.DataDir, "snapshot-resealed-*")
+		if err != nil {
+			return nil, fsm.SnapshotInfo{}, err
+		}
+		v.file, w = f, f
+	} else {
+		w = &buf
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			v.close()
+		}
+	}()
+	info, err := s.fsm.ResealSnapshot(r, w, fsm.VerifyOptions{AcceptUnauthenticated: opt.AcceptUnauthenticated})
+	if err != nil {
+		return nil, info, s.explainRefusal(r, err)
+	}
+	if err := s.checkSnapshotInfo(info); err != nil {
+		return nil, info, err
+	}
+	if v.file != nil {
+		if v.size, err = v.file.Seek(0, io.SeekCurrent); err != nil {
+			return nil, info, err
+		}
+	} else {
+		v.mem, v.size = buf.Bytes(), int64(buf.Len())
+	}
+	if !info.Authenticated() {
+		s.log.Warn("restoring an unauthenticated format 1 snapshot, accepted by the operator", "format", info.Format, "index", info.LastIndex)
+	}
+	ok = true
+	return v, info, nil
+}
+
+// explainRefusal turns a MAC failure on a snapshot whose header names
+// another root key into ErrRootKeyMismatch: the likely cause, and refused
+// either way.
+func (s *Service) explainRefusal(r io.ReadSeeker, err error) error {
+	if errors.Is(err, fsm.ErrUnauthenticatedSnapshot) {
+		return fmt.Errorf("%w; nothing proves it unaltered since it was saved. If you kept it where nobody could change it, "+
+			"restore it with `kmsctl operator snapshot restore --accept-unauthenticated` (AcceptUnauthenticated=true)", err)
+	}
+	if !errors.Is(err, fsm.ErrBadSnapshot) {
+		return err
+	}
+	if _, serr := r.Seek(0, io.SeekStart); serr != nil {
+		return err
+	}
+	hdr, herr := fsm.PeekSnapshotHeader(r)
+	if herr != nil || len(hdr.RootCheck) == 0 || bytes.Equal(hdr.RootCheck, s.root.CheckValue()) {
+		return err
+	}
+	return fmt.Errorf("%w: the snapshot's MAC does not verify and its header names another root key than this cluster's: "+
+		"it was made under another root key (start this cluster with the root key file of the cluster that saved it), or altered", ErrRootKeyMismatch)
+}
+
+func (s *Service) checkSnapshotInfo(info fsm.SnapshotInfo) error {
+	if !info.Initialized {
+		return fmt.Errorf("%w: the snapshot holds a cluster that was never initialized", fsm.ErrBadSnapshot)
+	}
+	if !bytes.Equal(info.RootCheck, s.root.CheckValue()) {
+		return fmt.Errorf("%w: start this cluster with the root key file of the cluster that saved it", ErrRootKeyMismatch)
+	}
+	return nil
+}
+
+// restoreLocal restores, on the leader, a snapshot in the current format.
+// It is verified and decoded here, outside Raft's leader loop (see
+// fsm.Restore), and checked again: a forwarded one comes from another node.
+func (s *Service) restoreLocal(ctx context.Context, r io.ReadSeeker, size int64) (uint64, error) {
+	info, err := s.fsm.PrepareRestore(r)
+	if err != nil {
+		return 0, s.explainRefusal(r, err)
+	}
+	if err := s.checkSnapshotInfo(info); err != nil {
 		return 0, err
 	}
-	if err := s.store.Restore(bytes.NewReader(data), int64(len(data)), info.LastIndex, restoreTimeout); err != nil {
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	if err := s.store.Restore(r, size, info.LastIndex, restoreTimeout); err != nil {
 		return 0, fmt.Errorf("restore: %w", err)
 	}
 	s.materials.Purge()
@@ -167,15 +339,14 @@ func (s *Service) restoreLocal(ctx context.Context, data []byte, info fsm.Snapsh
 	return idx, nil
 }
 
+// handleRestore is the leader's side of a restore forwarded by a follower,
+// which resealed the file: only the current, authenticated format is
+// accepted here.
 func (s *Service) handleRestore(ctx context.Context, data []byte) ([]byte, error) {
 	if !s.store.IsLeader() {
 		return nil, errors.New("not the leader any more; retry the restore")
 	}
-	info, err := s.verifySnapshot(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	idx, err := s.restoreLocal(ctx, data, info)
+	idx, err := s.restoreLocal(ctx, bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, err
 	}

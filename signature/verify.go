@@ -78,6 +78,10 @@ type Signed struct {
 	method string
 	body   []byte
 	sigV1  []byte
+	// bodyUnread marks a request parsed by ParseUnreadBody: Verify checks
+	// the signature over the claimed x-acs-content-sha256, and the caller
+	// checks the body against it while streaming it.
+	bodyUnread bool
 }
 
 // Parse reads the signature of r. body is the complete request body (the
@@ -98,6 +102,28 @@ func Parse(r *http.Request, body []byte) (*Signed, error) {
 	default:
 		return nil, fmt.Errorf("%w: no Authorization header and no Signature parameter", ErrNotSigned)
 	}
+}
+
+// ParseUnreadBody is Parse for a request whose body is too large to hold in
+// memory and must not be read before the caller is known (a snapshot
+// upload). Only ACS3-HMAC-SHA256 qualifies: its signature covers the body's
+// claimed hash (x-acs-content-sha256, V3.PayloadHash), so Verify checks the
+// signature without the body, and the caller must hash the body as it
+// streams it and refuse the request when the hash differs from PayloadHash.
+func ParseUnreadBody(r *http.Request) (*Signed, error) {
+	switch Detect(r, nil) {
+	case SchemeV3:
+	case SchemeV1:
+		return nil, fmt.Errorf("%w: this endpoint accepts only ACS3-HMAC-SHA256 signatures, which cover the body's hash", ErrUnsupported)
+	default:
+		return nil, fmt.Errorf("%w: no Authorization header", ErrNotSigned)
+	}
+	s, err := parseV3(r, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.bodyUnread = true
+	return s, nil
 }
 
 func parseV3(r *http.Request, body []byte) (*Signed, error) {
@@ -223,7 +249,7 @@ func parseV1(r *http.Request, body []byte) (*Signed, error) {
 func (s *Signed) Verify(secret string) error {
 	switch s.Scheme {
 	case SchemeV3:
-		if !strings.EqualFold(HashPayload(s.body), s.V3.PayloadHash) {
+		if !s.bodyUnread && !strings.EqualFold(HashPayload(s.body), s.V3.PayloadHash) {
 			return ErrContentHashMismatch
 		}
 		// Compare decoded bytes, so an upper-case hex digest is accepted too.

@@ -33,7 +33,9 @@ func openNode(t *testing.T, id, dir string) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fsm.New(nil)
+	// Every node of a cluster has the same snapshot key (derived from the
+	// same root key in kmsd).
+	f := fsm.New(nil, fsm.WithSnapshotKey([]byte("store-test-snapshot-key")))
 	s, err := Open(Config{
 		NodeID: id, DataDir: dir, Transport: tr, FSM: f, Timing: FastTiming(),
 		Errors: ErrorCodec{Encode: fsm.EncodeError, Decode: fsm.DecodeError},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/raftkms/raftkms/client"
@@ -76,17 +78,34 @@ reporting on stderr. A second init fails and changes nothing.`,
 		Args:  exactArgs(1, "snapshot save needs the FILE to write"),
 		RunE:  func(cmd *cobra.Command, args []string) error { return snapshotSave(g, args[0], stdout, stderr) },
 	})
-	snap.AddCommand(&cobra.Command{
+	var ro restoreFlags
+	restore := &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Replace the cluster's whole state with the snapshot in FILE",
 		Long: `Replace the whole state of a running cluster with a snapshot. The cluster must
 use the same root key as the one that saved it. A new, uninitialized cluster
 accepts the restore without credentials; an initialized one needs the
-operator's. A damaged file or a different root key is refused and nothing
-changes. After the restore the snapshot's credentials are the valid ones.`,
+operator's. A damaged or altered file or a different root key is refused and
+nothing changes. After the restore the snapshot's credentials are the valid
+ones.
+
+Before replacing a cluster that holds data, kmsctl prints what it will
+replace (its key count and applied index) and asks for confirmation; when
+standard input is not a terminal, pass --force instead.
+
+Snapshots saved by raftkms before snapshots were authenticated (format 1) are
+refused unless --accept-unauthenticated is given, with the operator's
+credentials: nothing proves such a file unaltered, so use it only for a file
+kept where nobody could change it.`,
 		Args: exactArgs(1, "snapshot restore needs the FILE to read"),
-		RunE: func(cmd *cobra.Command, args []string) error { return snapshotRestore(g, args[0], stdout, stderr) },
-	})
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return snapshotRestore(g, args[0], ro, stdout, stderr)
+		},
+	}
+	restore.Flags().BoolVar(&ro.force, "force", false, "replace a cluster that holds data without asking")
+	restore.Flags().BoolVar(&ro.acceptUnauthenticated, "accept-unauthenticated", false,
+		"accept a snapshot saved before snapshots were authenticated (format 1)")
+	snap.AddCommand(restore)
 	op.AddCommand(snap)
 
 	inst := &cobra.Command{
@@ -467,7 +486,38 @@ func snapshotSave(g *globals, path string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func snapshotRestore(g *globals, path string, stdout, stderr io.Writer) error {
+// restoreFlags are the choices of `snapshot restore`.
+type restoreFlags struct {
+	force                 bool
+	acceptUnauthenticated bool
+}
+
+// The confirmation of a restore reads standard input; tests replace these.
+var (
+	confirmInput    io.Reader = os.Stdin
+	stdinIsTerminal           = func() bool {
+		fd := os.Stdin.Fd()
+		return isatty.IsTerminal(fd) || isatty.IsCygwinTerminal(fd)
+	}
+)
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// restoreTarget is GET /v1/operator/restore: what a restore would replace.
+type restoreTarget struct {
+	NodeId       string
+	Initialized  bool
+	Keys         int
+	Accounts     int
+	AppliedIndex uint64
+}
+
+func snapshotRestore(g *globals, path string, ro restoreFlags, stdout, stderr io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return usagef("snapshot restore: %v", err)
@@ -484,8 +534,43 @@ func snapshotRestore(g *globals, path string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout+5*time.Minute)
 	defer cancel()
 	signed := c.AccessKeyID != "" && c.AccessKeySecret != ""
+
+	// What would be replaced. An initialized cluster tells its operator
+	// only; one that was never initialized holds nothing and takes the
+	// restore without credentials (it has none to check).
+	var target restoreTarget
+	m, raw, err := doJSON(ctx, c, http.MethodGet, "/v1/operator/restore", nil, nil, signed)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, &target); err != nil {
+		return fmt.Errorf("the node's restore target answer %v: %w", m, err)
+	}
+	if target.Initialized {
+		fmt.Fprintf(stderr, "The cluster at %s (node %s) holds %s in %s, at applied index %d.\n",
+			c.Endpoint, target.NodeId, plural(target.Keys, "key"), plural(target.Accounts, "account"), target.AppliedIndex)
+		fmt.Fprintf(stderr, "Restoring %s replaces all of it: keys, accounts, access keys, instances.\n", path)
+		if !ro.force {
+			if !stdinIsTerminal() {
+				return usagef("snapshot restore: the target cluster holds data and standard input is not a terminal to confirm; pass --force to replace it")
+			}
+			fmt.Fprint(stderr, "Type 'yes' to replace it: ")
+			line, _ := bufio.NewReader(confirmInput).ReadString('\n')
+			if strings.TrimSpace(line) != "yes" {
+				return errors.New("snapshot restore cancelled; nothing changed")
+			}
+		}
+	} else {
+		fmt.Fprintf(stderr, "The cluster at %s was never initialized: nothing to replace.\n", c.Endpoint)
+		signed = false
+	}
+
+	var q url.Values
+	if ro.acceptUnauthenticated {
+		q = url.Values{"AcceptUnauthenticated": {"true"}}
+	}
 	fmt.Fprintf(stderr, "restoring %s (%s) through %s ...\n", path, size(st.Size()), c.Endpoint)
-	m, _, err := doJSON(ctx, c, http.MethodPost, "/v1/operator/snapshot", nil, f, signed)
+	m, _, err = doJSON(ctx, c, http.MethodPost, "/v1/operator/snapshot", q, f, signed)
 	if err != nil {
 		return err
 	}

@@ -164,11 +164,14 @@ func Start(cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster address %s: %w", cfg.ClusterAddr, err)
 	}
+	if cfg.RootKey == nil {
+		return nil, errors.New("a node needs its root key")
+	}
 	n.trans.Handle(pingMethod, func(context.Context, []byte) ([]byte, error) { return nil, nil })
 	if err := n.registerRootKeyMetric(reg); err != nil {
 		return nil, err
 	}
-	n.fsm = fsm.New(logger.Named("fsm"))
+	n.fsm = fsm.New(logger.Named("fsm"), fsm.WithSnapshotKey(cfg.RootKey.Derive(kcrypto.LabelSnapshotMAC)))
 	n.store, err = store.Open(store.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, Transport: n.trans, FSM: n.fsm, Timing: cfg.Timing,
 		Errors: store.ErrorCodec{Encode: fsm.EncodeError, Decode: fsm.DecodeError},

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeRestoreNode answers GET /v1/operator/restore with target and records
+// the restores posted to it.
+type fakeRestoreNode struct {
+	*httptest.Server
+	mu       sync.Mutex
+	restores []*http.Request
+}
+
+func newFakeRestoreNode(t *testing.T, target restoreTarget) *fakeRestoreNode {
+	f := &fakeRestoreNode{}
+	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/v1/operator/restore":
+			json.NewEncoder(w).Encode(target)
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/operator/snapshot":
+			io.Copy(io.Discard, r.Body)
+			f.mu.Lock()
+			f.restores = append(f.restores, r)
+			f.mu.Unlock()
+			w.Write([]byte(`{"Keys":3,"Index":42}`))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"Code":"InvalidPath.NotFound","Message":"no"}`))
+		}
+	}))
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeRestoreNode) restored() []*http.Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.restores
+}
+
+// restoreFiles writes a snapshot file and a credentials file naming the
+// fake node.
+func restoreFiles(t *testing.T, endpoint string) (snap, creds string) {
+	dir := t.TempDir()
+	snap, creds = filepath.Join(dir, "backup.snap"), filepath.Join(dir, "creds.json")
+	os.WriteFile(snap, []byte("RAFTKMS\x00 a snapshot"), 0o600)
+	b, _ := json.Marshal(map[string]string{"AccessKeyId": "LTAIoperator", "AccessKeySecret": "secret", "Endpoint": endpoint})
+	os.WriteFile(creds, b, 0o600)
+	return snap, creds
+}
+
+// withStdin makes the restore's confirmation read answer and see a
+// terminal or not.
+func withStdin(t *testing.T, terminal bool, answer string) {
+	oldIn, oldTerm := confirmInput, stdinIsTerminal
+	confirmInput = strings.NewReader(answer)
+	stdinIsTerminal = func() bool { return terminal }
+	t.Cleanup(func() { confirmInput, stdinIsTerminal = oldIn, oldTerm })
+}
+
+// Issue 9, the first hour: a restore into a cluster that holds data prints
+// what it replaces (key count, applied index), then asks on a terminal or
+// needs --force otherwise; a cluster that was never initialized needs
+// neither, and gets the restore unsigned.
+func TestSnapshotRestore_ConfirmsBeforeReplacingData(t *testing.T) {
+	held := restoreTarget{NodeId: "n1", Initialized: true, Keys: 7, Accounts: 2, AppliedIndex: 1234}
+	for _, c := range []struct {
+		name       string
+		target     restoreTarget
+		terminal   bool
+		answer     string
+		flags      []string
+		wantCode   int
+		wantSent   bool
+		wantSigned bool
+		wantErr    string
+	}{
+		{"held data, no terminal, no --force", held, false, "", nil, exitUsage, false, false, "--force"},
+		{"held data, no terminal, --force", held, false, "", []string{"--force"}, exitOK, true, true, ""},
+		{"held data, terminal, yes", held, true, "yes\n", nil, exitOK, true, true, ""},
+		{"held data, terminal, no", held, true, "no\n", nil, exitService, false, false, "cancelled"},
+		{"held data, terminal, end of input", held, true, "", nil, exitService, false, false, "cancelled"},
+		{"never initialized, no terminal", restoreTarget{NodeId: "n1", AppliedIndex: 3}, false, "", nil, exitOK, true, false, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			node := newFakeRestoreNode(t, c.target)
+			snap, creds := restoreFiles(t, node.URL)
+			withStdin(t, c.terminal, c.answer)
+			args := append([]string{"--credentials", creds, "operator", "snapshot", "restore", snap}, c.flags...)
+			code, stdout, stderr := runCtl(t, args...)
+			if code != c.wantCode {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, c.wantCode, stdout, stderr)
+			}
+			if c.target.Initialized && (!strings.Contains(stderr, "7 keys") || !strings.Contains(stderr, "applied index 1234")) {
+				t.Fatalf("stderr does not say what is replaced (key count, applied index):\n%s", stderr)
+			}
+			if c.wantErr != "" && !strings.Contains(stderr, c.wantErr) {
+				t.Fatalf("stderr does not mention %q:\n%s", c.wantErr, stderr)
+			}
+			sent := node.restored()
+			if (len(sent) == 1) != c.wantSent || len(sent) > 1 {
+				t.Fatalf("%d restores sent, want sent=%v\nstderr: %s", len(sent), c.wantSent, stderr)
+			}
+			if c.wantSent {
+				if signed := sent[0].Header.Get("Authorization") != ""; signed != c.wantSigned {
+					t.Fatalf("restore signed=%v, want %v", signed, c.wantSigned)
+				}
+				if sent[0].URL.Query().Has("AcceptUnauthenticated") {
+					t.Fatal("AcceptUnauthenticated sent without --accept-unauthenticated")
+				}
+			}
+		})
+	}
+}
+
+func TestSnapshotRestore_AcceptUnauthenticatedIsSentAsAParameter(t *testing.T) {
+	node := newFakeRestoreNode(t, restoreTarget{Initialized: true, Keys: 1})
+	snap, creds := restoreFiles(t, node.URL)
+	withStdin(t, false, "")
+	code, _, stderr := runCtl(t, "--credentials", creds, "operator", "snapshot", "restore", "--force", "--accept-unauthenticated", snap)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	sent := node.restored()
+	if len(sent) != 1 || sent[0].URL.Query().Get("AcceptUnauthenticated") != "true" {
+		t.Fatalf("restores %v: want one with AcceptUnauthenticated=true", sent)
+	}
+}

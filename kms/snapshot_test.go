@@ -1,0 +1,94 @@
+package kms
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/raftkms/raftkms/transport"
+)
+
+func TestAuthorizeRestore_OperatorOnlyOnceInitialized(t *testing.T) {
+	e := newSvcEnv(t)
+	other := Caller{AccountID: "9999999999999999", Principal: rootPrincipal("9999999999999999")}
+	user := Caller{AccountID: e.caller.AccountID, Principal: "acs:ram::" + e.caller.AccountID + ":user/alice"}
+	for _, c := range []struct {
+		name   string
+		caller *Caller
+		want   error
+	}{
+		{"unauthenticated", nil, ErrNoPermission},
+		{"another account's root", &other, ErrNoPermission},
+		{"a user of the operator account", &user, ErrNoPermission},
+		{"the operator's root", &e.caller, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := e.svc.AuthorizeRestore(c.caller, RestoreOptions{}); !errors.Is(err, c.want) || (c.want == nil && err != nil) {
+				t.Fatalf("AuthorizeRestore = %v, want %v", err, c.want)
+			}
+			if _, err := e.svc.RestoreTarget(c.caller); !errors.Is(err, c.want) || (c.want == nil && err != nil) {
+				t.Fatalf("RestoreTarget = %v, want %v", err, c.want)
+			}
+		})
+	}
+	e.createKey(t, CreateKeyInput{DKMSInstanceID: e.inst})
+	got, err := e.svc.RestoreTarget(&e.caller)
+	if err != nil || !got.Initialized || got.Keys != 1 || got.Accounts != 1 || got.AppliedIndex != e.fsm.AppliedIndex() {
+		t.Fatalf("RestoreTarget = %+v, %v", got, err)
+	}
+}
+
+// A snapshot larger than one cluster-port frame cannot go from a follower
+// to the leader: the restore is refused with a clear error saying where to
+// send it (not an internal failure), and nothing changes.
+func TestRestore_TooLargeToForwardIsAClearError(t *testing.T) {
+	e := newSvcEnv(t)
+	for range 10 {
+		e.createKey(t, CreateKeyInput{DKMSInstanceID: e.inst, Description: "a key to make the snapshot larger than one small frame"})
+	}
+	var snap bytes.Buffer
+	if _, err := e.svc.SaveSnapshot(context.Background(), e.caller, &snap); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := transport.New(transport.Config{BindAddr: "127.0.0.1:0", Logger: hclog.NewNullLogger(), MaxFrameSize: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	e.svc.cfg.Transport = tr
+	e.store.setLeader(false)
+	before, _ := e.fsm.Hash()
+	_, err = e.svc.RestoreSnapshotWith(context.Background(), &e.caller, bytes.NewReader(snap.Bytes()), RestoreOptions{})
+	if !errors.Is(err, ErrSnapshotTooLargeToForward) {
+		t.Fatalf("restore through a follower of a %d-byte snapshot: %v", snap.Len(), err)
+	}
+	if after, _ := e.fsm.Hash(); after != before {
+		t.Fatal("the refused restore changed the catalogue")
+	}
+}
+
+// The resealed copy a restore stages in the data directory is removed
+// whatever the outcome.
+func TestRestore_LeavesNoStagingFileBehind(t *testing.T) {
+	e := newSvcEnv(t)
+	var snap bytes.Buffer
+	if _, err := e.svc.SaveSnapshot(context.Background(), e.caller, &snap); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	e.svc.cfg.DataDir = dir
+	damaged := bytes.Clone(snap.Bytes())
+	damaged[len(damaged)/2] ^= 1
+	for name, b := range map[string][]byte{"a good snapshot (the store refuses)": snap.Bytes(), "a damaged snapshot": damaged} {
+		if _, err := e.svc.RestoreSnapshotWith(context.Background(), &e.caller, bytes.NewReader(b), RestoreOptions{}); err == nil {
+			t.Fatalf("%s: restored through a store that cannot restore", name)
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Fatalf("%s: left %v in the data directory", name, left)
+		}
+	}
+}
