@@ -33,7 +33,7 @@ func TestCreateInstance_LimitEnforcedInApply(t *testing.T) {
 	}
 	h.mustApply(CmdSetInstanceLimit, InstanceLimitCmd{AccountID: acct, MaxInstances: DefaultMaxInstances + 1})
 
-	g := New(nil)
+	g := newTestFSM()
 	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, h.f)))); err != nil {
 		t.Fatal(err)
 	}

@@ -232,7 +232,7 @@ func TestSnapshot_KeepsTheNonceTable(t *testing.T) {
 	wantHash, _ := h.f.Hash()
 
 	restore := func() *harness {
-		g := &harness{t: t, f: New(nil), index: h.index}
+		g := &harness{t: t, f: newTestFSM(), index: h.index}
 		if err := g.f.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 			t.Fatal(err)
 		}
@@ -275,7 +275,7 @@ func TestSnapshot_WithoutReplayRecordsLoads(t *testing.T) {
 			t.Fatalf("snapshot without signed writes carries %q", marker[1:])
 		}
 	}
-	g := New(nil)
+	g := newTestFSM()
 	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func TestRestore_TooLargeToForwardIsAClearError(t *testing.T) {
 	if _, err := e.svc.SaveSnapshot(context.Background(), e.caller, &snap); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := transport.New(transport.Config{BindAddr: "127.0.0.1:0", Logger: hclog.NewNullLogger(), MaxFrameSize: 1 << 10})
+	tr, err := transport.New(transport.Config{BindAddr: "127.0.0.1:0", Logger: hclog.NewNullLogger(), MaxFrameSize: 1 << 10, AuthKey: bytes.Repeat([]byte{7}, 32)})
 	if err != nil {
 		t.Fatal(err)
 	}
