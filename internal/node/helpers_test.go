@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,16 +39,28 @@ type clusterOpts struct {
 	maxStaleness time.Duration
 	timing       store.Timing     // default store.FastTiming()
 	clock        func() time.Time // the service clock; default time.Now
+	// logTap, when set, also receives every node's log lines (at the
+	// test logger's level).
+	logTap io.Writer
 }
 
 func testLogger(t *testing.T, name string) hclog.Logger {
+	return testLoggerTap(t, name, nil)
+}
+
+// testLoggerTap is testLogger whose lines also go to tap (when not nil).
+func testLoggerTap(t *testing.T, name string, tap io.Writer) hclog.Logger {
 	level := hclog.Warn
 	if os.Getenv("RAFTKMS_TEST_LOG") != "" {
 		level = hclog.Debug
 	}
 	w := &testWriter{t: t}
 	t.Cleanup(w.close)
-	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, Output: w})
+	var out io.Writer = w
+	if tap != nil {
+		out = io.MultiWriter(w, tap)
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, Output: out})
 }
 
 // testWriter sends node logs to the test log, so they show only on failure.
@@ -142,7 +155,7 @@ func (c *testCluster) start(i, expect int, join []string) *Node {
 		Join: join, BootstrapExpect: expect, Zone: fmt.Sprintf("zone-%d", i%3),
 		RootKey: c.root, Timing: timing, FastGossip: true,
 		DeadServerTimeout: time.Hour, MaxStaleness: c.opts.maxStaleness, Clock: c.opts.clock,
-		Logger: testLogger(c.t, id),
+		Logger: testLoggerTap(c.t, id, c.opts.logTap),
 	})
 	if err != nil {
 		c.t.Fatalf("start %s: %v", id, err)

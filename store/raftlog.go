@@ -1,0 +1,58 @@
+package store
+
+import (
+	"errors"
+	"net"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// raftLogger is the logger of Raft and of its NetworkTransport, with two
+// kinds of [ERROR] lines that a normal stop or leadership transfer produces
+// moved to a lower level, so that a graceful shutdown logs no error:
+//
+//   - a read or accept that fails with net.ErrClosed: the transport logs one
+//     whenever a connection is closed under it, and on shutdown it is this
+//     process that closes them (transport.Close closes every Raft stream it
+//     handed out). net.ErrClosed only ever comes from a local close, never
+//     from a peer or the network (those are EOF, resets, timeouts): debug.
+//   - "failed to decode incoming command" with ECONNRESET: the peer dropped
+//     a stream it was sending on — as a leader does when it stops
+//     replicating to a server it just removed (graceful leave). Whatever
+//     fault there was, the sending side logs it; here it is a warning.
+//   - "peer has newer term, stopping replication": the leader learns it was
+//     replaced, which is what a leadership transfer (graceful stop of the
+//     leader) does on purpose. Losing leadership is worth a warning, not an
+//     error.
+type raftLogger struct{ hclog.Logger }
+
+func (l raftLogger) Error(msg string, args ...interface{}) {
+	switch {
+	case closedLocally(args):
+		l.Logger.Debug(msg, args...)
+	case msg == "failed to decode incoming command" && resetByPeer(args),
+		msg == "peer has newer term, stopping replication":
+		l.Logger.Warn(msg, args...)
+	default:
+		l.Logger.Error(msg, args...)
+	}
+}
+
+func resetByPeer(args []interface{}) bool {
+	for _, a := range args {
+		if err, ok := a.(error); ok && errors.Is(err, syscall.ECONNRESET) {
+			return true
+		}
+	}
+	return false
+}
+
+func closedLocally(args []interface{}) bool {
+	for _, a := range args {
+		if err, ok := a.(error); ok && errors.Is(err, net.ErrClosed) {
+			return true
+		}
+	}
+	return false
+}
