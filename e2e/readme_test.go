@@ -126,6 +126,7 @@ var (
 	stopBgRE     = regexp.MustCompile(`^stop the background blocks first\b`)
 	skipRE       = regexp.MustCompile(`^skip\b`)
 	portRE       = regexp.MustCompile(`127\.0\.0\.1:(\d{2,5})\b`)
+	logLineRE    = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}`)
 	orEcho       = regexp.MustCompile(`\|\|\s*echo\s+"([^"]*)"\s*$`)
 )
 
@@ -340,7 +341,18 @@ func TestReadme_EveryShellBlockRunsAsWritten(t *testing.T) {
 
 	report := func() string {
 		var r strings.Builder
-		fmt.Fprintf(&r, "---- stdout (last 80 lines) ----\n%s\n---- stderr (last 80 lines) ----\n%s\n", lastLines(stdout.String(), 80), lastLines(stderr.String(), 80))
+		// The nodes the README starts with & log to the same stderr as the
+		// commands: their lines are shown apart.
+		var cmds, nodeLogs []string
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if logLineRE.MatchString(l) {
+				nodeLogs = append(nodeLogs, l)
+			} else {
+				cmds = append(cmds, l)
+			}
+		}
+		fmt.Fprintf(&r, "---- stdout (last 80 lines) ----\n%s\n---- stderr of the commands (last 40 lines) ----\n%s\n---- stderr of the nodes started with & (last 60 lines) ----\n%s\n",
+			lastLines(stdout.String(), 80), lastLines(strings.Join(cmds, "\n"), 40), lastLines(strings.Join(nodeLogs, "\n"), 60))
 		logs, _ := filepath.Glob(filepath.Join(logDir, "block-*.log"))
 		for _, l := range logs {
 			b, _ := os.ReadFile(l)
