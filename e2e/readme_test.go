@@ -393,6 +393,19 @@ func TestReadme_EveryShellBlockRunsAsWritten(t *testing.T) {
 			t.Errorf("the README's output lacks %q", want)
 		}
 	}
+	// Every node the README starts stops with SIGTERM at the end (graceful
+	// leave, one after the other or all at once): a normal run and a normal
+	// stop log no error on any node.
+	var errLines []string
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if logLineRE.MatchString(l) && strings.Contains(l, "[ERROR]") {
+			errLines = append(errLines, l)
+		}
+	}
+	if len(errLines) > 0 {
+		t.Errorf("the nodes logged %d [ERROR] lines during the README's tour and their SIGTERM at its end:\n%s",
+			len(errLines), lastLines(strings.Join(errLines, "\n"), 30))
+	}
 	if t.Failed() {
 		t.Log(report())
 	}
