@@ -27,9 +27,9 @@ import (
 // LeavingRaft is what LeaveRaft needs of the local Raft node.
 type LeavingRaft interface {
 	Servers() ([]Server, error)
-	// TransferLeadership hands leadership to another voter if this node
-	// leads (a no-op otherwise).
-	TransferLeadership() error
+	// TransferLeadership hands leadership to the voter toID (any voter
+	// when "") if this node leads (a no-op otherwise).
+	TransferLeadership(toID, toAddr string) error
 	// Leader is the id of the leader this node knows ("" if none).
 	LeaderID() string
 }
@@ -59,7 +59,11 @@ func (c *Cluster) LeaveRaft(ctx context.Context, r LeavingRaft) error {
 	if !canLeave(c.id, c.Members(), servers) {
 		return ErrLeaveBlocked
 	}
-	if err := r.TransferLeadership(); err != nil {
+	// Hand leadership to a voter that is not leaving itself: when several
+	// nodes stop at once, one that is on its way out would only have to
+	// hand it on again.
+	to := successor(c.id, c.Members(), servers)
+	if err := r.TransferLeadership(to.ID, to.Addr); err != nil {
 		return fmt.Errorf("cluster: leave raft: leadership transfer: %w", err)
 	}
 	// The new leader's reconciler must see the flag while it leads: it
@@ -109,6 +113,19 @@ func canLeave(self string, members []Member, servers []Server) bool {
 		return false
 	}
 	return !selfVoter || serving >= voters/2+1
+}
+
+// successor is a voter other than self that gossip sees serving (the first
+// in the configuration), or the zero Server when there is none (Raft then
+// picks).
+func successor(self string, members []Member, servers []Server) Server {
+	byID := membersByID(members)
+	for _, s := range servers {
+		if m, ok := byID[s.ID]; ok && s.Voter && s.ID != self && m.serving() {
+			return s
+		}
+	}
+	return Server{}
 }
 
 func hasServer(servers []Server, id string) bool {

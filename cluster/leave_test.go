@@ -122,3 +122,26 @@ func TestCanLeave(t *testing.T) {
 		})
 	}
 }
+
+// A leaving leader hands leadership to a voter that is not leaving too.
+func TestSuccessor_SkipsLeavingAndDownVoters(t *testing.T) {
+	tests := []struct {
+		name    string
+		members []Member
+		servers []Server
+		want    string
+	}{
+		{"first serving voter", alive("a1", "b1", "c1"), voters("a1", "b1", "c1"), "b1"},
+		{"skips a leaving voter", []Member{mem("a1", StatusAlive), leaving("b1", StatusAlive), mem("c1", StatusAlive)}, voters("a1", "b1", "c1"), "c1"},
+		{"skips a failed voter and nonvoters", []Member{mem("a1", StatusAlive), mem("b1", StatusFailed), mem("c1", StatusAlive), mem("d1", StatusAlive)},
+			append(voters("a1", "b1"), append(nonvoters("c1"), voters("d1")...)...), "d1"},
+		{"none: Raft picks", []Member{mem("a1", StatusAlive), leaving("b1", StatusAlive)}, voters("a1", "b1"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := successor("a1", tt.members, tt.servers); got.ID != tt.want {
+				t.Fatalf("successor = %q, want %q", got.ID, tt.want)
+			}
+		})
+	}
+}

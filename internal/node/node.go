@@ -473,7 +473,9 @@ func (a raftAdapter) HasState() (bool, error)      { return a.s.HasState() }
 func (a raftAdapter) IsLeader() bool               { return a.s.IsLeader() }
 func (a raftAdapter) DemoteVoter(id string) error  { return a.s.DemoteVoter(id) }
 func (a raftAdapter) RemoveServer(id string) error { return a.s.RemoveServer(id) }
-func (a raftAdapter) TransferLeadership() error    { return a.s.TransferLeadership() }
+func (a raftAdapter) TransferLeadership(toID, toAddr string) error {
+	return a.s.TransferLeadership(toID, toAddr)
+}
 
 func (a raftAdapter) LeaderID() string {
 	_, id := a.s.Leader()
