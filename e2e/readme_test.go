@@ -203,8 +203,9 @@ __readme_wait() { # URL FILE BLOCK
 
 // copyRepo copies the files a fresh clone has (tracked, plus untracked files
 // that are not ignored, so that uncommitted work is tested too) to dst.
-func copyRepo(t *testing.T, dst string) {
+func copyRepo(t *testing.T, dst string) map[string]bool {
 	t.Helper()
+	copied := map[string]bool{}
 	cmd := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
 	cmd.Dir = repoRoot
 	out, err := cmd.Output()
@@ -220,6 +221,7 @@ func copyRepo(t *testing.T, dst string) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		copied[rel] = true
 		to := filepath.Join(dst, rel)
 		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 			t.Fatal(err)
@@ -243,6 +245,47 @@ func copyRepo(t *testing.T, dst string) {
 			}
 		}
 	}
+	return copied
+}
+
+// notIgnored lists the files under work that the README's commands wrote
+// (not among copied) and that the repository's .gitignore does not cover:
+// a reader who follows the README must not see them in `git status`.
+func notIgnored(t *testing.T, work string, copied map[string]bool) []string {
+	t.Helper()
+	var written []string
+	filepath.WalkDir(work, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(work, p)
+		if !copied[rel] {
+			written = append(written, rel)
+		}
+		return nil
+	})
+	if len(written) == 0 {
+		return nil
+	}
+	cmd := exec.Command("git", "check-ignore", "--no-index", "--stdin")
+	cmd.Dir = repoRoot
+	cmd.Stdin = strings.NewReader(strings.Join(written, "\n") + "\n")
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 1) { // 1: none ignored
+		t.Fatalf("git check-ignore: %v", err)
+	}
+	ignored := map[string]bool{}
+	for _, l := range strings.Split(string(out), "\n") {
+		ignored[l] = true
+	}
+	var missing []string
+	for _, w := range written {
+		if !ignored[w] {
+			missing = append(missing, w)
+		}
+	}
+	return missing
 }
 
 // busyPorts lists the README's loopback ports that something listens on.
@@ -292,7 +335,7 @@ func TestReadme_EveryShellBlockRunsAsWritten(t *testing.T) {
 	}
 
 	work := t.TempDir()
-	copyRepo(t, work)
+	copied := copyRepo(t, work)
 	logDir := t.TempDir()
 	script, lines, skipped := readmeScript(t, blocks, logDir)
 	for _, b := range skipped {
@@ -383,6 +426,9 @@ func TestReadme_EveryShellBlockRunsAsWritten(t *testing.T) {
 				}
 			}
 		}
+	}
+	if missing := notIgnored(t, work, copied); len(missing) > 0 {
+		t.Errorf(".gitignore does not cover %d files the README's commands write: %s", len(missing), strings.Join(missing[:min(len(missing), 20)], ", "))
 	}
 	if checked == 0 {
 		t.Errorf("the README has no `|| echo` line: the refusals it shows are not checked")
