@@ -443,7 +443,13 @@ func TestReadme_EveryShellBlockRunsAsWritten(t *testing.T) {
 	// leave, one after the other or all at once): a normal run and a normal
 	// stop log no error on any node.
 	var errLines []string
-	for _, l := range strings.Split(stderr.String(), "\n") {
+	nodeOutput := stderr.String()
+	bgLogs, _ := filepath.Glob(filepath.Join(logDir, "block-*.log")) // the dev node's
+	for _, l := range bgLogs {
+		b, _ := os.ReadFile(l)
+		nodeOutput += "\n" + string(b)
+	}
+	for _, l := range strings.Split(nodeOutput, "\n") {
 		if logLineRE.MatchString(l) && strings.Contains(l, "[ERROR]") {
 			errLines = append(errLines, l)
 		}
