@@ -6,7 +6,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 5s
 DATA      ?= .tmp/dev
 
-.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e fuzz-short deps lint clean jepsen test-jepsen
+.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e test-readme fuzz-short deps lint clean jepsen test-jepsen
 
 all: build
 
@@ -39,9 +39,15 @@ RACE_PKGS := ./crypto/... ./fsm/... ./store/... ./transport/... ./cluster/... ./
 test-race:
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 
-# Everything else (binaries, end-to-end with real processes).
+# Everything else (binaries, end-to-end with real processes). ./e2e/...
+# includes the README test (every ```sh block of README.md, run as written
+# in a scratch copy; see e2e/readme_test.go and `make test-readme`).
 test-unit:
 	$(GO) test -count=1 -timeout 20m ./cmd/... ./e2e/...
+
+## test-readme: run README.md's shell blocks as written (ports 9700-9902 must be free)
+test-readme:
+	$(GO) test -count=1 -timeout 15m -run 'TestReadme_' -v ./e2e/
 
 test-e2e: build
 	$(GO) test -count=1 -timeout 20m -v ./e2e/...

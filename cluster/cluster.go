@@ -235,7 +235,7 @@ func (c *Cluster) memberlistConfig(cfg Config) (*memberlist.Config, error) {
 	mc.Delegate = delegate{c}
 	mc.Events = events{c}
 	mc.LogOutput = nil
-	mc.Logger = c.logger.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	mc.Logger = memberlistLogger(c.logger.Named("memberlist"))
 	return mc, nil
 }
 

@@ -16,7 +16,8 @@ type ReconcileConfig struct {
 	Interval time.Duration
 	// DeadServerTimeout: a server whose member has been failed or left (or
 	// unknown to gossip) for longer than this is removed from the Raft
-	// configuration. 0 means 5 minutes; negative disables removal.
+	// configuration. 0 means 5 minutes; negative disables that removal
+	// (a member that announced its leave is still removed at once).
 	DeadServerTimeout time.Duration
 }
 
@@ -228,7 +229,8 @@ func (rec *reconciler) trackMissing(members []Member, servers []Server, now time
 }
 
 // planRemovals lists the servers to remove: failed or left (by gossip) or
-// unknown to gossip (missingSince) for at least timeout, never self.
+// unknown to gossip (missingSince) for at least timeout, and at once those
+// whose member announced its leave (Meta.Leaving); never self.
 // Nonvoters go first; they never affect quorum.
 //
 // Quorum guard: a dead voter is removed only if the voters gossip reports
@@ -242,13 +244,10 @@ func (rec *reconciler) trackMissing(members []Member, servers []Server, now time
 // cluster. blocked lists the voters held back by the guard.
 func planRemovals(self string, members []Member, servers []Server, now time.Time, timeout time.Duration,
 	missingSince map[string]time.Time) (changes []change, blocked []string) {
-	if timeout < 0 {
-		return nil, nil
-	}
 	byID := membersByID(members)
 	alive := func(id string) bool {
 		m, ok := byID[id]
-		return id == self || (ok && m.Alive())
+		return id == self || (ok && m.serving())
 	}
 	voters, aliveVoters := 0, 0
 	for _, s := range servers {
@@ -270,7 +269,14 @@ func planRemovals(self string, members []Member, servers []Server, now time.Time
 		}
 		var since time.Time
 		var reason string
-		if m, ok := byID[s.ID]; ok {
+		if m, ok := byID[s.ID]; ok && m.Leaving {
+			// It announced its leave (graceful stop, see leave.go): no
+			// reason to wait, even with removal of the dead disabled.
+			cands = append(cands, cand{s, "leaving (" + m.Status + ")"})
+			continue
+		} else if timeout < 0 {
+			continue
+		} else if ok {
 			since, reason = m.StatusSince, m.Status
 		} else if t, ok := missingSince[s.ID]; ok {
 			since, reason = t, "unknown to gossip"
@@ -315,7 +321,7 @@ func planVoters(self string, members []Member, servers []Server) []change {
 		inConfig[s.ID] = true
 		if s.Voter {
 			voters++
-			if m, ok := byID[s.ID]; s.ID == self || (ok && m.Alive()) {
+			if m, ok := byID[s.ID]; s.ID == self || (ok && m.serving()) {
 				aliveVoters++
 			}
 		}
@@ -323,7 +329,7 @@ func planVoters(self string, members []Member, servers []Server) []change {
 	var demoteDown, promote, add, addr, demoteAlive []change
 	for _, s := range servers {
 		m, known := byID[s.ID]
-		alive := s.ID == self || (known && m.Alive())
+		alive := s.ID == self || (known && m.serving())
 		switch {
 		case s.Voter && !desired[s.ID] && s.ID != self:
 			if alive {
@@ -345,7 +351,7 @@ func planVoters(self string, members []Member, servers []Server) []change {
 		}
 	}
 	for _, m := range members {
-		if !m.Alive() || m.ClusterAddr == "" || inConfig[m.ID] {
+		if !m.serving() || m.ClusterAddr == "" || inConfig[m.ID] {
 			continue
 		}
 		if desired[m.ID] {

@@ -64,9 +64,9 @@ func desiredVoters(members []Member, current []Server, leader string) map[string
 		switch {
 		case m.ID == leader:
 			cands = append(cands, seatCandidate{m.ID, m.Zone, rankLeader})
-		case m.Alive() && isVoter[m.ID]:
+		case m.serving() && isVoter[m.ID]:
 			cands = append(cands, seatCandidate{m.ID, m.Zone, rankAliveVoter})
-		case m.Alive():
+		case m.serving():
 			cands = append(cands, seatCandidate{m.ID, m.Zone, rankNew})
 		case isVoter[m.ID]:
 			cands = append(cands, seatCandidate{m.ID, m.Zone, rankDownVoter})

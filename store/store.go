@@ -142,12 +142,12 @@ func Open(cfg Config) (*Store, error) {
 		Stream:  cfg.Transport.StreamLayer(),
 		MaxPool: 5,
 		Timeout: 10 * time.Second,
-		Logger:  cfg.Logger.Named("raft-net"),
+		Logger:  raftLogger{cfg.Logger.Named("raft-net")},
 	})
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
-	rc.Logger = cfg.Logger.Named("raft")
+	rc.Logger = raftLogger{cfg.Logger.Named("raft")}
 	rc.HeartbeatTimeout = cfg.Timing.HeartbeatTimeout
 	rc.ElectionTimeout = cfg.Timing.ElectionTimeout
 	rc.LeaderLeaseTimeout = cfg.Timing.LeaderLeaseTimeout

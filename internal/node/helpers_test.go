@@ -43,23 +43,27 @@ type clusterOpts struct {
 }
 
 func testLogger(t *testing.T, name string) hclog.Logger {
+	return testLoggerTap(t, name, nil)
+}
+
+// testLoggerTap is testLogger whose lines also go to tap (when not nil).
+func testLoggerTap(t *testing.T, name string, tap io.Writer) hclog.Logger {
 	level := hclog.Warn
 	if os.Getenv("RAFTKMS_TEST_LOG") != "" {
 		level = hclog.Debug
 	}
 	w := &testWriter{t: t}
 	t.Cleanup(w.close)
-	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, Output: w})
+	var out io.Writer = w
+	if tap != nil {
+		out = io.MultiWriter(w, tap)
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: level, Output: out})
 }
 
 // nodeLogger is node id's logger: the test log, plus opts.logs when set.
 func (c *testCluster) nodeLogger(id string) hclog.Logger {
-	if c.opts.logs == nil {
-		return testLogger(c.t, id)
-	}
-	w := &testWriter{t: c.t}
-	c.t.Cleanup(w.close)
-	return hclog.New(&hclog.LoggerOptions{Name: id, Level: hclog.Warn, Output: io.MultiWriter(w, c.opts.logs)})
+	return testLoggerTap(c.t, id, c.opts.logs)
 }
 
 // testWriter sends node logs to the test log, so they show only on failure.

@@ -347,9 +347,15 @@ func (n *Node) FSM() *fsm.FSM { return n.fsm }
 // Gossip is the node's membership (nil for a single node).
 func (n *Node) Gossip() *cluster.Cluster { return n.gossip }
 
+// leaveTimeout bounds how long Stop waits for the leader to take this node
+// out of the Raft configuration.
+const leaveTimeout = 5 * time.Second
+
 // Stop shuts down gracefully, in reverse start order: the API stops taking
-// requests, a leader hands leadership over, the node leaves gossip (peers
-// see "left", not "failed"), and the transport closes.
+// requests, a leader hands leadership over, the leader removes this node
+// from the Raft configuration (graceful leave, cluster.LeaveRaft), Raft
+// stops, the node leaves gossip (peers see "left", not "failed"), and the
+// transport closes.
 func (n *Node) Stop() {
 	n.stopOnce.Do(func() {
 		if n.http != nil {
@@ -358,6 +364,17 @@ func (n *Node) Stop() {
 			cancel()
 		} else if n.httpLn != nil {
 			n.httpLn.Close()
+		}
+		if n.gossip != nil && n.store != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+			err := n.gossip.LeaveRaft(ctx, raftAdapter{s: n.store})
+			cancel()
+			switch {
+			case errors.Is(err, cluster.ErrLeaveBlocked):
+				n.log.Warn("staying in the raft configuration: removing this node now would cost the cluster its quorum; the leader removes it after --dead-server-timeout")
+			case err != nil:
+				n.log.Warn("graceful leave: the leader did not remove this node from the raft configuration", "error", err)
+			}
 		}
 		if n.cancel != nil {
 			n.cancel()
@@ -429,6 +446,14 @@ func (a raftAdapter) HasState() (bool, error)      { return a.s.HasState() }
 func (a raftAdapter) IsLeader() bool               { return a.s.IsLeader() }
 func (a raftAdapter) DemoteVoter(id string) error  { return a.s.DemoteVoter(id) }
 func (a raftAdapter) RemoveServer(id string) error { return a.s.RemoveServer(id) }
+func (a raftAdapter) TransferLeadership(toID, toAddr string) error {
+	return a.s.TransferLeadership(toID, toAddr)
+}
+
+func (a raftAdapter) LeaderID() string {
+	_, id := a.s.Leader()
+	return id
+}
 
 func (a raftAdapter) AddVoter(id, addr string) error    { return a.s.AddVoter(id, addr) }
 func (a raftAdapter) AddNonvoter(id, addr string) error { return a.s.AddNonvoter(id, addr) }
