@@ -100,7 +100,7 @@ func TestDisk_NoUnwrappedSecretsInDataDirsSnapshotsOrLogs(t *testing.T) {
 	// A snapshot file, and a restore so that a Raft snapshot lands in every
 	// data dir too.
 	snap := saveSnapshot(t, c, c.Followers()[0])
-	r := c.Ctl(c.Nodes[0], "operator", "snapshot", "restore", snap).ok(t, nil)
+	r := c.Ctl(c.Nodes[0], "operator", "snapshot", "restore", "--force", snap).ok(t, nil)
 	m := restoredIndex.FindStringSubmatch(r.Stdout)
 	if m == nil {
 		t.Fatalf("restore printed no index:\n%s", r)
