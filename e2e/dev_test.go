@@ -74,7 +74,7 @@ func TestDev_RestartOnDataDirKeepsStateAndCredentials(t *testing.T) {
 	}
 	checkDecrypts(t, []string{"--credentials", credsPath}, "dev", []sealed{{Blob: blob, Context: `{"dev":"1"}`, Plaintext: p, KeyID: key}})
 	// Still initialized once: init is refused.
-	code := kmsctl(t, placeholderCreds, "--endpoint", n.Endpoint(), "operator", "init").serviceError(t)
+	code := kmsctl(t, nil, "--endpoint", n.Endpoint(), "operator", "init").serviceError(t)
 	if code != "Rejected.AlreadyInitialized" {
 		t.Fatalf("operator init on a dev node: Code %s", code)
 	}

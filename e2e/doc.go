@@ -38,7 +38,7 @@
 // with the file to look at) and, where it can, goes on checking the rest of
 // its contract through a workaround.
 //
-// TestReadme_WalkthroughRunsAsWritten needs jq (make deps installs it) and
-// the port 127.0.0.1:9700 that the README hard-codes; it fails with a clear
-// message when either is missing.
+// TestReadme_EveryShellBlockRunsAsWritten needs jq and softhsm2 (make deps
+// installs them) and the ports the README hard-codes; it fails with a clear
+// message when one is missing or a port is taken.
 package e2e

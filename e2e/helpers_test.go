@@ -378,18 +378,11 @@ func (c *testCluster) Followers() []*kmsdNode {
 	return out
 }
 
-// placeholderCreds lets kmsctl keep --endpoint for the commands that need
-// no credentials (operator init, operator members): without any
-// credentials, kmsctl drops --endpoint and talks to 127.0.0.1:9700 instead
-// (the bug TestCluster_FormsByItselfThenInitOnlyOnce pins). Those commands
-// send no signature, so the values are never used.
-var placeholderCreds = []string{"KMS_ACCESS_KEY_ID=unused-placeholder", "KMS_ACCESS_KEY_SECRET=unused-placeholder"}
-
 // Init runs `kmsctl --endpoint <first node> operator init` and keeps the
 // credentials in a file outside the data dirs.
 func (c *testCluster) Init() credentials {
 	c.t.Helper()
-	r := kmsctl(c.t, placeholderCreds, "--endpoint", c.Nodes[0].Endpoint(), "operator", "init").ok(c.t, &c.Creds)
+	r := kmsctl(c.t, nil, "--endpoint", c.Nodes[0].Endpoint(), "operator", "init").ok(c.t, &c.Creds)
 	if c.Creds.AccessKeyId == "" || c.Creds.AccessKeySecret == "" || c.Creds.InstanceId == "" || c.Creds.AccountId == "" {
 		c.t.Fatalf("operator init printed incomplete credentials:\n%s", r)
 	}

@@ -78,7 +78,7 @@ func TestHSM_ProcessCluster(t *testing.T) {
 				HSM    []struct{ Domain, Health, CheckValue string }
 			}
 		}
-		r := kmsctl(t, placeholderCreds, "--endpoint", h3.Endpoint(), "operator", "members")
+		r := kmsctl(t, nil, "--endpoint", h3.Endpoint(), "operator", "members")
 		if r.Code != 0 {
 			return fmt.Errorf("operator members: %s", r)
 		}
