@@ -129,63 +129,131 @@ func (l *logger) logf(format string, args ...any) {
 // TimeLimit, heals, does the final reads, checks everything and writes OUT.
 // Namespaces and processes are removed before it returns, whatever happens
 // (an interrupted ctx, an error, a panic).
-func Run(ctx context.Context, cfg Config) (res *Results, err error) {
-	if err := CheckPrerequisites(); err != nil {
+//
+// It reads as the run does, one phase after the other, like etcd's
+// robustness tests: validate, start, run phases, final reads, check, report.
+func Run(ctx context.Context, cfg Config) (*Results, error) {
+	cfg, err := validate(cfg)
+	if err != nil {
 		return nil, err
 	}
+	if err := clearOut(cfg.Out); err != nil {
+		return nil, err
+	}
+	h := newHarness(cfg)
+	// Deferred, so that an error, an interrupt or a panic in any phase
+	// still stops the nodes and removes the network.
+	defer h.close()
+
+	if err := h.start(ctx); err != nil {
+		return nil, err
+	}
+	if err := h.runPhases(ctx); err != nil {
+		return nil, err
+	}
+	h.finalReads(ctx)
+	h.stopCluster()
+	if err := h.check(); err != nil {
+		return nil, err
+	}
+	return h.report()
+}
+
+// validate refuses a run that cannot start (missing tools, no kmsd binary,
+// nothing to run) and fills in what the options leave to the harness.
+func validate(cfg Config) (Config, error) {
+	if err := CheckPrerequisites(); err != nil {
+		return cfg, err
+	}
 	if _, err := os.Stat(cfg.Kmsd); err != nil {
-		return nil, fmt.Errorf("kmsd binary: %w (run make build)", err)
+		return cfg, fmt.Errorf("kmsd binary: %w (run make build)", err)
 	}
 	if len(cfg.Workloads) == 0 {
-		return nil, errors.New("no workload selected")
+		return cfg, errors.New("no workload selected")
 	}
 	if cfg.Nodes < 1 {
-		return nil, errors.New("--nodes must be at least 1")
+		return cfg, errors.New("--nodes must be at least 1")
 	}
 	if cfg.Concurrency < len(cfg.Workloads) {
 		cfg.Concurrency = len(cfg.Workloads)
 	}
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return nil, err
+	return cfg, nil
+}
+
+// clearOut creates OUT and removes what an earlier run left in it: its
+// files in the same directory would mislead.
+func clearOut(out string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
 	}
-	// An earlier run's files in the same directory would mislead.
 	for _, name := range []string{"history.jsonl", "nemesis.jsonl", "results.json", "latency.png", "throughput.png", "logs", "data",
 		"register.html", "set.html", "crypto.html", "key-state.html"} {
-		_ = os.RemoveAll(filepath.Join(cfg.Out, name))
+		_ = os.RemoveAll(filepath.Join(out, name))
 	}
+	return nil
+}
+
+// harness is one run's state, handed from phase to phase.
+type harness struct {
+	cfg   Config
+	log   func(string, ...any)
+	began time.Time
+
+	// Set by start.
+	nw        *Network
+	cl        *Cluster
+	cleanOnce sync.Once
+	rec       *Recorder
+	e         *env
+	share     map[string]int // client processes per workload
+	wls       map[string]workload
+	barrier   string // the key of the final write
+
+	// Set by runPhases.
+	nm *Nemesis
+
+	// Filled by finalReads, check and report.
+	results *Results
+	ops     []Op
+	events  []NemesisEvent
+}
+
+func newHarness(cfg Config) *harness {
 	began := time.Now()
 	lg := &logger{w: cfg.Stderr, start: began}
-	log := lg.logf
+	return &harness{cfg: cfg, log: lg.logf, began: began,
+		results: &Results{Seed: cfg.Seed, Nodes: cfg.Nodes, TimeLimit: cfg.TimeLimit.String(), Nemesis: nonNil(cfg.Nemeses),
+			WorkloadList: cfg.Workloads, MaxStaleness: cfg.MaxStaleness.String(), Rate: cfg.Rate, Concurrency: cfg.Concurrency,
+			Command: strings.Join(os.Args, " "), Workloads: map[string]Result{}}}
+}
 
+// start brings the cluster up and the clients' keys into it.
+func (h *harness) start(ctx context.Context) error {
+	if err := h.startCluster(ctx); err != nil {
+		return err
+	}
+	return h.startClients(ctx)
+}
+
+// startCluster creates the network and N kmsd nodes that form one cluster
+// (--bootstrap-expect N), and initializes it as an operator would.
+func (h *harness) startCluster(ctx context.Context) error {
+	cfg, log := h.cfg, h.log
 	if gone := CleanLeftovers(); len(gone) > 0 {
 		log("removed leftovers of earlier runs: %s", strings.Join(gone, ", "))
 	}
 	nw, err := NewNetwork(ctx, log)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	h.nw = nw
 	cl, err := NewCluster(ClusterConfig{Kmsd: cfg.Kmsd, Dir: cfg.Out, RaftTimeout: cfg.RaftTimeout, MaxStaleness: cfg.MaxStaleness,
 		DeadServerTimeout: cfg.DeadServerTimeout, RequestTimeout: cfg.RequestTimeout}, nw, log)
 	if err != nil {
-		nw.Teardown()
-		return nil, err
+		return err
 	}
-	var cleanOnce sync.Once
-	cleanup := func() {
-		cleanOnce.Do(func() {
-			cl.StopAll()
-			nw.Teardown()
-		})
-	}
-	SetEmergencyCleanup(cleanup)
-	defer SetEmergencyCleanup(nil)
-	defer cleanup()
-	defer func() {
-		if p := recover(); p != nil {
-			cleanup()
-			panic(p)
-		}
-	}()
+	h.cl = cl
+	SetEmergencyCleanup(h.cleanup)
 
 	log("network %s: host %s; starting %d kmsd nodes", nw.subnet, nw.HostIP(), cfg.Nodes)
 	var join []string
@@ -198,25 +266,33 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 			expect = 1
 		}
 		if _, err := cl.AddNode(ctx, expect, join); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := cl.WaitHealthy(ctx, 60*time.Second); err != nil {
-		return nil, fmt.Errorf("the cluster did not form: %w (logs in %s)", err, filepath.Join(cfg.Out, "logs"))
+		return fmt.Errorf("the cluster did not form: %w (logs in %s)", err, filepath.Join(cfg.Out, "logs"))
 	}
 	if err := cl.Init(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	log("cluster formed and initialized (%s)", time.Since(began).Round(100*time.Millisecond))
+	log("cluster formed and initialized (%s)", time.Since(h.began).Round(100*time.Millisecond))
+	return nil
+}
 
+// startClients opens the history, shares the client processes among the
+// workloads and lets each create its keys (not recorded), plus the key of
+// the final write.
+func (h *harness) startClients(ctx context.Context) error {
+	cfg := h.cfg
 	rec, err := NewRecorder(filepath.Join(cfg.Out, "history.jsonl"), time.Now())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer rec.Close()
-	e := &env{rec: rec, cl: cl, timeout: cfg.RequestTimeout, seed: cfg.Seed, bound: cfg.MaxStaleness,
+	h.rec = rec
+	e := &env{rec: rec, cl: h.cl, timeout: cfg.RequestTimeout, seed: cfg.Seed, bound: cfg.MaxStaleness,
 		tallies: map[string]*tally{}}
 	e.nextProc.Store(int64(cfg.Concurrency))
+	h.e = e
 
 	// Processes per workload: at least one each, the rest by weight (each
 	// slot goes to the workload furthest below its weighted share).
@@ -233,44 +309,77 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 		}
 		share[best]++
 	}
+	h.share = share
 	e.maxAdds = int(cfg.Rate*cfg.TimeLimit.Seconds()*float64(share[WorkloadSet])/float64(cfg.Concurrency)) + 100
 
-	wls := map[string]workload{}
-	var barrierKey string
+	h.wls = map[string]workload{}
 	for _, name := range cfg.Workloads {
 		w := newWorkload(name)
 		e.tallies[name] = &tally{}
 		if err := w.setup(ctx, e); err != nil {
-			return nil, fmt.Errorf("%s setup: %w", name, err)
+			return fmt.Errorf("%s setup: %w", name, err)
 		}
-		wls[name] = w
+		h.wls[name] = w
 	}
-	if barrierKey, err = e.createKey(ctx, cl.Instance(), "barrier"); err != nil {
-		return nil, err
+	if h.barrier, err = e.createKey(ctx, h.cl.Instance(), "barrier"); err != nil {
+		return err
 	}
+	return nil
+}
 
+// runPhases draws the fault schedule from the seed and runs the workloads
+// at the rate limit, their background processes, the nemesis and the
+// progress lines until the time limit; then it waits for the operations in
+// flight. An interrupted ctx ends the run with an error.
+func (h *harness) runPhases(ctx context.Context) error {
+	cfg, log := h.cfg, h.log
 	plan := Plan(cfg.Seed, cfg.TimeLimit, cfg.Nemeses)
 	log("seed %d: %d faults planned over %s; workloads %s with %v processes at %.0f ops/s",
-		cfg.Seed, len(plan), cfg.TimeLimit, strings.Join(cfg.Workloads, ","), share, cfg.Rate)
+		cfg.Seed, len(plan), cfg.TimeLimit, strings.Join(cfg.Workloads, ","), h.share, cfg.Rate)
 	for _, f := range plan {
 		log("  plan: %s", f)
 	}
 
-	// The workload phase.
 	runCtx, stop := context.WithTimeout(ctx, cfg.TimeLimit)
 	defer stop()
 	start := time.Now()
-	tokens := make(chan struct{}, cfg.Concurrency)
-	var limiterWG sync.WaitGroup
-	limiterWG.Add(1)
+	var wg sync.WaitGroup // the limiter, the clients, the background processes, the nemesis
+	tokens := h.pace(runCtx, &wg)
+	h.startProcesses(runCtx, tokens, &wg)
+	h.nm = NewNemesis(h.cl, h.rec, log)
+	wg.Add(1)
 	go func() {
-		defer limiterWG.Done()
-		interval := time.Duration(float64(time.Second) / cfg.Rate)
+		defer wg.Done()
+		h.nm.Run(runCtx, start, plan)
+	}()
+	progressDone := make(chan struct{})
+	go h.logProgress(progressDone)
+
+	<-runCtx.Done()
+	interrupted := ctx.Err() != nil
+	log("time limit reached; waiting for operations in flight")
+	wg.Wait()
+	close(progressDone)
+	log("ops: %s", progress(h.e, cfg.Workloads))
+	if interrupted {
+		return errors.New("interrupted")
+	}
+	return nil
+}
+
+// pace hands out one token per operation at the configured rate, all
+// workloads together, until ctx ends. A token nobody takes is dropped.
+func (h *harness) pace(ctx context.Context, wg *sync.WaitGroup) <-chan struct{} {
+	tokens := make(chan struct{}, h.cfg.Concurrency)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		interval := time.Duration(float64(time.Second) / h.cfg.Rate)
 		t := time.NewTicker(max(interval, 100*time.Microsecond))
 		defer t.Stop()
 		for {
 			select {
-			case <-runCtx.Done():
+			case <-ctx.Done():
 				return
 			case <-t.C:
 				select {
@@ -280,114 +389,139 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 			}
 		}
 	}()
-	var workers, background sync.WaitGroup
+	return tokens
+}
+
+// startProcesses starts each workload's background processes and its share
+// of client processes; a client runs one operation per token until ctx
+// ends.
+func (h *harness) startProcesses(ctx context.Context, tokens <-chan struct{}, wg *sync.WaitGroup) {
 	procID := 0
-	for _, name := range cfg.Workloads {
-		w := wls[name]
-		w.background(runCtx, e, &background)
-		for i := 0; i < share[name]; i++ {
+	for _, name := range h.cfg.Workloads {
+		w := h.wls[name]
+		w.background(ctx, h.e, wg)
+		for i := 0; i < h.share[name]; i++ {
 			p := &proc{id: procID}
-			p.rng = e.newProc().rng
+			p.rng = h.e.newProc().rng
 			procID++
-			workers.Add(1)
+			wg.Add(1)
 			go func() {
-				defer workers.Done()
+				defer wg.Done()
 				for {
 					select {
-					case <-runCtx.Done():
+					case <-ctx.Done():
 						return
 					case <-tokens:
 					}
-					w.step(e, p)
+					w.step(h.e, p)
 				}
 			}()
 		}
 	}
-	nm := NewNemesis(cl, rec, log)
-	var nemesisWG sync.WaitGroup
-	nemesisWG.Add(1)
-	go func() {
-		defer nemesisWG.Done()
-		nm.Run(runCtx, start, plan)
-	}()
-	progressDone := make(chan struct{})
-	go func() {
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-progressDone:
-				return
-			case <-t.C:
-				log("ops: %s", progress(e, cfg.Workloads))
-			}
+}
+
+// logProgress logs the operation counts every 5 s until done is closed.
+func (h *harness) logProgress(done <-chan struct{}) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			h.log("ops: %s", progress(h.e, h.cfg.Workloads))
 		}
-	}()
-
-	<-runCtx.Done()
-	interrupted := ctx.Err() != nil
-	log("time limit reached; waiting for operations in flight")
-	workers.Wait()
-	background.Wait()
-	limiterWG.Wait()
-	nemesisWG.Wait()
-	close(progressDone)
-	log("ops: %s", progress(e, cfg.Workloads))
-	if interrupted {
-		return nil, errors.New("interrupted")
 	}
+}
 
-	// Heal, converge, final reads.
-	results := &Results{Seed: cfg.Seed, Nodes: cfg.Nodes, TimeLimit: cfg.TimeLimit.String(), Nemesis: nonNil(cfg.Nemeses),
-		WorkloadList: cfg.Workloads, MaxStaleness: cfg.MaxStaleness.String(), Rate: cfg.Rate, Concurrency: cfg.Concurrency,
-		Command: strings.Join(os.Args, " "), Workloads: map[string]Result{}}
+// finalReads heals every fault, waits until the cluster is healthy, makes
+// one more write (index I) and waits until every node applied it, then runs
+// each workload's final reads and compares the replicas' catalogue hashes.
+// What goes wrong here is recorded in the results, not returned: the
+// history so far is still worth checking.
+func (h *harness) finalReads(ctx context.Context) {
+	log, results := h.log, h.results
 	log("healing every fault")
-	nm.HealAll(ctx)
-	if err := cl.WaitHealthy(ctx, 90*time.Second); err != nil {
+	h.nm.HealAll(ctx)
+	if err := h.cl.WaitHealthy(ctx, 90*time.Second); err != nil {
 		msg := fmt.Sprintf("the cluster did not recover after healing: %v", err)
 		log("%s", msg)
 		results.Errors = append(results.Errors, msg)
 	} else {
 		log("cluster healthy again; final reads")
 	}
-	index, err := barrierWrite(ctx, e, barrierKey)
+	index, err := barrierWrite(ctx, h.e, h.barrier)
 	if err != nil {
 		results.Errors = append(results.Errors, fmt.Sprintf("final write: %v", err))
-	} else if err := waitApplied(ctx, cl, index); err != nil {
+	} else if err := waitApplied(ctx, h.cl, index); err != nil {
 		results.Errors = append(results.Errors, fmt.Sprintf("waiting for every node to apply index %d: %v", index, err))
 	}
 	var finals sync.WaitGroup
-	for _, name := range cfg.Workloads {
+	for _, name := range h.cfg.Workloads {
 		finals.Add(1)
 		go func(w workload) {
 			defer finals.Done()
-			w.final(ctx, e, index)
-		}(wls[name])
+			w.final(ctx, h.e, index)
+		}(h.wls[name])
 	}
 	finals.Wait()
-	results.Hash = compareHashes(ctx, cl, index)
+	results.Hash = compareHashes(ctx, h.cl, index)
 	if results.Hash.Valid {
 		log("catalogue hash identical on every node at index %d", results.Hash.Index)
 	} else {
 		log("catalogue hash check failed: %s", results.Hash.Reason)
 	}
-	cleanup()
-	log("nodes stopped, network removed; checking")
+}
 
-	if err := rec.Close(); err != nil {
-		return nil, err
+// stopCluster stops every node and removes the network; the checks need
+// neither.
+func (h *harness) stopCluster() {
+	h.cleanup()
+	h.log("nodes stopped, network removed; checking")
+}
+
+// cleanup stops the nodes and removes the network, once, whoever calls it
+// first: the run itself, its deferred close or EmergencyCleanup.
+func (h *harness) cleanup() {
+	h.cleanOnce.Do(func() {
+		if h.cl != nil {
+			h.cl.StopAll()
+		}
+		if h.nw != nil {
+			h.nw.Teardown()
+		}
+	})
+}
+
+// close releases whatever the run still holds, whichever phase it ended in.
+func (h *harness) close() {
+	if h.rec != nil {
+		_ = h.rec.Close()
 	}
-	events := nm.Events()
-	if err := writeNemesisFile(filepath.Join(cfg.Out, "nemesis.jsonl"), events); err != nil {
-		return nil, err
+	h.cleanup()
+	SetEmergencyCleanup(nil)
+}
+
+// check closes the history, stores the nemesis events beside it (so that
+// kms-jepsen check can re-check the run) and runs every workload's checker
+// on the history. The run is valid when every checker, the catalogue hash
+// comparison and the final phase found nothing wrong.
+func (h *harness) check() error {
+	cfg, log, results := h.cfg, h.log, h.results
+	if err := h.rec.Close(); err != nil {
+		return err
 	}
-	ops := rec.Ops()
+	h.events = h.nm.Events()
+	if err := writeNemesisFile(filepath.Join(cfg.Out, "nemesis.jsonl"), h.events); err != nil {
+		return err
+	}
+	h.ops = h.rec.Ops()
 	results.Valid = results.Hash.Valid
 	for _, name := range cfg.Workloads {
-		r, err := Check(name, ops, CheckOptions{Bound: cfg.MaxStaleness, Nemesis: events,
+		r, err := Check(name, h.ops, CheckOptions{Bound: cfg.MaxStaleness, Nemesis: h.events,
 			VisualizationPath: filepath.Join(cfg.Out, name+".html")})
 		if err != nil {
-			return nil, fmt.Errorf("%s checker: %w", name, err)
+			return fmt.Errorf("%s checker: %w", name, err)
 		}
 		results.Workloads[name] = r
 		results.Valid = results.Valid && r.Valid
@@ -397,9 +531,9 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 		}
 		log("%-9s ok=%d fail=%d info=%d: %s", name, r.OK, r.Fail, r.Info, verdict)
 	}
-	results.Counts = countOps(ops)
-	results.Events = events
-	for _, n := range cl.AllNodes() {
+	results.Counts = countOps(h.ops)
+	results.Events = h.events
+	for _, n := range h.cl.AllNodes() {
 		if n.crashes > 0 {
 			if results.Crashes == nil {
 				results.Crashes = map[string]int{}
@@ -410,16 +544,23 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 	if len(results.Errors) > 0 {
 		results.Valid = false
 	}
-	if err := Plots(cfg.Out, ops, events); err != nil {
-		log("plots: %v", err)
+	return nil
+}
+
+// report writes the plots and results.json, and removes the nodes' data
+// directories when the run is valid (they are only worth keeping when
+// something is wrong).
+func (h *harness) report() (*Results, error) {
+	cfg, results := h.cfg, h.results
+	if err := Plots(cfg.Out, h.ops, h.events); err != nil {
+		h.log("plots: %v", err)
 	}
-	results.Elapsed = time.Since(began).Round(time.Millisecond).String()
+	results.Elapsed = time.Since(h.began).Round(time.Millisecond).String()
 	b, _ := json.MarshalIndent(results, "", "  ")
 	if err := os.WriteFile(filepath.Join(cfg.Out, "results.json"), append(b, '\n'), 0o644); err != nil {
 		return nil, err
 	}
 	if results.Valid {
-		// Data dirs are only worth keeping when something is wrong.
 		_ = os.RemoveAll(filepath.Join(cfg.Out, "data"))
 	}
 	return results, nil

@@ -20,20 +20,6 @@ const rpcRestore = "kms.restore"
 // restoreTimeout bounds the whole restore on the leader.
 const restoreTimeout = 2 * time.Minute
 
-// IsOperator reports whether the caller is the operator account's root, the
-// only identity allowed to save and restore snapshots.
-func (s *Service) IsOperator(c Caller) bool {
-	a, ok := s.fsm.Account(c.AccountID)
-	return ok && a.Operator && c.Principal == rootPrincipal(c.AccountID)
-}
-
-func (s *Service) requireOperator(c Caller, what string) error {
-	if !s.IsOperator(c) {
-		return fmt.Errorf("%w: %s is reserved to the operator account's root credentials", ErrNoPermission, what)
-	}
-	return nil
-}
-
 // SaveSnapshot writes a consistent snapshot of the whole cluster state to
 // w: this node first catches up with every write acknowledged before the
 // call (a linearizable read), then writes its catalogue at one applied
