@@ -4,7 +4,7 @@
 #
 # Both commits are built from `git archive` into a temporary directory (the
 # repository and its worktrees are left alone). For each action, every round
-# measures BASE then HEAD, each on a fresh dev node on free loopback ports,
+# measures BASE and HEAD (BASE first in odd rounds, HEAD first in even ones), each on a fresh dev node on free loopback ports,
 # so that drift of a busy machine hits both alike. Then the Go benchmarks of
 # both trees run the same way, alternating one count at a time, and are
 # compared with benchstat. Raw results stay in the output directory; the
@@ -16,7 +16,7 @@ usage() {
 usage: scripts/bench-pair.sh [options] BASE HEAD
 
 Builds kmsd and kms-load of the two git revisions BASE and HEAD and compares them:
-  1. kms-load against a fresh `kmsd --dev` node of each build, BASE then HEAD, for
+  1. kms-load against a fresh `kmsd --dev` node of each build, in alternating order, for
      --rounds rounds per action; prints the medians (ok/s, p50, p99) and HEAD/BASE.
   2. the Go benchmarks (go test -bench) of both trees, alternating one -count at a
      time; compared with benchstat (or side by side when benchstat is unavailable).
@@ -180,7 +180,11 @@ if [ "$do_load" = 1 ]; then
   IFS=, read -r -a action_list <<<"$actions"
   for action in "${action_list[@]}"; do
     for round in $(seq 1 "$rounds"); do
-      for label in base head; do
+      # Odd rounds measure BASE first, even rounds HEAD first, so a machine
+      # that drifts one way during a pair does not favour one build.
+      order="base head"
+      if [ $((round % 2)) -eq 0 ]; then order="head base"; fi
+      for label in $order; do
         start_node "$label"
         echo "$action round $round/$rounds: $label" >&2
         if ! "$work/$label/bin/kms-load" --credentials "$creds" --action "$action" --concurrency "$concurrency" \
