@@ -86,16 +86,6 @@ func (s *Service) instanceDomain(instanceID string) string {
 	return ""
 }
 
-// forgetHSM drops this node's working copies of a key's versions.
-func (s *Service) forgetHSM(k *fsm.Key) {
-	if s.hsm == nil {
-		return
-	}
-	for _, v := range k.Versions {
-		s.hsm.tok.Forget(v)
-	}
-}
-
 // HSMStatus reports this node's HSM (ok false: none attached).
 func (s *Service) HSMStatus() (HSMStatus, bool) {
 	if s.hsm == nil {

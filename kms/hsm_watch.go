@@ -131,7 +131,7 @@ func (s *Service) logHSMStatus(st HSMStatus) {
 func (s *Service) forgetDisabledHSMKeys() {
 	for _, k := range s.fsm.AllKeys() {
 		if k.ProtectionLevel == ProtectionHSM && k.State != fsm.StateEnabled {
-			s.forgetHSM(k)
+			hsmStore{s: s}.Forget(k)
 		}
 	}
 }

@@ -84,7 +84,7 @@ type Service struct {
 	store     Proposer
 	root      *kcrypto.RootKey
 	now       func() time.Time
-	materials *lru.Cache[string, []byte] // unwrapped key material by version id
+	softStore *softStore // software keys: root-key-wrapped material and its cache
 	secrets   *lru.Cache[string, cachedSecret]
 
 	freshMu sync.Mutex
@@ -122,7 +122,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxStaleness == 0 {
 		cfg.MaxStaleness = DefaultMaxStaleness
 	}
-	materials, err := lru.New[string, []byte](10000)
+	soft, err := newSoftStore(cfg.RootKey)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, log: cfg.Logger.Named("kms"), fsm: cfg.FSM, store: cfg.Store, root: cfg.RootKey,
-		now: cfg.Clock, materials: materials, secrets: secrets,
+		now: cfg.Clock, softStore: soft, secrets: secrets,
 	}
 	if cfg.HSM != nil {
 		if cfg.HSMDomain == "" {

@@ -327,7 +327,7 @@ func (s *Service) restoreLocal(ctx context.Context, r io.ReadSeeker, size int64)
 	if err := s.store.Restore(r, size, info.LastIndex, restoreTimeout); err != nil {
 		return 0, fmt.Errorf("restore: %w", err)
 	}
-	s.materials.Purge()
+	s.softStore.purge()
 	s.secrets.Purge()
 	// A command every replica applies moves their applied index past the
 	// restore, so read-your-writes and read indexes work at once.
