@@ -15,6 +15,7 @@ import (
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/hsm"
+	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/transport"
 )
 
@@ -27,8 +28,6 @@ const (
 	hsmOpSign        = "sign"
 	hsmOpDecryptAsym = "decrypt-asymmetric"
 )
-
-const rpcHSM = "kms.hsm"
 
 // hsmRequest is one token operation, run here or sent to a peer.
 type hsmRequest struct {
@@ -55,13 +54,17 @@ type hsmResult struct {
 	Public []byte `msgpack:"public"` // generate: the public key
 }
 
-// hsmReply is the RPC answer: a result or an error by kind. Business
-// errors travel in the payload (transport.RemoteError carries only text).
+// hsmReply is the RPC answer: a result or an error by name (the wire
+// table, wire_errors.go). Business errors travel in the payload
+// (transport.RemoteError carries only text).
 type hsmReply struct {
 	hsmResult
-	Err string `msgpack:"err"` // "", decrypt, invalid, unavailable, other
+	Err string `msgpack:"err"` // "": success; a name of the wire table; hsmOtherError
 	Msg string `msgpack:"msg"`
 }
+
+// hsmOtherError names a failure that matches no entry of the wire table.
+const hsmOtherError = "other"
 
 // errPeerUnavailable means one token (or peer) could not run the operation
 // now; another member of the domain may.
@@ -209,7 +212,7 @@ func (s *Service) hsmCall(ctx context.Context, p HSMPeer, body []byte) (hsmResul
 	if s.cfg.Transport == nil {
 		return hsmResult{}, fmt.Errorf("%w: no cluster transport", errPeerUnavailable)
 	}
-	raw, err := s.cfg.Transport.Call(ctx, p.ClusterAddr, rpcHSM, body)
+	raw, err := s.cfg.Transport.Call(ctx, p.ClusterAddr, rpc.KMSHSM, body)
 	if err != nil {
 		if ctx.Err() != nil {
 			return hsmResult{}, err
@@ -225,17 +228,17 @@ func (s *Service) hsmCall(ctx context.Context, p HSMPeer, body []byte) (hsmResul
 	if err := msgpack.Unmarshal(raw, &rep); err != nil {
 		return hsmResult{}, fmt.Errorf("%w: node %s answered something undecodable: %v", errPeerUnavailable, p.ID, err)
 	}
-	switch rep.Err {
-	case "":
+	if rep.Err == "" {
 		return rep.hsmResult, nil
-	case "decrypt":
-		return hsmResult{}, fmt.Errorf("%w: %s", kcrypto.ErrInvalidCiphertext, rep.Msg)
-	case "invalid":
-		return hsmResult{}, fmt.Errorf("%w: %s", ErrInvalidParameter, rep.Msg)
-	case "unavailable":
-		return hsmResult{}, fmt.Errorf("%w: node %s: %s", errPeerUnavailable, p.ID, rep.Msg)
 	}
-	return hsmResult{}, fmt.Errorf("HSM operation on node %s: %s", p.ID, rep.Msg)
+	err = DecodeError(rep.Err, rep.Msg)
+	switch {
+	case errors.Is(err, errPeerUnavailable):
+		return hsmResult{}, fmt.Errorf("node %s: %w", p.ID, err)
+	case rep.Err == hsmOtherError:
+		return hsmResult{}, fmt.Errorf("HSM operation on node %s: %w", p.ID, err)
+	}
+	return hsmResult{}, err
 }
 
 // handleHSM serves a peer's token operation. The peer authorized the
@@ -259,16 +262,8 @@ func (s *Service) handleHSM(ctx context.Context, body []byte) ([]byte, error) {
 	s.log.Debug("served a forwarded HSM operation", "op", req.Op, "domain", req.Domain, "version", req.Version, "from", req.From, "error", err)
 	rep := hsmReply{hsmResult: res}
 	if err != nil {
-		rep.Msg = err.Error()
-		switch {
-		case errors.Is(err, kcrypto.ErrInvalidCiphertext):
-			rep.Err = "decrypt"
-		case errors.Is(err, ErrInvalidParameter):
-			rep.Err = "invalid"
-		case errors.Is(err, errPeerUnavailable):
-			rep.Err = "unavailable"
-		default:
-			rep.Err = "other"
+		if rep.Err, rep.Msg = EncodeError(err); rep.Err == "" {
+			rep.Err = hsmOtherError
 		}
 	}
 	return msgpack.Marshal(&rep)

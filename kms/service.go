@@ -24,6 +24,7 @@ import (
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/hsm"
+	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/store"
 	"github.com/raftkms/raftkms/transport"
 )
@@ -153,9 +154,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.hsmMetrics = newHSMMetrics(cfg.Metrics)
 	if cfg.Transport != nil {
-		cfg.Transport.Handle(rpcRestore, s.handleRestore)
-		cfg.Transport.Handle(rpcWaitIndex, s.handleWaitIndex)
-		cfg.Transport.Handle(rpcHSM, s.handleHSM)
+		cfg.Transport.Handle(rpc.KMSRestore, s.handleRestore)
+		cfg.Transport.Handle(rpc.KMSWaitIndex, s.handleWaitIndex)
+		cfg.Transport.Handle(rpc.KMSHSM, s.handleHSM)
 	}
 	if cfg.Metrics != nil {
 		cfg.Metrics.MustRegister(newKeyGauge(s.fsm))
