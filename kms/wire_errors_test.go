@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"go/ast"
@@ -11,7 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/store"
 )
 
 // exportedSentinels parses a package's sources (tests excluded) and returns
@@ -182,5 +186,63 @@ func TestWireErrors_UnknownAndNil(t *testing.T) {
 	// A name this node does not know (a newer node's) keeps the text.
 	if back := DecodeError("SomethingNew", "new refusal"); back == nil || back.Error() != "new refusal" {
 		t.Fatalf("unknown name: %v", back)
+	}
+}
+
+// TestHandleRestore_RefusalCrossesByName: the leader's answer to a
+// forwarded restore carries its refusal by name, so the follower retries
+// a leadership change (store.ErrNotLeader) instead of guessing from text,
+// and a damaged snapshot is fsm.ErrBadSnapshot on the follower too.
+func TestHandleRestore_RefusalCrossesByName(t *testing.T) {
+	e := newSvcEnv(t)
+	for _, tc := range []struct {
+		name   string
+		leader bool
+		body   []byte
+		want   error
+	}{
+		{"not the leader any more", false, []byte("whatever"), store.ErrNotLeader},
+		{"a damaged snapshot", true, []byte("not a snapshot"), fsm.ErrBadSnapshot},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.store.setLeader(tc.leader)
+			defer e.store.setLeader(true)
+			raw, err := e.svc.handleRestore(context.Background(), tc.body)
+			if err != nil {
+				t.Fatalf("the handler failed instead of answering: %v", err)
+			}
+			var rep restoreReply
+			if err := msgpack.Unmarshal(raw, &rep); err != nil {
+				t.Fatal(err)
+			}
+			if got := DecodeError(rep.Err, rep.Msg); !errors.Is(got, tc.want) {
+				t.Fatalf("the follower sees %v (name %q), want %v", got, rep.Err, tc.want)
+			}
+			if tc.want == store.ErrNotLeader && !retryableRestore(DecodeError(rep.Err, rep.Msg)) {
+				t.Fatal("a leadership change is not retried")
+			}
+		})
+	}
+}
+
+// TestHandleHSM_RefusalCrossesByName: a node asked to run a token
+// operation for a domain it does not serve answers "not available here" by
+// name, which makes the caller try the domain's next node.
+func TestHandleHSM_RefusalCrossesByName(t *testing.T) {
+	e := newSvcEnv(t)
+	body, err := msgpack.Marshal(&hsmRequest{Op: hsmOpEncrypt, Domain: "d1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := e.svc.handleHSM(context.Background(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep hsmReply
+	if err := msgpack.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Err == "" || !errors.Is(DecodeError(rep.Err, rep.Msg), errPeerUnavailable) {
+		t.Fatalf("reply = %+v, want the peer-unavailable refusal by name", rep)
 	}
 }
