@@ -66,6 +66,11 @@ type hsmReply struct {
 // hsmOtherError names a failure that matches no entry of the wire table.
 const hsmOtherError = "other"
 
+// legacyHSMErrors are the kinds a node of the previous version answers
+// with, read as the wire table's names while a cluster is being upgraded
+// one node at a time.
+var legacyHSMErrors = map[string]string{"decrypt": "InvalidCiphertext", "invalid": "InvalidParameter", "unavailable": "PeerUnavailable"}
+
 // errPeerUnavailable means one token (or peer) could not run the operation
 // now; another member of the domain may.
 var errPeerUnavailable = errors.New("the HSM is not available on this node")
@@ -230,6 +235,9 @@ func (s *Service) hsmCall(ctx context.Context, p HSMPeer, body []byte) (hsmResul
 	}
 	if rep.Err == "" {
 		return rep.hsmResult, nil
+	}
+	if name, ok := legacyHSMErrors[rep.Err]; ok {
+		rep.Err = name
 	}
 	err = DecodeError(rep.Err, rep.Msg)
 	switch {

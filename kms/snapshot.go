@@ -184,7 +184,10 @@ func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, info 
 	}
 	var rep restoreReply
 	if err := msgpack.Unmarshal(resp, &rep); err != nil {
-		return 0, fmt.Errorf("leader %s answered the restore with something undecodable: %v", addr, err)
+		// A leader of the previous version answers the index as text.
+		if _, serr := fmt.Sscan(string(resp), &rep.Index); serr != nil {
+			return 0, fmt.Errorf("leader %s answered the restore with something undecodable: %v", addr, err)
+		}
 	}
 	if rep.Err != "" || rep.Msg != "" {
 		return 0, fmt.Errorf("restore on leader %s: %w", addr, DecodeError(rep.Err, rep.Msg))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/store"
 )
@@ -244,5 +245,21 @@ func TestHandleHSM_RefusalCrossesByName(t *testing.T) {
 	}
 	if rep.Err == "" || !errors.Is(DecodeError(rep.Err, rep.Msg), errPeerUnavailable) {
 		t.Fatalf("reply = %+v, want the peer-unavailable refusal by name", rep)
+	}
+}
+
+// TestLegacyHSMErrors_MeanTheSameSentinels: while a cluster is upgraded one
+// node at a time, an older peer answers with kinds, not names; they mean
+// the same sentinels.
+func TestLegacyHSMErrors_MeanTheSameSentinels(t *testing.T) {
+	for kind, want := range map[string]error{
+		"decrypt":     kcrypto.ErrInvalidCiphertext,
+		"invalid":     ErrInvalidParameter,
+		"unavailable": errPeerUnavailable,
+	} {
+		name, ok := legacyHSMErrors[kind]
+		if !ok || !errors.Is(DecodeError(name, "from an older node"), want) {
+			t.Errorf("kind %q does not decode to %v", kind, want)
+		}
 	}
 }
