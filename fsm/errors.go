@@ -3,12 +3,13 @@ package fsm
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Domain errors. Apply returns them as the log entry's response; they mean
 // "this command was applied and changed nothing". They travel between nodes
-// by name (EncodeError/DecodeError) when a write was forwarded to the leader.
+// by name when a write was forwarded to the leader: the one table of errors
+// that cross the wire is kms/wire_errors.go (a test there fails for any
+// sentinel of this package it lacks).
 var (
 	ErrAlreadyInitialized  = errors.New("the cluster is already initialized; use the credentials the first init printed")
 	ErrNotInitialized      = errors.New("the cluster is not initialized")
@@ -32,71 +33,6 @@ var (
 	ErrAccessQuotaExceeded = errors.New("the KMS instance's access management quota (cross-account principals) is used up")
 )
 
-var errorNames = map[string]error{
-	"AlreadyInitialized":  ErrAlreadyInitialized,
-	"NotInitialized":      ErrNotInitialized,
-	"AccountNotFound":     ErrAccountNotFound,
-	"InstanceNotFound":    ErrInstanceNotFound,
-	"KeyNotFound":         ErrKeyNotFound,
-	"KeyExists":           ErrKeyExists,
-	"KeyState":            ErrKeyState,
-	"VersionLimit":        ErrVersionLimit,
-	"AliasExists":         ErrAliasExists,
-	"AliasNotFound":       ErrAliasNotFound,
-	"TagLimit":            ErrTagLimit,
-	"InstanceExists":      ErrInstanceExists,
-	"DefaultKeyExists":    ErrDefaultKeyExists,
-	"QuotaExceeded":       ErrQuotaExceeded,
-	"DeletionProtected":   ErrDeletionProtected,
-	"MaterialMismatch":    ErrMaterialMismatch,
-	"NotExternal":         ErrNotExternal,
-	"ImportTokenNotFound": ErrImportTokenNotFound,
-	"PreconditionFailed":  ErrPreconditionFailed,
-	"AccessQuotaExceeded": ErrAccessQuotaExceeded,
-	"NonceUsed":           ErrNonceUsed,
-	"SignatureExpired":    ErrSignatureExpired,
-}
-
-// EncodeError turns a domain error into a name and message for the wire.
-// Errors that are not domain errors get an empty name.
-func EncodeError(err error) (name, msg string) {
-	if err == nil {
-		return "", ""
-	}
-	if state, ok := KeyStateOf(err); ok {
-		return "KeyState/" + state, err.Error()
-	}
-	for n, sentinel := range errorNames {
-		if errors.Is(err, sentinel) {
-			return n, err.Error()
-		}
-	}
-	return "", err.Error()
-}
-
-// DecodeError rebuilds an error from EncodeError's output so that errors.Is
-// (and KeyStateOf) see the same thing on the proposer as on the leader.
-func DecodeError(name, msg string) error {
-	if name == "" && msg == "" {
-		return nil
-	}
-	if state, ok := strings.CutPrefix(name, "KeyState/"); ok {
-		return &stateError{State: state, msg: msg}
-	}
-	if sentinel, ok := errorNames[name]; ok {
-		return &remoteError{msg: msg, sentinel: sentinel}
-	}
-	return errors.New(msg)
-}
-
-type remoteError struct {
-	msg      string
-	sentinel error
-}
-
-func (e *remoteError) Error() string { return e.msg }
-func (e *remoteError) Unwrap() error { return e.sentinel }
-
 // stateError says which state refused the operation; the API maps the state
 // to the service's own error code.
 type stateError struct {
@@ -119,6 +55,10 @@ func KeyStateOf(err error) (string, bool) {
 	}
 	return "", false
 }
+
+// KeyStateErrorWithMessage rebuilds a state error that crossed the wire:
+// the state and the message the leader's Apply gave.
+func KeyStateErrorWithMessage(state, msg string) error { return &stateError{State: state, msg: msg} }
 
 // NewKeyStateError builds the same error Apply returns for an operation
 // refused in a state, for callers that check state before proposing.

@@ -219,33 +219,9 @@ func mustPanic(t *testing.T, name string, fn func()) {
 	fn()
 }
 
-func TestErrors_SurviveTheWire(t *testing.T) {
-	h := newHarness(t)
-	h.init()
-	h.createKey("k1", "v1")
-	h.mustApply(CmdSetKeyState, SetKeyStateCmd{KeyID: "k1", State: StateDisabled})
-	stateErr := h.apply(CmdCreateKeyVersion, CreateKeyVersionCmd{Version: KeyVersion{ID: "v2", KeyID: "k1"}})
-	for _, err := range []error{ErrKeyNotFound, fmt.Errorf("%w: k9", ErrAliasExists), stateErr} {
-		name, msg := EncodeError(err)
-		back := DecodeError(name, msg)
-		if back.Error() != err.Error() {
-			t.Fatalf("message changed: %q -> %q", err, back)
-		}
-		for _, s := range []error{ErrKeyNotFound, ErrAliasExists, ErrKeyState} {
-			if errors.Is(err, s) != errors.Is(back, s) {
-				t.Fatalf("%v: errors.Is(%v) differs after the wire", err, s)
-			}
-		}
-		s1, ok1 := KeyStateOf(err)
-		s2, ok2 := KeyStateOf(back)
-		if s1 != s2 || ok1 != ok2 {
-			t.Fatalf("state lost: %q/%v -> %q/%v", s1, ok1, s2, ok2)
-		}
-	}
-	if DecodeError("", "") != nil {
-		t.Fatal("nil error did not survive")
-	}
-}
+// That every domain error survives the wire to a forwarding node (by
+// name, KeyState with its state) is tested with the one wire table:
+// kms/wire_errors_test.go.
 
 func TestWaitForIndex(t *testing.T) {
 	h := newHarness(t)

@@ -55,11 +55,6 @@ var (
 	ErrProtectionMismatch = errors.New("the key version's protection does not match its KMS instance")
 )
 
-func init() {
-	errorNames["HSMDomainMismatch"] = ErrHSMDomainMismatch
-	errorNames["ProtectionMismatch"] = ErrProtectionMismatch
-}
-
 func (c *catalogue) applyRegisterHSMDomain(cmd *RegisterHSMDomainCmd, index uint64) error {
 	if cmd.Name == "" || len(cmd.CheckValue) == 0 {
 		return fmt.Errorf("%w: a domain needs a name and a check value", ErrPreconditionFailed)

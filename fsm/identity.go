@@ -49,16 +49,6 @@ var (
 	ErrAccountExists    = errors.New("account id already exists")
 )
 
-func init() {
-	for n, e := range map[string]error{
-		"UserExists": ErrUserExists, "UserNotFound": ErrUserNotFound, "RoleExists": ErrRoleExists,
-		"RoleNotFound": ErrRoleNotFound, "AccessKeyMissing": ErrAccessKeyMissing,
-		"DeleteConflict": ErrDeleteConflict, "AccessKeyLimit": ErrAccessKeyLimit, "AccountExists": ErrAccountExists,
-	} {
-		errorNames[n] = e
-	}
-}
-
 // MaxAccessKeysPerIdentity is RAM's limit on access keys per user (and root).
 const MaxAccessKeysPerIdentity = 2
 

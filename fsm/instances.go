@@ -17,10 +17,6 @@ const DefaultMaxInstances = 10
 // limit.
 var ErrInstanceLimitExceeded = errors.New("the account has as many KMS instances as it may have")
 
-func init() {
-	errorNames["InstanceLimitExceeded"] = ErrInstanceLimitExceeded
-}
-
 // InstanceLimitCmd sets an account's instance limit (the operator's
 // decision; MaxInstances > 0).
 type InstanceLimitCmd struct {

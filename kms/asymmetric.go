@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 
 	kcrypto "github.com/raftkms/raftkms/crypto"
@@ -95,20 +94,7 @@ func (s *Service) AsymmetricSign(ctx context.Context, c Caller, ref, versionID, 
 	if isDryRun(ctx) {
 		return AsymmetricResult{}, ErrDryRun
 	}
-	if v.Domain != "" {
-		req := versionRequest(hsmOpSign, v, k)
-		req.Alg, req.Data = alg, digest
-		res, err := s.hsmDo(ctx, req)
-		if err != nil {
-			return AsymmetricResult{}, err
-		}
-		return AsymmetricResult{KeyID: k.ID, KeyVersionID: v.ID, Value: res.Out}, nil
-	}
-	m, err := s.material(v)
-	if err != nil {
-		return AsymmetricResult{}, err
-	}
-	sig, err := kcrypto.Sign(k.Spec, alg, m, digest)
+	sig, err := s.storeFor(v).Sign(ctx, k, v, alg, digest)
 	if err != nil {
 		return AsymmetricResult{}, err
 	}
@@ -190,28 +176,8 @@ func (s *Service) AsymmetricDecrypt(ctx context.Context, c Caller, ref, versionI
 	}
 	// A dry run decrypts too, as Decrypt does: it refuses a bad ciphertext
 	// like the real call, then answers DryRunOperationError.
-	if v.Domain != "" {
-		req := versionRequest(hsmOpDecryptAsym, v, k)
-		req.Alg, req.Data = alg, ciphertext
-		res, err := s.hsmDo(ctx, req)
-		if err != nil {
-			return AsymmetricResult{}, err
-		}
-		if isDryRun(ctx) {
-			clear(res.Out)
-			return AsymmetricResult{}, ErrDryRun
-		}
-		return AsymmetricResult{KeyID: k.ID, KeyVersionID: v.ID, Value: res.Out}, nil
-	}
-	m, err := s.material(v)
+	pt, err := s.storeFor(v).DecryptAsymmetric(ctx, k, v, alg, ciphertext)
 	if err != nil {
-		return AsymmetricResult{}, err
-	}
-	pt, err := kcrypto.DecryptOAEP(alg, m, ciphertext)
-	if err != nil {
-		if errors.Is(err, kcrypto.ErrDecryption) {
-			return AsymmetricResult{}, fmt.Errorf("%w: %v", kcrypto.ErrInvalidCiphertext, err)
-		}
 		return AsymmetricResult{}, err
 	}
 	if isDryRun(ctx) {

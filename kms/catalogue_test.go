@@ -309,11 +309,11 @@ func TestAutomaticRotation_StaleProposalChangesNothing(t *testing.T) {
 	e := newSvcEnv(t)
 	k := e.createKey(t, CreateKeyInput{EnableAutomaticRotation: true, RotationInterval: "7d"})
 	now := e.clock.Advance(7 * 24 * time.Hour).UnixMilli()
-	v1, err := e.svc.newVersion(k.ID, k.Spec, now)
+	v1, err := e.svc.newKeyVersion(bg, k, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v2, _ := e.svc.newVersion(k.ID, k.Spec, now)
+	v2, _ := e.svc.newKeyVersion(bg, k, now)
 	if _, err := e.svc.propose(bg, fsm.CmdCreateKeyVersion, fsm.CreateKeyVersionCmd{Now: now, Version: v1, Automatic: true, ExpectPrimary: k.PrimaryVersion}); err != nil {
 		t.Fatal(err)
 	}

@@ -55,17 +55,7 @@ func (s *Service) seal(ctx context.Context, k *fsm.Key, op string, plaintext []b
 	if !ok {
 		return Sealed{}, fmt.Errorf("key %s: primary version %s missing from the catalogue", k.ID, k.PrimaryVersion)
 	}
-	var blob []byte
-	var err error
-	if v.Domain != "" {
-		blob, err = s.sealHSM(ctx, k, v, plaintext, encCtx)
-	} else {
-		var m []byte
-		if m, err = s.material(v); err != nil {
-			return Sealed{}, err
-		}
-		blob, err = kcrypto.Seal(m, v.ID, plaintext, kcrypto.CanonicalContext(encCtx))
-	}
+	blob, err := s.storeFor(v).Seal(ctx, k, v, plaintext, encCtx)
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -102,16 +92,7 @@ func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, en
 	if err := usable(k, op, UsageEncryptDecrypt); err != nil {
 		return Opened{}, err
 	}
-	var pt []byte
-	if v.Domain != "" {
-		pt, err = s.openHSM(ctx, k, v, blob, encCtx)
-	} else {
-		var m []byte
-		if m, err = s.material(v); err != nil {
-			return Opened{}, err
-		}
-		pt, err = kcrypto.Open(m, blob, kcrypto.CanonicalContext(encCtx))
-	}
+	pt, err := s.storeFor(v).Open(ctx, k, v, blob, encCtx)
 	if err != nil {
 		return Opened{}, err
 	}

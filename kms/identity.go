@@ -14,6 +14,7 @@ import (
 
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/internal/rpc"
 )
 
 // System policies that can be attached to users and roles.
@@ -611,7 +612,7 @@ func (s *Service) waitEverywhere(ctx context.Context, index uint64) error {
 		wg.Add(1)
 		go func(addr string) {
 			defer wg.Done()
-			if _, err := s.cfg.Transport.Call(ctx, addr, rpcWaitIndex, req); err != nil {
+			if _, err := s.cfg.Transport.Call(ctx, addr, rpc.KMSWaitIndex, req); err != nil {
 				s.log.Debug("peer did not confirm the revocation; it stops serving within max-staleness", "peer", addr, "error", err)
 			}
 		}(addr)
@@ -619,8 +620,6 @@ func (s *Service) waitEverywhere(ctx context.Context, index uint64) error {
 	wg.Wait()
 	return nil
 }
-
-const rpcWaitIndex = "kms.waitindex"
 
 func (s *Service) handleWaitIndex(ctx context.Context, req []byte) ([]byte, error) {
 	var idx uint64

@@ -133,17 +133,14 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, ref string, e
 	if len(material) != want {
 		return 0, fmt.Errorf("%w: %s needs %d bytes of material, got %d", ErrInvalidKeyMaterial, k.Spec, want, len(material))
 	}
-	var wrapped []byte
-	if v, ok := s.fsm.KeyVersion(k.PrimaryVersion); ok && v.Domain != "" {
-		// A hardware key: a token of the domain takes the material in and
-		// gives it back wrapped under the domain key; that blob is all the
-		// catalogue keeps.
-		res, err := s.hsmDo(ctx, hsmRequest{Op: hsmOpImport, Domain: v.Domain, Spec: k.Spec, Usage: k.Usage, Data: material})
-		if err != nil {
-			return 0, err
-		}
-		wrapped = res.Out
-	} else if wrapped, err = s.root.Wrap(material, kcrypto.MaterialAAD(k.ID, k.PrimaryVersion)); err != nil {
+	// The key's one version names its store (a hardware key's names its
+	// HSM domain from the start).
+	v, ok := s.fsm.KeyVersion(k.PrimaryVersion)
+	if !ok {
+		v = &fsm.KeyVersion{ID: k.PrimaryVersion, KeyID: k.ID}
+	}
+	wrapped, err := s.storeFor(v).Import(ctx, k, v, material)
+	if err != nil {
 		return 0, err
 	}
 	var expire int64

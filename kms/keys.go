@@ -365,22 +365,6 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	return &key, idx, nil
 }
 
-// newVersion generates fresh material for spec and wraps it for the
-// catalogue; the plaintext is cleared before returning.
-func (s *Service) newVersion(keyID, spec string, now int64) (fsm.KeyVersion, error) {
-	v := fsm.KeyVersion{ID: newUUID(), KeyID: keyID, CreatedAt: now}
-	material, public, err := kcrypto.GenerateKeyMaterial(spec)
-	if err != nil {
-		return v, err
-	}
-	defer clear(material)
-	v.PublicKey = public
-	if v.WrappedMaterial, err = s.root.Wrap(material, kcrypto.MaterialAAD(keyID, v.ID)); err != nil {
-		return v, err
-	}
-	return v, nil
-}
-
 func checkDescription(d string) error {
 	if !utf8.ValidString(d) {
 		return invalid("Description", "must be UTF-8 text")

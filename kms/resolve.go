@@ -163,33 +163,6 @@ func (s *Service) versionOf(ctx context.Context, c Caller, action, versionID str
 	return k, v, nil
 }
 
-// material returns a version's unwrapped AES material, from the cache or by
-// unwrapping it under the root key.
-func (s *Service) material(v *fsm.KeyVersion) ([]byte, error) {
-	if v.Domain != "" {
-		// A hardware key's material never exists outside its tokens; every
-		// path that reaches here for one is a bug, not a reason to try.
-		return nil, fmt.Errorf("key version %s lives in HSM domain %q: its material is not available in software", v.ID, v.Domain)
-	}
-	if m, ok := s.materials.Get(v.ID); ok {
-		return m, nil
-	}
-	m, err := s.root.Unwrap(v.WrappedMaterial, kcrypto.MaterialAAD(v.KeyID, v.ID))
-	if err != nil {
-		return nil, fmt.Errorf("key version %s: %w", v.ID, err)
-	}
-	s.materials.Add(v.ID, m)
-	return m, nil
-}
-
-// forgetKey drops a key's unwrapped material from memory (disable, delete).
-func (s *Service) forgetKey(k *fsm.Key) {
-	for _, v := range k.Versions {
-		s.materials.Remove(v)
-	}
-	s.forgetHSM(k)
-}
-
 // usable checks that a key may serve a cryptographic operation.
 func usable(k *fsm.Key, op, usage string) error {
 	if k.State != fsm.StateEnabled {

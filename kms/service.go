@@ -24,6 +24,7 @@ import (
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/hsm"
+	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/store"
 	"github.com/raftkms/raftkms/transport"
 )
@@ -84,7 +85,7 @@ type Service struct {
 	store     Proposer
 	root      *kcrypto.RootKey
 	now       func() time.Time
-	materials *lru.Cache[string, []byte] // unwrapped key material by version id
+	softStore *softStore // software keys: root-key-wrapped material and its cache
 	secrets   *lru.Cache[string, cachedSecret]
 
 	freshMu sync.Mutex
@@ -122,7 +123,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxStaleness == 0 {
 		cfg.MaxStaleness = DefaultMaxStaleness
 	}
-	materials, err := lru.New[string, []byte](10000)
+	soft, err := newSoftStore(cfg.RootKey)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +133,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, log: cfg.Logger.Named("kms"), fsm: cfg.FSM, store: cfg.Store, root: cfg.RootKey,
-		now: cfg.Clock, materials: materials, secrets: secrets,
+		now: cfg.Clock, softStore: soft, secrets: secrets,
 	}
 	if cfg.HSM != nil {
 		if cfg.HSMDomain == "" {
@@ -153,9 +154,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.hsmMetrics = newHSMMetrics(cfg.Metrics)
 	if cfg.Transport != nil {
-		cfg.Transport.Handle(rpcRestore, s.handleRestore)
-		cfg.Transport.Handle(rpcWaitIndex, s.handleWaitIndex)
-		cfg.Transport.Handle(rpcHSM, s.handleHSM)
+		cfg.Transport.Handle(rpc.KMSRestore, s.handleRestore)
+		cfg.Transport.Handle(rpc.KMSWaitIndex, s.handleWaitIndex)
+		cfg.Transport.Handle(rpc.KMSHSM, s.handleHSM)
 	}
 	if cfg.Metrics != nil {
 		cfg.Metrics.MustRegister(newKeyGauge(s.fsm))

@@ -10,12 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/store"
 	"github.com/raftkms/raftkms/transport"
 )
-
-const rpcRestore = "kms.restore"
 
 // restoreTimeout bounds the whole restore on the leader.
 const restoreTimeout = 2 * time.Minute
@@ -157,7 +158,7 @@ func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, info 
 	if err != nil {
 		return 0, err
 	}
-	resp, err := s.cfg.Transport.Call(ctx, addr, rpcRestore, data)
+	resp, err := s.cfg.Transport.Call(ctx, addr, rpc.KMSRestore, data)
 	if errors.Is(err, transport.ErrFrameTooLarge) {
 		// The verified file travels to the leader in one cluster-port
 		// frame; nothing was sent.
@@ -167,11 +168,25 @@ func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, info 
 	if err != nil {
 		return 0, fmt.Errorf("forward restore to leader %s: %w", addr, err)
 	}
-	var idx uint64
-	if _, err := fmt.Sscan(string(resp), &idx); err != nil {
-		return 0, fmt.Errorf("leader %s answered the restore with %q", addr, resp)
+	var rep restoreReply
+	if err := msgpack.Unmarshal(resp, &rep); err != nil {
+		// A leader of the previous version answers the index as text.
+		if _, serr := fmt.Sscan(string(resp), &rep.Index); serr != nil {
+			return 0, fmt.Errorf("leader %s answered the restore with something undecodable: %v", addr, err)
+		}
 	}
-	return idx, nil
+	if rep.Err != "" || rep.Msg != "" {
+		return 0, fmt.Errorf("restore on leader %s: %w", addr, DecodeError(rep.Err, rep.Msg))
+	}
+	return rep.Index, nil
+}
+
+// restoreReply is the leader's answer to a forwarded restore: the index of
+// the restore's follow-up write, or the refusal by name (wire_errors.go).
+type restoreReply struct {
+	Index uint64 `msgpack:"i"`
+	Err   string `msgpack:"en"`
+	Msg   string `msgpack:"em"`
 }
 
 // ErrNoLeaderForRestore means a restore found no leader to run on.
@@ -313,7 +328,7 @@ func (s *Service) restoreLocal(ctx context.Context, r io.ReadSeeker, size int64)
 	if err := s.store.Restore(r, size, info.LastIndex, restoreTimeout); err != nil {
 		return 0, fmt.Errorf("restore: %w", err)
 	}
-	s.materials.Purge()
+	s.softStore.purge()
 	s.secrets.Purge()
 	// A command every replica applies moves their applied index past the
 	// restore, so read-your-writes and read indexes work at once.
@@ -329,12 +344,15 @@ func (s *Service) restoreLocal(ctx context.Context, r io.ReadSeeker, size int64)
 // which resealed the file: only the current, authenticated format is
 // accepted here.
 func (s *Service) handleRestore(ctx context.Context, data []byte) ([]byte, error) {
+	var rep restoreReply
+	var err error
 	if !s.store.IsLeader() {
-		return nil, errors.New("not the leader any more; retry the restore")
+		err = fmt.Errorf("%w: not the leader any more; retry the restore", store.ErrNotLeader)
+	} else {
+		rep.Index, err = s.restoreLocal(ctx, bytes.NewReader(data), int64(len(data)))
 	}
-	idx, err := s.restoreLocal(ctx, bytes.NewReader(data), int64(len(data)))
 	if err != nil {
-		return nil, err
+		rep.Err, rep.Msg = EncodeError(err)
 	}
-	return []byte(fmt.Sprint(idx)), nil
+	return msgpack.Marshal(&rep)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/transport"
 )
 
@@ -74,7 +75,7 @@ func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
 	if addr == "" {
 		return Result{}, ErrNoLeader
 	}
-	resp, err := s.cfg.Transport.Call(ctx, addr, rpcApply, cmd)
+	resp, err := s.cfg.Transport.Call(ctx, addr, rpc.StoreApply, cmd)
 	if err != nil {
 		var re *transport.RemoteError
 		switch {
@@ -240,7 +241,7 @@ func (s *Store) readIndexOnce(ctx context.Context) (uint64, error) {
 	// whole deadline: a read index normally takes one round trip.
 	cctx, cancel := context.WithTimeout(ctx, s.leaderWait())
 	defer cancel()
-	resp, err := s.cfg.Transport.Call(cctx, addr, rpcReadIndex, nil)
+	resp, err := s.cfg.Transport.Call(cctx, addr, rpc.StoreReadIndex, nil)
 	if err != nil {
 		return 0, fmt.Errorf("%w: read index from %s: %v", ErrNoLeader, addr, err)
 	}

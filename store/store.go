@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 
+	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/transport"
 )
 
@@ -104,12 +105,6 @@ type Store struct {
 	leaderTerm uint64
 }
 
-// RPC method names served on the cluster transport.
-const (
-	rpcApply     = "store.apply"
-	rpcReadIndex = "store.readindex"
-)
-
 // Open opens (or creates) the node's Raft state under DataDir/raft.
 func Open(cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
@@ -167,8 +162,8 @@ func Open(cfg Config) (*Store, error) {
 		fsm: cfg.FSM, stopCh: make(chan struct{}), readyCh: make(chan struct{}),
 	}
 	s.m = newMetrics(cfg.Metrics, s)
-	cfg.Transport.Handle(rpcApply, s.handleApply)
-	cfg.Transport.Handle(rpcReadIndex, s.handleReadIndex)
+	cfg.Transport.Handle(rpc.StoreApply, s.handleApply)
+	cfg.Transport.Handle(rpc.StoreReadIndex, s.handleReadIndex)
 	s.wg.Add(1)
 	go s.watchLeadership()
 	return s, nil

@@ -38,7 +38,7 @@ func openNode(t *testing.T, id, dir string) *testNode {
 	f := fsm.New(nil, fsm.WithSnapshotKey([]byte("store-test-snapshot-key")))
 	s, err := Open(Config{
 		NodeID: id, DataDir: dir, Transport: tr, FSM: f, Timing: FastTiming(),
-		Errors: ErrorCodec{Encode: fsm.EncodeError, Decode: fsm.DecodeError},
+		Errors: testErrors,
 		Logger: hclog.New(&hclog.LoggerOptions{Name: id, Level: hclog.Warn}),
 	})
 	if err != nil {
@@ -263,4 +263,27 @@ func TestRestore_ReplacesStateOnEveryNode(t *testing.T) {
 			t.Fatalf("%s: catalogue differs from the restored snapshot", n.id)
 		}
 	}
+}
+
+// testErrors stands for the service's wire table (kms.WireErrors, which
+// imports this package): it carries the one FSM refusal these tests make.
+var testErrors = ErrorCodec{
+	Encode: func(err error) (string, string) {
+		if err == nil {
+			return "", ""
+		}
+		if errors.Is(err, fsm.ErrAlreadyInitialized) {
+			return "AlreadyInitialized", err.Error()
+		}
+		return "", err.Error()
+	},
+	Decode: func(name, msg string) error {
+		switch {
+		case name == "" && msg == "":
+			return nil
+		case name == "AlreadyInitialized":
+			return fmt.Errorf("%w (%s)", fsm.ErrAlreadyInitialized, msg)
+		}
+		return errors.New(msg)
+	},
 }

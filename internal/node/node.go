@@ -23,6 +23,7 @@ import (
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/hsm"
+	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/kms"
 	"github.com/raftkms/raftkms/store"
 	"github.com/raftkms/raftkms/transport"
@@ -167,14 +168,14 @@ func Start(cfg Config) (_ *Node, err error) {
 	if cfg.RootKey == nil {
 		return nil, errors.New("a node needs its root key")
 	}
-	n.trans.Handle(pingMethod, func(context.Context, []byte) ([]byte, error) { return nil, nil })
+	n.trans.Handle(rpc.NodePing, func(context.Context, []byte) ([]byte, error) { return nil, nil })
 	if err := n.registerRootKeyMetric(reg); err != nil {
 		return nil, err
 	}
 	n.fsm = fsm.New(logger.Named("fsm"), fsm.WithSnapshotKey(cfg.RootKey.Derive(kcrypto.LabelSnapshotMAC)))
 	n.store, err = store.Open(store.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, Transport: n.trans, FSM: n.fsm, Timing: cfg.Timing,
-		Errors: store.ErrorCodec{Encode: fsm.EncodeError, Decode: fsm.DecodeError},
+		Errors: kms.WireErrors,
 		Logger: logger, Metrics: reg, SnapshotThreshold: cfg.SnapshotThreshold,
 	})
 	if err != nil {

@@ -8,13 +8,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/transport"
 )
-
-// pingMethod answers every caller that got through the cluster port's
-// handshake (TLS when configured, and the proof of the cluster key);
-// verifyPeer uses it.
-const pingMethod = "node.ping"
 
 // verifyPeer checks that member id's cluster port at addr completes the
 // handshake with this node: it proves the cluster key derived from this
@@ -23,7 +19,10 @@ const pingMethod = "node.ping"
 // about a member, so the reconciler and bootstrap-expect admit to Raft only
 // members that pass (cluster.Config.VerifyPeer).
 func (n *Node) verifyPeer(ctx context.Context, id, addr string) error {
-	_, err := n.trans.Call(ctx, addr, pingMethod, nil)
+	// rpc.NodePing answers every caller that got through the cluster
+	// port's handshake (TLS when configured, and the proof of the cluster
+	// key).
+	_, err := n.trans.Call(ctx, addr, rpc.NodePing, nil)
 	if err != nil && !errors.Is(err, transport.ErrUnknownMethod) {
 		return fmt.Errorf("the cluster port of %s at %s did not complete the handshake with this node: %w", id, addr, err)
 	}

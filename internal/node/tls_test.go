@@ -21,6 +21,7 @@ import (
 
 	"github.com/raftkms/raftkms/client"
 	kcrypto "github.com/raftkms/raftkms/crypto"
+	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/store"
 	"github.com/raftkms/raftkms/transport"
 )
@@ -255,13 +256,13 @@ func TestTLS_MutualTLSClusterRefusesForeignCertificate(t *testing.T) {
 	} {
 		t.Run(rogue.name, func(t *testing.T) {
 			id := "rogue-" + strings.ReplaceAll(rogue.name, " ", "-")
-			before := counter(t, leader, "kms_transport_rpc_total", map[string]string{"method": pingMethod, "result": "unreachable"})
+			before := counter(t, leader, "kms_transport_rpc_total", map[string]string{"method": rpc.NodePing, "result": "unreachable"})
 			r := startConfigured(t, id, 0, []string{c.nodes[0].GossipAddr()}, withClusterTLS(t, rogueCA, rogue.trust, id))
 			waitFor(t, "the leader to see the rogue in gossip", 20*time.Second, func() bool { return aliveInGossip(leader, id) })
 			// The reconciler tried to add it, twice, and the handshake failed
 			// (or, were the check missing, it was added).
 			waitFor(t, "the leader to probe the rogue and fail", 20*time.Second, func() bool {
-				return counter(t, leader, "kms_transport_rpc_total", map[string]string{"method": pingMethod, "result": "unreachable"}) >= before+2 ||
+				return counter(t, leader, "kms_transport_rpc_total", map[string]string{"method": rpc.NodePing, "result": "unreachable"}) >= before+2 ||
 					inRaftConfig(t, leader, id)
 			})
 			for _, n := range c.nodes {
@@ -277,7 +278,7 @@ func TestTLS_MutualTLSClusterRefusesForeignCertificate(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			if _, err := r.trans.Call(ctx, leader.ClusterAddr(), pingMethod, nil); !errors.Is(err, transport.ErrUnreachable) {
+			if _, err := r.trans.Call(ctx, leader.ClusterAddr(), rpc.NodePing, nil); !errors.Is(err, transport.ErrUnreachable) {
 				t.Fatalf("the rogue's RPC to the leader: %v, want refused (not delivered)", err)
 			}
 			if _, err := r.trans.Call(ctx, leader.ClusterAddr(), "store.apply", []byte{0}); !errors.Is(err, transport.ErrUnreachable) {
