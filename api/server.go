@@ -9,8 +9,6 @@
 package api
 
 import (
-	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,7 +28,6 @@ import (
 
 	"github.com/raftkms/raftkms/audit"
 	"github.com/raftkms/raftkms/cluster"
-	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/kms"
 	"github.com/raftkms/raftkms/signature"
 	"github.com/raftkms/raftkms/store"
@@ -128,18 +125,18 @@ func New(cfg Config) *Server {
 	s.limits = newLimiter(maxInFlight)
 	// Exact paths, matched by hand: http.ServeMux would answer unclean
 	// paths (//, /./) with a bare redirect instead of the service's error.
+	// Monitoring pages stay outside the pipeline (and the audit log).
 	s.routes = map[string]http.HandlerFunc{
-		"/":                       s.serveAction,
-		"/v1/health":              s.serveHealth,
-		"/v1/status":              s.serveStatus,
-		"/v1/operator/init":       s.serveInit,
-		"/v1/operator/snapshot":   s.serveSnapshot,
-		"/v1/operator/restore":    s.serveRestoreTarget,
-		"/v1/operator/instances":  s.serveInstances,
-		"/v1/operator/accounts":   s.serveAccounts,
-		"/v1/operator/ratelimits": s.serveRateLimits,
+		"/v1/health": s.serveHealth,
+		"/v1/status": s.serveStatus,
 	}
-	s.routes["/v1/operator/instance-limits"] = s.serveInstanceLimits
+	// Every way in goes through the one pipeline (pipeline.go), each with
+	// its face.
+	s.mount("/", rpcFace{s})
+	op := s.operatorFace()
+	for _, path := range op.paths() {
+		s.mount(path, op)
+	}
 	if cfg.Gatherer != nil {
 		s.routes["/metrics"] = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP
 	}
@@ -189,174 +186,6 @@ func reportsHealth(path string) bool {
 }
 
 func newRequestID() string { return strings.ToUpper(uuid.NewString()) }
-
-// call is one API request being served.
-type call struct {
-	ctx    context.Context
-	r      *http.Request
-	p      params
-	caller kms.Caller
-	index  uint64 // Raft index of the write, for X-Kms-Index
-}
-
-// keyRef returns the key and version the request concerned, for the audit
-// log: from the answer when it names them (it has resolved aliases), else
-// from the KeyId and KeyVersionId parameters as the caller wrote them, or,
-// for a Decrypt, the version its ciphertext's header names.
-func (c *call) keyRef(action string, resp any) (keyID, versionID string) {
-	if m, ok := resp.(map[string]any); ok {
-		keyID, _ = m["KeyId"].(string)
-		versionID, _ = m["KeyVersionId"].(string)
-		if md, ok := m["KeyMetadata"].(map[string]any); ok && keyID == "" {
-			keyID, _ = md["KeyId"].(string)
-		}
-	}
-	if c != nil {
-		if keyID == "" {
-			keyID = c.p.str("KeyId")
-			// An ARN names the key id after "key/".
-			if i := strings.LastIndex(keyID, ":key/"); i >= 0 && strings.HasPrefix(keyID, "acs:kms:") {
-				keyID = keyID[i+len(":key/"):]
-			}
-		}
-		if versionID == "" {
-			versionID = c.p.str("KeyVersionId")
-		}
-		if versionID == "" && action == "Decrypt" {
-			if blob, err := base64.StdEncoding.DecodeString(c.p.str("CiphertextBlob")); err == nil {
-				if h, err := kcrypto.ParseCiphertext(blob); err == nil {
-					versionID = h.VersionID
-				}
-			}
-		}
-	}
-	return keyID, versionID
-}
-
-type actionFunc func(c *call) (any, error)
-
-func (s *Server) serveAction(w http.ResponseWriter, r *http.Request) {
-	requestID := newRequestID()
-	start := s.now()
-	action := ""
-	var err error
-	defer func() {
-		code := "OK"
-		if err != nil {
-			e, _ := classify(err)
-			code = e.code
-		}
-		s.metrics.observe(s.actionLabel(action), code, s.now().Sub(start))
-	}()
-	if r.Method != http.MethodPost && r.Method != http.MethodGet {
-		err = fmt.Errorf("%w: %s", errMethod, r.Method)
-		s.writeError(w, r, action, requestID, err)
-		return
-	}
-	body, err := readBody(r, maxBody)
-	if err != nil {
-		s.writeError(w, r, action, requestID, err)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	defer cancel()
-	// HSM work forwarded to another node writes no audit line there; this
-	// request's line says where it ran.
-	ctx, route := kms.WithHSMRoute(ctx)
-
-	var resp any
-	var c *call
-	action, c, err = s.prepare(ctx, r, body)
-	if err == nil {
-		fn, ok := s.actions[action]
-		if !ok {
-			err = fmt.Errorf("%w: %q", errUnknownAction, action)
-		} else {
-			var release func()
-			if release, err = s.admit(c.caller.AccountID, action); err == nil {
-				resp, err = fn(c)
-				release()
-			}
-		}
-	}
-	if a := auditOf(w); a != nil {
-		a.rec.RequestID, a.rec.Action = requestID, action
-		if c != nil {
-			a.setCaller(c.caller)
-		} else {
-			// Not authenticated: name the access key that was tried (a
-			// wrong secret, an unknown id), never anything secret.
-			a.rec.AccessKeyID = claimedAccessKeyID(r, body)
-		}
-		a.rec.KeyID, a.rec.KeyVersionID = c.keyRef(action, resp)
-		if a.rec.KeyID == "" && a.rec.KeyVersionID != "" {
-			// A refused Decrypt knows only the version its ciphertext
-			// names; the line names its key too.
-			a.rec.KeyID = s.cfg.Service.KeyIDOfVersion(a.rec.KeyVersionID)
-		}
-		a.rec.ForwardedTo = route.ForwardedTo()
-	}
-	if err != nil {
-		s.writeError(w, r, action, requestID, err)
-		return
-	}
-	if c.index > 0 {
-		w.Header().Set("X-Kms-Index", strconv.FormatUint(c.index, 10))
-	}
-	s.writeJSON(w, http.StatusOK, withRequestID(resp, requestID))
-}
-
-// prepare decodes, authenticates and applies X-Kms-Min-Index. Once the
-// caller is authenticated, the call comes back even with an error (the audit
-// log names the caller of a refused request).
-func (s *Server) prepare(ctx context.Context, r *http.Request, body []byte) (string, *call, error) {
-	p, err := decodeParams(r, body)
-	if err != nil {
-		return "", nil, err
-	}
-	signed, caller, err := s.authenticate(ctx, r, body)
-	action := p.str("Action")
-	if signed != nil && signed.Scheme == signature.SchemeV1 {
-		// V1 signs the query and a form body, nothing else: the action and
-		// every parameter come from what it signed, never from a JSON body
-		// or the x-acs-action header an intermediary could change.
-		p = params{}
-		for k, v := range signed.Params {
-			p[k] = v[0]
-		}
-		action = p.str("Action")
-	} else if h := r.Header.Get("x-acs-action"); h != "" {
-		action = h
-	}
-	if err != nil {
-		return action, nil, err
-	}
-	c := &call{ctx: kms.WithSignature(ctx, caller), r: r, p: p, caller: caller}
-	if action == "" {
-		return action, c, fmt.Errorf("%w: the parameter \"Action\" is needed but not provided", kms.ErrMissingParameter)
-	}
-	switch strings.ToLower(r.Header.Get("X-Kms-Read-Consistency")) {
-	case "", "default":
-	case "linearizable":
-		// The strongest read: everything acknowledged before this request
-		// began is visible (docs/CONSISTENCY.md).
-		if err := s.cfg.Service.LinearizableRead(ctx); err != nil {
-			return action, c, err
-		}
-	default:
-		return action, c, invalidParam("X-Kms-Read-Consistency", "must be default or linearizable")
-	}
-	if v := r.Header.Get("X-Kms-Min-Index"); v != "" {
-		idx, perr := strconv.ParseUint(v, 10, 64)
-		if perr != nil {
-			return action, c, invalidParam("X-Kms-Min-Index", "must be a Raft index (an unsigned integer)")
-		}
-		if err := s.cfg.Service.WaitForIndex(ctx, idx); err != nil {
-			return action, c, err
-		}
-	}
-	return action, c, nil
-}
 
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil {
@@ -489,13 +318,6 @@ func claimedAccessKeyID(r *http.Request, body []byte) string {
 func auditOf(w http.ResponseWriter) *auditWriter {
 	a, _ := w.(*auditWriter)
 	return a
-}
-
-// auditAs names an operator request in the audit log.
-func auditAs(w http.ResponseWriter, action, requestID string) {
-	if a := auditOf(w); a != nil {
-		a.rec.Action, a.rec.RequestID = action, requestID
-	}
 }
 
 // setCaller records who made the request; nil-safe.

@@ -55,6 +55,7 @@ func (s *Service) seal(ctx context.Context, k *fsm.Key, op string, plaintext []b
 	if !ok {
 		return Sealed{}, fmt.Errorf("key %s: primary version %s missing from the catalogue", k.ID, k.PrimaryVersion)
 	}
+	noteKey(ctx, k.ID, v.ID)
 	var blob []byte
 	var err error
 	if v.Domain != "" {
@@ -87,6 +88,7 @@ func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, en
 	if err != nil {
 		return Opened{}, err
 	}
+	noteKey(ctx, "", h.VersionID)
 	if err := s.fresh(ctx); err != nil {
 		return Opened{}, err
 	}

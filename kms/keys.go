@@ -355,6 +355,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 		}
 		return nil, idx, err
 	}
+	noteKey(ctx, key.ID, version.ID)
 	if got, ok := s.fsm.Key(key.ID); ok {
 		return got, idx, nil
 	}
@@ -479,6 +480,7 @@ func (s *Service) CreateKeyVersion(ctx context.Context, c Caller, ref string) (*
 		}
 		return nil, idx, err
 	}
+	noteKey(ctx, k.ID, v.ID)
 	v.CreateIndex = idx
 	return &v, idx, nil
 }
@@ -520,6 +522,7 @@ func (s *Service) DescribeKeyVersion(ctx context.Context, c Caller, ref, version
 	if !ok || v.KeyID != k.ID {
 		return nil, fmt.Errorf("%w: version %s of key %s", ErrKeyVersionNotFound, versionID, k.ID)
 	}
+	noteKey(ctx, k.ID, v.ID)
 	return v, nil
 }
 
