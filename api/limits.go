@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/raftkms/raftkms/kms"
 )
 
 // errThrottled answers a request over a rate limit or over the node's fair
@@ -119,10 +117,9 @@ func (l *limiter) admit(account string, now time.Time) (func(), error) {
 // DefaultMaxInFlight is a node's default bound on concurrent API requests.
 const DefaultMaxInFlight = 512
 
-// admit applies the account's rate limit for the action's class and fair
-// admission; it returns the slot's release.
-func (s *Server) admit(account, action string) (func(), error) {
-	class := kms.ActionClass(action)
+// admit applies the account's rate limit for the action's class (the face's
+// route names it) and fair admission; it returns the slot's release.
+func (s *Server) admit(account, class string) (func(), error) {
 	if err := s.limits.allowRate(account, class, s.cfg.Service.RateLimit(account, class), s.now()); err != nil {
 		return nil, err
 	}

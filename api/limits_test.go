@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/raftkms/raftkms/kms"
 )
 
 func TestLimiter_TokenBucket(t *testing.T) {
@@ -88,5 +90,21 @@ func TestLimiter_FairAdmission(t *testing.T) {
 	}
 	if l.total != 0 || len(l.inFlight) != 0 {
 		t.Fatalf("leaked slots: total %d, accounts %v", l.total, l.inFlight)
+	}
+}
+
+// The RPC face sorts its actions into the rate-limit classes an operator
+// sets limits for.
+func TestRPCClass_SortsActionsIntoLimitClasses(t *testing.T) {
+	for action, want := range map[string]string{
+		"Encrypt": kms.ClassSymmetric, "Decrypt": kms.ClassSymmetric, "ReEncrypt": kms.ClassSymmetric,
+		"GenerateDataKeyWithoutPlaintext": kms.ClassSymmetric, "ExportDataKey": kms.ClassSymmetric,
+		"AsymmetricSign": kms.ClassAsymmetric, "GetPublicKey": kms.ClassAsymmetric,
+		"DescribeKey": kms.ClassRead, "ListKeys": kms.ClassRead, "GetKeyPolicy": kms.ClassRead,
+		"GetParametersForImport": kms.ClassWrite, "CreateKey": kms.ClassWrite, "AssumeRole": kms.ClassWrite,
+	} {
+		if got := rpcClass(action); got != want {
+			t.Errorf("rpcClass(%s) = %s, want %s", action, got, want)
+		}
 	}
 }

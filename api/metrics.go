@@ -29,15 +29,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// actionLabel bounds the action label: anything else is "unknown", so a
-// client cannot grow the metric without limit.
-func (s *Server) actionLabel(action string) string {
-	if _, ok := s.actions[action]; ok {
-		return action
-	}
-	return "unknown"
-}
-
 func (m *metrics) observe(action, code string, d time.Duration) {
 	m.requests.WithLabelValues(action, code).Inc()
 	m.duration.WithLabelValues(action).Observe(d.Seconds())

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -148,151 +147,101 @@ func (s *Server) members() []memberStatus {
 	return out
 }
 
-// serveInit runs operator init. It needs no credentials — there are none
+// operatorInit runs operator init. It needs no credentials — there are none
 // yet — and works exactly once per cluster.
-func (s *Server) serveInit(w http.ResponseWriter, r *http.Request) {
-	requestID := newRequestID()
-	auditAs(w, "Init", requestID)
-	if r.Method != http.MethodPost {
-		s.writeError(w, r, "Init", requestID, fmt.Errorf("%w: use POST", errMethod))
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	defer cancel()
-	res, err := s.cfg.Service.Init(ctx)
+func (s *Server) operatorInit(c *call) (any, error) {
+	res, err := s.cfg.Service.Init(c.ctx)
 	if err != nil {
-		s.writeError(w, r, "Init", requestID, err)
-		return
+		return nil, err
 	}
-	w.Header().Set("X-Kms-Index", strconv.FormatUint(res.Index, 10))
+	c.index = res.Index
 	s.log.Info("cluster initialized", "account", res.AccountID, "access_key_id", res.AccessKeyID, "instance", res.InstanceID)
-	s.writeJSON(w, http.StatusOK, map[string]any{
-		"RequestId": requestID, "AccountId": res.AccountID, "AccessKeyId": res.AccessKeyID,
+	return map[string]any{
+		"AccountId": res.AccountID, "AccessKeyId": res.AccessKeyID,
 		"AccessKeySecret": res.AccessKeySecret, "InstanceId": res.InstanceID,
-	})
+	}, nil
 }
 
-// serveSnapshot saves (GET) or restores (POST) a whole-cluster snapshot.
-func (s *Server) serveSnapshot(w http.ResponseWriter, r *http.Request) {
-	requestID := newRequestID()
-	switch r.Method {
-	case http.MethodGet:
-		s.saveSnapshot(w, r, requestID)
-	case http.MethodPost, http.MethodPut:
-		s.restoreSnapshot(w, r, requestID)
-	default:
-		s.writeError(w, r, "Snapshot", requestID, fmt.Errorf("%w: GET saves, POST restores", errMethod))
-	}
-}
-
-func (s *Server) saveSnapshot(w http.ResponseWriter, r *http.Request, requestID string) {
-	auditAs(w, "SnapshotSave", requestID)
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	defer cancel()
-	_, caller, err := s.authenticateV3(ctx, r, nil)
-	if err != nil {
-		s.writeError(w, r, "SnapshotSave", requestID, err)
-		return
-	}
-	auditOf(w).setCaller(caller)
-	// Staged in a file so that an error becomes an error response, not a
-	// truncated download.
+// saveSnapshot saves a whole-cluster snapshot (GET /v1/operator/snapshot).
+// It is staged in a file so that an error becomes an error response, not a
+// truncated download; the face streams the file.
+func (s *Server) saveSnapshot(c *call) (any, error) {
 	tmp, err := os.CreateTemp(s.cfg.DataDir, "snapshot-save-*")
 	if err != nil {
-		s.writeError(w, r, "SnapshotSave", requestID, err)
-		return
+		return nil, err
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	idx, err := s.cfg.Service.SaveSnapshot(ctx, caller, tmp)
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	idx, err := s.cfg.Service.SaveSnapshot(c.ctx, c.caller, tmp)
 	if err != nil {
-		s.writeError(w, r, "SnapshotSave", requestID, err)
-		return
+		return nil, err
 	}
 	size, err := tmp.Seek(0, io.SeekCurrent)
 	if err == nil {
 		_, err = tmp.Seek(0, io.SeekStart)
 	}
 	if err != nil {
-		s.writeError(w, r, "SnapshotSave", requestID, err)
-		return
+		return nil, err
 	}
-	// A large snapshot to a slow client outlasts the server's write
-	// timeout, which suits API answers; the caller is the operator.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(restoreUploadBudget))
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-	w.Header().Set("X-Kms-Index", strconv.FormatUint(idx, 10))
-	w.Header().Set("X-Request-Id", requestID)
-	w.WriteHeader(http.StatusOK)
-	if _, err := io.Copy(w, tmp); err != nil {
-		s.log.Warn("snapshot download interrupted", "error", err)
-	}
+	ok = true
+	c.index = idx
+	return &snapshotDownload{file: tmp, size: size}, nil
 }
 
-// restoreSnapshot receives a snapshot and restores it. Who is calling is
-// settled from the headers alone — the ACS3 signature covers the body's
-// claimed hash — before one byte of the body is read, so an
-// unauthenticated or non-operator upload of any size costs this node
-// nothing. The body is then streamed to a file in the data directory
-// (never held whole in memory), hashed on the way and refused when the hash
-// is not the signed one. One restore at a time per node.
-func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request, requestID string) {
-	auditAs(w, "SnapshotRestore", requestID)
-	fail := func(err error) { s.writeError(w, r, "SnapshotRestore", requestID, err) }
-	authCtx, cancelAuth := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	caller, signedHash, err := s.authenticateRestore(authCtx, r)
-	cancelAuth()
+// restoreSnapshot receives a snapshot and restores it (POST
+// /v1/operator/snapshot). Who is calling was settled from the headers alone
+// — the ACS3 signature covers the body's claimed hash — before one byte of
+// the body was read (the face's authHeaders), so an unauthenticated or
+// non-operator upload of any size costs this node nothing. The body is then
+// streamed to a file in the data directory (never held whole in memory),
+// hashed on the way and refused when the hash is not the signed one. One
+// restore at a time per node.
+func (s *Server) restoreSnapshot(c *call) (any, error) {
+	caller := c.callerOrNil()
+	opt, err := restoreOptions(c.r)
 	if err != nil {
-		fail(err)
-		return
-	}
-	if caller != nil {
-		auditOf(w).setCaller(*caller)
-	}
-	opt, err := restoreOptions(r)
-	if err != nil {
-		fail(err)
-		return
+		return nil, err
 	}
 	if err := s.cfg.Service.AuthorizeRestore(caller, opt); err != nil {
-		fail(err)
-		return
+		return nil, err
 	}
 	if !s.restoring.CompareAndSwap(false, true) {
-		fail(fmt.Errorf("%w: wait for it to finish, then retry", errRestoreInProgress))
-		return
+		return nil, fmt.Errorf("%w: wait for it to finish, then retry", errRestoreInProgress)
 	}
 	defer s.restoring.Store(false)
 	// The server's read timeout suits API requests, not a large upload by
 	// a caller now known to be allowed; the restore after it may take
 	// minutes before the answer is written. Not every ResponseWriter
 	// supports deadlines (tests); then there is none to extend.
-	rc := http.NewResponseController(w)
+	rc := http.NewResponseController(c.w)
 	deadline := time.Now().Add(restoreUploadBudget + kmsRestoreBudget)
 	_ = rc.SetReadDeadline(deadline)
 	_ = rc.SetWriteDeadline(deadline)
-	tmp, err := s.stageUpload(r, signedHash)
+	tmp, err := s.stageUpload(c.r, c.signedHash)
 	if err != nil {
-		fail(err)
-		return
+		return nil, err
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	// The restore's own time starts once the upload is in.
-	ctx, cancel := context.WithTimeout(r.Context(), 2*s.cfg.RequestTimeout+kmsRestoreBudget)
+	// The restore's own time starts once the upload is in, outside the
+	// request's deadline.
+	ctx, cancel := context.WithTimeout(c.unbounded, 2*s.cfg.RequestTimeout+kmsRestoreBudget)
 	defer cancel()
 	sum, err := s.cfg.Service.RestoreSnapshotWith(ctx, caller, tmp, opt)
 	if err != nil {
-		fail(err)
-		return
+		return nil, err
 	}
-	w.Header().Set("X-Kms-Index", strconv.FormatUint(sum.Index, 10))
-	s.writeJSON(w, http.StatusOK, map[string]any{
-		"RequestId": requestID, "Index": sum.Index, "SnapshotIndex": sum.LastIndex,
+	c.index = sum.Index
+	return map[string]any{
+		"Index": sum.Index, "SnapshotIndex": sum.LastIndex,
 		"Accounts": sum.Accounts, "AccessKeys": sum.AccessKeys, "Instances": sum.Instances,
 		"Keys": sum.Keys, "KeyVersions": sum.Versions, "Aliases": sum.Aliases,
-	})
+	}, nil
 }
 
 // authenticateRestore authenticates a restore from its headers. An unsigned
@@ -395,38 +344,19 @@ func (e *readErrReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// serveRestoreTarget answers what a restore into this cluster would
-// replace (GET /v1/operator/restore), for kmsctl's confirmation: a
-// cluster that was never initialized says so to anyone; an initialized one
-// tells its counts to the operator only.
-func (s *Server) serveRestoreTarget(w http.ResponseWriter, r *http.Request) {
-	requestID := newRequestID()
-	auditAs(w, "SnapshotRestoreTarget", requestID)
-	if r.Method != http.MethodGet {
-		s.writeError(w, r, "SnapshotRestoreTarget", requestID, fmt.Errorf("%w: use GET", errMethod))
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	defer cancel()
-	var caller *kms.Caller
-	if init, _ := s.cfg.Service.Initialized(); init {
-		_, c, err := s.authenticateV3(ctx, r, nil)
-		if err != nil {
-			s.writeError(w, r, "SnapshotRestoreTarget", requestID, err)
-			return
-		}
-		auditOf(w).setCaller(c)
-		caller = &c
-	}
-	t, err := s.cfg.Service.RestoreTarget(caller)
+// restoreTarget answers what a restore into this cluster would replace
+// (GET /v1/operator/restore), for kmsctl's confirmation: a cluster that was
+// never initialized says so to anyone (the face asks no credentials then);
+// an initialized one tells its counts to the operator only.
+func (s *Server) restoreTarget(c *call) (any, error) {
+	t, err := s.cfg.Service.RestoreTarget(c.callerOrNil())
 	if err != nil {
-		s.writeError(w, r, "SnapshotRestoreTarget", requestID, err)
-		return
+		return nil, err
 	}
-	s.writeJSON(w, http.StatusOK, map[string]any{
-		"RequestId": requestID, "NodeId": s.cfg.NodeID, "Initialized": t.Initialized,
+	return map[string]any{
+		"NodeId": s.cfg.NodeID, "Initialized": t.Initialized,
 		"Keys": t.Keys, "Accounts": t.Accounts, "AppliedIndex": t.AppliedIndex,
-	})
+	}, nil
 }
 
 // kmsRestoreBudget is the extra time a restore may take beyond a request.
@@ -435,83 +365,35 @@ const kmsRestoreBudget = 2 * time.Minute
 // restoreUploadBudget is how long an allowed snapshot upload may take.
 const restoreUploadBudget = 15 * time.Minute
 
-// serveInstances creates a KMS instance (POST).
-func (s *Server) serveInstances(w http.ResponseWriter, r *http.Request) {
-	requestID := newRequestID()
-	auditAs(w, "CreateInstance", requestID)
-	if r.Method != http.MethodPost {
-		s.writeError(w, r, "CreateInstance", requestID, fmt.Errorf("%w: use POST", errMethod))
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	defer cancel()
-	body, err := readBody(r, maxBody)
-	if err != nil {
-		s.writeError(w, r, "CreateInstance", requestID, err)
-		return
-	}
-	_, caller, err := s.authenticateV3(ctx, r, body)
-	if err != nil {
-		s.writeError(w, r, "CreateInstance", requestID, err)
-		return
-	}
-	auditOf(w).setCaller(caller)
-	p, err := decodeParams(r, body)
-	if err != nil {
-		s.writeError(w, r, "CreateInstance", requestID, err)
-		return
-	}
-	inst, idx, err := s.cfg.Service.CreateInstanceWith(kms.WithSignature(ctx, caller), caller, kms.InstanceInput{
-		Type: p.str("Type"), Name: p.str("Name"), HSMDomain: p.str("HsmDomain"),
+// operatorCreateInstance creates a KMS instance (POST
+// /v1/operator/instances).
+func (s *Server) operatorCreateInstance(c *call) (any, error) {
+	inst, idx, err := s.cfg.Service.CreateInstanceWith(c.ctx, c.caller, kms.InstanceInput{
+		Type: c.p.str("Type"), Name: c.p.str("Name"), HSMDomain: c.p.str("HsmDomain"),
 	})
 	if err != nil {
-		s.writeError(w, r, "CreateInstance", requestID, err)
-		return
+		return nil, err
 	}
-	w.Header().Set("X-Kms-Index", strconv.FormatUint(idx, 10))
+	c.index = idx
 	out := map[string]any{
-		"RequestId": requestID, "InstanceId": inst.ID, "InstanceName": inst.Name, "Type": inst.Type, "KeyQuota": inst.KeyQuota,
+		"InstanceId": inst.ID, "InstanceName": inst.Name, "Type": inst.Type, "KeyQuota": inst.KeyQuota,
 	}
 	if inst.HSMDomain != "" {
 		out["HsmDomain"] = inst.HSMDomain
 	}
-	s.writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-// serveAccounts creates an account (POST), for the operator account's root.
-func (s *Server) serveAccounts(w http.ResponseWriter, r *http.Request) {
-	requestID := newRequestID()
-	auditAs(w, "CreateAccount", requestID)
-	if r.Method != http.MethodPost {
-		s.writeError(w, r, "CreateAccount", requestID, fmt.Errorf("%w: use POST", errMethod))
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	defer cancel()
-	body, err := readBody(r, maxBody)
+// operatorCreateAccount creates an account (POST /v1/operator/accounts),
+// for the operator account's root.
+func (s *Server) operatorCreateAccount(c *call) (any, error) {
+	res, err := s.cfg.Service.CreateAccount(c.ctx, c.caller, c.p.str("Name"))
 	if err != nil {
-		s.writeError(w, r, "CreateAccount", requestID, err)
-		return
+		return nil, err
 	}
-	_, caller, err := s.authenticateV3(ctx, r, body)
-	if err != nil {
-		s.writeError(w, r, "CreateAccount", requestID, err)
-		return
-	}
-	auditOf(w).setCaller(caller)
-	p, err := decodeParams(r, body)
-	if err != nil {
-		s.writeError(w, r, "CreateAccount", requestID, err)
-		return
-	}
-	res, err := s.cfg.Service.CreateAccount(kms.WithSignature(ctx, caller), caller, p.str("Name"))
-	if err != nil {
-		s.writeError(w, r, "CreateAccount", requestID, err)
-		return
-	}
-	w.Header().Set("X-Kms-Index", strconv.FormatUint(res.Index, 10))
+	c.index = res.Index
 	s.log.Info("account created", "account", res.AccountID, "access_key_id", res.AccessKeyID)
-	s.writeJSON(w, http.StatusOK, map[string]any{
-		"RequestId": requestID, "AccountId": res.AccountID, "AccessKeyId": res.AccessKeyID, "AccessKeySecret": res.AccessKeySecret,
-	})
+	return map[string]any{
+		"AccountId": res.AccountID, "AccessKeyId": res.AccessKeyID, "AccessKeySecret": res.AccessKeySecret,
+	}, nil
 }

@@ -47,6 +47,7 @@ func (s *Service) asymmetricVersion(ctx context.Context, c Caller, ref, versionI
 	if !ok || v.KeyID != k.ID {
 		return nil, nil, fmt.Errorf("%w: version %s of key %s", ErrKeyVersionNotFound, versionID, k.ID)
 	}
+	noteKey(ctx, k.ID, v.ID)
 	return k, v, nil
 }
 

@@ -1,15 +1,52 @@
 package kms
 
-// KeyIDOfVersion returns the id of the key a version belongs to in this
-// node's catalogue, "" when the version is unknown here. It authorizes
-// nothing: it is for the audit log, which names the key of a refused
-// Decrypt whose ciphertext names only the version.
-func (s *Service) KeyIDOfVersion(versionID string) string {
-	if versionID == "" {
-		return ""
+import (
+	"context"
+	"sync"
+)
+
+// Resolved tells the caller of an operation which key and key version the
+// operation resolved, for the request's audit record. The core records them
+// as soon as it has them — before authorization, state and usage checks —
+// so a refused request (a denied Decrypt, a disabled key) names the key it
+// concerned, and nothing has to parse an answer or a ciphertext again.
+type Resolved struct {
+	mu        sync.Mutex
+	keyID     string
+	versionID string
+}
+
+type resolvedKey struct{}
+
+// WithResolved returns a context whose operations report the key and
+// version they resolve to the returned Resolved.
+func WithResolved(ctx context.Context) (context.Context, *Resolved) {
+	r := &Resolved{}
+	return context.WithValue(ctx, resolvedKey{}, r), r
+}
+
+// Key returns the key and version last resolved ("" for what was not).
+func (r *Resolved) Key() (keyID, versionID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.keyID, r.versionID
+}
+
+// noteKey records a resolved key and, when known, its version. Naming
+// another key forgets the previous key's version (ReEncrypt resolves its
+// source, then its destination; the record names the last).
+func noteKey(ctx context.Context, keyID, versionID string) {
+	r, ok := ctx.Value(resolvedKey{}).(*Resolved)
+	if !ok {
+		return
 	}
-	if v, ok := s.fsm.KeyVersion(versionID); ok {
-		return v.KeyID
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if keyID != "" && keyID != r.keyID {
+		r.keyID, r.versionID = keyID, versionID
+		return
 	}
-	return ""
+	if versionID != "" {
+		r.versionID = versionID
+	}
 }

@@ -55,6 +55,7 @@ func (s *Service) seal(ctx context.Context, k *fsm.Key, op string, plaintext []b
 	if !ok {
 		return Sealed{}, fmt.Errorf("key %s: primary version %s missing from the catalogue", k.ID, k.PrimaryVersion)
 	}
+	noteKey(ctx, k.ID, v.ID)
 	blob, err := s.storeFor(v).Seal(ctx, k, v, plaintext, encCtx)
 	if err != nil {
 		return Sealed{}, err
@@ -77,6 +78,7 @@ func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, en
 	if err != nil {
 		return Opened{}, err
 	}
+	noteKey(ctx, "", h.VersionID)
 	if err := s.fresh(ctx); err != nil {
 		return Opened{}, err
 	}

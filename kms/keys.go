@@ -355,6 +355,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 		}
 		return nil, idx, err
 	}
+	noteKey(ctx, key.ID, version.ID)
 	if got, ok := s.fsm.Key(key.ID); ok {
 		return got, idx, nil
 	}
@@ -463,6 +464,7 @@ func (s *Service) CreateKeyVersion(ctx context.Context, c Caller, ref string) (*
 		}
 		return nil, idx, err
 	}
+	noteKey(ctx, k.ID, v.ID)
 	v.CreateIndex = idx
 	return &v, idx, nil
 }
@@ -504,6 +506,7 @@ func (s *Service) DescribeKeyVersion(ctx context.Context, c Caller, ref, version
 	if !ok || v.KeyID != k.ID {
 		return nil, fmt.Errorf("%w: version %s of key %s", ErrKeyVersionNotFound, versionID, k.ID)
 	}
+	noteKey(ctx, k.ID, v.ID)
 	return v, nil
 }
 

@@ -3,33 +3,18 @@ package kms
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/raftkms/raftkms/fsm"
 )
 
-// Action classes for rate limits.
+// Classes of requests for rate limits: an account's limit is set per class,
+// and each face sorts its actions into them.
 const (
-	ClassSymmetric  = "symmetric"  // Encrypt, Decrypt, data keys, ReEncrypt
-	ClassAsymmetric = "asymmetric" // Asymmetric*, GetPublicKey
-	ClassRead       = "read"       // management reads: Describe*, List*, Get*
-	ClassWrite      = "write"      // management writes: everything else
+	ClassSymmetric  = "symmetric"  // symmetric crypto: encrypt, decrypt, data keys
+	ClassAsymmetric = "asymmetric" // asymmetric crypto and public keys
+	ClassRead       = "read"       // management reads
+	ClassWrite      = "write"      // management writes
 )
-
-// ActionClass sorts an API action into its rate-limit class.
-func ActionClass(action string) string {
-	switch {
-	case action == "Encrypt" || action == "Decrypt" || action == "ReEncrypt" || strings.HasPrefix(action, "GenerateDataKey") ||
-		action == "ExportDataKey" || action == "GenerateAndExportDataKey":
-		return ClassSymmetric
-	case strings.HasPrefix(action, "Asymmetric") || action == "GetPublicKey":
-		return ClassAsymmetric
-	case strings.HasPrefix(action, "Describe") || strings.HasPrefix(action, "List") ||
-		(strings.HasPrefix(action, "Get") && action != "GetParametersForImport"):
-		return ClassRead
-	}
-	return ClassWrite
-}
 
 // SetRateLimit sets an account's per-node rate limit for one action class
 // (requests per second; 0 removes it). Only the operator may.

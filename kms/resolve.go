@@ -96,6 +96,9 @@ func (s *Service) resolveKey(ctx context.Context, c Caller, param, ref string) (
 		}
 		k, err = s.lookupKey(c, param, ref)
 	}
+	if err == nil {
+		noteKey(ctx, k.ID, "")
+	}
 	return k, err
 }
 
@@ -157,6 +160,7 @@ func (s *Service) versionOf(ctx context.Context, c Caller, action, versionID str
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: the key version the ciphertext names does not exist (the key may have been deleted)", kcrypto.ErrInvalidCiphertext)
 	}
+	noteKey(ctx, k.ID, v.ID)
 	if err := s.authorizeKey(ctx, c, action, k, encCtx); err != nil {
 		return nil, nil, err
 	}
