@@ -1,7 +1,6 @@
 package kms
 
 import (
-	"context"
 	"errors"
 	"fmt"
 )
@@ -20,20 +19,6 @@ var (
 	// it passed every check the real call makes and changed nothing.
 	ErrDryRun = errors.New("the request would have succeeded; DryRun is set, so nothing was done")
 )
-
-type dryRunKey struct{}
-
-// WithDryRun marks ctx so that a cryptographic operation runs every check
-// (parameters, key, state, usage, permissions) and then stops with
-// ErrDryRun instead of doing the work.
-func WithDryRun(ctx context.Context) context.Context {
-	return context.WithValue(ctx, dryRunKey{}, true)
-}
-
-func isDryRun(ctx context.Context) bool {
-	v, _ := ctx.Value(dryRunKey{}).(bool)
-	return v
-}
 
 func missing(param string) error {
 	return fmt.Errorf("%w: the parameter %q is needed but not provided", ErrMissingParameter, param)
