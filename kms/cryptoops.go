@@ -29,15 +29,15 @@ type Opened struct {
 // send Base64), at most 6 KiB; Decrypt returns exactly that text.
 func (s *Service) Encrypt(ctx context.Context, c Caller, ref string, plaintext []byte, encCtx map[string]string) (Sealed, error) {
 	if len(plaintext) == 0 {
-		return Sealed{}, missing("Plaintext")
+		return Sealed{}, missing(FieldPlaintext)
 	}
 	if len(plaintext) > kcrypto.MaxPlaintextSize {
-		return Sealed{}, invalid("Plaintext", fmt.Sprintf("at most %d bytes; encrypt larger data with a data key (GenerateDataKey)", kcrypto.MaxPlaintextSize))
+		return Sealed{}, invalid(FieldPlaintext, fmt.Sprintf("at most %d bytes; encrypt larger data with a data key (GenerateDataKey)", kcrypto.MaxPlaintextSize))
 	}
 	if err := s.fresh(ctx); err != nil {
 		return Sealed{}, err
 	}
-	k, err := s.keyFor(ctx, c, "kms:Encrypt", "KeyId", ref, encCtx)
+	k, err := s.keyFor(ctx, c, "kms:Encrypt", FieldKey, ref, encCtx)
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -81,7 +81,7 @@ func (s *Service) Decrypt(ctx context.Context, c Caller, blob []byte, encCtx map
 
 func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, encCtx map[string]string) (Opened, error) {
 	if len(blob) == 0 {
-		return Opened{}, missing("CiphertextBlob")
+		return Opened{}, missing(FieldCiphertext)
 	}
 	h, err := kcrypto.ParseCiphertext(blob)
 	if err != nil {
@@ -153,17 +153,17 @@ func (s *Service) generateDataKey(ctx context.Context, c Caller, action, ref, ke
 		case "AES_128":
 			n = 16
 		default:
-			return DataKey{}, invalid("KeySpec", "must be AES_256 or AES_128")
+			return DataKey{}, invalid(FieldDataKeySpec, "must be AES_256 or AES_128")
 		}
 	} else if n < 1 || n > 1024 {
-		return DataKey{}, invalid("NumberOfBytes", "must be between 1 and 1024")
+		return DataKey{}, invalid(FieldNumberOfBytes, "must be between 1 and 1024")
 	} else if keySpec != "" && keySpec != "AES_256" && keySpec != "AES_128" {
-		return DataKey{}, invalid("KeySpec", "must be AES_256 or AES_128")
+		return DataKey{}, invalid(FieldDataKeySpec, "must be AES_256 or AES_128")
 	}
 	if err := s.fresh(ctx); err != nil {
 		return DataKey{}, err
 	}
-	k, err := s.keyFor(ctx, c, action, "KeyId", ref, encCtx)
+	k, err := s.keyFor(ctx, c, action, FieldKey, ref, encCtx)
 	if err != nil {
 		return DataKey{}, err
 	}
@@ -192,14 +192,14 @@ type ReEncrypted struct {
 // service.
 func (s *Service) ReEncrypt(ctx context.Context, c Caller, blob []byte, destRef string, srcCtx, dstCtx map[string]string) (ReEncrypted, error) {
 	if destRef == "" {
-		return ReEncrypted{}, missing("DestinationKeyId")
+		return ReEncrypted{}, missing(FieldDestinationKey)
 	}
 	opened, err := s.open(ctx, c, "ReEncrypt", blob, srcCtx)
 	if err != nil {
 		return ReEncrypted{}, err
 	}
 	defer clear(opened.Plaintext)
-	dest, err := s.keyFor(ctx, c, "kms:ReEncrypt", "DestinationKeyId", destRef, dstCtx)
+	dest, err := s.keyFor(ctx, c, "kms:ReEncrypt", FieldDestinationKey, destRef, dstCtx)
 	if err != nil {
 		return ReEncrypted{}, err
 	}

@@ -20,10 +20,32 @@ var (
 	ErrDryRun = errors.New("the request would have succeeded; DryRun is set, so nothing was done")
 )
 
-func missing(param string) error {
-	return fmt.Errorf("%w: the parameter %q is needed but not provided", ErrMissingParameter, param)
+// FieldError is a refusal of one input: missing (Err is ErrMissingParameter)
+// or not valid (Err is ErrInvalidParameter, Reason says why). Field is the
+// domain's name for the input; a face names its own parameter with Message.
+type FieldError struct {
+	Field  Field
+	Err    error  // ErrMissingParameter or ErrInvalidParameter
+	Reason string // why the value is not valid; empty for a missing one
 }
 
-func invalid(param, why string) error {
-	return fmt.Errorf("%w: the parameter %q is not valid: %s", ErrInvalidParameter, param, why)
+func (e *FieldError) Error() string { return e.Message(string(e.Field)) }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Message is the error's text with the input called param, the name a
+// face gives the field.
+func (e *FieldError) Message(param string) string {
+	if e.Err == ErrMissingParameter {
+		return fmt.Sprintf("%v: the parameter %q is needed but not provided", e.Err, param)
+	}
+	return fmt.Sprintf("%v: the parameter %q is not valid: %s", e.Err, param, e.Reason)
+}
+
+func missing(f Field) error {
+	return &FieldError{Field: f, Err: ErrMissingParameter}
+}
+
+func invalid(f Field, why string) error {
+	return &FieldError{Field: f, Err: ErrInvalidParameter, Reason: why}
 }

@@ -45,7 +45,7 @@ var (
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 
-func checkName(param, name string) error {
+func checkName(param Field, name string) error {
 	if name == "" {
 		return missing(param)
 	}
@@ -94,7 +94,7 @@ func (s *Service) CreateAccount(ctx context.Context, c Caller, name string) (Acc
 		return AccountResult{}, fmt.Errorf("%w: only the operator account's root creates accounts", ErrNoPermission)
 	}
 	if len([]rune(name)) > 64 {
-		return AccountResult{}, invalid("name", "at most 64 characters")
+		return AccountResult{}, invalid(FieldAccountName, "at most 64 characters")
 	}
 	now := s.nowMillis()
 	acct := newAccountID()
@@ -125,11 +125,11 @@ func (s *Service) CreateUser(ctx context.Context, c Caller, name, display, comme
 	if err := requireRoot(c, "CreateUser"); err != nil {
 		return nil, 0, err
 	}
-	if err := checkName("UserName", name); err != nil {
+	if err := checkName(FieldUserName, name); err != nil {
 		return nil, 0, err
 	}
 	if len([]rune(display)) > 128 || len([]rune(comments)) > 128 {
-		return nil, 0, invalid("DisplayName", "DisplayName and Comments are at most 128 characters")
+		return nil, 0, invalid(FieldDisplayName, "DisplayName and Comments are at most 128 characters")
 	}
 	now := s.nowMillis()
 	u := fsm.User{ID: randomString(digits, 16), AccountID: c.AccountID, Name: name, DisplayName: display, Comments: comments, CreatedAt: now, UpdatedAt: now}
@@ -145,7 +145,7 @@ func (s *Service) GetUser(ctx context.Context, c Caller, name string) (*fsm.User
 	if err := requireRoot(c, "GetUser"); err != nil {
 		return nil, err
 	}
-	if err := checkName("UserName", name); err != nil {
+	if err := checkName(FieldUserName, name); err != nil {
 		return nil, err
 	}
 	var u *fsm.User
@@ -176,7 +176,7 @@ func (s *Service) DeleteUser(ctx context.Context, c Caller, name string) (uint64
 	if err := requireRoot(c, "DeleteUser"); err != nil {
 		return 0, err
 	}
-	if err := checkName("UserName", name); err != nil {
+	if err := checkName(FieldUserName, name); err != nil {
 		return 0, err
 	}
 	return s.propose(ctx, fsm.CmdDeleteUser, fsm.UserCmd{Now: s.nowMillis(), Acct: c.AccountID, Name: name})
@@ -188,7 +188,7 @@ func (s *Service) principalFor(ctx context.Context, c Caller, userName string) (
 	if userName == "" {
 		return rootPrincipal(c.AccountID), nil
 	}
-	if err := checkName("UserName", userName); err != nil {
+	if err := checkName(FieldUserName, userName); err != nil {
 		return "", err
 	}
 	ok, err := s.found(ctx, func() bool { _, ok := s.fsm.User(c.AccountID, userName); return ok })
@@ -242,7 +242,7 @@ func (s *Service) ListAccessKeys(ctx context.Context, c Caller, userName string)
 
 func (s *Service) ownAccessKey(ctx context.Context, c Caller, userName, id string) (*fsm.AccessKey, error) {
 	if id == "" {
-		return nil, missing("UserAccessKeyId")
+		return nil, missing(FieldAccessKeyID)
 	}
 	principal, err := s.principalFor(ctx, c, userName)
 	if err != nil {
@@ -270,7 +270,7 @@ func (s *Service) UpdateAccessKey(ctx context.Context, c Caller, userName, id, s
 		return 0, err
 	}
 	if status != "Active" && status != "Inactive" {
-		return 0, invalid("Status", "must be Active or Inactive")
+		return 0, invalid(FieldAccessKeyStatus, "must be Active or Inactive")
 	}
 	ak, err := s.ownAccessKey(ctx, c, userName, id)
 	if err != nil {
@@ -294,7 +294,7 @@ func (s *Service) DeleteAccessKey(ctx context.Context, c Caller, userName, id st
 		return 0, err
 	}
 	if ak.ID == c.AccessKeyID {
-		return 0, invalid("UserAccessKeyId", "the request is signed with this access key; delete it with another one")
+		return 0, invalid(FieldAccessKeyID, "the request is signed with this access key; delete it with another one")
 	}
 	idx, err := s.propose(ctx, fsm.CmdDeleteAccessKey, fsm.AccessKeyCmd{Now: s.nowMillis(), ID: ak.ID})
 	if err != nil {
@@ -308,11 +308,11 @@ func (s *Service) CreateRole(ctx context.Context, c Caller, name, trust, desc st
 	if err := requireRoot(c, "CreateRole"); err != nil {
 		return nil, 0, err
 	}
-	if err := checkName("RoleName", name); err != nil {
+	if err := checkName(FieldRoleName, name); err != nil {
 		return nil, 0, err
 	}
 	if trust == "" {
-		return nil, 0, missing("AssumeRolePolicyDocument")
+		return nil, 0, missing(FieldTrustPolicy)
 	}
 	if err := ValidateTrustPolicy(trust); err != nil {
 		return nil, 0, err
@@ -321,10 +321,10 @@ func (s *Service) CreateRole(ctx context.Context, c Caller, name, trust, desc st
 		maxSession = 3600
 	}
 	if maxSession < 3600 || maxSession > 43200 {
-		return nil, 0, invalid("MaxSessionDuration", "must be between 3600 and 43200 seconds")
+		return nil, 0, invalid(FieldMaxSessionDuration, "must be between 3600 and 43200 seconds")
 	}
 	if len([]rune(desc)) > 1024 {
-		return nil, 0, invalid("Description", "at most 1024 characters")
+		return nil, 0, invalid(FieldDescription, "at most 1024 characters")
 	}
 	now := s.nowMillis()
 	r := fsm.Role{ID: randomString(digits, 19), AccountID: c.AccountID, Name: name, Description: desc,
@@ -341,7 +341,7 @@ func (s *Service) GetRole(ctx context.Context, c Caller, name string) (*fsm.Role
 	if err := requireRoot(c, "GetRole"); err != nil {
 		return nil, err
 	}
-	if err := checkName("RoleName", name); err != nil {
+	if err := checkName(FieldRoleName, name); err != nil {
 		return nil, err
 	}
 	var r *fsm.Role
@@ -373,7 +373,7 @@ func (s *Service) DeleteRole(ctx context.Context, c Caller, name string) (uint64
 	if err := requireRoot(c, "DeleteRole"); err != nil {
 		return 0, err
 	}
-	if err := checkName("RoleName", name); err != nil {
+	if err := checkName(FieldRoleName, name); err != nil {
 		return 0, err
 	}
 	return s.propose(ctx, fsm.CmdDeleteRole, fsm.RoleCmd{Now: s.nowMillis(), Acct: c.AccountID, Name: name})
@@ -384,24 +384,24 @@ func (s *Service) AttachPolicy(ctx context.Context, c Caller, action, kind, name
 	if err := requireRoot(c, action); err != nil {
 		return 0, err
 	}
-	param := "UserName"
+	param := FieldUserName
 	if kind == "Role" {
-		param = "RoleName"
+		param = FieldRoleName
 	}
 	if err := checkName(param, name); err != nil {
 		return 0, err
 	}
 	if policyType == "" {
-		return 0, missing("PolicyType")
+		return 0, missing(FieldRAMPolicyType)
 	}
 	if policyType != "System" {
-		return 0, invalid("PolicyType", "only System policies exist here")
+		return 0, invalid(FieldRAMPolicyType, "only System policies exist here")
 	}
 	if policy == "" {
-		return 0, missing("PolicyName")
+		return 0, missing(FieldRAMPolicyName)
 	}
 	if _, ok := systemPolicies[policy]; !ok {
-		return 0, invalid("PolicyName", fmt.Sprintf("%q is not AliyunKMSFullAccess, AliyunKMSReadOnlyAccess, AliyunKMSCryptoUserAccess or AliyunSTSAssumeRoleAccess", policy))
+		return 0, invalid(FieldRAMPolicyName, fmt.Sprintf("%q is not AliyunKMSFullAccess, AliyunKMSReadOnlyAccess, AliyunKMSCryptoUserAccess or AliyunSTSAssumeRoleAccess", policy))
 	}
 	return s.propose(ctx, fsm.CmdAttachPolicy, fsm.AttachPolicyCmd{Now: s.nowMillis(), AccountID: c.AccountID, Kind: kind, Name: name, PolicyName: policy, Detach: detach})
 }
@@ -475,26 +475,26 @@ var sessionPattern = regexp.MustCompile(`^[A-Za-z0-9._@-]{2,64}$`)
 // role's trust policy names the caller (or the caller's account).
 func (s *Service) AssumeRole(ctx context.Context, c Caller, roleArn, session string, duration int64) (TempCredentials, error) {
 	if roleArn == "" {
-		return TempCredentials{}, missing("RoleArn")
+		return TempCredentials{}, missing(FieldRoleArn)
 	}
 	if session == "" {
-		return TempCredentials{}, missing("RoleSessionName")
+		return TempCredentials{}, missing(FieldSessionName)
 	}
 	if !sessionPattern.MatchString(session) {
-		return TempCredentials{}, invalid("RoleSessionName", "2 to 64 of letters, digits and . _ - @")
+		return TempCredentials{}, invalid(FieldSessionName, "2 to 64 of letters, digits and . _ - @")
 	}
 	if duration == 0 {
 		duration = 3600
 	}
 	if duration < 900 || duration > 43200 {
-		return TempCredentials{}, invalid("DurationSeconds", "must be between 900 and 43200")
+		return TempCredentials{}, invalid(FieldSessionDuration, "must be between 900 and 43200")
 	}
 	if c.Kind == KindRole {
 		return TempCredentials{}, fmt.Errorf("%w: a role session cannot assume another role", ErrNoPermission)
 	}
 	acct, name, ok := parseRoleArn(roleArn)
 	if !ok {
-		return TempCredentials{}, invalid("RoleArn", "expected acs:ram::<account>:role/<name>")
+		return TempCredentials{}, invalid(FieldRoleArn, "expected acs:ram::<account>:role/<name>")
 	}
 	// A RAM user needs its own permission first (AliyunSTSAssumeRoleAccess),
 	// as in the reference; the account's root has it. Checked before the
@@ -522,7 +522,7 @@ func (s *Service) AssumeRole(ctx context.Context, c Caller, roleArn, session str
 		return TempCredentials{}, fmt.Errorf("%w: %s may not assume %s", ErrAssumeRoleDenied, c.Principal, roleArn)
 	}
 	if duration > r.MaxSessionDuration {
-		return TempCredentials{}, invalid("DurationSeconds", fmt.Sprintf("the role allows at most %d seconds", r.MaxSessionDuration))
+		return TempCredentials{}, invalid(FieldSessionDuration, fmt.Sprintf("the role allows at most %d seconds", r.MaxSessionDuration))
 	}
 	exp := s.now().Add(time.Duration(duration) * time.Second)
 	claims := stsClaims{

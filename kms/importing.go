@@ -37,18 +37,18 @@ func tokenAAD(id string) []byte { return []byte("importtoken\x00" + id) }
 // key, and is refused after the token expires.
 func (s *Service) GetParametersForImport(ctx context.Context, c Caller, ref, alg, spec string) (ImportParameters, error) {
 	if alg == "" {
-		return ImportParameters{}, missing("WrappingAlgorithm")
+		return ImportParameters{}, missing(FieldWrappingAlgorithm)
 	}
 	if alg != kcrypto.AlgRSAOAEPSHA256 && alg != kcrypto.AlgRSAOAEPSHA1 && alg != kcrypto.AlgRSAPKCS1v15 {
-		return ImportParameters{}, invalid("WrappingAlgorithm", "must be RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1 or RSAES_PKCS1_V1_5")
+		return ImportParameters{}, invalid(FieldWrappingAlgorithm, "must be RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1 or RSAES_PKCS1_V1_5")
 	}
 	if spec == "" {
-		return ImportParameters{}, missing("WrappingKeySpec")
+		return ImportParameters{}, missing(FieldWrappingKeySpec)
 	}
 	if spec != kcrypto.SpecRSA2048 {
-		return ImportParameters{}, invalid("WrappingKeySpec", "must be RSA_2048")
+		return ImportParameters{}, invalid(FieldWrappingKeySpec, "must be RSA_2048")
 	}
-	k, err := s.keyFor(ctx, c, "kms:GetParametersForImport", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:GetParametersForImport", FieldKey, ref, nil)
 	if err != nil {
 		return ImportParameters{}, err
 	}
@@ -89,17 +89,17 @@ func (s *Service) GetParametersForImport(ctx context.Context, c Caller, ref, alg
 // material never expires.
 func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, ref string, encrypted []byte, token string, expireUnix int64) (uint64, error) {
 	if len(encrypted) == 0 {
-		return 0, missing("EncryptedKeyMaterial")
+		return 0, missing(FieldEncryptedMaterial)
 	}
 	if token == "" {
-		return 0, missing("ImportToken")
+		return 0, missing(FieldImportToken)
 	}
 	now := s.now()
 	const maxExpireUnix = 253402300799 // 9999-12-31T23:59:59Z
 	if expireUnix < 0 || expireUnix > maxExpireUnix || (expireUnix > 0 && time.Unix(expireUnix, 0).Before(now)) {
-		return 0, invalid("KeyMaterialExpireUnix", "must be 0 (never expires) or a time in the future, in Unix seconds")
+		return 0, invalid(FieldMaterialExpiry, "must be 0 (never expires) or a time in the future, in Unix seconds")
 	}
-	k, err := s.keyFor(ctx, c, "kms:ImportKeyMaterial", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:ImportKeyMaterial", FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -163,7 +163,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, ref string, e
 // DeleteKeyMaterial removes an EXTERNAL key's material; the key goes back to
 // PendingImport and only the same material can be imported again.
 func (s *Service) DeleteKeyMaterial(ctx context.Context, c Caller, ref string) (uint64, error) {
-	k, err := s.keyFor(ctx, c, "kms:DeleteKeyMaterial", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:DeleteKeyMaterial", FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}

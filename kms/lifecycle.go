@@ -20,7 +20,7 @@ const (
 // off. Only symmetric keys with KMS-generated material rotate automatically.
 func (s *Service) UpdateRotationPolicy(ctx context.Context, c Caller, ref string, enable bool, interval string, enableGiven bool) (uint64, error) {
 	if !enableGiven {
-		return 0, missing("EnableAutomaticRotation")
+		return 0, missing(FieldAutomaticRotation)
 	}
 	var secs int64
 	if enable {
@@ -29,7 +29,7 @@ func (s *Service) UpdateRotationPolicy(ctx context.Context, c Caller, ref string
 			return 0, err
 		}
 	}
-	k, err := s.keyFor(ctx, c, "kms:UpdateRotationPolicy", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:UpdateRotationPolicy", FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -44,12 +44,12 @@ func (s *Service) UpdateRotationPolicy(ctx context.Context, c Caller, ref string
 // (and all its material) once the window has passed.
 func (s *Service) ScheduleKeyDeletion(ctx context.Context, c Caller, ref string, days int, daysGiven bool) (uint64, error) {
 	if !daysGiven {
-		return 0, missing("PendingWindowInDays")
+		return 0, missing(FieldPendingWindowDays)
 	}
 	if days < MinPendingWindowDays || days > MaxPendingWindowDays {
-		return 0, invalid("PendingWindowInDays", fmt.Sprintf("must be between %d and %d", MinPendingWindowDays, MaxPendingWindowDays))
+		return 0, invalid(FieldPendingWindowDays, fmt.Sprintf("must be between %d and %d", MinPendingWindowDays, MaxPendingWindowDays))
 	}
-	k, err := s.keyFor(ctx, c, "kms:ScheduleKeyDeletion", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:ScheduleKeyDeletion", FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -61,7 +61,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c Caller, ref string,
 
 // CancelKeyDeletion takes a key out of PendingDeletion.
 func (s *Service) CancelKeyDeletion(ctx context.Context, c Caller, ref string) (uint64, error) {
-	k, err := s.keyFor(ctx, c, "kms:CancelKeyDeletion", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:CancelKeyDeletion", FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -72,18 +72,18 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, c Caller, ref string) (
 // named by its ARN (ProtectedResourceArn), as the service does.
 func (s *Service) SetDeletionProtection(ctx context.Context, c Caller, arn string, enable, enableGiven bool, desc string) (uint64, error) {
 	if arn == "" {
-		return 0, missing("ProtectedResourceArn")
+		return 0, missing(FieldProtectedResource)
 	}
 	if !enableGiven {
-		return 0, missing("EnableDeletionProtection")
+		return 0, missing(FieldDeletionProtection)
 	}
 	if !strings.HasPrefix(arn, "acs:kms:") {
-		return 0, invalid("ProtectedResourceArn", "the key's ARN is expected: acs:kms:<region>:<account>:key/<key id>")
+		return 0, invalid(FieldProtectedResource, "the key's ARN is expected: acs:kms:<region>:<account>:key/<key id>")
 	}
 	if len([]rune(desc)) > 128 {
-		return 0, invalid("DeletionProtectionDescription", "at most 128 characters")
+		return 0, invalid(FieldProtectionReason, "at most 128 characters")
 	}
-	k, err := s.keyFor(ctx, c, "kms:SetDeletionProtection", "ProtectedResourceArn", arn, nil)
+	k, err := s.keyFor(ctx, c, "kms:SetDeletionProtection", FieldProtectedResource, arn, nil)
 	if err != nil {
 		return 0, err
 	}

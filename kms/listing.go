@@ -33,17 +33,17 @@ func ParseKeyFilters(text string) ([]KeyFilter, error) {
 	}
 	var fs []KeyFilter
 	if err := json.Unmarshal([]byte(text), &fs); err != nil {
-		return nil, invalid("Filters", `must be a JSON array like [{"Key":"KeyState","Values":["Enabled"]}]`)
+		return nil, invalid(FieldFilters, `must be a JSON array like [{"Key":"KeyState","Values":["Enabled"]}]`)
 	}
 	if len(fs) > 10 {
-		return nil, invalid("Filters", "at most 10 filters")
+		return nil, invalid(FieldFilters, "at most 10 filters")
 	}
 	for _, f := range fs {
 		if _, ok := keyFilterFields[f.Key]; !ok {
-			return nil, invalid("Filters", fmt.Sprintf("%q is not a filter key (KeyState, KeySpec, KeyUsage, ProtectionLevel, CreatorType, DKMSInstanceId)", f.Key))
+			return nil, invalid(FieldFilters, fmt.Sprintf("%q is not a filter key (KeyState, KeySpec, KeyUsage, ProtectionLevel, CreatorType, DKMSInstanceId)", f.Key))
 		}
 		if len(f.Values) == 0 || len(f.Values) > 10 {
-			return nil, invalid("Filters", fmt.Sprintf("filter %s needs 1 to 10 Values", f.Key))
+			return nil, invalid(FieldFilters, fmt.Sprintf("filter %s needs 1 to 10 Values", f.Key))
 		}
 	}
 	return fs, nil
@@ -103,7 +103,7 @@ func (s *Service) ListKmsInstances(ctx context.Context, c Caller, p Page) ([]*fs
 // GetKmsInstance returns one of the caller's KMS instances.
 func (s *Service) GetKmsInstance(ctx context.Context, c Caller, id string) (*fsm.Instance, error) {
 	if id == "" {
-		return nil, missing("KmsInstanceId")
+		return nil, missing(FieldInstanceID)
 	}
 	if err := s.authorizeAccount(ctx, c, "kms:GetKmsInstance"); err != nil {
 		return nil, err
