@@ -1,26 +1,28 @@
 package api
 
+import "github.com/raftkms/raftkms/kms"
+
 // Handlers of a key's lifecycle: automatic rotation, scheduled deletion and
 // deletion protection.
 
 func (s *Server) updateRotationPolicy(c *call) (any, error) {
-	enable, err := c.p.boolean("EnableAutomaticRotation")
+	enable, err := c.p.optBoolean("EnableAutomaticRotation")
 	if err != nil {
 		return nil, err
 	}
-	_, given := c.p["EnableAutomaticRotation"]
-	idx, err := s.cfg.Service.UpdateRotationPolicy(c.ctx, c.caller, c.p.str("KeyId"), enable, c.p.str("RotationInterval"), given)
+	idx, err := s.cfg.Service.UpdateRotationPolicy(c.ctx, c.caller, kms.RotationPolicyInput{
+		Key: c.p.str("KeyId"), Enable: enable, Interval: c.p.str("RotationInterval"),
+	})
 	c.index = idx
 	return nil, err
 }
 
 func (s *Server) scheduleKeyDeletion(c *call) (any, error) {
-	days, err := c.p.integer("PendingWindowInDays")
+	days, err := c.p.optInteger("PendingWindowInDays")
 	if err != nil {
 		return nil, err
 	}
-	_, given := c.p["PendingWindowInDays"]
-	idx, err := s.cfg.Service.ScheduleKeyDeletion(c.ctx, c.caller, c.p.str("KeyId"), days, given)
+	idx, err := s.cfg.Service.ScheduleKeyDeletion(c.ctx, c.caller, kms.KeyDeletionInput{Key: c.p.str("KeyId"), PendingWindowDays: days})
 	c.index = idx
 	return nil, err
 }
@@ -32,12 +34,13 @@ func (s *Server) cancelKeyDeletion(c *call) (any, error) {
 }
 
 func (s *Server) setDeletionProtection(c *call) (any, error) {
-	enable, err := c.p.boolean("EnableDeletionProtection")
+	enable, err := c.p.optBoolean("EnableDeletionProtection")
 	if err != nil {
 		return nil, err
 	}
-	_, given := c.p["EnableDeletionProtection"]
-	idx, err := s.cfg.Service.SetDeletionProtection(c.ctx, c.caller, c.p.str("ProtectedResourceArn"), enable, given, c.p.str("DeletionProtectionDescription"))
+	idx, err := s.cfg.Service.SetDeletionProtection(c.ctx, c.caller, kms.DeletionProtectionInput{
+		KeyArn: c.p.str("ProtectedResourceArn"), Enable: enable, Description: c.p.str("DeletionProtectionDescription"),
+	})
 	c.index = idx
 	return nil, err
 }

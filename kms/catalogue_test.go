@@ -142,7 +142,7 @@ func TestCreateKey_InstanceQuotaAndKeysUsed(t *testing.T) {
 		t.Fatalf("KeysUsed = %d after keys elsewhere, want 2", in.KeysUsed)
 	}
 	// Deleting a key frees its place.
-	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, a.ID, 7, true); err != nil {
+	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: a.ID, PendingWindowDays: ptr(7)}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(7*24*time.Hour + time.Second)
@@ -185,7 +185,7 @@ func TestCreateKey_DefaultKey(t *testing.T) {
 		wantErr(t, "second default key", err, ErrLimitExceeded)
 	})
 	// Once the default key is deleted, the account may make another.
-	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, k.ID, 7, true); err != nil {
+	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: k.ID, PendingWindowDays: ptr(7)}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(8 * 24 * time.Hour)
@@ -322,7 +322,7 @@ func TestAutomaticRotation_StaleProposalChangesNothing(t *testing.T) {
 		wantErr(t, "stale rotation", err, fsm.ErrPreconditionFailed)
 	})
 	// Rotation turned off meanwhile: the proposal is refused too.
-	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, k.ID, false, "", true); err != nil {
+	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: k.ID, Enable: no}); err != nil {
 		t.Fatal(err)
 	}
 	e.unchanged(t, "rotation after the policy was turned off", func() {
@@ -337,42 +337,42 @@ func TestUpdateRotationPolicy_Rules(t *testing.T) {
 	rsaKey := e.createKey(t, CreateKeyInput{KeySpec: kcrypto.SpecRSA2048})
 	ext := e.createKey(t, CreateKeyInput{Origin: OriginExternal})
 	e.unchanged(t, "refusals", func() {
-		_, err := e.svc.UpdateRotationPolicy(bg, e.caller, sym.ID, true, "30d", false)
+		_, err := e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: sym.ID, Enable: nil, Interval: "30d"})
 		wantErr(t, "EnableAutomaticRotation absent", err, ErrMissingParameter)
-		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, sym.ID, true, "", true)
+		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: sym.ID, Enable: yes})
 		wantErr(t, "no interval", err, ErrInvalidParameter)
-		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, sym.ID, true, "366d", true)
+		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: sym.ID, Enable: yes, Interval: "366d"})
 		wantErr(t, "366d", err, ErrInvalidParameter)
-		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, rsaKey.ID, true, "30d", true)
+		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: rsaKey.ID, Enable: yes, Interval: "30d"})
 		wantErr(t, "RSA key", err, ErrUnsupported)
-		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, ext.ID, true, "30d", true)
+		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: ext.ID, Enable: yes, Interval: "30d"})
 		wantErr(t, "EXTERNAL key", err, ErrUnsupported)
-		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, "", true, "30d", true)
+		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: "", Enable: yes, Interval: "30d"})
 		wantErr(t, "no KeyId", err, ErrMissingParameter)
 	})
 	// Turning rotation off is allowed for any key.
-	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, rsaKey.ID, false, "", true); err != nil {
+	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: rsaKey.ID, Enable: no}); err != nil {
 		t.Errorf("turning rotation off on an RSA key: %v", err)
 	}
 	e.clock.Advance(time.Hour)
-	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, sym.ID, true, "30d", true); err != nil {
+	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: sym.ID, Enable: yes, Interval: "30d"}); err != nil {
 		t.Fatal(err)
 	}
 	k := e.key(t, sym.ID)
 	if k.RotationInterval != 30*86400 || !NextRotation(k).Equal(e.clock.Now().Add(30*24*time.Hour)) {
 		t.Errorf("after enabling: interval %d next %v", k.RotationInterval, NextRotation(k))
 	}
-	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, sym.ID, false, "", true); err != nil {
+	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: sym.ID, Enable: no}); err != nil {
 		t.Fatal(err)
 	}
 	if k := e.key(t, sym.ID); k.RotationInterval != 0 {
 		t.Errorf("after disabling: interval %d", k.RotationInterval)
 	}
-	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, sym.ID, 7, true); err != nil {
+	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: sym.ID, PendingWindowDays: ptr(7)}); err != nil {
 		t.Fatal(err)
 	}
 	e.unchanged(t, "policy of a key pending deletion", func() {
-		_, err := e.svc.UpdateRotationPolicy(bg, e.caller, sym.ID, true, "30d", true)
+		_, err := e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: sym.ID, Enable: yes, Interval: "30d"})
 		wantState(t, "pending deletion", err, fsm.StatePendingDeletion)
 	})
 }
@@ -390,31 +390,31 @@ func TestDeletion_WindowProtectionCancelAndLeaderDeletes(t *testing.T) {
 	}
 	e.unchanged(t, "bad windows", func() {
 		for _, days := range []int{0, 6, 367, -7} {
-			_, err := e.svc.ScheduleKeyDeletion(bg, e.caller, k.ID, days, true)
+			_, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: k.ID, PendingWindowDays: ptr(days)})
 			wantErr(t, fmt.Sprintf("%d days", days), err, ErrInvalidParameter)
 		}
-		_, err := e.svc.ScheduleKeyDeletion(bg, e.caller, k.ID, 0, false)
+		_, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: k.ID, PendingWindowDays: nil})
 		wantErr(t, "no window", err, ErrMissingParameter)
 	})
 
 	// Protection blocks scheduling.
 	arn := e.svc.KeyArn(k)
-	if _, err := e.svc.SetDeletionProtection(bg, e.caller, arn, true, true, "keep"); err != nil {
+	if _, err := e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: arn, Enable: yes, Description: "keep"}); err != nil {
 		t.Fatal(err)
 	}
 	if p := e.key(t, k.ID); !p.DeletionProtection || p.DeletionProtectionDescription != "keep" {
 		t.Errorf("protection %v %q", p.DeletionProtection, p.DeletionProtectionDescription)
 	}
 	e.unchanged(t, "scheduling a protected key", func() {
-		_, err := e.svc.ScheduleKeyDeletion(bg, e.caller, k.ID, 7, true)
+		_, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: k.ID, PendingWindowDays: ptr(7)})
 		wantErr(t, "protected key", err, fsm.ErrDeletionProtected)
 	})
-	if _, err := e.svc.SetDeletionProtection(bg, e.caller, arn, false, true, ""); err != nil {
+	if _, err := e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: arn, Enable: no}); err != nil {
 		t.Fatal(err)
 	}
 
 	scheduledAt := e.clock.Now()
-	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, k.ID, 366, true); err != nil {
+	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: k.ID, PendingWindowDays: ptr(366)}); err != nil {
 		t.Fatal(err)
 	}
 	p := e.key(t, k.ID)
@@ -424,9 +424,9 @@ func TestDeletion_WindowProtectionCancelAndLeaderDeletes(t *testing.T) {
 	_, err = e.svc.Decrypt(bg, e.caller, blob.CiphertextBlob, nil)
 	wantState(t, "Decrypt while pending deletion", err, fsm.StatePendingDeletion)
 	e.unchanged(t, "protection and scheduling while pending", func() {
-		_, err := e.svc.SetDeletionProtection(bg, e.caller, arn, true, true, "")
+		_, err := e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: arn, Enable: yes})
 		wantState(t, "protect while pending", err, fsm.StatePendingDeletion)
-		_, err = e.svc.ScheduleKeyDeletion(bg, e.caller, k.ID, 7, true)
+		_, err = e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: k.ID, PendingWindowDays: ptr(7)})
 		wantState(t, "schedule twice", err, fsm.StatePendingDeletion)
 		_, err = e.svc.CancelKeyDeletion(bg, e.caller, other.ID)
 		wantState(t, "cancel an enabled key", err, fsm.StateEnabled)
@@ -438,7 +438,7 @@ func TestDeletion_WindowProtectionCancelAndLeaderDeletes(t *testing.T) {
 		t.Fatalf("after cancel: %s %d", c.State, c.DeleteDate)
 	}
 
-	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, k.ID, 7, true); err != nil {
+	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: k.ID, PendingWindowDays: ptr(7)}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(7*24*time.Hour - time.Millisecond)
@@ -480,15 +480,15 @@ func TestSetDeletionProtection_Parameters(t *testing.T) {
 	k := e.createKey(t, CreateKeyInput{})
 	arn := e.svc.KeyArn(k)
 	e.unchanged(t, "refusals", func() {
-		_, err := e.svc.SetDeletionProtection(bg, e.caller, "", true, true, "")
+		_, err := e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: "", Enable: yes})
 		wantErr(t, "no ARN", err, ErrMissingParameter)
-		_, err = e.svc.SetDeletionProtection(bg, e.caller, arn, true, false, "")
+		_, err = e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: arn, Enable: nil})
 		wantErr(t, "no EnableDeletionProtection", err, ErrMissingParameter)
-		_, err = e.svc.SetDeletionProtection(bg, e.caller, k.ID, true, true, "")
+		_, err = e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: k.ID, Enable: yes})
 		wantErr(t, "a key id instead of an ARN", err, ErrInvalidParameter)
-		_, err = e.svc.SetDeletionProtection(bg, e.caller, arn, true, true, strings.Repeat("d", 129))
+		_, err = e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: arn, Enable: yes, Description: strings.Repeat("d", 129)})
 		wantErr(t, "129-character description", err, ErrInvalidParameter)
-		_, err = e.svc.SetDeletionProtection(bg, e.caller, strings.Replace(arn, k.ID, newUUID(), 1), true, true, "")
+		_, err = e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: strings.Replace(arn, k.ID, newUUID(), 1), Enable: yes})
 		wantErr(t, "unknown key", err, fsm.ErrKeyNotFound)
 	})
 }
@@ -843,7 +843,7 @@ func TestListKeys_FiltersAndAcrossKeysOrAcrossValues(t *testing.T) {
 	if _, err := e.svc.SetKeyEnabled(bg, e.caller, aes.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, rsaEnc.ID, 7, true); err != nil {
+	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: rsaEnc.ID, PendingWindowDays: ptr(7)}); err != nil {
 		t.Fatal(err)
 	}
 	ids := func(filters string) []string {
