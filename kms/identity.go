@@ -120,8 +120,16 @@ func (s *Service) newAccessKey(account, principal string, now int64) (fsm.Access
 	return fsm.AccessKey{ID: id, AccountID: account, Principal: principal, WrappedSecret: wrapped, Status: "Active", CreatedAt: now}, secret, nil
 }
 
+// UserInput describes a RAM user to create.
+type UserInput struct {
+	Name        string // 1 to 64 of letters, digits and . _ - @
+	DisplayName string // at most 128 characters
+	Comments    string // at most 128 characters
+}
+
 // CreateUser adds a RAM user to the caller's account.
-func (s *Service) CreateUser(ctx context.Context, c Caller, name, display, comments string) (*fsm.User, uint64, error) {
+func (s *Service) CreateUser(ctx context.Context, c Caller, in UserInput) (*fsm.User, uint64, error) {
+	name, display, comments := in.Name, in.DisplayName, in.Comments
 	if err := requireRoot(c, "CreateUser"); err != nil {
 		return nil, 0, err
 	}
@@ -263,9 +271,18 @@ func (s *Service) ownAccessKey(ctx context.Context, c Caller, userName, id strin
 	return ak, nil
 }
 
-// UpdateAccessKey activates or deactivates an access key. It returns only
-// once every reachable node has applied the change (see waitEverywhere).
-func (s *Service) UpdateAccessKey(ctx context.Context, c Caller, userName, id, status string) (uint64, error) {
+// AccessKeyRef names an access key of a RAM user (User empty: of the
+// account's root).
+type AccessKeyRef struct {
+	User string
+	ID   string
+}
+
+// UpdateAccessKey sets an access key's status, Active or Inactive. It
+// returns only once every reachable node has applied the change (see
+// waitEverywhere).
+func (s *Service) UpdateAccessKey(ctx context.Context, c Caller, ref AccessKeyRef, status string) (uint64, error) {
+	userName, id := ref.User, ref.ID
 	if err := requireRoot(c, "UpdateAccessKey"); err != nil {
 		return 0, err
 	}
@@ -285,7 +302,8 @@ func (s *Service) UpdateAccessKey(ctx context.Context, c Caller, userName, id, s
 
 // DeleteAccessKey deletes an access key; like UpdateAccessKey it returns
 // once every reachable node has applied it.
-func (s *Service) DeleteAccessKey(ctx context.Context, c Caller, userName, id string) (uint64, error) {
+func (s *Service) DeleteAccessKey(ctx context.Context, c Caller, ref AccessKeyRef) (uint64, error) {
+	userName, id := ref.User, ref.ID
 	if err := requireRoot(c, "DeleteAccessKey"); err != nil {
 		return 0, err
 	}
@@ -303,8 +321,17 @@ func (s *Service) DeleteAccessKey(ctx context.Context, c Caller, userName, id st
 	return idx, s.waitEverywhere(ctx, idx)
 }
 
+// RoleInput describes a role to create.
+type RoleInput struct {
+	Name               string // 1 to 64 of letters, digits and . _ - @
+	TrustPolicy        string // who may assume the role (a policy document)
+	Description        string // at most 1024 characters
+	MaxSessionDuration int64  // seconds, 3600 to 43200; 0: 3600
+}
+
 // CreateRole adds a role whose trust policy names who may assume it.
-func (s *Service) CreateRole(ctx context.Context, c Caller, name, trust, desc string, maxSession int64) (*fsm.Role, uint64, error) {
+func (s *Service) CreateRole(ctx context.Context, c Caller, in RoleInput) (*fsm.Role, uint64, error) {
+	name, trust, desc, maxSession := in.Name, in.TrustPolicy, in.Description, in.MaxSessionDuration
 	if err := requireRoot(c, "CreateRole"); err != nil {
 		return nil, 0, err
 	}
@@ -379,13 +406,41 @@ func (s *Service) DeleteRole(ctx context.Context, c Caller, name string) (uint64
 	return s.propose(ctx, fsm.CmdDeleteRole, fsm.RoleCmd{Now: s.nowMillis(), Acct: c.AccountID, Name: name})
 }
 
+// Whom a RAM policy is attached to (PolicyAttachmentInput.To).
+const (
+	AttachToUser = "User"
+	AttachToRole = "Role"
+)
+
+// PolicyAttachmentInput attaches a system policy to, or detaches it from,
+// a user or a role of the caller's account.
+type PolicyAttachmentInput struct {
+	To         string // AttachToUser or AttachToRole
+	Name       string // of the user or role
+	PolicyType string // only System policies exist here
+	PolicyName string // AliyunKMSFullAccess, ...
+	Detach     bool
+}
+
+// attachAction is RAM's name for the operation, as denials name it.
+func (in PolicyAttachmentInput) attachAction() string {
+	if in.Detach {
+		return "DetachPolicyFrom" + in.To
+	}
+	return "AttachPolicyTo" + in.To
+}
+
 // AttachPolicy attaches (or detaches) a system policy to a user or role.
-func (s *Service) AttachPolicy(ctx context.Context, c Caller, action, kind, name, policyType, policy string, detach bool) (uint64, error) {
-	if err := requireRoot(c, action); err != nil {
+func (s *Service) AttachPolicy(ctx context.Context, c Caller, in PolicyAttachmentInput) (uint64, error) {
+	kind, name, policyType, policy, detach := in.To, in.Name, in.PolicyType, in.PolicyName, in.Detach
+	if kind != AttachToUser && kind != AttachToRole {
+		return 0, fmt.Errorf("%w: a policy is attached to a %s or a %s, not %q", ErrUnsupported, AttachToUser, AttachToRole, kind)
+	}
+	if err := requireRoot(c, in.attachAction()); err != nil {
 		return 0, err
 	}
 	param := FieldUserName
-	if kind == "Role" {
+	if kind == AttachToRole {
 		param = FieldRoleName
 	}
 	if err := checkName(param, name); err != nil {
@@ -471,9 +526,17 @@ type TempCredentials struct {
 
 var sessionPattern = regexp.MustCompile(`^[A-Za-z0-9._@-]{2,64}$`)
 
+// AssumeRoleInput names the role to assume and the session to open.
+type AssumeRoleInput struct {
+	RoleArn         string // acs:ram::<account>:role/<name>
+	SessionName     string // 2 to 64 of letters, digits and . _ - @
+	DurationSeconds int64  // 900 to 43200 and at most the role's maximum; 0: 3600
+}
+
 // AssumeRole issues temporary credentials that act as a role, when the
 // role's trust policy names the caller (or the caller's account).
-func (s *Service) AssumeRole(ctx context.Context, c Caller, roleArn, session string, duration int64) (TempCredentials, error) {
+func (s *Service) AssumeRole(ctx context.Context, c Caller, in AssumeRoleInput) (TempCredentials, error) {
+	roleArn, session, duration := in.RoleArn, in.SessionName, in.DurationSeconds
 	if roleArn == "" {
 		return TempCredentials{}, missing(FieldRoleArn)
 	}
