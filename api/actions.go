@@ -324,7 +324,9 @@ func (s *Server) encrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.cfg.Service.Encrypt(c.ctx, c.caller, c.p.str("KeyId"), []byte(c.p.str("Plaintext")), encCtx)
+	out, err := s.cfg.Service.Encrypt(c.ctx, c.caller, kms.EncryptInput{
+		Key: c.p.str("KeyId"), Plaintext: []byte(c.p.str("Plaintext")), EncryptionContext: encCtx,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +342,7 @@ func (s *Server) decrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.cfg.Service.Decrypt(c.ctx, c.caller, blob, encCtx)
+	out, err := s.cfg.Service.Decrypt(c.ctx, c.caller, kms.DecryptInput{Ciphertext: blob, EncryptionContext: encCtx})
 	if err != nil {
 		return nil, err
 	}
@@ -351,21 +353,30 @@ func (s *Server) dataKey(c *call) (kms.DataKey, error) {
 	return s.dataKeyWith(c, s.cfg.Service.GenerateDataKey)
 }
 
-type dataKeyFunc func(ctx context.Context, c kms.Caller, ref, keySpec string, n int, encCtx map[string]string) (kms.DataKey, error)
+type dataKeyFunc func(ctx context.Context, c kms.Caller, in kms.DataKeyInput) (kms.DataKey, error)
 
 func (s *Server) dataKeyWith(c *call, generate dataKeyFunc) (kms.DataKey, error) {
-	n, err := c.p.integer("NumberOfBytes")
+	in, err := c.dataKeyInput()
 	if err != nil {
 		return kms.DataKey{}, err
 	}
+	return generate(c.ctx, c.caller, in)
+}
+
+// dataKeyInput reads the parameters of the actions that make a data key.
+func (c *call) dataKeyInput() (kms.DataKeyInput, error) {
+	n, err := c.p.integer("NumberOfBytes")
+	if err != nil {
+		return kms.DataKeyInput{}, err
+	}
 	if c.p.str("NumberOfBytes") != "" && (n < 1 || n > 1024) {
-		return kms.DataKey{}, invalidParam("NumberOfBytes", "must be between 1 and 1024")
+		return kms.DataKeyInput{}, invalidParam("NumberOfBytes", "must be between 1 and 1024")
 	}
 	encCtx, err := c.p.context("EncryptionContext")
 	if err != nil {
-		return kms.DataKey{}, err
+		return kms.DataKeyInput{}, err
 	}
-	return generate(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeySpec"), n, encCtx)
+	return kms.DataKeyInput{Key: c.p.str("KeyId"), KeySpec: c.p.str("KeySpec"), NumberOfBytes: n, EncryptionContext: encCtx}, nil
 }
 
 func (s *Server) generateDataKey(c *call) (any, error) {
@@ -402,7 +413,9 @@ func (s *Server) reEncrypt(c *call) (any, error) {
 	if c.p.str("SourceKeyId") != "" || c.p.str("SourceEncryptionAlgorithm") != "" {
 		return nil, fmt.Errorf("%w: re-encrypting asymmetric ciphertext (SourceKeyId, SourceEncryptionAlgorithm)", kms.ErrUnsupported)
 	}
-	out, err := s.cfg.Service.ReEncrypt(c.ctx, c.caller, blob, c.p.str("DestinationKeyId"), srcCtx, dstCtx)
+	out, err := s.cfg.Service.ReEncrypt(c.ctx, c.caller, kms.ReEncryptInput{
+		Ciphertext: blob, SourceContext: srcCtx, DestinationKey: c.p.str("DestinationKeyId"), DestinationContext: dstCtx,
+	})
 	if err != nil {
 		return nil, err
 	}

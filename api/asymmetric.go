@@ -4,6 +4,11 @@ import "github.com/raftkms/raftkms/kms"
 
 // Handlers of asymmetric keys: sign, verify, encrypt, decrypt, public key.
 
+// versionRef is the key version an action names (KeyId, KeyVersionId).
+func (c *call) versionRef() kms.KeyVersionRef {
+	return kms.KeyVersionRef{Key: c.p.str("KeyId"), Version: c.p.str("KeyVersionId")}
+}
+
 func asymmetricAnswer(r kms.AsymmetricResult, field string, value any) map[string]any {
 	return map[string]any{"KeyId": r.KeyID, "KeyVersionId": r.KeyVersionID, field: value}
 }
@@ -13,7 +18,7 @@ func (s *Server) asymmetricSign(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.cfg.Service.AsymmetricSign(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"), c.p.str("Algorithm"), digest)
+	r, err := s.cfg.Service.AsymmetricSign(c.ctx, c.caller, kms.SignInput{KeyVersionRef: c.versionRef(), Algorithm: c.p.str("Algorithm"), Digest: digest})
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +34,9 @@ func (s *Server) asymmetricVerify(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.cfg.Service.AsymmetricVerify(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"), c.p.str("Algorithm"), digest, sig)
+	r, err := s.cfg.Service.AsymmetricVerify(c.ctx, c.caller, kms.VerifyInput{
+		KeyVersionRef: c.versionRef(), Algorithm: c.p.str("Algorithm"), Digest: digest, Signature: sig,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +48,7 @@ func (s *Server) asymmetricEncrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.cfg.Service.AsymmetricEncrypt(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"), c.p.str("Algorithm"), pt)
+	r, err := s.cfg.Service.AsymmetricEncrypt(c.ctx, c.caller, kms.AsymmetricEncryptInput{KeyVersionRef: c.versionRef(), Algorithm: c.p.str("Algorithm"), Plaintext: pt})
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +60,7 @@ func (s *Server) asymmetricDecrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.cfg.Service.AsymmetricDecrypt(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"), c.p.str("Algorithm"), ct)
+	r, err := s.cfg.Service.AsymmetricDecrypt(c.ctx, c.caller, kms.AsymmetricDecryptInput{KeyVersionRef: c.versionRef(), Algorithm: c.p.str("Algorithm"), Ciphertext: ct})
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +68,7 @@ func (s *Server) asymmetricDecrypt(c *call) (any, error) {
 }
 
 func (s *Server) getPublicKey(c *call) (any, error) {
-	r, err := s.cfg.Service.GetPublicKey(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"))
+	r, err := s.cfg.Service.GetPublicKey(c.ctx, c.caller, c.versionRef())
 	if err != nil {
 		return nil, err
 	}

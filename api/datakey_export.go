@@ -17,18 +17,11 @@ func (s *Server) generateAndExportDataKey(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := c.p.integer("NumberOfBytes")
+	dk, err := c.dataKeyInput()
 	if err != nil {
 		return nil, err
 	}
-	if c.p.str("NumberOfBytes") != "" && (n < 1 || n > 1024) {
-		return nil, invalidParam("NumberOfBytes", "must be between 1 and 1024")
-	}
-	encCtx, err := c.p.context("EncryptionContext")
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.cfg.Service.GenerateAndExportDataKey(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeySpec"), n, encCtx, in)
+	out, err := s.cfg.Service.GenerateAndExportDataKey(c.ctx, c.caller, dk, in)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +43,7 @@ func (s *Server) exportDataKey(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.cfg.Service.ExportDataKey(c.ctx, c.caller, blob, encCtx, in)
+	out, err := s.cfg.Service.ExportDataKey(c.ctx, c.caller, kms.DecryptInput{Ciphertext: blob, EncryptionContext: encCtx}, in)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,42 @@ type AsymmetricResult struct {
 	PublicKeyPEM string // GetPublicKey
 }
 
+// KeyVersionRef names one version of a key.
+type KeyVersionRef struct {
+	Key     string // id, alias or ARN
+	Version string // the key version id; required by every asymmetric operation
+}
+
+// SignInput is a digest to sign with a version's private key.
+type SignInput struct {
+	KeyVersionRef
+	Algorithm string // RSA_PSS_SHA_256, RSA_PKCS1_SHA_256 or ECDSA_SHA_256
+	Digest    []byte // SHA-256, 32 bytes
+}
+
+// VerifyInput is a signature to check over a digest.
+type VerifyInput struct {
+	KeyVersionRef
+	Algorithm string
+	Digest    []byte
+	Signature []byte
+}
+
+// AsymmetricEncryptInput is plaintext to encrypt to a version's public key.
+type AsymmetricEncryptInput struct {
+	KeyVersionRef
+	Algorithm string // RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1
+	Plaintext []byte
+}
+
+// AsymmetricDecryptInput is ciphertext to decrypt with a version's private
+// key.
+type AsymmetricDecryptInput struct {
+	KeyVersionRef
+	Algorithm  string
+	Ciphertext []byte
+}
+
 // asymmetricVersion resolves the key and the version an asymmetric action
 // names. The service requires KeyVersionId for these actions.
 func (s *Service) asymmetricVersion(ctx context.Context, c Caller, ref, versionID, op, usage string) (*fsm.Key, *fsm.KeyVersion, error) {
@@ -81,7 +117,8 @@ func checkDigest(digest []byte) error {
 }
 
 // AsymmetricSign signs a SHA-256 digest.
-func (s *Service) AsymmetricSign(ctx context.Context, c Caller, ref, versionID, alg string, digest []byte) (AsymmetricResult, error) {
+func (s *Service) AsymmetricSign(ctx context.Context, c Caller, in SignInput) (AsymmetricResult, error) {
+	ref, versionID, alg, digest := in.Key, in.Version, in.Algorithm, in.Digest
 	if err := checkDigest(digest); err != nil {
 		return AsymmetricResult{}, err
 	}
@@ -116,7 +153,8 @@ func (s *Service) AsymmetricSign(ctx context.Context, c Caller, ref, versionID, 
 }
 
 // AsymmetricVerify checks a signature over a SHA-256 digest.
-func (s *Service) AsymmetricVerify(ctx context.Context, c Caller, ref, versionID, alg string, digest, sig []byte) (AsymmetricResult, error) {
+func (s *Service) AsymmetricVerify(ctx context.Context, c Caller, in VerifyInput) (AsymmetricResult, error) {
+	ref, versionID, alg, digest, sig := in.Key, in.Version, in.Algorithm, in.Digest, in.Signature
 	if err := checkDigest(digest); err != nil {
 		return AsymmetricResult{}, err
 	}
@@ -151,7 +189,8 @@ func checkOAEP(spec, alg string) error {
 }
 
 // AsymmetricEncrypt encrypts with a version's RSA public key.
-func (s *Service) AsymmetricEncrypt(ctx context.Context, c Caller, ref, versionID, alg string, plaintext []byte) (AsymmetricResult, error) {
+func (s *Service) AsymmetricEncrypt(ctx context.Context, c Caller, in AsymmetricEncryptInput) (AsymmetricResult, error) {
+	ref, versionID, alg, plaintext := in.Key, in.Version, in.Algorithm, in.Plaintext
 	if len(plaintext) == 0 {
 		return AsymmetricResult{}, missing(FieldPlaintext)
 	}
@@ -177,7 +216,8 @@ func (s *Service) AsymmetricEncrypt(ctx context.Context, c Caller, ref, versionI
 }
 
 // AsymmetricDecrypt decrypts with a version's RSA private key.
-func (s *Service) AsymmetricDecrypt(ctx context.Context, c Caller, ref, versionID, alg string, ciphertext []byte) (AsymmetricResult, error) {
+func (s *Service) AsymmetricDecrypt(ctx context.Context, c Caller, in AsymmetricDecryptInput) (AsymmetricResult, error) {
+	ref, versionID, alg, ciphertext := in.Key, in.Version, in.Algorithm, in.Ciphertext
 	if len(ciphertext) == 0 {
 		return AsymmetricResult{}, missing(FieldCiphertext)
 	}
@@ -222,8 +262,8 @@ func (s *Service) AsymmetricDecrypt(ctx context.Context, c Caller, ref, versionI
 }
 
 // GetPublicKey returns a version's public key as PEM.
-func (s *Service) GetPublicKey(ctx context.Context, c Caller, ref, versionID string) (AsymmetricResult, error) {
-	k, v, err := s.asymmetricVersion(ctx, c, ref, versionID, "GetPublicKey", "")
+func (s *Service) GetPublicKey(ctx context.Context, c Caller, ref KeyVersionRef) (AsymmetricResult, error) {
+	k, v, err := s.asymmetricVersion(ctx, c, ref.Key, ref.Version, "GetPublicKey", "")
 	if err != nil {
 		return AsymmetricResult{}, err
 	}
@@ -276,7 +316,8 @@ func (in ExportInput) check() ([]byte, error) {
 // GenerateAndExportDataKey makes a data key, seals it under the master key
 // (as GenerateDataKey does) and encrypts its raw bytes to the caller's RSA
 // public key.
-func (s *Service) GenerateAndExportDataKey(ctx context.Context, c Caller, ref, keySpec string, numberOfBytes int, encCtx map[string]string, in ExportInput) (ExportedDataKey, error) {
+func (s *Service) GenerateAndExportDataKey(ctx context.Context, c Caller, dk DataKeyInput, in ExportInput) (ExportedDataKey, error) {
+	ref, keySpec, numberOfBytes, encCtx := dk.Key, dk.KeySpec, dk.NumberOfBytes, dk.EncryptionContext
 	spki, err := in.check()
 	if err != nil {
 		return ExportedDataKey{}, err
@@ -285,22 +326,23 @@ func (s *Service) GenerateAndExportDataKey(ctx context.Context, c Caller, ref, k
 	if numberOfBytes > max {
 		return ExportedDataKey{}, invalid(FieldNumberOfBytes, fmt.Sprintf("RSA_2048 with %s carries at most %d bytes", in.WrappingAlgorithm, max))
 	}
-	dk, err := s.generateDataKey(ctx, c, "kms:GenerateAndExportDataKey", ref, keySpec, numberOfBytes, encCtx)
+	key, err := s.generateDataKey(ctx, c, "kms:GenerateAndExportDataKey", ref, keySpec, numberOfBytes, encCtx)
 	if err != nil {
 		return ExportedDataKey{}, err
 	}
-	raw, _ := base64.StdEncoding.DecodeString(dk.Plaintext)
+	raw, _ := base64.StdEncoding.DecodeString(key.Plaintext)
 	defer clear(raw)
 	exported, err := kcrypto.EncryptOAEP(in.WrappingAlgorithm, spki, raw)
 	if err != nil {
 		return ExportedDataKey{}, err
 	}
-	return ExportedDataKey{Sealed: dk.Sealed, ExportedDataKey: exported}, nil
+	return ExportedDataKey{Sealed: key.Sealed, ExportedDataKey: exported}, nil
 }
 
 // ExportDataKey decrypts a data key's CiphertextBlob and encrypts the data
 // key to the caller's RSA public key.
-func (s *Service) ExportDataKey(ctx context.Context, c Caller, blob []byte, encCtx map[string]string, in ExportInput) (ExportedDataKey, error) {
+func (s *Service) ExportDataKey(ctx context.Context, c Caller, dk DecryptInput, in ExportInput) (ExportedDataKey, error) {
+	blob, encCtx := dk.Ciphertext, dk.EncryptionContext
 	spki, err := in.check()
 	if err != nil {
 		return ExportedDataKey{}, err

@@ -119,7 +119,7 @@ func TestAuthorize_PathologicalPatternAnswersFast(t *testing.T) {
 	user := Caller{AccountID: e.caller.AccountID, Principal: UserArn(e.caller.AccountID, "u"), Kind: KindUser, Name: "u"}
 	calls := map[string]func(ctx context.Context) error{
 		"Encrypt by the root": func(ctx context.Context) error {
-			_, err := e.svc.Encrypt(ctx, e.caller, k.ID, []byte("x"), map[string]string{"app": strings.Repeat("a", 40)})
+			_, err := e.svc.Encrypt(ctx, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("x"), EncryptionContext: map[string]string{"app": strings.Repeat("a", 40)}})
 			return err
 		},
 		"DescribeKey by a user the policy does not allow": func(ctx context.Context) error {

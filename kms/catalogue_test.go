@@ -230,7 +230,7 @@ func TestSchedulerTick_RotatesDueKeysExactlyOnce(t *testing.T) {
 	k := e.createKey(t, CreateKeyInput{EnableAutomaticRotation: true, RotationInterval: "7d"})
 	asym := e.createKey(t, CreateKeyInput{KeySpec: kcrypto.SpecECP256})
 	plain := e.createKey(t, CreateKeyInput{})
-	blob, err := e.svc.Encrypt(bg, e.caller, k.ID, []byte("before"), nil)
+	blob, err := e.svc.Encrypt(bg, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("before")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,11 +270,11 @@ func TestSchedulerTick_RotatesDueKeysExactlyOnce(t *testing.T) {
 		}
 	}
 	// New encryptions use the new primary, old ciphertexts still open.
-	enc, err := e.svc.Encrypt(bg, e.caller, k.ID, []byte("after"), nil)
+	enc, err := e.svc.Encrypt(bg, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("after")})
 	if err != nil || enc.KeyVersionID != e.key(t, k.ID).PrimaryVersion {
 		t.Fatalf("Encrypt after rotation: %v %s", err, enc.KeyVersionID)
 	}
-	if out, err := e.svc.Decrypt(bg, e.caller, blob.CiphertextBlob, nil); err != nil || string(out.Plaintext) != "before" || out.KeyVersionID != k.PrimaryVersion {
+	if out, err := e.svc.Decrypt(bg, e.caller, DecryptInput{Ciphertext: blob.CiphertextBlob}); err != nil || string(out.Plaintext) != "before" || out.KeyVersionID != k.PrimaryVersion {
 		t.Fatalf("old ciphertext: %v %+v", err, out)
 	}
 }
@@ -384,7 +384,7 @@ func TestDeletion_WindowProtectionCancelAndLeaderDeletes(t *testing.T) {
 	if _, err := e.svc.CreateAlias(bg, e.caller, "alias/doomed", k.ID); err != nil {
 		t.Fatal(err)
 	}
-	blob, err := e.svc.Encrypt(bg, e.caller, k.ID, []byte("x"), nil)
+	blob, err := e.svc.Encrypt(bg, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("x")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,7 +421,7 @@ func TestDeletion_WindowProtectionCancelAndLeaderDeletes(t *testing.T) {
 	if p.State != fsm.StatePendingDeletion || p.DeleteDate != scheduledAt.Add(366*24*time.Hour).UnixMilli() {
 		t.Fatalf("state %s delete date %v", p.State, time.UnixMilli(p.DeleteDate))
 	}
-	_, err = e.svc.Decrypt(bg, e.caller, blob.CiphertextBlob, nil)
+	_, err = e.svc.Decrypt(bg, e.caller, DecryptInput{Ciphertext: blob.CiphertextBlob})
 	wantState(t, "Decrypt while pending deletion", err, fsm.StatePendingDeletion)
 	e.unchanged(t, "protection and scheduling while pending", func() {
 		_, err := e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: arn, Enable: yes})
@@ -466,7 +466,7 @@ func TestDeletion_WindowProtectionCancelAndLeaderDeletes(t *testing.T) {
 	if _, ok := e.fsm.Alias(e.caller.AccountID, "alias/doomed"); ok {
 		t.Error("the alias survived")
 	}
-	_, err = e.svc.Decrypt(bg, e.caller, blob.CiphertextBlob, nil)
+	_, err = e.svc.Decrypt(bg, e.caller, DecryptInput{Ciphertext: blob.CiphertextBlob})
 	wantErr(t, "Decrypt after deletion", err, kcrypto.ErrInvalidCiphertext)
 	_, err = e.svc.DescribeKey(bg, e.caller, k.ID)
 	wantErr(t, "DescribeKey after deletion", err, fsm.ErrKeyNotFound)
@@ -563,7 +563,7 @@ func TestImport_EndToEndAndExpiry(t *testing.T) {
 			t.Fatalf("%s: state %s", alg, got.State)
 		}
 	}
-	enc, err := e.svc.Encrypt(bg, e.caller, k.ID, []byte("imported"), nil)
+	enc, err := e.svc.Encrypt(bg, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("imported")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -622,7 +622,7 @@ func TestImport_EndToEndAndExpiry(t *testing.T) {
 	if got := e.key(t, k.ID); got.State != fsm.StatePendingImport || got.MaterialExpireTime != 0 {
 		t.Fatalf("after expiry: %s, expiry %d", got.State, got.MaterialExpireTime)
 	}
-	_, err = e.svc.Decrypt(bg, e.caller, enc.CiphertextBlob, nil)
+	_, err = e.svc.Decrypt(bg, e.caller, DecryptInput{Ciphertext: enc.CiphertextBlob})
 	wantState(t, "Decrypt after expiry", err, fsm.StatePendingImport)
 	p, err = e.svc.GetParametersForImport(bg, e.caller, k.ID, kcrypto.AlgRSAOAEPSHA1, kcrypto.SpecRSA2048)
 	if err != nil {
@@ -631,7 +631,7 @@ func TestImport_EndToEndAndExpiry(t *testing.T) {
 	if _, err := e.svc.ImportKeyMaterial(bg, e.caller, k.ID, importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA1, material), p.ImportToken, 0); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := e.svc.Decrypt(bg, e.caller, enc.CiphertextBlob, nil); err != nil || string(out.Plaintext) != "imported" {
+	if out, err := e.svc.Decrypt(bg, e.caller, DecryptInput{Ciphertext: enc.CiphertextBlob}); err != nil || string(out.Plaintext) != "imported" {
 		t.Fatalf("Decrypt after re-import: %v", err)
 	}
 
@@ -928,27 +928,27 @@ func TestAsymmetric_KeyVersionIdSelectsTheVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest := sha256.Sum256([]byte("versions"))
-	_, err = e.svc.AsymmetricSign(bg, e.caller, k.ID, "", kcrypto.AlgECDSASHA256, digest[:])
+	_, err = e.svc.AsymmetricSign(bg, e.caller, SignInput{KeyVersionRef: KeyVersionRef{Key: k.ID, Version: ""}, Algorithm: kcrypto.AlgECDSASHA256, Digest: digest[:]})
 	wantErr(t, "no KeyVersionId", err, ErrMissingParameter)
-	sig, err := e.svc.AsymmetricSign(bg, e.caller, k.ID, v1, kcrypto.AlgECDSASHA256, digest[:])
+	sig, err := e.svc.AsymmetricSign(bg, e.caller, SignInput{KeyVersionRef: KeyVersionRef{Key: k.ID, Version: v1}, Algorithm: kcrypto.AlgECDSASHA256, Digest: digest[:]})
 	if err != nil || sig.KeyVersionID != v1 {
 		t.Fatalf("sign with v1: %v %s", err, sig.KeyVersionID)
 	}
 	for v, want := range map[string]bool{v1: true, v2.ID: false} {
-		r, err := e.svc.AsymmetricVerify(bg, e.caller, k.ID, v, kcrypto.AlgECDSASHA256, digest[:], sig.Value)
+		r, err := e.svc.AsymmetricVerify(bg, e.caller, VerifyInput{KeyVersionRef: KeyVersionRef{Key: k.ID, Version: v}, Algorithm: kcrypto.AlgECDSASHA256, Digest: digest[:], Signature: sig.Value})
 		if err != nil || r.Valid != want {
 			t.Errorf("verify v1's signature with %s: %v %v, want %v", v, r.Valid, err, want)
 		}
 	}
-	p1, _ := e.svc.GetPublicKey(bg, e.caller, k.ID, v1)
-	p2, _ := e.svc.GetPublicKey(bg, e.caller, k.ID, v2.ID)
+	p1, _ := e.svc.GetPublicKey(bg, e.caller, KeyVersionRef{Key: k.ID, Version: v1})
+	p2, _ := e.svc.GetPublicKey(bg, e.caller, KeyVersionRef{Key: k.ID, Version: v2.ID})
 	if p1.PublicKeyPEM == "" || p1.PublicKeyPEM == p2.PublicKeyPEM {
 		t.Error("the versions share a public key")
 	}
 	other := e.createKey(t, CreateKeyInput{KeySpec: kcrypto.SpecECP256})
-	_, err = e.svc.AsymmetricSign(bg, e.caller, other.ID, v1, kcrypto.AlgECDSASHA256, digest[:])
+	_, err = e.svc.AsymmetricSign(bg, e.caller, SignInput{KeyVersionRef: KeyVersionRef{Key: other.ID, Version: v1}, Algorithm: kcrypto.AlgECDSASHA256, Digest: digest[:]})
 	wantErr(t, "another key's version", err, ErrKeyVersionNotFound)
-	_, err = e.svc.GetPublicKey(bg, e.caller, k.ID, base64.StdEncoding.EncodeToString([]byte("x")))
+	_, err = e.svc.GetPublicKey(bg, e.caller, KeyVersionRef{Key: k.ID, Version: base64.StdEncoding.EncodeToString([]byte("x"))})
 	wantErr(t, "unknown version", err, ErrKeyVersionNotFound)
 }
 

@@ -104,7 +104,7 @@ func TestHSM_ImportedMaterialIsWrappedInTheToken(t *testing.T) {
 	if err != nil || !bytes.Equal(got, material) {
 		t.Fatalf("the domain-wrapped blob does not hold the imported material: %v", err)
 	}
-	sealed, err := e.svc.Encrypt(ctx, e.caller, k.ID, []byte("aW1wb3J0ZWQ="), nil)
+	sealed, err := e.svc.Encrypt(ctx, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("aW1wb3J0ZWQ=")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,11 +118,11 @@ func TestHSM_ImportedMaterialIsWrappedInTheToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := e.svc.Decrypt(ctx, e.caller, blob, map[string]string{"a": "b"})
+	out, err := e.svc.Decrypt(ctx, e.caller, DecryptInput{Ciphertext: blob, EncryptionContext: map[string]string{"a": "b"}})
 	if err != nil || string(out.Plaintext) != "Z28=" {
 		t.Fatalf("Decrypt of a Go blob: %+v %v", out, err)
 	}
-	_, err = e.svc.Decrypt(ctx, e.caller, blob, nil)
+	_, err = e.svc.Decrypt(ctx, e.caller, DecryptInput{Ciphertext: blob})
 	wantErr(t, "wrong context", err, kcrypto.ErrInvalidCiphertext)
 	// Only the same material may be imported again.
 	other := make([]byte, 24)
