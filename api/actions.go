@@ -304,7 +304,7 @@ func (s *Server) listKeyVersions(c *call) (any, error) {
 }
 
 func (s *Server) describeKeyVersion(c *call) (any, error) {
-	v, err := s.cfg.Service.DescribeKeyVersion(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"))
+	v, err := s.cfg.Service.DescribeKeyVersion(c.ctx, c.caller, c.versionRef())
 	if err != nil {
 		return nil, err
 	}

@@ -1,12 +1,18 @@
 package api
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/raftkms/raftkms/kms"
+)
 
 // Handlers of imported key material (BYOK): import parameters, import,
 // deletion of the material.
 
 func (s *Server) getParametersForImport(c *call) (any, error) {
-	p, err := s.cfg.Service.GetParametersForImport(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("WrappingAlgorithm"), c.p.str("WrappingKeySpec"))
+	p, err := s.cfg.Service.GetParametersForImport(c.ctx, c.caller, kms.ImportParametersInput{
+		Key: c.p.str("KeyId"), WrappingAlgorithm: c.p.str("WrappingAlgorithm"), WrappingKeySpec: c.p.str("WrappingKeySpec"),
+	})
 	c.index = p.Index
 	if err != nil {
 		return nil, err
@@ -28,7 +34,9 @@ func (s *Server) importKeyMaterial(c *call) (any, error) {
 			return nil, invalidParam("KeyMaterialExpireUnix", "must be Unix seconds (0: never expires)")
 		}
 	}
-	idx, err := s.cfg.Service.ImportKeyMaterial(c.ctx, c.caller, c.p.str("KeyId"), material, c.p.str("ImportToken"), expire)
+	idx, err := s.cfg.Service.ImportKeyMaterial(c.ctx, c.caller, kms.ImportMaterialInput{
+		Key: c.p.str("KeyId"), EncryptedMaterial: material, ImportToken: c.p.str("ImportToken"), ExpireUnix: expire,
+	})
 	c.index = idx
 	return nil, err
 }

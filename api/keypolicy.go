@@ -1,5 +1,7 @@
 package api
 
+import "github.com/raftkms/raftkms/kms"
+
 // Handlers of a key's policy document.
 
 func (s *Server) getKeyPolicy(c *call) (any, error) {
@@ -15,7 +17,9 @@ func (s *Server) setKeyPolicy(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx, err := s.cfg.Service.SetKeyPolicy(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("PolicyName"), c.p.str("Policy"), bypass)
+	idx, err := s.cfg.Service.SetKeyPolicy(c.ctx, c.caller, kms.KeyPolicyInput{
+		Key: c.p.str("KeyId"), PolicyName: c.p.str("PolicyName"), Policy: c.p.str("Policy"), BypassLockoutCheck: bypass,
+	})
 	c.index = idx
 	return nil, err
 }

@@ -192,7 +192,7 @@ func TestSetKeyPolicy_RefusesPathologicalPattern(t *testing.T) {
 	k := e.createKey(t, CreateKeyInput{})
 	doc := `{"Version":"1","Statement":[{"Effect":"Allow","Principal":{"RAM":["acs:ram::` + e.caller.AccountID + `:*"]},"Action":["kms:*"],"Resource":["` + pathologicalPattern + `"]}]}`
 	e.unchanged(t, "a refused SetKeyPolicy", func() {
-		_, err := e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", doc, false)
+		_, err := e.svc.SetKeyPolicy(bg, e.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: doc})
 		wantErr(t, "SetKeyPolicy", err, ErrInvalidParameter)
 	})
 }

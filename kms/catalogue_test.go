@@ -529,20 +529,20 @@ func TestImport_EndToEndAndExpiry(t *testing.T) {
 	rand.Read(material)
 
 	e.unchanged(t, "GetParametersForImport refusals", func() {
-		_, err := e.svc.GetParametersForImport(bg, e.caller, k.ID, "", kcrypto.SpecRSA2048)
+		_, err := e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: "", WrappingKeySpec: kcrypto.SpecRSA2048})
 		wantErr(t, "no algorithm", err, ErrMissingParameter)
-		_, err = e.svc.GetParametersForImport(bg, e.caller, k.ID, "RSAES_OAEP_SHA_512", kcrypto.SpecRSA2048)
+		_, err = e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: "RSAES_OAEP_SHA_512", WrappingKeySpec: kcrypto.SpecRSA2048})
 		wantErr(t, "unknown algorithm", err, ErrInvalidParameter)
-		_, err = e.svc.GetParametersForImport(bg, e.caller, k.ID, kcrypto.AlgRSAOAEPSHA256, "")
+		_, err = e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA256, WrappingKeySpec: ""})
 		wantErr(t, "no spec", err, ErrMissingParameter)
-		_, err = e.svc.GetParametersForImport(bg, e.caller, k.ID, kcrypto.AlgRSAOAEPSHA256, kcrypto.SpecRSA3072)
+		_, err = e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA256, WrappingKeySpec: kcrypto.SpecRSA3072})
 		wantErr(t, "RSA_3072", err, ErrInvalidParameter)
-		_, err = e.svc.GetParametersForImport(bg, e.caller, kmsKey.ID, kcrypto.AlgRSAOAEPSHA256, kcrypto.SpecRSA2048)
+		_, err = e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: kmsKey.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA256, WrappingKeySpec: kcrypto.SpecRSA2048})
 		wantErr(t, "key with generated material", err, fsm.ErrNotExternal)
 	})
 
 	for _, alg := range []string{kcrypto.AlgRSAOAEPSHA256, kcrypto.AlgRSAOAEPSHA1, kcrypto.AlgRSAPKCS1v15} {
-		p, err := e.svc.GetParametersForImport(bg, e.caller, k.ID, alg, kcrypto.SpecRSA2048)
+		p, err := e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: alg, WrappingKeySpec: kcrypto.SpecRSA2048})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -556,7 +556,7 @@ func TestImport_EndToEndAndExpiry(t *testing.T) {
 		if _, err := x509.ParsePKCS8PrivateKey(tok.WrappedPrivateKey); err == nil {
 			t.Fatal("the token's private key is stored unwrapped")
 		}
-		if _, err := e.svc.ImportKeyMaterial(bg, e.caller, k.ID, importWrap(t, p.PublicKey, alg, material), p.ImportToken, 0); err != nil {
+		if _, err := e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: importWrap(t, p.PublicKey, alg, material), ImportToken: p.ImportToken}); err != nil {
 			t.Fatalf("%s: %v", alg, err)
 		}
 		if got := e.key(t, k.ID); got.State != fsm.StateEnabled || got.MaterialExpireTime != 0 {
@@ -571,11 +571,11 @@ func TestImport_EndToEndAndExpiry(t *testing.T) {
 		t.Fatalf("the ciphertext does not open with the imported material: %v", err)
 	}
 
-	p, err := e.svc.GetParametersForImport(bg, e.caller, k.ID, kcrypto.AlgRSAOAEPSHA256, kcrypto.SpecRSA2048)
+	p, err := e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA256, WrappingKeySpec: kcrypto.SpecRSA2048})
 	if err != nil {
 		t.Fatal(err)
 	}
-	po, err := e.svc.GetParametersForImport(bg, e.caller, other.ID, kcrypto.AlgRSAOAEPSHA256, kcrypto.SpecRSA2048)
+	po, err := e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: other.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA256, WrappingKeySpec: kcrypto.SpecRSA2048})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,28 +583,28 @@ func TestImport_EndToEndAndExpiry(t *testing.T) {
 	e.unchanged(t, "ImportKeyMaterial refusals", func() {
 		different := make([]byte, 32)
 		rand.Read(different)
-		_, err := e.svc.ImportKeyMaterial(bg, e.caller, k.ID, importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA256, different), p.ImportToken, 0)
+		_, err := e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA256, different), ImportToken: p.ImportToken})
 		wantErr(t, "different material", err, ErrInvalidKeyMaterial)
-		_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA256, material[:16]), p.ImportToken, 0)
+		_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA256, material[:16]), ImportToken: p.ImportToken})
 		wantErr(t, "16 bytes", err, ErrInvalidKeyMaterial)
-		_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, importWrap(t, po.PublicKey, kcrypto.AlgRSAOAEPSHA256, material), p.ImportToken, 0)
+		_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: importWrap(t, po.PublicKey, kcrypto.AlgRSAOAEPSHA256, material), ImportToken: p.ImportToken})
 		wantErr(t, "wrapped for another token", err, ErrInvalidKeyMaterial)
-		_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, wrapped, po.ImportToken, 0)
+		_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: wrapped, ImportToken: po.ImportToken})
 		wantErr(t, "another key's token", err, ErrInvalidImportToken)
-		_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, wrapped, p.ImportToken+"x", 0)
+		_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: wrapped, ImportToken: p.ImportToken + "x"})
 		wantErr(t, "garbled token", err, ErrInvalidImportToken)
-		_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, wrapped, p.ImportToken, e.clock.Now().Add(-time.Second).Unix())
+		_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: wrapped, ImportToken: p.ImportToken, ExpireUnix: e.clock.Now().Add(-time.Second).Unix()})
 		wantErr(t, "expiry in the past", err, ErrInvalidParameter)
-		_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, wrapped, p.ImportToken, -1)
+		_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: wrapped, ImportToken: p.ImportToken, ExpireUnix: -1})
 		wantErr(t, "negative expiry", err, ErrInvalidParameter)
-		_, err = e.svc.ImportKeyMaterial(bg, e.caller, kmsKey.ID, wrapped, p.ImportToken, 0)
+		_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: kmsKey.ID, EncryptedMaterial: wrapped, ImportToken: p.ImportToken})
 		wantErr(t, "a key with generated material", err, fsm.ErrNotExternal)
 	})
 
 	// Material with an expiry: the leader's scheduler makes the key
 	// unusable once it passes, and the same material brings it back.
 	expire := e.clock.Now().Add(48 * time.Hour).Unix()
-	if _, err := e.svc.ImportKeyMaterial(bg, e.caller, k.ID, wrapped, p.ImportToken, expire); err != nil {
+	if _, err := e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: wrapped, ImportToken: p.ImportToken, ExpireUnix: expire}); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.key(t, k.ID); got.MaterialExpireTime != expire*1000 {
@@ -624,11 +624,11 @@ func TestImport_EndToEndAndExpiry(t *testing.T) {
 	}
 	_, err = e.svc.Decrypt(bg, e.caller, DecryptInput{Ciphertext: enc.CiphertextBlob})
 	wantState(t, "Decrypt after expiry", err, fsm.StatePendingImport)
-	p, err = e.svc.GetParametersForImport(bg, e.caller, k.ID, kcrypto.AlgRSAOAEPSHA1, kcrypto.SpecRSA2048)
+	p, err = e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA1, WrappingKeySpec: kcrypto.SpecRSA2048})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.ImportKeyMaterial(bg, e.caller, k.ID, importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA1, material), p.ImportToken, 0); err != nil {
+	if _, err := e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA1, material), ImportToken: p.ImportToken}); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := e.svc.Decrypt(bg, e.caller, DecryptInput{Ciphertext: enc.CiphertextBlob}); err != nil || string(out.Plaintext) != "imported" {
@@ -664,7 +664,7 @@ func got(e *svcEnv, t testing.TB, id string) *fsm.Key { return e.key(t, id) }
 func TestImportKeyMaterial_ExpiredTokenIsReportedAsExpired(t *testing.T) {
 	e := newSvcEnv(t)
 	k := e.createKey(t, CreateKeyInput{Origin: OriginExternal})
-	p, err := e.svc.GetParametersForImport(bg, e.caller, k.ID, kcrypto.AlgRSAOAEPSHA256, kcrypto.SpecRSA2048)
+	p, err := e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA256, WrappingKeySpec: kcrypto.SpecRSA2048})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -672,10 +672,10 @@ func TestImportKeyMaterial_ExpiredTokenIsReportedAsExpired(t *testing.T) {
 	rand.Read(material)
 	wrapped := importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA256, material)
 	e.clock.Advance(25 * time.Hour)
-	_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, wrapped, p.ImportToken, 0)
+	_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: wrapped, ImportToken: p.ImportToken})
 	wantErr(t, "before the scheduler ran", err, ErrExpiredImportToken)
 	e.tick(t)
-	_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, wrapped, p.ImportToken, 0)
+	_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: wrapped, ImportToken: p.ImportToken})
 	wantErr(t, "after the scheduler ran", err, ErrExpiredImportToken)
 	if got := e.key(t, k.ID); got.State != fsm.StatePendingImport {
 		t.Errorf("an expired token imported material: %s", got.State)
@@ -764,7 +764,7 @@ func TestKeyPolicy_GetSetAndCreate(t *testing.T) {
 	if doc, _ := e.svc.GetKeyPolicy(bg, e.caller, withPolicy.ID, "default"); doc != custom {
 		t.Errorf("CreateKey's Policy: got %q", doc)
 	}
-	if _, err := e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", custom, false); err != nil {
+	if _, err := e.svc.SetKeyPolicy(bg, e.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: custom}); err != nil {
 		t.Fatal(err)
 	}
 	if doc, _ := e.svc.GetKeyPolicy(bg, e.caller, k.ID, "default"); doc != custom {
@@ -775,11 +775,11 @@ func TestKeyPolicy_GetSetAndCreate(t *testing.T) {
 		wantErr(t, "Get without PolicyName", err, ErrMissingParameter)
 		_, err = e.svc.GetKeyPolicy(bg, e.caller, k.ID, "other")
 		wantErr(t, "Get of another policy name", err, ErrInvalidParameter)
-		_, err = e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", "", false)
+		_, err = e.svc.SetKeyPolicy(bg, e.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: ""})
 		wantErr(t, "Set without Policy", err, ErrMissingParameter)
-		_, err = e.svc.SetKeyPolicy(bg, e.caller, k.ID, "Default", custom, false)
+		_, err = e.svc.SetKeyPolicy(bg, e.caller, KeyPolicyInput{Key: k.ID, PolicyName: "Default", Policy: custom})
 		wantErr(t, "Set of PolicyName Default", err, ErrInvalidParameter)
-		_, err = e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", `{"Version":"1","Statement":[]}`, false)
+		_, err = e.svc.SetKeyPolicy(bg, e.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: `{"Version":"1","Statement":[]}`})
 		wantErr(t, "Set of an empty statement list", err, ErrInvalidParameter)
 		_, _, err = e.svc.CreateKey(bg, e.caller, CreateKeyInput{DKMSInstanceID: e.inst, Policy: `{"Version":"1"}`})
 		wantErr(t, "CreateKey with a bad policy", err, ErrInvalidParameter)
@@ -830,7 +830,7 @@ func TestParseKeyFilters(t *testing.T) {
 
 func TestListKeys_FiltersAndAcrossKeysOrAcrossValues(t *testing.T) {
 	e := newSvcEnv(t)
-	second, _, err := e.svc.CreateInstance(bg, e.caller, "software", "second")
+	second, _, err := e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "software", Name: "second"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -889,7 +889,7 @@ func TestListKeys_FiltersAndAcrossKeysOrAcrossValues(t *testing.T) {
 
 func TestKmsInstances_ListAndGet(t *testing.T) {
 	e := newSvcEnv(t)
-	second, _, err := e.svc.CreateInstance(bg, e.caller, "", "second")
+	second, _, err := e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Name: "second"})
 	if err != nil || second.Type != InstanceSoftware || second.KeyQuota != DefaultKeyQuota {
 		t.Fatalf("CreateInstance: %+v %v", second, err)
 	}
@@ -911,7 +911,7 @@ func TestKmsInstances_ListAndGet(t *testing.T) {
 	wantErr(t, "unknown id", err, fsm.ErrInstanceNotFound)
 	_, err = e.svc.GetKmsInstance(bg, rootCaller("1999999999999999", ""), second.ID)
 	wantErr(t, "another account's instance", err, fsm.ErrInstanceNotFound)
-	_, _, err = e.svc.CreateInstance(bg, e.caller, "hardware", "")
+	_, _, err = e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "hardware"})
 	wantErr(t, "hardware instance", err, ErrInvalidParameter)
 	_, _, _, err = e.svc.ListKmsInstances(bg, e.caller, Page{Size: 101})
 	wantErr(t, "page size 101", err, ErrInvalidParameter)

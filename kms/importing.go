@@ -32,10 +32,18 @@ type ImportParameters struct {
 
 func tokenAAD(id string) []byte { return []byte("importtoken\x00" + id) }
 
+// ImportParametersInput asks for an import token for a key.
+type ImportParametersInput struct {
+	Key               string // id, alias or ARN of an EXTERNAL key
+	WrappingAlgorithm string // RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1 or RSAES_PKCS1_V1_5
+	WrappingKeySpec   string // RSA_2048
+}
+
 // GetParametersForImport makes a one-key, 24-hour import token: an RSA-2048
 // wrapping key pair whose private half is kept only wrapped under the root
 // key, and is refused after the token expires.
-func (s *Service) GetParametersForImport(ctx context.Context, c Caller, ref, alg, spec string) (ImportParameters, error) {
+func (s *Service) GetParametersForImport(ctx context.Context, c Caller, in ImportParametersInput) (ImportParameters, error) {
+	ref, alg, spec := in.Key, in.WrappingAlgorithm, in.WrappingKeySpec
 	if alg == "" {
 		return ImportParameters{}, missing(FieldWrappingAlgorithm)
 	}
@@ -84,10 +92,19 @@ func (s *Service) GetParametersForImport(ctx context.Context, c Caller, ref, alg
 	return ImportParameters{KeyID: k.ID, PublicKey: public, ImportToken: id, ExpireAt: expire, Index: idx}, nil
 }
 
+// ImportMaterialInput is key material to import, wrapped with an import
+// token's public key.
+type ImportMaterialInput struct {
+	Key               string // id, alias or ARN of an EXTERNAL key
+	EncryptedMaterial []byte
+	ImportToken       string
+	ExpireUnix        int64 // when the material expires, Unix seconds; 0: never
+}
+
 // ImportKeyMaterial imports material wrapped with an import token's public
-// key into an EXTERNAL key, which becomes Enabled. expireUnix 0 means the
-// material never expires.
-func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, ref string, encrypted []byte, token string, expireUnix int64) (uint64, error) {
+// key into an EXTERNAL key, which becomes Enabled.
+func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in ImportMaterialInput) (uint64, error) {
+	ref, encrypted, token, expireUnix := in.Key, in.EncryptedMaterial, in.ImportToken, in.ExpireUnix
 	if len(encrypted) == 0 {
 		return 0, missing(FieldEncryptedMaterial)
 	}

@@ -107,12 +107,6 @@ func (s *Service) Init(ctx context.Context) (InitResult, error) {
 
 func rootPrincipal(account string) string { return "acs:ram::" + account + ":root" }
 
-// CreateInstance adds a KMS instance of type software to the caller's
-// account (see CreateInstanceWith for hardware instances).
-func (s *Service) CreateInstance(ctx context.Context, c Caller, typ, name string) (*fsm.Instance, uint64, error) {
-	return s.CreateInstanceWith(ctx, c, InstanceInput{Type: typ, Name: name})
-}
-
 // InstanceInput holds CreateInstanceWith's parameters.
 type InstanceInput struct {
 	Type string // software (default) | hardware
@@ -508,7 +502,8 @@ func (s *Service) ListKeyVersions(ctx context.Context, c Caller, ref string, p P
 }
 
 // DescribeKeyVersion returns one version of a key.
-func (s *Service) DescribeKeyVersion(ctx context.Context, c Caller, ref, versionID string) (*fsm.KeyVersion, error) {
+func (s *Service) DescribeKeyVersion(ctx context.Context, c Caller, kv KeyVersionRef) (*fsm.KeyVersion, error) {
+	ref, versionID := kv.Key, kv.Version
 	if versionID == "" {
 		return nil, missing(FieldKeyVersionID)
 	}

@@ -234,8 +234,19 @@ func (s *Service) GetKeyPolicy(ctx context.Context, c Caller, ref, name string) 
 	return k.Policy, nil
 }
 
+// KeyPolicyInput is a key's new policy document.
+type KeyPolicyInput struct {
+	Key        string // id, alias or ARN
+	PolicyName string // always "default"
+	Policy     string // the document
+	// BypassLockoutCheck accepts a policy under which the caller could no
+	// longer call SetKeyPolicy on the key.
+	BypassLockoutCheck bool
+}
+
 // SetKeyPolicy replaces a key's policy document.
-func (s *Service) SetKeyPolicy(ctx context.Context, c Caller, ref, name, doc string, bypassLockoutCheck bool) (uint64, error) {
+func (s *Service) SetKeyPolicy(ctx context.Context, c Caller, in KeyPolicyInput) (uint64, error) {
+	ref, name, doc, bypassLockoutCheck := in.Key, in.PolicyName, in.Policy, in.BypassLockoutCheck
 	if err := checkPolicyName(name); err != nil {
 		return 0, err
 	}
