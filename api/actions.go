@@ -242,15 +242,15 @@ func (s *Server) listKeys(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, total, page, err := s.cfg.Service.ListKeys(c.ctx, c.caller, page, filters)
+	keys, err := s.cfg.Service.ListKeys(c.ctx, c.caller, page, filters)
 	if err != nil {
 		return nil, err
 	}
-	list := make([]map[string]any, 0, len(keys))
-	for _, k := range keys {
+	list := make([]map[string]any, 0, len(keys.Items))
+	for _, k := range keys.Items {
 		list = append(list, map[string]any{"KeyId": k.ID, "KeyArn": s.cfg.Service.KeyArn(k)})
 	}
-	return map[string]any{"Keys": map[string]any{"Key": list}, "TotalCount": total, "PageNumber": page.Number, "PageSize": page.Size}, nil
+	return map[string]any{"Keys": map[string]any{"Key": list}, "TotalCount": keys.Total, "PageNumber": keys.Page.Number, "PageSize": keys.Page.Size}, nil
 }
 
 func (s *Server) updateKeyDescription(c *call) (any, error) {
@@ -292,15 +292,15 @@ func (s *Server) listKeyVersions(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, versions, total, page, err := s.cfg.Service.ListKeyVersions(c.ctx, c.caller, c.p.str("KeyId"), page)
+	versions, err := s.cfg.Service.ListKeyVersions(c.ctx, c.caller, c.p.str("KeyId"), page)
 	if err != nil {
 		return nil, err
 	}
-	list := make([]map[string]any, 0, len(versions))
-	for _, v := range versions {
+	list := make([]map[string]any, 0, len(versions.Items))
+	for _, v := range versions.Items {
 		list = append(list, versionJSON(v))
 	}
-	return map[string]any{"KeyVersions": map[string]any{"KeyVersion": list}, "TotalCount": total, "PageNumber": page.Number, "PageSize": page.Size}, nil
+	return map[string]any{"KeyVersions": map[string]any{"KeyVersion": list}, "TotalCount": versions.Total, "PageNumber": versions.Page.Number, "PageSize": versions.Page.Size}, nil
 }
 
 func (s *Server) describeKeyVersion(c *call) (any, error) {
@@ -440,12 +440,12 @@ func (s *Server) deleteAlias(c *call) (any, error) {
 	return nil, err
 }
 
-func (s *Server) aliasList(aliases []*fsm.Alias, total int, page kms.Page) map[string]any {
-	list := make([]map[string]any, 0, len(aliases))
-	for _, a := range aliases {
+func (s *Server) aliasList(aliases kms.Listing[*fsm.Alias]) map[string]any {
+	list := make([]map[string]any, 0, len(aliases.Items))
+	for _, a := range aliases.Items {
 		list = append(list, map[string]any{"AliasName": a.Name, "AliasArn": s.cfg.Service.AliasArn(a), "KeyId": a.KeyID})
 	}
-	return map[string]any{"Aliases": map[string]any{"Alias": list}, "TotalCount": total, "PageNumber": page.Number, "PageSize": page.Size}
+	return map[string]any{"Aliases": map[string]any{"Alias": list}, "TotalCount": aliases.Total, "PageNumber": aliases.Page.Number, "PageSize": aliases.Page.Size}
 }
 
 func (s *Server) listAliases(c *call) (any, error) {
@@ -453,11 +453,11 @@ func (s *Server) listAliases(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	aliases, total, page, err := s.cfg.Service.ListAliases(c.ctx, c.caller, page)
+	aliases, err := s.cfg.Service.ListAliases(c.ctx, c.caller, page)
 	if err != nil {
 		return nil, err
 	}
-	return s.aliasList(aliases, total, page), nil
+	return s.aliasList(aliases), nil
 }
 
 func (s *Server) listAliasesByKeyID(c *call) (any, error) {
@@ -465,11 +465,11 @@ func (s *Server) listAliasesByKeyID(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	aliases, total, page, err := s.cfg.Service.ListAliasesByKeyID(c.ctx, c.caller, c.p.str("KeyId"), page)
+	aliases, err := s.cfg.Service.ListAliasesByKeyID(c.ctx, c.caller, c.p.str("KeyId"), page)
 	if err != nil {
 		return nil, err
 	}
-	return s.aliasList(aliases, total, page), nil
+	return s.aliasList(aliases), nil
 }
 
 func (s *Server) tagResource(c *call) (any, error) {
@@ -493,13 +493,13 @@ func (s *Server) untagResource(c *call) (any, error) {
 }
 
 func (s *Server) listResourceTags(c *call) (any, error) {
-	k, tags, err := s.cfg.Service.ListResourceTags(c.ctx, c.caller, c.p.str("KeyId"))
+	rt, err := s.cfg.Service.ListResourceTags(c.ctx, c.caller, c.p.str("KeyId"))
 	if err != nil {
 		return nil, err
 	}
-	list := make([]map[string]any, 0, len(tags))
-	for _, t := range tags {
-		list = append(list, map[string]any{"KeyId": k.ID, "TagKey": t.Key, "TagValue": t.Value})
+	list := make([]map[string]any, 0, len(rt.Tags))
+	for _, t := range rt.Tags {
+		list = append(list, map[string]any{"KeyId": rt.Key.ID, "TagKey": t.Key, "TagValue": t.Value})
 	}
 	return map[string]any{"Tags": map[string]any{"Tag": list}}, nil
 }

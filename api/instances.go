@@ -7,15 +7,15 @@ func (s *Server) listKmsInstances(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	insts, total, page, err := s.cfg.Service.ListKmsInstances(c.ctx, c.caller, page)
+	insts, err := s.cfg.Service.ListKmsInstances(c.ctx, c.caller, page)
 	if err != nil {
 		return nil, err
 	}
-	list := make([]map[string]any, 0, len(insts))
-	for _, in := range insts {
+	list := make([]map[string]any, 0, len(insts.Items))
+	for _, in := range insts.Items {
 		list = append(list, map[string]any{"KmsInstanceId": in.ID, "KmsInstanceArn": s.cfg.Service.InstanceArn(in)})
 	}
-	return map[string]any{"KmsInstances": map[string]any{"KmsInstance": list}, "TotalCount": total, "PageNumber": page.Number, "PageSize": page.Size}, nil
+	return map[string]any{"KmsInstances": map[string]any{"KmsInstance": list}, "TotalCount": insts.Total, "PageNumber": insts.Page.Number, "PageSize": insts.Page.Size}, nil
 }
 
 func (s *Server) getKmsInstance(c *call) (any, error) {

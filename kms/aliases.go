@@ -74,32 +74,28 @@ func (s *Service) DeleteAlias(ctx context.Context, c Caller, name string) (uint6
 }
 
 // ListAliases returns one page of the caller's aliases, by name.
-func (s *Service) ListAliases(ctx context.Context, c Caller, p Page) ([]*fsm.Alias, int, Page, error) {
+func (s *Service) ListAliases(ctx context.Context, c Caller, p Page) (Listing[*fsm.Alias], error) {
 	p, err := p.normalize()
 	if err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Alias]{}, err
 	}
 	if err := s.authorizeAccount(ctx, c, "kms:ListAliases"); err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Alias]{}, err
 	}
-	all := s.fsm.Aliases(c.AccountID, "")
-	start, end := p.bounds(len(all))
-	return all[start:end], len(all), p, nil
+	return listing(s.fsm.Aliases(c.AccountID, ""), p), nil
 }
 
 // ListAliasesByKeyID returns one page of a key's aliases.
-func (s *Service) ListAliasesByKeyID(ctx context.Context, c Caller, ref string, p Page) ([]*fsm.Alias, int, Page, error) {
+func (s *Service) ListAliasesByKeyID(ctx context.Context, c Caller, ref string, p Page) (Listing[*fsm.Alias], error) {
 	p, err := p.normalize()
 	if err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Alias]{}, err
 	}
 	k, err := s.keyFor(ctx, c, "kms:ListAliasesByKeyId", FieldKey, ref, nil)
 	if err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Alias]{}, err
 	}
-	all := s.fsm.Aliases(c.AccountID, k.ID)
-	start, end := p.bounds(len(all))
-	return all[start:end], len(all), p, nil
+	return listing(s.fsm.Aliases(c.AccountID, k.ID), p), nil
 }
 
 // Tag is one resource tag.
@@ -165,16 +161,22 @@ func (s *Service) UntagResource(ctx context.Context, c Caller, ref string, tagKe
 	return s.propose(ctx, fsm.CmdUntagResource, fsm.TagCmd{Now: s.nowMillis(), KeyID: k.ID, Keys: tagKeys})
 }
 
+// ResourceTags are a key's tags.
+type ResourceTags struct {
+	Key  *fsm.Key
+	Tags []Tag // sorted by tag key
+}
+
 // ListResourceTags returns a key's tags sorted by tag key.
-func (s *Service) ListResourceTags(ctx context.Context, c Caller, ref string) (*fsm.Key, []Tag, error) {
+func (s *Service) ListResourceTags(ctx context.Context, c Caller, ref string) (ResourceTags, error) {
 	k, err := s.keyFor(ctx, c, "kms:ListResourceTags", FieldKey, ref, nil)
 	if err != nil {
-		return nil, nil, err
+		return ResourceTags{}, err
 	}
 	out := make([]Tag, 0, len(k.Tags))
 	for key, v := range k.Tags {
 		out = append(out, Tag{Key: key, Value: v})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return k, out, nil
+	return ResourceTags{Key: k, Tags: out}, nil
 }

@@ -852,7 +852,8 @@ func TestListKeys_FiltersAndAcrossKeysOrAcrossValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys, total, _, err := e.svc.ListKeys(bg, e.caller, Page{Size: 100}, fs)
+		l, err := e.svc.ListKeys(bg, e.caller, Page{Size: 100}, fs)
+		keys, total := l.Items, l.Total
 		if err != nil || total != len(keys) {
 			t.Fatalf("%s: %d of %d, %v", filters, len(keys), total, err)
 		}
@@ -881,7 +882,8 @@ func TestListKeys_FiltersAndAcrossKeysOrAcrossValues(t *testing.T) {
 	same("AND with nothing in common", ids(`[{"Key":"KeySpec","Values":["EC_P256K"]},{"Key":"KeyUsage","Values":["ENCRYPT/DECRYPT"]}]`))
 	// Paging applies after filtering.
 	fs, _ := ParseKeyFilters(`[{"Key":"KeyState","Values":["Enabled"]}]`)
-	page, total, _, err := e.svc.ListKeys(bg, e.caller, Page{Number: 2, Size: 2}, fs)
+	l, err := e.svc.ListKeys(bg, e.caller, Page{Number: 2, Size: 2}, fs)
+	page, total := l.Items, l.Total
 	if err != nil || total != 3 || len(page) != 1 || page[0].ID != def.ID {
 		t.Errorf("page 2 of 2: %d keys of %d, %v", len(page), total, err)
 	}
@@ -894,7 +896,8 @@ func TestKmsInstances_ListAndGet(t *testing.T) {
 		t.Fatalf("CreateInstance: %+v %v", second, err)
 	}
 	e.createKey(t, CreateKeyInput{DKMSInstanceID: second.ID})
-	list, total, _, err := e.svc.ListKmsInstances(bg, e.caller, Page{})
+	l, err := e.svc.ListKmsInstances(bg, e.caller, Page{})
+	list, total := l.Items, l.Total
 	if err != nil || total != 2 || len(list) != 2 {
 		t.Fatalf("ListKmsInstances: %d of %d, %v", len(list), total, err)
 	}
@@ -913,7 +916,7 @@ func TestKmsInstances_ListAndGet(t *testing.T) {
 	wantErr(t, "another account's instance", err, fsm.ErrInstanceNotFound)
 	_, _, err = e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "hardware"})
 	wantErr(t, "hardware instance", err, ErrInvalidParameter)
-	_, _, _, err = e.svc.ListKmsInstances(bg, e.caller, Page{Size: 101})
+	_, err = e.svc.ListKmsInstances(bg, e.caller, Page{Size: 101})
 	wantErr(t, "page size 101", err, ErrInvalidParameter)
 }
 

@@ -51,6 +51,20 @@ func (p Page) normalize() (Page, error) {
 	return p, nil
 }
 
+// Listing is one page of a list: its items, how many there are in all and
+// the page (after defaults) that was cut.
+type Listing[T any] struct {
+	Items []T
+	Total int
+	Page  Page
+}
+
+// listing cuts page p (normalized) out of all.
+func listing[T any](all []T, p Page) Listing[T] {
+	start, end := p.bounds(len(all))
+	return Listing[T]{Items: all[start:end], Total: len(all), Page: p}
+}
+
 // bounds returns the slice bounds of the page within n items. A page far
 // past the end is empty (computed without overflowing).
 func (p Page) bounds(n int) (int, int) {
@@ -481,15 +495,21 @@ func (s *Service) CreateKeyVersion(ctx context.Context, c Caller, ref string) (*
 // refused the request.
 var ErrLimitExceeded = errors.New("resource limit exceeded")
 
+// KeyVersions is one page of a key's versions.
+type KeyVersions struct {
+	Key *fsm.Key
+	Listing[*fsm.KeyVersion]
+}
+
 // ListKeyVersions returns one page of a key's versions, oldest first.
-func (s *Service) ListKeyVersions(ctx context.Context, c Caller, ref string, p Page) (*fsm.Key, []*fsm.KeyVersion, int, Page, error) {
+func (s *Service) ListKeyVersions(ctx context.Context, c Caller, ref string, p Page) (KeyVersions, error) {
 	p, err := p.normalize()
 	if err != nil {
-		return nil, nil, 0, p, err
+		return KeyVersions{}, err
 	}
 	k, err := s.keyFor(ctx, c, "kms:ListKeyVersions", FieldKey, ref, nil)
 	if err != nil {
-		return nil, nil, 0, p, err
+		return KeyVersions{}, err
 	}
 	start, end := p.bounds(len(k.Versions))
 	var out []*fsm.KeyVersion
@@ -498,7 +518,7 @@ func (s *Service) ListKeyVersions(ctx context.Context, c Caller, ref string, p P
 			out = append(out, v)
 		}
 	}
-	return k, out, len(k.Versions), p, nil
+	return KeyVersions{Key: k, Listing: Listing[*fsm.KeyVersion]{Items: out, Total: len(k.Versions), Page: p}}, nil
 }
 
 // DescribeKeyVersion returns one version of a key.

@@ -68,13 +68,13 @@ func matches(k *fsm.Key, fs []KeyFilter) bool {
 
 // ListKeys returns one page of the caller's keys that pass the filters
 // (oldest first) and the total count of those that pass.
-func (s *Service) ListKeys(ctx context.Context, c Caller, p Page, filters []KeyFilter) ([]*fsm.Key, int, Page, error) {
+func (s *Service) ListKeys(ctx context.Context, c Caller, p Page, filters []KeyFilter) (Listing[*fsm.Key], error) {
 	p, err := p.normalize()
 	if err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Key]{}, err
 	}
 	if err := s.authorizeAccount(ctx, c, "kms:ListKeys"); err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Key]{}, err
 	}
 	var all []*fsm.Key
 	for _, k := range s.fsm.Keys(c.AccountID) {
@@ -82,22 +82,19 @@ func (s *Service) ListKeys(ctx context.Context, c Caller, p Page, filters []KeyF
 			all = append(all, k)
 		}
 	}
-	start, end := p.bounds(len(all))
-	return all[start:end], len(all), p, nil
+	return listing(all, p), nil
 }
 
 // ListKmsInstances returns one page of the caller's KMS instances.
-func (s *Service) ListKmsInstances(ctx context.Context, c Caller, p Page) ([]*fsm.Instance, int, Page, error) {
+func (s *Service) ListKmsInstances(ctx context.Context, c Caller, p Page) (Listing[*fsm.Instance], error) {
 	p, err := p.normalize()
 	if err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Instance]{}, err
 	}
 	if err := s.authorizeAccount(ctx, c, "kms:ListKmsInstances"); err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Instance]{}, err
 	}
-	all := s.fsm.Instances(c.AccountID)
-	start, end := p.bounds(len(all))
-	return all[start:end], len(all), p, nil
+	return listing(s.fsm.Instances(c.AccountID), p), nil
 }
 
 // GetKmsInstance returns one of the caller's KMS instances.
