@@ -423,13 +423,13 @@ func (s *Server) reEncrypt(c *call) (any, error) {
 }
 
 func (s *Server) createAlias(c *call) (any, error) {
-	idx, err := s.cfg.Service.CreateAlias(c.ctx, c.caller, c.p.str("AliasName"), c.p.str("KeyId"))
+	idx, err := s.cfg.Service.CreateAlias(c.ctx, c.caller, kms.AliasInput{Name: c.p.str("AliasName"), Key: c.p.str("KeyId")})
 	c.index = idx
 	return nil, err
 }
 
 func (s *Server) updateAlias(c *call) (any, error) {
-	idx, err := s.cfg.Service.UpdateAlias(c.ctx, c.caller, c.p.str("AliasName"), c.p.str("KeyId"))
+	idx, err := s.cfg.Service.UpdateAlias(c.ctx, c.caller, kms.AliasInput{Name: c.p.str("AliasName"), Key: c.p.str("KeyId")})
 	c.index = idx
 	return nil, err
 }

@@ -31,8 +31,15 @@ func checkAliasName(name string) error {
 	return nil
 }
 
+// AliasInput names an alias and the key it points at.
+type AliasInput struct {
+	Name string // alias/...
+	Key  string // id, alias or ARN of the key
+}
+
 // CreateAlias gives a key a new alias.
-func (s *Service) CreateAlias(ctx context.Context, c Caller, name, ref string) (uint64, error) {
+func (s *Service) CreateAlias(ctx context.Context, c Caller, in AliasInput) (uint64, error) {
+	name, ref := in.Name, in.Key
 	if err := checkAliasName(name); err != nil {
 		return 0, err
 	}
@@ -44,7 +51,8 @@ func (s *Service) CreateAlias(ctx context.Context, c Caller, name, ref string) (
 }
 
 // UpdateAlias points an existing alias at another key.
-func (s *Service) UpdateAlias(ctx context.Context, c Caller, name, ref string) (uint64, error) {
+func (s *Service) UpdateAlias(ctx context.Context, c Caller, in AliasInput) (uint64, error) {
+	name, ref := in.Name, in.Key
 	if err := checkAliasName(name); err != nil {
 		return 0, err
 	}

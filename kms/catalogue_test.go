@@ -381,7 +381,7 @@ func TestDeletion_WindowProtectionCancelAndLeaderDeletes(t *testing.T) {
 	e := newSvcEnv(t)
 	k := e.createKey(t, CreateKeyInput{})
 	other := e.createKey(t, CreateKeyInput{})
-	if _, err := e.svc.CreateAlias(bg, e.caller, "alias/doomed", k.ID); err != nil {
+	if _, err := e.svc.CreateAlias(bg, e.caller, AliasInput{Name: "alias/doomed", Key: k.ID}); err != nil {
 		t.Fatal(err)
 	}
 	blob, err := e.svc.Encrypt(bg, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("x")})
