@@ -71,10 +71,10 @@ func (s *Server) handlers() map[string]actionFunc {
 		"GetRole":              s.getRole,
 		"ListRoles":            s.listRoles,
 		"DeleteRole":           s.deleteRole,
-		"AttachPolicyToUser":   s.attachPolicy("AttachPolicyToUser", "User", false),
-		"DetachPolicyFromUser": s.attachPolicy("DetachPolicyFromUser", "User", true),
-		"AttachPolicyToRole":   s.attachPolicy("AttachPolicyToRole", "Role", false),
-		"DetachPolicyFromRole": s.attachPolicy("DetachPolicyFromRole", "Role", true),
+		"AttachPolicyToUser":   s.attachPolicy(kms.AttachToUser, false),
+		"DetachPolicyFromUser": s.attachPolicy(kms.AttachToUser, true),
+		"AttachPolicyToRole":   s.attachPolicy(kms.AttachToRole, false),
+		"DetachPolicyFromRole": s.attachPolicy(kms.AttachToRole, true),
 		"ListPoliciesForUser":  s.listPoliciesForUser,
 		"AssumeRole":           s.assumeRole,
 	}
@@ -242,15 +242,15 @@ func (s *Server) listKeys(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, total, page, err := s.cfg.Service.ListKeys(c.ctx, c.caller, page, filters)
+	keys, err := s.cfg.Service.ListKeys(c.ctx, c.caller, page, filters)
 	if err != nil {
 		return nil, err
 	}
-	list := make([]map[string]any, 0, len(keys))
-	for _, k := range keys {
+	list := make([]map[string]any, 0, len(keys.Items))
+	for _, k := range keys.Items {
 		list = append(list, map[string]any{"KeyId": k.ID, "KeyArn": s.cfg.Service.KeyArn(k)})
 	}
-	return map[string]any{"Keys": map[string]any{"Key": list}, "TotalCount": total, "PageNumber": page.Number, "PageSize": page.Size}, nil
+	return map[string]any{"Keys": map[string]any{"Key": list}, "TotalCount": keys.Total, "PageNumber": keys.Page.Number, "PageSize": keys.Page.Size}, nil
 }
 
 func (s *Server) updateKeyDescription(c *call) (any, error) {
@@ -292,19 +292,19 @@ func (s *Server) listKeyVersions(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, versions, total, page, err := s.cfg.Service.ListKeyVersions(c.ctx, c.caller, c.p.str("KeyId"), page)
+	versions, err := s.cfg.Service.ListKeyVersions(c.ctx, c.caller, c.p.str("KeyId"), page)
 	if err != nil {
 		return nil, err
 	}
-	list := make([]map[string]any, 0, len(versions))
-	for _, v := range versions {
+	list := make([]map[string]any, 0, len(versions.Items))
+	for _, v := range versions.Items {
 		list = append(list, versionJSON(v))
 	}
-	return map[string]any{"KeyVersions": map[string]any{"KeyVersion": list}, "TotalCount": total, "PageNumber": page.Number, "PageSize": page.Size}, nil
+	return map[string]any{"KeyVersions": map[string]any{"KeyVersion": list}, "TotalCount": versions.Total, "PageNumber": versions.Page.Number, "PageSize": versions.Page.Size}, nil
 }
 
 func (s *Server) describeKeyVersion(c *call) (any, error) {
-	v, err := s.cfg.Service.DescribeKeyVersion(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeyVersionId"))
+	v, err := s.cfg.Service.DescribeKeyVersion(c.ctx, c.caller, c.versionRef())
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +324,9 @@ func (s *Server) encrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.cfg.Service.Encrypt(c.ctx, c.caller, c.p.str("KeyId"), []byte(c.p.str("Plaintext")), encCtx)
+	out, err := s.cfg.Service.Encrypt(c.ctx, c.caller, kms.EncryptInput{
+		Key: c.p.str("KeyId"), Plaintext: []byte(c.p.str("Plaintext")), EncryptionContext: encCtx,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +342,7 @@ func (s *Server) decrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.cfg.Service.Decrypt(c.ctx, c.caller, blob, encCtx)
+	out, err := s.cfg.Service.Decrypt(c.ctx, c.caller, kms.DecryptInput{Ciphertext: blob, EncryptionContext: encCtx})
 	if err != nil {
 		return nil, err
 	}
@@ -351,21 +353,30 @@ func (s *Server) dataKey(c *call) (kms.DataKey, error) {
 	return s.dataKeyWith(c, s.cfg.Service.GenerateDataKey)
 }
 
-type dataKeyFunc func(ctx context.Context, c kms.Caller, ref, keySpec string, n int, encCtx map[string]string) (kms.DataKey, error)
+type dataKeyFunc func(ctx context.Context, c kms.Caller, in kms.DataKeyInput) (kms.DataKey, error)
 
 func (s *Server) dataKeyWith(c *call, generate dataKeyFunc) (kms.DataKey, error) {
-	n, err := c.p.integer("NumberOfBytes")
+	in, err := c.dataKeyInput()
 	if err != nil {
 		return kms.DataKey{}, err
 	}
+	return generate(c.ctx, c.caller, in)
+}
+
+// dataKeyInput reads the parameters of the actions that make a data key.
+func (c *call) dataKeyInput() (kms.DataKeyInput, error) {
+	n, err := c.p.integer("NumberOfBytes")
+	if err != nil {
+		return kms.DataKeyInput{}, err
+	}
 	if c.p.str("NumberOfBytes") != "" && (n < 1 || n > 1024) {
-		return kms.DataKey{}, invalidParam("NumberOfBytes", "must be between 1 and 1024")
+		return kms.DataKeyInput{}, invalidParam("NumberOfBytes", "must be between 1 and 1024")
 	}
 	encCtx, err := c.p.context("EncryptionContext")
 	if err != nil {
-		return kms.DataKey{}, err
+		return kms.DataKeyInput{}, err
 	}
-	return generate(c.ctx, c.caller, c.p.str("KeyId"), c.p.str("KeySpec"), n, encCtx)
+	return kms.DataKeyInput{Key: c.p.str("KeyId"), KeySpec: c.p.str("KeySpec"), NumberOfBytes: n, EncryptionContext: encCtx}, nil
 }
 
 func (s *Server) generateDataKey(c *call) (any, error) {
@@ -402,7 +413,9 @@ func (s *Server) reEncrypt(c *call) (any, error) {
 	if c.p.str("SourceKeyId") != "" || c.p.str("SourceEncryptionAlgorithm") != "" {
 		return nil, fmt.Errorf("%w: re-encrypting asymmetric ciphertext (SourceKeyId, SourceEncryptionAlgorithm)", kms.ErrUnsupported)
 	}
-	out, err := s.cfg.Service.ReEncrypt(c.ctx, c.caller, blob, c.p.str("DestinationKeyId"), srcCtx, dstCtx)
+	out, err := s.cfg.Service.ReEncrypt(c.ctx, c.caller, kms.ReEncryptInput{
+		Ciphertext: blob, SourceContext: srcCtx, DestinationKey: c.p.str("DestinationKeyId"), DestinationContext: dstCtx,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -410,13 +423,13 @@ func (s *Server) reEncrypt(c *call) (any, error) {
 }
 
 func (s *Server) createAlias(c *call) (any, error) {
-	idx, err := s.cfg.Service.CreateAlias(c.ctx, c.caller, c.p.str("AliasName"), c.p.str("KeyId"))
+	idx, err := s.cfg.Service.CreateAlias(c.ctx, c.caller, kms.AliasInput{Name: c.p.str("AliasName"), Key: c.p.str("KeyId")})
 	c.index = idx
 	return nil, err
 }
 
 func (s *Server) updateAlias(c *call) (any, error) {
-	idx, err := s.cfg.Service.UpdateAlias(c.ctx, c.caller, c.p.str("AliasName"), c.p.str("KeyId"))
+	idx, err := s.cfg.Service.UpdateAlias(c.ctx, c.caller, kms.AliasInput{Name: c.p.str("AliasName"), Key: c.p.str("KeyId")})
 	c.index = idx
 	return nil, err
 }
@@ -427,12 +440,12 @@ func (s *Server) deleteAlias(c *call) (any, error) {
 	return nil, err
 }
 
-func (s *Server) aliasList(aliases []*fsm.Alias, total int, page kms.Page) map[string]any {
-	list := make([]map[string]any, 0, len(aliases))
-	for _, a := range aliases {
+func (s *Server) aliasList(aliases kms.Listing[*fsm.Alias]) map[string]any {
+	list := make([]map[string]any, 0, len(aliases.Items))
+	for _, a := range aliases.Items {
 		list = append(list, map[string]any{"AliasName": a.Name, "AliasArn": s.cfg.Service.AliasArn(a), "KeyId": a.KeyID})
 	}
-	return map[string]any{"Aliases": map[string]any{"Alias": list}, "TotalCount": total, "PageNumber": page.Number, "PageSize": page.Size}
+	return map[string]any{"Aliases": map[string]any{"Alias": list}, "TotalCount": aliases.Total, "PageNumber": aliases.Page.Number, "PageSize": aliases.Page.Size}
 }
 
 func (s *Server) listAliases(c *call) (any, error) {
@@ -440,11 +453,11 @@ func (s *Server) listAliases(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	aliases, total, page, err := s.cfg.Service.ListAliases(c.ctx, c.caller, page)
+	aliases, err := s.cfg.Service.ListAliases(c.ctx, c.caller, page)
 	if err != nil {
 		return nil, err
 	}
-	return s.aliasList(aliases, total, page), nil
+	return s.aliasList(aliases), nil
 }
 
 func (s *Server) listAliasesByKeyID(c *call) (any, error) {
@@ -452,11 +465,11 @@ func (s *Server) listAliasesByKeyID(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	aliases, total, page, err := s.cfg.Service.ListAliasesByKeyID(c.ctx, c.caller, c.p.str("KeyId"), page)
+	aliases, err := s.cfg.Service.ListAliasesByKeyID(c.ctx, c.caller, c.p.str("KeyId"), page)
 	if err != nil {
 		return nil, err
 	}
-	return s.aliasList(aliases, total, page), nil
+	return s.aliasList(aliases), nil
 }
 
 func (s *Server) tagResource(c *call) (any, error) {
@@ -480,13 +493,13 @@ func (s *Server) untagResource(c *call) (any, error) {
 }
 
 func (s *Server) listResourceTags(c *call) (any, error) {
-	k, tags, err := s.cfg.Service.ListResourceTags(c.ctx, c.caller, c.p.str("KeyId"))
+	rt, err := s.cfg.Service.ListResourceTags(c.ctx, c.caller, c.p.str("KeyId"))
 	if err != nil {
 		return nil, err
 	}
-	list := make([]map[string]any, 0, len(tags))
-	for _, t := range tags {
-		list = append(list, map[string]any{"KeyId": k.ID, "TagKey": t.Key, "TagValue": t.Value})
+	list := make([]map[string]any, 0, len(rt.Tags))
+	for _, t := range rt.Tags {
+		list = append(list, map[string]any{"KeyId": rt.Key.ID, "TagKey": t.Key, "TagValue": t.Value})
 	}
 	return map[string]any{"Tags": map[string]any{"Tag": list}}, nil
 }

@@ -19,7 +19,7 @@ import (
 // parameter they read.
 var paramReaders = map[string]bool{
 	"str": true, "required": true, "integer": true, "boolean": true, "context": true,
-	"base64Param": true, "tags": true, "stringList": true,
+	"base64Param": true, "tags": true, "stringList": true, "optBoolean": true, "optInteger": true,
 }
 
 // handlerReads parses the package's sources and returns, for each action of

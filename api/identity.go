@@ -26,7 +26,9 @@ func roleJSON(r *fsm.Role) map[string]any {
 }
 
 func (s *Server) createUser(c *call) (any, error) {
-	u, idx, err := s.cfg.Service.CreateUser(c.ctx, c.caller, c.p.str("UserName"), c.p.str("DisplayName"), c.p.str("Comments"))
+	u, idx, err := s.cfg.Service.CreateUser(c.ctx, c.caller, kms.UserInput{
+		Name: c.p.str("UserName"), DisplayName: c.p.str("DisplayName"), Comments: c.p.str("Comments"),
+	})
 	c.index = idx
 	if err != nil {
 		return nil, err
@@ -85,13 +87,17 @@ func (s *Server) listAccessKeys(c *call) (any, error) {
 }
 
 func (s *Server) updateAccessKey(c *call) (any, error) {
-	idx, err := s.cfg.Service.UpdateAccessKey(c.ctx, c.caller, c.p.str("UserName"), c.p.str("UserAccessKeyId"), c.p.str("Status"))
+	idx, err := s.cfg.Service.UpdateAccessKey(c.ctx, c.caller, accessKeyRef(c), c.p.str("Status"))
 	c.index = idx
 	return nil, err
 }
 
+func accessKeyRef(c *call) kms.AccessKeyRef {
+	return kms.AccessKeyRef{User: c.p.str("UserName"), ID: c.p.str("UserAccessKeyId")}
+}
+
 func (s *Server) deleteAccessKey(c *call) (any, error) {
-	idx, err := s.cfg.Service.DeleteAccessKey(c.ctx, c.caller, c.p.str("UserName"), c.p.str("UserAccessKeyId"))
+	idx, err := s.cfg.Service.DeleteAccessKey(c.ctx, c.caller, accessKeyRef(c))
 	c.index = idx
 	return nil, err
 }
@@ -105,7 +111,10 @@ func (s *Server) createRole(c *call) (any, error) {
 		}
 		maxSession = n
 	}
-	r, idx, err := s.cfg.Service.CreateRole(c.ctx, c.caller, c.p.str("RoleName"), c.p.str("AssumeRolePolicyDocument"), c.p.str("Description"), maxSession)
+	r, idx, err := s.cfg.Service.CreateRole(c.ctx, c.caller, kms.RoleInput{
+		Name: c.p.str("RoleName"), TrustPolicy: c.p.str("AssumeRolePolicyDocument"),
+		Description: c.p.str("Description"), MaxSessionDuration: maxSession,
+	})
 	c.index = idx
 	if err != nil {
 		return nil, err
@@ -139,13 +148,15 @@ func (s *Server) deleteRole(c *call) (any, error) {
 	return nil, err
 }
 
-func (s *Server) attachPolicy(action, kind string, detach bool) actionFunc {
+func (s *Server) attachPolicy(to string, detach bool) actionFunc {
 	return func(c *call) (any, error) {
 		name := c.p.str("UserName")
-		if kind == "Role" {
+		if to == kms.AttachToRole {
 			name = c.p.str("RoleName")
 		}
-		idx, err := s.cfg.Service.AttachPolicy(c.ctx, c.caller, action, kind, name, c.p.str("PolicyType"), c.p.str("PolicyName"), detach)
+		idx, err := s.cfg.Service.AttachPolicy(c.ctx, c.caller, kms.PolicyAttachmentInput{
+			To: to, Name: name, PolicyType: c.p.str("PolicyType"), PolicyName: c.p.str("PolicyName"), Detach: detach,
+		})
 		c.index = idx
 		return nil, err
 	}
@@ -172,7 +183,9 @@ func (s *Server) assumeRole(c *call) (any, error) {
 		}
 		duration = n
 	}
-	t, err := s.cfg.Service.AssumeRole(c.ctx, c.caller, c.p.str("RoleArn"), c.p.str("RoleSessionName"), duration)
+	t, err := s.cfg.Service.AssumeRole(c.ctx, c.caller, kms.AssumeRoleInput{
+		RoleArn: c.p.str("RoleArn"), SessionName: c.p.str("RoleSessionName"), DurationSeconds: duration,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -94,6 +94,30 @@ func (p params) integer(name string) (int, error) {
 	return n, nil
 }
 
+// optBoolean is nil when the parameter is absent, else its value.
+func (p params) optBoolean(name string) (*bool, error) {
+	if _, given := p[name]; !given {
+		return nil, nil
+	}
+	v, err := p.boolean(name)
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// optInteger is nil when the parameter is absent, else its value.
+func (p params) optInteger(name string) (*int, error) {
+	if _, given := p[name]; !given {
+		return nil, nil
+	}
+	v, err := p.integer(name)
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
 func (p params) boolean(name string) (bool, error) {
 	switch strings.ToLower(p[name]) {
 	case "", "false":

@@ -242,7 +242,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, action, requ
 			a.rec.Action = action
 		}
 	}
-	msg := err.Error()
+	msg := errorMessage(err)
 	if internal {
 		s.log.Error("internal error", "request_id", requestID, "action", action, "error", err)
 		msg = "The request processing has failed due to some unknown error. Request id: " + requestID

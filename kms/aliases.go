@@ -16,27 +16,34 @@ var aliasPattern = regexp.MustCompile(`^alias/[A-Za-z0-9_/-]{1,255}$`)
 
 func checkAliasName(name string) error {
 	if name == "" {
-		return missing("AliasName")
+		return missing(FieldAliasName)
 	}
 	if !aliasPattern.MatchString(name) {
-		return invalid("AliasName", "an alias is alias/ followed by 1 to 255 letters, digits, _, / or -")
+		return invalid(FieldAliasName, "an alias is alias/ followed by 1 to 255 letters, digits, _, / or -")
 	}
 	// The service's own aliases; matched in any case, so that alias/ACS/x
 	// cannot pass for one.
 	for _, reserved := range []string{"alias/acs/", "alias/aliyun/"} {
 		if strings.HasPrefix(strings.ToLower(name), reserved) {
-			return invalid("AliasName", fmt.Sprintf("the prefix %s is reserved for service keys (in any case)", reserved))
+			return invalid(FieldAliasName, fmt.Sprintf("the prefix %s is reserved for service keys (in any case)", reserved))
 		}
 	}
 	return nil
 }
 
+// AliasInput names an alias and the key it points at.
+type AliasInput struct {
+	Name string // alias/...
+	Key  string // id, alias or ARN of the key
+}
+
 // CreateAlias gives a key a new alias.
-func (s *Service) CreateAlias(ctx context.Context, c Caller, name, ref string) (uint64, error) {
+func (s *Service) CreateAlias(ctx context.Context, c Caller, in AliasInput) (uint64, error) {
+	name, ref := in.Name, in.Key
 	if err := checkAliasName(name); err != nil {
 		return 0, err
 	}
-	k, err := s.keyFor(ctx, c, "kms:CreateAlias", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:CreateAlias", FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -44,11 +51,12 @@ func (s *Service) CreateAlias(ctx context.Context, c Caller, name, ref string) (
 }
 
 // UpdateAlias points an existing alias at another key.
-func (s *Service) UpdateAlias(ctx context.Context, c Caller, name, ref string) (uint64, error) {
+func (s *Service) UpdateAlias(ctx context.Context, c Caller, in AliasInput) (uint64, error) {
+	name, ref := in.Name, in.Key
 	if err := checkAliasName(name); err != nil {
 		return 0, err
 	}
-	k, err := s.keyFor(ctx, c, "kms:UpdateAlias", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:UpdateAlias", FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -74,32 +82,28 @@ func (s *Service) DeleteAlias(ctx context.Context, c Caller, name string) (uint6
 }
 
 // ListAliases returns one page of the caller's aliases, by name.
-func (s *Service) ListAliases(ctx context.Context, c Caller, p Page) ([]*fsm.Alias, int, Page, error) {
+func (s *Service) ListAliases(ctx context.Context, c Caller, p Page) (Listing[*fsm.Alias], error) {
 	p, err := p.normalize()
 	if err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Alias]{}, err
 	}
 	if err := s.authorizeAccount(ctx, c, "kms:ListAliases"); err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Alias]{}, err
 	}
-	all := s.fsm.Aliases(c.AccountID, "")
-	start, end := p.bounds(len(all))
-	return all[start:end], len(all), p, nil
+	return listing(s.fsm.Aliases(c.AccountID, ""), p), nil
 }
 
 // ListAliasesByKeyID returns one page of a key's aliases.
-func (s *Service) ListAliasesByKeyID(ctx context.Context, c Caller, ref string, p Page) ([]*fsm.Alias, int, Page, error) {
+func (s *Service) ListAliasesByKeyID(ctx context.Context, c Caller, ref string, p Page) (Listing[*fsm.Alias], error) {
 	p, err := p.normalize()
 	if err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Alias]{}, err
 	}
-	k, err := s.keyFor(ctx, c, "kms:ListAliasesByKeyId", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:ListAliasesByKeyId", FieldKey, ref, nil)
 	if err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Alias]{}, err
 	}
-	all := s.fsm.Aliases(c.AccountID, k.ID)
-	start, end := p.bounds(len(all))
-	return all[start:end], len(all), p, nil
+	return listing(s.fsm.Aliases(c.AccountID, k.ID), p), nil
 }
 
 // Tag is one resource tag.
@@ -111,13 +115,13 @@ var tagPattern = regexp.MustCompile(`^[\p{L}\p{N} /\\_\-.+=:@]*$`)
 func checkTag(t Tag) error {
 	switch {
 	case t.Key == "":
-		return invalid("Tags", "a tag needs a TagKey")
+		return invalid(FieldTags, "a tag needs a TagKey")
 	case len([]rune(t.Key)) > 128 || len([]rune(t.Value)) > 128:
-		return invalid("Tags", "tag keys and values are at most 128 characters")
+		return invalid(FieldTags, "tag keys and values are at most 128 characters")
 	case !tagPattern.MatchString(t.Key) || !tagPattern.MatchString(t.Value):
-		return invalid("Tags", fmt.Sprintf("tag %q: keys and values use letters, digits, spaces and / \\ _ - . + = : @", t.Key))
+		return invalid(FieldTags, fmt.Sprintf("tag %q: keys and values use letters, digits, spaces and / \\ _ - . + = : @", t.Key))
 	case strings.HasPrefix(strings.ToLower(t.Key), "aliyun") || strings.HasPrefix(strings.ToLower(t.Key), "acs:"):
-		return invalid("Tags", fmt.Sprintf("tag key %q: keys must not start with aliyun or acs:", t.Key))
+		return invalid(FieldTags, fmt.Sprintf("tag key %q: keys must not start with aliyun or acs:", t.Key))
 	}
 	return nil
 }
@@ -126,10 +130,10 @@ func checkTag(t Tag) error {
 // A key carries at most 20 tags.
 func (s *Service) TagResource(ctx context.Context, c Caller, ref string, tags []Tag) (uint64, error) {
 	if len(tags) == 0 {
-		return 0, missing("Tags")
+		return 0, missing(FieldTags)
 	}
 	if len(tags) > fsm.MaxTagsPerKey {
-		return 0, invalid("Tags", fmt.Sprintf("at most %d tags", fsm.MaxTagsPerKey))
+		return 0, invalid(FieldTags, fmt.Sprintf("at most %d tags", fsm.MaxTagsPerKey))
 	}
 	m := make(map[string]string, len(tags))
 	for _, t := range tags {
@@ -138,7 +142,7 @@ func (s *Service) TagResource(ctx context.Context, c Caller, ref string, tags []
 		}
 		m[t.Key] = t.Value
 	}
-	k, err := s.keyFor(ctx, c, "kms:TagResource", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:TagResource", FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -148,33 +152,39 @@ func (s *Service) TagResource(ctx context.Context, c Caller, ref string, tags []
 // UntagResource removes tag keys from a key; absent keys are ignored.
 func (s *Service) UntagResource(ctx context.Context, c Caller, ref string, tagKeys []string) (uint64, error) {
 	if len(tagKeys) == 0 {
-		return 0, missing("TagKeys")
+		return 0, missing(FieldTagKeys)
 	}
 	if len(tagKeys) > fsm.MaxTagsPerKey {
-		return 0, invalid("TagKeys", fmt.Sprintf("at most %d tag keys", fsm.MaxTagsPerKey))
+		return 0, invalid(FieldTagKeys, fmt.Sprintf("at most %d tag keys", fsm.MaxTagsPerKey))
 	}
 	for _, t := range tagKeys {
 		if t == "" || len([]rune(t)) > 128 {
-			return 0, invalid("TagKeys", "tag keys are 1 to 128 characters")
+			return 0, invalid(FieldTagKeys, "tag keys are 1 to 128 characters")
 		}
 	}
-	k, err := s.keyFor(ctx, c, "kms:UntagResource", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:UntagResource", FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}
 	return s.propose(ctx, fsm.CmdUntagResource, fsm.TagCmd{Now: s.nowMillis(), KeyID: k.ID, Keys: tagKeys})
 }
 
+// ResourceTags are a key's tags.
+type ResourceTags struct {
+	Key  *fsm.Key
+	Tags []Tag // sorted by tag key
+}
+
 // ListResourceTags returns a key's tags sorted by tag key.
-func (s *Service) ListResourceTags(ctx context.Context, c Caller, ref string) (*fsm.Key, []Tag, error) {
-	k, err := s.keyFor(ctx, c, "kms:ListResourceTags", "KeyId", ref, nil)
+func (s *Service) ListResourceTags(ctx context.Context, c Caller, ref string) (ResourceTags, error) {
+	k, err := s.keyFor(ctx, c, "kms:ListResourceTags", FieldKey, ref, nil)
 	if err != nil {
-		return nil, nil, err
+		return ResourceTags{}, err
 	}
 	out := make([]Tag, 0, len(k.Tags))
 	for key, v := range k.Tags {
 		out = append(out, Tag{Key: key, Value: v})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return k, out, nil
+	return ResourceTags{Key: k, Tags: out}, nil
 }

@@ -20,16 +20,52 @@ type AsymmetricResult struct {
 	PublicKeyPEM string // GetPublicKey
 }
 
+// KeyVersionRef names one version of a key.
+type KeyVersionRef struct {
+	Key     string // id, alias or ARN
+	Version string // the key version id; required by every asymmetric operation
+}
+
+// SignInput is a digest to sign with a version's private key.
+type SignInput struct {
+	KeyVersionRef
+	Algorithm string // RSA_PSS_SHA_256, RSA_PKCS1_SHA_256 or ECDSA_SHA_256
+	Digest    []byte // SHA-256, 32 bytes
+}
+
+// VerifyInput is a signature to check over a digest.
+type VerifyInput struct {
+	KeyVersionRef
+	Algorithm string
+	Digest    []byte
+	Signature []byte
+}
+
+// AsymmetricEncryptInput is plaintext to encrypt to a version's public key.
+type AsymmetricEncryptInput struct {
+	KeyVersionRef
+	Algorithm string // RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1
+	Plaintext []byte
+}
+
+// AsymmetricDecryptInput is ciphertext to decrypt with a version's private
+// key.
+type AsymmetricDecryptInput struct {
+	KeyVersionRef
+	Algorithm  string
+	Ciphertext []byte
+}
+
 // asymmetricVersion resolves the key and the version an asymmetric action
 // names. The service requires KeyVersionId for these actions.
 func (s *Service) asymmetricVersion(ctx context.Context, c Caller, ref, versionID, op, usage string) (*fsm.Key, *fsm.KeyVersion, error) {
 	if versionID == "" {
-		return nil, nil, missing("KeyVersionId")
+		return nil, nil, missing(FieldKeyVersionID)
 	}
 	if err := s.fresh(ctx); err != nil {
 		return nil, nil, err
 	}
-	k, err := s.keyFor(ctx, c, "kms:"+op, "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:"+op, FieldKey, ref, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -53,12 +89,12 @@ func (s *Service) asymmetricVersion(ctx context.Context, c Caller, ref, versionI
 
 func checkSignAlgorithm(spec, alg string) error {
 	if alg == "" {
-		return missing("Algorithm")
+		return missing(FieldAlgorithm)
 	}
 	ok := (kcrypto.IsRSA(spec) && (alg == kcrypto.AlgRSAPSSSHA256 || alg == kcrypto.AlgRSAPKCS1SHA256)) ||
 		(kcrypto.IsEC(spec) && alg == kcrypto.AlgECDSASHA256)
 	if !ok {
-		return invalid("Algorithm", fmt.Sprintf("%s keys sign with %s", spec, signAlgorithms(spec)))
+		return invalid(FieldAlgorithm, fmt.Sprintf("%s keys sign with %s", spec, signAlgorithms(spec)))
 	}
 	return nil
 }
@@ -72,16 +108,17 @@ func signAlgorithms(spec string) string {
 
 func checkDigest(digest []byte) error {
 	if len(digest) == 0 {
-		return missing("Digest")
+		return missing(FieldDigest)
 	}
 	if len(digest) != sha256.Size {
-		return invalid("Digest", fmt.Sprintf("the Base64 of a 32-byte SHA-256 digest is expected, got %d bytes", len(digest)))
+		return invalid(FieldDigest, fmt.Sprintf("the Base64 of a 32-byte SHA-256 digest is expected, got %d bytes", len(digest)))
 	}
 	return nil
 }
 
 // AsymmetricSign signs a SHA-256 digest.
-func (s *Service) AsymmetricSign(ctx context.Context, c Caller, ref, versionID, alg string, digest []byte) (AsymmetricResult, error) {
+func (s *Service) AsymmetricSign(ctx context.Context, c Caller, in SignInput) (AsymmetricResult, error) {
+	ref, versionID, alg, digest := in.Key, in.Version, in.Algorithm, in.Digest
 	if err := checkDigest(digest); err != nil {
 		return AsymmetricResult{}, err
 	}
@@ -103,12 +140,13 @@ func (s *Service) AsymmetricSign(ctx context.Context, c Caller, ref, versionID, 
 }
 
 // AsymmetricVerify checks a signature over a SHA-256 digest.
-func (s *Service) AsymmetricVerify(ctx context.Context, c Caller, ref, versionID, alg string, digest, sig []byte) (AsymmetricResult, error) {
+func (s *Service) AsymmetricVerify(ctx context.Context, c Caller, in VerifyInput) (AsymmetricResult, error) {
+	ref, versionID, alg, digest, sig := in.Key, in.Version, in.Algorithm, in.Digest, in.Signature
 	if err := checkDigest(digest); err != nil {
 		return AsymmetricResult{}, err
 	}
 	if len(sig) == 0 {
-		return AsymmetricResult{}, missing("Value")
+		return AsymmetricResult{}, missing(FieldSignature)
 	}
 	k, v, err := s.asymmetricVersion(ctx, c, ref, versionID, "AsymmetricVerify", UsageSignVerify)
 	if err != nil {
@@ -129,18 +167,19 @@ func (s *Service) AsymmetricVerify(ctx context.Context, c Caller, ref, versionID
 
 func checkOAEP(spec, alg string) error {
 	if alg == "" {
-		return missing("Algorithm")
+		return missing(FieldAlgorithm)
 	}
 	if !kcrypto.IsRSA(spec) || (alg != kcrypto.AlgRSAOAEPSHA256 && alg != kcrypto.AlgRSAOAEPSHA1) {
-		return invalid("Algorithm", fmt.Sprintf("%s keys encrypt with RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1", spec))
+		return invalid(FieldAlgorithm, fmt.Sprintf("%s keys encrypt with RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1", spec))
 	}
 	return nil
 }
 
 // AsymmetricEncrypt encrypts with a version's RSA public key.
-func (s *Service) AsymmetricEncrypt(ctx context.Context, c Caller, ref, versionID, alg string, plaintext []byte) (AsymmetricResult, error) {
+func (s *Service) AsymmetricEncrypt(ctx context.Context, c Caller, in AsymmetricEncryptInput) (AsymmetricResult, error) {
+	ref, versionID, alg, plaintext := in.Key, in.Version, in.Algorithm, in.Plaintext
 	if len(plaintext) == 0 {
-		return AsymmetricResult{}, missing("Plaintext")
+		return AsymmetricResult{}, missing(FieldPlaintext)
 	}
 	k, v, err := s.asymmetricVersion(ctx, c, ref, versionID, "AsymmetricEncrypt", UsageEncryptDecrypt)
 	if err != nil {
@@ -151,7 +190,7 @@ func (s *Service) AsymmetricEncrypt(ctx context.Context, c Caller, ref, versionI
 	}
 	max, _ := kcrypto.MaxOAEPPlaintext(k.Spec, alg)
 	if len(plaintext) > max {
-		return AsymmetricResult{}, invalid("Plaintext", fmt.Sprintf("%s with %s takes at most %d bytes", k.Spec, alg, max))
+		return AsymmetricResult{}, invalid(FieldPlaintext, fmt.Sprintf("%s with %s takes at most %d bytes", k.Spec, alg, max))
 	}
 	if isDryRun(ctx) {
 		return AsymmetricResult{}, ErrDryRun
@@ -164,9 +203,10 @@ func (s *Service) AsymmetricEncrypt(ctx context.Context, c Caller, ref, versionI
 }
 
 // AsymmetricDecrypt decrypts with a version's RSA private key.
-func (s *Service) AsymmetricDecrypt(ctx context.Context, c Caller, ref, versionID, alg string, ciphertext []byte) (AsymmetricResult, error) {
+func (s *Service) AsymmetricDecrypt(ctx context.Context, c Caller, in AsymmetricDecryptInput) (AsymmetricResult, error) {
+	ref, versionID, alg, ciphertext := in.Key, in.Version, in.Algorithm, in.Ciphertext
 	if len(ciphertext) == 0 {
-		return AsymmetricResult{}, missing("CiphertextBlob")
+		return AsymmetricResult{}, missing(FieldCiphertext)
 	}
 	k, v, err := s.asymmetricVersion(ctx, c, ref, versionID, "AsymmetricDecrypt", UsageEncryptDecrypt)
 	if err != nil {
@@ -189,8 +229,8 @@ func (s *Service) AsymmetricDecrypt(ctx context.Context, c Caller, ref, versionI
 }
 
 // GetPublicKey returns a version's public key as PEM.
-func (s *Service) GetPublicKey(ctx context.Context, c Caller, ref, versionID string) (AsymmetricResult, error) {
-	k, v, err := s.asymmetricVersion(ctx, c, ref, versionID, "GetPublicKey", "")
+func (s *Service) GetPublicKey(ctx context.Context, c Caller, ref KeyVersionRef) (AsymmetricResult, error) {
+	k, v, err := s.asymmetricVersion(ctx, c, ref.Key, ref.Version, "GetPublicKey", "")
 	if err != nil {
 		return AsymmetricResult{}, err
 	}
@@ -216,26 +256,26 @@ type ExportedDataKey struct {
 
 func (in ExportInput) check() ([]byte, error) {
 	if len(in.PublicKeyBlob) == 0 {
-		return nil, missing("PublicKeyBlob")
+		return nil, missing(FieldPublicKey)
 	}
 	if in.WrappingKeySpec == "" {
-		return nil, missing("WrappingKeySpec")
+		return nil, missing(FieldWrappingKeySpec)
 	}
 	if in.WrappingKeySpec != kcrypto.SpecRSA2048 {
-		return nil, invalid("WrappingKeySpec", "must be RSA_2048")
+		return nil, invalid(FieldWrappingKeySpec, "must be RSA_2048")
 	}
 	if in.WrappingAlgorithm == "" {
-		return nil, missing("WrappingAlgorithm")
+		return nil, missing(FieldWrappingAlgorithm)
 	}
 	if in.WrappingAlgorithm != kcrypto.AlgRSAOAEPSHA256 && in.WrappingAlgorithm != kcrypto.AlgRSAOAEPSHA1 {
-		return nil, invalid("WrappingAlgorithm", "must be RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1")
+		return nil, invalid(FieldWrappingAlgorithm, "must be RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1")
 	}
 	spki, bits, err := kcrypto.ParseRSAPublicKey(in.PublicKeyBlob)
 	if err != nil {
-		return nil, invalid("PublicKeyBlob", "the Base64 of a DER-encoded RSA public key is expected")
+		return nil, invalid(FieldPublicKey, "the Base64 of a DER-encoded RSA public key is expected")
 	}
 	if bits != 2048 {
-		return nil, invalid("PublicKeyBlob", fmt.Sprintf("the key has %d bits; WrappingKeySpec RSA_2048 needs 2048", bits))
+		return nil, invalid(FieldPublicKey, fmt.Sprintf("the key has %d bits; WrappingKeySpec RSA_2048 needs 2048", bits))
 	}
 	return spki, nil
 }
@@ -243,31 +283,33 @@ func (in ExportInput) check() ([]byte, error) {
 // GenerateAndExportDataKey makes a data key, seals it under the master key
 // (as GenerateDataKey does) and encrypts its raw bytes to the caller's RSA
 // public key.
-func (s *Service) GenerateAndExportDataKey(ctx context.Context, c Caller, ref, keySpec string, numberOfBytes int, encCtx map[string]string, in ExportInput) (ExportedDataKey, error) {
+func (s *Service) GenerateAndExportDataKey(ctx context.Context, c Caller, dk DataKeyInput, in ExportInput) (ExportedDataKey, error) {
+	ref, keySpec, numberOfBytes, encCtx := dk.Key, dk.KeySpec, dk.NumberOfBytes, dk.EncryptionContext
 	spki, err := in.check()
 	if err != nil {
 		return ExportedDataKey{}, err
 	}
 	max, _ := kcrypto.MaxOAEPPlaintext(kcrypto.SpecRSA2048, in.WrappingAlgorithm)
 	if numberOfBytes > max {
-		return ExportedDataKey{}, invalid("NumberOfBytes", fmt.Sprintf("RSA_2048 with %s carries at most %d bytes", in.WrappingAlgorithm, max))
+		return ExportedDataKey{}, invalid(FieldNumberOfBytes, fmt.Sprintf("RSA_2048 with %s carries at most %d bytes", in.WrappingAlgorithm, max))
 	}
-	dk, err := s.generateDataKey(ctx, c, "kms:GenerateAndExportDataKey", ref, keySpec, numberOfBytes, encCtx)
+	key, err := s.generateDataKey(ctx, c, "kms:GenerateAndExportDataKey", ref, keySpec, numberOfBytes, encCtx)
 	if err != nil {
 		return ExportedDataKey{}, err
 	}
-	raw, _ := base64.StdEncoding.DecodeString(dk.Plaintext)
+	raw, _ := base64.StdEncoding.DecodeString(key.Plaintext)
 	defer clear(raw)
 	exported, err := kcrypto.EncryptOAEP(in.WrappingAlgorithm, spki, raw)
 	if err != nil {
 		return ExportedDataKey{}, err
 	}
-	return ExportedDataKey{Sealed: dk.Sealed, ExportedDataKey: exported}, nil
+	return ExportedDataKey{Sealed: key.Sealed, ExportedDataKey: exported}, nil
 }
 
 // ExportDataKey decrypts a data key's CiphertextBlob and encrypts the data
 // key to the caller's RSA public key.
-func (s *Service) ExportDataKey(ctx context.Context, c Caller, blob []byte, encCtx map[string]string, in ExportInput) (ExportedDataKey, error) {
+func (s *Service) ExportDataKey(ctx context.Context, c Caller, dk DecryptInput, in ExportInput) (ExportedDataKey, error) {
+	blob, encCtx := dk.Ciphertext, dk.EncryptionContext
 	spki, err := in.check()
 	if err != nil {
 		return ExportedDataKey{}, err
@@ -284,7 +326,7 @@ func (s *Service) ExportDataKey(ctx context.Context, c Caller, blob []byte, encC
 	}
 	defer clear(raw)
 	if max, _ := kcrypto.MaxOAEPPlaintext(kcrypto.SpecRSA2048, in.WrappingAlgorithm); len(raw) > max {
-		return ExportedDataKey{}, invalid("CiphertextBlob", fmt.Sprintf("the data key is %d bytes; RSA_2048 with %s carries at most %d", len(raw), in.WrappingAlgorithm, max))
+		return ExportedDataKey{}, invalid(FieldCiphertext, fmt.Sprintf("the data key is %d bytes; RSA_2048 with %s carries at most %d", len(raw), in.WrappingAlgorithm, max))
 	}
 	exported, err := kcrypto.EncryptOAEP(in.WrappingAlgorithm, spki, raw)
 	if err != nil {

@@ -431,7 +431,7 @@ func (s *Service) authorizeKey(ctx context.Context, c Caller, action string, k *
 // keyFor resolves a KeyId parameter and authorizes action on the key. For
 // a caller from another account, a key that does not exist and a key it may
 // not use give the same answer.
-func (s *Service) keyFor(ctx context.Context, c Caller, action, param, ref string, encCtx map[string]string) (*fsm.Key, error) {
+func (s *Service) keyFor(ctx context.Context, c Caller, action string, param Field, ref string, encCtx map[string]string) (*fsm.Key, error) {
 	k, err := s.resolveKey(ctx, c, param, ref)
 	if err != nil {
 		if errors.Is(err, errForeignKeyUnknown) {
@@ -497,7 +497,7 @@ type trustDocument struct {
 // ValidateTrustPolicy checks a role's AssumeRolePolicyDocument.
 func ValidateTrustPolicy(doc string) error {
 	bad := func(format string, a ...any) error {
-		return invalid("AssumeRolePolicyDocument", fmt.Sprintf(format, a...))
+		return invalid(FieldTrustPolicy, fmt.Sprintf(format, a...))
 	}
 	if len(doc) > 2048 {
 		return bad("at most 2048 bytes")

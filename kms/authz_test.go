@@ -119,7 +119,7 @@ func TestAuthorize_PathologicalPatternAnswersFast(t *testing.T) {
 	user := Caller{AccountID: e.caller.AccountID, Principal: UserArn(e.caller.AccountID, "u"), Kind: KindUser, Name: "u"}
 	calls := map[string]func(ctx context.Context) error{
 		"Encrypt by the root": func(ctx context.Context) error {
-			_, err := e.svc.Encrypt(ctx, e.caller, k.ID, []byte("x"), map[string]string{"app": strings.Repeat("a", 40)})
+			_, err := e.svc.Encrypt(ctx, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("x"), EncryptionContext: map[string]string{"app": strings.Repeat("a", 40)}})
 			return err
 		},
 		"DescribeKey by a user the policy does not allow": func(ctx context.Context) error {
@@ -192,7 +192,7 @@ func TestSetKeyPolicy_RefusesPathologicalPattern(t *testing.T) {
 	k := e.createKey(t, CreateKeyInput{})
 	doc := `{"Version":"1","Statement":[{"Effect":"Allow","Principal":{"RAM":["acs:ram::` + e.caller.AccountID + `:*"]},"Action":["kms:*"],"Resource":["` + pathologicalPattern + `"]}]}`
 	e.unchanged(t, "a refused SetKeyPolicy", func() {
-		_, err := e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", doc, false)
+		_, err := e.svc.SetKeyPolicy(bg, e.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: doc})
 		wantErr(t, "SetKeyPolicy", err, ErrInvalidParameter)
 	})
 }

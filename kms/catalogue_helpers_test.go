@@ -186,3 +186,11 @@ func wantState(t testing.TB, what string, err error, state string) {
 		t.Errorf("%s: err = %v, want a state error for %s", what, err, state)
 	}
 }
+
+// Optional inputs of the typed calls.
+var (
+	yes = ptr(true)
+	no  = ptr(false)
+)
+
+func ptr[T any](v T) *T { return &v }

@@ -142,7 +142,7 @@ func TestCreateKey_InstanceQuotaAndKeysUsed(t *testing.T) {
 		t.Fatalf("KeysUsed = %d after keys elsewhere, want 2", in.KeysUsed)
 	}
 	// Deleting a key frees its place.
-	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, a.ID, 7, true); err != nil {
+	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: a.ID, PendingWindowDays: ptr(7)}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(7*24*time.Hour + time.Second)
@@ -185,7 +185,7 @@ func TestCreateKey_DefaultKey(t *testing.T) {
 		wantErr(t, "second default key", err, ErrLimitExceeded)
 	})
 	// Once the default key is deleted, the account may make another.
-	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, k.ID, 7, true); err != nil {
+	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: k.ID, PendingWindowDays: ptr(7)}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(8 * 24 * time.Hour)
@@ -230,7 +230,7 @@ func TestSchedulerTick_RotatesDueKeysExactlyOnce(t *testing.T) {
 	k := e.createKey(t, CreateKeyInput{EnableAutomaticRotation: true, RotationInterval: "7d"})
 	asym := e.createKey(t, CreateKeyInput{KeySpec: kcrypto.SpecECP256})
 	plain := e.createKey(t, CreateKeyInput{})
-	blob, err := e.svc.Encrypt(bg, e.caller, k.ID, []byte("before"), nil)
+	blob, err := e.svc.Encrypt(bg, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("before")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,11 +270,11 @@ func TestSchedulerTick_RotatesDueKeysExactlyOnce(t *testing.T) {
 		}
 	}
 	// New encryptions use the new primary, old ciphertexts still open.
-	enc, err := e.svc.Encrypt(bg, e.caller, k.ID, []byte("after"), nil)
+	enc, err := e.svc.Encrypt(bg, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("after")})
 	if err != nil || enc.KeyVersionID != e.key(t, k.ID).PrimaryVersion {
 		t.Fatalf("Encrypt after rotation: %v %s", err, enc.KeyVersionID)
 	}
-	if out, err := e.svc.Decrypt(bg, e.caller, blob.CiphertextBlob, nil); err != nil || string(out.Plaintext) != "before" || out.KeyVersionID != k.PrimaryVersion {
+	if out, err := e.svc.Decrypt(bg, e.caller, DecryptInput{Ciphertext: blob.CiphertextBlob}); err != nil || string(out.Plaintext) != "before" || out.KeyVersionID != k.PrimaryVersion {
 		t.Fatalf("old ciphertext: %v %+v", err, out)
 	}
 }
@@ -322,7 +322,7 @@ func TestAutomaticRotation_StaleProposalChangesNothing(t *testing.T) {
 		wantErr(t, "stale rotation", err, fsm.ErrPreconditionFailed)
 	})
 	// Rotation turned off meanwhile: the proposal is refused too.
-	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, k.ID, false, "", true); err != nil {
+	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: k.ID, Enable: no}); err != nil {
 		t.Fatal(err)
 	}
 	e.unchanged(t, "rotation after the policy was turned off", func() {
@@ -337,42 +337,42 @@ func TestUpdateRotationPolicy_Rules(t *testing.T) {
 	rsaKey := e.createKey(t, CreateKeyInput{KeySpec: kcrypto.SpecRSA2048})
 	ext := e.createKey(t, CreateKeyInput{Origin: OriginExternal})
 	e.unchanged(t, "refusals", func() {
-		_, err := e.svc.UpdateRotationPolicy(bg, e.caller, sym.ID, true, "30d", false)
+		_, err := e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: sym.ID, Enable: nil, Interval: "30d"})
 		wantErr(t, "EnableAutomaticRotation absent", err, ErrMissingParameter)
-		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, sym.ID, true, "", true)
+		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: sym.ID, Enable: yes})
 		wantErr(t, "no interval", err, ErrInvalidParameter)
-		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, sym.ID, true, "366d", true)
+		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: sym.ID, Enable: yes, Interval: "366d"})
 		wantErr(t, "366d", err, ErrInvalidParameter)
-		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, rsaKey.ID, true, "30d", true)
+		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: rsaKey.ID, Enable: yes, Interval: "30d"})
 		wantErr(t, "RSA key", err, ErrUnsupported)
-		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, ext.ID, true, "30d", true)
+		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: ext.ID, Enable: yes, Interval: "30d"})
 		wantErr(t, "EXTERNAL key", err, ErrUnsupported)
-		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, "", true, "30d", true)
+		_, err = e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: "", Enable: yes, Interval: "30d"})
 		wantErr(t, "no KeyId", err, ErrMissingParameter)
 	})
 	// Turning rotation off is allowed for any key.
-	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, rsaKey.ID, false, "", true); err != nil {
+	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: rsaKey.ID, Enable: no}); err != nil {
 		t.Errorf("turning rotation off on an RSA key: %v", err)
 	}
 	e.clock.Advance(time.Hour)
-	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, sym.ID, true, "30d", true); err != nil {
+	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: sym.ID, Enable: yes, Interval: "30d"}); err != nil {
 		t.Fatal(err)
 	}
 	k := e.key(t, sym.ID)
 	if k.RotationInterval != 30*86400 || !NextRotation(k).Equal(e.clock.Now().Add(30*24*time.Hour)) {
 		t.Errorf("after enabling: interval %d next %v", k.RotationInterval, NextRotation(k))
 	}
-	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, sym.ID, false, "", true); err != nil {
+	if _, err := e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: sym.ID, Enable: no}); err != nil {
 		t.Fatal(err)
 	}
 	if k := e.key(t, sym.ID); k.RotationInterval != 0 {
 		t.Errorf("after disabling: interval %d", k.RotationInterval)
 	}
-	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, sym.ID, 7, true); err != nil {
+	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: sym.ID, PendingWindowDays: ptr(7)}); err != nil {
 		t.Fatal(err)
 	}
 	e.unchanged(t, "policy of a key pending deletion", func() {
-		_, err := e.svc.UpdateRotationPolicy(bg, e.caller, sym.ID, true, "30d", true)
+		_, err := e.svc.UpdateRotationPolicy(bg, e.caller, RotationPolicyInput{Key: sym.ID, Enable: yes, Interval: "30d"})
 		wantState(t, "pending deletion", err, fsm.StatePendingDeletion)
 	})
 }
@@ -381,52 +381,52 @@ func TestDeletion_WindowProtectionCancelAndLeaderDeletes(t *testing.T) {
 	e := newSvcEnv(t)
 	k := e.createKey(t, CreateKeyInput{})
 	other := e.createKey(t, CreateKeyInput{})
-	if _, err := e.svc.CreateAlias(bg, e.caller, "alias/doomed", k.ID); err != nil {
+	if _, err := e.svc.CreateAlias(bg, e.caller, AliasInput{Name: "alias/doomed", Key: k.ID}); err != nil {
 		t.Fatal(err)
 	}
-	blob, err := e.svc.Encrypt(bg, e.caller, k.ID, []byte("x"), nil)
+	blob, err := e.svc.Encrypt(bg, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("x")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.unchanged(t, "bad windows", func() {
 		for _, days := range []int{0, 6, 367, -7} {
-			_, err := e.svc.ScheduleKeyDeletion(bg, e.caller, k.ID, days, true)
+			_, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: k.ID, PendingWindowDays: ptr(days)})
 			wantErr(t, fmt.Sprintf("%d days", days), err, ErrInvalidParameter)
 		}
-		_, err := e.svc.ScheduleKeyDeletion(bg, e.caller, k.ID, 0, false)
+		_, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: k.ID, PendingWindowDays: nil})
 		wantErr(t, "no window", err, ErrMissingParameter)
 	})
 
 	// Protection blocks scheduling.
 	arn := e.svc.KeyArn(k)
-	if _, err := e.svc.SetDeletionProtection(bg, e.caller, arn, true, true, "keep"); err != nil {
+	if _, err := e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: arn, Enable: yes, Description: "keep"}); err != nil {
 		t.Fatal(err)
 	}
 	if p := e.key(t, k.ID); !p.DeletionProtection || p.DeletionProtectionDescription != "keep" {
 		t.Errorf("protection %v %q", p.DeletionProtection, p.DeletionProtectionDescription)
 	}
 	e.unchanged(t, "scheduling a protected key", func() {
-		_, err := e.svc.ScheduleKeyDeletion(bg, e.caller, k.ID, 7, true)
+		_, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: k.ID, PendingWindowDays: ptr(7)})
 		wantErr(t, "protected key", err, fsm.ErrDeletionProtected)
 	})
-	if _, err := e.svc.SetDeletionProtection(bg, e.caller, arn, false, true, ""); err != nil {
+	if _, err := e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: arn, Enable: no}); err != nil {
 		t.Fatal(err)
 	}
 
 	scheduledAt := e.clock.Now()
-	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, k.ID, 366, true); err != nil {
+	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: k.ID, PendingWindowDays: ptr(366)}); err != nil {
 		t.Fatal(err)
 	}
 	p := e.key(t, k.ID)
 	if p.State != fsm.StatePendingDeletion || p.DeleteDate != scheduledAt.Add(366*24*time.Hour).UnixMilli() {
 		t.Fatalf("state %s delete date %v", p.State, time.UnixMilli(p.DeleteDate))
 	}
-	_, err = e.svc.Decrypt(bg, e.caller, blob.CiphertextBlob, nil)
+	_, err = e.svc.Decrypt(bg, e.caller, DecryptInput{Ciphertext: blob.CiphertextBlob})
 	wantState(t, "Decrypt while pending deletion", err, fsm.StatePendingDeletion)
 	e.unchanged(t, "protection and scheduling while pending", func() {
-		_, err := e.svc.SetDeletionProtection(bg, e.caller, arn, true, true, "")
+		_, err := e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: arn, Enable: yes})
 		wantState(t, "protect while pending", err, fsm.StatePendingDeletion)
-		_, err = e.svc.ScheduleKeyDeletion(bg, e.caller, k.ID, 7, true)
+		_, err = e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: k.ID, PendingWindowDays: ptr(7)})
 		wantState(t, "schedule twice", err, fsm.StatePendingDeletion)
 		_, err = e.svc.CancelKeyDeletion(bg, e.caller, other.ID)
 		wantState(t, "cancel an enabled key", err, fsm.StateEnabled)
@@ -438,7 +438,7 @@ func TestDeletion_WindowProtectionCancelAndLeaderDeletes(t *testing.T) {
 		t.Fatalf("after cancel: %s %d", c.State, c.DeleteDate)
 	}
 
-	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, k.ID, 7, true); err != nil {
+	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: k.ID, PendingWindowDays: ptr(7)}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(7*24*time.Hour - time.Millisecond)
@@ -466,7 +466,7 @@ func TestDeletion_WindowProtectionCancelAndLeaderDeletes(t *testing.T) {
 	if _, ok := e.fsm.Alias(e.caller.AccountID, "alias/doomed"); ok {
 		t.Error("the alias survived")
 	}
-	_, err = e.svc.Decrypt(bg, e.caller, blob.CiphertextBlob, nil)
+	_, err = e.svc.Decrypt(bg, e.caller, DecryptInput{Ciphertext: blob.CiphertextBlob})
 	wantErr(t, "Decrypt after deletion", err, kcrypto.ErrInvalidCiphertext)
 	_, err = e.svc.DescribeKey(bg, e.caller, k.ID)
 	wantErr(t, "DescribeKey after deletion", err, fsm.ErrKeyNotFound)
@@ -480,15 +480,15 @@ func TestSetDeletionProtection_Parameters(t *testing.T) {
 	k := e.createKey(t, CreateKeyInput{})
 	arn := e.svc.KeyArn(k)
 	e.unchanged(t, "refusals", func() {
-		_, err := e.svc.SetDeletionProtection(bg, e.caller, "", true, true, "")
+		_, err := e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: "", Enable: yes})
 		wantErr(t, "no ARN", err, ErrMissingParameter)
-		_, err = e.svc.SetDeletionProtection(bg, e.caller, arn, true, false, "")
+		_, err = e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: arn, Enable: nil})
 		wantErr(t, "no EnableDeletionProtection", err, ErrMissingParameter)
-		_, err = e.svc.SetDeletionProtection(bg, e.caller, k.ID, true, true, "")
+		_, err = e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: k.ID, Enable: yes})
 		wantErr(t, "a key id instead of an ARN", err, ErrInvalidParameter)
-		_, err = e.svc.SetDeletionProtection(bg, e.caller, arn, true, true, strings.Repeat("d", 129))
+		_, err = e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: arn, Enable: yes, Description: strings.Repeat("d", 129)})
 		wantErr(t, "129-character description", err, ErrInvalidParameter)
-		_, err = e.svc.SetDeletionProtection(bg, e.caller, strings.Replace(arn, k.ID, newUUID(), 1), true, true, "")
+		_, err = e.svc.SetDeletionProtection(bg, e.caller, DeletionProtectionInput{KeyArn: strings.Replace(arn, k.ID, newUUID(), 1), Enable: yes})
 		wantErr(t, "unknown key", err, fsm.ErrKeyNotFound)
 	})
 }
@@ -529,20 +529,20 @@ func TestImport_EndToEndAndExpiry(t *testing.T) {
 	rand.Read(material)
 
 	e.unchanged(t, "GetParametersForImport refusals", func() {
-		_, err := e.svc.GetParametersForImport(bg, e.caller, k.ID, "", kcrypto.SpecRSA2048)
+		_, err := e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: "", WrappingKeySpec: kcrypto.SpecRSA2048})
 		wantErr(t, "no algorithm", err, ErrMissingParameter)
-		_, err = e.svc.GetParametersForImport(bg, e.caller, k.ID, "RSAES_OAEP_SHA_512", kcrypto.SpecRSA2048)
+		_, err = e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: "RSAES_OAEP_SHA_512", WrappingKeySpec: kcrypto.SpecRSA2048})
 		wantErr(t, "unknown algorithm", err, ErrInvalidParameter)
-		_, err = e.svc.GetParametersForImport(bg, e.caller, k.ID, kcrypto.AlgRSAOAEPSHA256, "")
+		_, err = e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA256, WrappingKeySpec: ""})
 		wantErr(t, "no spec", err, ErrMissingParameter)
-		_, err = e.svc.GetParametersForImport(bg, e.caller, k.ID, kcrypto.AlgRSAOAEPSHA256, kcrypto.SpecRSA3072)
+		_, err = e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA256, WrappingKeySpec: kcrypto.SpecRSA3072})
 		wantErr(t, "RSA_3072", err, ErrInvalidParameter)
-		_, err = e.svc.GetParametersForImport(bg, e.caller, kmsKey.ID, kcrypto.AlgRSAOAEPSHA256, kcrypto.SpecRSA2048)
+		_, err = e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: kmsKey.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA256, WrappingKeySpec: kcrypto.SpecRSA2048})
 		wantErr(t, "key with generated material", err, fsm.ErrNotExternal)
 	})
 
 	for _, alg := range []string{kcrypto.AlgRSAOAEPSHA256, kcrypto.AlgRSAOAEPSHA1, kcrypto.AlgRSAPKCS1v15} {
-		p, err := e.svc.GetParametersForImport(bg, e.caller, k.ID, alg, kcrypto.SpecRSA2048)
+		p, err := e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: alg, WrappingKeySpec: kcrypto.SpecRSA2048})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -556,14 +556,14 @@ func TestImport_EndToEndAndExpiry(t *testing.T) {
 		if _, err := x509.ParsePKCS8PrivateKey(tok.WrappedPrivateKey); err == nil {
 			t.Fatal("the token's private key is stored unwrapped")
 		}
-		if _, err := e.svc.ImportKeyMaterial(bg, e.caller, k.ID, importWrap(t, p.PublicKey, alg, material), p.ImportToken, 0); err != nil {
+		if _, err := e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: importWrap(t, p.PublicKey, alg, material), ImportToken: p.ImportToken}); err != nil {
 			t.Fatalf("%s: %v", alg, err)
 		}
 		if got := e.key(t, k.ID); got.State != fsm.StateEnabled || got.MaterialExpireTime != 0 {
 			t.Fatalf("%s: state %s", alg, got.State)
 		}
 	}
-	enc, err := e.svc.Encrypt(bg, e.caller, k.ID, []byte("imported"), nil)
+	enc, err := e.svc.Encrypt(bg, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("imported")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,11 +571,11 @@ func TestImport_EndToEndAndExpiry(t *testing.T) {
 		t.Fatalf("the ciphertext does not open with the imported material: %v", err)
 	}
 
-	p, err := e.svc.GetParametersForImport(bg, e.caller, k.ID, kcrypto.AlgRSAOAEPSHA256, kcrypto.SpecRSA2048)
+	p, err := e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA256, WrappingKeySpec: kcrypto.SpecRSA2048})
 	if err != nil {
 		t.Fatal(err)
 	}
-	po, err := e.svc.GetParametersForImport(bg, e.caller, other.ID, kcrypto.AlgRSAOAEPSHA256, kcrypto.SpecRSA2048)
+	po, err := e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: other.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA256, WrappingKeySpec: kcrypto.SpecRSA2048})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,28 +583,28 @@ func TestImport_EndToEndAndExpiry(t *testing.T) {
 	e.unchanged(t, "ImportKeyMaterial refusals", func() {
 		different := make([]byte, 32)
 		rand.Read(different)
-		_, err := e.svc.ImportKeyMaterial(bg, e.caller, k.ID, importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA256, different), p.ImportToken, 0)
+		_, err := e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA256, different), ImportToken: p.ImportToken})
 		wantErr(t, "different material", err, ErrInvalidKeyMaterial)
-		_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA256, material[:16]), p.ImportToken, 0)
+		_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA256, material[:16]), ImportToken: p.ImportToken})
 		wantErr(t, "16 bytes", err, ErrInvalidKeyMaterial)
-		_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, importWrap(t, po.PublicKey, kcrypto.AlgRSAOAEPSHA256, material), p.ImportToken, 0)
+		_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: importWrap(t, po.PublicKey, kcrypto.AlgRSAOAEPSHA256, material), ImportToken: p.ImportToken})
 		wantErr(t, "wrapped for another token", err, ErrInvalidKeyMaterial)
-		_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, wrapped, po.ImportToken, 0)
+		_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: wrapped, ImportToken: po.ImportToken})
 		wantErr(t, "another key's token", err, ErrInvalidImportToken)
-		_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, wrapped, p.ImportToken+"x", 0)
+		_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: wrapped, ImportToken: p.ImportToken + "x"})
 		wantErr(t, "garbled token", err, ErrInvalidImportToken)
-		_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, wrapped, p.ImportToken, e.clock.Now().Add(-time.Second).Unix())
+		_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: wrapped, ImportToken: p.ImportToken, ExpireUnix: e.clock.Now().Add(-time.Second).Unix()})
 		wantErr(t, "expiry in the past", err, ErrInvalidParameter)
-		_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, wrapped, p.ImportToken, -1)
+		_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: wrapped, ImportToken: p.ImportToken, ExpireUnix: -1})
 		wantErr(t, "negative expiry", err, ErrInvalidParameter)
-		_, err = e.svc.ImportKeyMaterial(bg, e.caller, kmsKey.ID, wrapped, p.ImportToken, 0)
+		_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: kmsKey.ID, EncryptedMaterial: wrapped, ImportToken: p.ImportToken})
 		wantErr(t, "a key with generated material", err, fsm.ErrNotExternal)
 	})
 
 	// Material with an expiry: the leader's scheduler makes the key
 	// unusable once it passes, and the same material brings it back.
 	expire := e.clock.Now().Add(48 * time.Hour).Unix()
-	if _, err := e.svc.ImportKeyMaterial(bg, e.caller, k.ID, wrapped, p.ImportToken, expire); err != nil {
+	if _, err := e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: wrapped, ImportToken: p.ImportToken, ExpireUnix: expire}); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.key(t, k.ID); got.MaterialExpireTime != expire*1000 {
@@ -622,16 +622,16 @@ func TestImport_EndToEndAndExpiry(t *testing.T) {
 	if got := e.key(t, k.ID); got.State != fsm.StatePendingImport || got.MaterialExpireTime != 0 {
 		t.Fatalf("after expiry: %s, expiry %d", got.State, got.MaterialExpireTime)
 	}
-	_, err = e.svc.Decrypt(bg, e.caller, enc.CiphertextBlob, nil)
+	_, err = e.svc.Decrypt(bg, e.caller, DecryptInput{Ciphertext: enc.CiphertextBlob})
 	wantState(t, "Decrypt after expiry", err, fsm.StatePendingImport)
-	p, err = e.svc.GetParametersForImport(bg, e.caller, k.ID, kcrypto.AlgRSAOAEPSHA1, kcrypto.SpecRSA2048)
+	p, err = e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA1, WrappingKeySpec: kcrypto.SpecRSA2048})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.ImportKeyMaterial(bg, e.caller, k.ID, importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA1, material), p.ImportToken, 0); err != nil {
+	if _, err := e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA1, material), ImportToken: p.ImportToken}); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := e.svc.Decrypt(bg, e.caller, enc.CiphertextBlob, nil); err != nil || string(out.Plaintext) != "imported" {
+	if out, err := e.svc.Decrypt(bg, e.caller, DecryptInput{Ciphertext: enc.CiphertextBlob}); err != nil || string(out.Plaintext) != "imported" {
 		t.Fatalf("Decrypt after re-import: %v", err)
 	}
 
@@ -664,7 +664,7 @@ func got(e *svcEnv, t testing.TB, id string) *fsm.Key { return e.key(t, id) }
 func TestImportKeyMaterial_ExpiredTokenIsReportedAsExpired(t *testing.T) {
 	e := newSvcEnv(t)
 	k := e.createKey(t, CreateKeyInput{Origin: OriginExternal})
-	p, err := e.svc.GetParametersForImport(bg, e.caller, k.ID, kcrypto.AlgRSAOAEPSHA256, kcrypto.SpecRSA2048)
+	p, err := e.svc.GetParametersForImport(bg, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA256, WrappingKeySpec: kcrypto.SpecRSA2048})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -672,10 +672,10 @@ func TestImportKeyMaterial_ExpiredTokenIsReportedAsExpired(t *testing.T) {
 	rand.Read(material)
 	wrapped := importWrap(t, p.PublicKey, kcrypto.AlgRSAOAEPSHA256, material)
 	e.clock.Advance(25 * time.Hour)
-	_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, wrapped, p.ImportToken, 0)
+	_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: wrapped, ImportToken: p.ImportToken})
 	wantErr(t, "before the scheduler ran", err, ErrExpiredImportToken)
 	e.tick(t)
-	_, err = e.svc.ImportKeyMaterial(bg, e.caller, k.ID, wrapped, p.ImportToken, 0)
+	_, err = e.svc.ImportKeyMaterial(bg, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: wrapped, ImportToken: p.ImportToken})
 	wantErr(t, "after the scheduler ran", err, ErrExpiredImportToken)
 	if got := e.key(t, k.ID); got.State != fsm.StatePendingImport {
 		t.Errorf("an expired token imported material: %s", got.State)
@@ -764,7 +764,7 @@ func TestKeyPolicy_GetSetAndCreate(t *testing.T) {
 	if doc, _ := e.svc.GetKeyPolicy(bg, e.caller, withPolicy.ID, "default"); doc != custom {
 		t.Errorf("CreateKey's Policy: got %q", doc)
 	}
-	if _, err := e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", custom, false); err != nil {
+	if _, err := e.svc.SetKeyPolicy(bg, e.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: custom}); err != nil {
 		t.Fatal(err)
 	}
 	if doc, _ := e.svc.GetKeyPolicy(bg, e.caller, k.ID, "default"); doc != custom {
@@ -775,11 +775,11 @@ func TestKeyPolicy_GetSetAndCreate(t *testing.T) {
 		wantErr(t, "Get without PolicyName", err, ErrMissingParameter)
 		_, err = e.svc.GetKeyPolicy(bg, e.caller, k.ID, "other")
 		wantErr(t, "Get of another policy name", err, ErrInvalidParameter)
-		_, err = e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", "", false)
+		_, err = e.svc.SetKeyPolicy(bg, e.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: ""})
 		wantErr(t, "Set without Policy", err, ErrMissingParameter)
-		_, err = e.svc.SetKeyPolicy(bg, e.caller, k.ID, "Default", custom, false)
+		_, err = e.svc.SetKeyPolicy(bg, e.caller, KeyPolicyInput{Key: k.ID, PolicyName: "Default", Policy: custom})
 		wantErr(t, "Set of PolicyName Default", err, ErrInvalidParameter)
-		_, err = e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", `{"Version":"1","Statement":[]}`, false)
+		_, err = e.svc.SetKeyPolicy(bg, e.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: `{"Version":"1","Statement":[]}`})
 		wantErr(t, "Set of an empty statement list", err, ErrInvalidParameter)
 		_, _, err = e.svc.CreateKey(bg, e.caller, CreateKeyInput{DKMSInstanceID: e.inst, Policy: `{"Version":"1"}`})
 		wantErr(t, "CreateKey with a bad policy", err, ErrInvalidParameter)
@@ -830,7 +830,7 @@ func TestParseKeyFilters(t *testing.T) {
 
 func TestListKeys_FiltersAndAcrossKeysOrAcrossValues(t *testing.T) {
 	e := newSvcEnv(t)
-	second, _, err := e.svc.CreateInstance(bg, e.caller, "software", "second")
+	second, _, err := e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "software", Name: "second"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -843,7 +843,7 @@ func TestListKeys_FiltersAndAcrossKeysOrAcrossValues(t *testing.T) {
 	if _, err := e.svc.SetKeyEnabled(bg, e.caller, aes.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, rsaEnc.ID, 7, true); err != nil {
+	if _, err := e.svc.ScheduleKeyDeletion(bg, e.caller, KeyDeletionInput{Key: rsaEnc.ID, PendingWindowDays: ptr(7)}); err != nil {
 		t.Fatal(err)
 	}
 	ids := func(filters string) []string {
@@ -852,7 +852,8 @@ func TestListKeys_FiltersAndAcrossKeysOrAcrossValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys, total, _, err := e.svc.ListKeys(bg, e.caller, Page{Size: 100}, fs)
+		l, err := e.svc.ListKeys(bg, e.caller, Page{Size: 100}, fs)
+		keys, total := l.Items, l.Total
 		if err != nil || total != len(keys) {
 			t.Fatalf("%s: %d of %d, %v", filters, len(keys), total, err)
 		}
@@ -881,7 +882,8 @@ func TestListKeys_FiltersAndAcrossKeysOrAcrossValues(t *testing.T) {
 	same("AND with nothing in common", ids(`[{"Key":"KeySpec","Values":["EC_P256K"]},{"Key":"KeyUsage","Values":["ENCRYPT/DECRYPT"]}]`))
 	// Paging applies after filtering.
 	fs, _ := ParseKeyFilters(`[{"Key":"KeyState","Values":["Enabled"]}]`)
-	page, total, _, err := e.svc.ListKeys(bg, e.caller, Page{Number: 2, Size: 2}, fs)
+	l, err := e.svc.ListKeys(bg, e.caller, Page{Number: 2, Size: 2}, fs)
+	page, total := l.Items, l.Total
 	if err != nil || total != 3 || len(page) != 1 || page[0].ID != def.ID {
 		t.Errorf("page 2 of 2: %d keys of %d, %v", len(page), total, err)
 	}
@@ -889,12 +891,13 @@ func TestListKeys_FiltersAndAcrossKeysOrAcrossValues(t *testing.T) {
 
 func TestKmsInstances_ListAndGet(t *testing.T) {
 	e := newSvcEnv(t)
-	second, _, err := e.svc.CreateInstance(bg, e.caller, "", "second")
+	second, _, err := e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Name: "second"})
 	if err != nil || second.Type != InstanceSoftware || second.KeyQuota != DefaultKeyQuota {
 		t.Fatalf("CreateInstance: %+v %v", second, err)
 	}
 	e.createKey(t, CreateKeyInput{DKMSInstanceID: second.ID})
-	list, total, _, err := e.svc.ListKmsInstances(bg, e.caller, Page{})
+	l, err := e.svc.ListKmsInstances(bg, e.caller, Page{})
+	list, total := l.Items, l.Total
 	if err != nil || total != 2 || len(list) != 2 {
 		t.Fatalf("ListKmsInstances: %d of %d, %v", len(list), total, err)
 	}
@@ -911,9 +914,9 @@ func TestKmsInstances_ListAndGet(t *testing.T) {
 	wantErr(t, "unknown id", err, fsm.ErrInstanceNotFound)
 	_, err = e.svc.GetKmsInstance(bg, rootCaller("1999999999999999", ""), second.ID)
 	wantErr(t, "another account's instance", err, fsm.ErrInstanceNotFound)
-	_, _, err = e.svc.CreateInstance(bg, e.caller, "hardware", "")
+	_, _, err = e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "hardware"})
 	wantErr(t, "hardware instance", err, ErrInvalidParameter)
-	_, _, _, err = e.svc.ListKmsInstances(bg, e.caller, Page{Size: 101})
+	_, err = e.svc.ListKmsInstances(bg, e.caller, Page{Size: 101})
 	wantErr(t, "page size 101", err, ErrInvalidParameter)
 }
 
@@ -928,27 +931,27 @@ func TestAsymmetric_KeyVersionIdSelectsTheVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest := sha256.Sum256([]byte("versions"))
-	_, err = e.svc.AsymmetricSign(bg, e.caller, k.ID, "", kcrypto.AlgECDSASHA256, digest[:])
+	_, err = e.svc.AsymmetricSign(bg, e.caller, SignInput{KeyVersionRef: KeyVersionRef{Key: k.ID, Version: ""}, Algorithm: kcrypto.AlgECDSASHA256, Digest: digest[:]})
 	wantErr(t, "no KeyVersionId", err, ErrMissingParameter)
-	sig, err := e.svc.AsymmetricSign(bg, e.caller, k.ID, v1, kcrypto.AlgECDSASHA256, digest[:])
+	sig, err := e.svc.AsymmetricSign(bg, e.caller, SignInput{KeyVersionRef: KeyVersionRef{Key: k.ID, Version: v1}, Algorithm: kcrypto.AlgECDSASHA256, Digest: digest[:]})
 	if err != nil || sig.KeyVersionID != v1 {
 		t.Fatalf("sign with v1: %v %s", err, sig.KeyVersionID)
 	}
 	for v, want := range map[string]bool{v1: true, v2.ID: false} {
-		r, err := e.svc.AsymmetricVerify(bg, e.caller, k.ID, v, kcrypto.AlgECDSASHA256, digest[:], sig.Value)
+		r, err := e.svc.AsymmetricVerify(bg, e.caller, VerifyInput{KeyVersionRef: KeyVersionRef{Key: k.ID, Version: v}, Algorithm: kcrypto.AlgECDSASHA256, Digest: digest[:], Signature: sig.Value})
 		if err != nil || r.Valid != want {
 			t.Errorf("verify v1's signature with %s: %v %v, want %v", v, r.Valid, err, want)
 		}
 	}
-	p1, _ := e.svc.GetPublicKey(bg, e.caller, k.ID, v1)
-	p2, _ := e.svc.GetPublicKey(bg, e.caller, k.ID, v2.ID)
+	p1, _ := e.svc.GetPublicKey(bg, e.caller, KeyVersionRef{Key: k.ID, Version: v1})
+	p2, _ := e.svc.GetPublicKey(bg, e.caller, KeyVersionRef{Key: k.ID, Version: v2.ID})
 	if p1.PublicKeyPEM == "" || p1.PublicKeyPEM == p2.PublicKeyPEM {
 		t.Error("the versions share a public key")
 	}
 	other := e.createKey(t, CreateKeyInput{KeySpec: kcrypto.SpecECP256})
-	_, err = e.svc.AsymmetricSign(bg, e.caller, other.ID, v1, kcrypto.AlgECDSASHA256, digest[:])
+	_, err = e.svc.AsymmetricSign(bg, e.caller, SignInput{KeyVersionRef: KeyVersionRef{Key: other.ID, Version: v1}, Algorithm: kcrypto.AlgECDSASHA256, Digest: digest[:]})
 	wantErr(t, "another key's version", err, ErrKeyVersionNotFound)
-	_, err = e.svc.GetPublicKey(bg, e.caller, k.ID, base64.StdEncoding.EncodeToString([]byte("x")))
+	_, err = e.svc.GetPublicKey(bg, e.caller, KeyVersionRef{Key: k.ID, Version: base64.StdEncoding.EncodeToString([]byte("x"))})
 	wantErr(t, "unknown version", err, ErrKeyVersionNotFound)
 }
 

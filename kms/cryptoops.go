@@ -24,20 +24,34 @@ type Opened struct {
 	KeyVersionID string
 }
 
+// EncryptInput is what Encrypt seals and under which key.
+type EncryptInput struct {
+	Key               string // id, alias or ARN
+	Plaintext         []byte // opaque text (clients usually send Base64), at most 6 KiB
+	EncryptionContext map[string]string
+}
+
+// DecryptInput is a blob to open and the context it was sealed with.
+type DecryptInput struct {
+	Ciphertext        []byte // a ciphertext blob (docs/CIPHERTEXT.md)
+	EncryptionContext map[string]string
+}
+
 // Encrypt seals plaintext under the key's primary version. The plaintext is
 // the service's Plaintext parameter taken as opaque text (clients usually
 // send Base64), at most 6 KiB; Decrypt returns exactly that text.
-func (s *Service) Encrypt(ctx context.Context, c Caller, ref string, plaintext []byte, encCtx map[string]string) (Sealed, error) {
+func (s *Service) Encrypt(ctx context.Context, c Caller, in EncryptInput) (Sealed, error) {
+	ref, plaintext, encCtx := in.Key, in.Plaintext, in.EncryptionContext
 	if len(plaintext) == 0 {
-		return Sealed{}, missing("Plaintext")
+		return Sealed{}, missing(FieldPlaintext)
 	}
 	if len(plaintext) > kcrypto.MaxPlaintextSize {
-		return Sealed{}, invalid("Plaintext", fmt.Sprintf("at most %d bytes; encrypt larger data with a data key (GenerateDataKey)", kcrypto.MaxPlaintextSize))
+		return Sealed{}, invalid(FieldPlaintext, fmt.Sprintf("at most %d bytes; encrypt larger data with a data key (GenerateDataKey)", kcrypto.MaxPlaintextSize))
 	}
 	if err := s.fresh(ctx); err != nil {
 		return Sealed{}, err
 	}
-	k, err := s.keyFor(ctx, c, "kms:Encrypt", "KeyId", ref, encCtx)
+	k, err := s.keyFor(ctx, c, "kms:Encrypt", FieldKey, ref, encCtx)
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -66,13 +80,13 @@ func (s *Service) seal(ctx context.Context, k *fsm.Key, op string, plaintext []b
 // Decrypt opens a blob; the blob names its key version, so no KeyId is
 // needed. Every way a blob can be wrong (damaged, wrong context, unknown
 // version) is the same error.
-func (s *Service) Decrypt(ctx context.Context, c Caller, blob []byte, encCtx map[string]string) (Opened, error) {
-	return s.open(ctx, c, "Decrypt", blob, encCtx)
+func (s *Service) Decrypt(ctx context.Context, c Caller, in DecryptInput) (Opened, error) {
+	return s.open(ctx, c, "Decrypt", in.Ciphertext, in.EncryptionContext)
 }
 
 func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, encCtx map[string]string) (Opened, error) {
 	if len(blob) == 0 {
-		return Opened{}, missing("CiphertextBlob")
+		return Opened{}, missing(FieldCiphertext)
 	}
 	h, err := kcrypto.ParseCiphertext(blob)
 	if err != nil {
@@ -114,17 +128,25 @@ type DataKey struct {
 	Sealed
 }
 
-// GenerateDataKey makes a random data key of numberOfBytes (or the size
-// keySpec names: AES_256 32, AES_128 16) and seals its Base64 form under the
+// DataKeyInput is the data key to make and the key to seal it under.
+type DataKeyInput struct {
+	Key               string // id, alias or ARN
+	KeySpec           string // AES_256 (the default) or AES_128
+	NumberOfBytes     int    // 1 to 1024; 0: the size KeySpec names
+	EncryptionContext map[string]string
+}
+
+// GenerateDataKey makes a random data key of NumberOfBytes (or the size
+// KeySpec names: AES_256 32, AES_128 16) and seals its Base64 form under the
 // key, so Decrypt of the blob returns the same Base64 text as Plaintext.
-func (s *Service) GenerateDataKey(ctx context.Context, c Caller, ref, keySpec string, numberOfBytes int, encCtx map[string]string) (DataKey, error) {
-	return s.generateDataKey(ctx, c, "kms:GenerateDataKey", ref, keySpec, numberOfBytes, encCtx)
+func (s *Service) GenerateDataKey(ctx context.Context, c Caller, in DataKeyInput) (DataKey, error) {
+	return s.generateDataKey(ctx, c, "kms:GenerateDataKey", in.Key, in.KeySpec, in.NumberOfBytes, in.EncryptionContext)
 }
 
 // GenerateDataKeyWithoutPlaintext is GenerateDataKey under its own
 // permission; the caller drops the plaintext from the answer.
-func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, c Caller, ref, keySpec string, numberOfBytes int, encCtx map[string]string) (DataKey, error) {
-	return s.generateDataKey(ctx, c, "kms:GenerateDataKeyWithoutPlaintext", ref, keySpec, numberOfBytes, encCtx)
+func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, c Caller, in DataKeyInput) (DataKey, error) {
+	return s.generateDataKey(ctx, c, "kms:GenerateDataKeyWithoutPlaintext", in.Key, in.KeySpec, in.NumberOfBytes, in.EncryptionContext)
 }
 
 func (s *Service) generateDataKey(ctx context.Context, c Caller, action, ref, keySpec string, numberOfBytes int, encCtx map[string]string) (DataKey, error) {
@@ -136,17 +158,17 @@ func (s *Service) generateDataKey(ctx context.Context, c Caller, action, ref, ke
 		case "AES_128":
 			n = 16
 		default:
-			return DataKey{}, invalid("KeySpec", "must be AES_256 or AES_128")
+			return DataKey{}, invalid(FieldDataKeySpec, "must be AES_256 or AES_128")
 		}
 	} else if n < 1 || n > 1024 {
-		return DataKey{}, invalid("NumberOfBytes", "must be between 1 and 1024")
+		return DataKey{}, invalid(FieldNumberOfBytes, "must be between 1 and 1024")
 	} else if keySpec != "" && keySpec != "AES_256" && keySpec != "AES_128" {
-		return DataKey{}, invalid("KeySpec", "must be AES_256 or AES_128")
+		return DataKey{}, invalid(FieldDataKeySpec, "must be AES_256 or AES_128")
 	}
 	if err := s.fresh(ctx); err != nil {
 		return DataKey{}, err
 	}
-	k, err := s.keyFor(ctx, c, action, "KeyId", ref, encCtx)
+	k, err := s.keyFor(ctx, c, action, FieldKey, ref, encCtx)
 	if err != nil {
 		return DataKey{}, err
 	}
@@ -170,19 +192,28 @@ type ReEncrypted struct {
 	SourceKeyVersionID string
 }
 
+// ReEncryptInput is a blob to open and the key to seal its plaintext under.
+type ReEncryptInput struct {
+	Ciphertext         []byte
+	SourceContext      map[string]string // the blob's encryption context
+	DestinationKey     string            // id, alias or ARN
+	DestinationContext map[string]string
+}
+
 // ReEncrypt opens a blob and seals its plaintext under another key (or the
 // same key's current primary version) without the plaintext leaving the
 // service.
-func (s *Service) ReEncrypt(ctx context.Context, c Caller, blob []byte, destRef string, srcCtx, dstCtx map[string]string) (ReEncrypted, error) {
+func (s *Service) ReEncrypt(ctx context.Context, c Caller, in ReEncryptInput) (ReEncrypted, error) {
+	blob, destRef, srcCtx, dstCtx := in.Ciphertext, in.DestinationKey, in.SourceContext, in.DestinationContext
 	if destRef == "" {
-		return ReEncrypted{}, missing("DestinationKeyId")
+		return ReEncrypted{}, missing(FieldDestinationKey)
 	}
 	opened, err := s.open(ctx, c, "ReEncrypt", blob, srcCtx)
 	if err != nil {
 		return ReEncrypted{}, err
 	}
 	defer clear(opened.Plaintext)
-	dest, err := s.keyFor(ctx, c, "kms:ReEncrypt", "DestinationKeyId", destRef, dstCtx)
+	dest, err := s.keyFor(ctx, c, "kms:ReEncrypt", FieldDestinationKey, destRef, dstCtx)
 	if err != nil {
 		return ReEncrypted{}, err
 	}

@@ -1,7 +1,6 @@
 package kms
 
 import (
-	"context"
 	"errors"
 	"fmt"
 )
@@ -21,24 +20,32 @@ var (
 	ErrDryRun = errors.New("the request would have succeeded; DryRun is set, so nothing was done")
 )
 
-type dryRunKey struct{}
-
-// WithDryRun marks ctx so that a cryptographic operation runs every check
-// (parameters, key, state, usage, permissions) and then stops with
-// ErrDryRun instead of doing the work.
-func WithDryRun(ctx context.Context) context.Context {
-	return context.WithValue(ctx, dryRunKey{}, true)
+// FieldError is a refusal of one input: missing (Err is ErrMissingParameter)
+// or not valid (Err is ErrInvalidParameter, Reason says why). Field is the
+// domain's name for the input; a face names its own parameter with Message.
+type FieldError struct {
+	Field  Field
+	Err    error  // ErrMissingParameter or ErrInvalidParameter
+	Reason string // why the value is not valid; empty for a missing one
 }
 
-func isDryRun(ctx context.Context) bool {
-	v, _ := ctx.Value(dryRunKey{}).(bool)
-	return v
+func (e *FieldError) Error() string { return e.Message(string(e.Field)) }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Message is the error's text with the input called param, the name a
+// face gives the field.
+func (e *FieldError) Message(param string) string {
+	if e.Err == ErrMissingParameter {
+		return fmt.Sprintf("%v: the parameter %q is needed but not provided", e.Err, param)
+	}
+	return fmt.Sprintf("%v: the parameter %q is not valid: %s", e.Err, param, e.Reason)
 }
 
-func missing(param string) error {
-	return fmt.Errorf("%w: the parameter %q is needed but not provided", ErrMissingParameter, param)
+func missing(f Field) error {
+	return &FieldError{Field: f, Err: ErrMissingParameter}
 }
 
-func invalid(param, why string) error {
-	return fmt.Errorf("%w: the parameter %q is not valid: %s", ErrInvalidParameter, param, why)
+func invalid(f Field, why string) error {
+	return &FieldError{Field: f, Err: ErrInvalidParameter, Reason: why}
 }

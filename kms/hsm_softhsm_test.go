@@ -76,7 +76,7 @@ func TestHSM_ImportedMaterialIsWrappedInTheToken(t *testing.T) {
 	if k.State != fsm.StatePendingImport || k.ProtectionLevel != ProtectionHSM {
 		t.Fatalf("key = %+v", k)
 	}
-	params, err := e.svc.GetParametersForImport(ctx, e.caller, k.ID, kcrypto.AlgRSAOAEPSHA256, kcrypto.SpecRSA2048)
+	params, err := e.svc.GetParametersForImport(ctx, e.caller, ImportParametersInput{Key: k.ID, WrappingAlgorithm: kcrypto.AlgRSAOAEPSHA256, WrappingKeySpec: kcrypto.SpecRSA2048})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestHSM_ImportedMaterialIsWrappedInTheToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.ImportKeyMaterial(ctx, e.caller, k.ID, enc, params.ImportToken, 0); err != nil {
+	if _, err := e.svc.ImportKeyMaterial(ctx, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: enc, ImportToken: params.ImportToken}); err != nil {
 		t.Fatal(err)
 	}
 	v, _ := e.fsm.KeyVersion(k.PrimaryVersion)
@@ -104,7 +104,7 @@ func TestHSM_ImportedMaterialIsWrappedInTheToken(t *testing.T) {
 	if err != nil || !bytes.Equal(got, material) {
 		t.Fatalf("the domain-wrapped blob does not hold the imported material: %v", err)
 	}
-	sealed, err := e.svc.Encrypt(ctx, e.caller, k.ID, []byte("aW1wb3J0ZWQ="), nil)
+	sealed, err := e.svc.Encrypt(ctx, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("aW1wb3J0ZWQ=")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,17 +118,17 @@ func TestHSM_ImportedMaterialIsWrappedInTheToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := e.svc.Decrypt(ctx, e.caller, blob, map[string]string{"a": "b"})
+	out, err := e.svc.Decrypt(ctx, e.caller, DecryptInput{Ciphertext: blob, EncryptionContext: map[string]string{"a": "b"}})
 	if err != nil || string(out.Plaintext) != "Z28=" {
 		t.Fatalf("Decrypt of a Go blob: %+v %v", out, err)
 	}
-	_, err = e.svc.Decrypt(ctx, e.caller, blob, nil)
+	_, err = e.svc.Decrypt(ctx, e.caller, DecryptInput{Ciphertext: blob})
 	wantErr(t, "wrong context", err, kcrypto.ErrInvalidCiphertext)
 	// Only the same material may be imported again.
 	other := make([]byte, 24)
 	rand.Read(other)
 	enc2, _ := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), other, nil)
-	_, err = e.svc.ImportKeyMaterial(ctx, e.caller, k.ID, enc2, params.ImportToken, 0)
+	_, err = e.svc.ImportKeyMaterial(ctx, e.caller, ImportMaterialInput{Key: k.ID, EncryptedMaterial: enc2, ImportToken: params.ImportToken})
 	wantErr(t, "other material", err, ErrInvalidKeyMaterial)
 }
 

@@ -46,7 +46,7 @@ var (
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
 
-func checkName(param, name string) error {
+func checkName(param Field, name string) error {
 	if name == "" {
 		return missing(param)
 	}
@@ -95,7 +95,7 @@ func (s *Service) CreateAccount(ctx context.Context, c Caller, name string) (Acc
 		return AccountResult{}, fmt.Errorf("%w: only the operator account's root creates accounts", ErrNoPermission)
 	}
 	if len([]rune(name)) > 64 {
-		return AccountResult{}, invalid("name", "at most 64 characters")
+		return AccountResult{}, invalid(FieldAccountName, "at most 64 characters")
 	}
 	now := s.nowMillis()
 	acct := newAccountID()
@@ -121,16 +121,24 @@ func (s *Service) newAccessKey(account, principal string, now int64) (fsm.Access
 	return fsm.AccessKey{ID: id, AccountID: account, Principal: principal, WrappedSecret: wrapped, Status: "Active", CreatedAt: now}, secret, nil
 }
 
+// UserInput describes a RAM user to create.
+type UserInput struct {
+	Name        string // 1 to 64 of letters, digits and . _ - @
+	DisplayName string // at most 128 characters
+	Comments    string // at most 128 characters
+}
+
 // CreateUser adds a RAM user to the caller's account.
-func (s *Service) CreateUser(ctx context.Context, c Caller, name, display, comments string) (*fsm.User, uint64, error) {
+func (s *Service) CreateUser(ctx context.Context, c Caller, in UserInput) (*fsm.User, uint64, error) {
+	name, display, comments := in.Name, in.DisplayName, in.Comments
 	if err := requireRoot(c, "CreateUser"); err != nil {
 		return nil, 0, err
 	}
-	if err := checkName("UserName", name); err != nil {
+	if err := checkName(FieldUserName, name); err != nil {
 		return nil, 0, err
 	}
 	if len([]rune(display)) > 128 || len([]rune(comments)) > 128 {
-		return nil, 0, invalid("DisplayName", "DisplayName and Comments are at most 128 characters")
+		return nil, 0, invalid(FieldDisplayName, "DisplayName and Comments are at most 128 characters")
 	}
 	now := s.nowMillis()
 	u := fsm.User{ID: randomString(digits, 16), AccountID: c.AccountID, Name: name, DisplayName: display, Comments: comments, CreatedAt: now, UpdatedAt: now}
@@ -146,7 +154,7 @@ func (s *Service) GetUser(ctx context.Context, c Caller, name string) (*fsm.User
 	if err := requireRoot(c, "GetUser"); err != nil {
 		return nil, err
 	}
-	if err := checkName("UserName", name); err != nil {
+	if err := checkName(FieldUserName, name); err != nil {
 		return nil, err
 	}
 	var u *fsm.User
@@ -177,7 +185,7 @@ func (s *Service) DeleteUser(ctx context.Context, c Caller, name string) (uint64
 	if err := requireRoot(c, "DeleteUser"); err != nil {
 		return 0, err
 	}
-	if err := checkName("UserName", name); err != nil {
+	if err := checkName(FieldUserName, name); err != nil {
 		return 0, err
 	}
 	return s.propose(ctx, fsm.CmdDeleteUser, fsm.UserCmd{Now: s.nowMillis(), Acct: c.AccountID, Name: name})
@@ -189,7 +197,7 @@ func (s *Service) principalFor(ctx context.Context, c Caller, userName string) (
 	if userName == "" {
 		return rootPrincipal(c.AccountID), nil
 	}
-	if err := checkName("UserName", userName); err != nil {
+	if err := checkName(FieldUserName, userName); err != nil {
 		return "", err
 	}
 	ok, err := s.found(ctx, func() bool { _, ok := s.fsm.User(c.AccountID, userName); return ok })
@@ -243,7 +251,7 @@ func (s *Service) ListAccessKeys(ctx context.Context, c Caller, userName string)
 
 func (s *Service) ownAccessKey(ctx context.Context, c Caller, userName, id string) (*fsm.AccessKey, error) {
 	if id == "" {
-		return nil, missing("UserAccessKeyId")
+		return nil, missing(FieldAccessKeyID)
 	}
 	principal, err := s.principalFor(ctx, c, userName)
 	if err != nil {
@@ -264,14 +272,23 @@ func (s *Service) ownAccessKey(ctx context.Context, c Caller, userName, id strin
 	return ak, nil
 }
 
-// UpdateAccessKey activates or deactivates an access key. It returns only
-// once every reachable node has applied the change (see waitEverywhere).
-func (s *Service) UpdateAccessKey(ctx context.Context, c Caller, userName, id, status string) (uint64, error) {
+// AccessKeyRef names an access key of a RAM user (User empty: of the
+// account's root).
+type AccessKeyRef struct {
+	User string
+	ID   string
+}
+
+// UpdateAccessKey sets an access key's status, Active or Inactive. It
+// returns only once every reachable node has applied the change (see
+// waitEverywhere).
+func (s *Service) UpdateAccessKey(ctx context.Context, c Caller, ref AccessKeyRef, status string) (uint64, error) {
+	userName, id := ref.User, ref.ID
 	if err := requireRoot(c, "UpdateAccessKey"); err != nil {
 		return 0, err
 	}
 	if status != "Active" && status != "Inactive" {
-		return 0, invalid("Status", "must be Active or Inactive")
+		return 0, invalid(FieldAccessKeyStatus, "must be Active or Inactive")
 	}
 	ak, err := s.ownAccessKey(ctx, c, userName, id)
 	if err != nil {
@@ -286,7 +303,8 @@ func (s *Service) UpdateAccessKey(ctx context.Context, c Caller, userName, id, s
 
 // DeleteAccessKey deletes an access key; like UpdateAccessKey it returns
 // once every reachable node has applied it.
-func (s *Service) DeleteAccessKey(ctx context.Context, c Caller, userName, id string) (uint64, error) {
+func (s *Service) DeleteAccessKey(ctx context.Context, c Caller, ref AccessKeyRef) (uint64, error) {
+	userName, id := ref.User, ref.ID
 	if err := requireRoot(c, "DeleteAccessKey"); err != nil {
 		return 0, err
 	}
@@ -295,7 +313,7 @@ func (s *Service) DeleteAccessKey(ctx context.Context, c Caller, userName, id st
 		return 0, err
 	}
 	if ak.ID == c.AccessKeyID {
-		return 0, invalid("UserAccessKeyId", "the request is signed with this access key; delete it with another one")
+		return 0, invalid(FieldAccessKeyID, "the request is signed with this access key; delete it with another one")
 	}
 	idx, err := s.propose(ctx, fsm.CmdDeleteAccessKey, fsm.AccessKeyCmd{Now: s.nowMillis(), ID: ak.ID})
 	if err != nil {
@@ -304,16 +322,25 @@ func (s *Service) DeleteAccessKey(ctx context.Context, c Caller, userName, id st
 	return idx, s.waitEverywhere(ctx, idx)
 }
 
+// RoleInput describes a role to create.
+type RoleInput struct {
+	Name               string // 1 to 64 of letters, digits and . _ - @
+	TrustPolicy        string // who may assume the role (a policy document)
+	Description        string // at most 1024 characters
+	MaxSessionDuration int64  // seconds, 3600 to 43200; 0: 3600
+}
+
 // CreateRole adds a role whose trust policy names who may assume it.
-func (s *Service) CreateRole(ctx context.Context, c Caller, name, trust, desc string, maxSession int64) (*fsm.Role, uint64, error) {
+func (s *Service) CreateRole(ctx context.Context, c Caller, in RoleInput) (*fsm.Role, uint64, error) {
+	name, trust, desc, maxSession := in.Name, in.TrustPolicy, in.Description, in.MaxSessionDuration
 	if err := requireRoot(c, "CreateRole"); err != nil {
 		return nil, 0, err
 	}
-	if err := checkName("RoleName", name); err != nil {
+	if err := checkName(FieldRoleName, name); err != nil {
 		return nil, 0, err
 	}
 	if trust == "" {
-		return nil, 0, missing("AssumeRolePolicyDocument")
+		return nil, 0, missing(FieldTrustPolicy)
 	}
 	if err := ValidateTrustPolicy(trust); err != nil {
 		return nil, 0, err
@@ -322,10 +349,10 @@ func (s *Service) CreateRole(ctx context.Context, c Caller, name, trust, desc st
 		maxSession = 3600
 	}
 	if maxSession < 3600 || maxSession > 43200 {
-		return nil, 0, invalid("MaxSessionDuration", "must be between 3600 and 43200 seconds")
+		return nil, 0, invalid(FieldMaxSessionDuration, "must be between 3600 and 43200 seconds")
 	}
 	if len([]rune(desc)) > 1024 {
-		return nil, 0, invalid("Description", "at most 1024 characters")
+		return nil, 0, invalid(FieldDescription, "at most 1024 characters")
 	}
 	now := s.nowMillis()
 	r := fsm.Role{ID: randomString(digits, 19), AccountID: c.AccountID, Name: name, Description: desc,
@@ -342,7 +369,7 @@ func (s *Service) GetRole(ctx context.Context, c Caller, name string) (*fsm.Role
 	if err := requireRoot(c, "GetRole"); err != nil {
 		return nil, err
 	}
-	if err := checkName("RoleName", name); err != nil {
+	if err := checkName(FieldRoleName, name); err != nil {
 		return nil, err
 	}
 	var r *fsm.Role
@@ -374,35 +401,63 @@ func (s *Service) DeleteRole(ctx context.Context, c Caller, name string) (uint64
 	if err := requireRoot(c, "DeleteRole"); err != nil {
 		return 0, err
 	}
-	if err := checkName("RoleName", name); err != nil {
+	if err := checkName(FieldRoleName, name); err != nil {
 		return 0, err
 	}
 	return s.propose(ctx, fsm.CmdDeleteRole, fsm.RoleCmd{Now: s.nowMillis(), Acct: c.AccountID, Name: name})
 }
 
+// Whom a RAM policy is attached to (PolicyAttachmentInput.To).
+const (
+	AttachToUser = "User"
+	AttachToRole = "Role"
+)
+
+// PolicyAttachmentInput attaches a system policy to, or detaches it from,
+// a user or a role of the caller's account.
+type PolicyAttachmentInput struct {
+	To         string // AttachToUser or AttachToRole
+	Name       string // of the user or role
+	PolicyType string // only System policies exist here
+	PolicyName string // AliyunKMSFullAccess, ...
+	Detach     bool
+}
+
+// attachAction is RAM's name for the operation, as denials name it.
+func (in PolicyAttachmentInput) attachAction() string {
+	if in.Detach {
+		return "DetachPolicyFrom" + in.To
+	}
+	return "AttachPolicyTo" + in.To
+}
+
 // AttachPolicy attaches (or detaches) a system policy to a user or role.
-func (s *Service) AttachPolicy(ctx context.Context, c Caller, action, kind, name, policyType, policy string, detach bool) (uint64, error) {
-	if err := requireRoot(c, action); err != nil {
+func (s *Service) AttachPolicy(ctx context.Context, c Caller, in PolicyAttachmentInput) (uint64, error) {
+	kind, name, policyType, policy, detach := in.To, in.Name, in.PolicyType, in.PolicyName, in.Detach
+	if kind != AttachToUser && kind != AttachToRole {
+		return 0, fmt.Errorf("%w: a policy is attached to a %s or a %s, not %q", ErrUnsupported, AttachToUser, AttachToRole, kind)
+	}
+	if err := requireRoot(c, in.attachAction()); err != nil {
 		return 0, err
 	}
-	param := "UserName"
-	if kind == "Role" {
-		param = "RoleName"
+	param := FieldUserName
+	if kind == AttachToRole {
+		param = FieldRoleName
 	}
 	if err := checkName(param, name); err != nil {
 		return 0, err
 	}
 	if policyType == "" {
-		return 0, missing("PolicyType")
+		return 0, missing(FieldRAMPolicyType)
 	}
 	if policyType != "System" {
-		return 0, invalid("PolicyType", "only System policies exist here")
+		return 0, invalid(FieldRAMPolicyType, "only System policies exist here")
 	}
 	if policy == "" {
-		return 0, missing("PolicyName")
+		return 0, missing(FieldRAMPolicyName)
 	}
 	if _, ok := systemPolicies[policy]; !ok {
-		return 0, invalid("PolicyName", fmt.Sprintf("%q is not AliyunKMSFullAccess, AliyunKMSReadOnlyAccess, AliyunKMSCryptoUserAccess or AliyunSTSAssumeRoleAccess", policy))
+		return 0, invalid(FieldRAMPolicyName, fmt.Sprintf("%q is not AliyunKMSFullAccess, AliyunKMSReadOnlyAccess, AliyunKMSCryptoUserAccess or AliyunSTSAssumeRoleAccess", policy))
 	}
 	return s.propose(ctx, fsm.CmdAttachPolicy, fsm.AttachPolicyCmd{Now: s.nowMillis(), AccountID: c.AccountID, Kind: kind, Name: name, PolicyName: policy, Detach: detach})
 }
@@ -472,30 +527,38 @@ type TempCredentials struct {
 
 var sessionPattern = regexp.MustCompile(`^[A-Za-z0-9._@-]{2,64}$`)
 
+// AssumeRoleInput names the role to assume and the session to open.
+type AssumeRoleInput struct {
+	RoleArn         string // acs:ram::<account>:role/<name>
+	SessionName     string // 2 to 64 of letters, digits and . _ - @
+	DurationSeconds int64  // 900 to 43200 and at most the role's maximum; 0: 3600
+}
+
 // AssumeRole issues temporary credentials that act as a role, when the
 // role's trust policy names the caller (or the caller's account).
-func (s *Service) AssumeRole(ctx context.Context, c Caller, roleArn, session string, duration int64) (TempCredentials, error) {
+func (s *Service) AssumeRole(ctx context.Context, c Caller, in AssumeRoleInput) (TempCredentials, error) {
+	roleArn, session, duration := in.RoleArn, in.SessionName, in.DurationSeconds
 	if roleArn == "" {
-		return TempCredentials{}, missing("RoleArn")
+		return TempCredentials{}, missing(FieldRoleArn)
 	}
 	if session == "" {
-		return TempCredentials{}, missing("RoleSessionName")
+		return TempCredentials{}, missing(FieldSessionName)
 	}
 	if !sessionPattern.MatchString(session) {
-		return TempCredentials{}, invalid("RoleSessionName", "2 to 64 of letters, digits and . _ - @")
+		return TempCredentials{}, invalid(FieldSessionName, "2 to 64 of letters, digits and . _ - @")
 	}
 	if duration == 0 {
 		duration = 3600
 	}
 	if duration < 900 || duration > 43200 {
-		return TempCredentials{}, invalid("DurationSeconds", "must be between 900 and 43200")
+		return TempCredentials{}, invalid(FieldSessionDuration, "must be between 900 and 43200")
 	}
 	if c.Kind == KindRole {
 		return TempCredentials{}, fmt.Errorf("%w: a role session cannot assume another role", ErrNoPermission)
 	}
 	acct, name, ok := parseRoleArn(roleArn)
 	if !ok {
-		return TempCredentials{}, invalid("RoleArn", "expected acs:ram::<account>:role/<name>")
+		return TempCredentials{}, invalid(FieldRoleArn, "expected acs:ram::<account>:role/<name>")
 	}
 	// A RAM user needs its own permission first (AliyunSTSAssumeRoleAccess),
 	// as in the reference; the account's root has it. Checked before the
@@ -523,7 +586,7 @@ func (s *Service) AssumeRole(ctx context.Context, c Caller, roleArn, session str
 		return TempCredentials{}, fmt.Errorf("%w: %s may not assume %s", ErrAssumeRoleDenied, c.Principal, roleArn)
 	}
 	if duration > r.MaxSessionDuration {
-		return TempCredentials{}, invalid("DurationSeconds", fmt.Sprintf("the role allows at most %d seconds", r.MaxSessionDuration))
+		return TempCredentials{}, invalid(FieldSessionDuration, fmt.Sprintf("the role allows at most %d seconds", r.MaxSessionDuration))
 	}
 	exp := s.now().Add(time.Duration(duration) * time.Second)
 	claims := stsClaims{

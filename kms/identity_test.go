@@ -17,11 +17,11 @@ func trustRoot(account string) string {
 // policies and returns the Caller its access keys stand for.
 func (e *svcEnv) mkUser(t *testing.T, name string, policies ...string) Caller {
 	t.Helper()
-	if _, _, err := e.svc.CreateUser(bg, e.caller, name, "", ""); err != nil {
+	if _, _, err := e.svc.CreateUser(bg, e.caller, UserInput{Name: name}); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range policies {
-		if _, err := e.svc.AttachPolicy(bg, e.caller, "AttachPolicyToUser", "User", name, "System", p, false); err != nil {
+		if _, err := e.svc.AttachPolicy(bg, e.caller, PolicyAttachmentInput{To: AttachToUser, Name: name, PolicyType: "System", PolicyName: p}); err != nil {
 			t.Fatalf("attach %s: %v", p, err)
 		}
 	}
@@ -35,10 +35,10 @@ func TestSTS_TokenRefusedAfterRoleRecreated(t *testing.T) {
 	e := newSvcEnv(t)
 	acct := e.caller.AccountID
 	arn := RoleArn(acct, "r")
-	if _, _, err := e.svc.CreateRole(bg, e.caller, "r", trustRoot(acct), "", 0); err != nil {
+	if _, _, err := e.svc.CreateRole(bg, e.caller, RoleInput{Name: "r", TrustPolicy: trustRoot(acct)}); err != nil {
 		t.Fatal(err)
 	}
-	creds, err := e.svc.AssumeRole(bg, e.caller, arn, "s1", 900)
+	creds, err := e.svc.AssumeRole(bg, e.caller, AssumeRoleInput{RoleArn: arn, SessionName: "s1", DurationSeconds: 900})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestSTS_TokenRefusedAfterRoleRecreated(t *testing.T) {
 		"another trust policy":  trustRoot("9999999999999999"),
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, _, err := e.svc.CreateRole(bg, e.caller, "r", trust, "", 0); err != nil {
+			if _, _, err := e.svc.CreateRole(bg, e.caller, RoleInput{Name: "r", TrustPolicy: trust}); err != nil {
 				t.Fatal(err)
 			}
 			defer e.svc.DeleteRole(bg, e.caller, "r")
@@ -64,10 +64,10 @@ func TestSTS_TokenRefusedAfterRoleRecreated(t *testing.T) {
 		})
 	}
 	// A session of the new role works.
-	if _, _, err := e.svc.CreateRole(bg, e.caller, "r", trustRoot(acct), "", 0); err != nil {
+	if _, _, err := e.svc.CreateRole(bg, e.caller, RoleInput{Name: "r", TrustPolicy: trustRoot(acct)}); err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := e.svc.AssumeRole(bg, e.caller, arn, "s2", 900)
+	fresh, err := e.svc.AssumeRole(bg, e.caller, AssumeRoleInput{RoleArn: arn, SessionName: "s2", DurationSeconds: 900})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,10 +83,10 @@ func TestAssumeRole_UserNeedsAnSTSPolicy(t *testing.T) {
 	e := newSvcEnv(t)
 	acct := e.caller.AccountID
 	arn := RoleArn(acct, "app")
-	if _, _, err := e.svc.CreateRole(bg, e.caller, "app", trustRoot(acct), "", 0); err != nil {
+	if _, _, err := e.svc.CreateRole(bg, e.caller, RoleInput{Name: "app", TrustPolicy: trustRoot(acct)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.svc.CreateRole(bg, e.caller, "closed", trustRoot("9999999999999999"), "", 0); err != nil {
+	if _, _, err := e.svc.CreateRole(bg, e.caller, RoleInput{Name: "closed", TrustPolicy: trustRoot("9999999999999999")}); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -104,7 +104,7 @@ func TestAssumeRole_UserNeedsAnSTSPolicy(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := e.svc.AssumeRole(bg, c.caller, c.role, "sess", 900)
+			_, err := e.svc.AssumeRole(bg, c.caller, AssumeRoleInput{RoleArn: c.role, SessionName: "sess", DurationSeconds: 900})
 			if c.want == nil {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -118,10 +118,10 @@ func TestAssumeRole_UserNeedsAnSTSPolicy(t *testing.T) {
 		})
 	}
 	// Detaching the policy takes the permission away again.
-	if _, err := e.svc.AttachPolicy(bg, e.caller, "DetachPolicyFromUser", "User", "app", "System", PolicySTSAssumeRoleAccess, true); err != nil {
+	if _, err := e.svc.AttachPolicy(bg, e.caller, PolicyAttachmentInput{To: AttachToUser, Name: "app", PolicyType: "System", PolicyName: PolicySTSAssumeRoleAccess, Detach: true}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.svc.AssumeRole(bg, cases[2].caller, arn, "sess", 900)
+	_, err := e.svc.AssumeRole(bg, cases[2].caller, AssumeRoleInput{RoleArn: arn, SessionName: "sess", DurationSeconds: 900})
 	wantErr(t, "after detaching", err, ErrNoPermission)
 	if u, _ := e.fsm.User(acct, "app"); len(u.Policies) != 0 {
 		t.Fatalf("policies left: %v", u.Policies)
@@ -133,7 +133,7 @@ func TestAssumeRole_UserNeedsAnSTSPolicy(t *testing.T) {
 func TestSTS_TokenWithoutRoleIDRefused(t *testing.T) {
 	e := newSvcEnv(t)
 	acct := e.caller.AccountID
-	if _, _, err := e.svc.CreateRole(bg, e.caller, "r", trustRoot(acct), "", 0); err != nil {
+	if _, _, err := e.svc.CreateRole(bg, e.caller, RoleInput{Name: "r", TrustPolicy: trustRoot(acct)}); err != nil {
 		t.Fatal(err)
 	}
 	cl := stsClaims{AccessKeyID: stsPrefix + "legacy", Secret: "s", AccountID: acct, Role: "r", Session: "old",

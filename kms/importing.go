@@ -32,23 +32,31 @@ type ImportParameters struct {
 
 func tokenAAD(id string) []byte { return []byte("importtoken\x00" + id) }
 
+// ImportParametersInput asks for an import token for a key.
+type ImportParametersInput struct {
+	Key               string // id, alias or ARN of an EXTERNAL key
+	WrappingAlgorithm string // RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1 or RSAES_PKCS1_V1_5
+	WrappingKeySpec   string // RSA_2048
+}
+
 // GetParametersForImport makes a one-key, 24-hour import token: an RSA-2048
 // wrapping key pair whose private half is kept only wrapped under the root
 // key, and is refused after the token expires.
-func (s *Service) GetParametersForImport(ctx context.Context, c Caller, ref, alg, spec string) (ImportParameters, error) {
+func (s *Service) GetParametersForImport(ctx context.Context, c Caller, in ImportParametersInput) (ImportParameters, error) {
+	ref, alg, spec := in.Key, in.WrappingAlgorithm, in.WrappingKeySpec
 	if alg == "" {
-		return ImportParameters{}, missing("WrappingAlgorithm")
+		return ImportParameters{}, missing(FieldWrappingAlgorithm)
 	}
 	if alg != kcrypto.AlgRSAOAEPSHA256 && alg != kcrypto.AlgRSAOAEPSHA1 && alg != kcrypto.AlgRSAPKCS1v15 {
-		return ImportParameters{}, invalid("WrappingAlgorithm", "must be RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1 or RSAES_PKCS1_V1_5")
+		return ImportParameters{}, invalid(FieldWrappingAlgorithm, "must be RSAES_OAEP_SHA_256, RSAES_OAEP_SHA_1 or RSAES_PKCS1_V1_5")
 	}
 	if spec == "" {
-		return ImportParameters{}, missing("WrappingKeySpec")
+		return ImportParameters{}, missing(FieldWrappingKeySpec)
 	}
 	if spec != kcrypto.SpecRSA2048 {
-		return ImportParameters{}, invalid("WrappingKeySpec", "must be RSA_2048")
+		return ImportParameters{}, invalid(FieldWrappingKeySpec, "must be RSA_2048")
 	}
-	k, err := s.keyFor(ctx, c, "kms:GetParametersForImport", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:GetParametersForImport", FieldKey, ref, nil)
 	if err != nil {
 		return ImportParameters{}, err
 	}
@@ -84,22 +92,31 @@ func (s *Service) GetParametersForImport(ctx context.Context, c Caller, ref, alg
 	return ImportParameters{KeyID: k.ID, PublicKey: public, ImportToken: id, ExpireAt: expire, Index: idx}, nil
 }
 
+// ImportMaterialInput is key material to import, wrapped with an import
+// token's public key.
+type ImportMaterialInput struct {
+	Key               string // id, alias or ARN of an EXTERNAL key
+	EncryptedMaterial []byte
+	ImportToken       string
+	ExpireUnix        int64 // when the material expires, Unix seconds; 0: never
+}
+
 // ImportKeyMaterial imports material wrapped with an import token's public
-// key into an EXTERNAL key, which becomes Enabled. expireUnix 0 means the
-// material never expires.
-func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, ref string, encrypted []byte, token string, expireUnix int64) (uint64, error) {
+// key into an EXTERNAL key, which becomes Enabled.
+func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, in ImportMaterialInput) (uint64, error) {
+	ref, encrypted, token, expireUnix := in.Key, in.EncryptedMaterial, in.ImportToken, in.ExpireUnix
 	if len(encrypted) == 0 {
-		return 0, missing("EncryptedKeyMaterial")
+		return 0, missing(FieldEncryptedMaterial)
 	}
 	if token == "" {
-		return 0, missing("ImportToken")
+		return 0, missing(FieldImportToken)
 	}
 	now := s.now()
 	const maxExpireUnix = 253402300799 // 9999-12-31T23:59:59Z
 	if expireUnix < 0 || expireUnix > maxExpireUnix || (expireUnix > 0 && time.Unix(expireUnix, 0).Before(now)) {
-		return 0, invalid("KeyMaterialExpireUnix", "must be 0 (never expires) or a time in the future, in Unix seconds")
+		return 0, invalid(FieldMaterialExpiry, "must be 0 (never expires) or a time in the future, in Unix seconds")
 	}
-	k, err := s.keyFor(ctx, c, "kms:ImportKeyMaterial", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:ImportKeyMaterial", FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -160,7 +177,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, c Caller, ref string, e
 // DeleteKeyMaterial removes an EXTERNAL key's material; the key goes back to
 // PendingImport and only the same material can be imported again.
 func (s *Service) DeleteKeyMaterial(ctx context.Context, c Caller, ref string) (uint64, error) {
-	k, err := s.keyFor(ctx, c, "kms:DeleteKeyMaterial", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:DeleteKeyMaterial", FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}

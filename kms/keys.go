@@ -43,12 +43,26 @@ func (p Page) normalize() (Page, error) {
 		p.Size = 10
 	}
 	if p.Number < 1 {
-		return p, invalid("PageNumber", "must be 1 or more")
+		return p, invalid(FieldPageNumber, "must be 1 or more")
 	}
 	if p.Size < 1 || p.Size > 100 {
-		return p, invalid("PageSize", "must be between 1 and 100")
+		return p, invalid(FieldPageSize, "must be between 1 and 100")
 	}
 	return p, nil
+}
+
+// Listing is one page of a list: its items, how many there are in all and
+// the page (after defaults) that was cut.
+type Listing[T any] struct {
+	Items []T
+	Total int
+	Page  Page
+}
+
+// listing cuts page p (normalized) out of all.
+func listing[T any](all []T, p Page) Listing[T] {
+	start, end := p.bounds(len(all))
+	return Listing[T]{Items: all[start:end], Total: len(all), Page: p}
 }
 
 // bounds returns the slice bounds of the page within n items. A page far
@@ -107,12 +121,6 @@ func (s *Service) Init(ctx context.Context) (InitResult, error) {
 
 func rootPrincipal(account string) string { return "acs:ram::" + account + ":root" }
 
-// CreateInstance adds a KMS instance of type software to the caller's
-// account (see CreateInstanceWith for hardware instances).
-func (s *Service) CreateInstance(ctx context.Context, c Caller, typ, name string) (*fsm.Instance, uint64, error) {
-	return s.CreateInstanceWith(ctx, c, InstanceInput{Type: typ, Name: name})
-}
-
 // InstanceInput holds CreateInstanceWith's parameters.
 type InstanceInput struct {
 	Type string // software (default) | hardware
@@ -136,24 +144,24 @@ func (s *Service) CreateInstanceWith(ctx context.Context, c Caller, in InstanceI
 	switch typ {
 	case InstanceSoftware:
 		if in.HSMDomain != "" {
-			return nil, 0, invalid("HsmDomain", "only hardware instances have an HSM domain")
+			return nil, 0, invalid(FieldHSMDomain, "only hardware instances have an HSM domain")
 		}
 	case InstanceHardware:
 		if in.HSMDomain == "" {
-			return nil, 0, invalid("HsmDomain", "a hardware instance is bound to an HSM domain: give its name (kmsctl operator instance create --type hardware --hsm-domain NAME)")
+			return nil, 0, invalid(FieldHSMDomain, "a hardware instance is bound to an HSM domain: give its name (kmsctl operator instance create --type hardware --hsm-domain NAME)")
 		}
 		if len(in.HSMDomain) > 64 || strings.TrimSpace(in.HSMDomain) != in.HSMDomain {
-			return nil, 0, invalid("HsmDomain", "1-64 characters, no surrounding spaces")
+			return nil, 0, invalid(FieldHSMDomain, "1-64 characters, no surrounding spaces")
 		}
 		if !s.domainKnown(in.HSMDomain) {
-			return nil, 0, invalid("HsmDomain", fmt.Sprintf("no node of the cluster has HSM domain %q: enroll a token (kmsd hsm enroll --domain %s ...) and start a node with --hsm-domain %s",
+			return nil, 0, invalid(FieldHSMDomain, fmt.Sprintf("no node of the cluster has HSM domain %q: enroll a token (kmsd hsm enroll --domain %s ...) and start a node with --hsm-domain %s",
 				in.HSMDomain, in.HSMDomain, in.HSMDomain))
 		}
 	default:
-		return nil, 0, invalid("type", fmt.Sprintf("%q is not an instance type: software or hardware", typ))
+		return nil, 0, invalid(FieldInstanceType, fmt.Sprintf("%q is not an instance type: software or hardware", typ))
 	}
 	if utf8.RuneCountInString(name) > 128 {
-		return nil, 0, invalid("name", "at most 128 characters")
+		return nil, 0, invalid(FieldInstanceName, "at most 128 characters")
 	}
 	inst := fsm.Instance{ID: newInstanceID(), AccountID: c.AccountID, Name: name, Type: typ, HSMDomain: in.HSMDomain, KeyQuota: DefaultKeyQuota, CreatedAt: s.nowMillis()}
 	idx, err := s.propose(ctx, fsm.CmdCreateInstance, fsm.CreateInstanceCmd{Now: inst.CreatedAt, Instance: inst})
@@ -175,10 +183,10 @@ func (s *Service) SetInstanceLimit(ctx context.Context, c Caller, accountID stri
 		return 0, err
 	}
 	if accountID == "" {
-		return 0, missing("AccountId")
+		return 0, missing(FieldAccountID)
 	}
 	if max < 1 || max > MaxInstanceLimit {
-		return 0, invalid("MaxInstances", fmt.Sprintf("an account may have 1 to %d KMS instances", MaxInstanceLimit))
+		return 0, invalid(FieldMaxInstances, fmt.Sprintf("an account may have 1 to %d KMS instances", MaxInstanceLimit))
 	}
 	ok, err := s.found(ctx, func() bool { _, ok := s.fsm.Account(accountID); return ok })
 	if err != nil {
@@ -250,10 +258,10 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 		in.Origin = OriginKMS
 	}
 	if in.Origin != OriginKMS && in.Origin != OriginExternal {
-		return nil, 0, invalid("Origin", fmt.Sprintf("%q is not Aliyun_KMS or EXTERNAL (case-sensitive)", in.Origin))
+		return nil, 0, invalid(FieldOrigin, fmt.Sprintf("%q is not Aliyun_KMS or EXTERNAL (case-sensitive)", in.Origin))
 	}
 	if in.ProtectionLevel != "" && in.ProtectionLevel != ProtectionSoftware && in.ProtectionLevel != ProtectionHSM {
-		return nil, 0, invalid("ProtectionLevel", "must be SOFTWARE or HSM")
+		return nil, 0, invalid(FieldProtectionLevel, "must be SOFTWARE or HSM")
 	}
 	domain := ""
 	if in.DKMSInstanceID != "" {
@@ -277,11 +285,11 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 		}
 	} else {
 		if in.ProtectionLevel == ProtectionHSM {
-			return nil, 0, invalid("ProtectionLevel", "the default key is protected in software; HSM keys live in a hardware KMS instance (DKMSInstanceId)")
+			return nil, 0, invalid(FieldProtectionLevel, "the default key is protected in software; HSM keys live in a hardware KMS instance (DKMSInstanceId)")
 		}
 		in.ProtectionLevel = ProtectionSoftware
 		if in.KeySpec != SpecAES256 {
-			return nil, 0, invalid("KeySpec", "the default key is Aliyun_AES_256; other specs need a KMS instance (DKMSInstanceId)")
+			return nil, 0, invalid(FieldKeySpec, "the default key is Aliyun_AES_256; other specs need a KMS instance (DKMSInstanceId)")
 		}
 	}
 	usage, err := checkSpecUsage(in.KeySpec, in.KeyUsage, in.ProtectionLevel == ProtectionHSM)
@@ -289,7 +297,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 		return nil, 0, err
 	}
 	if in.Origin == OriginExternal && !kcrypto.IsSymmetric(in.KeySpec) {
-		return nil, 0, invalid("Origin", "only symmetric keys take imported material (EXTERNAL)")
+		return nil, 0, invalid(FieldOrigin, "only symmetric keys take imported material (EXTERNAL)")
 	}
 	if err := checkDescription(in.Description); err != nil {
 		return nil, 0, err
@@ -304,7 +312,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 		}
 	}
 	if interval > 0 && (!specs[in.KeySpec].rotates || in.Origin != OriginKMS) {
-		return nil, 0, invalid("EnableAutomaticRotation", "only symmetric keys with KMS-generated material rotate automatically")
+		return nil, 0, invalid(FieldAutomaticRotation, "only symmetric keys with KMS-generated material rotate automatically")
 	}
 	if in.AliasName != "" {
 		if err := checkAliasName(in.AliasName); err != nil {
@@ -313,7 +321,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 	}
 	tags := map[string]string{}
 	if len(in.Tags) > fsm.MaxTagsPerKey {
-		return nil, 0, invalid("Tags", fmt.Sprintf("at most %d tags", fsm.MaxTagsPerKey))
+		return nil, 0, invalid(FieldTags, fmt.Sprintf("at most %d tags", fsm.MaxTagsPerKey))
 	}
 	for _, t := range in.Tags {
 		if err := checkTag(t); err != nil {
@@ -368,10 +376,10 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 
 func checkDescription(d string) error {
 	if !utf8.ValidString(d) {
-		return invalid("Description", "must be UTF-8 text")
+		return invalid(FieldDescription, "must be UTF-8 text")
 	}
 	if utf8.RuneCountInString(d) > MaxDescription {
-		return invalid("Description", fmt.Sprintf("at most %d characters", MaxDescription))
+		return invalid(FieldDescription, fmt.Sprintf("at most %d characters", MaxDescription))
 	}
 	return nil
 }
@@ -380,7 +388,7 @@ func checkDescription(d string) error {
 // number) and returns seconds.
 func parseRotationInterval(v string) (int64, error) {
 	if v == "" {
-		return 0, invalid("RotationInterval", "required when automatic rotation is enabled, e.g. 30d or 2592000s")
+		return 0, invalid(FieldRotationInterval, "required when automatic rotation is enabled, e.g. 30d or 2592000s")
 	}
 	unit := int64(1)
 	num := v
@@ -392,18 +400,18 @@ func parseRotationInterval(v string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n <= 0 {
-		return 0, invalid("RotationInterval", fmt.Sprintf("%q is not a duration like 30d or 2592000s", v))
+		return 0, invalid(FieldRotationInterval, fmt.Sprintf("%q is not a duration like 30d or 2592000s", v))
 	}
 	secs := n * unit
 	if secs < MinRotationInterval || secs > MaxRotationInterval {
-		return 0, invalid("RotationInterval", "must be between 7 and 365 days")
+		return 0, invalid(FieldRotationInterval, "must be between 7 and 365 days")
 	}
 	return secs, nil
 }
 
 // DescribeKey returns a key's metadata.
 func (s *Service) DescribeKey(ctx context.Context, c Caller, ref string) (*fsm.Key, error) {
-	return s.keyFor(ctx, c, "kms:DescribeKey", "KeyId", ref, nil)
+	return s.keyFor(ctx, c, "kms:DescribeKey", FieldKey, ref, nil)
 }
 
 // UpdateKeyDescription replaces a key's description.
@@ -411,7 +419,7 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, c Caller, ref, desc 
 	if err := checkDescription(desc); err != nil {
 		return 0, err
 	}
-	k, err := s.keyFor(ctx, c, "kms:UpdateKeyDescription", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:UpdateKeyDescription", FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -421,7 +429,7 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, c Caller, ref, desc 
 // SetKeyEnabled enables or disables a key. Disabling also drops the key's
 // unwrapped material from this node's memory.
 func (s *Service) SetKeyEnabled(ctx context.Context, c Caller, ref string, enabled bool) (uint64, error) {
-	k, err := s.keyFor(ctx, c, enableAction(enabled), "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, enableAction(enabled), FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -442,7 +450,7 @@ func enableAction(enabled bool) string {
 
 // CreateKeyVersion rotates a key by hand: a new version becomes primary.
 func (s *Service) CreateKeyVersion(ctx context.Context, c Caller, ref string) (*fsm.KeyVersion, uint64, error) {
-	k, err := s.keyFor(ctx, c, "kms:CreateKeyVersion", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:CreateKeyVersion", FieldKey, ref, nil)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -473,15 +481,21 @@ func (s *Service) CreateKeyVersion(ctx context.Context, c Caller, ref string) (*
 // refused the request.
 var ErrLimitExceeded = errors.New("resource limit exceeded")
 
+// KeyVersions is one page of a key's versions.
+type KeyVersions struct {
+	Key *fsm.Key
+	Listing[*fsm.KeyVersion]
+}
+
 // ListKeyVersions returns one page of a key's versions, oldest first.
-func (s *Service) ListKeyVersions(ctx context.Context, c Caller, ref string, p Page) (*fsm.Key, []*fsm.KeyVersion, int, Page, error) {
+func (s *Service) ListKeyVersions(ctx context.Context, c Caller, ref string, p Page) (KeyVersions, error) {
 	p, err := p.normalize()
 	if err != nil {
-		return nil, nil, 0, p, err
+		return KeyVersions{}, err
 	}
-	k, err := s.keyFor(ctx, c, "kms:ListKeyVersions", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:ListKeyVersions", FieldKey, ref, nil)
 	if err != nil {
-		return nil, nil, 0, p, err
+		return KeyVersions{}, err
 	}
 	start, end := p.bounds(len(k.Versions))
 	var out []*fsm.KeyVersion
@@ -490,15 +504,16 @@ func (s *Service) ListKeyVersions(ctx context.Context, c Caller, ref string, p P
 			out = append(out, v)
 		}
 	}
-	return k, out, len(k.Versions), p, nil
+	return KeyVersions{Key: k, Listing: Listing[*fsm.KeyVersion]{Items: out, Total: len(k.Versions), Page: p}}, nil
 }
 
 // DescribeKeyVersion returns one version of a key.
-func (s *Service) DescribeKeyVersion(ctx context.Context, c Caller, ref, versionID string) (*fsm.KeyVersion, error) {
+func (s *Service) DescribeKeyVersion(ctx context.Context, c Caller, kv KeyVersionRef) (*fsm.KeyVersion, error) {
+	ref, versionID := kv.Key, kv.Version
 	if versionID == "" {
-		return nil, missing("KeyVersionId")
+		return nil, missing(FieldKeyVersionID)
 	}
-	k, err := s.keyFor(ctx, c, "kms:DescribeKeyVersion", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:DescribeKeyVersion", FieldKey, ref, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -16,20 +16,28 @@ const (
 	MaxPendingWindowDays = 366
 )
 
+// RotationPolicyInput is what UpdateRotationPolicy changes.
+type RotationPolicyInput struct {
+	Key      string // id, alias or ARN
+	Enable   *bool  // automatic rotation on or off; nil is refused (FieldAutomaticRotation)
+	Interval string // between rotations, e.g. 30d or 2592000s; needed when Enable
+}
+
 // UpdateRotationPolicy turns automatic rotation on (with an interval) or
 // off. Only symmetric keys with KMS-generated material rotate automatically.
-func (s *Service) UpdateRotationPolicy(ctx context.Context, c Caller, ref string, enable bool, interval string, enableGiven bool) (uint64, error) {
-	if !enableGiven {
-		return 0, missing("EnableAutomaticRotation")
+func (s *Service) UpdateRotationPolicy(ctx context.Context, c Caller, in RotationPolicyInput) (uint64, error) {
+	if in.Enable == nil {
+		return 0, missing(FieldAutomaticRotation)
 	}
+	enable := *in.Enable
 	var secs int64
 	if enable {
 		var err error
-		if secs, err = parseRotationInterval(interval); err != nil {
+		if secs, err = parseRotationInterval(in.Interval); err != nil {
 			return 0, err
 		}
 	}
-	k, err := s.keyFor(ctx, c, "kms:UpdateRotationPolicy", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:UpdateRotationPolicy", FieldKey, in.Key, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -40,16 +48,23 @@ func (s *Service) UpdateRotationPolicy(ctx context.Context, c Caller, ref string
 	return s.propose(ctx, fsm.CmdUpdateRotationPolicy, fsm.RotationPolicyCmd{Now: s.nowMillis(), KeyID: k.ID, IntervalSec: secs})
 }
 
+// KeyDeletionInput is what ScheduleKeyDeletion needs.
+type KeyDeletionInput struct {
+	Key               string // id, alias or ARN
+	PendingWindowDays *int   // MinPendingWindowDays to MaxPendingWindowDays; nil is refused
+}
+
 // ScheduleKeyDeletion puts a key in PendingDeletion; the leader deletes it
 // (and all its material) once the window has passed.
-func (s *Service) ScheduleKeyDeletion(ctx context.Context, c Caller, ref string, days int, daysGiven bool) (uint64, error) {
-	if !daysGiven {
-		return 0, missing("PendingWindowInDays")
+func (s *Service) ScheduleKeyDeletion(ctx context.Context, c Caller, in KeyDeletionInput) (uint64, error) {
+	if in.PendingWindowDays == nil {
+		return 0, missing(FieldPendingWindowDays)
 	}
+	days := *in.PendingWindowDays
 	if days < MinPendingWindowDays || days > MaxPendingWindowDays {
-		return 0, invalid("PendingWindowInDays", fmt.Sprintf("must be between %d and %d", MinPendingWindowDays, MaxPendingWindowDays))
+		return 0, invalid(FieldPendingWindowDays, fmt.Sprintf("must be between %d and %d", MinPendingWindowDays, MaxPendingWindowDays))
 	}
-	k, err := s.keyFor(ctx, c, "kms:ScheduleKeyDeletion", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:ScheduleKeyDeletion", FieldKey, in.Key, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -61,29 +76,38 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, c Caller, ref string,
 
 // CancelKeyDeletion takes a key out of PendingDeletion.
 func (s *Service) CancelKeyDeletion(ctx context.Context, c Caller, ref string) (uint64, error) {
-	k, err := s.keyFor(ctx, c, "kms:CancelKeyDeletion", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:CancelKeyDeletion", FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}
 	return s.propose(ctx, fsm.CmdCancelKeyDeletion, fsm.KeyDeletionCmd{Now: s.nowMillis(), KeyID: k.ID})
 }
 
+// DeletionProtectionInput is what SetDeletionProtection changes.
+type DeletionProtectionInput struct {
+	KeyArn      string // the protected key, by ARN only, as the service does
+	Enable      *bool  // protection on or off; nil is refused (FieldDeletionProtection)
+	Description string // why the key is protected, at most 128 characters
+}
+
 // SetDeletionProtection turns deletion protection on or off for the key
-// named by its ARN (ProtectedResourceArn), as the service does.
-func (s *Service) SetDeletionProtection(ctx context.Context, c Caller, arn string, enable, enableGiven bool, desc string) (uint64, error) {
+// named by its ARN.
+func (s *Service) SetDeletionProtection(ctx context.Context, c Caller, in DeletionProtectionInput) (uint64, error) {
+	arn, desc := in.KeyArn, in.Description
 	if arn == "" {
-		return 0, missing("ProtectedResourceArn")
+		return 0, missing(FieldProtectedResource)
 	}
-	if !enableGiven {
-		return 0, missing("EnableDeletionProtection")
+	if in.Enable == nil {
+		return 0, missing(FieldDeletionProtection)
 	}
+	enable := *in.Enable
 	if !strings.HasPrefix(arn, "acs:kms:") {
-		return 0, invalid("ProtectedResourceArn", "the key's ARN is expected: acs:kms:<region>:<account>:key/<key id>")
+		return 0, invalid(FieldProtectedResource, "the key's ARN is expected: acs:kms:<region>:<account>:key/<key id>")
 	}
 	if len([]rune(desc)) > 128 {
-		return 0, invalid("DeletionProtectionDescription", "at most 128 characters")
+		return 0, invalid(FieldProtectionReason, "at most 128 characters")
 	}
-	k, err := s.keyFor(ctx, c, "kms:SetDeletionProtection", "ProtectedResourceArn", arn, nil)
+	k, err := s.keyFor(ctx, c, "kms:SetDeletionProtection", FieldProtectedResource, arn, nil)
 	if err != nil {
 		return 0, err
 	}

@@ -23,17 +23,17 @@ func (s *Service) SetRateLimit(ctx context.Context, c Caller, accountID, class s
 		return 0, fmt.Errorf("%w: rate limits are set by the operator account's root", ErrNoPermission)
 	}
 	if accountID == "" {
-		return 0, missing("AccountId")
+		return 0, missing(FieldAccountID)
 	}
 	switch class {
 	case ClassSymmetric, ClassAsymmetric, ClassRead, ClassWrite:
 	case "":
-		return 0, missing("Class")
+		return 0, missing(FieldRateClass)
 	default:
-		return 0, invalid("Class", "must be symmetric, asymmetric, read or write")
+		return 0, invalid(FieldRateClass, "must be symmetric, asymmetric, read or write")
 	}
 	if rate < 0 || rate > 1e6 {
-		return 0, invalid("Rate", "requests per second, 0 (no limit) to 1000000")
+		return 0, invalid(FieldRate, "requests per second, 0 (no limit) to 1000000")
 	}
 	ok, err := s.found(ctx, func() bool { _, ok := s.fsm.Account(accountID); return ok })
 	if err != nil {

@@ -33,17 +33,17 @@ func ParseKeyFilters(text string) ([]KeyFilter, error) {
 	}
 	var fs []KeyFilter
 	if err := json.Unmarshal([]byte(text), &fs); err != nil {
-		return nil, invalid("Filters", `must be a JSON array like [{"Key":"KeyState","Values":["Enabled"]}]`)
+		return nil, invalid(FieldFilters, `must be a JSON array like [{"Key":"KeyState","Values":["Enabled"]}]`)
 	}
 	if len(fs) > 10 {
-		return nil, invalid("Filters", "at most 10 filters")
+		return nil, invalid(FieldFilters, "at most 10 filters")
 	}
 	for _, f := range fs {
 		if _, ok := keyFilterFields[f.Key]; !ok {
-			return nil, invalid("Filters", fmt.Sprintf("%q is not a filter key (KeyState, KeySpec, KeyUsage, ProtectionLevel, CreatorType, DKMSInstanceId)", f.Key))
+			return nil, invalid(FieldFilters, fmt.Sprintf("%q is not a filter key (KeyState, KeySpec, KeyUsage, ProtectionLevel, CreatorType, DKMSInstanceId)", f.Key))
 		}
 		if len(f.Values) == 0 || len(f.Values) > 10 {
-			return nil, invalid("Filters", fmt.Sprintf("filter %s needs 1 to 10 Values", f.Key))
+			return nil, invalid(FieldFilters, fmt.Sprintf("filter %s needs 1 to 10 Values", f.Key))
 		}
 	}
 	return fs, nil
@@ -68,13 +68,13 @@ func matches(k *fsm.Key, fs []KeyFilter) bool {
 
 // ListKeys returns one page of the caller's keys that pass the filters
 // (oldest first) and the total count of those that pass.
-func (s *Service) ListKeys(ctx context.Context, c Caller, p Page, filters []KeyFilter) ([]*fsm.Key, int, Page, error) {
+func (s *Service) ListKeys(ctx context.Context, c Caller, p Page, filters []KeyFilter) (Listing[*fsm.Key], error) {
 	p, err := p.normalize()
 	if err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Key]{}, err
 	}
 	if err := s.authorizeAccount(ctx, c, "kms:ListKeys"); err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Key]{}, err
 	}
 	var all []*fsm.Key
 	for _, k := range s.fsm.Keys(c.AccountID) {
@@ -82,28 +82,25 @@ func (s *Service) ListKeys(ctx context.Context, c Caller, p Page, filters []KeyF
 			all = append(all, k)
 		}
 	}
-	start, end := p.bounds(len(all))
-	return all[start:end], len(all), p, nil
+	return listing(all, p), nil
 }
 
 // ListKmsInstances returns one page of the caller's KMS instances.
-func (s *Service) ListKmsInstances(ctx context.Context, c Caller, p Page) ([]*fsm.Instance, int, Page, error) {
+func (s *Service) ListKmsInstances(ctx context.Context, c Caller, p Page) (Listing[*fsm.Instance], error) {
 	p, err := p.normalize()
 	if err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Instance]{}, err
 	}
 	if err := s.authorizeAccount(ctx, c, "kms:ListKmsInstances"); err != nil {
-		return nil, 0, p, err
+		return Listing[*fsm.Instance]{}, err
 	}
-	all := s.fsm.Instances(c.AccountID)
-	start, end := p.bounds(len(all))
-	return all[start:end], len(all), p, nil
+	return listing(s.fsm.Instances(c.AccountID), p), nil
 }
 
 // GetKmsInstance returns one of the caller's KMS instances.
 func (s *Service) GetKmsInstance(ctx context.Context, c Caller, id string) (*fsm.Instance, error) {
 	if id == "" {
-		return nil, missing("KmsInstanceId")
+		return nil, missing(FieldInstanceID)
 	}
 	if err := s.authorizeAccount(ctx, c, "kms:GetKmsInstance"); err != nil {
 		return nil, err

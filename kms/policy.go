@@ -92,7 +92,7 @@ func DefaultPolicy(accountID string) string {
 // grammar and limits and returns nil or an ErrInvalidParameter that says
 // what is wrong.
 func ValidatePolicy(doc string) error {
-	bad := func(format string, a ...any) error { return invalid("Policy", fmt.Sprintf(format, a...)) }
+	bad := func(format string, a ...any) error { return invalid(FieldKeyPolicy, fmt.Sprintf(format, a...)) }
 	if len(doc) > MaxPolicySize {
 		return bad("at most %d bytes", MaxPolicySize)
 	}
@@ -211,10 +211,10 @@ func CrossAccountPrincipals(doc, owner string) int {
 
 func checkPolicyName(name string) error {
 	if name == "" {
-		return missing("PolicyName")
+		return missing(FieldKeyPolicyName)
 	}
 	if name != "default" {
-		return invalid("PolicyName", `a key has one policy, named "default"`)
+		return invalid(FieldKeyPolicyName, `a key has one policy, named "default"`)
 	}
 	return nil
 }
@@ -224,7 +224,7 @@ func (s *Service) GetKeyPolicy(ctx context.Context, c Caller, ref, name string) 
 	if err := checkPolicyName(name); err != nil {
 		return "", err
 	}
-	k, err := s.keyFor(ctx, c, "kms:GetKeyPolicy", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:GetKeyPolicy", FieldKey, ref, nil)
 	if err != nil {
 		return "", err
 	}
@@ -234,18 +234,29 @@ func (s *Service) GetKeyPolicy(ctx context.Context, c Caller, ref, name string) 
 	return k.Policy, nil
 }
 
+// KeyPolicyInput is a key's new policy document.
+type KeyPolicyInput struct {
+	Key        string // id, alias or ARN
+	PolicyName string // always "default"
+	Policy     string // the document
+	// BypassLockoutCheck accepts a policy under which the caller could no
+	// longer call SetKeyPolicy on the key.
+	BypassLockoutCheck bool
+}
+
 // SetKeyPolicy replaces a key's policy document.
-func (s *Service) SetKeyPolicy(ctx context.Context, c Caller, ref, name, doc string, bypassLockoutCheck bool) (uint64, error) {
+func (s *Service) SetKeyPolicy(ctx context.Context, c Caller, in KeyPolicyInput) (uint64, error) {
+	ref, name, doc, bypassLockoutCheck := in.Key, in.PolicyName, in.Policy, in.BypassLockoutCheck
 	if err := checkPolicyName(name); err != nil {
 		return 0, err
 	}
 	if doc == "" {
-		return 0, missing("Policy")
+		return 0, missing(FieldKeyPolicy)
 	}
 	if err := ValidatePolicy(doc); err != nil {
 		return 0, err
 	}
-	k, err := s.keyFor(ctx, c, "kms:SetKeyPolicy", "KeyId", ref, nil)
+	k, err := s.keyFor(ctx, c, "kms:SetKeyPolicy", FieldKey, ref, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -271,7 +282,7 @@ func (s *Service) lockoutCheck(ctx context.Context, c Caller, k *fsm.Key, doc st
 	next.Policy = doc
 	err := s.authorizeKey(ctx, c, "kms:SetKeyPolicy", &next, nil)
 	if errors.Is(err, ErrNoPermission) {
-		return invalid("Policy", fmt.Sprintf("under this policy %s could no longer call SetKeyPolicy on the key (the policy lockout safety check); "+
+		return invalid(FieldKeyPolicy, fmt.Sprintf("under this policy %s could no longer call SetKeyPolicy on the key (the policy lockout safety check); "+
 			"to set it anyway, pass BypassPolicyLockoutSafetyCheck=true", c.Principal))
 	}
 	return err

@@ -26,7 +26,7 @@ func TestSetKeyPolicy_RefusesWildcardPrincipalsOfOtherAccounts(t *testing.T) {
 		t.Run(p, func(t *testing.T) {
 			doc := allowPolicy(e.caller.AccountID, p)
 			e.unchanged(t, "a refused policy", func() {
-				_, err := e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", doc, false)
+				_, err := e.svc.SetKeyPolicy(bg, e.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: doc})
 				wantErr(t, "SetKeyPolicy", err, ErrInvalidParameter)
 				if err != nil && (!strings.Contains(err.Error(), "wildcards are not allowed for principals of other accounts") || !strings.Contains(err.Error(), p)) {
 					t.Errorf("the refusal does not say why or name %s: %v", p, err)
@@ -39,7 +39,7 @@ func TestSetKeyPolicy_RefusesWildcardPrincipalsOfOtherAccounts(t *testing.T) {
 	// A Deny may name everyone; the owner's own account is no wildcard.
 	deny := `{"Version":"1","Statement":[{"Effect":"Allow","Principal":{"RAM":["acs:ram::` + e.caller.AccountID + `:*"]},"Action":["kms:*"],"Resource":["*"]},` +
 		`{"Effect":"Deny","Principal":{"RAM":["*"]},"Action":["kms:ScheduleKeyDeletion"],"Resource":["*"]}]}`
-	if _, err := e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", deny, false); err != nil {
+	if _, err := e.svc.SetKeyPolicy(bg, e.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: deny}); err != nil {
 		t.Fatalf("a Deny for *: %v", err)
 	}
 }
@@ -78,11 +78,11 @@ func TestDefaultKey_ObeysTheCrossAccountLimit(t *testing.T) {
 		wantErr(t, "CreateKey", err, ErrLimitExceeded)
 	})
 	k := e.createKey(t, CreateKeyInput{DKMSInstanceID: "-"})
-	if _, err := e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", allowPolicy(e.caller.AccountID, otherPrincipals(fsm.DefaultAccessQuota)...), false); err != nil {
+	if _, err := e.svc.SetKeyPolicy(bg, e.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: allowPolicy(e.caller.AccountID, otherPrincipals(fsm.DefaultAccessQuota)...)}); err != nil {
 		t.Fatalf("at the limit: %v", err)
 	}
 	e.unchanged(t, "SetKeyPolicy over the limit", func() {
-		_, err := e.svc.SetKeyPolicy(bg, e.caller, k.ID, "default", over, false)
+		_, err := e.svc.SetKeyPolicy(bg, e.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: over})
 		wantErr(t, "SetKeyPolicy", err, ErrLimitExceeded)
 	})
 }
@@ -119,19 +119,19 @@ func TestSetKeyPolicy_LockoutSafetyCheck(t *testing.T) {
 				`{"Effect":"Allow","Principal":{"RAM":["` + UserArn(acct, "admin") + `"]},"Action":["kms:*"],"Resource":["*"]}]}`
 			k := e.createKey(t, CreateKeyInput{Policy: start})
 			if !c.lockout {
-				if _, err := e.svc.SetKeyPolicy(bg, c.caller, k.ID, "default", c.doc, false); err != nil {
+				if _, err := e.svc.SetKeyPolicy(bg, c.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: c.doc}); err != nil {
 					t.Fatalf("refused: %v", err)
 				}
 				return
 			}
 			e.unchanged(t, "a lockout", func() {
-				_, err := e.svc.SetKeyPolicy(bg, c.caller, k.ID, "default", c.doc, false)
+				_, err := e.svc.SetKeyPolicy(bg, c.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: c.doc})
 				wantErr(t, "SetKeyPolicy", err, ErrInvalidParameter)
 				if err != nil && !strings.Contains(err.Error(), "BypassPolicyLockoutSafetyCheck") {
 					t.Errorf("the refusal does not mention BypassPolicyLockoutSafetyCheck: %v", err)
 				}
 			})
-			if _, err := e.svc.SetKeyPolicy(bg, c.caller, k.ID, "default", c.doc, true); err != nil {
+			if _, err := e.svc.SetKeyPolicy(bg, c.caller, KeyPolicyInput{Key: k.ID, PolicyName: "default", Policy: c.doc, BypassLockoutCheck: true}); err != nil {
 				t.Fatalf("with BypassPolicyLockoutSafetyCheck: %v", err)
 			}
 			if got := e.key(t, k.ID).Policy; got != c.doc {
@@ -164,12 +164,12 @@ func TestCreateInstance_AccountLimit(t *testing.T) {
 	acct := e.caller.AccountID
 	// Init made the operator account's first instance.
 	for i := 1; i < fsm.DefaultMaxInstances; i++ {
-		if _, _, err := e.svc.CreateInstance(bg, e.caller, "software", fmt.Sprint("i", i)); err != nil {
+		if _, _, err := e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "software", Name: fmt.Sprint("i", i)}); err != nil {
 			t.Fatalf("instance %d: %v", i+1, err)
 		}
 	}
 	e.unchanged(t, "an instance over the limit", func() {
-		_, _, err := e.svc.CreateInstance(bg, e.caller, "software", "one too many")
+		_, _, err := e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "software", Name: "one too many"})
 		wantErr(t, "CreateInstance", err, fsm.ErrInstanceLimitExceeded)
 		if err != nil && (!strings.Contains(err.Error(), "10") || !strings.Contains(err.Error(), "kmsctl operator instance limit")) {
 			t.Errorf("the refusal does not name the limit and how to raise it: %v", err)
@@ -202,13 +202,13 @@ func TestCreateInstance_AccountLimit(t *testing.T) {
 	if max, used, err := e.svc.InstanceLimit(bg, e.caller, acct); err != nil || max != 11 || used != 10 {
 		t.Fatalf("InstanceLimit = %d, %d, %v; want 11, 10", max, used, err)
 	}
-	if _, _, err := e.svc.CreateInstance(bg, e.caller, "software", "eleventh"); err != nil {
+	if _, _, err := e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "software", Name: "eleventh"}); err != nil {
 		t.Fatalf("under the raised limit: %v", err)
 	}
-	_, _, err = e.svc.CreateInstance(bg, e.caller, "software", "twelfth")
+	_, _, err = e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "software", Name: "twelfth"})
 	wantErr(t, "past the raised limit", err, fsm.ErrInstanceLimitExceeded)
 	// The other account counts its own instances.
-	if _, _, err := e.svc.CreateInstance(context.Background(), bRoot, "software", "b1"); err != nil {
+	if _, _, err := e.svc.CreateInstanceWith(context.Background(), bRoot, InstanceInput{Type: "software", Name: "b1"}); err != nil {
 		t.Fatalf("another account's first instance: %v", err)
 	}
 }

@@ -85,7 +85,7 @@ func (s *Service) AliasArn(a *fsm.Alias) string {
 // not found, so a caller learns nothing about keys it may not see. A miss
 // costs one read-index round trip before it is final: the key may have been
 // created through another node a moment ago.
-func (s *Service) resolveKey(ctx context.Context, c Caller, param, ref string) (*fsm.Key, error) {
+func (s *Service) resolveKey(ctx context.Context, c Caller, param Field, ref string) (*fsm.Key, error) {
 	if ref == "" {
 		return nil, missing(param)
 	}
@@ -102,7 +102,7 @@ func (s *Service) resolveKey(ctx context.Context, c Caller, param, ref string) (
 	return k, err
 }
 
-func (s *Service) lookupKey(c Caller, param, ref string) (*fsm.Key, error) {
+func (s *Service) lookupKey(c Caller, param Field, ref string) (*fsm.Key, error) {
 	account, id := c.AccountID, ref
 	if strings.HasPrefix(ref, "acs:") {
 		// acs:kms:<region>:<account>:key/<id> or ...:alias/<name>

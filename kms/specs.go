@@ -33,9 +33,9 @@ func checkSpecUsage(spec, usage string, hsm bool) (string, error) {
 	if !ok || (info.hsmOnly && !hsm) {
 		names := []string{kcrypto.SpecAES256, kcrypto.SpecRSA2048, kcrypto.SpecRSA3072, kcrypto.SpecRSA4096, kcrypto.SpecECP256, kcrypto.SpecECP256K}
 		if ok {
-			return "", invalid("KeySpec", fmt.Sprintf("%s exists only in hardware (HSM) instances; software keys use %s", spec, strings.Join(names, ", ")))
+			return "", invalid(FieldKeySpec, fmt.Sprintf("%s exists only in hardware (HSM) instances; software keys use %s", spec, strings.Join(names, ", ")))
 		}
-		return "", invalid("KeySpec", fmt.Sprintf("%q is not a key spec; use one of %s", spec, strings.Join(names, ", ")))
+		return "", invalid(FieldKeySpec, fmt.Sprintf("%q is not a key spec; use one of %s", spec, strings.Join(names, ", ")))
 	}
 	if usage == "" {
 		return info.usages[0], nil
@@ -45,5 +45,5 @@ func checkSpecUsage(spec, usage string, hsm bool) (string, error) {
 			return usage, nil
 		}
 	}
-	return "", invalid("KeyUsage", fmt.Sprintf("%s keys support %s, not %q", spec, strings.Join(info.usages, " or "), usage))
+	return "", invalid(FieldKeyUsage, fmt.Sprintf("%s keys support %s, not %q", spec, strings.Join(info.usages, " or "), usage))
 }

@@ -987,14 +987,14 @@ func TestHSM_MismatchedTokenIsNeverRouted(t *testing.T) {
 	// Where the work ran is reported to the caller (for the audit record).
 	caller := kms.Caller{AccountID: c.creds.AccountID, Principal: "acs:ram::" + c.creds.AccountID + ":root", Kind: "root", AccessKeyID: c.creds.AccessKeyID}
 	rctx, route := kms.WithHSMRoute(ctxT(t))
-	if _, err := c.nodes[2].Service().Encrypt(rctx, caller, k.id, []byte("eA=="), nil); err != nil {
+	if _, err := c.nodes[2].Service().Encrypt(rctx, caller, kms.EncryptInput{Key: k.id, Plaintext: []byte("eA==")}); err != nil {
 		t.Fatal(err)
 	}
 	if route.ForwardedTo() != "n1" {
 		t.Fatalf("forwarded to %q, want n1", route.ForwardedTo())
 	}
 	rctx, route = kms.WithHSMRoute(ctxT(t))
-	if _, err := c.nodes[0].Service().Encrypt(rctx, caller, k.id, []byte("eA=="), nil); err != nil || route.ForwardedTo() != "" {
+	if _, err := c.nodes[0].Service().Encrypt(rctx, caller, kms.EncryptInput{Key: k.id, Plaintext: []byte("eA==")}); err != nil || route.ForwardedTo() != "" {
 		t.Fatalf("served locally: forwarded to %q, %v", route.ForwardedTo(), err)
 	}
 

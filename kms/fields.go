@@ -1,0 +1,76 @@
+package kms
+
+// Field names an input of the service core in the domain's words, not in
+// any face's. A face (the Alibaba RPC API, the operator endpoints, faces to
+// come) maps each field to its own parameter name when it reports a
+// FieldError; the value of a Field is what an error says when no face
+// renamed it (logs, tests of the core).
+type Field string
+
+// Inputs of keys and their versions.
+const (
+	FieldKey                Field = "key"                // a key id, alias or ARN naming the key to act on
+	FieldDestinationKey     Field = "destination key"    // the key ReEncrypt seals under
+	FieldProtectedResource  Field = "protected resource" // the ARN of a key whose deletion protection changes
+	FieldKeyVersionID       Field = "key version id"
+	FieldKeySpec            Field = "key spec"           // Aliyun_AES_256, RSA_2048, ...
+	FieldKeyUsage           Field = "key usage"          // ENCRYPT/DECRYPT or SIGN/VERIFY
+	FieldOrigin             Field = "origin"             // Aliyun_KMS or EXTERNAL
+	FieldProtectionLevel    Field = "protection level"   // SOFTWARE or HSM
+	FieldDescription        Field = "description"        // of a key or a role
+	FieldAutomaticRotation  Field = "automatic rotation" // whether a key rotates by itself
+	FieldRotationInterval   Field = "rotation interval"
+	FieldPendingWindowDays  Field = "pending window days" // days before a scheduled deletion
+	FieldDeletionProtection Field = "deletion protection" // whether a key is protected from deletion
+	FieldProtectionReason   Field = "protection reason"   // the description of a deletion protection
+	FieldAliasName          Field = "alias name"
+	FieldTags               Field = "tags"
+	FieldTagKeys            Field = "tag keys"
+	FieldKeyPolicyName      Field = "key policy name" // always "default"
+	FieldKeyPolicy          Field = "key policy"      // the policy document of a key
+	FieldPageNumber         Field = "page number"
+	FieldPageSize           Field = "page size"
+	FieldFilters            Field = "filters"       // of ListKeys
+	FieldInstanceID         Field = "instance id"   // a KMS instance
+	FieldInstanceType       Field = "instance type" // software or hardware
+	FieldInstanceName       Field = "instance name"
+	FieldHSMDomain          Field = "hsm domain"    // of a hardware instance
+	FieldMaxInstances       Field = "max instances" // an account's instance limit
+	FieldPublicKey          Field = "public key"    // a caller's RSA public key (DER)
+	FieldWrappingKeySpec    Field = "wrapping key spec"
+	FieldWrappingAlgorithm  Field = "wrapping algorithm"
+	FieldEncryptedMaterial  Field = "encrypted material" // imported key material, wrapped
+	FieldImportToken        Field = "import token"
+	FieldMaterialExpiry     Field = "material expiry" // Unix seconds, 0: never
+	FieldRateClass          Field = "rate class"      // symmetric, asymmetric, read, write
+	FieldRate               Field = "rate"            // requests per second
+	FieldAccountID          Field = "account id"
+	FieldAccountName        Field = "account name"
+)
+
+// Inputs of cryptographic operations.
+const (
+	FieldPlaintext     Field = "plaintext"
+	FieldCiphertext    Field = "ciphertext"      // a ciphertext blob
+	FieldDataKeySpec   Field = "data key spec"   // AES_256 or AES_128
+	FieldNumberOfBytes Field = "number of bytes" // of a data key
+	FieldAlgorithm     Field = "algorithm"       // of an asymmetric operation
+	FieldDigest        Field = "digest"          // a SHA-256 digest to sign or verify
+	FieldSignature     Field = "signature"       // to verify
+)
+
+// Inputs of identities (RAM and STS).
+const (
+	FieldUserName           Field = "user name"
+	FieldRoleName           Field = "role name"
+	FieldDisplayName        Field = "display name" // of a user (also its comments)
+	FieldAccessKeyID        Field = "access key id"
+	FieldAccessKeyStatus    Field = "access key status"    // Active or Inactive
+	FieldTrustPolicy        Field = "trust policy"         // a role's trust policy document
+	FieldMaxSessionDuration Field = "max session duration" // of a role, in seconds
+	FieldRAMPolicyType      Field = "ram policy type"      // System
+	FieldRAMPolicyName      Field = "ram policy name"      // AliyunKMSFullAccess, ...
+	FieldRoleArn            Field = "role arn"             // the role AssumeRole assumes
+	FieldSessionName        Field = "session name"         // of an assumed role
+	FieldSessionDuration    Field = "session duration"     // of temporary credentials, in seconds
+)
