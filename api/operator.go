@@ -368,7 +368,7 @@ const restoreUploadBudget = 15 * time.Minute
 // operatorCreateInstance creates a KMS instance (POST
 // /v1/operator/instances).
 func (s *Server) operatorCreateInstance(c *call) (any, error) {
-	inst, idx, err := s.cfg.Service.CreateInstanceWith(c.ctx, c.caller, kms.InstanceInput{
+	inst, idx, err := s.cfg.Service.CreateInstance(c.ctx, c.caller, kms.InstanceInput{
 		Type: c.p.str("Type"), Name: c.p.str("Name"), HSMDomain: c.p.str("HsmDomain"),
 	})
 	if err != nil {

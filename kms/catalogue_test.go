@@ -830,7 +830,7 @@ func TestParseKeyFilters(t *testing.T) {
 
 func TestListKeys_FiltersAndAcrossKeysOrAcrossValues(t *testing.T) {
 	e := newSvcEnv(t)
-	second, _, err := e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "software", Name: "second"})
+	second, _, err := e.svc.CreateInstance(bg, e.caller, InstanceInput{Type: "software", Name: "second"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -891,7 +891,7 @@ func TestListKeys_FiltersAndAcrossKeysOrAcrossValues(t *testing.T) {
 
 func TestKmsInstances_ListAndGet(t *testing.T) {
 	e := newSvcEnv(t)
-	second, _, err := e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Name: "second"})
+	second, _, err := e.svc.CreateInstance(bg, e.caller, InstanceInput{Name: "second"})
 	if err != nil || second.Type != InstanceSoftware || second.KeyQuota != DefaultKeyQuota {
 		t.Fatalf("CreateInstance: %+v %v", second, err)
 	}
@@ -914,7 +914,7 @@ func TestKmsInstances_ListAndGet(t *testing.T) {
 	wantErr(t, "unknown id", err, fsm.ErrInstanceNotFound)
 	_, err = e.svc.GetKmsInstance(bg, rootCaller("1999999999999999", ""), second.ID)
 	wantErr(t, "another account's instance", err, fsm.ErrInstanceNotFound)
-	_, _, err = e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "hardware"})
+	_, _, err = e.svc.CreateInstance(bg, e.caller, InstanceInput{Type: "hardware"})
 	wantErr(t, "hardware instance", err, ErrInvalidParameter)
 	_, err = e.svc.ListKmsInstances(bg, e.caller, Page{Size: 101})
 	wantErr(t, "page size 101", err, ErrInvalidParameter)

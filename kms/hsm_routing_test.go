@@ -87,16 +87,16 @@ func TestHSMDo_NoPeerIsA503NamingTheDomain(t *testing.T) {
 func TestCreateInstanceWith_Hardware(t *testing.T) {
 	e := newRoutingEnv(t, "z1", []HSMPeer{{ID: "n1", ClusterAddr: "a:1", Health: HSMHealthOK, CheckValue: []byte{1, 2, 3}}})
 	ctx := context.Background()
-	_, _, err := e.svc.CreateInstanceWith(ctx, e.caller, InstanceInput{Type: "hardware", HSMDomain: "nope"})
+	_, _, err := e.svc.CreateInstance(ctx, e.caller, InstanceInput{Type: "hardware", HSMDomain: "nope"})
 	wantErr(t, "unknown domain", err, ErrInvalidParameter)
-	_, _, err = e.svc.CreateInstanceWith(ctx, e.caller, InstanceInput{Type: "hardware"})
+	_, _, err = e.svc.CreateInstance(ctx, e.caller, InstanceInput{Type: "hardware"})
 	wantErr(t, "no domain", err, ErrInvalidParameter)
-	_, _, err = e.svc.CreateInstanceWith(ctx, e.caller, InstanceInput{Type: "software", HSMDomain: "d1"})
+	_, _, err = e.svc.CreateInstance(ctx, e.caller, InstanceInput{Type: "software", HSMDomain: "d1"})
 	wantErr(t, "software with a domain", err, ErrInvalidParameter)
-	_, _, err = e.svc.CreateInstanceWith(ctx, e.caller, InstanceInput{Type: "cloud"})
+	_, _, err = e.svc.CreateInstance(ctx, e.caller, InstanceInput{Type: "cloud"})
 	wantErr(t, "unknown type", err, ErrInvalidParameter)
 	// Advertised by a peer, not yet recorded: accepted.
-	in, _, err := e.svc.CreateInstanceWith(ctx, e.caller, InstanceInput{Type: "hardware", HSMDomain: "d1", Name: "hw"})
+	in, _, err := e.svc.CreateInstance(ctx, e.caller, InstanceInput{Type: "hardware", HSMDomain: "d1", Name: "hw"})
 	if err != nil || in.Type != InstanceHardware || in.HSMDomain != "d1" {
 		t.Fatalf("hardware instance: %+v %v", in, err)
 	}

@@ -59,7 +59,7 @@ func newHSMEnv(t *testing.T) *hsmEnv {
 	if d, ok := e.fsm.HSMDomain("d1"); !ok || d.RegisteredBy != "n1" {
 		t.Fatalf("domain not registered by the first tick: %+v", d)
 	}
-	in, _, err := svc.CreateInstanceWith(ctx, e.caller, InstanceInput{Type: InstanceHardware, HSMDomain: "d1"})
+	in, _, err := svc.CreateInstance(ctx, e.caller, InstanceInput{Type: InstanceHardware, HSMDomain: "d1"})
 	if err != nil {
 		t.Fatal(err)
 	}

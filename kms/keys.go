@@ -121,7 +121,7 @@ func (s *Service) Init(ctx context.Context) (InitResult, error) {
 
 func rootPrincipal(account string) string { return "acs:ram::" + account + ":root" }
 
-// InstanceInput holds CreateInstanceWith's parameters.
+// InstanceInput holds CreateInstance's parameters.
 type InstanceInput struct {
 	Type string // software (default) | hardware
 	Name string
@@ -130,10 +130,10 @@ type InstanceInput struct {
 	HSMDomain string
 }
 
-// CreateInstanceWith adds a KMS instance to the caller's account. A
+// CreateInstance adds a KMS instance to the caller's account. A
 // hardware instance needs the HSM domain its keys will live in; the domain
 // must be known to the cluster (recorded, or advertised by a node).
-func (s *Service) CreateInstanceWith(ctx context.Context, c Caller, in InstanceInput) (*fsm.Instance, uint64, error) {
+func (s *Service) CreateInstance(ctx context.Context, c Caller, in InstanceInput) (*fsm.Instance, uint64, error) {
 	if err := requireRoot(c, "operator instance create"); err != nil {
 		return nil, 0, err
 	}

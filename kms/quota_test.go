@@ -164,12 +164,12 @@ func TestCreateInstance_AccountLimit(t *testing.T) {
 	acct := e.caller.AccountID
 	// Init made the operator account's first instance.
 	for i := 1; i < fsm.DefaultMaxInstances; i++ {
-		if _, _, err := e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "software", Name: fmt.Sprint("i", i)}); err != nil {
+		if _, _, err := e.svc.CreateInstance(bg, e.caller, InstanceInput{Type: "software", Name: fmt.Sprint("i", i)}); err != nil {
 			t.Fatalf("instance %d: %v", i+1, err)
 		}
 	}
 	e.unchanged(t, "an instance over the limit", func() {
-		_, _, err := e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "software", Name: "one too many"})
+		_, _, err := e.svc.CreateInstance(bg, e.caller, InstanceInput{Type: "software", Name: "one too many"})
 		wantErr(t, "CreateInstance", err, fsm.ErrInstanceLimitExceeded)
 		if err != nil && (!strings.Contains(err.Error(), "10") || !strings.Contains(err.Error(), "kmsctl operator instance limit")) {
 			t.Errorf("the refusal does not name the limit and how to raise it: %v", err)
@@ -202,13 +202,13 @@ func TestCreateInstance_AccountLimit(t *testing.T) {
 	if max, used, err := e.svc.InstanceLimit(bg, e.caller, acct); err != nil || max != 11 || used != 10 {
 		t.Fatalf("InstanceLimit = %d, %d, %v; want 11, 10", max, used, err)
 	}
-	if _, _, err := e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "software", Name: "eleventh"}); err != nil {
+	if _, _, err := e.svc.CreateInstance(bg, e.caller, InstanceInput{Type: "software", Name: "eleventh"}); err != nil {
 		t.Fatalf("under the raised limit: %v", err)
 	}
-	_, _, err = e.svc.CreateInstanceWith(bg, e.caller, InstanceInput{Type: "software", Name: "twelfth"})
+	_, _, err = e.svc.CreateInstance(bg, e.caller, InstanceInput{Type: "software", Name: "twelfth"})
 	wantErr(t, "past the raised limit", err, fsm.ErrInstanceLimitExceeded)
 	// The other account counts its own instances.
-	if _, _, err := e.svc.CreateInstanceWith(context.Background(), bRoot, InstanceInput{Type: "software", Name: "b1"}); err != nil {
+	if _, _, err := e.svc.CreateInstance(context.Background(), bRoot, InstanceInput{Type: "software", Name: "b1"}); err != nil {
 		t.Fatalf("another account's first instance: %v", err)
 	}
 }

@@ -308,7 +308,7 @@ func TestCluster_TenThousandKeysSnapshotAndRestore(t *testing.T) {
 	// A software instance holds 1,000 keys: spread them over ten.
 	instances := []string{c.creds.InstanceID}
 	for len(instances) < total/kms.DefaultKeyQuota {
-		in, _, err := svc.CreateInstanceWith(ctxT(t), caller, kms.InstanceInput{Type: "software", Name: fmt.Sprintf("bulk-%d", len(instances))})
+		in, _, err := svc.CreateInstance(ctxT(t), caller, kms.InstanceInput{Type: "software", Name: fmt.Sprintf("bulk-%d", len(instances))})
 		if err != nil {
 			t.Fatal(err)
 		}
