@@ -55,6 +55,7 @@ var paramNames = map[kms.Field]string{
 	kms.FieldUserName:           "UserName",
 	kms.FieldRoleName:           "RoleName",
 	kms.FieldDisplayName:        "DisplayName",
+	kms.FieldComments:           "Comments",
 	kms.FieldAccessKeyID:        "UserAccessKeyId",
 	kms.FieldAccessKeyStatus:    "Status",
 	kms.FieldTrustPolicy:        "AssumeRolePolicyDocument",
@@ -91,7 +92,7 @@ func errorMessage(err error) string {
 	msg := err.Error()
 	var fe *kms.FieldError
 	if errors.As(err, &fe) {
-		msg = strings.Replace(msg, fe.Error(), fe.Message(paramName(fe.Field)), 1)
+		msg = strings.Replace(msg, fe.Error(), fe.Message(paramName), 1)
 	}
 	return msg
 }

@@ -275,7 +275,7 @@ func (in ExportInput) check() ([]byte, error) {
 		return nil, invalid(FieldPublicKey, "the Base64 of a DER-encoded RSA public key is expected")
 	}
 	if bits != 2048 {
-		return nil, invalid(FieldPublicKey, fmt.Sprintf("the key has %d bits; WrappingKeySpec RSA_2048 needs 2048", bits))
+		return nil, invalid(FieldPublicKey, fmt.Sprintf("the key has %d bits; %s RSA_2048 needs 2048", bits, FieldWrappingKeySpec.Ref()))
 	}
 	return spki, nil
 }

@@ -63,7 +63,8 @@ const (
 const (
 	FieldUserName           Field = "user name"
 	FieldRoleName           Field = "role name"
-	FieldDisplayName        Field = "display name" // of a user (also its comments)
+	FieldDisplayName        Field = "display name" // of a user
+	FieldComments           Field = "comments"     // of a user
 	FieldAccessKeyID        Field = "access key id"
 	FieldAccessKeyStatus    Field = "access key status"    // Active or Inactive
 	FieldTrustPolicy        Field = "trust policy"         // a role's trust policy document

@@ -71,11 +71,31 @@ func TestFieldError_NamesTheDomainField(t *testing.T) {
 // A face renames the field and keeps everything else of the message.
 func TestFieldError_MessageUsesTheFacesName(t *testing.T) {
 	missingOne := missing(FieldKeyVersionID).(*FieldError)
-	if got, want := missingOne.Message("KeyVersionId"), `missing parameter: the parameter "KeyVersionId" is needed but not provided`; got != want {
+	if got, want := missingOne.Message(func(Field) string { return "KeyVersionId" }), `missing parameter: the parameter "KeyVersionId" is needed but not provided`; got != want {
 		t.Errorf("Message = %q, want %q", got, want)
 	}
 	bad := invalid(FieldPendingWindowDays, "must be between 7 and 366").(*FieldError)
-	if got, want := bad.Message("PendingWindowInDays"), `invalid parameter: the parameter "PendingWindowInDays" is not valid: must be between 7 and 366`; got != want {
+	if got, want := bad.Message(func(Field) string { return "PendingWindowInDays" }), `invalid parameter: the parameter "PendingWindowInDays" is not valid: must be between 7 and 366`; got != want {
 		t.Errorf("Message = %q, want %q", got, want)
+	}
+}
+
+func TestFieldError_ReasonNamesOtherFieldsAsTheFaceDoes(t *testing.T) {
+	err := invalid(FieldProtectionLevel, "HSM keys live in a hardware KMS instance ("+FieldInstanceID.Ref()+")")
+	face := func(f Field) string {
+		return map[Field]string{FieldProtectionLevel: "ProtectionLevel", FieldInstanceID: "DKMSInstanceId"}[f]
+	}
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		t.Fatalf("not a FieldError: %v", err)
+	}
+	if got, want := fe.Message(face), `invalid parameter: the parameter "ProtectionLevel" is not valid: HSM keys live in a hardware KMS instance (DKMSInstanceId)`; got != want {
+		t.Errorf("face's message:\n got %s\nwant %s", got, want)
+	}
+	if got, want := err.Error(), `invalid parameter: the parameter "protection level" is not valid: HSM keys live in a hardware KMS instance (instance id)`; got != want {
+		t.Errorf("domain message:\n got %s\nwant %s", got, want)
+	}
+	if strings.Contains(err.Error(), "\x00") {
+		t.Errorf("a marker leaked into the text: %q", err.Error())
 	}
 }

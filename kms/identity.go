@@ -138,7 +138,7 @@ func (s *Service) CreateUser(ctx context.Context, c Caller, in UserInput) (*fsm.
 		return nil, 0, err
 	}
 	if len([]rune(display)) > 128 || len([]rune(comments)) > 128 {
-		return nil, 0, invalid(FieldDisplayName, "DisplayName and Comments are at most 128 characters")
+		return nil, 0, invalid(FieldDisplayName, FieldDisplayName.Ref()+" and "+FieldComments.Ref()+" are at most 128 characters")
 	}
 	now := s.nowMillis()
 	u := fsm.User{ID: randomString(digits, 16), AccountID: c.AccountID, Name: name, DisplayName: display, Comments: comments, CreatedAt: now, UpdatedAt: now}

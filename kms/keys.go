@@ -285,11 +285,11 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 		}
 	} else {
 		if in.ProtectionLevel == ProtectionHSM {
-			return nil, 0, invalid(FieldProtectionLevel, "the default key is protected in software; HSM keys live in a hardware KMS instance (DKMSInstanceId)")
+			return nil, 0, invalid(FieldProtectionLevel, "the default key is protected in software; HSM keys live in a hardware KMS instance ("+FieldInstanceID.Ref()+")")
 		}
 		in.ProtectionLevel = ProtectionSoftware
 		if in.KeySpec != SpecAES256 {
-			return nil, 0, invalid(FieldKeySpec, "the default key is Aliyun_AES_256; other specs need a KMS instance (DKMSInstanceId)")
+			return nil, 0, invalid(FieldKeySpec, "the default key is Aliyun_AES_256; other specs need a KMS instance ("+FieldInstanceID.Ref()+")")
 		}
 	}
 	usage, err := checkSpecUsage(in.KeySpec, in.KeyUsage, in.ProtectionLevel == ProtectionHSM)
