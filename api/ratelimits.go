@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/raftkms/raftkms/kms"
 	"strconv"
 )
 
@@ -22,7 +23,7 @@ func (s *Server) setRateLimit(c *call) (any, error) {
 	if perr != nil {
 		return nil, invalidParam("Rate", "requests per second, e.g. 100 or 0.5 (0 removes the limit)")
 	}
-	idx, err := s.cfg.Service.SetRateLimit(c.ctx, c.caller, c.p.str("AccountId"), c.p.str("Class"), rate)
+	idx, err := s.cfg.Service.SetRateLimit(c.ctx, c.caller, kms.RateLimitInput{AccountID: c.p.str("AccountId"), Class: c.p.str("Class"), Rate: rate})
 	if err != nil {
 		return nil, err
 	}

@@ -16,9 +16,17 @@ const (
 	ClassWrite      = "write"      // management writes
 )
 
-// SetRateLimit sets an account's per-node rate limit for one action class
-// (requests per second; 0 removes it). Only the operator may.
-func (s *Service) SetRateLimit(ctx context.Context, c Caller, accountID, class string, rate float64) (uint64, error) {
+// RateLimitInput is an account's per-node rate limit for one class.
+type RateLimitInput struct {
+	AccountID string
+	Class     string  // ClassSymmetric, ClassAsymmetric, ClassRead or ClassWrite
+	Rate      float64 // requests per second; 0 removes the limit
+}
+
+// SetRateLimit sets an account's per-node rate limit for one action class.
+// Only the operator may.
+func (s *Service) SetRateLimit(ctx context.Context, c Caller, in RateLimitInput) (uint64, error) {
+	accountID, class, rate := in.AccountID, in.Class, in.Rate
 	if !s.IsOperator(c) {
 		return 0, fmt.Errorf("%w: rate limits are set by the operator account's root", ErrNoPermission)
 	}
