@@ -1,8 +1,9 @@
 package api
 
 import (
-	"github.com/raftkms/raftkms/kms"
 	"strconv"
+
+	"github.com/raftkms/raftkms/kms"
 )
 
 // rateLimits reads an account's per-node rate limits (GET
