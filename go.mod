@@ -17,6 +17,8 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/vmihailenco/msgpack/v5 v5.4.1
 	go.etcd.io/bbolt v1.3.5
+	golang.org/x/crypto v0.57.0
+	software.sslmate.com/src/go-pkcs12 v0.6.0
 )
 
 require (

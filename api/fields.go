@@ -66,6 +66,23 @@ var paramNames = map[kms.Field]string{
 	kms.FieldSessionName:        "RoleSessionName",
 	kms.FieldSessionDuration:    "DurationSeconds",
 
+	kms.FieldNetworkRuleName:      "Name",
+	kms.FieldNetworkType:          "Type",
+	kms.FieldSourcePrivateIP:      "SourcePrivateIp",
+	kms.FieldPermissionPolicyName: "Name",
+	kms.FieldPolicyInstance:       "KmsInstance",
+	kms.FieldPermissions:          "Permissions",
+	kms.FieldResources:            "Resources",
+	kms.FieldAccessControlRules:   "AccessControlRules",
+	kms.FieldAccessPointName:      "Name",
+	kms.FieldAuthenticationMethod: "AuthenticationMethod",
+	kms.FieldAccessPointPolicies:  "Policies",
+	kms.FieldClientKeyAAP:         "AapName",
+	kms.FieldClientKeyID:          "ClientKeyId",
+	kms.FieldPassword:             "Password",
+	kms.FieldNotBefore:            "NotBefore",
+	kms.FieldNotAfter:             "NotAfter",
+
 	// Fields only the operator endpoints take, named as their bodies and
 	// query strings name them.
 	kms.FieldInstanceType: "type",

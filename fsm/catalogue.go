@@ -20,6 +20,7 @@ type catalogue struct {
 	roles       map[string]*Role // by identityKey(account, name)
 	hsmDomains  map[string]*HSMDomain
 	replay      *replayGuard // nonces of applied signed writes (replay.go)
+	aap         *aapState    // application access objects (aap.go)
 }
 
 func newCatalogue() *catalogue {
@@ -35,6 +36,7 @@ func newCatalogue() *catalogue {
 		roles:      map[string]*Role{},
 		hsmDomains: map[string]*HSMDomain{},
 		replay:     newReplayGuard(),
+		aap:        newAAPState(),
 	}
 }
 
@@ -55,6 +57,7 @@ func (c *catalogue) shallowCopy() *catalogue {
 		roles:       make(map[string]*Role, len(c.roles)),
 		hsmDomains:  make(map[string]*HSMDomain, len(c.hsmDomains)),
 		replay:      c.replay.readOnlyCopy(),
+		aap:         c.aap.shallowCopy(),
 	}
 	for k, v := range c.accounts {
 		n.accounts[k] = v

@@ -52,6 +52,18 @@ const (
 	CmdRegisterHSMDomain     CommandType = 33
 	CmdSignedWrite           CommandType = 34
 	CmdSetInstanceLimit      CommandType = 35
+	// Application access (aap.go): 36–49 are reserved for it.
+	CmdCreateNetworkRule      CommandType = 36
+	CmdUpdateNetworkRule      CommandType = 37
+	CmdDeleteNetworkRule      CommandType = 38
+	CmdCreatePermissionPolicy CommandType = 39
+	CmdUpdatePermissionPolicy CommandType = 40
+	CmdDeletePermissionPolicy CommandType = 41
+	CmdCreateAAP              CommandType = 42
+	CmdUpdateAAP              CommandType = 43
+	CmdDeleteAAP              CommandType = 44
+	CmdCreateClientKey        CommandType = 45
+	CmdDeleteClientKey        CommandType = 46
 )
 
 func (t CommandType) String() string {
@@ -126,6 +138,28 @@ func (t CommandType) String() string {
 		return "SignedWrite"
 	case CmdSetInstanceLimit:
 		return "SetInstanceLimit"
+	case CmdCreateNetworkRule:
+		return "CreateNetworkRule"
+	case CmdUpdateNetworkRule:
+		return "UpdateNetworkRule"
+	case CmdDeleteNetworkRule:
+		return "DeleteNetworkRule"
+	case CmdCreatePermissionPolicy:
+		return "CreatePermissionPolicy"
+	case CmdUpdatePermissionPolicy:
+		return "UpdatePermissionPolicy"
+	case CmdDeletePermissionPolicy:
+		return "DeletePermissionPolicy"
+	case CmdCreateAAP:
+		return "CreateAAP"
+	case CmdUpdateAAP:
+		return "UpdateAAP"
+	case CmdDeleteAAP:
+		return "DeleteAAP"
+	case CmdCreateClientKey:
+		return "CreateClientKey"
+	case CmdDeleteClientKey:
+		return "DeleteClientKey"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }

@@ -248,6 +248,10 @@ func (f *FSM) dispatch(l *raft.Log, t CommandType, body []byte) any {
 		var c InstanceLimitCmd
 		mustDecode(t, l.Index, body, &c)
 		return f.cat.applySetInstanceLimit(&c, l.Index)
+	case CmdCreateNetworkRule, CmdUpdateNetworkRule, CmdDeleteNetworkRule,
+		CmdCreatePermissionPolicy, CmdUpdatePermissionPolicy, CmdDeletePermissionPolicy,
+		CmdCreateAAP, CmdUpdateAAP, CmdDeleteAAP, CmdCreateClientKey, CmdDeleteClientKey:
+		return f.cat.dispatchAAP(l, t&^IgnoreUnknownFlag, body)
 	}
 	if t&IgnoreUnknownFlag != 0 {
 		f.logger.Warn("ignoring unknown command type (written by a newer version)", "type", uint8(t), "index", l.Index)

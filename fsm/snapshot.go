@@ -32,7 +32,9 @@ import (
 // readOptions), never written.
 //
 // Records appear by type (meta, accounts, access keys, instances, keys,
-// versions, aliases, import tokens, users, roles, HSM domains), each sorted by id, so two replicas with the same state
+// versions, aliases, import tokens, users, roles, HSM domains, then the
+// replay records of replay.go and the application access records of
+// aap.go), each sorted by id, so two replicas with the same state
 // write the same bytes after the header. Key material inside is wrapped under
 // the root key: a snapshot is no more secret than the Raft log.
 const (
@@ -259,7 +261,10 @@ func (c *catalogue) writeRecords(w io.Writer) error {
 	if err := writeAll(w, recHSMDomain, c.hsmDomains); err != nil {
 		return err
 	}
-	return c.replay.writeRecords(w)
+	if err := c.replay.writeRecords(w); err != nil {
+		return err
+	}
+	return c.aap.writeRecords(w)
 }
 
 func (c *catalogue) hash() [32]byte {
@@ -548,6 +553,9 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 	if handled, err := c.replay.loadRecord(typ, body); handled {
 		return err
 	}
+	if handled, err := c.aap.loadRecord(typ, body); handled {
+		return err
+	}
 	return fmt.Errorf("unknown record type %d", typ)
 }
 
@@ -587,7 +595,7 @@ func (c *catalogue) checkReferences() error {
 			return fmt.Errorf("access key %s belongs to a missing account", id)
 		}
 	}
-	return nil
+	return c.checkAAPReferences()
 }
 
 // PeekSnapshotHeader reads a snapshot's header without checking anything

@@ -75,3 +75,24 @@ const (
 	FieldSessionName        Field = "session name"         // of an assumed role
 	FieldSessionDuration    Field = "session duration"     // of temporary credentials, in seconds
 )
+
+// Inputs of application access (network rules, permission policies,
+// application access points, client keys).
+const (
+	FieldNetworkRuleName      Field = "network rule name"
+	FieldNetworkType          Field = "network type"      // Private
+	FieldSourcePrivateIP      Field = "source private ip" // addresses and CIDR blocks
+	FieldPermissionPolicyName Field = "permission policy name"
+	FieldPolicyInstance       Field = "policy kms instance" // the instance a permission policy covers
+	FieldPermissions          Field = "permissions"         // permission templates
+	FieldResources            Field = "resources"           // key/..., alias/..., secret/...
+	FieldAccessControlRules   Field = "access control rules"
+	FieldAccessPointName      Field = "application access point name"
+	FieldAuthenticationMethod Field = "authentication method" // ClientKey
+	FieldAccessPointPolicies  Field = "application access point policies"
+	FieldClientKeyAAP         Field = "client key aap" // the AAP a client key belongs to
+	FieldClientKeyID          Field = "client key id"
+	FieldPassword             Field = "password" // protects a client key's PKCS#12
+	FieldNotBefore            Field = "not before"
+	FieldNotAfter             Field = "not after"
+)

@@ -65,6 +65,17 @@ var wireErrors = []struct {
 	{"AccountExists", fsm.ErrAccountExists},
 	{"NonceUsed", fsm.ErrNonceUsed},
 	{"SignatureExpired", fsm.ErrSignatureExpired},
+	// fsm: application access (aap.go).
+	{"NetworkRuleNotFound", fsm.ErrNetworkRuleNotFound},
+	{"NetworkRuleExists", fsm.ErrNetworkRuleExists},
+	{"PermissionPolicyNotFound", fsm.ErrPermissionPolicyNotFound},
+	{"PermissionPolicyExists", fsm.ErrPermissionPolicyExists},
+	{"AAPNotFound", fsm.ErrAAPNotFound},
+	{"AAPExists", fsm.ErrAAPExists},
+	{"ClientKeyNotFound", fsm.ErrClientKeyNotFound},
+	{"ClientKeyExists", fsm.ErrClientKeyExists},
+	{"ResourceInUse", fsm.ErrResourceInUse},
+	{"AAPLimitExceeded", fsm.ErrAAPLimitExceeded},
 	// fsm: snapshots (a restore forwarded to the leader).
 	{"BadSnapshot", fsm.ErrBadSnapshot},
 	{"NoSnapshotKey", fsm.ErrNoSnapshotKey},
@@ -101,6 +112,7 @@ var wireErrors = []struct {
 	{"Stale", ErrStale},
 	{"NoLeaderForRestore", ErrNoLeaderForRestore},
 	{"SnapshotTooLargeToForward", ErrSnapshotTooLargeToForward},
+	{"ClientKeyUnknown", ErrClientKeyUnknown},
 
 	// crypto: what a token answers for a blob that does not open.
 	{"InvalidCiphertext", kcrypto.ErrInvalidCiphertext},

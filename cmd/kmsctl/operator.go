@@ -227,6 +227,13 @@ func createSecretFile(path string) (*secretFile, error) {
 
 // write stores the credentials; without a file it prints them.
 func (s *secretFile) write(creds map[string]any, stdout, stderr io.Writer) error {
+	return s.writeNoted(creds, stdout, stderr,
+		fmt.Sprintf("credentials written to %s (mode 0600); use them with --credentials %s or KMS_CREDENTIALS=%s\n", s.path, s.path, s.path))
+}
+
+// writeNoted is write with the line printed on stderr once the file is
+// written.
+func (s *secretFile) writeNoted(creds map[string]any, stdout, stderr io.Writer, note string) error {
 	b, _ := json.MarshalIndent(creds, "", "  ")
 	b = append(b, '\n')
 	if s.f == nil {
@@ -248,7 +255,7 @@ func (s *secretFile) write(creds map[string]any, stdout, stderr io.Writer) error
 		return fmt.Errorf("writing %s: %v; the credentials are printed above instead, store them safely", s.path, err)
 	}
 	s.done = true
-	fmt.Fprintf(stderr, "credentials written to %s (mode 0600); use them with --credentials %s or KMS_CREDENTIALS=%s\n", s.path, s.path, s.path)
+	fmt.Fprint(stderr, note)
 	return nil
 }
 
