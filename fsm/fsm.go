@@ -248,6 +248,10 @@ func (f *FSM) dispatch(l *raft.Log, t CommandType, body []byte) any {
 		var c InstanceLimitCmd
 		mustDecode(t, l.Index, body, &c)
 		return f.cat.applySetInstanceLimit(&c, l.Index)
+	case CmdSetInstanceCA:
+		var c SetInstanceCACmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applySetInstanceCA(&c, l.Index)
 	}
 	if t&IgnoreUnknownFlag != 0 {
 		f.logger.Warn("ignoring unknown command type (written by a newer version)", "type", uint8(t), "index", l.Index)

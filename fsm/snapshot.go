@@ -32,7 +32,8 @@ import (
 // readOptions), never written.
 //
 // Records appear by type (meta, accounts, access keys, instances, keys,
-// versions, aliases, import tokens, users, roles, HSM domains), each sorted by id, so two replicas with the same state
+// versions, aliases, import tokens, users, roles, HSM domains, then the replay
+// records and the instance CA), each sorted by id, so two replicas with the same state
 // write the same bytes after the header. Key material inside is wrapped under
 // the root key: a snapshot is no more secret than the Raft log.
 const (
@@ -259,7 +260,10 @@ func (c *catalogue) writeRecords(w io.Writer) error {
 	if err := writeAll(w, recHSMDomain, c.hsmDomains); err != nil {
 		return err
 	}
-	return c.replay.writeRecords(w)
+	if err := c.replay.writeRecords(w); err != nil {
+		return err
+	}
+	return c.writeInstanceCA(w)
 }
 
 func (c *catalogue) hash() [32]byte {
@@ -544,6 +548,8 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 		})
 	case recHSMDomain:
 		return loadInto(c.hsmDomains, body, func(d *HSMDomain) string { return d.Name })
+	case recInstanceCA:
+		return c.loadInstanceCA(body)
 	}
 	if handled, err := c.replay.loadRecord(typ, body); handled {
 		return err
