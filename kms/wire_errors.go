@@ -65,6 +65,7 @@ var wireErrors = []struct {
 	{"AccountExists", fsm.ErrAccountExists},
 	{"NonceUsed", fsm.ErrNonceUsed},
 	{"SignatureExpired", fsm.ErrSignatureExpired},
+	{"InstanceCAExists", fsm.ErrInstanceCAExists},
 	// fsm: snapshots (a restore forwarded to the leader).
 	{"BadSnapshot", fsm.ErrBadSnapshot},
 	{"NoSnapshotKey", fsm.ErrNoSnapshotKey},
@@ -101,6 +102,7 @@ var wireErrors = []struct {
 	{"Stale", ErrStale},
 	{"NoLeaderForRestore", ErrNoLeaderForRestore},
 	{"SnapshotTooLargeToForward", ErrSnapshotTooLargeToForward},
+	{"InstanceCertUnavailable", ErrInstanceCertUnavailable},
 
 	// crypto: what a token answers for a blob that does not open.
 	{"InvalidCiphertext", kcrypto.ErrInvalidCiphertext},
