@@ -34,6 +34,13 @@ func (h instanceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := h.s
 	if s.cfg.Audit != nil {
 		a := s.newAuditWriter(w, r)
+		// A node that cannot audit answers 503 in the SDK's format, with
+		// the code the SDK retries.
+		a.unavailable = func(w http.ResponseWriter, requestID, msg string) {
+			w.Header().Set("Content-Type", "application/x-protobuf")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write(encodeInstanceError(http.StatusServiceUnavailable, "ServiceUnavailableTemporary", msg, requestID))
+		}
 		w = a
 		defer a.finish()
 	}

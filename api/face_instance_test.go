@@ -5,13 +5,18 @@ import (
 	"crypto/elliptic"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	dkmsapi "github.com/aliyun/alibabacloud-dkms-gcs-go-sdk/openapi-util/protobuf/api"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/raftkms/raftkms/api"
+	"github.com/raftkms/raftkms/audit"
 )
 
 // Every request to the instance endpoint goes through the pipeline and is
@@ -100,5 +105,30 @@ func TestGetKmsInstance_AnswersTheInstanceCA(t *testing.T) {
 	}
 	if want, _ := tn.Service().InstanceCAPEM(); out.KmsInstance.CaCertificateChainPem != want {
 		t.Fatal("GetKmsInstance answers another CA than the catalogue's")
+	}
+}
+
+// failingAudit refuses every record, as a full disk would.
+type failingAudit struct{}
+
+func (failingAudit) Append(audit.Record) error { return errors.New("disk full") }
+
+// A node that cannot write its audit log answers the instance API 503 in the
+// SDK's format, with the code the SDK retries (on another node).
+func TestInstanceFace_UnauditableRequestIs503InTheSDKsFormat(t *testing.T) {
+	tn := startNode(t)
+	srv := api.New(api.Config{NodeID: "noaudit", Service: tn.Service(), Raft: tn.Store(), DataDir: t.TempDir(),
+		Registry: prometheus.NewRegistry(), Audit: failingAudit{}})
+	r := httptest.NewRequest(http.MethodPost, "https://node.test/", strings.NewReader(""))
+	r.Header.Set("x-kms-apiname", "Encrypt")
+	w := httptest.NewRecorder()
+	srv.InstanceHandler().ServeHTTP(w, r)
+	var e dkmsapi.Error
+	if err := proto.Unmarshal(w.Body.Bytes(), &e); err != nil || w.Code != http.StatusServiceUnavailable ||
+		w.Header().Get("Content-Type") != "application/x-protobuf" {
+		t.Fatalf("%d %s %q (%v)", w.Code, w.Header().Get("Content-Type"), w.Body.Bytes(), err)
+	}
+	if e.ErrorCode != "ServiceUnavailableTemporary" || e.StatusCode != 503 || e.RequestId == "" {
+		t.Fatalf("api.Error = %+v", &e)
 	}
 }
