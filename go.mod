@@ -23,6 +23,7 @@ require (
 	github.com/aliyun/alibabacloud-dkms-gcs-go-sdk v0.5.1
 	github.com/golang/protobuf v1.5.2 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
+	software.sslmate.com/src/go-pkcs12 v0.6.0
 )
 
 require (

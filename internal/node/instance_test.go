@@ -10,6 +10,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -28,6 +30,7 @@ import (
 	dkms "github.com/aliyun/alibabacloud-dkms-gcs-go-sdk/sdk"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/protobuf/proto"
+	"software.sslmate.com/src/go-pkcs12"
 
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/store"
@@ -154,6 +157,25 @@ func TestInstanceEndpoint_OfficialSDKTrustsTheCAAndReadsTheError(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)}))
+	// The same key as a client key file's content: a legacy PKCS#12 (the
+	// only kind the SDK opens) with a self-signed certificate, which the SDK
+	// also presents as its TLS client certificate.
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(11), Subject: pkix.Name{CommonName: "KAAP.throwaway"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &rsaKey.PublicKey, rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p12, err := pkcs12.LegacyDES.Encode(rsaKey, clientCert, nil, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientKey, _ := json.Marshal(map[string]string{"KeyId": "KAAP.throwaway", "PrivateKeyData": base64.StdEncoding.EncodeToString(p12)})
 	for _, tc := range []struct {
 		name string
 		cfg  *dkmsopenapi.Config
@@ -161,13 +183,19 @@ func TestInstanceEndpoint_OfficialSDKTrustsTheCAAndReadsTheError(t *testing.T) {
 	}{
 		{"CaFilePath", &dkmsopenapi.Config{CaFilePath: tea.String(caFile)}, "InvalidAction.NotFound"},
 		{"Ca", &dkmsopenapi.Config{Ca: tea.String(caPEM)}, "InvalidAction.NotFound"},
+		// The SDK caches one transport per host and timeouts (not per
+		// certificate): another read timeout gets this case its own.
+		{"client key with its certificate", &dkmsopenapi.Config{CaFilePath: tea.String(caFile),
+			ClientKeyContent: tea.String(string(clientKey)), Password: tea.String("pw"), ReadTimeout: tea.Int(9999)}, "InvalidAction.NotFound"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
 			cfg.Protocol = tea.String("https")
 			cfg.Endpoint = tea.String(c.nodes[0].InstanceAddr())
-			cfg.AccessKeyId = tea.String("KAAP.throwaway")
-			cfg.PrivateKey = tea.String(keyPEM)
+			if cfg.ClientKeyContent == nil {
+				cfg.AccessKeyId = tea.String("KAAP.throwaway")
+				cfg.PrivateKey = tea.String(keyPEM)
+			}
 			cl, err := dkms.NewClient(cfg)
 			if err != nil {
 				t.Fatal(err)
