@@ -36,6 +36,9 @@ type auditWriter struct {
 	rec    audit.Record
 	wrote  bool // status decided and record appended (or failed)
 	failed bool // record not written: the real answer is dropped
+	// unavailable, when set, writes the 503 of a record not written in
+	// the face's own format (the instance face's protobuf); nil: JSON.
+	unavailable func(w http.ResponseWriter, requestID, msg string)
 }
 
 func (s *Server) newAuditWriter(w http.ResponseWriter, r *http.Request) *auditWriter {
@@ -107,11 +110,16 @@ func (a *auditWriter) WriteHeader(status int) {
 		for _, k := range []string{"X-Kms-Index", "Content-Length", "Content-Disposition"} {
 			h.Del(k)
 		}
+		const msg = "this node cannot write its audit log, so it does not answer; retry on another node (the outcome of a write is unknown)"
+		if a.unavailable != nil {
+			a.unavailable(a.ResponseWriter, a.rec.RequestID, msg)
+			return
+		}
 		h.Set("Content-Type", "application/json;charset=utf-8")
 		a.ResponseWriter.WriteHeader(http.StatusServiceUnavailable)
 		b, _ := json.Marshal(map[string]any{
 			"RequestId": a.rec.RequestID, "Code": "ServiceUnavailableTemporary",
-			"Message": "this node cannot write its audit log, so it does not answer; retry on another node (the outcome of a write is unknown)",
+			"Message": msg,
 		})
 		a.ResponseWriter.Write(append(b, '\n'))
 		return

@@ -23,10 +23,16 @@ func (s *Server) getKmsInstance(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"KmsInstance": map[string]any{
+	out := map[string]any{
 		"InstanceId": in.ID, "InstanceName": in.Name, "KeyNum": in.KeyQuota, "KeyUsed": in.KeysUsed,
 		"Type": in.Type, "ProductType": in.Type, "Spec": 1000, "Status": "Connected", "SecretNum": "0",
 		"CreateTime": isoTime(in.CreatedAt), "StartDate": isoTime(in.CreatedAt), "EndDate": "",
 		"HsmDomain": in.HSMDomain,
-	}}, nil
+	}
+	// The CA that signs every node's instance endpoint certificate: a
+	// client verifies the endpoint with it (the reference's field name).
+	if ca, ok := s.cfg.Service.InstanceCAPEM(); ok {
+		out["CaCertificateChainPem"] = ca
+	}
+	return map[string]any{"KmsInstance": out}, nil
 }

@@ -30,6 +30,12 @@ type Credentials struct {
 	Endpoint      string `json:"Endpoint"`
 	InstanceId    string `json:"InstanceId,omitempty"`
 	AccountId     string `json:"AccountId,omitempty"`
+	// InstanceEndpoint is the instance API's address (host:port, no scheme:
+	// what the KMS Instance SDK's Endpoint takes) and InstanceCaFile the
+	// absolute path of the PEM CA that signs its certificates (the SDK's
+	// CaFilePath). kmsd --dev writes both.
+	InstanceEndpoint string `json:"InstanceEndpoint,omitempty"`
+	InstanceCaFile   string `json:"InstanceCaFile,omitempty"`
 }
 
 // String hides the secret, so that printing a Credentials with %v or %+v in a
@@ -42,8 +48,8 @@ func (c Credentials) String() string {
 	if c.SecurityToken != "" {
 		token = " SecurityToken:<redacted>"
 	}
-	return fmt.Sprintf("{AccessKeyId:%s AccessKeySecret:%s%s Endpoint:%s InstanceId:%s AccountId:%s}",
-		c.AccessKeyId, secret, token, c.Endpoint, c.InstanceId, c.AccountId)
+	return fmt.Sprintf("{AccessKeyId:%s AccessKeySecret:%s%s Endpoint:%s InstanceId:%s AccountId:%s InstanceEndpoint:%s InstanceCaFile:%s}",
+		c.AccessKeyId, secret, token, c.Endpoint, c.InstanceId, c.AccountId, c.InstanceEndpoint, c.InstanceCaFile)
 }
 
 // GoString hides the secret from %#v as well.

@@ -207,3 +207,11 @@ func RandomBytes(n int) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// InstanceCAAAD binds the wrapped private key of the cluster's instance CA
+// to the CA certificate it belongs to (by the certificate's SHA-256), so a
+// wrapped key cannot be paired with another certificate.
+func InstanceCAAAD(certDER []byte) []byte {
+	sum := sha256.Sum256(certDER)
+	return append([]byte("instance-ca\x00"), sum[:]...)
+}

@@ -21,6 +21,7 @@ type catalogue struct {
 	hsmDomains  map[string]*HSMDomain
 	replay      *replayGuard // nonces of applied signed writes (replay.go)
 	aap         *aapState    // application access objects (aap.go)
+	instanceCA  *InstanceCA  // nil until recorded (instanceca.go)
 }
 
 func newCatalogue() *catalogue {
@@ -58,6 +59,7 @@ func (c *catalogue) shallowCopy() *catalogue {
 		hsmDomains:  make(map[string]*HSMDomain, len(c.hsmDomains)),
 		replay:      c.replay.readOnlyCopy(),
 		aap:         c.aap.shallowCopy(),
+		instanceCA:  c.instanceCA,
 	}
 	for k, v := range c.accounts {
 		n.accounts[k] = v
@@ -96,6 +98,9 @@ func (c *catalogue) applyInit(cmd *InitCmd, index uint64) error {
 	if c.initialized {
 		return ErrAlreadyInitialized
 	}
+	if ca := cmd.InstanceCA; ca != nil && (len(ca.CertDER) == 0 || len(ca.WrappedKey) == 0) {
+		return fmt.Errorf("%w: an instance CA needs a certificate and a wrapped key", ErrPreconditionFailed)
+	}
 	acct, ak, inst := cmd.Account, cmd.AccessKey, cmd.Instance
 	acct.ModifyIndex, ak.ModifyIndex, inst.ModifyIndex = index, index, index
 	c.initialized = true
@@ -103,6 +108,10 @@ func (c *catalogue) applyInit(cmd *InitCmd, index uint64) error {
 	c.accounts[acct.ID] = &acct
 	c.accessKeys[ak.ID] = &ak
 	c.instances[inst.ID] = &inst
+	if cmd.InstanceCA != nil && c.instanceCA == nil {
+		// Checked above: it cannot fail.
+		return c.setInstanceCA(*cmd.InstanceCA, index)
+	}
 	return nil
 }
 

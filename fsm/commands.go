@@ -160,6 +160,8 @@ func (t CommandType) String() string {
 		return "CreateClientKey"
 	case CmdDeleteClientKey:
 		return "DeleteClientKey"
+	case CmdSetInstanceCA:
+		return "SetInstanceCA"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }
@@ -195,6 +197,9 @@ type InitCmd struct {
 	Account   Account   `msgpack:"account"`
 	AccessKey AccessKey `msgpack:"ak"`
 	Instance  Instance  `msgpack:"instance"`
+	// InstanceCA is the cluster's instance CA (instanceca.go); absent in
+	// entries written before it existed.
+	InstanceCA *InstanceCA `msgpack:"ica,omitempty"`
 }
 
 // CreateKeyCmd adds a key with its first version (without material for an

@@ -252,6 +252,10 @@ func (f *FSM) dispatch(l *raft.Log, t CommandType, body []byte) any {
 		CmdCreatePermissionPolicy, CmdUpdatePermissionPolicy, CmdDeletePermissionPolicy,
 		CmdCreateAAP, CmdUpdateAAP, CmdDeleteAAP, CmdCreateClientKey, CmdDeleteClientKey:
 		return f.cat.dispatchAAP(l, t&^IgnoreUnknownFlag, body)
+	case CmdSetInstanceCA:
+		var c SetInstanceCACmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applySetInstanceCA(&c, l.Index)
 	}
 	if t&IgnoreUnknownFlag != 0 {
 		f.logger.Warn("ignoring unknown command type (written by a newer version)", "type", uint8(t), "index", l.Index)

@@ -33,8 +33,8 @@ import (
 //
 // Records appear by type (meta, accounts, access keys, instances, keys,
 // versions, aliases, import tokens, users, roles, HSM domains, then the
-// replay records of replay.go and the application access records of
-// aap.go), each sorted by id, so two replicas with the same state
+// replay records of replay.go, the application access records of aap.go
+// and the instance CA), each sorted by id, so two replicas with the same state
 // write the same bytes after the header. Key material inside is wrapped under
 // the root key: a snapshot is no more secret than the Raft log.
 const (
@@ -264,7 +264,10 @@ func (c *catalogue) writeRecords(w io.Writer) error {
 	if err := c.replay.writeRecords(w); err != nil {
 		return err
 	}
-	return c.aap.writeRecords(w)
+	if err := c.aap.writeRecords(w); err != nil {
+		return err
+	}
+	return c.writeInstanceCA(w)
 }
 
 func (c *catalogue) hash() [32]byte {
@@ -549,6 +552,8 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 		})
 	case recHSMDomain:
 		return loadInto(c.hsmDomains, body, func(d *HSMDomain) string { return d.Name })
+	case recInstanceCA:
+		return c.loadInstanceCA(body)
 	}
 	if handled, err := c.replay.loadRecord(typ, body); handled {
 		return err

@@ -92,8 +92,9 @@ type InitResult struct {
 }
 
 // Init initializes a new cluster: the operator account, its first access
-// key, one software KMS instance, and the check value of this node's root
-// key. It fails with fsm.ErrAlreadyInitialized, changing nothing, once done.
+// key, one software KMS instance, the instance endpoint's CA, and the check
+// value of this node's root key. It fails with fsm.ErrAlreadyInitialized,
+// changing nothing, once done.
 func (s *Service) Init(ctx context.Context) (InitResult, error) {
 	if ok, _ := s.fsm.Initialized(); ok {
 		return InitResult{}, fsm.ErrAlreadyInitialized
@@ -106,12 +107,18 @@ func (s *Service) Init(ctx context.Context) (InitResult, error) {
 		return InitResult{}, err
 	}
 	inst := newInstanceID()
+	// The instance endpoint's CA comes with the cluster (instanceca.go).
+	ca, err := newInstanceCA(s.root, s.now(), s.cfg.NodeID)
+	if err != nil {
+		return InitResult{}, err
+	}
 	idx, err := s.propose(ctx, fsm.CmdInit, fsm.InitCmd{
-		Now:       now,
-		RootCheck: s.root.CheckValue(),
-		Account:   fsm.Account{ID: acct, Name: "operator", Operator: true, CreatedAt: now},
-		AccessKey: fsm.AccessKey{ID: akID, AccountID: acct, Principal: rootPrincipal(acct), WrappedSecret: wrapped, Status: "Active", CreatedAt: now},
-		Instance:  fsm.Instance{ID: inst, AccountID: acct, Name: "default", Type: InstanceSoftware, KeyQuota: DefaultKeyQuota, CreatedAt: now},
+		Now:        now,
+		RootCheck:  s.root.CheckValue(),
+		Account:    fsm.Account{ID: acct, Name: "operator", Operator: true, CreatedAt: now},
+		AccessKey:  fsm.AccessKey{ID: akID, AccountID: acct, Principal: rootPrincipal(acct), WrappedSecret: wrapped, Status: "Active", CreatedAt: now},
+		Instance:   fsm.Instance{ID: inst, AccountID: acct, Name: "default", Type: InstanceSoftware, KeyQuota: DefaultKeyQuota, CreatedAt: now},
+		InstanceCA: &ca,
 	})
 	if err != nil {
 		return InitResult{}, err

@@ -11,7 +11,8 @@ import (
 
 // RunScheduler performs the leader's duties every interval while this node
 // leads: automatic rotation, the end of deletion windows, expiry of imported
-// material and of import tokens. Each duty is a proposal through Raft, never
+// material and of import tokens, and the instance CA of a cluster that has
+// none. Each duty is a proposal through Raft, never
 // a side effect of Apply, and is decided from the catalogue alone, so a new
 // leader (or a restarted one) picks up exactly where the last one stopped.
 func (s *Service) RunScheduler(ctx context.Context, interval time.Duration) {
@@ -56,6 +57,11 @@ func (s *Service) SchedulerTick(ctx context.Context) (int, error) {
 		case firstErr == nil:
 			firstErr = err
 		}
+	}
+	// A cluster initialized before the instance endpoint existed gets its
+	// CA here, once (not counted: it is no change to a key).
+	if err := s.ensureInstanceCA(ctx, now); err != nil && firstErr == nil {
+		firstErr = err
 	}
 	for _, k := range s.fsm.AllKeys() {
 		if ctx.Err() != nil {

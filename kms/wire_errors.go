@@ -76,6 +76,7 @@ var wireErrors = []struct {
 	{"ClientKeyExists", fsm.ErrClientKeyExists},
 	{"ResourceInUse", fsm.ErrResourceInUse},
 	{"AAPLimitExceeded", fsm.ErrAAPLimitExceeded},
+	{"InstanceCAExists", fsm.ErrInstanceCAExists},
 	// fsm: snapshots (a restore forwarded to the leader).
 	{"BadSnapshot", fsm.ErrBadSnapshot},
 	{"NoSnapshotKey", fsm.ErrNoSnapshotKey},
@@ -113,6 +114,7 @@ var wireErrors = []struct {
 	{"NoLeaderForRestore", ErrNoLeaderForRestore},
 	{"SnapshotTooLargeToForward", ErrSnapshotTooLargeToForward},
 	{"ClientKeyUnknown", ErrClientKeyUnknown},
+	{"InstanceCertUnavailable", ErrInstanceCertUnavailable},
 
 	// crypto: what a token answers for a blob that does not open.
 	{"InvalidCiphertext", kcrypto.ErrInvalidCiphertext},

@@ -56,6 +56,12 @@ type config struct {
 
 	hsm hsmConfig
 
+	instanceAddr        string
+	instanceAdvertise   string
+	instanceNames       []string // parsed from instanceAdvertise
+	instanceTLSCertFile string
+	instanceTLSKeyFile  string
+
 	showVersion bool
 }
 
@@ -79,6 +85,10 @@ Attach an HSM (PKCS#11) to serve the keys of hardware KMS instances
 (see: kmsd hsm --help for enrolling tokens in a domain and sealing the root key):
   kmsd ... --hsm-module /usr/lib/softhsm/libsofthsm2.so --hsm-token-label node1 \
        --hsm-pin-file pin.txt --hsm-domain prod [--seal pkcs11]
+
+Serve the instance API (what the KMS Instance SDK speaks; HTTPS with a certificate
+from the cluster's own CA, which GetKmsInstance returns as CaCertificateChainPem):
+  kmsd ... --instance-addr 10.0.0.1:9443 [--instance-advertise kms1.example,10.0.0.1]
 
 Secure a cluster (HTTPS API, mutual TLS between nodes, encrypted gossip):
   kmsctl operator tls create-ca tls
@@ -132,6 +142,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.httpIdleTimeout, "http-idle-timeout", node.DefaultHTTPIdleTimeout, "API: close a keep-alive connection after it has waited this long for its next request")
 	fs.IntVar(&c.maxConnections, "max-connections", node.DefaultHTTPMaxConnections, "API: connections held at most; at the cap a new one displaces the longest-idle (then the oldest silent) connection, and is refused only when every held connection is running a request")
 	fs.BoolVar(&c.strictPermissions, "strict-permissions", false, "refuse to start when the root key file is readable or writable by group or others (default: a warning), or when the data dir cannot be tightened to 0700")
+	fs.StringVar(&c.instanceAddr, "instance-addr", "", "address of the instance API (HTTPS, what the KMS Instance SDK speaks); empty: off (dev mode: a free loopback port)")
+	fs.StringVar(&c.instanceAdvertise, "instance-advertise", "", "host names and IP addresses, comma-separated, that this node's instance API certificate names (default: the --advertise-addr host, else the --instance-addr host; plus 127.0.0.1 and localhost when loopback)")
+	fs.StringVar(&c.instanceTLSCertFile, "instance-tls-cert-file", "", "PEM certificate (chain) for the instance API, instead of one issued by the cluster's instance CA")
+	fs.StringVar(&c.instanceTLSKeyFile, "instance-tls-key-file", "", "PEM private key of --instance-tls-cert-file")
 	c.hsm.addFlags(fs)
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -181,6 +195,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("--raft-timeout must be at least 50ms")
 	}
 	if err := c.checkSecurity(); err != nil {
+		return c, err
+	}
+	if err := c.checkInstance(); err != nil {
 		return c, err
 	}
 	if err := c.hsm.check(&c); err != nil {

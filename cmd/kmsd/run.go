@@ -52,6 +52,10 @@ func run(cfg config, stdout io.Writer) error {
 		return err
 	}
 	warnPlaintext(cfg, logger)
+	if cfg.dev && cfg.instanceAddr == devInstanceAddr {
+		// A restarted dev node keeps its instance endpoint when it can.
+		cfg.instanceAddr = previousDevInstanceAddr(filepath.Join(cfg.dataDir, "credentials.json"))
+	}
 	n, err := node.Start(node.Config{
 		NodeID: cfg.nodeID, DataDir: cfg.dataDir,
 		HTTPAddr: cfg.httpAddr, ClusterAddr: cfg.clusterAddr, GossipAddr: cfg.gossipAddr, AdvertiseHost: cfg.advertise,
@@ -66,6 +70,7 @@ func run(cfg config, stdout io.Writer) error {
 		HTTPTLS: sec.api, HTTPLimits: cfg.httpLimits(), ClusterServerTLS: sec.clusterServer, ClusterClientTLS: sec.clusterClient,
 		GossipKey: sec.gossipKey, AuditLog: cfg.auditLog,
 		HSM: cfg.hsm.tokenConfig(), HSMDomain: cfg.hsm.domain,
+		InstanceAddr: cfg.instanceAddr, InstanceNames: cfg.instanceNames, InstanceTLSCert: sec.instance,
 	})
 	if err != nil {
 		return err
@@ -78,6 +83,9 @@ func run(cfg config, stdout io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "kmsd %s: node %s serving the API on %s (cluster %s, gossip %s)\n",
 			version, cfg.nodeID, n.Endpoint(), n.ClusterAddr(), n.GossipAddr())
+		if a := n.InstanceAddr(); a != "" {
+			fmt.Fprintf(stdout, "kmsd %s: node %s serving the instance API on https://%s\n", version, cfg.nodeID, a)
+		}
 	}
 
 	sig := make(chan os.Signal, 2)
@@ -139,6 +147,14 @@ func devInit(n *node.Node, dataDir string, stdout io.Writer) error {
 			return fmt.Errorf("write credentials: %w", err)
 		}
 	}
+	instanceLine := ""
+	if n.InstanceAddr() != "" {
+		ep, caPath, err := devInstance(ctx, n, dataDir, credPath)
+		if err != nil {
+			return err
+		}
+		instanceLine = fmt.Sprintf("  Instance API:  %s (https; CA: %s)\n", ep, caPath)
+	}
 	instance := "<InstanceId from the credentials file>"
 	if b, err := os.ReadFile(credPath); err == nil {
 		var c struct{ InstanceId string }
@@ -149,7 +165,7 @@ func devInit(n *node.Node, dataDir string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, `raftkms dev node is ready.
 
   API endpoint:  %s
-  Data dir:      %s
+%s  Data dir:      %s
   Credentials:   %s
 
 Try it (from the repository root):
@@ -159,7 +175,7 @@ Try it (from the repository root):
   bin/kmsctl Decrypt --CiphertextBlob <CiphertextBlob from above>
 
 Stop with Ctrl-C. Without --data-dir the state is thrown away when the process ends.
-`, endpoint, dataDir, credPath, credPath, instance)
+`, endpoint, instanceLine, dataDir, credPath, credPath, instance)
 	return nil
 }
 

@@ -88,6 +88,9 @@ type security struct {
 	clusterServer *tls.Config
 	clusterClient *tls.Config
 	gossipKey     []byte
+	// instance is the operator's certificate for the instance API (nil:
+	// issued by the cluster's instance CA).
+	instance *tls.Certificate
 }
 
 func loadSecurity(c config, logger hclog.Logger) (security, error) {
@@ -104,6 +107,13 @@ func loadSecurity(c config, logger hclog.Logger) (security, error) {
 		if s.clusterServer, s.clusterClient, err = loadClusterTLS(c, logger); err != nil {
 			return s, err
 		}
+	}
+	if c.instanceTLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.instanceTLSCertFile, c.instanceTLSKeyFile)
+		if err != nil {
+			return s, fmt.Errorf("--instance-tls-cert-file/--instance-tls-key-file: %w", err)
+		}
+		s.instance = &cert
 	}
 	if c.gossipKeyFile != "" {
 		k, err := loadGossipKey(c.gossipKeyFile)

@@ -40,6 +40,7 @@ type clusterOpts struct {
 	timing       store.Timing     // default store.FastTiming()
 	clock        func() time.Time // the service clock; default time.Now
 	logs         io.Writer        // also receives every node's log lines (warn and above)
+	instance     bool             // serve the instance API on a free loopback port
 }
 
 func testLogger(t *testing.T, name string) hclog.Logger {
@@ -152,8 +153,12 @@ func (c *testCluster) start(i, expect int, join []string) *Node {
 	if timing == (store.Timing{}) {
 		timing = store.FastTiming()
 	}
+	instanceAddr := ""
+	if c.opts.instance {
+		instanceAddr = "127.0.0.1:0"
+	}
 	node, err := Start(Config{
-		NodeID: id, DataDir: c.dirs[i],
+		NodeID: id, DataDir: c.dirs[i], InstanceAddr: instanceAddr,
 		HTTPAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
 		Join: join, BootstrapExpect: expect, Zone: fmt.Sprintf("zone-%d", i%3),
 		RootKey: c.root, Timing: timing, FastGossip: true,

@@ -105,20 +105,33 @@ type trackedConn struct {
 	in    *list.List
 }
 
-func newConnLimiter(ln net.Listener, max int, reg prometheus.Registerer) *connLimiter {
+// connMetrics names a listener's connection metrics: the API's
+// (kms_http_connections...) or the instance endpoint's
+// (kms_instance_http_connections...).
+type connMetrics struct {
+	prefix string // metric name prefix
+	what   string // the listener, in help texts
+}
+
+var (
+	apiConnMetrics      = connMetrics{prefix: "kms_http", what: "API"}
+	instanceConnMetrics = connMetrics{prefix: "kms_instance_http", what: "Instance API"}
+)
+
+func newConnLimiter(ln net.Listener, max int, reg prometheus.Registerer, m connMetrics) *connLimiter {
 	l := &connLimiter{
 		Listener: ln, max: max, conns: map[net.Conn]*trackedConn{},
 		gauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "kms_http_connections",
-			Help: "API connections held, by state: new (no whole request header yet), active (running a request), idle (keep-alive, between requests).",
+			Name: m.prefix + "_connections",
+			Help: m.what + " connections held, by state: new (no whole request header yet), active (running a request), idle (keep-alive, between requests).",
 		}, []string{"state"}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kms_http_connections_rejected_total",
-			Help: "API connections closed on arrival because every held connection was running a request (--max-connections).",
+			Name: m.prefix + "_connections_rejected_total",
+			Help: m.what + " connections closed on arrival because every held connection was running a request (--max-connections).",
 		}),
 		evicted: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kms_http_connections_evicted_total",
-			Help: "Idle or not yet active API connections closed to admit a new one at --max-connections.",
+			Name: m.prefix + "_connections_evicted_total",
+			Help: "Idle or not yet active " + m.what + " connections closed to admit a new one at --max-connections.",
 		}),
 	}
 	for _, s := range []string{"new", "active", "idle"} {
@@ -237,8 +250,14 @@ func (l *connLimiter) held() (fresh, active, idle int) {
 // newHTTPServer builds the API's server with the limits' timeouts and
 // their connection cap on ln.
 func newHTTPServer(h http.Handler, ln net.Listener, lim HTTPLimits, reg prometheus.Registerer) (*http.Server, *connLimiter) {
+	return newLimitedServer(h, ln, lim, reg, apiConnMetrics)
+}
+
+// newLimitedServer is newHTTPServer for any listener of the node, its
+// connection metrics named by m.
+func newLimitedServer(h http.Handler, ln net.Listener, lim HTTPLimits, reg prometheus.Registerer, m connMetrics) (*http.Server, *connLimiter) {
 	lim = lim.withDefaults()
-	cl := newConnLimiter(ln, lim.MaxConnections, reg)
+	cl := newConnLimiter(ln, lim.MaxConnections, reg, m)
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,

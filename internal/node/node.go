@@ -91,6 +91,22 @@ type Config struct {
 	// HSMCheckInterval is how often the node re-checks its HSM's health and
 	// the domain key the cluster recorded (default 1 s).
 	HSMCheckInterval time.Duration
+
+	// InstanceAddr, when set, serves the instance API over HTTPS on it
+	// (instance.go), with the API's timeouts and connection cap.
+	InstanceAddr string
+	// InstanceNames are the host names and IP addresses the node's instance
+	// certificate names (--instance-advertise); empty: the advertise host,
+	// else the listener's host, plus 127.0.0.1 and localhost when loopback.
+	InstanceNames []string
+	// InstanceTLSCert, when set, is the operator's certificate for the
+	// instance endpoint (--instance-tls-cert-file/--instance-tls-key-file);
+	// otherwise the node issues itself one from the cluster's instance CA.
+	InstanceTLSCert *tls.Certificate
+	// InstanceCertLifetime is how long an issued certificate is valid
+	// (default kms.DefaultInstanceCertLifetime); it is renewed after two
+	// thirds of it, by the service clock.
+	InstanceCertLifetime time.Duration
 }
 
 // Node is one running raftkms node.
@@ -105,6 +121,7 @@ type Node struct {
 	svc      *kms.Service
 	http     *http.Server
 	httpLn   net.Listener
+	inst     *instanceEndpoint // nil without InstanceAddr
 	audit    *audit.Writer
 	hsm      *hsm.Token
 	cancel   context.CancelFunc
@@ -153,6 +170,11 @@ func Start(cfg Config) (_ *Node, err error) {
 	n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("http address %s: %w", cfg.HTTPAddr, err)
+	}
+	if cfg.InstanceAddr != "" {
+		if n.inst, err = listenInstance(cfg.InstanceAddr); err != nil {
+			return nil, err
+		}
 	}
 	n.trans, err = transport.New(transport.Config{
 		BindAddr: cfg.ClusterAddr, AdvertiseAddr: advertise(cfg.AdvertiseHost, cfg.ClusterAddr),
@@ -258,8 +280,9 @@ func Start(cfg Config) (_ *Node, err error) {
 	if n.audit != nil {
 		apiCfg.Audit = n.audit
 	}
+	apiSrv := api.New(apiCfg)
 	var httpLn net.Listener
-	n.http, httpLn = newHTTPServer(api.New(apiCfg), n.httpLn, cfg.HTTPLimits, reg)
+	n.http, httpLn = newHTTPServer(apiSrv, n.httpLn, cfg.HTTPLimits, reg)
 	// TLS handshake failures and the like, in the node's log.
 	n.http.ErrorLog = logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
 	go func() {
@@ -274,6 +297,9 @@ func Start(cfg Config) (_ *Node, err error) {
 			logger.Error("http server stopped", "error", err)
 		}
 	}()
+	if n.inst != nil {
+		n.inst.serve(n, apiSrv.InstanceHandler(), reg)
+	}
 	interval := cfg.SchedulerInterval
 	if interval == 0 {
 		interval = time.Second
@@ -366,6 +392,7 @@ func (n *Node) Stop() {
 		} else if n.httpLn != nil {
 			n.httpLn.Close()
 		}
+		n.inst.stop(true)
 		if n.gossip != nil && n.store != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
 			err := n.gossip.LeaveRaft(ctx, raftAdapter{s: n.store})
@@ -412,6 +439,7 @@ func (n *Node) Kill() {
 		} else if n.httpLn != nil {
 			n.httpLn.Close()
 		}
+		n.inst.stop(false)
 		if n.gossip != nil {
 			n.gossip.Shutdown()
 		}
