@@ -217,6 +217,9 @@ func TestConnLimiter_AtTheCapClosesIdleThenSilentThenRefuses(t *testing.T) {
 	}
 	idleOld, idleNew := dial(t, addr), dial(t, addr)
 	get(t, idleOld, bufio.NewReader(idleOld))
+	// The client has its answer before the server marks the connection
+	// idle: wait for that mark, so that idleOld is idle for longer.
+	waitHeld("one idle", 1, 0, 1)
 	get(t, idleNew, bufio.NewReader(idleNew))
 	silent := dial(t, addr)
 	waitHeld("two idle, one silent", 1, 0, 2)
