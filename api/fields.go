@@ -50,6 +50,11 @@ var paramNames = map[kms.Field]string{
 	kms.FieldNumberOfBytes: "NumberOfBytes",
 	kms.FieldAlgorithm:     "Algorithm",
 	kms.FieldDigest:        "Digest",
+	kms.FieldAAD:           "Aad",
+	kms.FieldIV:            "Iv",
+	kms.FieldPaddingMode:   "PaddingMode",
+	kms.FieldKeyPairSpec:   "KeyPairSpec",
+	kms.FieldKeyFormat:     "KeyFormat",
 	kms.FieldSignature:     "Value",
 
 	kms.FieldUserName:           "UserName",

@@ -70,6 +70,15 @@ func ParseCiphertext(blob []byte) (Header, error) {
 	return Header{Format: blob[0], VersionID: id.String()}, nil
 }
 
+// CiphertextNonce is a copy of the nonce (the AES-GCM IV) of a blob whose
+// header ParseCiphertext accepts.
+func CiphertextNonce(blob []byte) ([]byte, error) {
+	if _, err := ParseCiphertext(blob); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), blob[headerSize:headerSize+NonceSize]...), nil
+}
+
 // Seal encrypts plaintext under one key version's AES material and returns
 // the blob. ctx is the canonical encryption context (CanonicalContext).
 func Seal(material []byte, versionID string, plaintext, ctx []byte) ([]byte, error) {

@@ -314,7 +314,7 @@ func (s *Service) ExportDataKey(ctx context.Context, c Caller, dk DecryptInput, 
 	if err != nil {
 		return ExportedDataKey{}, err
 	}
-	opened, err := s.open(ctx, c, "ExportDataKey", blob, encCtx)
+	opened, err := s.open(ctx, c, "ExportDataKey", "kms:ExportDataKey", blob, encCtx)
 	if err != nil {
 		return ExportedDataKey{}, err
 	}

@@ -81,10 +81,12 @@ func (s *Service) seal(ctx context.Context, k *fsm.Key, op string, plaintext []b
 // needed. Every way a blob can be wrong (damaged, wrong context, unknown
 // version) is the same error.
 func (s *Service) Decrypt(ctx context.Context, c Caller, in DecryptInput) (Opened, error) {
-	return s.open(ctx, c, "Decrypt", in.Ciphertext, in.EncryptionContext)
+	return s.open(ctx, c, "Decrypt", "kms:Decrypt", in.Ciphertext, in.EncryptionContext)
 }
 
-func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, encCtx map[string]string) (Opened, error) {
+// open opens a blob for op, authorized as action on the key of the version
+// the blob names.
+func (s *Service) open(ctx context.Context, c Caller, op, action string, blob []byte, encCtx map[string]string) (Opened, error) {
 	if len(blob) == 0 {
 		return Opened{}, missing(FieldCiphertext)
 	}
@@ -96,7 +98,7 @@ func (s *Service) open(ctx context.Context, c Caller, op string, blob []byte, en
 	if err := s.fresh(ctx); err != nil {
 		return Opened{}, err
 	}
-	k, v, err := s.versionOf(ctx, c, "kms:"+op, h.VersionID, encCtx)
+	k, v, err := s.versionOf(ctx, c, action, h.VersionID, encCtx)
 	if err != nil {
 		return Opened{}, err
 	}
@@ -208,7 +210,7 @@ func (s *Service) ReEncrypt(ctx context.Context, c Caller, in ReEncryptInput) (R
 	if destRef == "" {
 		return ReEncrypted{}, missing(FieldDestinationKey)
 	}
-	opened, err := s.open(ctx, c, "ReEncrypt", blob, srcCtx)
+	opened, err := s.open(ctx, c, "ReEncrypt", "kms:ReEncrypt", blob, srcCtx)
 	if err != nil {
 		return ReEncrypted{}, err
 	}

@@ -57,6 +57,11 @@ const (
 	FieldAlgorithm     Field = "algorithm"       // of an asymmetric operation
 	FieldDigest        Field = "digest"          // a SHA-256 digest to sign or verify
 	FieldSignature     Field = "signature"       // to verify
+	FieldAAD           Field = "aad"             // additional authenticated data of an instance call (raw bytes)
+	FieldIV            Field = "iv"              // the initialization vector of a ciphertext
+	FieldPaddingMode   Field = "padding mode"    // of a block cipher mode
+	FieldKeyPairSpec   Field = "key pair spec"   // of a data key pair: RSA_2048, EC_P256, ...
+	FieldKeyFormat     Field = "key format"      // of a data key pair: PEM or DER
 )
 
 // Inputs of identities (RAM and STS).
