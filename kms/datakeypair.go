@@ -25,11 +25,15 @@ type DataKeyPairInput struct {
 // PrivateKeyPlaintext, sealed as an Advance ciphertext (AdvanceDecrypt, or
 // Decrypt, with the same Aad opens it); IV is the nonce inside it.
 type DataKeyPair struct {
-	KeyPairSpec         string
-	KeyFormat           string
-	PublicKey           []byte
-	PrivateKeyPlaintext []byte
-	AdvanceSealed       // the encrypted private key, its key and version
+	KeyID                    string // the key that sealed the private key
+	KeyVersionID             string // and its version
+	KeyPairSpec              string
+	KeyFormat                string
+	PublicKey                []byte
+	PrivateKeyPlaintext      []byte
+	PrivateKeyCiphertextBlob []byte
+	IV                       []byte // the nonce inside PrivateKeyCiphertextBlob
+	Algorithm                string // AES_GCM
 }
 
 // GenerateDataKeyPair makes a key pair and answers the public key, the
@@ -93,7 +97,12 @@ func (s *Service) generateDataKeyPair(ctx context.Context, c Caller, action, op 
 		clear(private)
 		private = nil
 	}
-	return DataKeyPair{KeyPairSpec: in.KeyPairSpec, KeyFormat: format, PublicKey: public, PrivateKeyPlaintext: private, AdvanceSealed: sealed}, nil
+	return DataKeyPair{
+		KeyID: sealed.KeyID, KeyVersionID: sealed.KeyVersionID,
+		KeyPairSpec: in.KeyPairSpec, KeyFormat: format,
+		PublicKey: public, PrivateKeyPlaintext: private,
+		PrivateKeyCiphertextBlob: sealed.CiphertextBlob, IV: sealed.IV, Algorithm: sealed.Algorithm,
+	}, nil
 }
 
 // DataKeyPairSpecs are the key pair specs GenerateDataKeyPair makes.
