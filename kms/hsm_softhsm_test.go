@@ -192,3 +192,58 @@ func TestHSM_WatcherSeesAnotherKeyUnderTheName(t *testing.T) {
 		t.Fatalf("New with an unenrolled domain: %v", err)
 	}
 }
+
+func TestHSM_AdvanceOpsWorkWithHardwareKeysAcrossRotation(t *testing.T) {
+	e := newHSMEnv(t)
+	ctx := context.Background()
+	k, _, err := e.svc.CreateKey(ctx, e.caller, CreateKeyInput{DKMSInstanceID: e.inst, KeySpec: "Aliyun_AES_256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := e.fsm.KeyVersion(k.PrimaryVersion); v.Domain != "d1" {
+		t.Fatalf("not a hardware key: %+v", v)
+	}
+	aad := []byte("hsm")
+	sealed, err := e.svc.AdvanceEncrypt(ctx, e.caller, AdvanceEncryptInput{Key: k.ID, Plaintext: []byte("in the token"), AAD: aad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, err := e.svc.AdvanceGenerateDataKey(ctx, e.caller, AdvanceDataKeyInput{Key: k.ID, AAD: aad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := e.svc.AdvanceGenerateDataKeyPair(ctx, e.caller, DataKeyPairInput{Key: k.ID, KeyPairSpec: "RSA_2048", KeyFormat: "DER", AAD: aad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.svc.CreateKeyVersion(ctx, e.caller, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name       string
+		blob, want []byte
+	}{
+		{"AdvanceEncrypt", sealed.CiphertextBlob, []byte("in the token")},
+		{"AdvanceGenerateDataKey", dk.CiphertextBlob, dk.Plaintext},
+		{"AdvanceGenerateDataKeyPair", pair.PrivateKeyCiphertextBlob, pair.PrivateKeyPlaintext},
+	}
+	for _, c := range cases {
+		opened, err := e.svc.AdvanceDecrypt(ctx, e.caller, AdvanceDecryptInput{Ciphertext: c.blob, AAD: aad})
+		if err != nil || !bytes.Equal(opened.Plaintext, c.want) || opened.KeyVersionID != k.PrimaryVersion {
+			t.Errorf("%s after rotation: %v", c.name, err)
+		}
+		tampered := append([]byte(nil), c.blob...)
+		tampered[len(tampered)-1] ^= 1
+		if _, err := e.svc.AdvanceDecrypt(ctx, e.caller, AdvanceDecryptInput{Ciphertext: tampered, AAD: aad}); !errors.Is(err, kcrypto.ErrInvalidCiphertext) {
+			t.Errorf("%s tampered: %v, want ErrInvalidCiphertext", c.name, err)
+		}
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(pair.PrivateKeyPlaintext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(pair.PublicKey)
+	if err != nil || !priv.(*rsa.PrivateKey).PublicKey.Equal(pub) {
+		t.Fatalf("the pair does not match (%v)", err)
+	}
+}
