@@ -70,15 +70,6 @@ func ParseCiphertext(blob []byte) (Header, error) {
 	return Header{Format: blob[0], VersionID: id.String()}, nil
 }
 
-// CiphertextNonce is a copy of the nonce (the AES-GCM IV) of a blob whose
-// header ParseCiphertext accepts.
-func CiphertextNonce(blob []byte) ([]byte, error) {
-	if _, err := ParseCiphertext(blob); err != nil {
-		return nil, err
-	}
-	return append([]byte(nil), blob[headerSize:headerSize+NonceSize]...), nil
-}
-
 // Seal encrypts plaintext under one key version's AES material and returns
 // the blob. ctx is the canonical encryption context (CanonicalContext).
 func Seal(material []byte, versionID string, plaintext, ctx []byte) ([]byte, error) {
@@ -190,4 +181,14 @@ func writeJSONString(buf *bytes.Buffer, s string) {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes
 	buf.Truncate(buf.Len() - 1)
+}
+
+// CiphertextNonce returns the nonce (the AES-GCM IV) a blob carries in the
+// clear, or nil when blob is not a blob this package reads. The instance
+// API reports it as the ciphertext's Iv.
+func CiphertextNonce(blob []byte) []byte {
+	if _, err := ParseCiphertext(blob); err != nil {
+		return nil
+	}
+	return append([]byte(nil), blob[headerSize:headerSize+NonceSize]...)
 }

@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -19,7 +20,7 @@ import (
 //
 // The instance API's Aad is raw bytes; the blob binds a canonical
 // encryption context. The Aad is bound as the one context entry
-// aadContextKey = Base64(Aad); without Aad the context is empty, so an
+// aadContextKey ("Aad") = Base64(Aad); without Aad the context is empty, so an
 // Advance blob without Aad is exactly the blob Encrypt makes without a
 // context and either face's Decrypt opens it.
 
@@ -27,11 +28,13 @@ import (
 // encrypted data key pairs.
 const AlgorithmAESGCM = "AES_GCM"
 
-// MaxAADSize bounds an instance call's Aad (bound into the blob as Base64
-// inside the encryption context, whose JSON is at most 8 KiB).
-const MaxAADSize = 4096
+// MaxAADSize bounds an instance call's Aad, as the reference does.
+const MaxAADSize = 8192
 
-const aadContextKey = "kms:aad"
+// aadContextKey is the context entry that carries Aad: the instance face's
+// Encrypt/Decrypt/GenerateDataKey bind Aad the same way, so their blobs and
+// these open each other.
+const aadContextKey = "Aad"
 
 func aadContext(aad []byte) (map[string]string, error) {
 	if len(aad) > MaxAADSize {
@@ -60,11 +63,7 @@ func checkGCM(alg string, iv []byte, padding string) error {
 
 // blobIV is the nonce inside a ciphertext blob.
 func blobIV(blob []byte) []byte {
-	nonce, err := kcrypto.CiphertextNonce(blob)
-	if err != nil {
-		return nil
-	}
-	return nonce
+	return kcrypto.CiphertextNonce(blob)
 }
 
 // AdvanceEncryptInput is what AdvanceEncrypt seals and under which key.
@@ -72,7 +71,7 @@ type AdvanceEncryptInput struct {
 	Key         string // id, alias or ARN of a symmetric ENCRYPT/DECRYPT key
 	Plaintext   []byte // raw bytes, at most 6 KiB
 	Algorithm   string // AES_GCM (the default)
-	AAD         []byte // additional authenticated data, at most 4 KiB
+	AAD         []byte // additional authenticated data, at most 8 KiB
 	IV          []byte // must be empty: the service picks it
 	PaddingMode string // must be empty
 }
@@ -110,7 +109,7 @@ func (s *Service) advanceSeal(ctx context.Context, c Caller, action, op, ref str
 	if err != nil {
 		return AdvanceSealed{}, err
 	}
-	k, err := s.masterKey(ctx, c, action, op, ref)
+	k, err := s.masterKey(ctx, c, action, op, ref, encCtx)
 	if err != nil {
 		return AdvanceSealed{}, err
 	}
@@ -127,16 +126,16 @@ func (s *Service) advanceSeal(ctx context.Context, c Caller, action, op, ref str
 
 // masterKey resolves and authorizes the key a data key or an Advance
 // ciphertext is sealed under, and checks that it may encrypt now: before
-// anything is generated for the call. The Aad is not an encryption context
-// and so plays no part in the key policy's conditions.
-func (s *Service) masterKey(ctx context.Context, c Caller, action, op, ref string) (*fsm.Key, error) {
+// anything is generated for the call. encCtx (the Aad's) is seen by the key
+// policy's conditions as Encrypt's context is.
+func (s *Service) masterKey(ctx context.Context, c Caller, action, op, ref string, encCtx map[string]string) (*fsm.Key, error) {
 	if ref == "" {
 		return nil, missing(FieldKey)
 	}
 	if err := s.fresh(ctx); err != nil {
 		return nil, err
 	}
-	k, err := s.keyFor(ctx, c, action, FieldKey, ref, nil)
+	k, err := s.keyFor(ctx, c, action, FieldKey, ref, encCtx)
 	if err != nil {
 		return nil, err
 	}
@@ -175,11 +174,10 @@ func (s *Service) AdvanceDecrypt(ctx context.Context, c Caller, in AdvanceDecryp
 		return Opened{}, err
 	}
 	if len(in.IV) != 0 {
-		nonce, err := kcrypto.CiphertextNonce(in.Ciphertext)
-		if err != nil {
+		if _, err := kcrypto.ParseCiphertext(in.Ciphertext); err != nil {
 			return Opened{}, err
 		}
-		if string(nonce) != string(in.IV) {
+		if !bytes.Equal(kcrypto.CiphertextNonce(in.Ciphertext), in.IV) {
 			return Opened{}, fmt.Errorf("%w: the IV is not the ciphertext's", kcrypto.ErrInvalidCiphertext)
 		}
 	}

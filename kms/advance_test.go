@@ -228,7 +228,7 @@ func TestAdvanceOps_RefuseBadInputsWithTheirField(t *testing.T) {
 			_, err := e.svc.AdvanceEncrypt(bg, e.caller, AdvanceEncryptInput{Key: k, Plaintext: []byte("x"), PaddingMode: "PKCS7_PADDING"})
 			return err
 		}, FieldPaddingMode, ErrInvalidParameter},
-		{"aad over 4 KiB", func() error {
+		{"aad over 8 KiB", func() error {
 			_, err := e.svc.AdvanceEncrypt(bg, e.caller, AdvanceEncryptInput{Key: k, Plaintext: []byte("x"), AAD: bigAAD})
 			return err
 		}, FieldAAD, ErrInvalidParameter},
@@ -240,7 +240,7 @@ func TestAdvanceOps_RefuseBadInputsWithTheirField(t *testing.T) {
 			_, err := e.svc.AdvanceDecrypt(bg, e.caller, AdvanceDecryptInput{Ciphertext: sealed.CiphertextBlob, Algorithm: "AES_CTR"})
 			return err
 		}, FieldAlgorithm, ErrInvalidParameter},
-		{"decrypt with aad over 4 KiB", func() error {
+		{"decrypt with aad over 8 KiB", func() error {
 			_, err := e.svc.AdvanceDecrypt(bg, e.caller, AdvanceDecryptInput{Ciphertext: sealed.CiphertextBlob, AAD: bigAAD})
 			return err
 		}, FieldAAD, ErrInvalidParameter},
@@ -258,7 +258,7 @@ func TestAdvanceOps_RefuseBadInputsWithTheirField(t *testing.T) {
 		{"lower-case key pair spec", func() error { return pair(DataKeyPairInput{KeyPairSpec: "rsa_2048"}) }, FieldKeyPairSpec, ErrInvalidParameter},
 		{"JWK key format", func() error { return pair(DataKeyPairInput{KeyPairSpec: "EC_P256", KeyFormat: "JWK"}) }, FieldKeyFormat, ErrInvalidParameter},
 		{"key pair with AES_CBC", func() error { return pair(DataKeyPairInput{KeyPairSpec: "EC_P256", Algorithm: "AES_CBC"}) }, FieldAlgorithm, ErrInvalidParameter},
-		{"key pair with aad over 4 KiB", func() error { return pair(DataKeyPairInput{KeyPairSpec: "EC_P256", AAD: bigAAD}) }, FieldAAD, ErrInvalidParameter},
+		{"key pair with aad over 8 KiB", func() error { return pair(DataKeyPairInput{KeyPairSpec: "EC_P256", AAD: bigAAD}) }, FieldAAD, ErrInvalidParameter},
 	}
 	for _, c := range cases {
 		e.unchanged(t, c.name, func() {
