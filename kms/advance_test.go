@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"strings"
@@ -61,24 +62,32 @@ func TestAdvanceEncrypt_DecryptsWithoutKeyIdBeforeAndAfterRotation(t *testing.T)
 	}
 }
 
-func TestAdvanceEncrypt_BlobWithoutAadIsTheBlobDecryptOpens(t *testing.T) {
+// The instance face's Encrypt/Decrypt carry Aad as the context entry
+// "Aad"; Advance blobs and theirs open each other.
+func TestAdvanceBlobs_OpenWithDecryptAndDecryptBlobsOpenWithAdvanceDecrypt(t *testing.T) {
 	e := newSvcEnv(t)
 	k := e.createKey(t, CreateKeyInput{})
-	sealed, err := e.svc.AdvanceEncrypt(bg, e.caller, AdvanceEncryptInput{Key: k.ID, Plaintext: []byte("same format")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opened, err := e.svc.Decrypt(bg, e.caller, DecryptInput{Ciphertext: sealed.CiphertextBlob})
-	if err != nil || string(opened.Plaintext) != "same format" {
-		t.Fatalf("Decrypt of an Advance blob = %q, %v", opened.Plaintext, err)
-	}
-	plain, err := e.svc.Encrypt(bg, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("other way")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := e.svc.AdvanceDecrypt(bg, e.caller, AdvanceDecryptInput{Ciphertext: plain.CiphertextBlob})
-	if err != nil || string(back.Plaintext) != "other way" {
-		t.Fatalf("AdvanceDecrypt of an Encrypt blob = %q, %v", back.Plaintext, err)
+	for _, aad := range [][]byte{nil, []byte("tenant\x00=7")} {
+		var encCtx map[string]string
+		if aad != nil {
+			encCtx = map[string]string{"Aad": base64.StdEncoding.EncodeToString(aad)}
+		}
+		sealed, err := e.svc.AdvanceEncrypt(bg, e.caller, AdvanceEncryptInput{Key: k.ID, Plaintext: []byte("same format"), AAD: aad})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opened, err := e.svc.Decrypt(bg, e.caller, DecryptInput{Ciphertext: sealed.CiphertextBlob, EncryptionContext: encCtx})
+		if err != nil || string(opened.Plaintext) != "same format" {
+			t.Fatalf("aad %q: Decrypt of an Advance blob = %q, %v", aad, opened.Plaintext, err)
+		}
+		plain, err := e.svc.Encrypt(bg, e.caller, EncryptInput{Key: k.ID, Plaintext: []byte("other way"), EncryptionContext: encCtx})
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := e.svc.AdvanceDecrypt(bg, e.caller, AdvanceDecryptInput{Ciphertext: plain.CiphertextBlob, AAD: aad, Key: k.ID})
+		if err != nil || string(back.Plaintext) != "other way" {
+			t.Fatalf("aad %q: AdvanceDecrypt of an Encrypt blob = %q, %v", aad, back.Plaintext, err)
+		}
 	}
 }
 
