@@ -61,11 +61,6 @@ func checkGCM(alg string, iv []byte, padding string) error {
 	return nil
 }
 
-// blobIV is the nonce inside a ciphertext blob.
-func blobIV(blob []byte) []byte {
-	return kcrypto.CiphertextNonce(blob)
-}
-
 // AdvanceEncryptInput is what AdvanceEncrypt seals and under which key.
 type AdvanceEncryptInput struct {
 	Key         string // id, alias or ARN of a symmetric ENCRYPT/DECRYPT key
@@ -121,7 +116,7 @@ func (s *Service) advanceSeal(ctx context.Context, c Caller, action, op, ref str
 	if err != nil {
 		return AdvanceSealed{}, err
 	}
-	return AdvanceSealed{Sealed: sealed, IV: blobIV(sealed.CiphertextBlob), Algorithm: AlgorithmAESGCM}, nil
+	return AdvanceSealed{Sealed: sealed, IV: kcrypto.CiphertextNonce(sealed.CiphertextBlob), Algorithm: AlgorithmAESGCM}, nil
 }
 
 // masterKey resolves and authorizes the key a data key or an Advance
