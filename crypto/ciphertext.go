@@ -182,3 +182,13 @@ func writeJSONString(buf *bytes.Buffer, s string) {
 	_ = enc.Encode(s) // a string always encodes
 	buf.Truncate(buf.Len() - 1)
 }
+
+// CiphertextNonce returns the nonce (the AES-GCM IV) a blob carries in the
+// clear, or nil when blob is not a blob this package reads. The instance
+// API reports it as the ciphertext's Iv.
+func CiphertextNonce(blob []byte) []byte {
+	if _, err := ParseCiphertext(blob); err != nil {
+		return nil
+	}
+	return append([]byte(nil), blob[headerSize:headerSize+NonceSize]...)
+}
