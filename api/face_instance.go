@@ -455,25 +455,24 @@ func instanceGetPublicKey(s *Server, c *call, req *dkmsapi.GetPublicKeyRequest) 
 	return &dkmsapi.GetPublicKeyResponse{KeyId: out.KeyID, PublicKey: out.PublicKeyPEM}, nil
 }
 
-// signedDigest is the digest a Sign or Verify request is about: the
-// Digest as given (MessageType DIGEST), or the SHA-256 of the Message (RAW;
-// the default when no Digest is given).
+// signedDigest is the digest a Sign or Verify request is about. The SDK
+// sends Message and MessageType: RAW (the default) signs the SHA-256 of the
+// Message; DIGEST takes the Message as the SHA-256 digest itself. The
+// proto's Digest field, which the SDK never sets, is read as a DIGEST
+// Message.
 func signedDigest(messageType string, digest, message []byte) (string, []byte, error) {
+	if len(message) == 0 && len(digest) > 0 && messageType != "RAW" {
+		return "DIGEST", digest, nil
+	}
 	switch messageType {
-	case "":
-		if len(digest) > 0 {
-			return "DIGEST", digest, nil
-		}
-		messageType = "RAW"
-		fallthrough
-	case "RAW":
+	case "", "RAW":
 		if len(message) == 0 {
 			return "", nil, fmt.Errorf("%w: the parameter %q is missing", kms.ErrMissingParameter, "Message")
 		}
 		sum := sha256.Sum256(message)
-		return messageType, sum[:], nil
+		return "RAW", sum[:], nil
 	case "DIGEST":
-		return messageType, digest, nil
+		return "DIGEST", message, nil
 	}
 	return "", nil, invalidParam("MessageType", "must be RAW or DIGEST")
 }
