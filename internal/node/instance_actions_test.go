@@ -333,8 +333,8 @@ func postSigned(t *testing.T, c *testCluster, caFile string, k issuedClientKey, 
 	sum := sha256.Sum256(signedBody)
 	headers := map[string]string{
 		"content-type": "application/x-protobuf", "accept": "application/x-protobuf",
-		"date":           date.UTC().Format(http.TimeFormat),
-		"content-sha256": strings.ToUpper(hex.EncodeToString(sum[:])),
+		"date":             date.UTC().Format(http.TimeFormat),
+		"content-sha256":   strings.ToUpper(hex.EncodeToString(sum[:])),
 		"x-kms-apiversion": "dkms-gcs-0.2", "x-kms-apiname": action,
 		"x-kms-signaturemethod": "RSA_PKCS1_SHA_256", "x-kms-acccesskeyid": k.id,
 	}
