@@ -45,6 +45,13 @@ type issuedClientKey struct {
 // policy, an AAP and a client key through the OpenAPI of node i.
 func (c *testCluster) newClientKey(i int, name string, resources []string, sources []string) issuedClientKey {
 	c.t.Helper()
+	return c.newClientKeyWith(i, name, resources, sources, nil)
+}
+
+// newClientKeyWith is newClientKey with more CreateClientKey parameters
+// (NotBefore, NotAfter).
+func (c *testCluster) newClientKeyWith(i int, name string, resources []string, sources []string, extra map[string]string) issuedClientKey {
+	c.t.Helper()
 	rules := ""
 	if len(sources) > 0 {
 		src, _ := json.Marshal(sources)
@@ -55,7 +62,11 @@ func (c *testCluster) newClientKey(i int, name string, resources []string, sourc
 	c.mustCall(i, "CreatePolicy", map[string]string{"Name": name, "KmsInstance": c.creds.InstanceID,
 		"Permissions": `["RbacPermission/Template/CryptoServiceKeyUser"]`, "Resources": string(res), "AccessControlRules": rules})
 	c.mustCall(i, "CreateApplicationAccessPoint", map[string]string{"Name": name, "Policies": `["` + name + `"]`})
-	out := c.mustCall(i, "CreateClientKey", map[string]string{"AapName": name, "Password": clientKeyPassword})
+	params := map[string]string{"AapName": name, "Password": clientKeyPassword}
+	for k, v := range extra {
+		params[k] = v
+	}
+	out := c.mustCall(i, "CreateClientKey", params)
 	id, data := out["ClientKeyId"].(string), out["PrivateKeyData"].(string)
 	p12, err := base64.StdEncoding.DecodeString(data)
 	if err != nil {
@@ -224,6 +235,39 @@ func TestInstanceEndpoint_OfficialSDKServesEachActionWithARealClientKey(t *testi
 
 	_, err = cl.GetSecretValue(&dkms.GetSecretValueRequest{SecretName: tea.String("db-password")})
 	wantSDKError(t, err, "Forbidden.ResourceNotFound")
+}
+
+// A client key outside its validity (expired, or not valid yet) is refused
+// by the instance face, which reads the time from its own clock: the
+// cluster's service clock runs two hours behind, so CreateClientKey accepts
+// a NotAfter that is already past for the face.
+func TestInstanceEndpoint_RefusesAClientKeyOutsideItsValidity(t *testing.T) {
+	clock := &catalogueClock{now: time.Now().Add(-2 * time.Hour)}
+	c := newTestCluster(t, 1, clusterOpts{instance: true, clock: clock.Now})
+	caFile := c.instanceCAFile()
+	aes := c.createInstanceKey(0, "Aliyun_AES_256", "ENCRYPT/DECRYPT")
+	for _, tc := range []struct {
+		name  string
+		extra map[string]string
+		want  string
+	}{
+		{"valid", nil, ""},
+		{"expired an hour ago", map[string]string{"NotAfter": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}, "Forbidden.AccessKey"},
+		{"valid from tomorrow", map[string]string{"NotBefore": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)}, "Forbidden.AccessKey"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := strings.NewReplacer(" ", "-").Replace(tc.name)
+			cl := c.instanceSDK(0, caFile, c.newClientKeyWith(0, name, []string{"key/*"}, nil, tc.extra))
+			_, err := cl.Encrypt(&dkms.EncryptRequest{KeyId: tea.String(aes), Plaintext: []byte("x")})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			wantSDKError(t, err, tc.want)
+		})
+	}
 }
 
 // A client key is refused, with the reference's code, when its AAP's
