@@ -317,6 +317,15 @@ func TestInstanceEndpoint_RefusesWhatTheClientKeyMayNotDo(t *testing.T) {
 		})
 	}
 
+	t.Run("an alias resource does not cover a blob of another key", func(t *testing.T) {
+		enc, err := here.Encrypt(&dkms.EncryptRequest{KeyId: tea.String(other), Plaintext: []byte("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = byAlias.Decrypt(&dkms.DecryptRequest{KeyId: tea.String("alias/named"), CiphertextBlob: enc.CiphertextBlob})
+		wantSDKError(t, err, "Forbidden.NoPermission")
+	})
+
 	t.Run("a client key deleted through another node", func(t *testing.T) {
 		ck := c.newClientKey(0, "doomed", []string{"key/*"}, nil)
 		cl := c.instanceSDK(0, caFile, ck)
