@@ -53,7 +53,7 @@ func (s *Server) newAuditWriter(w http.ResponseWriter, r *http.Request) *auditWr
 
 // claimedAccessKeyID is the AccessKeyId a request claims, verified or not:
 // from the ACS3 Authorization header, else the V1 AccessKeyId parameter of
-// the query or a form body. For the audit line of a refused request only.
+// the query or a form body, else the instance API's client key id. For the audit line of a refused request only.
 func claimedAccessKeyID(r *http.Request, body []byte) string {
 	if h := r.Header.Get("Authorization"); h != "" {
 		if a, err := signature.ParseAuthorization(h); err == nil && a.AccessKeyID != "" {
@@ -62,6 +62,11 @@ func claimedAccessKeyID(r *http.Request, body []byte) string {
 	}
 	if id := r.URL.Query().Get(signature.ParamAccessKeyID); id != "" {
 		return id
+	}
+	// The instance API's client key id (the SDK's spelling), bounded: it is
+	// the client's text.
+	if id := r.Header.Get("x-kms-acccesskeyid"); id != "" {
+		return shorten(id)
 	}
 	if len(body) > 0 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		if form, err := url.ParseQuery(string(body)); err == nil {

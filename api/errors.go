@@ -64,6 +64,7 @@ var errorTable = []struct {
 	{fsm.ErrAccessQuotaExceeded, apiError{400, "Rejected.LimitExceeded"}},
 	{errUnknownAction, apiError{404, "InvalidAction.NotFound"}},
 	{errNotFound, apiError{404, "InvalidPath.NotFound"}},
+	{errSecretNotFound, apiError{404, "Forbidden.ResourceNotFound"}},
 	{errMethod, apiError{405, "UnsupportedHTTPMethod"}},
 	{errBodyTooLarge, apiError{413, "RequestEntityTooLarge"}},
 	{errBadRequest, apiError{400, "ParseRequestParameterException"}},

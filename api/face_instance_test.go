@@ -19,51 +19,54 @@ import (
 	"github.com/raftkms/raftkms/audit"
 )
 
-// Every request to the instance endpoint goes through the pipeline and is
-// answered 404 InvalidAction.NotFound as the SDK's protobuf api.Error,
-// audited and counted; the actions come later.
-func TestInstanceFace_AnswersEveryRequestWithTheSDKsProtobufError(t *testing.T) {
+// A request the instance face cannot take is refused before anything is
+// read or authenticated, as the SDK's protobuf api.Error with the table's
+// code and status, audited and counted.
+func TestInstanceFace_RefusesUnusableRequestsWithTheSDKsProtobufError(t *testing.T) {
 	tn := startNode(t)
 	ps := newPipelineServer(t, tn)
 	h := ps.InstanceHandler()
 	for _, tc := range []struct {
-		name, method, path, action string
-		wantAction                 string // in the audit line
+		name, method, path, action, version string
+		wantAction                          string // in the audit line
+		wantStatus                          int
+		wantCode                            string
 	}{
-		{"Encrypt as the SDK sends it", http.MethodPost, "/", "Encrypt", "Encrypt"},
-		{"another path", http.MethodPost, "/v1/status", "Decrypt", "Decrypt"},
-		{"GET", http.MethodGet, "/", "GenerateRandom", "GenerateRandom"},
-		{"no action", http.MethodPost, "/", "", ""},
-		{"an action name that is not one", http.MethodPost, "/", "Encrypt;drop", ""},
-		{"an action name too long", http.MethodPost, "/", strings.Repeat("A", 65), ""},
+		{"a bogus signature", http.MethodPost, "/", "Encrypt", "dkms-gcs-0.2", "Encrypt", 400, "IncompleteSignature"},
+		{"another path", http.MethodPost, "/v1/status", "Decrypt", "dkms-gcs-0.2", "Decrypt", 404, "InvalidPath.NotFound"},
+		{"GET", http.MethodGet, "/", "GenerateRandom", "dkms-gcs-0.2", "GenerateRandom", 405, "UnsupportedHTTPMethod"},
+		{"another API version", http.MethodPost, "/", "Encrypt", "dkms-gcs-0.1", "Encrypt", 400, "InvalidParameter"},
+		{"no action", http.MethodPost, "/", "", "dkms-gcs-0.2", "", 404, "InvalidAction.NotFound"},
+		{"an action name that is not one", http.MethodPost, "/", "Encrypt;drop", "dkms-gcs-0.2", "", 404, "InvalidAction.NotFound"},
+		{"an action name too long", http.MethodPost, "/", strings.Repeat("A", 65), "dkms-gcs-0.2", "", 404, "InvalidAction.NotFound"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(tc.method, "https://node.test"+tc.path, strings.NewReader("\x0a\x01k"))
 			r.Header.Set("Content-Type", "application/x-protobuf")
-			r.Header.Set("x-kms-apiversion", "dkms-gcs-0.2")
+			r.Header.Set("x-kms-apiversion", tc.version)
 			r.Header.Set("x-kms-apiname", tc.action)
 			r.Header.Set("authorization", "Bearer c2lnbmF0dXJl")
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
-			if w.Code != http.StatusNotFound || w.Header().Get("Content-Type") != "application/x-protobuf" {
-				t.Fatalf("%d %s, want 404 application/x-protobuf", w.Code, w.Header().Get("Content-Type"))
+			if w.Code != tc.wantStatus || w.Header().Get("Content-Type") != "application/x-protobuf" {
+				t.Fatalf("%d %s, want %d application/x-protobuf", w.Code, w.Header().Get("Content-Type"), tc.wantStatus)
 			}
 			var e dkmsapi.Error
 			if err := proto.Unmarshal(w.Body.Bytes(), &e); err != nil {
 				t.Fatalf("the SDK's api.Error does not decode the body: %v", err)
 			}
-			if e.StatusCode != 404 || e.ErrorCode != "InvalidAction.NotFound" || e.RequestId == "" {
-				t.Fatalf("api.Error = %+v", &e)
+			if int(e.StatusCode) != tc.wantStatus || e.ErrorCode != tc.wantCode || e.RequestId == "" {
+				t.Fatalf("api.Error = %+v, want %s", &e, tc.wantCode)
 			}
 			rec := ps.audit.byRequest(t, e.RequestId)
-			if rec.Action != tc.wantAction || rec.Code != "InvalidAction.NotFound" || rec.Status != 404 || rec.Principal != "" {
+			if rec.Action != tc.wantAction || rec.Code != tc.wantCode || rec.Status != tc.wantStatus || rec.Principal != "" {
 				t.Fatalf("audit record %+v", rec)
 			}
 		})
 	}
 	// The metric's action label stays bounded: unknown.
-	if n := ps.requests(t, "unknown", "InvalidAction.NotFound"); n != 6 {
-		t.Fatalf(`kms_requests_total{action="unknown",code="InvalidAction.NotFound"} = %v, want 6`, n)
+	if n := ps.requests(t, "unknown", "InvalidAction.NotFound"); n != 3 {
+		t.Fatalf(`kms_requests_total{action="unknown",code="InvalidAction.NotFound"} = %v, want 3`, n)
 	}
 }
 

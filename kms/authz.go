@@ -324,6 +324,10 @@ func denial(action string, c Caller) error {
 // authorizeAccount checks an action that names no key (CreateKey, List*):
 // only the caller's RAM policies decide.
 func (s *Service) authorizeAccount(ctx context.Context, c Caller, action string) error {
+	if c.Client != nil {
+		// A client key has no account-wide permission.
+		return denial(action, c)
+	}
 	ev := newEvaluation(ctx)
 	for _, st := range s.ramStatements(c) {
 		if st.effect == "Allow" && ev.anyGlob(st.actions, action) {
@@ -339,6 +343,9 @@ func (s *Service) authorizeAccount(ctx context.Context, c Caller, action string)
 // authorizeRAM checks an action on a resource that only the caller's RAM
 // policies govern (sts:AssumeRole on a role): an Allow and no Deny.
 func (s *Service) authorizeRAM(ctx context.Context, c Caller, action, resource string) error {
+	if c.Client != nil {
+		return denial(action, c)
+	}
 	ev := newEvaluation(ctx)
 	e := s.envFor(c, nil)
 	allow := false
@@ -363,6 +370,9 @@ func (s *Service) authorizeRAM(ctx context.Context, c Caller, action, resource s
 // authorizeKey checks an action on a key. The request's context bounds the
 // evaluation: it is checked before every pattern match.
 func (s *Service) authorizeKey(ctx context.Context, c Caller, action string, k *fsm.Key, encCtx map[string]string) error {
+	if c.Client != nil {
+		return s.authorizeClientKey(ctx, c, action, k)
+	}
 	ev := newEvaluation(ctx)
 	e := s.envFor(c, encCtx)
 	arn := s.KeyArn(k)

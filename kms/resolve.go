@@ -23,6 +23,23 @@ type Caller struct {
 	// Signature identifies the verified signed request this caller made;
 	// writes proposed for it carry it (see WithSignature).
 	Signature SignedRequest
+	// Client is set when the caller is a client key of an application
+	// access point (the instance API): its AAP's permission policies, not
+	// RAM or key policies, decide what it may do (authorizeClientKey).
+	Client *ClientKeyCaller
+}
+
+// ClientKeyCaller is the principal of an instance API request: a client key
+// of an AAP, with the AAP's policies as resolved when the request was
+// authenticated (ClientKey).
+type ClientKeyCaller struct {
+	ID       string
+	AAPName  string
+	Policies []ClientKeyPolicy
+	// NamedAlias is the alias (alias/<name>) the request named its key
+	// by, if any: a policy resource alias/<name> then covers the key that
+	// alias points to.
+	NamedAlias string
 }
 
 // Errors of authentication.

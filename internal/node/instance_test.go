@@ -122,16 +122,16 @@ func TestInstanceEndpoint_EveryNodeServesACertificateChainingToTheClusterCA(t *t
 				t.Fatalf("node %d presents %q's certificate", i+1, leaf.Subject.CommonName)
 			}
 			serials[leaf.SerialNumber.String()] = true
-			if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/x-protobuf" {
-				t.Fatalf("node %d: %d %s, want 404 application/x-protobuf", i+1, resp.StatusCode, resp.Header.Get("Content-Type"))
+			// Unsigned: refused before anything else.
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/x-protobuf" {
+				t.Fatalf("node %d: %d %s, want 400 application/x-protobuf", i+1, resp.StatusCode, resp.Header.Get("Content-Type"))
 			}
 			// The SDK's own generated message reads the answer.
 			var e dkmsapi.Error
 			if err := proto.Unmarshal(body, &e); err != nil {
 				t.Fatalf("node %d: the SDK's api.Error does not decode the body: %v", i+1, err)
 			}
-			if e.StatusCode != 404 || e.ErrorCode != "InvalidAction.NotFound" || e.RequestId == "" ||
-				!strings.Contains(e.ErrorMessage, "later release") {
+			if e.StatusCode != 400 || e.ErrorCode != "IncompleteSignature" || e.RequestId == "" {
 				t.Fatalf("node %d: api.Error = %+v", i+1, &e)
 			}
 		}
@@ -151,7 +151,7 @@ func TestInstanceEndpoint_OfficialSDKTrustsTheCAAndReadsTheError(t *testing.T) {
 	if err := os.WriteFile(caFile, []byte(caPEM), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// A throwaway client key: signatures are not checked yet.
+	// A throwaway client key the cluster never issued: refused as unknown.
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -181,12 +181,12 @@ func TestInstanceEndpoint_OfficialSDKTrustsTheCAAndReadsTheError(t *testing.T) {
 		cfg  *dkmsopenapi.Config
 		want string
 	}{
-		{"CaFilePath", &dkmsopenapi.Config{CaFilePath: tea.String(caFile)}, "InvalidAction.NotFound"},
-		{"Ca", &dkmsopenapi.Config{Ca: tea.String(caPEM)}, "InvalidAction.NotFound"},
+		{"CaFilePath", &dkmsopenapi.Config{CaFilePath: tea.String(caFile)}, "InvalidAccessKeyId.NotFound"},
+		{"Ca", &dkmsopenapi.Config{Ca: tea.String(caPEM)}, "InvalidAccessKeyId.NotFound"},
 		// The SDK caches one transport per host and timeouts (not per
 		// certificate): another read timeout gets this case its own.
 		{"client key with its certificate", &dkmsopenapi.Config{CaFilePath: tea.String(caFile),
-			ClientKeyContent: tea.String(string(clientKey)), Password: tea.String("pw"), ReadTimeout: tea.Int(9999)}, "InvalidAction.NotFound"},
+			ClientKeyContent: tea.String(string(clientKey)), Password: tea.String("pw"), ReadTimeout: tea.Int(9999)}, "InvalidAccessKeyId.NotFound"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
