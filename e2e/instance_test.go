@@ -19,8 +19,8 @@ import (
 // Issue 11: `kmsd --dev` serves the instance API on a free loopback port and
 // says where in its credentials file (InstanceEndpoint, host:port) along
 // with the CA that signs its certificate (InstanceCaFile, absolute, in the
-// data dir). A client that trusts that CA alone reaches it; for now every
-// action answers the SDK's protobuf error InvalidAction.NotFound.
+// data dir). A client that trusts that CA alone reaches it, and an unsigned
+// request gets the SDK's protobuf error IncompleteSignature.
 func TestDev_ServesTheInstanceAPIUnderTheCAItWrites(t *testing.T) {
 	n := newNode(t, "dev", "", "")
 	dir := filepath.Join(t.TempDir(), "dev")
@@ -54,6 +54,7 @@ func TestDev_ServesTheInstanceAPIUnderTheCAItWrites(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, "https://"+cr.InstanceEndpoint+"/", strings.NewReader(""))
 		req.Header.Set("Content-Type", "application/x-protobuf")
 		req.Header.Set("x-kms-apiname", "Encrypt")
+		req.Header.Set("x-kms-apiversion", "dkms-gcs-0.2")
 		resp, err := hc.Do(req)
 		if err != nil {
 			return err
@@ -62,13 +63,13 @@ func TestDev_ServesTheInstanceAPIUnderTheCAItWrites(t *testing.T) {
 		if body, err = io.ReadAll(resp.Body); err != nil {
 			return err
 		}
-		if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != "application/x-protobuf" {
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/x-protobuf" {
 			return fmt.Errorf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
 		return nil
 	})
 	var e dkmsapi.Error
-	if err := proto.Unmarshal(body, &e); err != nil || e.ErrorCode != "InvalidAction.NotFound" || e.StatusCode != 404 {
+	if err := proto.Unmarshal(body, &e); err != nil || e.ErrorCode != "IncompleteSignature" || e.StatusCode != 400 {
 		t.Fatalf("api.Error = %+v, %v", &e, err)
 	}
 }
