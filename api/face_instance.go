@@ -67,6 +67,14 @@ var instanceActions = map[string]instanceAction{
 	"Sign":            protoAction(kms.ClassAsymmetric, instanceSign),
 	"Verify":          protoAction(kms.ClassAsymmetric, instanceVerify),
 	"GetSecretValue":  protoAction(kms.ClassRead, instanceGetSecretValue),
+
+	"AdvanceEncrypt":                             protoAction(kms.ClassSymmetric, instanceAdvanceEncrypt),
+	"AdvanceDecrypt":                             protoAction(kms.ClassSymmetric, instanceAdvanceDecrypt),
+	"AdvanceGenerateDataKey":                     protoAction(kms.ClassSymmetric, instanceAdvanceGenerateDataKey),
+	"GenerateDataKeyPair":                        protoAction(kms.ClassSymmetric, instanceGenerateDataKeyPair),
+	"GenerateDataKeyPairWithoutPlaintext":        protoAction(kms.ClassSymmetric, instanceGenerateDataKeyPairWithoutPlaintext),
+	"AdvanceGenerateDataKeyPair":                 protoAction(kms.ClassSymmetric, instanceAdvanceGenerateDataKeyPair),
+	"AdvanceGenerateDataKeyPairWithoutPlaintext": protoAction(kms.ClassSymmetric, instanceAdvanceGenerateDataKeyPairWithoutPlaintext),
 }
 
 // protoAction decodes the body into Req before calling h.
@@ -520,4 +528,74 @@ func instanceGetSecretValue(s *Server, c *call, req *dkmsapi.GetSecretValueReque
 		return nil, fmt.Errorf("%w: the parameter %q is missing", kms.ErrMissingParameter, "SecretName")
 	}
 	return nil, fmt.Errorf("%w: no secret named %q", errSecretNotFound, shorten(req.SecretName))
+}
+
+// The Advance and data-key-pair actions: the core checks the algorithm,
+// IV, padding and Aad (kms/advance.go); the handlers only map fields.
+
+func instanceAdvanceEncrypt(s *Server, c *call, req *dkmsapi.AdvanceEncryptRequest) (proto.Message, error) {
+	out, err := s.cfg.Service.AdvanceEncrypt(c.ctx, clientFor(c, req.KeyId), kms.AdvanceEncryptInput{Key: req.KeyId, Plaintext: req.Plaintext,
+		Algorithm: req.Algorithm, AAD: req.Aad, IV: req.Iv, PaddingMode: req.PaddingMode})
+	if err != nil {
+		return nil, err
+	}
+	return &dkmsapi.AdvanceEncryptResponse{KeyId: out.KeyID, KeyVersionId: out.KeyVersionID, CiphertextBlob: out.CiphertextBlob, Iv: out.IV, Algorithm: out.Algorithm}, nil
+}
+
+func instanceAdvanceDecrypt(s *Server, c *call, req *dkmsapi.AdvanceDecryptRequest) (proto.Message, error) {
+	out, err := s.cfg.Service.AdvanceDecrypt(c.ctx, clientFor(c, req.KeyId), kms.AdvanceDecryptInput{Ciphertext: req.CiphertextBlob, Key: req.KeyId,
+		Algorithm: req.Algorithm, AAD: req.Aad, IV: req.Iv, PaddingMode: req.PaddingMode})
+	if err != nil {
+		return nil, err
+	}
+	return &dkmsapi.AdvanceDecryptResponse{KeyId: out.KeyID, KeyVersionId: out.KeyVersionID, Plaintext: out.Plaintext, Algorithm: kms.AlgorithmAESGCM}, nil
+}
+
+func instanceAdvanceGenerateDataKey(s *Server, c *call, req *dkmsapi.AdvanceGenerateDataKeyRequest) (proto.Message, error) {
+	out, err := s.cfg.Service.AdvanceGenerateDataKey(c.ctx, clientFor(c, req.KeyId), kms.AdvanceDataKeyInput{Key: req.KeyId, NumberOfBytes: int(req.NumberOfBytes), AAD: req.Aad})
+	if err != nil {
+		return nil, err
+	}
+	return &dkmsapi.AdvanceGenerateDataKeyResponse{KeyId: out.KeyID, KeyVersionId: out.KeyVersionID, Iv: out.IV, Plaintext: out.Plaintext,
+		CiphertextBlob: out.CiphertextBlob, Algorithm: out.Algorithm}, nil
+}
+
+func instanceGenerateDataKeyPair(s *Server, c *call, req *dkmsapi.GenerateDataKeyPairRequest) (proto.Message, error) {
+	out, err := s.cfg.Service.GenerateDataKeyPair(c.ctx, clientFor(c, req.KeyId), kms.DataKeyPairInput{Key: req.KeyId, KeyPairSpec: req.KeyPairSpec,
+		KeyFormat: req.KeyFormat, Algorithm: req.Algorithm, AAD: req.Aad})
+	if err != nil {
+		return nil, err
+	}
+	return &dkmsapi.GenerateDataKeyPairResponse{KeyId: out.KeyID, Iv: out.IV, KeyPairSpec: out.KeyPairSpec, PrivateKeyPlaintext: out.PrivateKeyPlaintext,
+		PrivateKeyCiphertextBlob: out.PrivateKeyCiphertextBlob, PublicKey: out.PublicKey, Algorithm: out.Algorithm}, nil
+}
+
+func instanceGenerateDataKeyPairWithoutPlaintext(s *Server, c *call, req *dkmsapi.GenerateDataKeyPairWithoutPlaintextRequest) (proto.Message, error) {
+	out, err := s.cfg.Service.GenerateDataKeyPairWithoutPlaintext(c.ctx, clientFor(c, req.KeyId), kms.DataKeyPairInput{Key: req.KeyId, KeyPairSpec: req.KeyPairSpec,
+		KeyFormat: req.KeyFormat, Algorithm: req.Algorithm, AAD: req.Aad})
+	if err != nil {
+		return nil, err
+	}
+	return &dkmsapi.GenerateDataKeyPairWithoutPlaintextResponse{KeyId: out.KeyID, Iv: out.IV, KeyPairSpec: out.KeyPairSpec,
+		PrivateKeyCiphertextBlob: out.PrivateKeyCiphertextBlob, PublicKey: out.PublicKey, Algorithm: out.Algorithm}, nil
+}
+
+func instanceAdvanceGenerateDataKeyPair(s *Server, c *call, req *dkmsapi.AdvanceGenerateDataKeyPairRequest) (proto.Message, error) {
+	out, err := s.cfg.Service.AdvanceGenerateDataKeyPair(c.ctx, clientFor(c, req.KeyId), kms.DataKeyPairInput{Key: req.KeyId, KeyPairSpec: req.KeyPairSpec,
+		KeyFormat: req.KeyFormat, AAD: req.Aad})
+	if err != nil {
+		return nil, err
+	}
+	return &dkmsapi.AdvanceGenerateDataKeyPairResponse{KeyId: out.KeyID, KeyVersionId: out.KeyVersionID, Iv: out.IV, KeyPairSpec: out.KeyPairSpec,
+		PrivateKeyPlaintext: out.PrivateKeyPlaintext, PrivateKeyCiphertextBlob: out.PrivateKeyCiphertextBlob, PublicKey: out.PublicKey, Algorithm: out.Algorithm}, nil
+}
+
+func instanceAdvanceGenerateDataKeyPairWithoutPlaintext(s *Server, c *call, req *dkmsapi.AdvanceGenerateDataKeyPairWithoutPlaintextRequest) (proto.Message, error) {
+	out, err := s.cfg.Service.AdvanceGenerateDataKeyPairWithoutPlaintext(c.ctx, clientFor(c, req.KeyId), kms.DataKeyPairInput{Key: req.KeyId, KeyPairSpec: req.KeyPairSpec,
+		KeyFormat: req.KeyFormat, AAD: req.Aad})
+	if err != nil {
+		return nil, err
+	}
+	return &dkmsapi.AdvanceGenerateDataKeyPairWithoutPlaintextResponse{KeyId: out.KeyID, KeyVersionId: out.KeyVersionID, Iv: out.IV, KeyPairSpec: out.KeyPairSpec,
+		PrivateKeyCiphertextBlob: out.PrivateKeyCiphertextBlob, PublicKey: out.PublicKey, Algorithm: out.Algorithm}, nil
 }
