@@ -363,16 +363,6 @@ func encodeInstanceError(status int32, code, msg, requestID string) []byte {
 // instanceAlgorithm is the only symmetric algorithm the face speaks.
 const instanceAlgorithm = "AES_GCM"
 
-// aadContext carries the instance API's Aad into the core as an encryption
-// context (one entry, its Base64): the blob is bound to it exactly as to
-// any encryption context.
-func aadContext(aad []byte) map[string]string {
-	if len(aad) == 0 {
-		return nil
-	}
-	return map[string]string{"Aad": base64.StdEncoding.EncodeToString(aad)}
-}
-
 // clientFor is the call's caller, with the alias the request named its key
 // by (a policy resource alias/<name> covers it).
 func clientFor(c *call, keyRef string) kms.Caller {
@@ -405,7 +395,11 @@ func instanceEncrypt(s *Server, c *call, req *dkmsapi.EncryptRequest) (proto.Mes
 		// same key breaks AES-GCM.
 		return nil, invalidParam("Iv", "the service chooses the IV; leave it empty")
 	}
-	out, err := s.cfg.Service.Encrypt(c.ctx, clientFor(c, req.KeyId), kms.EncryptInput{Key: req.KeyId, Plaintext: req.Plaintext, EncryptionContext: aadContext(req.Aad)})
+	encCtx, err := kms.AADContext(req.Aad)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.cfg.Service.Encrypt(c.ctx, clientFor(c, req.KeyId), kms.EncryptInput{Key: req.KeyId, Plaintext: req.Plaintext, EncryptionContext: encCtx})
 	if err != nil {
 		return nil, err
 	}
@@ -419,7 +413,11 @@ func instanceDecrypt(s *Server, c *call, req *dkmsapi.DecryptRequest) (proto.Mes
 	if len(req.Iv) > 0 && !bytes.Equal(req.Iv, kcrypto.CiphertextNonce(req.CiphertextBlob)) {
 		return nil, fmt.Errorf("%w: the Iv is not the one Encrypt returned with this ciphertext", kcrypto.ErrInvalidCiphertext)
 	}
-	out, err := s.cfg.Service.DecryptForKey(c.ctx, clientFor(c, req.KeyId), req.KeyId, kms.DecryptInput{Ciphertext: req.CiphertextBlob, EncryptionContext: aadContext(req.Aad)})
+	encCtx, err := kms.AADContext(req.Aad)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.cfg.Service.DecryptForKey(c.ctx, clientFor(c, req.KeyId), req.KeyId, kms.DecryptInput{Ciphertext: req.CiphertextBlob, EncryptionContext: encCtx})
 	if err != nil {
 		return nil, err
 	}
@@ -430,7 +428,11 @@ func instanceGenerateDataKey(s *Server, c *call, req *dkmsapi.GenerateDataKeyReq
 	if err := checkSymmetricAlgorithm(req.Algorithm, ""); err != nil {
 		return nil, err
 	}
-	out, err := s.cfg.Service.GenerateRawDataKey(c.ctx, clientFor(c, req.KeyId), req.KeyId, int(req.NumberOfBytes), aadContext(req.Aad))
+	encCtx, err := kms.AADContext(req.Aad)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.cfg.Service.GenerateRawDataKey(c.ctx, clientFor(c, req.KeyId), req.KeyId, int(req.NumberOfBytes), encCtx)
 	if err != nil {
 		return nil, err
 	}
