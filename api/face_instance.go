@@ -67,6 +67,14 @@ var instanceActions = map[string]instanceAction{
 	"Sign":            protoAction(kms.ClassAsymmetric, instanceSign),
 	"Verify":          protoAction(kms.ClassAsymmetric, instanceVerify),
 	"GetSecretValue":  protoAction(kms.ClassRead, instanceGetSecretValue),
+
+	"AdvanceEncrypt":                             protoAction(kms.ClassSymmetric, instanceAdvanceEncrypt),
+	"AdvanceDecrypt":                             protoAction(kms.ClassSymmetric, instanceAdvanceDecrypt),
+	"AdvanceGenerateDataKey":                     protoAction(kms.ClassSymmetric, instanceAdvanceGenerateDataKey),
+	"GenerateDataKeyPair":                        protoAction(kms.ClassSymmetric, instanceGenerateDataKeyPair),
+	"GenerateDataKeyPairWithoutPlaintext":        protoAction(kms.ClassSymmetric, instanceGenerateDataKeyPairWithoutPlaintext),
+	"AdvanceGenerateDataKeyPair":                 protoAction(kms.ClassSymmetric, instanceAdvanceGenerateDataKeyPair),
+	"AdvanceGenerateDataKeyPairWithoutPlaintext": protoAction(kms.ClassSymmetric, instanceAdvanceGenerateDataKeyPairWithoutPlaintext),
 }
 
 // protoAction decodes the body into Req before calling h.
@@ -355,16 +363,6 @@ func encodeInstanceError(status int32, code, msg, requestID string) []byte {
 // instanceAlgorithm is the only symmetric algorithm the face speaks.
 const instanceAlgorithm = "AES_GCM"
 
-// aadContext carries the instance API's Aad into the core as an encryption
-// context (one entry, its Base64): the blob is bound to it exactly as to
-// any encryption context.
-func aadContext(aad []byte) map[string]string {
-	if len(aad) == 0 {
-		return nil
-	}
-	return map[string]string{"Aad": base64.StdEncoding.EncodeToString(aad)}
-}
-
 // clientFor is the call's caller, with the alias the request named its key
 // by (a policy resource alias/<name> covers it).
 func clientFor(c *call, keyRef string) kms.Caller {
@@ -397,7 +395,11 @@ func instanceEncrypt(s *Server, c *call, req *dkmsapi.EncryptRequest) (proto.Mes
 		// same key breaks AES-GCM.
 		return nil, invalidParam("Iv", "the service chooses the IV; leave it empty")
 	}
-	out, err := s.cfg.Service.Encrypt(c.ctx, clientFor(c, req.KeyId), kms.EncryptInput{Key: req.KeyId, Plaintext: req.Plaintext, EncryptionContext: aadContext(req.Aad)})
+	encCtx, err := kms.AADContext(req.Aad)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.cfg.Service.Encrypt(c.ctx, clientFor(c, req.KeyId), kms.EncryptInput{Key: req.KeyId, Plaintext: req.Plaintext, EncryptionContext: encCtx})
 	if err != nil {
 		return nil, err
 	}
@@ -411,7 +413,11 @@ func instanceDecrypt(s *Server, c *call, req *dkmsapi.DecryptRequest) (proto.Mes
 	if len(req.Iv) > 0 && !bytes.Equal(req.Iv, kcrypto.CiphertextNonce(req.CiphertextBlob)) {
 		return nil, fmt.Errorf("%w: the Iv is not the one Encrypt returned with this ciphertext", kcrypto.ErrInvalidCiphertext)
 	}
-	out, err := s.cfg.Service.DecryptForKey(c.ctx, clientFor(c, req.KeyId), req.KeyId, kms.DecryptInput{Ciphertext: req.CiphertextBlob, EncryptionContext: aadContext(req.Aad)})
+	encCtx, err := kms.AADContext(req.Aad)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.cfg.Service.DecryptForKey(c.ctx, clientFor(c, req.KeyId), req.KeyId, kms.DecryptInput{Ciphertext: req.CiphertextBlob, EncryptionContext: encCtx})
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +428,11 @@ func instanceGenerateDataKey(s *Server, c *call, req *dkmsapi.GenerateDataKeyReq
 	if err := checkSymmetricAlgorithm(req.Algorithm, ""); err != nil {
 		return nil, err
 	}
-	out, err := s.cfg.Service.GenerateRawDataKey(c.ctx, clientFor(c, req.KeyId), req.KeyId, int(req.NumberOfBytes), aadContext(req.Aad))
+	encCtx, err := kms.AADContext(req.Aad)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.cfg.Service.GenerateRawDataKey(c.ctx, clientFor(c, req.KeyId), req.KeyId, int(req.NumberOfBytes), encCtx)
 	if err != nil {
 		return nil, err
 	}
@@ -520,4 +530,74 @@ func instanceGetSecretValue(s *Server, c *call, req *dkmsapi.GetSecretValueReque
 		return nil, fmt.Errorf("%w: the parameter %q is missing", kms.ErrMissingParameter, "SecretName")
 	}
 	return nil, fmt.Errorf("%w: no secret named %q", errSecretNotFound, shorten(req.SecretName))
+}
+
+// The Advance and data-key-pair actions: the core checks the algorithm,
+// IV, padding and Aad (kms/advance.go); the handlers only map fields.
+
+func instanceAdvanceEncrypt(s *Server, c *call, req *dkmsapi.AdvanceEncryptRequest) (proto.Message, error) {
+	out, err := s.cfg.Service.AdvanceEncrypt(c.ctx, clientFor(c, req.KeyId), kms.AdvanceEncryptInput{Key: req.KeyId, Plaintext: req.Plaintext,
+		Algorithm: req.Algorithm, AAD: req.Aad, IV: req.Iv, PaddingMode: req.PaddingMode})
+	if err != nil {
+		return nil, err
+	}
+	return &dkmsapi.AdvanceEncryptResponse{KeyId: out.KeyID, KeyVersionId: out.KeyVersionID, CiphertextBlob: out.CiphertextBlob, Iv: out.IV, Algorithm: out.Algorithm}, nil
+}
+
+func instanceAdvanceDecrypt(s *Server, c *call, req *dkmsapi.AdvanceDecryptRequest) (proto.Message, error) {
+	out, err := s.cfg.Service.AdvanceDecrypt(c.ctx, clientFor(c, req.KeyId), kms.AdvanceDecryptInput{Ciphertext: req.CiphertextBlob, Key: req.KeyId,
+		Algorithm: req.Algorithm, AAD: req.Aad, IV: req.Iv, PaddingMode: req.PaddingMode})
+	if err != nil {
+		return nil, err
+	}
+	return &dkmsapi.AdvanceDecryptResponse{KeyId: out.KeyID, KeyVersionId: out.KeyVersionID, Plaintext: out.Plaintext, Algorithm: kms.AlgorithmAESGCM}, nil
+}
+
+func instanceAdvanceGenerateDataKey(s *Server, c *call, req *dkmsapi.AdvanceGenerateDataKeyRequest) (proto.Message, error) {
+	out, err := s.cfg.Service.AdvanceGenerateDataKey(c.ctx, clientFor(c, req.KeyId), kms.AdvanceDataKeyInput{Key: req.KeyId, NumberOfBytes: int(req.NumberOfBytes), AAD: req.Aad})
+	if err != nil {
+		return nil, err
+	}
+	return &dkmsapi.AdvanceGenerateDataKeyResponse{KeyId: out.KeyID, KeyVersionId: out.KeyVersionID, Iv: out.IV, Plaintext: out.Plaintext,
+		CiphertextBlob: out.CiphertextBlob, Algorithm: out.Algorithm}, nil
+}
+
+func instanceGenerateDataKeyPair(s *Server, c *call, req *dkmsapi.GenerateDataKeyPairRequest) (proto.Message, error) {
+	out, err := s.cfg.Service.GenerateDataKeyPair(c.ctx, clientFor(c, req.KeyId), kms.DataKeyPairInput{Key: req.KeyId, KeyPairSpec: req.KeyPairSpec,
+		KeyFormat: req.KeyFormat, Algorithm: req.Algorithm, AAD: req.Aad})
+	if err != nil {
+		return nil, err
+	}
+	return &dkmsapi.GenerateDataKeyPairResponse{KeyId: out.KeyID, Iv: out.IV, KeyPairSpec: out.KeyPairSpec, PrivateKeyPlaintext: out.PrivateKeyPlaintext,
+		PrivateKeyCiphertextBlob: out.PrivateKeyCiphertextBlob, PublicKey: out.PublicKey, Algorithm: out.Algorithm}, nil
+}
+
+func instanceGenerateDataKeyPairWithoutPlaintext(s *Server, c *call, req *dkmsapi.GenerateDataKeyPairWithoutPlaintextRequest) (proto.Message, error) {
+	out, err := s.cfg.Service.GenerateDataKeyPairWithoutPlaintext(c.ctx, clientFor(c, req.KeyId), kms.DataKeyPairInput{Key: req.KeyId, KeyPairSpec: req.KeyPairSpec,
+		KeyFormat: req.KeyFormat, Algorithm: req.Algorithm, AAD: req.Aad})
+	if err != nil {
+		return nil, err
+	}
+	return &dkmsapi.GenerateDataKeyPairWithoutPlaintextResponse{KeyId: out.KeyID, Iv: out.IV, KeyPairSpec: out.KeyPairSpec,
+		PrivateKeyCiphertextBlob: out.PrivateKeyCiphertextBlob, PublicKey: out.PublicKey, Algorithm: out.Algorithm}, nil
+}
+
+func instanceAdvanceGenerateDataKeyPair(s *Server, c *call, req *dkmsapi.AdvanceGenerateDataKeyPairRequest) (proto.Message, error) {
+	out, err := s.cfg.Service.AdvanceGenerateDataKeyPair(c.ctx, clientFor(c, req.KeyId), kms.DataKeyPairInput{Key: req.KeyId, KeyPairSpec: req.KeyPairSpec,
+		KeyFormat: req.KeyFormat, AAD: req.Aad})
+	if err != nil {
+		return nil, err
+	}
+	return &dkmsapi.AdvanceGenerateDataKeyPairResponse{KeyId: out.KeyID, KeyVersionId: out.KeyVersionID, Iv: out.IV, KeyPairSpec: out.KeyPairSpec,
+		PrivateKeyPlaintext: out.PrivateKeyPlaintext, PrivateKeyCiphertextBlob: out.PrivateKeyCiphertextBlob, PublicKey: out.PublicKey, Algorithm: out.Algorithm}, nil
+}
+
+func instanceAdvanceGenerateDataKeyPairWithoutPlaintext(s *Server, c *call, req *dkmsapi.AdvanceGenerateDataKeyPairWithoutPlaintextRequest) (proto.Message, error) {
+	out, err := s.cfg.Service.AdvanceGenerateDataKeyPairWithoutPlaintext(c.ctx, clientFor(c, req.KeyId), kms.DataKeyPairInput{Key: req.KeyId, KeyPairSpec: req.KeyPairSpec,
+		KeyFormat: req.KeyFormat, AAD: req.Aad})
+	if err != nil {
+		return nil, err
+	}
+	return &dkmsapi.AdvanceGenerateDataKeyPairWithoutPlaintextResponse{KeyId: out.KeyID, KeyVersionId: out.KeyVersionID, Iv: out.IV, KeyPairSpec: out.KeyPairSpec,
+		PrivateKeyCiphertextBlob: out.PrivateKeyCiphertextBlob, PublicKey: out.PublicKey, Algorithm: out.Algorithm}, nil
 }

@@ -3,10 +3,12 @@ package api_test
 import (
 	"bytes"
 	"crypto"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -17,6 +19,8 @@ import (
 	dkmsapi "github.com/aliyun/alibabacloud-dkms-gcs-go-sdk/openapi-util/protobuf/api"
 	"google.golang.org/protobuf/proto"
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/raftkms/raftkms/kms"
 )
 
 // instanceClientKey makes a policy on every key of tn's instance, an AAP and
@@ -133,6 +137,68 @@ func TestInstanceFace_AnswersSignedRequestsAndAuditsTheClientKeyAndAAP(t *testin
 			}
 			if tc.wantCode == "" && rec.KeyID != key {
 				t.Fatalf("audit line names key %q, want %q", rec.KeyID, key)
+			}
+		})
+	}
+}
+
+// A client mistake through the instance face is a 4xx with the service's
+// code, never a 500: a Decrypt naming another account's key (or alias)
+// that does not exist is refused like a blob that does not open under the
+// named key, which does not tell whether the key exists; an Aad over 8 KiB
+// is refused as Encrypt's parameter.
+func TestInstanceFace_RefusesAnotherAccountsUnknownKeyAndAnOversizedAadWith4xx(t *testing.T) {
+	tn := startNode(t)
+	ps := newPipelineServer(t, tn)
+	key := tn.createKey(t, "instance face refusals")
+	id, priv := instanceClientKey(t, tn, "face-refusals")
+	var desc struct{ KeyMetadata struct{ Arn string } }
+	tn.must(t, "DescribeKey", map[string]string{"KeyId": key}, &desc)
+	region := strings.Split(desc.KeyMetadata.Arn, ":")[2]
+	other := "1" + strings.Repeat("0", 15)
+	if other == tn.AccountID {
+		other = "2" + strings.Repeat("0", 15)
+	}
+	var u [16]byte
+	if _, err := rand.Read(u[:]); err != nil {
+		t.Fatal(err)
+	}
+	unknownUUID := fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:])
+	foreignKey := "acs:kms:" + region + ":" + other + ":key/" + unknownUUID
+	foreignAlias := "acs:kms:" + region + ":" + other + ":alias/nobody"
+
+	call := func(t *testing.T, action string, m proto.Message) *httptest.ResponseRecorder {
+		t.Helper()
+		body, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		ps.InstanceHandler().ServeHTTP(w, signedInstanceRequest(t, id, priv, action, body))
+		return w
+	}
+	w := call(t, "Encrypt", &dkmsapi.EncryptRequest{KeyId: key, Plaintext: []byte("hi")})
+	var enc dkmsapi.EncryptResponse
+	if err := proto.Unmarshal(w.Body.Bytes(), &enc); w.Code != 200 || err != nil {
+		t.Fatalf("Encrypt: %d %q", w.Code, w.Body.Bytes())
+	}
+	for _, tc := range []struct {
+		name, action string
+		req          proto.Message
+		wantStatus   int
+		wantCode     string
+	}{
+		{"Decrypt naming another account's unknown key", "Decrypt", &dkmsapi.DecryptRequest{KeyId: foreignKey, CiphertextBlob: enc.CiphertextBlob}, 400, "InvalidCiphertext"},
+		{"Decrypt naming another account's unknown alias", "Decrypt", &dkmsapi.DecryptRequest{KeyId: foreignAlias, CiphertextBlob: enc.CiphertextBlob}, 400, "InvalidCiphertext"},
+		{"AdvanceDecrypt naming another account's unknown key", "AdvanceDecrypt", &dkmsapi.AdvanceDecryptRequest{KeyId: foreignKey, CiphertextBlob: enc.CiphertextBlob}, 400, "InvalidCiphertext"},
+		{"Encrypt with an Aad over 8 KiB", "Encrypt", &dkmsapi.EncryptRequest{KeyId: key, Plaintext: []byte("hi"), Aad: make([]byte, kms.MaxAADSize+1)}, 400, "InvalidParameter"},
+		{"GenerateDataKey with an Aad over 8 KiB", "GenerateDataKey", &dkmsapi.GenerateDataKeyRequest{KeyId: key, Aad: make([]byte, kms.MaxAADSize+1)}, 400, "InvalidParameter"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := call(t, tc.action, tc.req)
+			var e dkmsapi.Error
+			if err := proto.Unmarshal(w.Body.Bytes(), &e); err != nil || w.Code != tc.wantStatus || e.ErrorCode != tc.wantCode {
+				t.Fatalf("status %d, api.Error %+v (%v); want %d %s", w.Code, &e, err, tc.wantStatus, tc.wantCode)
 			}
 		})
 	}

@@ -36,7 +36,13 @@ const MaxAADSize = 8192
 // these open each other.
 const aadContextKey = "Aad"
 
-func aadContext(aad []byte) (map[string]string, error) {
+// AADContext is the encryption context that binds an instance call's Aad:
+// nil without Aad, else the one entry "Aad" = Base64(Aad). Every instance
+// action that takes Aad binds it through here (the face for Encrypt,
+// Decrypt and GenerateDataKey; the Advance and data-key-pair methods
+// themselves), so their blobs open each other. Aad over MaxAADSize is
+// refused.
+func AADContext(aad []byte) (map[string]string, error) {
 	if len(aad) > MaxAADSize {
 		return nil, invalid(FieldAAD, fmt.Sprintf("at most %d bytes", MaxAADSize))
 	}
@@ -100,7 +106,7 @@ func (s *Service) AdvanceEncrypt(ctx context.Context, c Caller, in AdvanceEncryp
 // seals it with the Aad bound. The caller owns, and clears, what produce
 // returns.
 func (s *Service) advanceSeal(ctx context.Context, c Caller, action, op, ref string, aad []byte, produce func() ([]byte, error)) (AdvanceSealed, error) {
-	encCtx, err := aadContext(aad)
+	encCtx, err := AADContext(aad)
 	if err != nil {
 		return AdvanceSealed{}, err
 	}
@@ -164,7 +170,7 @@ func (s *Service) AdvanceDecrypt(ctx context.Context, c Caller, in AdvanceDecryp
 	if err := checkGCM(in.Algorithm, nil, in.PaddingMode); err != nil {
 		return Opened{}, err
 	}
-	encCtx, err := aadContext(in.AAD)
+	encCtx, err := AADContext(in.AAD)
 	if err != nil {
 		return Opened{}, err
 	}

@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	kcrypto "github.com/raftkms/raftkms/crypto"
@@ -73,15 +74,19 @@ func (s *Service) DecryptForKey(ctx context.Context, c Caller, ref string, in De
 	if err := s.fresh(ctx); err != nil {
 		return Opened{}, err
 	}
+	// Another account's key that does not exist names no key the blob can
+	// be under: refused like a blob sealed under another key (as
+	// AdvanceDecrypt does), so the answer does not tell whether it exists.
 	k, err := s.resolveKey(ctx, c, FieldKey, ref)
-	if err != nil {
+	foreignUnknown := errors.Is(err, errForeignKeyUnknown)
+	if err != nil && !foreignUnknown {
 		return Opened{}, err
 	}
 	out, err := s.Decrypt(ctx, c, in)
 	if err != nil {
 		return Opened{}, err
 	}
-	if out.KeyID != k.ID {
+	if foreignUnknown || out.KeyID != k.ID {
 		clear(out.Plaintext)
 		return Opened{}, fmt.Errorf("%w: the blob was not sealed under the key the request names", kcrypto.ErrInvalidCiphertext)
 	}

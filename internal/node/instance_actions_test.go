@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
@@ -428,4 +429,203 @@ func postSigned(t *testing.T, c *testCluster, caFile string, k issuedClientKey, 
 		t.Fatal(err)
 	}
 	return resp.StatusCode, out
+}
+
+// The official SDK, unmodified, with a real client key: the Advance actions
+// and the four data-key-pair actions on a software key, each result checked
+// independently (the key versions against DescribeKey, a private key
+// against its public key with Go's crypto).
+func TestInstanceEndpoint_OfficialSDKServesTheAdvanceAndDataKeyPairActions(t *testing.T) {
+	c := newTestCluster(t, 1, clusterOpts{instance: true})
+	caFile := c.instanceCAFile()
+	aes := c.createInstanceKey(0, "Aliyun_AES_256", "ENCRYPT/DECRYPT")
+	c.mustCall(0, "CreateAlias", map[string]string{"AliasName": "alias/adv", "KeyId": aes})
+	cl := c.instanceSDK(0, caFile, c.newClientKey(0, "adv", []string{"key/*"}, nil))
+	primary := func() string {
+		t.Helper()
+		return c.mustCall(0, "DescribeKey", map[string]string{"KeyId": aes})["KeyMetadata"].(map[string]any)["PrimaryKeyVersion"].(string)
+	}
+	advanceDecrypt := func(blob, iv, aad []byte) (*dkms.AdvanceDecryptResponse, error) {
+		return cl.AdvanceDecrypt(&dkms.AdvanceDecryptRequest{CiphertextBlob: blob, Iv: iv, Aad: aad, Algorithm: tea.String("AES_GCM")})
+	}
+
+	plaintext, aad := []byte("advance at dawn"), []byte("order-7")
+	v1 := primary()
+	enc, err := cl.AdvanceEncrypt(&dkms.AdvanceEncryptRequest{KeyId: tea.String("alias/adv"), Plaintext: plaintext, Aad: aad, Algorithm: tea.String("AES_GCM")})
+	if err != nil {
+		t.Fatalf("AdvanceEncrypt: %v", err)
+	}
+	if tea.StringValue(enc.KeyId) != aes || tea.StringValue(enc.KeyVersionId) != v1 || len(enc.Iv) != 12 || !bytes.Contains(enc.CiphertextBlob, enc.Iv) {
+		t.Fatalf("AdvanceEncrypt answered key %s version %s (primary %s), IV %x", tea.StringValue(enc.KeyId), tea.StringValue(enc.KeyVersionId), v1, enc.Iv)
+	}
+	out, err := advanceDecrypt(enc.CiphertextBlob, enc.Iv, aad)
+	if err != nil || !bytes.Equal(out.Plaintext, plaintext) || tea.StringValue(out.KeyId) != aes || tea.StringValue(out.KeyVersionId) != v1 {
+		t.Fatalf("AdvanceDecrypt = %v, %v", out, err)
+	}
+	_, err = advanceDecrypt(enc.CiphertextBlob, enc.Iv, []byte("order-8"))
+	wantSDKError(t, err, "InvalidCiphertext")
+
+	// After a rotation the old blob still opens (it names its version) and
+	// a new one is sealed under the new primary version.
+	c.mustCall(0, "CreateKeyVersion", map[string]string{"KeyId": aes})
+	v2 := primary()
+	if v2 == v1 {
+		t.Fatal("CreateKeyVersion did not change the primary version")
+	}
+	if out, err := advanceDecrypt(enc.CiphertextBlob, nil, aad); err != nil || !bytes.Equal(out.Plaintext, plaintext) || tea.StringValue(out.KeyVersionId) != v1 {
+		t.Fatalf("AdvanceDecrypt after rotation = %v, %v", out, err)
+	}
+	enc2, err := cl.AdvanceEncrypt(&dkms.AdvanceEncryptRequest{KeyId: tea.String(aes), Plaintext: plaintext, Aad: aad})
+	if err != nil || tea.StringValue(enc2.KeyVersionId) != v2 {
+		t.Fatalf("AdvanceEncrypt after rotation = %v, %v; want version %s", enc2, err, v2)
+	}
+	if out, err := advanceDecrypt(enc2.CiphertextBlob, enc2.Iv, aad); err != nil || !bytes.Equal(out.Plaintext, plaintext) || tea.StringValue(out.KeyVersionId) != v2 {
+		t.Fatalf("AdvanceDecrypt of the new blob = %v, %v", out, err)
+	}
+
+	dk, err := cl.AdvanceGenerateDataKey(&dkms.AdvanceGenerateDataKeyRequest{KeyId: tea.String(aes), NumberOfBytes: tea.Int32(24), Aad: aad})
+	if err != nil {
+		t.Fatalf("AdvanceGenerateDataKey: %v", err)
+	}
+	if len(dk.Plaintext) != 24 || tea.StringValue(dk.KeyVersionId) != v2 {
+		t.Fatalf("AdvanceGenerateDataKey gave %d bytes under version %s", len(dk.Plaintext), tea.StringValue(dk.KeyVersionId))
+	}
+	if out, err := advanceDecrypt(dk.CiphertextBlob, dk.Iv, aad); err != nil || !bytes.Equal(out.Plaintext, dk.Plaintext) {
+		t.Fatalf("AdvanceDecrypt of the data key = %v, %v; want %x", out, err, dk.Plaintext)
+	}
+
+	// Each data-key-pair action: the private key (as answered, or opened
+	// from the blob through the SDK) signs, and the public key verifies.
+	type pair struct {
+		keyID, version, spec string
+		public, private      []byte
+		blob, iv             []byte
+	}
+	openWithDecrypt := func(blob, iv []byte) []byte {
+		t.Helper()
+		out, err := cl.Decrypt(&dkms.DecryptRequest{KeyId: tea.String(aes), CiphertextBlob: blob, Iv: iv, Aad: aad})
+		if err != nil {
+			t.Fatalf("Decrypt of the private key: %v", err)
+		}
+		return out.Plaintext
+	}
+	openWithAdvanceDecrypt := func(blob, iv []byte) []byte {
+		t.Helper()
+		out, err := advanceDecrypt(blob, iv, aad)
+		if err != nil {
+			t.Fatalf("AdvanceDecrypt of the private key: %v", err)
+		}
+		return out.Plaintext
+	}
+	for _, tc := range []struct {
+		name, spec, format string
+		withVersion        bool // the Advance variants name the key version
+		generate           func(spec, format string) (pair, error)
+		open               func(blob, iv []byte) []byte // nil: the private key is answered
+	}{
+		{"GenerateDataKeyPair", "RSA_2048", "PEM", false, func(spec, format string) (pair, error) {
+			r, err := cl.GenerateDataKeyPair(&dkms.GenerateDataKeyPairRequest{KeyId: tea.String("alias/adv"), KeyPairSpec: tea.String(spec), KeyFormat: tea.String(format), Aad: aad, Algorithm: tea.String("AES_GCM")})
+			if err != nil {
+				return pair{}, err
+			}
+			return pair{tea.StringValue(r.KeyId), "", tea.StringValue(r.KeyPairSpec), r.PublicKey, r.PrivateKeyPlaintext, r.PrivateKeyCiphertextBlob, r.Iv}, nil
+		}, nil},
+		{"GenerateDataKeyPairWithoutPlaintext", "EC_P256", "DER", false, func(spec, format string) (pair, error) {
+			r, err := cl.GenerateDataKeyPairWithoutPlaintext(&dkms.GenerateDataKeyPairWithoutPlaintextRequest{KeyId: tea.String(aes), KeyPairSpec: tea.String(spec), KeyFormat: tea.String(format), Aad: aad})
+			if err != nil {
+				return pair{}, err
+			}
+			return pair{tea.StringValue(r.KeyId), "", tea.StringValue(r.KeyPairSpec), r.PublicKey, nil, r.PrivateKeyCiphertextBlob, r.Iv}, nil
+		}, openWithDecrypt},
+		{"AdvanceGenerateDataKeyPair", "EC_P256", "PEM", true, func(spec, format string) (pair, error) {
+			r, err := cl.AdvanceGenerateDataKeyPair(&dkms.AdvanceGenerateDataKeyPairRequest{KeyId: tea.String(aes), KeyPairSpec: tea.String(spec), KeyFormat: tea.String(format), Aad: aad})
+			if err != nil {
+				return pair{}, err
+			}
+			return pair{tea.StringValue(r.KeyId), tea.StringValue(r.KeyVersionId), tea.StringValue(r.KeyPairSpec), r.PublicKey, r.PrivateKeyPlaintext, r.PrivateKeyCiphertextBlob, r.Iv}, nil
+		}, nil},
+		{"AdvanceGenerateDataKeyPairWithoutPlaintext", "RSA_2048", "DER", true, func(spec, format string) (pair, error) {
+			r, err := cl.AdvanceGenerateDataKeyPairWithoutPlaintext(&dkms.AdvanceGenerateDataKeyPairWithoutPlaintextRequest{KeyId: tea.String("alias/adv"), KeyPairSpec: tea.String(spec), KeyFormat: tea.String(format), Aad: aad})
+			if err != nil {
+				return pair{}, err
+			}
+			return pair{tea.StringValue(r.KeyId), tea.StringValue(r.KeyVersionId), tea.StringValue(r.KeyPairSpec), r.PublicKey, nil, r.PrivateKeyCiphertextBlob, r.Iv}, nil
+		}, openWithAdvanceDecrypt},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := tc.generate(tc.spec, tc.format)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if p.keyID != aes || p.spec != tc.spec || len(p.iv) != 12 || !bytes.Contains(p.blob, p.iv) {
+				t.Fatalf("answered key %s, spec %s, IV %x", p.keyID, p.spec, p.iv)
+			}
+			if tc.withVersion && p.version != v2 {
+				t.Fatalf("KeyVersionId = %q, want the primary version %s", p.version, v2)
+			}
+			private := p.private
+			if tc.open == nil {
+				if len(private) == 0 {
+					t.Fatal("no PrivateKeyPlaintext")
+				}
+				// The blob is that same private key.
+				if got := openWithAdvanceDecrypt(p.blob, p.iv); !bytes.Equal(got, private) {
+					t.Fatal("the private key's blob does not open to PrivateKeyPlaintext")
+				}
+			} else {
+				if len(private) != 0 {
+					t.Fatal("a WithoutPlaintext action answered the private key")
+				}
+				private = tc.open(p.blob, p.iv)
+			}
+			checkKeyPair(t, tc.format, private, p.public)
+		})
+	}
+}
+
+// checkKeyPair signs with the PKCS#8 private key and verifies with the
+// X.509 public key, both in format (PEM or DER), using Go's crypto only.
+func checkKeyPair(t *testing.T, format string, private, public []byte) {
+	t.Helper()
+	der := func(b []byte, typ string) []byte {
+		if format == "DER" {
+			return b
+		}
+		block, _ := pem.Decode(b)
+		if block == nil || block.Type != typ {
+			t.Fatalf("not a PEM %s: %q", typ, b)
+		}
+		return block.Bytes
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(der(private, "PRIVATE KEY"))
+	if err != nil {
+		t.Fatalf("the private key is not PKCS#8: %v", err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(der(public, "PUBLIC KEY"))
+	if err != nil {
+		t.Fatalf("the public key is not X.509: %v", err)
+	}
+	digest := sha256.Sum256([]byte("signed with the data key pair"))
+	switch k := priv.(type) {
+	case *rsa.PrivateKey:
+		sig, err := rsa.SignPKCS1v15(nil, k, crypto.SHA256, digest[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp, ok := pub.(*rsa.PublicKey)
+		if !ok || rsa.VerifyPKCS1v15(rp, crypto.SHA256, digest[:], sig) != nil {
+			t.Fatal("the public key does not verify the private key's RSA signature")
+		}
+	case *ecdsa.PrivateKey:
+		sig, err := ecdsa.SignASN1(rand.Reader, k, digest[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep, ok := pub.(*ecdsa.PublicKey)
+		if !ok || !ecdsa.VerifyASN1(ep, digest[:], sig) {
+			t.Fatal("the public key does not verify the private key's ECDSA signature")
+		}
+	default:
+		t.Fatalf("private key of type %T", priv)
+	}
 }
