@@ -73,6 +73,17 @@ func randomKey(t *testing.T) []byte {
 // are created in the same SoftHSM (they must exist before any is opened).
 func newHSMCluster(t *testing.T, specs []hsmNodeSpec, expect int, extra ...string) *hsmCluster {
 	t.Helper()
+	return newHSMClusterWith(t, hsmClusterOpts{}, specs, expect, extra...)
+}
+
+// hsmClusterOpts are the rarer options of an hsmCluster.
+type hsmClusterOpts struct {
+	instance bool // every node serves the instance API on a free loopback port
+}
+
+// newHSMClusterWith is newHSMCluster with options.
+func newHSMClusterWith(t *testing.T, opts hsmClusterOpts, specs []hsmNodeSpec, expect int, extra ...string) *hsmCluster {
+	t.Helper()
 	var labels []string
 	for _, s := range specs {
 		if s.token != "" {
@@ -121,6 +132,9 @@ func newHSMCluster(t *testing.T, specs []hsmNodeSpec, expect int, extra ...strin
 			BootstrapExpect: expect, Zone: fmt.Sprintf("zone-%d", i%3),
 			RootKey: root, Timing: store.FastTiming(), FastGossip: true, DeadServerTimeout: time.Hour,
 			MaxStaleness: 2 * time.Second, Logger: testLogger(t, id), HSMCheckInterval: 50 * time.Millisecond,
+		}
+		if opts.instance {
+			cfg.InstanceAddr = "127.0.0.1:0"
 		}
 		if first != "" {
 			cfg.Join = []string{first}

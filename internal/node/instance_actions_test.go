@@ -53,6 +53,13 @@ func (c *testCluster) newClientKey(i int, name string, resources []string, sourc
 // (NotBefore, NotAfter).
 func (c *testCluster) newClientKeyWith(i int, name string, resources []string, sources []string, extra map[string]string) issuedClientKey {
 	c.t.Helper()
+	return c.newClientKeyIn(i, c.creds.InstanceID, name, resources, sources, extra)
+}
+
+// newClientKeyIn is newClientKeyWith with a policy on the given KMS
+// instance.
+func (c *testCluster) newClientKeyIn(i int, instance, name string, resources []string, sources []string, extra map[string]string) issuedClientKey {
+	c.t.Helper()
 	rules := ""
 	if len(sources) > 0 {
 		src, _ := json.Marshal(sources)
@@ -60,7 +67,7 @@ func (c *testCluster) newClientKeyWith(i int, name string, resources []string, s
 		rules = `{"NetworkRules":["` + name + `"]}`
 	}
 	res, _ := json.Marshal(resources)
-	c.mustCall(i, "CreatePolicy", map[string]string{"Name": name, "KmsInstance": c.creds.InstanceID,
+	c.mustCall(i, "CreatePolicy", map[string]string{"Name": name, "KmsInstance": instance,
 		"Permissions": `["RbacPermission/Template/CryptoServiceKeyUser"]`, "Resources": string(res), "AccessControlRules": rules})
 	c.mustCall(i, "CreateApplicationAccessPoint", map[string]string{"Name": name, "Policies": `["` + name + `"]`})
 	params := map[string]string{"AapName": name, "Password": clientKeyPassword}
@@ -95,7 +102,14 @@ func (c *testCluster) instanceSDK(i int, caFile string, k issuedClientKey) *dkms
 
 func (c *testCluster) instanceCAFile() string {
 	c.t.Helper()
-	caPEM, _ := c.instanceCA(0)
+	return c.instanceCAFileOf(c.creds.InstanceID)
+}
+
+// instanceCAFileOf writes the CA that GetKmsInstance of instance returns
+// to a file for the SDK's CaFilePath.
+func (c *testCluster) instanceCAFileOf(instance string) string {
+	c.t.Helper()
+	caPEM, _ := c.instanceCAOf(0, instance)
 	f := filepath.Join(c.t.TempDir(), "instance-ca.pem")
 	if err := os.WriteFile(f, []byte(caPEM), 0o600); err != nil {
 		c.t.Fatal(err)

@@ -40,7 +40,13 @@ import (
 // (GetKmsInstance's CaCertificateChainPem).
 func (c *testCluster) instanceCA(node int) (string, *x509.CertPool) {
 	c.t.Helper()
-	resp, err := c.clients[node].Call(context.Background(), "GetKmsInstance", map[string]string{"KmsInstanceId": c.creds.InstanceID})
+	return c.instanceCAOf(node, c.creds.InstanceID)
+}
+
+// instanceCAOf is instanceCA from GetKmsInstance of the given instance.
+func (c *testCluster) instanceCAOf(node int, instance string) (string, *x509.CertPool) {
+	c.t.Helper()
+	resp, err := c.clients[node].Call(context.Background(), "GetKmsInstance", map[string]string{"KmsInstanceId": instance})
 	if err != nil {
 		c.t.Fatal(err)
 	}
