@@ -105,6 +105,11 @@ printf '%s\n' "$password" >"$node_dir/password"
 chmod 600 "$node_dir/password"
 ctl client-key create --aap bench --password-file "$node_dir/password" --out "$node_dir/clientkey.json" >/dev/null
 
+# node_cpu: the node's CPU time so far (user + system, in clock ticks), or
+# empty where /proc is not there.
+clk_tck="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+node_cpu() { awk '{ print $14 + $15 }' "/proc/$node_pid/stat" 2>/dev/null || true; }
+
 echo "bench-instance: $action, $rounds rounds × $duration, $concurrency clients; raw results in $out" >&2
 for round in $(seq 1 "$rounds"); do
   order="openapi instance"
@@ -115,9 +120,17 @@ for round in $(seq 1 "$rounds"); do
       args+=(--api instance --client-key-file "$node_dir/clientkey.json" --client-key-password-file "$node_dir/password")
     fi
     echo "round $round/$rounds: $api" >&2
+    cpu0="$(node_cpu)"
     if ! bin/kms-load "${args[@]}" >"$out/$api.$round.json" 2>>"$out/kms-load.log"; then
       cp "$node_dir/stderr" "$out/failed-node.log" 2>/dev/null || true
       die "kms-load failed ($api, round $round); see $out/kms-load.log"
+    fi
+    cpu1="$(node_cpu)"
+    # The node's CPU per successful request, in µs (includes key setup, which is small).
+    if [ -n "$cpu0" ] && [ -n "$cpu1" ]; then
+      jq --argjson t "$(( cpu1 - cpu0 ))" --argjson hz "$clk_tck" \
+        '. + {node_cpu_us_per_ok: (if .ok > 0 then $t / $hz * 1e6 / .ok else 0 end)}' \
+        "$out/$api.$round.json" >"$out/$api.$round.json.tmp" && mv "$out/$api.$round.json.tmp" "$out/$api.$round.json"
     fi
   done
 done
@@ -145,8 +158,8 @@ echo "$(git log -1 --format='%h %s')"
 echo "load average: $load_start at the start, $load_end at the end; $(nproc) CPUs"
 echo "kms-load $action, one dev node, --concurrency $concurrency --duration $duration, median of $rounds rounds:"
 echo
-echo "| path | ok/s | p50 ms | p90 ms | p99 ms | errors |"
-echo "|---|---|---|---|---|---|"
+echo "| path | ok/s | p50 ms | p90 ms | p99 ms | node CPU µs/request | errors |"
+echo "|---|---|---|---|---|---|---|"
 for api in openapi instance; do
   case "$api" in
     openapi) label="OpenAPI (HTTP, ACS3-HMAC-SHA256, Go client)" ;;
@@ -154,5 +167,6 @@ for api in openapi instance; do
   esac
   awk -v l="$label" -v ok="$(median_of "$api" ok_per_second)" -v p50="$(median_of "$api" p50_ms)" \
     -v p90="$(median_of "$api" p90_ms)" -v p99="$(median_of "$api" p99_ms)" -v e="$(errors_of "$api")" \
-    'BEGIN { printf "| %s | %.0f | %.2f | %.2f | %.2f | %d |\n", l, ok, p50, p90, p99, e }'
+    -v cpu="$(median_of "$api" 'node_cpu_us_per_ok // "nan"')" \
+    'BEGIN { printf "| %s | %.0f | %.2f | %.2f | %.2f | %s | %d |\n", l, ok, p50, p90, p99, (cpu == "nan" ? "-" : sprintf("%.0f", cpu)), e }'
 done
