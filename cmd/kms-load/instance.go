@@ -32,8 +32,8 @@ var instanceActions = map[string]bool{"Encrypt": true, "Decrypt": true, "Generat
 func (o *options) resolveInstance(cr client.Credentials, passwordFile string) error {
 	switch o.api {
 	case apiOpenAPI:
-		if o.clientKeyFile != "" || passwordFile != "" || o.instanceEndpoint != "" || o.instanceCA != "" || o.sdkMaxIdle >= 0 {
-			return errors.New("--client-key-file, --client-key-password-file, --instance-endpoint, --instance-ca and --sdk-max-idle-conns need --api instance")
+		if o.clientKeyFile != "" || passwordFile != "" || o.instanceEndpoint != "" || o.instanceCA != "" {
+			return errors.New("--client-key-file, --client-key-password-file, --instance-endpoint and --instance-ca need --api instance")
 		}
 		return nil
 	case apiInstance:
@@ -45,9 +45,6 @@ func (o *options) resolveInstance(cr client.Credentials, passwordFile string) er
 	}
 	if o.signature != "v3" {
 		return errors.New("--signature is for --api openapi (the instance SDK signs with the client key)")
-	}
-	if o.sdkMaxIdle < 0 {
-		o.sdkMaxIdle = o.concurrency
 	}
 	if o.clientKeyFile == "" || passwordFile == "" {
 		return errors.New("--api instance needs --client-key-file and --client-key-password-file (kmsctl client-key create)")
@@ -77,22 +74,13 @@ func (o *options) resolveInstance(cr client.Credentials, passwordFile string) er
 }
 
 // newInstanceClient is one official SDK client for the instance API.
-// The SDK's HTTP client (one per endpoint, shared by every SDK client of
-// the process) keeps Go's default of 2 idle connections per host unless
-// MaxIdleConns is set; --sdk-max-idle-conns (default: --concurrency) sets it
-// so that concurrent clients reuse their TLS connections.
 func newInstanceClient(o options) (*dkms.Client, error) {
-	var maxIdle *int
-	if o.sdkMaxIdle > 0 {
-		maxIdle = tea.Int(o.sdkMaxIdle)
-	}
 	c, err := dkms.NewClient(&dkmsopenapi.Config{
 		Protocol:      tea.String("https"),
 		Endpoint:      tea.String(o.instanceEndpoint),
 		CaFilePath:    tea.String(o.instanceCA),
 		ClientKeyFile: tea.String(o.clientKeyFile),
 		Password:      tea.String(o.clientKeyPassword),
-		MaxIdleConns:  maxIdle,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("instance SDK client: %w", err)
@@ -104,6 +92,13 @@ func newInstanceClient(o options) (*dkms.Client, error) {
 // client per concurrent client. The key is made through the OpenAPI (the
 // credentials' access key) unless --key names one; the client key's AAP
 // must allow it. The SDK's automatic retries are off: one call, one request.
+//
+// Each worker also gets its own HTTP client (and so its own TLS
+// connection): the SDK's tea layer shares one http.Client per set of
+// runtime options process-wide and sets its Timeout on every request,
+// unsynchronized with the requests in flight on it (a data race under
+// -race). Its pool is keyed on the read timeout among others, so each
+// worker's is 60 s plus its index in milliseconds.
 func loadInstance(o options, cr client.Credentials, stderr io.Writer) (result, error) {
 	key := o.keyID
 	if key == "" {
@@ -128,31 +123,33 @@ func loadInstance(o options, cr client.Credentials, stderr io.Writer) (result, e
 	}
 	_, pt := plaintextOf(o.size)
 	plaintext := []byte(pt)
-	runtime := func() *dkmsutil.RuntimeOptions { return &dkmsutil.RuntimeOptions{Autoretry: tea.Bool(false)} }
+	runtime := func(w int) *dkmsutil.RuntimeOptions {
+		return &dkmsutil.RuntimeOptions{Autoretry: tea.Bool(false), ReadTimeout: tea.Int(60_000 + w)}
+	}
 	var blob, iv []byte
 	if o.action == "Decrypt" {
-		out, err := clients[0].EncryptWithOptions(&dkms.EncryptRequest{KeyId: tea.String(key), Plaintext: plaintext}, runtime())
+		out, err := clients[0].EncryptWithOptions(&dkms.EncryptRequest{KeyId: tea.String(key), Plaintext: plaintext}, runtime(0))
 		if err != nil {
 			return result{}, fmt.Errorf("encrypt the ciphertext to decrypt: %w", err)
 		}
 		blob, iv = out.CiphertextBlob, out.Iv
 	}
 	worker := func(w int) func() error {
-		c := clients[w]
+		c, rt := clients[w], runtime(w)
 		switch o.action {
 		case "Decrypt":
 			return func() error {
-				_, err := c.DecryptWithOptions(&dkms.DecryptRequest{KeyId: tea.String(key), CiphertextBlob: blob, Iv: iv}, runtime())
+				_, err := c.DecryptWithOptions(&dkms.DecryptRequest{KeyId: tea.String(key), CiphertextBlob: blob, Iv: iv}, rt)
 				return err
 			}
 		case "GenerateDataKey":
 			return func() error {
-				_, err := c.GenerateDataKeyWithOptions(&dkms.GenerateDataKeyRequest{KeyId: tea.String(key)}, runtime())
+				_, err := c.GenerateDataKeyWithOptions(&dkms.GenerateDataKeyRequest{KeyId: tea.String(key)}, rt)
 				return err
 			}
 		}
 		return func() error {
-			_, err := c.EncryptWithOptions(&dkms.EncryptRequest{KeyId: tea.String(key), Plaintext: plaintext}, runtime())
+			_, err := c.EncryptWithOptions(&dkms.EncryptRequest{KeyId: tea.String(key), Plaintext: plaintext}, rt)
 			return err
 		}
 	}

@@ -47,7 +47,6 @@ type options struct {
 	clientKeyPassword string
 	instanceEndpoint  string
 	instanceCA        string
-	sdkMaxIdle        int
 }
 
 func main() {
@@ -74,7 +73,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&passwordFile, "client-key-password-file", "", "--api instance: file holding the client key's password (one trailing newline is not part of it)")
 	fs.StringVar(&o.instanceEndpoint, "instance-endpoint", "", "--api instance: host:port of the instance API (default: the credentials' InstanceEndpoint)")
 	fs.StringVar(&o.instanceCA, "instance-ca", "", "--api instance: PEM CA file of the instance API (default: the credentials' InstanceCaFile)")
-	fs.IntVar(&o.sdkMaxIdle, "sdk-max-idle-conns", -1, "--api instance: the SDK's MaxIdleConns (default: --concurrency; 0: the SDK's default, 2 idle connections per host)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

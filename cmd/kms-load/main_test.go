@@ -44,7 +44,6 @@ func TestRun_RefusesBadInstanceFlagsBeforeAnyRequest(t *testing.T) {
 	}{
 		{"unknown api", append(base, "--api", "grpc"), `--api "grpc"`},
 		{"instance flag without --api instance", append(base, "--client-key-file", key), "need --api instance"},
-		{"max idle without --api instance", append(base, "--sdk-max-idle-conns", "4"), "need --api instance"},
 		{"no client key", append(base, "--api", "instance"), "--client-key-file"},
 		{"unsupported action", append(inst, "--action", "DescribeKey"), "DescribeKey"},
 		{"v1 signature", append(inst, "--signature", "v1"), "--signature"},
@@ -65,32 +64,30 @@ func TestRun_RefusesBadInstanceFlagsBeforeAnyRequest(t *testing.T) {
 }
 
 // The instance endpoint and CA default to the credentials' InstanceEndpoint
-// and InstanceCaFile, flags override them, the password loses one trailing
-// newline, and the SDK keeps one idle connection per client by default.
+// and InstanceCaFile, flags override them, and the password loses one
+// trailing newline.
 func TestResolveInstance_DefaultsFromTheCredentials(t *testing.T) {
 	dir := t.TempDir()
 	pw := writeFile(t, dir, "pw", "Passw0rd-bench\r\n")
 	cr := client.Credentials{InstanceEndpoint: "127.0.0.1:18443", InstanceCaFile: "/data/instance-ca.pem"}
 	cases := []struct {
-		name             string
-		endpoint, ca     string
-		maxIdle          int
-		wantEndpoint     string
-		wantCA           string
-		wantMaxIdleConns int
+		name         string
+		endpoint, ca string
+		wantEndpoint string
+		wantCA       string
 	}{
-		{"from the credentials", "", "", -1, "127.0.0.1:18443", "/data/instance-ca.pem", 16},
-		{"flags win", "127.0.0.2:9443", "/etc/ca.pem", 0, "127.0.0.2:9443", "/etc/ca.pem", 0},
+		{"from the credentials", "", "", "127.0.0.1:18443", "/data/instance-ca.pem"},
+		{"flags win", "127.0.0.2:9443", "/etc/ca.pem", "127.0.0.2:9443", "/etc/ca.pem"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			o := options{api: apiInstance, action: "Encrypt", signature: "v3", concurrency: 16, clientKeyFile: "k.json",
-				instanceEndpoint: tc.endpoint, instanceCA: tc.ca, sdkMaxIdle: tc.maxIdle}
+				instanceEndpoint: tc.endpoint, instanceCA: tc.ca}
 			if err := o.resolveInstance(cr, pw); err != nil {
 				t.Fatal(err)
 			}
-			if o.instanceEndpoint != tc.wantEndpoint || o.instanceCA != tc.wantCA || o.clientKeyPassword != "Passw0rd-bench" || o.sdkMaxIdle != tc.wantMaxIdleConns {
-				t.Fatalf("endpoint %q, CA %q, password %q, max idle %d", o.instanceEndpoint, o.instanceCA, o.clientKeyPassword, o.sdkMaxIdle)
+			if o.instanceEndpoint != tc.wantEndpoint || o.instanceCA != tc.wantCA || o.clientKeyPassword != "Passw0rd-bench" {
+				t.Fatalf("endpoint %q, CA %q, password %q", o.instanceEndpoint, o.instanceCA, o.clientKeyPassword)
 			}
 		})
 	}
