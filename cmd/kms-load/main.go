@@ -4,7 +4,11 @@
 //
 //	kms-load --credentials creds.json --action Encrypt --concurrency 16 --duration 10s
 //
-// It talks only to the HTTP API, like any client.
+// It talks only to the HTTP API, like any client. With --api instance it
+// drives the instance API instead, through the official KMS Instance SDK
+// (github.com/aliyun/alibabacloud-dkms-gcs-go-sdk): one SDK client per
+// concurrent client, authenticated by an application access point's client
+// key (kmsctl client-key create) over TLS under the instance CA.
 package main
 
 import (
@@ -36,6 +40,13 @@ type options struct {
 	size        int
 	signature   string
 	jsonOut     bool
+
+	// --api instance: the instance API through the official SDK.
+	api               string
+	clientKeyFile     string
+	clientKeyPassword string
+	instanceEndpoint  string
+	instanceCA        string
 }
 
 func main() {
@@ -56,6 +67,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.size, "size", 64, "plaintext bytes for Encrypt/Decrypt")
 	fs.StringVar(&o.signature, "signature", "v3", "v3 or v1")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
+	fs.StringVar(&o.api, "api", "openapi", "openapi (the KMS OpenAPI, signed with the access key) or instance (the instance API through the official KMS Instance SDK; Encrypt, Decrypt or GenerateDataKey)")
+	fs.StringVar(&o.clientKeyFile, "client-key-file", "", "--api instance: the SDK's client key file (kmsctl client-key create --out)")
+	var passwordFile string
+	fs.StringVar(&passwordFile, "client-key-password-file", "", "--api instance: file holding the client key's password (one trailing newline is not part of it)")
+	fs.StringVar(&o.instanceEndpoint, "instance-endpoint", "", "--api instance: host:port of the instance API (default: the credentials' InstanceEndpoint)")
+	fs.StringVar(&o.instanceCA, "instance-ca", "", "--api instance: PEM CA file of the instance API (default: the credentials' InstanceCaFile)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -68,6 +85,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "kms-load:", err)
 		return 2
 	}
+	if err := o.resolveInstance(cr, passwordFile); err != nil {
+		fmt.Fprintln(stderr, "kms-load:", err)
+		return 2
+	}
 	for _, e := range strings.Split(endpoints, ",") {
 		if e = strings.TrimSpace(e); e != "" {
 			o.endpoints = append(o.endpoints, e)
@@ -75,6 +96,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(o.endpoints) == 0 {
 		o.endpoints = []string{cr.Endpoint}
+	}
+	load := loadOpenAPI
+	if o.api == apiInstance {
+		load = loadInstance
 	}
 	res, err := load(o, cr, stderr)
 	if err != nil {
@@ -92,6 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // result is one run's outcome.
 type result struct {
+	API         string         `json:"api"`
 	Action      string         `json:"action"`
 	Endpoints   []string       `json:"endpoints"`
 	Concurrency int            `json:"concurrency"`
@@ -106,11 +132,46 @@ type result struct {
 }
 
 func (r result) print(w io.Writer) {
-	fmt.Fprintf(w, "%s × %d clients for %.1fs against %s\n", r.Action, r.Concurrency, r.Seconds, strings.Join(r.Endpoints, ", "))
+	action := r.Action
+	if r.API == apiInstance {
+		action += " (instance API, official SDK)"
+	}
+	fmt.Fprintf(w, "%s × %d clients for %.1fs against %s\n", action, r.Concurrency, r.Seconds, strings.Join(r.Endpoints, ", "))
 	fmt.Fprintf(w, "  ok %d (%.0f/s)  latency p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms\n", r.OK, r.PerSecond, r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
 	for code, n := range r.Errors {
 		fmt.Fprintf(w, "  error %s: %d\n", code, n)
 	}
+}
+
+// createKey makes a key of spec for the run in the credentials' instance and
+// returns its id and primary version.
+func createKey(ctx context.Context, cr client.Credentials, c *client.Client, spec string) (key, version string, err error) {
+	p := map[string]string{"KeySpec": spec, "Description": "kms-load " + time.Now().UTC().Format(time.RFC3339)}
+	if cr.InstanceId != "" {
+		p["DKMSInstanceId"] = cr.InstanceId
+	}
+	if spec == "EC_P256" {
+		p["KeyUsage"] = "SIGN/VERIFY"
+	}
+	resp, err := c.Call(ctx, "CreateKey", p)
+	if err != nil {
+		return "", "", fmt.Errorf("create a key for the run (or pass --key): %w", err)
+	}
+	var out struct {
+		KeyMetadata struct{ KeyId, PrimaryKeyVersion string }
+	}
+	if err := json.Unmarshal(resp.Body, &out); err != nil {
+		return "", "", err
+	}
+	return out.KeyMetadata.KeyId, out.KeyMetadata.PrimaryKeyVersion, nil
+}
+
+// plaintextOf returns random bytes and a printable plaintext of size bytes
+// made from them.
+func plaintextOf(size int) (raw []byte, plaintext string) {
+	raw = make([]byte, size*3/4+1)
+	rand.Read(raw)
+	return raw, base64.StdEncoding.EncodeToString(raw)[:size]
 }
 
 // request builds the parameters of one call of the action.
@@ -123,28 +184,12 @@ func prepare(ctx context.Context, o options, cr client.Credentials, c *client.Cl
 	}
 	key, version := o.keyID, ""
 	if key == "" {
-		p := map[string]string{"KeySpec": spec, "Description": "kms-load " + time.Now().UTC().Format(time.RFC3339)}
-		if cr.InstanceId != "" {
-			p["DKMSInstanceId"] = cr.InstanceId
-		}
-		if spec == "EC_P256" {
-			p["KeyUsage"] = "SIGN/VERIFY"
-		}
-		resp, err := c.Call(ctx, "CreateKey", p)
-		if err != nil {
-			return nil, fmt.Errorf("create a key for the run (or pass --key): %w", err)
-		}
-		var out struct {
-			KeyMetadata struct{ KeyId, PrimaryKeyVersion string }
-		}
-		if err := json.Unmarshal(resp.Body, &out); err != nil {
+		var err error
+		if key, version, err = createKey(ctx, cr, c, spec); err != nil {
 			return nil, err
 		}
-		key, version = out.KeyMetadata.KeyId, out.KeyMetadata.PrimaryKeyVersion
 	}
-	raw := make([]byte, o.size*3/4+1)
-	rand.Read(raw)
-	plaintext := base64.StdEncoding.EncodeToString(raw)[:o.size]
+	raw, plaintext := plaintextOf(o.size)
 	switch o.action {
 	case "Encrypt":
 		return func() map[string]string { return map[string]string{"KeyId": key, "Plaintext": plaintext} }, nil
@@ -194,7 +239,7 @@ func prepare(ctx context.Context, o options, cr client.Credentials, c *client.Cl
 	return nil, fmt.Errorf("unknown --action %q", o.action)
 }
 
-func load(o options, cr client.Credentials, stderr io.Writer) (result, error) {
+func loadOpenAPI(o options, cr client.Credentials, stderr io.Writer) (result, error) {
 	var clients []*client.Client
 	for _, e := range o.endpoints {
 		c, err := client.New(e, cr.AccessKeyId, cr.AccessKeySecret, client.WithSignatureVersion(o.signature))
@@ -209,7 +254,34 @@ func load(o options, cr client.Credentials, stderr io.Writer) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
+	worker := func(w int) func() error {
+		c := clients[w%len(clients)]
+		return func() error {
+			_, err := c.Call(context.Background(), o.action, params())
+			return err
+		}
+	}
+	codeOf := func(err error) string {
+		var ae *client.APIError
+		if errors.As(err, &ae) {
+			return ae.Code
+		}
+		return "transport"
+	}
+	res := measure(o, worker, codeOf, stderr)
+	res.API, res.Endpoints = apiOpenAPI, o.endpoints
+	return res, nil
+}
+
+// measure runs o.concurrency workers, each calling its own call function in
+// a loop until o.duration has passed, and sums up their latencies and
+// errors (by codeOf).
+func measure(o options, worker func(w int) func() error, codeOf func(error) string, stderr io.Writer) result {
 	fmt.Fprintf(stderr, "running %s with %d clients for %s ...\n", o.action, o.concurrency, o.duration)
+	calls := make([]func() error, o.concurrency)
+	for w := range calls {
+		calls[w] = worker(w)
+	}
 	deadline := time.Now().Add(o.duration)
 	var mu sync.Mutex
 	var latencies []time.Duration
@@ -218,22 +290,16 @@ func load(o options, cr client.Credentials, stderr io.Writer) (result, error) {
 	start := time.Now()
 	for w := 0; w < o.concurrency; w++ {
 		wg.Add(1)
-		go func(w int) {
+		go func(call func() error) {
 			defer wg.Done()
-			c := clients[w%len(clients)]
 			var mine []time.Duration
 			mineErrs := map[string]int{}
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
-				_, err := c.Call(context.Background(), o.action, params())
+				err := call()
 				d := time.Since(t0)
 				if err != nil {
-					code := "transport"
-					var ae *client.APIError
-					if errors.As(err, &ae) {
-						code = ae.Code
-					}
-					mineErrs[code]++
+					mineErrs[codeOf(err)]++
 					continue
 				}
 				mine = append(mine, d)
@@ -244,7 +310,7 @@ func load(o options, cr client.Credentials, stderr io.Writer) (result, error) {
 				errs[k] += v
 			}
 			mu.Unlock()
-		}(w)
+		}(calls[w])
 	}
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
@@ -256,8 +322,8 @@ func load(o options, cr client.Credentials, stderr io.Writer) (result, error) {
 		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
 	}
 	return result{
-		Action: o.action, Endpoints: o.endpoints, Concurrency: o.concurrency, Seconds: elapsed,
+		Action: o.action, Concurrency: o.concurrency, Seconds: elapsed,
 		OK: len(latencies), Errors: errs, PerSecond: float64(len(latencies)) / elapsed,
 		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), MaxMs: pct(1),
-	}, nil
+	}
 }
