@@ -11,6 +11,8 @@
 # prints the medians. The node and its data are removed at the end, whatever
 # happens; raw results stay in the output directory.
 set -euo pipefail
+# shellcheck source=bench-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 
 usage() {
   cat <<'EOF_USAGE'
@@ -71,7 +73,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime; }
 load_start="$(loadavg)"
 
 bin/kmsd --dev --data-dir "$node_dir/data" --http-addr 127.0.0.1:0 --cluster-addr 127.0.0.1:0 \
@@ -136,22 +137,8 @@ for round in $(seq 1 "$rounds"); do
 done
 load_end="$(loadavg)"
 
-median() {
-  sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
-    if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-median_of() {
-  local f
-  for f in "$out/$1".*.json; do jq -r ".$2" "$f"; done | median
-}
-errors_of() {
-  local f sum=0 n
-  for f in "$out/$1".*.json; do
-    n="$(jq '[.errors // {} | .[]] | add // 0' "$f")"
-    sum=$((sum + n))
-  done
-  echo "$sum"
-}
+median_of() { json_median "$2" "$out/$1".*.json; }
+errors_of() { json_errors "$out/$1".*.json; }
 
 echo
 echo "$(git log -1 --format='%h %s')"

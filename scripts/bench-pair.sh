@@ -10,6 +10,8 @@
 # compared with benchstat. Raw results stay in the output directory; the
 # nodes and the temporary builds are removed at the end, whatever happens.
 set -euo pipefail
+# shellcheck source=bench-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 
 usage() {
   cat <<'EOF'
@@ -113,7 +115,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime; }
 
 # build LABEL SHA: the tree of SHA in $work/LABEL/src, its binaries in $work/LABEL/bin.
 build() {
@@ -149,26 +150,9 @@ start_node() {
   die "the $label dev node did not become ready (log: $out/failed-node-$label.log)"
 }
 
-# median: the median of the numbers on stdin, one a line.
-median() {
-  sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
-    if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 # median_of DIR ACTION LABEL FIELD: the median of FIELD over LABEL's runs of ACTION.
-median_of() {
-  local f
-  for f in "$1/$2.$3".*.json; do jq -r ".$4" "$f"; done | median
-}
-
-errors_of() {
-  local f sum=0 n
-  for f in "$1/$2.$3".*.json; do
-    n="$(jq '[.errors // {} | .[]] | add // 0' "$f")"
-    sum=$((sum + n))
-  done
-  echo "$sum"
-}
+median_of() { json_median "$4" "$1/$2.$3".*.json; }
+errors_of() { json_errors "$1/$2.$3".*.json; }
 
 echo "bench-pair: BASE $base_rev ($base_sha) vs HEAD $head_rev ($head_sha); raw results in $out" >&2
 load_start="$(loadavg)"
