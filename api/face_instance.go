@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -102,33 +101,23 @@ func (s *Server) InstanceHandler() http.Handler { return instanceHandler{s} }
 type instanceHandler struct{ s *Server }
 
 func (h instanceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := h.s
-	if s.cfg.Audit != nil {
-		a := s.newAuditWriter(w, r)
-		// A node that cannot audit answers 503 in the SDK's format, with
-		// the code the SDK retries.
-		a.unavailable = func(w http.ResponseWriter, requestID, msg string) {
-			w.Header().Set("Content-Type", "application/x-protobuf")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write(encodeInstanceError(http.StatusServiceUnavailable, "ServiceUnavailableTemporary", msg, requestID))
-		}
-		w = a
-		defer a.finish()
-	}
-	defer func() {
-		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler {
-				panic(v)
-			}
-			s.log.Error("panic serving an instance API request", "panic", v, "stack", string(debug.Stack()))
-			writeInstanceError(s, w, newRequestID(), fmt.Errorf("internal panic"))
-		}
-	}()
-	if err := s.cfg.Service.RootKeyMismatch(); err != nil {
-		writeInstanceError(s, w, newRequestID(), err)
-		return
-	}
-	s.serve(w, r, instanceFace{s})
+	h.s.guard(w, r, instanceListener, func(w http.ResponseWriter) { h.s.serve(w, r, instanceFace{h.s}) })
+}
+
+var instanceListener = listener{
+	name:         "instance",
+	audited:      func(string) bool { return true },
+	servesAnyway: func(string) bool { return false },
+	fail: func(s *Server, w http.ResponseWriter, _ *http.Request, requestID string, err error) {
+		writeInstanceError(s, w, requestID, err)
+	},
+	// A node that cannot audit answers 503 in the SDK's format, with the
+	// code the SDK retries.
+	auditRefusal: func(w http.ResponseWriter, requestID, msg string) {
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write(encodeInstanceError(http.StatusServiceUnavailable, "ServiceUnavailableTemporary", msg, requestID))
+	},
 }
 
 // maxInstanceActionName bounds the action name a request may carry into the

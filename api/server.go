@@ -144,8 +144,44 @@ func (s *Server) now() time.Time { return s.cfg.Clock() }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Audit != nil && audited(r.URL.Path) {
+	s.guard(w, r, apiListener, func(w http.ResponseWriter) {
+		h, ok := s.routes[r.URL.Path]
+		if !ok {
+			s.writeError(w, r, "", newRequestID(), fmt.Errorf("%w: %q; API actions are sent to /", errNotFound, r.URL.Path))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// listener is what differs between the listeners a Server answers on (the
+// API, the instance endpoint) outside the request pipeline: which paths are
+// audited, which keep answering on a node with another root key, and how an
+// error is written in the listener's format.
+type listener struct {
+	name         string
+	audited      func(path string) bool
+	servesAnyway func(path string) bool // on a node with another root key
+	fail         func(s *Server, w http.ResponseWriter, r *http.Request, requestID string, err error)
+	auditRefusal func(w http.ResponseWriter, requestID, msg string) // nil: JSON
+}
+
+var apiListener = listener{
+	name:         "API",
+	audited:      audited,
+	servesAnyway: reportsHealth,
+	fail: func(s *Server, w http.ResponseWriter, r *http.Request, requestID string, err error) {
+		s.writeError(w, r, "", requestID, err)
+	},
+}
+
+// guard is the outermost layer of every listener: the audit writer (so a
+// refused or panicking request is audited too), a panic guard that still
+// answers in the listener's format, and the root-key check.
+func (s *Server) guard(w http.ResponseWriter, r *http.Request, l listener, next func(http.ResponseWriter)) {
+	if s.cfg.Audit != nil && l.audited(r.URL.Path) {
 		a := s.newAuditWriter(w, r)
+		a.unavailable = l.auditRefusal
 		w = a
 		// Registered first, so it runs after the panic handler below has
 		// answered: a panicking request is audited too.
@@ -158,22 +194,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error("panic serving request", "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-			s.writeError(w, r, "", newRequestID(), fmt.Errorf("internal panic"))
+			s.log.Error("panic serving request", "listener", l.name, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			l.fail(s, w, r, newRequestID(), fmt.Errorf("internal panic"))
 		}
 	}()
-	if err := s.cfg.Service.RootKeyMismatch(); err != nil && !reportsHealth(r.URL.Path) {
+	if err := s.cfg.Service.RootKeyMismatch(); err != nil && !l.servesAnyway(r.URL.Path) {
 		// A node with another root key can serve nothing; say why rather
 		// than fail each operation its own way.
-		s.writeError(w, r, "", newRequestID(), err)
+		l.fail(s, w, r, newRequestID(), err)
 		return
 	}
-	h, ok := s.routes[r.URL.Path]
-	if !ok {
-		s.writeError(w, r, "", newRequestID(), fmt.Errorf("%w: %q; API actions are sent to /", errNotFound, r.URL.Path))
-		return
-	}
-	h(w, r)
+	next(w)
 }
 
 // reportsHealth tells the paths that keep answering on a node that cannot
