@@ -19,9 +19,10 @@ type catalogue struct {
 	users       map[string]*User // by identityKey(account, name)
 	roles       map[string]*Role // by identityKey(account, name)
 	hsmDomains  map[string]*HSMDomain
-	replay      *replayGuard // nonces of applied signed writes (replay.go)
-	aap         *aapState    // application access objects (aap.go)
-	instanceCA  *InstanceCA  // nil until recorded (instanceca.go)
+	replay      *replayGuard       // nonces of applied signed writes (replay.go)
+	aap         *aapState          // application access objects (aap.go)
+	instanceCA  *InstanceCA        // nil until recorded (instanceca.go)
+	secrets     map[string]*Secret // by secretKey(account, name) (secrets.go)
 }
 
 func newCatalogue() *catalogue {
@@ -38,6 +39,7 @@ func newCatalogue() *catalogue {
 		hsmDomains: map[string]*HSMDomain{},
 		replay:     newReplayGuard(),
 		aap:        newAAPState(),
+		secrets:    map[string]*Secret{},
 	}
 }
 
@@ -60,6 +62,7 @@ func (c *catalogue) shallowCopy() *catalogue {
 		replay:      c.replay.readOnlyCopy(),
 		aap:         c.aap.shallowCopy(),
 		instanceCA:  c.instanceCA,
+		secrets:     copyMap(c.secrets),
 	}
 	for k, v := range c.accounts {
 		n.accounts[k] = v

@@ -162,6 +162,28 @@ func (t CommandType) String() string {
 		return "DeleteClientKey"
 	case CmdSetInstanceCA:
 		return "SetInstanceCA"
+	case CmdCreateSecret:
+		return "CreateSecret"
+	case CmdPutSecretValue:
+		return "PutSecretValue"
+	case CmdUpdateSecret:
+		return "UpdateSecret"
+	case CmdUpdateSecretVersionStage:
+		return "UpdateSecretVersionStage"
+	case CmdSecretRotationPolicy:
+		return "SecretRotationPolicy"
+	case CmdSetSecretPolicy:
+		return "SetSecretPolicy"
+	case CmdDeleteSecret:
+		return "DeleteSecret"
+	case CmdRestoreSecret:
+		return "RestoreSecret"
+	case CmdPurgeSecret:
+		return "PurgeSecret"
+	case CmdRotateRAMSecret:
+		return "RotateRAMSecret"
+	case CmdTagSecret:
+		return "TagSecret"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }

@@ -252,6 +252,10 @@ func (f *FSM) dispatch(l *raft.Log, t CommandType, body []byte) any {
 		CmdCreatePermissionPolicy, CmdUpdatePermissionPolicy, CmdDeletePermissionPolicy,
 		CmdCreateAAP, CmdUpdateAAP, CmdDeleteAAP, CmdCreateClientKey, CmdDeleteClientKey:
 		return f.cat.dispatchAAP(l, t&^IgnoreUnknownFlag, body)
+	case CmdCreateSecret, CmdPutSecretValue, CmdUpdateSecret, CmdUpdateSecretVersionStage,
+		CmdSecretRotationPolicy, CmdSetSecretPolicy, CmdDeleteSecret, CmdRestoreSecret,
+		CmdPurgeSecret, CmdRotateRAMSecret, CmdTagSecret:
+		return f.cat.dispatchSecret(l, t&^IgnoreUnknownFlag, body)
 	case CmdSetInstanceCA:
 		var c SetInstanceCACmd
 		mustDecode(t, l.Index, body, &c)

@@ -33,8 +33,8 @@ import (
 //
 // Records appear by type (meta, accounts, access keys, instances, keys,
 // versions, aliases, import tokens, users, roles, HSM domains, then the
-// replay records of replay.go, the application access records of aap.go
-// and the instance CA), each sorted by id, so two replicas with the same state
+// replay records of replay.go, the application access records of aap.go,
+// the instance CA and the secrets of secrets.go), each sorted by id, so two replicas with the same state
 // write the same bytes after the header. Key material inside is wrapped under
 // the root key: a snapshot is no more secret than the Raft log.
 const (
@@ -120,6 +120,7 @@ type SnapshotInfo struct {
 	Users        int
 	Roles        int
 	HSMDomains   int
+	Secrets      int
 }
 
 // Authenticated reports whether the snapshot carried a MAC (format 2), as
@@ -267,7 +268,10 @@ func (c *catalogue) writeRecords(w io.Writer) error {
 	if err := c.aap.writeRecords(w); err != nil {
 		return err
 	}
-	return c.writeInstanceCA(w)
+	if err := c.writeInstanceCA(w); err != nil {
+		return err
+	}
+	return c.writeSecrets(w)
 }
 
 func (c *catalogue) hash() [32]byte {
@@ -336,6 +340,7 @@ func snapshotInfo(hdr SnapshotHeader, cat *catalogue) SnapshotInfo {
 		Users:          len(cat.users),
 		Roles:          len(cat.roles),
 		HSMDomains:     len(cat.hsmDomains),
+		Secrets:        len(cat.secrets),
 	}
 }
 
@@ -554,6 +559,8 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 		return loadInto(c.hsmDomains, body, func(d *HSMDomain) string { return d.Name })
 	case recInstanceCA:
 		return c.loadInstanceCA(body)
+	case recSecret:
+		return c.loadSecret(body)
 	}
 	if handled, err := c.replay.loadRecord(typ, body); handled {
 		return err
@@ -599,6 +606,9 @@ func (c *catalogue) checkReferences() error {
 		if _, ok := c.accounts[ak.AccountID]; !ok {
 			return fmt.Errorf("access key %s belongs to a missing account", id)
 		}
+	}
+	if err := c.checkSecretReferences(); err != nil {
+		return err
 	}
 	return c.checkAAPReferences()
 }

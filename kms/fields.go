@@ -101,3 +101,24 @@ const (
 	FieldNotBefore            Field = "not before"
 	FieldNotAfter             Field = "not after"
 )
+
+// Inputs of secrets.
+const (
+	FieldSecretName          Field = "secret name"
+	FieldSecretData          Field = "secret data"
+	FieldSecretDataType      Field = "secret data type" // text or binary
+	FieldSecretVersionID     Field = "secret version id"
+	FieldSecretVersionStage  Field = "secret version stage"  // a stage label to read or move
+	FieldSecretVersionStages Field = "secret version stages" // the stages a new version gets
+	FieldSecretType          Field = "secret type"           // Generic or RAMCredentials
+	FieldEncryptionKey       Field = "encryption key"        // the key whose data keys seal a secret
+	FieldExtendedConfig      Field = "extended config"
+	FieldCustomData          Field = "custom data" // ExtendedConfig.CustomData of UpdateSecret
+	FieldSecretPolicy        Field = "secret policy"
+	FieldSecretPolicyName    Field = "secret policy name" // always "default"
+	FieldRecoveryWindowDays  Field = "recovery window days"
+	FieldRemoveFromVersion   Field = "remove from version"
+	FieldMoveToVersion       Field = "move to version"
+	FieldPasswordLength      Field = "password length"
+	FieldExcludeCharacters   Field = "exclude characters"
+)

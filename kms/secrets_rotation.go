@@ -1,0 +1,31 @@
+package kms
+
+import (
+	"context"
+
+	"github.com/raftkms/raftkms/fsm"
+)
+
+// Managed rotation of RAMCredentials secrets and random passwords.
+//
+// CONTRACT (filled in by the secrets work; stubs answer errSecretsTODO):
+// RotateSecret on a RAMCredentials secret creates a new access key for the
+// secret's RAM user and stores {"AccessKeyId","AccessKeySecret",
+// "GenerateTimestamp"} as the new ACSCurrent version in one command
+// (fsm.RotateRAMSecretCmd), which also deletes the key two rotations old.
+// The leader's scheduler rotates secrets whose NextRotation has come.
+
+// RotateSecret rotates a RAMCredentials secret now.
+func (s *Service) RotateSecret(ctx context.Context, c Caller, in RotateSecretInput) (*fsm.Secret, string, uint64, error) {
+	return nil, "", 0, errSecretsTODO
+}
+
+// UpdateSecretRotationPolicy turns a secret's automatic rotation on or off.
+func (s *Service) UpdateSecretRotationPolicy(ctx context.Context, c Caller, in SecretRotationPolicyInput) (uint64, error) {
+	return 0, errSecretsTODO
+}
+
+// GetRandomPassword makes a password from crypto/rand.
+func (s *Service) GetRandomPassword(ctx context.Context, c Caller, in RandomPasswordInput) (string, error) {
+	return "", errSecretsTODO
+}
