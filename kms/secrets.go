@@ -217,3 +217,17 @@ func (s *Service) GetSecretPolicy(ctx context.Context, c Caller, in SecretPolicy
 func (s *Service) SetSecretPolicy(ctx context.Context, c Caller, in SecretPolicyInput) (uint64, error) {
 	return 0, errSecretsTODO
 }
+
+// sealSecretVersion seals data as version versionID of secret (account,
+// name) under encryption key keyID: a fresh data key sealed under the key,
+// the value under the data key, and the keyed digest of the value.
+// Authorization is the caller's business.
+func (s *Service) sealSecretVersion(ctx context.Context, accountID, name, keyID, versionID, dataType, data string) (fsm.SecretVersion, error) {
+	return fsm.SecretVersion{}, errSecretsTODO
+}
+
+// openSecretVersion opens a version sealed by sealSecretVersion. A disabled
+// or pending-deletion encryption key refuses with the key state's error.
+func (s *Service) openSecretVersion(ctx context.Context, sec *fsm.Secret, v fsm.SecretVersion) (string, error) {
+	return "", errSecretsTODO
+}

@@ -29,3 +29,12 @@ func (s *Service) UpdateSecretRotationPolicy(ctx context.Context, c Caller, in S
 func (s *Service) GetRandomPassword(ctx context.Context, c Caller, in RandomPasswordInput) (string, error) {
 	return "", errSecretsTODO
 }
+
+// ramCredentials checks CreateSecret's input for a RAMCredentials secret
+// (ExtendedConfig {"SecretSubType":"RamUserAccessKey","UserName":...},
+// SecretData {"AccessKeys":[{"AccessKeyId","AccessKeySecret"}]} holding one
+// of that user's current keys, checked against the stored secret) and
+// returns the user's name and the access key id the first version holds.
+func (s *Service) ramCredentials(ctx context.Context, c Caller, in SecretInput) (user, accessKeyID string, err error) {
+	return "", "", errSecretsTODO
+}
