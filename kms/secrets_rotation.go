@@ -25,11 +25,6 @@ func (s *Service) UpdateSecretRotationPolicy(ctx context.Context, c Caller, in S
 	return 0, errSecretsTODO
 }
 
-// GetRandomPassword makes a password from crypto/rand.
-func (s *Service) GetRandomPassword(ctx context.Context, c Caller, in RandomPasswordInput) (string, error) {
-	return "", errSecretsTODO
-}
-
 // ramCredentials checks CreateSecret's input for a RAMCredentials secret
 // (ExtendedConfig {"SecretSubType":"RamUserAccessKey","UserName":...},
 // SecretData {"AccessKeys":[{"AccessKeyId","AccessKeySecret"}]} holding one
