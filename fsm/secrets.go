@@ -287,6 +287,12 @@ type RotateRAMSecretCmd struct {
 	AccessKey    AccessKey     `msgpack:"ak"`
 	Version      SecretVersion `msgpack:"version"`
 	NextRotation int64         `msgpack:"next"`
+	// ExpectCurrent, when set, is the version the proposer saw as
+	// ACSCurrent: the rotation applies only if it still is (the leader's
+	// scheduler sets it, so that a leader whose catalogue lags behind a
+	// rotation already committed does not rotate the secret twice and
+	// retire a key readers may still hold).
+	ExpectCurrent string `msgpack:"expect,omitempty"`
 }
 
 // TagSecretCmd sets Tags and removes Remove (tag keys) on a secret.
@@ -604,6 +610,9 @@ func (c *catalogue) applyRotateRAMSecret(cmd *RotateRAMSecretCmd, index uint64) 
 	}
 	if s.Type != SecretTypeRAMCredentials {
 		return fmt.Errorf("%w: only RAMCredentials secrets rotate by themselves", ErrSecretType)
+	}
+	if cmd.ExpectCurrent != "" && s.Stages[StageCurrent] != cmd.ExpectCurrent {
+		return fmt.Errorf("%w: the secret's current version is no longer %s", ErrPreconditionFailed, cmd.ExpectCurrent)
 	}
 	u, ok := c.users[identityKey(s.AccountID, s.RAMUser)]
 	if !ok {

@@ -10,9 +10,9 @@ import (
 )
 
 // RunScheduler performs the leader's duties every interval while this node
-// leads: automatic rotation, the end of deletion windows, expiry of imported
-// material and of import tokens, and the instance CA of a cluster that has
-// none. Each duty is a proposal through Raft, never
+// leads: automatic rotation (of keys and of RAMCredentials secrets), the end
+// of deletion windows (of keys and of secrets), expiry of imported material
+// and of import tokens, and the instance CA of a cluster that has none. Each duty is a proposal through Raft, never
 // a side effect of Apply, and is decided from the catalogue alone, so a new
 // leader (or a restarted one) picks up exactly where the last one stopped.
 func (s *Service) RunScheduler(ctx context.Context, interval time.Duration) {
@@ -52,7 +52,8 @@ func (s *Service) SchedulerTick(ctx context.Context) (int, error) {
 		switch {
 		case err == nil:
 			done++
-		case errors.Is(err, fsm.ErrPreconditionFailed), errors.Is(err, fsm.ErrKeyNotFound):
+		case errors.Is(err, fsm.ErrPreconditionFailed), errors.Is(err, fsm.ErrKeyNotFound),
+			errors.Is(err, fsm.ErrSecretNotFound), errors.Is(err, fsm.ErrSecretPendingDeletion):
 			// Another proposal got there first.
 		case firstErr == nil:
 			firstErr = err
@@ -87,6 +88,30 @@ func (s *Service) SchedulerTick(ctx context.Context) (int, error) {
 		case k.Origin == OriginExternal && k.MaterialExpireTime > 0 && k.MaterialExpireTime <= nowMs && k.State != fsm.StatePendingDeletion:
 			s.forgetKey(k)
 			try(fsm.CmdDeleteKeyMaterial, fsm.DeleteKeyMaterialCmd{Now: nowMs, KeyID: k.ID, Expired: true})
+		}
+	}
+	for _, sec := range s.fsm.AllSecrets() {
+		if ctx.Err() != nil {
+			break
+		}
+		switch {
+		case sec.PendingDeletion() && sec.PlannedDeleteAt <= nowMs:
+			try(fsm.CmdPurgeSecret, fsm.SecretNameCmd{Now: nowMs, AccountID: sec.AccountID, Name: sec.Name})
+		case !sec.PendingDeletion() && sec.Type == fsm.SecretTypeRAMCredentials && sec.AutoRotation &&
+			sec.NextRotation > 0 && sec.NextRotation <= nowMs:
+			// Expecting the current version keeps a leader whose catalogue
+			// lags from rotating twice (fsm.RotateRAMSecretCmd).
+			cmd, err := s.ramRotation(ctx, sec, newUUID(), now, sec.Stages[fsm.StageCurrent])
+			if err != nil {
+				// A disabled encryption key, an HSM domain with no node
+				// up: the secret rotates on a later tick.
+				s.log.Warn("automatic rotation of a secret: not yet", "account", sec.AccountID, "secret", sec.Name, "error", err)
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			try(fsm.CmdRotateRAMSecret, cmd)
 		}
 	}
 	for _, tok := range s.fsm.ImportTokens() {

@@ -2,34 +2,375 @@ package kms
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
 
+	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
 )
 
-// Managed rotation of RAMCredentials secrets and random passwords.
+// Managed rotation of RAMCredentials secrets.
 //
-// CONTRACT (filled in by the secrets work; stubs answer errSecretsTODO):
-// RotateSecret on a RAMCredentials secret creates a new access key for the
-// secret's RAM user and stores {"AccessKeyId","AccessKeySecret",
-// "GenerateTimestamp"} as the new ACSCurrent version in one command
-// (fsm.RotateRAMSecretCmd), which also deletes the key two rotations old.
-// The leader's scheduler rotates secrets whose NextRotation has come.
+// A RAMCredentials secret holds an access key of one RAM user of the
+// secret's account. Its first version is what CreateSecret was given,
+// {"AccessKeys":[{"AccessKeyId","AccessKeySecret"}]}, checked against the
+// catalogue by ramCredentials. Each rotation (RotateSecret now, or the
+// leader's scheduler once NextRotation has come) makes a new access key for
+// the user exactly as CreateAccessKey does (id, secret, the secret wrapped
+// under the root key), seals
+//
+//	{"AccessKeyId":"LTAI...","AccessKeySecret":"...","GenerateTimestamp":"2026-03-01T12:00:00Z"}
+//
+// (the shape the reference stores and the secrets-manager clients parse;
+// GenerateTimestamp is UTC, seconds, RFC 3339 with Z) as a new version, and
+// proposes one fsm.RotateRAMSecretCmd: the key and the version, labelled
+// ACSCurrent, enter together; ACSPrevious moves to the version that was
+// current; the key of the version that lost ACSPrevious (two rotations old)
+// is deleted. Unlike the reference, which deletes the old key at once, one
+// generation stays valid, so a reader whose cache still holds the previous
+// value never holds a dead key. The user therefore never has more than the
+// two keys the secret names; a user with another key of its own cannot be
+// rotated (fsm.ErrAccessKeyLimit) until that key is deleted.
+//
+// Generic secrets rotate by PutSecretValue: RotateSecret and automatic
+// rotation refuse them with fsm.ErrSecretType.
 
-// RotateSecret rotates a RAMCredentials secret now.
-func (s *Service) RotateSecret(ctx context.Context, c Caller, in RotateSecretInput) (*fsm.Secret, string, uint64, error) {
-	return nil, "", 0, errSecretsTODO
+// ramUserAccessKey is the SecretSubType of a RAMCredentials secret's
+// extended configuration.
+const ramUserAccessKey = "RamUserAccessKey"
+
+// Limits of automatic rotation of secrets (UpdateSecretRotationPolicy,
+// CreateSecret's RotationInterval): 6 hours to 365 days.
+const (
+	minSecretRotation = 6 * 3600
+	maxSecretRotation = 8760 * 3600
+)
+
+// generateTimestampLayout is GenerateTimestamp's: UTC, to the second.
+const generateTimestampLayout = "2006-01-02T15:04:05Z"
+
+// rotatedValue is the value of a rotated version; the field order is the
+// reference's.
+type rotatedValue struct {
+	AccessKeyID       string `json:"AccessKeyId"`
+	AccessKeySecret   string `json:"AccessKeySecret"`
+	GenerateTimestamp string `json:"GenerateTimestamp"`
 }
 
-// UpdateSecretRotationPolicy turns a secret's automatic rotation on or off.
+// RotateSecret rotates a RAMCredentials secret now; in.VersionID (required,
+// as in the reference) names the new version.
+//
+// Idempotency: a VersionId the secret already has is refused with
+// fsm.ErrSecretVersionExists, unless it names the rotation that made the
+// current version (it is ACSCurrent, holds an access key and was made at
+// the secret's LastRotation): then the call is a retry of that rotation and
+// succeeds without rotating again, answering that version. (The reference
+// answers success for any VersionId it has; this is stricter, so that a
+// VersionId reused by mistake is not silently taken for a rotation.)
+func (s *Service) RotateSecret(ctx context.Context, c Caller, in RotateSecretInput) (*fsm.Secret, string, uint64, error) {
+	if in.Name == "" {
+		return nil, "", 0, missing(FieldSecretName)
+	}
+	if err := checkRotationVersionID(in.VersionID); err != nil {
+		return nil, "", 0, err
+	}
+	sec, err := s.secretToRotate(ctx, c, "kms:RotateSecret", in.Name)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	if sec.Type != fsm.SecretTypeRAMCredentials {
+		return nil, "", 0, fmt.Errorf("%w: %s is a %s secret; Generic secrets rotate by PutSecretValue (the new version becomes ACSCurrent)", fsm.ErrSecretType, sec.Name, sec.Type)
+	}
+	if sameRotation(sec, in.VersionID) {
+		return sec, in.VersionID, sec.ModifyIndex, nil
+	}
+	if _, ok := sec.Version(in.VersionID); ok {
+		return nil, "", 0, fmt.Errorf("%w: %s", fsm.ErrSecretVersionExists, in.VersionID)
+	}
+	cmd, err := s.ramRotation(ctx, sec, in.VersionID, s.now(), "")
+	if err != nil {
+		return nil, "", 0, err
+	}
+	idx, err := s.propose(ctx, fsm.CmdRotateRAMSecret, cmd)
+	if errors.Is(err, fsm.ErrSecretVersionExists) {
+		// The same VersionId applied first by a concurrent call (or by
+		// this call's first attempt, forwarded twice): the same rotation.
+		if cur, ok := s.fsm.Secret(sec.AccountID, sec.Name); ok && sameRotation(cur, in.VersionID) {
+			return cur, in.VersionID, cur.ModifyIndex, nil
+		}
+	}
+	if err != nil {
+		return nil, "", idx, err
+	}
+	cur, ok := s.fsm.Secret(sec.AccountID, sec.Name)
+	if !ok {
+		// Deleted (forced) right after the rotation applied.
+		return nil, "", idx, fmt.Errorf("%w: %s", fsm.ErrSecretNotFound, sec.Name)
+	}
+	return cur, in.VersionID, idx, nil
+}
+
+// sameRotation reports whether version id is the one the secret's latest
+// rotation made and it is still current.
+func sameRotation(sec *fsm.Secret, id string) bool {
+	v, ok := sec.Version(id)
+	return ok && v.AccessKeyID != "" && sec.Stages[fsm.StageCurrent] == id &&
+		sec.LastRotation != 0 && v.CreatedAt == sec.LastRotation
+}
+
+// ramRotation builds one rotation of a RAMCredentials secret: a new access
+// key of the secret's user and the version holding it, sealed under the
+// secret's encryption key. expectCurrent, if set, makes the command apply
+// only while that version is still ACSCurrent. The plaintext value exists
+// only in this call.
+func (s *Service) ramRotation(ctx context.Context, sec *fsm.Secret, versionID string, now time.Time, expectCurrent string) (fsm.RotateRAMSecretCmd, error) {
+	nowMs := now.UnixMilli()
+	ak, secret, err := s.newAccessKey(sec.AccountID, UserArn(sec.AccountID, sec.RAMUser), nowMs)
+	if err != nil {
+		return fsm.RotateRAMSecretCmd{}, err
+	}
+	value, err := json.Marshal(rotatedValue{
+		AccessKeyID: ak.ID, AccessKeySecret: secret,
+		GenerateTimestamp: now.UTC().Format(generateTimestampLayout),
+	})
+	if err != nil {
+		return fsm.RotateRAMSecretCmd{}, err
+	}
+	v, err := s.sealSecretVersion(ctx, sec.AccountID, sec.Name, sec.EncryptionKeyID, versionID, "text", string(value))
+	clear(value)
+	if err != nil {
+		return fsm.RotateRAMSecretCmd{}, fmt.Errorf("rotating secret %s: %w", sec.Name, err)
+	}
+	v.ID, v.CreatedAt, v.AccessKeyID = versionID, nowMs, ak.ID
+	if v.DataType == "" {
+		v.DataType = "text"
+	}
+	var next int64
+	if sec.AutoRotation && sec.RotationInterval > 0 {
+		next = nowMs + sec.RotationInterval*1000
+	}
+	return fsm.RotateRAMSecretCmd{
+		Now: nowMs, AccountID: sec.AccountID, Name: sec.Name,
+		AccessKey: ak, Version: v, NextRotation: next, ExpectCurrent: expectCurrent,
+	}, nil
+}
+
+// UpdateSecretRotationPolicy turns a secret's automatic rotation on (with
+// RotationInterval, required then, "<n>d|h|m|s" between 6 hours and 365
+// days) or off (RotationInterval ignored). Only RAMCredentials secrets
+// rotate by themselves: a Generic secret is refused with fsm.ErrSecretType,
+// as RotateSecret refuses it.
 func (s *Service) UpdateSecretRotationPolicy(ctx context.Context, c Caller, in SecretRotationPolicyInput) (uint64, error) {
-	return 0, errSecretsTODO
+	if in.Name == "" {
+		return 0, missing(FieldSecretName)
+	}
+	var secs int64
+	if in.Enable {
+		var err error
+		if secs, err = parseSecretRotationIntervalRot(in.RotationInterval); err != nil {
+			return 0, err
+		}
+	}
+	sec, err := s.secretToRotate(ctx, c, "kms:UpdateSecretRotationPolicy", in.Name)
+	if err != nil {
+		return 0, err
+	}
+	if sec.Type != fsm.SecretTypeRAMCredentials {
+		return 0, fmt.Errorf("%w: %s is a %s secret; only RAMCredentials secrets rotate automatically (Generic secrets rotate by PutSecretValue)", fsm.ErrSecretType, sec.Name, sec.Type)
+	}
+	return s.propose(ctx, fsm.CmdSecretRotationPolicy, fsm.SecretRotationPolicyCmd{
+		Now: s.nowMillis(), AccountID: sec.AccountID, Name: sec.Name, Enable: in.Enable, IntervalSec: secs,
+	})
+}
+
+// secretToRotate finds a live secret of the caller's account and
+// authorizes action on it. A miss costs one read-index round trip.
+func (s *Service) secretToRotate(ctx context.Context, c Caller, action, name string) (*fsm.Secret, error) {
+	var sec *fsm.Secret
+	ok, err := s.found(ctx, func() bool {
+		var hit bool
+		sec, hit = s.fsm.Secret(c.AccountID, name)
+		return hit
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", fsm.ErrSecretNotFound, name)
+	}
+	if err := s.authorizeSecretRot(ctx, c, action, sec); err != nil {
+		return nil, err
+	}
+	if sec.PendingDeletion() {
+		return nil, fmt.Errorf("%w: %s", fsm.ErrSecretPendingDeletion, name)
+	}
+	return sec, nil
+}
+
+// authorizeSecretRot authorizes action on a secret.
+//
+// PROVISIONAL: the core's secret authorization (secrets_authz.go: RAM
+// policies and the secret's policy, as for keys) replaces it once merged;
+// until then only the caller's RAM policies of its own account decide, on
+// the secret's ARN, with an explicit Deny winning.
+func (s *Service) authorizeSecretRot(ctx context.Context, c Caller, action string, sec *fsm.Secret) error {
+	if c.Client != nil || c.AccountID != sec.AccountID {
+		return denial(action, c)
+	}
+	ev := newEvaluation(ctx)
+	e := s.envFor(c, nil)
+	arn := s.SecretArn(sec)
+	allow := false
+	for _, st := range s.ramStatements(c) {
+		if ev.anyGlob(st.actions, action) && ev.anyGlob(st.resources, arn) && ev.conditionsHold(st.conditions, e) {
+			if st.effect == "Deny" {
+				return denial(action, c)
+			}
+			allow = true
+		}
+	}
+	if ev.stopped() {
+		return ev.fail(action)
+	}
+	if !allow {
+		return denial(action, c)
+	}
+	return nil
+}
+
+// rotationVersionIDPattern is a secret VersionId: 1 to 64 of letters,
+// digits and _ . -
+var rotationVersionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+func checkRotationVersionID(id string) error {
+	if id == "" {
+		return missing(FieldSecretVersionID)
+	}
+	if !rotationVersionIDPattern.MatchString(id) {
+		return invalid(FieldSecretVersionID, "1 to 64 of letters, digits and _ . -")
+	}
+	return nil
+}
+
+// parseSecretRotationIntervalRot reads a secret's RotationInterval,
+// "<n>d", "<n>h", "<n>m" or "<n>s" (a bare number is seconds), between 6
+// hours and 365 days, and returns seconds.
+//
+// PROVISIONAL: the core's interval parser for secrets replaces it once
+// merged.
+func parseSecretRotationIntervalRot(v string) (int64, error) {
+	if v == "" {
+		return 0, missing(FieldRotationInterval)
+	}
+	unit, num := int64(1), v
+	switch v[len(v)-1] {
+	case 'd':
+		unit, num = 86400, v[:len(v)-1]
+	case 'h':
+		unit, num = 3600, v[:len(v)-1]
+	case 'm':
+		unit, num = 60, v[:len(v)-1]
+	case 's':
+		num = v[:len(v)-1]
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > maxSecretRotation {
+		return 0, invalid(FieldRotationInterval, fmt.Sprintf("%q is not a duration like 30d, 12h or 604800s", v))
+	}
+	secs := n * unit
+	if secs < minSecretRotation || secs > maxSecretRotation {
+		return 0, invalid(FieldRotationInterval, "must be between 6 hours and 8760 hours (365 days)")
+	}
+	return secs, nil
 }
 
 // ramCredentials checks CreateSecret's input for a RAMCredentials secret
 // (ExtendedConfig {"SecretSubType":"RamUserAccessKey","UserName":...},
-// SecretData {"AccessKeys":[{"AccessKeyId","AccessKeySecret"}]} holding one
-// of that user's current keys, checked against the stored secret) and
-// returns the user's name and the access key id the first version holds.
+// SecretData {"AccessKeys":[{"AccessKeyId","AccessKeySecret"}]} holding
+// exactly one active access key of that user, whose secret must be the
+// stored one) and returns the user's name and the access key id the first
+// version holds. The user must be of the caller's account. No error names
+// the secret given; a key that does not exist and a key of someone else
+// get the same answer.
 func (s *Service) ramCredentials(ctx context.Context, c Caller, in SecretInput) (user, accessKeyID string, err error) {
-	return "", "", errSecretsTODO
+	if strings.TrimSpace(in.ExtendedConfig) == "" {
+		return "", "", missing(FieldExtendedConfig)
+	}
+	var ext struct {
+		SecretSubType string `json:"SecretSubType"`
+		UserName      string `json:"UserName"`
+	}
+	if err := json.Unmarshal([]byte(in.ExtendedConfig), &ext); err != nil {
+		return "", "", invalid(FieldExtendedConfig, `must be a JSON object like {"SecretSubType":"RamUserAccessKey","UserName":"..."}`)
+	}
+	if ext.SecretSubType != ramUserAccessKey {
+		return "", "", invalid(FieldExtendedConfig, `a RAMCredentials secret needs "SecretSubType":"RamUserAccessKey"`)
+	}
+	if ext.UserName == "" || !namePattern.MatchString(ext.UserName) {
+		return "", "", invalid(FieldExtendedConfig, "UserName must name a RAM user: 1 to 64 of letters, digits and . _ - @")
+	}
+	if in.DataType != "" && in.DataType != "text" {
+		return "", "", invalid(FieldSecretDataType, "a RAMCredentials secret holds text")
+	}
+	var data struct {
+		AccessKeys []struct {
+			AccessKeyID     string `json:"AccessKeyId"`
+			AccessKeySecret string `json:"AccessKeySecret"`
+		} `json:"AccessKeys"`
+	}
+	// The decoder's error may quote the data: never pass it on.
+	if in.Data == "" {
+		return "", "", missing(FieldSecretData)
+	}
+	if err := json.Unmarshal([]byte(in.Data), &data); err != nil || len(data.AccessKeys) != 1 ||
+		data.AccessKeys[0].AccessKeyID == "" || data.AccessKeys[0].AccessKeySecret == "" {
+		return "", "", invalid(FieldSecretData, `a RAMCredentials secret's data is {"AccessKeys":[{"AccessKeyId":"...","AccessKeySecret":"..."}]}, with exactly one access key of the user`)
+	}
+	id, given := data.AccessKeys[0].AccessKeyID, data.AccessKeys[0].AccessKeySecret
+	ok, err := s.found(ctx, func() bool { _, ok := s.fsm.User(c.AccountID, ext.UserName); return ok })
+	if err != nil {
+		return "", "", err
+	}
+	if !ok {
+		return "", "", fmt.Errorf("%w: %s", fsm.ErrUserNotFound, ext.UserName)
+	}
+	var ak *fsm.AccessKey
+	ok, err = s.found(ctx, func() bool {
+		var hit bool
+		ak, hit = s.fsm.AccessKey(id)
+		return hit
+	})
+	if err != nil {
+		return "", "", err
+	}
+	if !ok || ak.AccountID != c.AccountID || ak.Principal != UserArn(c.AccountID, ext.UserName) {
+		return "", "", fmt.Errorf("%w: %q is not an access key of RAM user %s", fsm.ErrAccessKeyMissing, shortID(id), ext.UserName)
+	}
+	if ak.Status != "Active" {
+		return "", "", invalid(FieldSecretData, fmt.Sprintf("access key %s is not active", ak.ID))
+	}
+	stored, err := s.root.Unwrap(ak.WrappedSecret, kcrypto.SecretAAD(ak.ID))
+	if err != nil {
+		return "", "", fmt.Errorf("access key %s: %w", ak.ID, err)
+	}
+	match := subtle.ConstantTimeCompare(stored, []byte(given)) == 1
+	clear(stored)
+	if !match {
+		return "", "", invalid(FieldSecretData, fmt.Sprintf("the AccessKeySecret is not the secret of access key %s", ak.ID))
+	}
+	return ext.UserName, ak.ID, nil
+}
+
+// shortID bounds a client-given id quoted in an error.
+func shortID(id string) string {
+	if len(id) > 64 {
+		return id[:64] + "..."
+	}
+	return id
 }
