@@ -101,10 +101,15 @@ func (s *Service) SchedulerTick(ctx context.Context) (int, error) {
 			sec.NextRotation > 0 && sec.NextRotation <= nowMs:
 			// Expecting the current version keeps a leader whose catalogue
 			// lags from rotating twice (fsm.RotateRAMSecretCmd).
-			cmd, err := s.ramRotation(ctx, sec, newUUID(), now, sec.Stages[fsm.StageCurrent])
+			err := s.ramRotationBlocked(sec)
+			var cmd fsm.RotateRAMSecretCmd
+			if err == nil {
+				cmd, err = s.ramRotation(ctx, sec, newUUID(), now, sec.Stages[fsm.StageCurrent])
+			}
 			if err != nil {
 				// A disabled encryption key, an HSM domain with no node
-				// up: the secret rotates on a later tick.
+				// up, a RAM user with a key of its own: the secret
+				// rotates on a later tick, and nothing is proposed now.
 				s.log.Warn("automatic rotation of a secret: not yet", "account", sec.AccountID, "secret", sec.Name, "error", err)
 				if firstErr == nil {
 					firstErr = err

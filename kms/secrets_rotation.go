@@ -93,6 +93,9 @@ func (s *Service) RotateSecret(ctx context.Context, c Caller, in RotateSecretInp
 	if _, ok := sec.Version(in.VersionID); ok {
 		return nil, "", 0, fmt.Errorf("%w: %s", fsm.ErrSecretVersionExists, in.VersionID)
 	}
+	if err := s.ramRotationBlocked(sec); err != nil {
+		return nil, "", 0, err
+	}
 	cmd, err := s.ramRotation(ctx, sec, in.VersionID, s.now(), "")
 	if err != nil {
 		return nil, "", 0, err
@@ -122,6 +125,34 @@ func sameRotation(sec *fsm.Secret, id string) bool {
 	v, ok := sec.Version(id)
 	return ok && v.AccessKeyID != "" && sec.Stages[fsm.StageCurrent] == id &&
 		sec.LastRotation != 0 && v.CreatedAt == sec.LastRotation
+}
+
+// ramRotationBlocked tells, from this node's catalogue, why a rotation of
+// sec would be refused: its RAM user is gone, or holds a key of its own
+// beside the ones the secret names, so that a new key would exceed
+// fsm.MaxAccessKeysPerIdentity. The catalogue decides again when the
+// rotation applies; checking first spares the scheduler a refused
+// proposal on every tick while the user's keys stay as they are.
+func (s *Service) ramRotationBlocked(sec *fsm.Secret) error {
+	if _, ok := s.fsm.User(sec.AccountID, sec.RAMUser); !ok {
+		return fmt.Errorf("%w: %s (the RAM user of secret %s)", fsm.ErrUserNotFound, sec.RAMUser, sec.Name)
+	}
+	var retired string
+	if prev, ok := sec.Stages[fsm.StagePrevious]; ok {
+		if v, ok := sec.Version(prev); ok {
+			retired = v.AccessKeyID
+		}
+	}
+	n := 0
+	for _, ak := range s.fsm.AccessKeysOf(UserArn(sec.AccountID, sec.RAMUser)) {
+		if ak.ID != retired {
+			n++
+		}
+	}
+	if n >= fsm.MaxAccessKeysPerIdentity {
+		return fmt.Errorf("%w: RAM user %s has %d access keys besides the one this rotation retires; delete one that secret %s does not hold", fsm.ErrAccessKeyLimit, sec.RAMUser, n, sec.Name)
+	}
+	return nil
 }
 
 // ramRotation builds one rotation of a RAMCredentials secret: a new access

@@ -531,3 +531,26 @@ func TestScheduler_RotatesRAMSecrets(t *testing.T) {
 		}
 	}
 }
+
+// A RAM user holding a key of its own beside the secret's cannot rotate
+// (two keys at most): RotateSecret says so, and the scheduler proposes
+// nothing on any tick until a key is deleted.
+func TestRotation_UserWithAKeyOfItsOwn(t *testing.T) {
+	e := newSvcEnv(t)
+	id, _ := e.ramUser(t, "app")
+	if _, err := e.svc.CreateAccessKey(bg, e.caller, "app"); err != nil {
+		t.Fatal(err)
+	}
+	e.rawSecret(t, fsm.Secret{Name: "acs/ram/user/app", Type: fsm.SecretTypeRAMCredentials, RAMUser: "app", AutoRotation: true, RotationInterval: 86400}, id)
+	e.clock.Advance(48 * time.Hour)
+	e.unchanged(t, "a blocked rotation", func() {
+		_, _, _, err := e.svc.RotateSecret(bg, e.caller, RotateSecretInput{Name: "acs/ram/user/app", VersionID: "r1"})
+		wantErr(t, "RotateSecret", err, fsm.ErrAccessKeyLimit)
+		before := e.store.index
+		n, err := e.svc.SchedulerTick(bg)
+		wantErr(t, "SchedulerTick", err, fsm.ErrAccessKeyLimit)
+		if n != 0 || e.store.index != before {
+			t.Errorf("the scheduler made %d changes, %d proposals", n, e.store.index-before)
+		}
+	})
+}
