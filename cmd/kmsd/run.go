@@ -183,6 +183,7 @@ func (c config) httpLimits() node.HTTPLimits {
 	return node.HTTPLimits{
 		ReadHeaderTimeout: c.httpReadHeaderTimeout, ReadTimeout: c.httpReadTimeout,
 		WriteTimeout: c.httpWriteTimeout, IdleTimeout: c.httpIdleTimeout, MaxConnections: c.maxConnections,
+		NonceCacheEntries: c.nonceCacheEntries,
 	}
 }
 
