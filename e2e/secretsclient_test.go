@@ -52,6 +52,13 @@ import (
 //     endpoint for client keys granted CryptoServiceSecretUser on secret/*,
 //     refused (Forbidden.NoPermission) for one granted only keys; and
 //     PutSecretValue.
+//
+// The shared-gateway path parses GetSecretValue's JSON with
+// alibaba-cloud-sdk-go's decoder into string fields: a string, number, bool
+// or null is accepted where a string is expected, an object or array is an
+// SDK.JsonUnmarshalError. So ExtendedConfig must be JSON text inside a
+// string, and VersionStages the object {"VersionStage":["ACSCurrent"]}
+// (an array fails the whole answer).
 
 // secretsCluster is three kmsd processes serving the API over HTTPS (a
 // certificate from `kmsctl operator tls`) and the instance API, initialized,
