@@ -269,7 +269,14 @@ func TestSecretApply_RotateRAMCredentials(t *testing.T) {
 	v1 := secretVersion("v1", "ak1")
 	v1.AccessKeyID = "AK1"
 	name := "acs/ram/user/bob"
-	h.mustApply(CmdCreateSecret, CreateSecretCmd{Now: 3000, Secret: Secret{AccountID: acct, Name: name, Type: SecretTypeRAMCredentials, RAMUser: "bob", EncryptionKeyID: "k1"}, Version: v1})
+	create := CreateSecretCmd{Now: 3000, Secret: Secret{AccountID: acct, Name: name, Type: SecretTypeRAMCredentials, RAMUser: "bob", EncryptionKeyID: "k1"}, Version: v1}
+	// The first version must hold an access key of the user.
+	for what, id := range map[string]string{"no access key": "", "a missing access key": "AK9", "the root's access key": "LTAIexample"} {
+		bad := create
+		bad.Version.AccessKeyID = id
+		h.refused("a RAMCredentials secret with "+what, ErrPreconditionFailed, CmdCreateSecret, bad)
+	}
+	h.mustApply(CmdCreateSecret, create)
 	rotate := func(now int64, id string) RotateRAMSecretCmd {
 		v := secretVersion("r-"+id, id)
 		v.AccessKeyID = id
