@@ -17,7 +17,6 @@ import (
 
 // Secrets (fsm/secrets.go holds the model): the core's operations.
 //
-// CONTRACT (filled in by the secrets work; stubs answer errSecretsTODO):
 //   - A version's value is sealed with a fresh 256-bit data key under the
 //     secret's encryption key (any symmetric ENCRYPT/DECRYPT key of the
 //     account, software or HSM; the account's default key when none is
@@ -25,9 +24,13 @@ import (
 //   - Reading a value needs kms:GetSecretValue on the secret (RAM policy,
 //     secret policy) AND kms:Decrypt on its encryption key; a disabled or
 //     pending-deletion encryption key refuses with the key state's error.
+//     Sealing one (CreateSecret, PutSecretValue) needs kms:GenerateDataKey
+//     on the key (secrets_authz.go).
 //   - Client keys (the instance face) read with CryptoServiceSecretUser on
-//     secret/<name> of the encryption key's instance.
+//     secret/<name> of the secret's instance (secrets_authz.go).
+//   - Managed rotation and random passwords: secrets_rotation.go.
 
+// errSecretsTODO answers the parts not written yet (secrets_rotation.go).
 var errSecretsTODO = errors.New("secrets: not implemented yet")
 
 // SecretInput is CreateSecret's input.
