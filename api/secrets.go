@@ -388,9 +388,18 @@ func (s *Server) updateSecretRotationPolicy(c *call) (any, error) {
 	return map[string]any{"SecretName": name}, nil
 }
 
+// secretPolicyName is the PolicyName parameter; a secret has one policy,
+// "default", which is also what an absent PolicyName names.
+func secretPolicyName(c *call) string {
+	if v, given := c.p["PolicyName"]; given {
+		return v
+	}
+	return "default"
+}
+
 func (s *Server) getSecretPolicy(c *call) (any, error) {
 	policy, err := s.cfg.Service.GetSecretPolicy(c.ctx, c.caller, kms.SecretPolicyInput{
-		Name: c.p.str("SecretName"), PolicyName: c.p.str("PolicyName")})
+		Name: c.p.str("SecretName"), PolicyName: secretPolicyName(c)})
 	if err != nil {
 		return nil, err
 	}
@@ -399,7 +408,7 @@ func (s *Server) getSecretPolicy(c *call) (any, error) {
 
 func (s *Server) setSecretPolicy(c *call) (any, error) {
 	idx, err := s.cfg.Service.SetSecretPolicy(c.ctx, c.caller, kms.SecretPolicyInput{
-		Name: c.p.str("SecretName"), PolicyName: c.p.str("PolicyName"), Policy: c.p.str("Policy")})
+		Name: c.p.str("SecretName"), PolicyName: secretPolicyName(c), Policy: c.p.str("Policy")})
 	c.index = idx
 	return nil, err
 }
