@@ -33,7 +33,9 @@ func (tn *testNode) instanceClient(t *testing.T, name, permission string, resour
 	tn.must(t, "CreateApplicationAccessPoint", map[string]string{"Name": name, "Policies": `["` + name + `"]`}, nil)
 	var ck struct{ ClientKeyId, PrivateKeyData string }
 	tn.must(t, "CreateClientKey", map[string]string{"AapName": name, "Password": instanceKeyPassword}, &ck)
-	var inst struct{ KmsInstance struct{ CaCertificateChainPem string } }
+	var inst struct {
+		KmsInstance struct{ CaCertificateChainPem string }
+	}
 	tn.must(t, "GetKmsInstance", map[string]string{"KmsInstanceId": tn.InstanceID}, &inst)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, []byte(inst.KmsInstance.CaCertificateChainPem), 0o600); err != nil {

@@ -353,7 +353,9 @@ func testSDKSecrets(t *testing.T, tn *testNode, clock *fakeClock, c *kmssdk.Clie
 // the previous one keeps working.
 func testSDKRAMSecret(t *testing.T, tn *testNode, clock *fakeClock, c *kmssdk.Client, keyID string, step func(string, error, any, ...string)) {
 	tn.must(t, "CreateUser", map[string]string{"UserName": "app"}, nil)
-	var ak struct{ AccessKey struct{ AccessKeyId, AccessKeySecret string } }
+	var ak struct {
+		AccessKey struct{ AccessKeyId, AccessKeySecret string }
+	}
 	tn.must(t, "CreateAccessKey", map[string]string{"UserName": "app"}, &ak)
 	first := ak.AccessKey
 	data, _ := json.Marshal(map[string]any{"AccessKeys": []map[string]string{{"AccessKeyId": first.AccessKeyId, "AccessKeySecret": first.AccessKeySecret}}})
