@@ -431,9 +431,12 @@ func (s *Server) getRandomPassword(c *call) (any, error) {
 	if in.ExcludePunctuation, err = c.p.boolean("ExcludePunctuation"); err != nil {
 		return nil, err
 	}
-	if in.RequireEachIncludedType, err = c.p.boolean("RequireEachIncludedType"); err != nil {
+	// The reference requires every included type unless told otherwise.
+	each, err := c.p.optBoolean("RequireEachIncludedType")
+	if err != nil {
 		return nil, err
 	}
+	in.RequireEachIncludedType = each == nil || *each
 	pw, err := s.cfg.Service.GetRandomPassword(c.ctx, c.caller, in)
 	if err != nil {
 		return nil, err

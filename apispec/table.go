@@ -365,7 +365,7 @@ var table = []Action{
 			typed(optDoc("ExcludeUppercase", "no upper-case letters"), Boolean),
 			typed(optDoc("ExcludeNumbers", "no digits"), Boolean),
 			typed(optDoc("ExcludePunctuation", "no punctuation"), Boolean),
-			typed(optDoc("RequireEachIncludedType", "at least one character of each kind not excluded"), Boolean),
+			typed(optDoc("RequireEachIncludedType", "at least one character of each kind not excluded (default true)"), Boolean),
 		},
 		Example: "--PasswordLength 24 --ExcludePunctuation true --RequireEachIncludedType true"},
 
