@@ -5,6 +5,7 @@ import (
 
 	"github.com/raftkms/raftkms/apispec"
 	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/kms"
 )
 
 // The official SDK sends UpdateSecret's ExtendedConfig.CustomData map as
@@ -49,6 +50,22 @@ func TestSecretAnswers_RotationFields(t *testing.T) {
 	} {
 		if r, i, n := secretRotation(&tc.sec), secretInterval(&tc.sec), secretNextRotation(&tc.sec); r != tc.rotation || i != tc.interval || n != tc.next {
 			t.Errorf("%+v: AutomaticRotation %q, RotationInterval %q, NextRotationDate %q; want %q %q %q", tc.sec, r, i, n, tc.rotation, tc.interval, tc.next)
+		}
+	}
+}
+
+// Reading a value and listing are reads, every change a write; a random
+// password is a read (it changes nothing and names no key).
+func TestRPCClass_OfTheSecretsActions(t *testing.T) {
+	for action, want := range map[string]string{
+		"GetSecretValue": kms.ClassRead, "DescribeSecret": kms.ClassRead, "ListSecrets": kms.ClassRead,
+		"ListSecretVersionIds": kms.ClassRead, "GetSecretPolicy": kms.ClassRead, "GetRandomPassword": kms.ClassRead,
+		"CreateSecret": kms.ClassWrite, "PutSecretValue": kms.ClassWrite, "UpdateSecret": kms.ClassWrite,
+		"UpdateSecretVersionStage": kms.ClassWrite, "DeleteSecret": kms.ClassWrite, "RestoreSecret": kms.ClassWrite,
+		"RotateSecret": kms.ClassWrite, "UpdateSecretRotationPolicy": kms.ClassWrite, "SetSecretPolicy": kms.ClassWrite,
+	} {
+		if got := rpcClass(action); got != want {
+			t.Errorf("rpcClass(%s) = %s, want %s", action, got, want)
 		}
 	}
 }
