@@ -78,6 +78,22 @@ func (s *Server) handlers() map[string]actionFunc {
 		"GetClientKey":                   s.getClientKey,
 		"ListClientKeys":                 s.listClientKeys,
 		"DeleteClientKey":                s.deleteClientKey,
+		// Secrets (secrets.go).
+		"CreateSecret":               s.createSecret,
+		"GetSecretValue":             s.getSecretValue,
+		"PutSecretValue":             s.putSecretValue,
+		"UpdateSecret":               s.updateSecret,
+		"UpdateSecretVersionStage":   s.updateSecretVersionStage,
+		"ListSecretVersionIds":       s.listSecretVersionIds,
+		"ListSecrets":                s.listSecrets,
+		"DescribeSecret":             s.describeSecret,
+		"DeleteSecret":               s.deleteSecret,
+		"RestoreSecret":              s.restoreSecret,
+		"RotateSecret":               s.rotateSecret,
+		"UpdateSecretRotationPolicy": s.updateSecretRotationPolicy,
+		"GetSecretPolicy":            s.getSecretPolicy,
+		"SetSecretPolicy":            s.setSecretPolicy,
+		"GetRandomPassword":          s.getRandomPassword,
 		// RAM (2015-05-01) and STS (2015-04-01) actions on the same endpoint.
 		"CreateUser":           s.createUser,
 		"GetUser":              s.getUser,
@@ -131,7 +147,10 @@ func (s *Server) actionTable() map[string]actionFunc {
 // declaredOnly hands fn only the parameters its action declares. The
 // request's other parameters (Action, Version, the V1 signature's, a
 // client's extras) stay out of the handler's sight, as an unknown
-// parameter always was: ignored.
+// parameter always was: ignored. A JSON parameter absent as such but sent
+// flattened, as the official SDK writes a map in the query
+// (ExtendedConfig.CustomData.DBName=app1), is handed over as the JSON
+// object those members make.
 func declaredOnly(a apispec.Action, fn actionFunc) actionFunc {
 	names := a.ParamNames()
 	return func(c *call) (any, error) {
@@ -139,6 +158,10 @@ func declaredOnly(a apispec.Action, fn actionFunc) actionFunc {
 		for _, n := range names {
 			if v, ok := c.p[n]; ok {
 				p[n] = v
+			} else if pa, _ := a.Param(n); pa.Type == apispec.JSON {
+				if v, ok := c.p.flattened(n); ok {
+					p[n] = v
+				}
 			}
 		}
 		c.p = p

@@ -381,7 +381,7 @@ func validationCases() []errCase {
 
 	// The action itself.
 	add(
-		errCase{"unknown action", "CreateSecret", map[string]string{"SecretName": "x"}, 404, "InvalidAction.NotFound"},
+		errCase{"unknown action", "CreateCertificate", map[string]string{"Subject": "CN=x"}, 404, "InvalidAction.NotFound"},
 		errCase{"action of another API version's name in lower case", "encrypt", enc, 404, "InvalidAction.NotFound"},
 	)
 	return cases
@@ -488,7 +488,7 @@ func TestActions_MissingAction(t *testing.T) {
 // unsigned request learns nothing about which actions exist.
 func TestActions_UnsignedUnknownAction(t *testing.T) {
 	tn := startNode(t)
-	resp, err := http.Post(tn.Endpoint()+"/?Action=CreateSecret", "", nil)
+	resp, err := http.Post(tn.Endpoint()+"/?Action=CreateCertificate", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/raftkms/raftkms/kms"
@@ -53,8 +52,11 @@ func (s *Server) authenticateSigned(ctx context.Context, r *http.Request, signed
 	}
 	// Only a verified request spends its nonce, so nobody can burn another
 	// client's nonces with unsigned traffic.
-	if !s.nonces.use(signed.AccessKeyID+"\x00"+signed.Nonce, now) {
+	switch s.nonces.use(signed.AccessKeyID, signed.Nonce, signed.Time, now) {
+	case nonceReplayed:
 		return nil, kms.Caller{}, fmt.Errorf("%w: nonce %q; send a fresh SignatureNonce with every request", errNonceReplay, signed.Nonce)
+	case nonceFull:
+		return nil, kms.Caller{}, fmt.Errorf("%w: %w", errThrottled, errNonceCacheFull)
 	}
 	caller.SourceIP = sourceIP(r)
 	// The nonce cache above is this node's alone. A write carries the
@@ -62,37 +64,4 @@ func (s *Server) authenticateSigned(ctx context.Context, r *http.Request, signed
 	// refuses it on every node and after restarts.
 	caller.Signature = kms.SignedRequest{AccessKeyID: signed.AccessKeyID, Nonce: signed.Nonce, Time: signed.Time, Verified: now}
 	return signed, caller, nil
-}
-
-// nonceCache remembers the nonces seen within the replay window. A nonce
-// older than twice the allowed skew cannot come back: its timestamp would
-// be refused first.
-type nonceCache struct {
-	mu     sync.Mutex
-	window time.Duration
-	seen   map[string]time.Time
-	swept  time.Time
-}
-
-func newNonceCache(window time.Duration) *nonceCache {
-	return &nonceCache{window: window, seen: map[string]time.Time{}}
-}
-
-// use records a nonce and reports whether it was fresh.
-func (c *nonceCache) use(nonce string, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if now.Sub(c.swept) > c.window/4 {
-		for n, t := range c.seen {
-			if now.Sub(t) > c.window {
-				delete(c.seen, n)
-			}
-		}
-		c.swept = now
-	}
-	if _, dup := c.seen[nonce]; dup {
-		return false
-	}
-	c.seen[nonce] = now
-	return true
 }

@@ -510,15 +510,34 @@ func instanceVerify(s *Server, c *call, req *dkmsapi.VerifyRequest) (proto.Messa
 	return &dkmsapi.VerifyResponse{KeyId: out.KeyID, Value: out.Valid, Algorithm: req.Algorithm, MessageType: mt}, nil
 }
 
-// errSecretNotFound answers GetSecretValue until the service keeps secrets.
-// Its row in the error table: 404 Forbidden.ResourceNotFound.
-var errSecretNotFound = errors.New("the secret does not exist (this service keeps no secrets yet)")
-
+// instanceGetSecretValue serves a secret to a client key: the core checks
+// the client key's policy (CryptoServiceSecretUser on secret/<name>) and
+// the encryption key. The answer carries the same fields as the RPC
+// face's, in the SDK's protobuf message.
 func instanceGetSecretValue(s *Server, c *call, req *dkmsapi.GetSecretValueRequest) (proto.Message, error) {
-	if req.SecretName == "" {
-		return nil, fmt.Errorf("%w: the parameter %q is missing", kms.ErrMissingParameter, "SecretName")
+	v, err := s.cfg.Service.GetSecretValue(c.ctx, c.caller, kms.SecretValueInput{Name: req.SecretName, VersionID: req.VersionId,
+		VersionStage: req.VersionStage, FetchExtendedConfig: req.FetchExtendedConfig})
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%w: no secret named %q", errSecretNotFound, shorten(req.SecretName))
+	sec := v.Secret
+	out := &dkmsapi.GetSecretValueResponse{
+		SecretName:        sec.Name,
+		SecretType:        sec.Type,
+		SecretData:        v.Data,
+		SecretDataType:    v.Version.DataType,
+		VersionStages:     nonNil(v.Stages),
+		VersionId:         v.Version.ID,
+		CreateTime:        isoTime(v.Version.CreatedAt),
+		LastRotationDate:  isoTime(sec.LastRotation),
+		NextRotationDate:  secretNextRotation(sec),
+		AutomaticRotation: secretRotation(sec),
+		RotationInterval:  secretInterval(sec),
+	}
+	if req.FetchExtendedConfig {
+		out.ExtendedConfig = sec.ExtendedConfig
+	}
+	return out, nil
 }
 
 // The Advance and data-key-pair actions: the core checks the algorithm,

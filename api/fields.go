@@ -88,6 +88,24 @@ var paramNames = map[kms.Field]string{
 	kms.FieldNotBefore:            "NotBefore",
 	kms.FieldNotAfter:             "NotAfter",
 
+	kms.FieldSecretName:          "SecretName",
+	kms.FieldSecretData:          "SecretData",
+	kms.FieldSecretDataType:      "SecretDataType",
+	kms.FieldSecretVersionID:     "VersionId",
+	kms.FieldSecretVersionStage:  "VersionStage",
+	kms.FieldSecretVersionStages: "VersionStages",
+	kms.FieldSecretType:          "SecretType",
+	kms.FieldEncryptionKey:       "EncryptionKeyId",
+	kms.FieldExtendedConfig:      "ExtendedConfig",
+	kms.FieldCustomData:          "ExtendedConfig.CustomData",
+	kms.FieldSecretPolicy:        "Policy",
+	kms.FieldSecretPolicyName:    "PolicyName",
+	kms.FieldRecoveryWindowDays:  "RecoveryWindowInDays",
+	kms.FieldRemoveFromVersion:   "RemoveFromVersion",
+	kms.FieldMoveToVersion:       "MoveToVersion",
+	kms.FieldPasswordLength:      "PasswordLength",
+	kms.FieldExcludeCharacters:   "ExcludeCharacters",
+
 	// Fields only the operator endpoints take, named as their bodies and
 	// query strings name them.
 	kms.FieldInstanceType: "type",

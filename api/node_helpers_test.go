@@ -35,16 +35,27 @@ type testNode struct {
 // startNode starts and initializes a node, stopped when the test ends.
 func startNode(tb testing.TB) *testNode {
 	tb.Helper()
+	return startNodeWith(tb, nil)
+}
+
+// startNodeWith is startNode with the node's configuration changed by
+// configure (when not nil) before it starts.
+func startNodeWith(tb testing.TB, configure func(*node.Config)) *testNode {
+	tb.Helper()
 	dir := tb.TempDir()
 	root, err := kcrypto.GenerateRootKeyFile(filepath.Join(dir, "root.key"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	n, err := node.Start(node.Config{
+	cfg := node.Config{
 		NodeID: "api-test", DataDir: filepath.Join(dir, "data"), Single: true,
 		HTTPAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0",
 		RootKey: root, Timing: store.FastTiming(),
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	n, err := node.Start(cfg)
 	if err != nil {
 		tb.Fatalf("node.Start: %v", err)
 	}

@@ -208,3 +208,50 @@ func (p params) stringList(name string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// flattened rebuilds the JSON object of parameter name from its members
+// sent one per parameter (name.key=value, name.key.sub=value), as the
+// official SDK writes a map in the query. Values are strings (the query
+// carries no types). ok is false when no member was sent, or when the
+// members contradict each other (a.b=1 and a.b.c=2).
+func (p params) flattened(name string) (string, bool) {
+	prefix := name + "."
+	obj := map[string]any{}
+	found := false
+	for k, v := range p {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok || rest == "" {
+			continue
+		}
+		found = true
+		parts := strings.Split(rest, ".")
+		m := obj
+		for _, part := range parts[:len(parts)-1] {
+			next, exists := m[part]
+			if !exists {
+				child := map[string]any{}
+				m[part] = child
+				m = child
+				continue
+			}
+			child, isMap := next.(map[string]any)
+			if !isMap {
+				return "", false
+			}
+			m = child
+		}
+		last := parts[len(parts)-1]
+		if _, exists := m[last]; exists {
+			return "", false
+		}
+		m[last] = v
+	}
+	if !found {
+		return "", false
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
+}

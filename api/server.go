@@ -66,6 +66,10 @@ type Config struct {
 	// (default DefaultMaxInFlight); past half of it, each account gets its
 	// fair share.
 	MaxInFlight int
+	// NonceCacheEntries bounds the signature nonces this node remembers
+	// (default DefaultNonceCacheEntries); past it, signed requests are
+	// refused with 429 until old ones leave the window (noncecache.go).
+	NonceCacheEntries int
 	// Audit, when set, receives one record per request (every path but
 	// /v1/health, /v1/status and /metrics), before the answer is sent.
 	Audit Auditor
@@ -110,7 +114,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		cfg:     cfg,
 		log:     cfg.Logger.Named("api"),
-		nonces:  newNonceCache(2 * cfg.ClockSkew),
+		nonces:  newNonceCache(cfg.ClockSkew, cfg.NonceCacheEntries),
 		metrics: newMetrics(cfg.Registry),
 	}
 	s.actions = s.actionTable()

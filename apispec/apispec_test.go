@@ -6,7 +6,9 @@ import (
 	"testing"
 )
 
-var exampleParam = regexp.MustCompile(`(?:^|\s)--([A-Za-z][A-Za-z0-9]*)`)
+// exampleParam is a parameter in an example: a name, or a member of a JSON
+// parameter (--ExtendedConfig.CustomData).
+var exampleParam = regexp.MustCompile(`(?:^|\s)--([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)`)
 
 // TestTable_EveryActionIsDocumentedAndItsExampleIsValid: a summary, an API,
 // every parameter typed and documented once, and an example that uses only

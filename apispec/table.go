@@ -279,6 +279,96 @@ var table = []Action{
 	{Name: "DeleteClientKey", API: kmsAPI, Summary: "delete a client key (it authenticates nothing on any node when the call returns)",
 		Params: []Param{reqDoc("ClientKeyId", "the client key's id (KAAP....)")}, Example: "--ClientKeyId KAAP.1234abcd-..."},
 
+	// Secrets: named, versioned values sealed under a KMS key.
+	{Name: "CreateSecret", API: kmsAPI, Summary: "create a secret with its first version (stage ACSCurrent)",
+		Params: []Param{
+			secretName("the secret's name, 1 to 192 of A-Z a-z 0-9 _ / + = . @ - ($Auto for a RAMCredentials secret: acs/ram/user/<UserName>)"),
+			secretData,
+			reqDoc("VersionId", "the first version's id, 1 to 64 of A-Z a-z 0-9 _ . -"),
+			secretDataType,
+			optDoc("EncryptionKeyId", "the symmetric key whose data keys seal the values: id, alias or ARN (default: the account's default key)"),
+			optDoc("DKMSInstanceId", "the KMS instance of the secret and its key"),
+			optDoc("Description", "free text, at most 1024 characters"),
+			opt("Tags"),
+			optDoc("SecretType", "Generic (default) or RAMCredentials"),
+			typed(optDoc("ExtendedConfig", `a JSON object, at most 1024 bytes; RAMCredentials: {"SecretSubType":"RamUserAccessKey","UserName":"<RAM user>"}`), JSON),
+			optDoc("EnableAutomaticRotation", "rotate the secret automatically (RAMCredentials)"),
+			secretRotationInterval,
+			typed(optDoc("Policy", `the secret policy document: {"Version":"1","Statement":[...]} (default: the account's RAM policies decide)`), JSON),
+		},
+		Example: `--SecretName db-password --SecretData 'S3cr3t!' --VersionId v1 --Description "the app's database"`},
+	{Name: "GetSecretValue", API: kmsAPI, Summary: "the value of a secret's version: ACSCurrent, or the one named by VersionId or VersionStage",
+		Params: []Param{secretName("the secret's name or ARN"),
+			optDoc("VersionId", "the version to read"),
+			optDoc("VersionStage", "the stage label of the version to read (default: ACSCurrent)"),
+			typed(optDoc("FetchExtendedConfig", "also answer the secret's ExtendedConfig"), Boolean),
+			opt("DryRun")},
+		Example: "--SecretName db-password --VersionStage ACSPrevious"},
+	{Name: "PutSecretValue", API: kmsAPI, Summary: "store a new version of a secret (ACSCurrent moves to it unless VersionStages says otherwise)",
+		Params: []Param{secretName("the secret's name or ARN"), secretData,
+			reqDoc("VersionId", "the new version's id; the same id with the same data again is a success, with other data a conflict"),
+			secretDataType,
+			typed(optDoc("VersionStages", `a JSON array of 1 to 10 stage labels for the version, e.g. ["ACSCurrent","blue"] (default: ["ACSCurrent"])`), JSON)},
+		Example: `--SecretName db-password --SecretData 'N3w-S3cr3t!' --VersionId v2`},
+	{Name: "UpdateSecret", API: kmsAPI, Summary: "change a secret's description or the custom data of its extended configuration",
+		Params: []Param{secretName("the secret's name or ARN"),
+			optDoc("Description", "the new description, at most 1024 characters"),
+			typed(optDoc("ExtendedConfig.CustomData", `a JSON object replacing the CustomData member of the extended configuration, e.g. {"DBName":"app1"}`), JSON)},
+		Example: `--SecretName db-password --Description "rotated monthly" --ExtendedConfig.CustomData '{"DBName":"app1"}'`},
+	{Name: "UpdateSecretVersionStage", API: kmsAPI, Summary: "move a stage label to another version, or remove it",
+		Params: []Param{secretName("the secret's name or ARN"),
+			reqDoc("VersionStage", "the stage label, 1 to 64 of A-Z a-z 0-9 _ . -"),
+			optDoc("RemoveFromVersion", "the version that holds the label now (to remove it, or to check before moving it)"),
+			optDoc("MoveToVersion", "the version that gets the label")},
+		Example: "--SecretName db-password --VersionStage ACSCurrent --RemoveFromVersion v2 --MoveToVersion v1"},
+	{Name: "ListSecretVersionIds", API: kmsAPI, Summary: "list a secret's versions and their stage labels",
+		Params: []Param{secretName("the secret's name or ARN"),
+			typed(optDoc("IncludeDeprecated", "also list the versions without a stage label"), Boolean),
+			opt("PageNumber"), opt("PageSize")},
+		Example: "--SecretName db-password --IncludeDeprecated true"},
+	{Name: "ListSecrets", API: kmsAPI, Summary: "list the account's secrets",
+		Params: []Param{fetchTags,
+			typed(optDoc("Filters", `a JSON array like [{"Key":"SecretName","Values":["db-password"]}]; keys SecretName, Description, TagKey, TagValue`), JSON),
+			opt("PageNumber"), opt("PageSize")},
+		Example: "--FetchTags true --PageSize 20"},
+	{Name: "DescribeSecret", API: kmsAPI, Summary: "show a secret's metadata (never its value)",
+		Params:  []Param{secretName("the secret's name or ARN"), fetchTags},
+		Example: "--SecretName db-password --FetchTags true"},
+	{Name: "DeleteSecret", API: kmsAPI, Summary: "delete a secret after a recovery window (RestoreSecret cancels), or at once",
+		Params: []Param{secretName("the secret's name or ARN"),
+			typed(optDoc("RecoveryWindowInDays", "days before the secret is deleted, 7 to 30 (default 30)"), Integer),
+			typed(optDoc("ForceDeleteWithoutRecovery", "delete at once, without a recovery window"), Boolean)},
+		Example: "--SecretName db-password --RecoveryWindowInDays 7"},
+	{Name: "RestoreSecret", API: kmsAPI, Summary: "cancel a secret's scheduled deletion",
+		Params: []Param{secretName("the secret's name or ARN")}, Example: "--SecretName db-password"},
+	{Name: "RotateSecret", API: kmsAPI, Summary: "rotate a RAMCredentials secret now: a new access key for its RAM user as the new ACSCurrent version",
+		Params:  []Param{secretName("the secret's name or ARN"), reqDoc("VersionId", "the new version's id")},
+		Example: "--SecretName acs/ram/user/app --VersionId r2"},
+	{Name: "UpdateSecretRotationPolicy", API: kmsAPI, Summary: "turn a secret's automatic rotation on or off",
+		Params: []Param{secretName("the secret's name or ARN"),
+			typed(reqDoc("EnableAutomaticRotation", "true turns automatic rotation on, false off"), Boolean),
+			secretRotationInterval},
+		Example: "--SecretName acs/ram/user/app --EnableAutomaticRotation true --RotationInterval 30d"},
+	{Name: "GetSecretPolicy", API: kmsAPI, Summary: "show a secret's policy document",
+		Params:  []Param{secretName("the secret's name or ARN"), secretPolicyName},
+		Example: "--SecretName db-password --PolicyName default"},
+	{Name: "SetSecretPolicy", API: kmsAPI, Summary: "replace a secret's policy document",
+		Params: []Param{secretName("the secret's name or ARN"),
+			typed(reqDoc("Policy", `the policy document: {"Version":"1","Statement":[...]}`), JSON),
+			secretPolicyName},
+		Example: `--SecretName db-password --Policy '{"Version":"1","Statement":[{"Effect":"Allow","Principal":{"RAM":["acs:ram::1234567890:*"]},"Action":["kms:*"],"Resource":["*"]}]}'`},
+	{Name: "GetRandomPassword", API: kmsAPI, Summary: "a random password from the service's random number generator",
+		Params: []Param{
+			typed(optDoc("PasswordLength", "8 to 128 characters (default 32)"), Integer),
+			optDoc("ExcludeCharacters", "characters the password must not contain"),
+			typed(optDoc("ExcludeLowercase", "no lower-case letters"), Boolean),
+			typed(optDoc("ExcludeUppercase", "no upper-case letters"), Boolean),
+			typed(optDoc("ExcludeNumbers", "no digits"), Boolean),
+			typed(optDoc("ExcludePunctuation", "no punctuation"), Boolean),
+			typed(optDoc("RequireEachIncludedType", "at least one character of each kind not excluded (default true)"), Boolean),
+		},
+		Example: "--PasswordLength 24 --ExcludePunctuation true --RequireEachIncludedType true"},
+
 	// RAM (API 2015-05-01).
 	{Name: "CreateUser", API: ramAPI, Summary: "create a RAM user in the caller's account (account root only)",
 		Params:  []Param{req("UserName"), optDoc("DisplayName", "a display name"), optDoc("Comments", "free text")},
@@ -333,3 +423,14 @@ var table = []Action{
 }
 
 var policyName = reqDoc("PolicyName", "a system policy: AliyunKMSFullAccess, AliyunKMSReadOnlyAccess or AliyunKMSCryptoUserAccess")
+
+// Parameters several secrets actions share.
+var (
+	secretData             = reqDoc("SecretData", "the value: text, or Base64 when SecretDataType is binary; at most 30720 bytes")
+	secretDataType         = optDoc("SecretDataType", "text (default) or binary (SecretData is Base64)")
+	secretRotationInterval = optDoc("RotationInterval", "time between automatic rotations: <n>d, <n>h, <n>m or <n>s, 6h to 8760h")
+	secretPolicyName       = optDoc("PolicyName", "the secret policy's name: default")
+	fetchTags              = typed(optDoc("FetchTags", "also answer the tags"), Boolean)
+)
+
+func secretName(doc string) Param { return reqDoc("SecretName", doc) }

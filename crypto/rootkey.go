@@ -76,6 +76,10 @@ const (
 	LabelClusterAuth = "raftkms cluster authentication v1"
 	// LabelSnapshotMAC derives the key that authenticates snapshot files.
 	LabelSnapshotMAC = "raftkms snapshot mac v1"
+	// LabelSecretDigest derives the key of the keyed digest the catalogue
+	// keeps of each secret version's value (to tell "the same VersionId
+	// with the same data" apart without the value).
+	LabelSecretDigest = "raftkms secret digest v1"
 )
 
 // Derive returns a 32-byte key for one purpose: HKDF-SHA256 (RFC 5869) of the

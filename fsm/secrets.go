@@ -439,8 +439,14 @@ func (c *catalogue) applyCreateSecret(cmd *CreateSecretCmd, index uint64) error 
 		return fmt.Errorf("%w: %s", ErrKeyNotFound, s.EncryptionKeyID)
 	}
 	if s.Type == SecretTypeRAMCredentials {
-		if _, ok := c.users[identityKey(s.AccountID, s.RAMUser)]; !ok {
+		u, ok := c.users[identityKey(s.AccountID, s.RAMUser)]
+		if !ok {
 			return fmt.Errorf("%w: %s", ErrUserNotFound, s.RAMUser)
+		}
+		// The first version holds one of the user's access keys: checked
+		// again here, since the key may have gone since it was proposed.
+		if ak, ok := c.accessKeys[cmd.Version.AccessKeyID]; !ok || ak.Principal != userPrincipal(s.AccountID, u.Name) {
+			return fmt.Errorf("%w: the secret's first version must hold an access key of RAM user %s", ErrPreconditionFailed, s.RAMUser)
 		}
 	}
 	if n := countAccount(c.secrets, func(x *Secret) string { return x.AccountID }, s.AccountID); n >= MaxSecretsPerAccount {

@@ -48,7 +48,7 @@ var (
 		"kms:Update*", "kms:Delete*", "kms:Cancel*", "kms:TagResource", "kms:UntagResource",
 		"kms:ImportKeyMaterial", "kms:ScheduleKeyDeletion",
 	}
-	readActions = []string{"kms:List*", "kms:Describe*", "kms:GetKeyPolicy", "kms:GetKmsInstance"}
+	readActions = []string{"kms:List*", "kms:Describe*", "kms:GetKeyPolicy", "kms:GetKmsInstance", "kms:GetSecretPolicy"}
 )
 
 var systemPolicies = map[string][]stmt{
@@ -58,6 +58,9 @@ var systemPolicies = map[string][]stmt{
 	// As the reference writes it: every role, the role's trust policy
 	// deciding who may assume which.
 	PolicySTSAssumeRoleAccess: {{effect: "Allow", actions: []string{"sts:AssumeRole"}, resources: []string{"*"}}},
+	// Secrets (secrets_authz.go).
+	PolicySecretAdminAccess: {{effect: "Allow", actions: secretAdminActions, resources: []string{secretResourcePattern}}},
+	PolicySecretUserAccess:  {{effect: "Allow", actions: secretUserActions, resources: []string{secretResourcePattern}}},
 }
 
 // conditionOperators are the Condition operators the evaluator knows.

@@ -25,6 +25,13 @@ const (
 	// PolicySTSAssumeRoleAccess lets a RAM user call AssumeRole (each
 	// role's trust policy still decides whether it may assume that role).
 	PolicySTSAssumeRoleAccess = "AliyunSTSAssumeRoleAccess"
+	// PolicySecretAdminAccess allows every action on secrets;
+	// PolicySecretUserAccess reads them (GetSecretValue, DescribeSecret,
+	// ListSecrets, ListSecretVersionIds). Sealing or reading a value also
+	// needs the encryption key's permission (kms:GenerateDataKey,
+	// kms:Decrypt), as for any use of a key.
+	PolicySecretAdminAccess = "AliyunKMSSecretAdminAccess"
+	PolicySecretUserAccess  = "AliyunKMSSecretUserAccess"
 )
 
 // Caller kinds.
@@ -457,7 +464,7 @@ func (s *Service) AttachPolicy(ctx context.Context, c Caller, in PolicyAttachmen
 		return 0, missing(FieldRAMPolicyName)
 	}
 	if _, ok := systemPolicies[policy]; !ok {
-		return 0, invalid(FieldRAMPolicyName, fmt.Sprintf("%q is not AliyunKMSFullAccess, AliyunKMSReadOnlyAccess, AliyunKMSCryptoUserAccess or AliyunSTSAssumeRoleAccess", policy))
+		return 0, invalid(FieldRAMPolicyName, fmt.Sprintf("%q is not AliyunKMSFullAccess, AliyunKMSReadOnlyAccess, AliyunKMSCryptoUserAccess, AliyunKMSSecretAdminAccess, AliyunKMSSecretUserAccess or AliyunSTSAssumeRoleAccess", policy))
 	}
 	return s.propose(ctx, fsm.CmdAttachPolicy, fsm.AttachPolicyCmd{Now: s.nowMillis(), AccountID: c.AccountID, Kind: kind, Name: name, PolicyName: policy, Detach: detach})
 }

@@ -77,6 +77,16 @@ var wireErrors = []struct {
 	{"ResourceInUse", fsm.ErrResourceInUse},
 	{"AAPLimitExceeded", fsm.ErrAAPLimitExceeded},
 	{"InstanceCAExists", fsm.ErrInstanceCAExists},
+	// fsm: secrets (secrets.go).
+	{"SecretNotFound", fsm.ErrSecretNotFound},
+	{"SecretExists", fsm.ErrSecretExists},
+	{"SecretVersionNotFound", fsm.ErrSecretVersionNotFound},
+	{"SecretVersionExists", fsm.ErrSecretVersionExists},
+	{"SecretPendingDeletion", fsm.ErrSecretPendingDeletion},
+	{"SecretNotPendingDeletion", fsm.ErrSecretNotPendingDeletion},
+	{"SecretStageMismatch", fsm.ErrSecretStageMismatch},
+	{"SecretLimitExceeded", fsm.ErrSecretLimitExceeded},
+	{"SecretType", fsm.ErrSecretType},
 	// fsm: snapshots (a restore forwarded to the leader).
 	{"BadSnapshot", fsm.ErrBadSnapshot},
 	{"NoSnapshotKey", fsm.ErrNoSnapshotKey},

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkms/raftkms/api"
 	"github.com/raftkms/raftkms/internal/node"
 )
 
@@ -17,7 +18,7 @@ func TestParseFlags_HTTPLimits(t *testing.T) {
 	want := node.HTTPLimits{
 		ReadHeaderTimeout: node.DefaultHTTPReadHeaderTimeout, ReadTimeout: node.DefaultHTTPReadTimeout,
 		WriteTimeout: node.DefaultHTTPWriteTimeout, IdleTimeout: node.DefaultHTTPIdleTimeout,
-		MaxConnections: node.DefaultHTTPMaxConnections,
+		MaxConnections: node.DefaultHTTPMaxConnections, NonceCacheEntries: api.DefaultNonceCacheEntries,
 	}
 	if got := c.httpLimits(); got != want {
 		t.Fatalf("defaults %+v, want %+v", got, want)
@@ -26,12 +27,12 @@ func TestParseFlags_HTTPLimits(t *testing.T) {
 		t.Fatalf("defaults %+v: read timeout at most 30s, idle 90s", want)
 	}
 	c, err = parseFlags(append(baseArgs(t), "--http-read-timeout", "5s", "--http-write-timeout", "1m",
-		"--http-idle-timeout", "2m", "--http-read-header-timeout", "2s", "--max-connections", "100"), io.Discard)
+		"--http-idle-timeout", "2m", "--http-read-header-timeout", "2s", "--max-connections", "100", "--nonce-cache-entries", "100000"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want = node.HTTPLimits{ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second,
-		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxConnections: 100}
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxConnections: 100, NonceCacheEntries: 100000}
 	if got := c.httpLimits(); got != want {
 		t.Fatalf("%+v, want %+v", got, want)
 	}
@@ -45,6 +46,7 @@ func TestParseFlags_RefusesNonPositiveHTTPLimits(t *testing.T) {
 		{"--http-read-header-timeout", "0s"},
 		{"--max-connections", "0"},
 		{"--max-connections", "-5"},
+		{"--nonce-cache-entries", "10"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			_, err := parseFlags(append(baseArgs(t), args...), io.Discard)

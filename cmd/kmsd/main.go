@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftkms/raftkms/api"
 	"github.com/raftkms/raftkms/internal/node"
 )
 
@@ -61,6 +62,9 @@ type config struct {
 	instanceNames       []string // parsed from instanceAdvertise
 	instanceTLSCertFile string
 	instanceTLSKeyFile  string
+
+	nonceCacheEntries int
+	debugAddr         string
 
 	showVersion bool
 }
@@ -141,6 +145,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.httpWriteTimeout, "http-write-timeout", node.DefaultHTTPWriteTimeout, "API: time from the end of a request's headers to the end of its answer; keep it above --http-read-timeout plus 30s (the request timeout)")
 	fs.DurationVar(&c.httpIdleTimeout, "http-idle-timeout", node.DefaultHTTPIdleTimeout, "API: close a keep-alive connection after it has waited this long for its next request")
 	fs.IntVar(&c.maxConnections, "max-connections", node.DefaultHTTPMaxConnections, "API: connections held at most; at the cap a new one displaces the longest-idle (then the oldest silent) connection, and is refused only when every held connection is running a request")
+	fs.IntVar(&c.nonceCacheEntries, "nonce-cache-entries", api.DefaultNonceCacheEntries, "API: signature nonces remembered at most (about 28 bytes each); a node refuses signed requests with 429 rather than forget a nonce still inside the ±15 min signature window, so size it to the signed requests per second this node serves × 1,150")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go's profiler (pprof) at http://ADDR/debug/pprof/ for performance work; off by default; loopback only unless --insecure")
 	fs.BoolVar(&c.strictPermissions, "strict-permissions", false, "refuse to start when the root key file is readable or writable by group or others (default: a warning), or when the data dir cannot be tightened to 0700")
 	fs.StringVar(&c.instanceAddr, "instance-addr", "", "address of the instance API (HTTPS, what the KMS Instance SDK speaks); empty: off (dev mode: a free loopback port)")
 	fs.StringVar(&c.instanceAdvertise, "instance-advertise", "", "host names and IP addresses, comma-separated, that this node's instance API certificate names (default: the --advertise-addr host, else the --instance-addr host; plus 127.0.0.1 and localhost when loopback)")
@@ -184,6 +190,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if d.v <= 0 {
 			return c, fmt.Errorf("%s must be a positive duration such as 30s", d.flag)
 		}
+	}
+	if c.debugAddr != "" && !isLoopback(c.debugAddr) && !c.insecure {
+		return c, fmt.Errorf("--debug-addr %s is not a loopback address: the profiler has no authentication; use 127.0.0.1:PORT (or --insecure)", c.debugAddr)
+	}
+	if c.nonceCacheEntries < 1024 {
+		return c, fmt.Errorf("--nonce-cache-entries must be at least 1024")
 	}
 	if c.maxConnections < 1 {
 		return c, fmt.Errorf("--max-connections must be 1 or more")

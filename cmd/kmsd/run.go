@@ -56,6 +56,13 @@ func run(cfg config, stdout io.Writer) error {
 		// A restarted dev node keeps its instance endpoint when it can.
 		cfg.instanceAddr = previousDevInstanceAddr(filepath.Join(cfg.dataDir, "credentials.json"))
 	}
+	if cfg.debugAddr != "" {
+		_, stopDebug, err := startDebug(cfg.debugAddr, logger)
+		if err != nil {
+			return fmt.Errorf("--debug-addr: %w", err)
+		}
+		defer stopDebug()
+	}
 	n, err := node.Start(node.Config{
 		NodeID: cfg.nodeID, DataDir: cfg.dataDir,
 		HTTPAddr: cfg.httpAddr, ClusterAddr: cfg.clusterAddr, GossipAddr: cfg.gossipAddr, AdvertiseHost: cfg.advertise,
@@ -183,6 +190,7 @@ func (c config) httpLimits() node.HTTPLimits {
 	return node.HTTPLimits{
 		ReadHeaderTimeout: c.httpReadHeaderTimeout, ReadTimeout: c.httpReadTimeout,
 		WriteTimeout: c.httpWriteTimeout, IdleTimeout: c.httpIdleTimeout, MaxConnections: c.maxConnections,
+		NonceCacheEntries: c.nonceCacheEntries,
 	}
 }
 

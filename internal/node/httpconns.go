@@ -34,6 +34,9 @@ type HTTPLimits struct {
 	// MaxConnections caps the connections the API holds (default 4096);
 	// see connLimiter for what happens at the cap.
 	MaxConnections int
+	// NonceCacheEntries bounds the signature nonces the API remembers
+	// (default api.DefaultNonceCacheEntries; api/noncecache.go).
+	NonceCacheEntries int
 }
 
 // Defaults of HTTPLimits.

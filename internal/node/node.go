@@ -276,6 +276,7 @@ func Start(cfg Config) (_ *Node, err error) {
 	apiCfg := api.Config{
 		NodeID: cfg.NodeID, Service: n.svc, Raft: n.store, Members: members,
 		Logger: logger, Registry: reg, Gatherer: reg, DataDir: cfg.DataDir,
+		NonceCacheEntries: cfg.HTTPLimits.NonceCacheEntries,
 	}
 	if n.audit != nil {
 		apiCfg.Audit = n.audit
