@@ -160,6 +160,11 @@ func TestGetRandomPassword_Authorization(t *testing.T) {
 	if _, err := e.svc.GetRandomPassword(bg, admin, RandomPasswordInput{}); err != nil {
 		t.Errorf("a user with %s: %v", PolicyFullAccess, err)
 	}
+	if _, err := e.svc.GetRandomPassword(bg, e.mkUser(t, "secrets", PolicySecretAdminAccess), RandomPasswordInput{}); err != nil {
+		t.Errorf("a user with %s: %v", PolicySecretAdminAccess, err)
+	}
+	_, err = e.svc.GetRandomPassword(bg, e.mkUser(t, "reader", PolicyReadOnlyAccess), RandomPasswordInput{})
+	wantErr(t, "a user with "+PolicyReadOnlyAccess, err, ErrNoPermission)
 	client := e.caller
 	client.Client = &ClientKeyCaller{ID: "KAAP.x"}
 	_, err = e.svc.GetRandomPassword(bg, client, RandomPasswordInput{})

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -45,13 +43,6 @@ import (
 // extended configuration.
 const ramUserAccessKey = "RamUserAccessKey"
 
-// Limits of automatic rotation of secrets (UpdateSecretRotationPolicy,
-// CreateSecret's RotationInterval): 6 hours to 365 days.
-const (
-	minSecretRotation = 6 * 3600
-	maxSecretRotation = 8760 * 3600
-)
-
 // generateTimestampLayout is GenerateTimestamp's: UTC, to the second.
 const generateTimestampLayout = "2006-01-02T15:04:05Z"
 
@@ -77,11 +68,14 @@ func (s *Service) RotateSecret(ctx context.Context, c Caller, in RotateSecretInp
 	if in.Name == "" {
 		return nil, "", 0, missing(FieldSecretName)
 	}
-	if err := checkRotationVersionID(in.VersionID); err != nil {
+	if err := checkSecretLabel(FieldSecretVersionID, in.VersionID); err != nil {
 		return nil, "", 0, err
 	}
-	sec, err := s.secretToRotate(ctx, c, "kms:RotateSecret", in.Name)
+	sec, err := s.secretFor(ctx, c, "kms:RotateSecret", in.Name)
 	if err != nil {
+		return nil, "", 0, err
+	}
+	if err := notPending(sec); err != nil {
 		return nil, "", 0, err
 	}
 	if sec.Type != fsm.SecretTypeRAMCredentials {
@@ -92,6 +86,10 @@ func (s *Service) RotateSecret(ctx context.Context, c Caller, in RotateSecretInp
 	}
 	if _, ok := sec.Version(in.VersionID); ok {
 		return nil, "", 0, fmt.Errorf("%w: %s", fsm.ErrSecretVersionExists, in.VersionID)
+	}
+	// The new value is sealed as PutSecretValue seals one.
+	if _, err := s.encryptionKey(ctx, c, "kms:GenerateDataKey", sec, in.VersionID); err != nil {
+		return nil, "", 0, err
 	}
 	if err := s.ramRotationBlocked(sec); err != nil {
 		return nil, "", 0, err
@@ -111,12 +109,12 @@ func (s *Service) RotateSecret(ctx context.Context, c Caller, in RotateSecretInp
 	if err != nil {
 		return nil, "", idx, err
 	}
-	cur, ok := s.fsm.Secret(sec.AccountID, sec.Name)
-	if !ok {
-		// Deleted (forced) right after the rotation applied.
-		return nil, "", idx, fmt.Errorf("%w: %s", fsm.ErrSecretNotFound, sec.Name)
+	if cur, ok := s.fsm.Secret(sec.AccountID, sec.Name); ok && cur.ModifyIndex >= idx {
+		return cur, in.VersionID, idx, nil
 	}
-	return cur, in.VersionID, idx, nil
+	// Applied on the leader, not here yet: the secret as it was read
+	// names it as well as the answer needs (Arn, SecretName).
+	return sec, in.VersionID, idx, nil
 }
 
 // sameRotation reports whether version id is the one the secret's latest
@@ -173,15 +171,12 @@ func (s *Service) ramRotation(ctx context.Context, sec *fsm.Secret, versionID st
 	if err != nil {
 		return fsm.RotateRAMSecretCmd{}, err
 	}
-	v, err := s.sealSecretVersion(ctx, sec.AccountID, sec.Name, sec.EncryptionKeyID, versionID, "text", string(value))
+	v, err := s.sealSecretVersion(ctx, sec.AccountID, sec.Name, sec.EncryptionKeyID, versionID, SecretDataText, string(value))
 	clear(value)
 	if err != nil {
 		return fsm.RotateRAMSecretCmd{}, fmt.Errorf("rotating secret %s: %w", sec.Name, err)
 	}
-	v.ID, v.CreatedAt, v.AccessKeyID = versionID, nowMs, ak.ID
-	if v.DataType == "" {
-		v.DataType = "text"
-	}
+	v.CreatedAt, v.AccessKeyID = nowMs, ak.ID
 	var next int64
 	if sec.AutoRotation && sec.RotationInterval > 0 {
 		next = nowMs + sec.RotationInterval*1000
@@ -195,8 +190,10 @@ func (s *Service) ramRotation(ctx context.Context, sec *fsm.Secret, versionID st
 // UpdateSecretRotationPolicy turns a secret's automatic rotation on (with
 // RotationInterval, required then, "<n>d|h|m|s" between 6 hours and 365
 // days) or off (RotationInterval ignored). Only RAMCredentials secrets
-// rotate by themselves: a Generic secret is refused with fsm.ErrSecretType,
-// as RotateSecret refuses it.
+// rotate by themselves: turning it on for a Generic secret is refused with
+// fsm.ErrSecretType, as RotateSecret refuses it (and as UpdateRotationPolicy
+// refuses a key that cannot rotate); turning it off is allowed for any
+// secret.
 func (s *Service) UpdateSecretRotationPolicy(ctx context.Context, c Caller, in SecretRotationPolicyInput) (uint64, error) {
 	if in.Name == "" {
 		return 0, missing(FieldSecretName)
@@ -204,121 +201,23 @@ func (s *Service) UpdateSecretRotationPolicy(ctx context.Context, c Caller, in S
 	var secs int64
 	if in.Enable {
 		var err error
-		if secs, err = parseSecretRotationIntervalRot(in.RotationInterval); err != nil {
+		if secs, err = parseSecretRotationInterval(in.RotationInterval); err != nil {
 			return 0, err
 		}
 	}
-	sec, err := s.secretToRotate(ctx, c, "kms:UpdateSecretRotationPolicy", in.Name)
+	sec, err := s.secretFor(ctx, c, "kms:UpdateSecretRotationPolicy", in.Name)
 	if err != nil {
 		return 0, err
 	}
-	if sec.Type != fsm.SecretTypeRAMCredentials {
+	if err := notPending(sec); err != nil {
+		return 0, err
+	}
+	if in.Enable && sec.Type != fsm.SecretTypeRAMCredentials {
 		return 0, fmt.Errorf("%w: %s is a %s secret; only RAMCredentials secrets rotate automatically (Generic secrets rotate by PutSecretValue)", fsm.ErrSecretType, sec.Name, sec.Type)
 	}
 	return s.propose(ctx, fsm.CmdSecretRotationPolicy, fsm.SecretRotationPolicyCmd{
 		Now: s.nowMillis(), AccountID: sec.AccountID, Name: sec.Name, Enable: in.Enable, IntervalSec: secs,
 	})
-}
-
-// secretToRotate finds a live secret of the caller's account and
-// authorizes action on it. A miss costs one read-index round trip.
-func (s *Service) secretToRotate(ctx context.Context, c Caller, action, name string) (*fsm.Secret, error) {
-	var sec *fsm.Secret
-	ok, err := s.found(ctx, func() bool {
-		var hit bool
-		sec, hit = s.fsm.Secret(c.AccountID, name)
-		return hit
-	})
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: %s", fsm.ErrSecretNotFound, name)
-	}
-	if err := s.authorizeSecretRot(ctx, c, action, sec); err != nil {
-		return nil, err
-	}
-	if sec.PendingDeletion() {
-		return nil, fmt.Errorf("%w: %s", fsm.ErrSecretPendingDeletion, name)
-	}
-	return sec, nil
-}
-
-// authorizeSecretRot authorizes action on a secret.
-//
-// PROVISIONAL: the core's secret authorization (secrets_authz.go: RAM
-// policies and the secret's policy, as for keys) replaces it once merged;
-// until then only the caller's RAM policies of its own account decide, on
-// the secret's ARN, with an explicit Deny winning.
-func (s *Service) authorizeSecretRot(ctx context.Context, c Caller, action string, sec *fsm.Secret) error {
-	if c.Client != nil || c.AccountID != sec.AccountID {
-		return denial(action, c)
-	}
-	ev := newEvaluation(ctx)
-	e := s.envFor(c, nil)
-	arn := s.SecretArn(sec)
-	allow := false
-	for _, st := range s.ramStatements(c) {
-		if ev.anyGlob(st.actions, action) && ev.anyGlob(st.resources, arn) && ev.conditionsHold(st.conditions, e) {
-			if st.effect == "Deny" {
-				return denial(action, c)
-			}
-			allow = true
-		}
-	}
-	if ev.stopped() {
-		return ev.fail(action)
-	}
-	if !allow {
-		return denial(action, c)
-	}
-	return nil
-}
-
-// rotationVersionIDPattern is a secret VersionId: 1 to 64 of letters,
-// digits and _ . -
-var rotationVersionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-
-func checkRotationVersionID(id string) error {
-	if id == "" {
-		return missing(FieldSecretVersionID)
-	}
-	if !rotationVersionIDPattern.MatchString(id) {
-		return invalid(FieldSecretVersionID, "1 to 64 of letters, digits and _ . -")
-	}
-	return nil
-}
-
-// parseSecretRotationIntervalRot reads a secret's RotationInterval,
-// "<n>d", "<n>h", "<n>m" or "<n>s" (a bare number is seconds), between 6
-// hours and 365 days, and returns seconds.
-//
-// PROVISIONAL: the core's interval parser for secrets replaces it once
-// merged.
-func parseSecretRotationIntervalRot(v string) (int64, error) {
-	if v == "" {
-		return 0, missing(FieldRotationInterval)
-	}
-	unit, num := int64(1), v
-	switch v[len(v)-1] {
-	case 'd':
-		unit, num = 86400, v[:len(v)-1]
-	case 'h':
-		unit, num = 3600, v[:len(v)-1]
-	case 'm':
-		unit, num = 60, v[:len(v)-1]
-	case 's':
-		num = v[:len(v)-1]
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n <= 0 || n > maxSecretRotation {
-		return 0, invalid(FieldRotationInterval, fmt.Sprintf("%q is not a duration like 30d, 12h or 604800s", v))
-	}
-	secs := n * unit
-	if secs < minSecretRotation || secs > maxSecretRotation {
-		return 0, invalid(FieldRotationInterval, "must be between 6 hours and 8760 hours (365 days)")
-	}
-	return secs, nil
 }
 
 // ramCredentials checks CreateSecret's input for a RAMCredentials secret
@@ -346,7 +245,7 @@ func (s *Service) ramCredentials(ctx context.Context, c Caller, in SecretInput) 
 	if ext.UserName == "" || !namePattern.MatchString(ext.UserName) {
 		return "", "", invalid(FieldExtendedConfig, "UserName must name a RAM user: 1 to 64 of letters, digits and . _ - @")
 	}
-	if in.DataType != "" && in.DataType != "text" {
+	if in.DataType != "" && in.DataType != SecretDataText {
 		return "", "", invalid(FieldSecretDataType, "a RAMCredentials secret holds text")
 	}
 	var data struct {

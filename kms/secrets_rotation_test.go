@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
@@ -14,23 +15,10 @@ import (
 )
 
 // Tests of managed rotation (secrets_rotation.go) and of the scheduler's
-// secret duties, on the real service core over a directStore.
-//
-// The tests that seal or open values (RotateSecret's success path, the
-// scheduler's rotation) need the core's envelope (secrets.go,
-// secrets_envelope.go); needSecretsCore skips them while the tree holds
-// only its stubs. The other tests set secrets up with fsm commands whose
-// envelopes are opaque bytes: the catalogue never opens them.
-
-// needSecretsCore skips a test that seals or opens secret values while the
-// core's envelope is still a stub. Once the core is merged it never fires.
-func needSecretsCore(t *testing.T, e *svcEnv) {
-	t.Helper()
-	_, err := e.svc.sealSecretVersion(bg, "", "", "", "", "", "")
-	if err != nil && err.Error() == "secrets: not implemented yet" {
-		t.Skip("the secrets core (sealSecretVersion, CreateSecret, GetSecretValue) is not in this tree yet")
-	}
-}
+// secret duties, on the real service core over a directStore. Where a test
+// needs a secret but never opens a value, it sets the secret up with fsm
+// commands whose envelopes are opaque bytes (the catalogue never opens
+// them); the rotations themselves are sealed and opened for real.
 
 // ramUser creates a RAM user with one access key and returns the key.
 func (e *svcEnv) ramUser(t *testing.T, name string) (id, secret string) {
@@ -72,15 +60,6 @@ func (e *svcEnv) rawSecret(t *testing.T, sec fsm.Secret, firstKey string) *fsm.S
 		t.Fatalf("create secret %s: %v", sec.Name, err)
 	}
 	return e.secret(t, sec.Name)
-}
-
-func (e *svcEnv) secret(t *testing.T, name string) *fsm.Secret {
-	t.Helper()
-	s, ok := e.fsm.Secret(e.caller.AccountID, name)
-	if !ok {
-		t.Fatalf("secret %s is not in the catalogue", name)
-	}
-	return s
 }
 
 // authenticates checks a signed request made with the key through the
@@ -248,7 +227,7 @@ func TestUpdateSecretRotationPolicy(t *testing.T) {
 	for _, c := range []struct {
 		in   string
 		secs int64
-	}{{"6h", 6 * 3600}, {"21600s", 21600}, {"21600", 21600}, {"360m", 21600}, {"7d", 7 * 86400}, {"365d", 365 * 86400}, {"8760h", 8760 * 3600}} {
+	}{{"6h", 6 * 3600}, {"21600s", 21600}, {"360m", 21600}, {"7d", 7 * 86400}, {"365d", 365 * 86400}, {"8760h", 8760 * 3600}} {
 		if _, err := e.svc.UpdateSecretRotationPolicy(bg, e.caller, SecretRotationPolicyInput{Name: "acs/ram/user/app", Enable: true, RotationInterval: c.in}); err != nil {
 			t.Fatalf("%s: %v", c.in, err)
 		}
@@ -259,12 +238,12 @@ func TestUpdateSecretRotationPolicy(t *testing.T) {
 	}
 	nobody := e.mkUser(t, "nobody")
 	e.unchanged(t, "refused policies", func() {
-		for _, bad := range []string{"5h", "359m", "21599s", "8761h", "366d", "0d", "-6h", "6x", "h", "1e5s", "9223372036854775807d"} {
+		for _, bad := range []string{"5h", "359m", "21599s", "8761h", "366d", "0d", "-6h", "6x", "h", "1e5s", "9223372036854775807d", "21600", "+6h", "6H"} {
 			_, err := e.svc.UpdateSecretRotationPolicy(bg, e.caller, SecretRotationPolicyInput{Name: "acs/ram/user/app", Enable: true, RotationInterval: bad})
 			wantRefusal(t, "interval "+bad, err, ErrInvalidParameter, FieldRotationInterval)
 		}
 		_, err := e.svc.UpdateSecretRotationPolicy(bg, e.caller, SecretRotationPolicyInput{Name: "acs/ram/user/app", Enable: true})
-		wantRefusal(t, "no interval", err, ErrMissingParameter, FieldRotationInterval)
+		wantRefusal(t, "no interval", err, ErrInvalidParameter, FieldRotationInterval)
 		_, err = e.svc.UpdateSecretRotationPolicy(bg, e.caller, SecretRotationPolicyInput{Name: "plain", Enable: true, RotationInterval: "7d"})
 		wantErr(t, "a Generic secret", err, fsm.ErrSecretType)
 		_, err = e.svc.UpdateSecretRotationPolicy(bg, e.caller, SecretRotationPolicyInput{Enable: true, RotationInterval: "7d"})
@@ -272,7 +251,11 @@ func TestUpdateSecretRotationPolicy(t *testing.T) {
 		_, err = e.svc.UpdateSecretRotationPolicy(bg, nobody, SecretRotationPolicyInput{Name: "acs/ram/user/app", Enable: true, RotationInterval: "7d"})
 		wantErr(t, "a user without policies", err, ErrNoPermission)
 	})
-	// Turning it off ignores the interval, as the reference does.
+	// Turning it off is allowed for any secret and ignores the interval,
+	// as the reference does.
+	if _, err := e.svc.UpdateSecretRotationPolicy(bg, e.caller, SecretRotationPolicyInput{Name: "plain", RotationInterval: "nonsense"}); err != nil {
+		t.Errorf("turning rotation off for a Generic secret: %v", err)
+	}
 	if _, err := e.svc.UpdateSecretRotationPolicy(bg, e.caller, SecretRotationPolicyInput{Name: "acs/ram/user/app", RotationInterval: "nonsense"}); err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +391,6 @@ func (e *svcEnv) ramValue(t *testing.T, name, stage string) (rotatedValue, strin
 // more than two keys, and the stored value has the reference's shape.
 func TestRotateSecret_ThreeRotations(t *testing.T) {
 	e := newSvcEnv(t)
-	needSecretsCore(t, e)
 	id0, secret0 := e.ramUser(t, "app")
 	sec, _, err := e.svc.CreateSecret(bg, e.caller, SecretInput{
 		Name: "$Auto", Type: fsm.SecretTypeRAMCredentials, ExtendedConfig: ramExt("app"),
@@ -420,7 +402,7 @@ func TestRotateSecret_ThreeRotations(t *testing.T) {
 	if sec.Name != "acs/ram/user/app" || sec.RAMUser != "app" {
 		t.Fatalf("the secret is %q of user %q", sec.Name, sec.RAMUser)
 	}
-	keys := []string{id0}
+	keys, secrets := []string{id0}, []string{secret0}
 	for i, vid := range []string{"r1", "r2", "r3"} {
 		now := e.clock.Advance(time.Hour)
 		got, gotVID, idx, err := e.svc.RotateSecret(bg, e.caller, RotateSecretInput{Name: sec.Name, VersionID: vid})
@@ -447,7 +429,7 @@ func TestRotateSecret_ThreeRotations(t *testing.T) {
 		if err := e.authenticates(t, prev.AccessKeyID, prev.AccessKeySecret); err != nil {
 			t.Fatalf("rotation %d: the previous key does not authenticate: %v", i+1, err)
 		}
-		keys = append(keys, cur.AccessKeyID)
+		keys, secrets = append(keys, cur.AccessKeyID), append(secrets, cur.AccessKeySecret)
 		if len(keys) >= 3 {
 			old := keys[len(keys)-3]
 			if _, ok := e.fsm.AccessKey(old); ok {
@@ -459,6 +441,16 @@ func TestRotateSecret_ThreeRotations(t *testing.T) {
 		}
 		if n := len(e.fsm.AccessKeysOf(UserArn(e.caller.AccountID, "app"))); n > 2 {
 			t.Fatalf("rotation %d: the user holds %d access keys", i+1, n)
+		}
+	}
+	// No access key secret is in the catalogue in the clear.
+	var snap bytes.Buffer
+	if _, err := e.fsm.WriteSnapshotTo(&snap); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range secrets {
+		if bytes.Contains(snap.Bytes(), []byte(s)) {
+			t.Fatal("an access key secret is in the snapshot in the clear")
 		}
 	}
 	// The same rotation again is a success that changes nothing; an older
@@ -478,7 +470,6 @@ func TestRotateSecret_ThreeRotations(t *testing.T) {
 // keys behave as under RotateSecret.
 func TestScheduler_RotatesRAMSecrets(t *testing.T) {
 	e := newSvcEnv(t)
-	needSecretsCore(t, e)
 	id0, secret0 := e.ramUser(t, "app")
 	sec, _, err := e.svc.CreateSecret(bg, e.caller, SecretInput{
 		Name: "$Auto", Type: fsm.SecretTypeRAMCredentials, ExtendedConfig: ramExt("app"),
@@ -553,4 +544,33 @@ func TestRotation_UserWithAKeyOfItsOwn(t *testing.T) {
 			t.Errorf("the scheduler made %d changes, %d proposals", n, e.store.index-before)
 		}
 	})
+}
+
+// Rotating seals a new value: like PutSecretValue it needs
+// kms:GenerateDataKey on the secret's encryption key besides
+// kms:RotateSecret on the secret.
+func TestRotateSecret_NeedsTheEncryptionKey(t *testing.T) {
+	e := newSvcEnv(t)
+	id0, secret0 := e.ramUser(t, "app")
+	sec, _, err := e.svc.CreateSecret(bg, e.caller, SecretInput{
+		Name: "$Auto", Type: fsm.SecretTypeRAMCredentials, ExtendedConfig: ramExt("app"),
+		Data: ramData(id0, secret0), VersionID: "v0", EncryptionKey: e.createKey(t, CreateKeyInput{}).ID,
+	})
+	if err != nil {
+		t.Fatalf("CreateSecret: %v", err)
+	}
+	admin := e.mkUser(t, "secadmin", PolicySecretAdminAccess)
+	e.unchanged(t, "a rotation without the key's permission", func() {
+		_, _, _, err := e.svc.RotateSecret(bg, admin, RotateSecretInput{Name: sec.Name, VersionID: "r1"})
+		wantErr(t, "RotateSecret without kms:GenerateDataKey", err, ErrNoPermission)
+	})
+	if _, err := e.svc.AttachPolicy(bg, e.caller, PolicyAttachmentInput{To: AttachToUser, Name: "secadmin", PolicyType: "System", PolicyName: PolicyCryptoUserAccess}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := e.svc.RotateSecret(bg, admin, RotateSecretInput{Name: e.svc.SecretArn(sec), VersionID: "r1"}); err != nil {
+		t.Fatalf("RotateSecret by ARN with both permissions: %v", err)
+	}
+	if e.secret(t, sec.Name).Stages[fsm.StageCurrent] != "r1" {
+		t.Fatal("r1 is not current")
+	}
 }
