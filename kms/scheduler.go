@@ -12,9 +12,10 @@ import (
 // RunScheduler performs the leader's duties every interval while this node
 // leads: automatic rotation (of keys and of RAMCredentials secrets), the end
 // of deletion windows (of keys and of secrets), expiry of imported material
-// and of import tokens, and the instance CA of a cluster that has none. Each duty is a proposal through Raft, never
-// a side effect of Apply, and is decided from the catalogue alone, so a new
-// leader (or a restarted one) picks up exactly where the last one stopped.
+// and of import tokens, and the instance CA of a cluster that has none. Each
+// duty is a proposal through Raft, never a side effect of Apply, and is
+// decided from the catalogue alone, so a new leader (or a restarted one)
+// picks up exactly where the last one stopped.
 func (s *Service) RunScheduler(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
