@@ -192,9 +192,7 @@ func TestSecretsManagerClient_ReachesTheNodeAndReadsItsErrors(t *testing.T) {
 	if !errors.As(err, &se) {
 		t.Fatalf("error %T %v, want *errors.ServerError", err, err)
 	}
-	switch se.ErrorCode() {
-	case "Forbidden.ResourceNotFound", "InvalidAction.NotFound":
-	default:
+	if se.ErrorCode() != "Forbidden.ResourceNotFound" || se.HttpStatus() != 404 {
 		t.Fatalf("GetSecretValue of a missing secret: %d %s (%s)", se.HttpStatus(), se.ErrorCode(), se.Message())
 	}
 	if se.RequestId() == "" {
