@@ -520,7 +520,16 @@ func (s *Server) tagResource(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx, err := s.cfg.Service.TagResource(c.ctx, c.caller, c.p.str("KeyId"), tags)
+	secret, err := c.p.keyOrSecret()
+	if err != nil {
+		return nil, err
+	}
+	var idx uint64
+	if secret != "" {
+		idx, err = s.cfg.Service.TagSecret(c.ctx, c.caller, secret, tags)
+	} else {
+		idx, err = s.cfg.Service.TagResource(c.ctx, c.caller, c.p.str("KeyId"), tags)
+	}
 	c.index = idx
 	return nil, err
 }
@@ -530,7 +539,16 @@ func (s *Server) untagResource(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx, err := s.cfg.Service.UntagResource(c.ctx, c.caller, c.p.str("KeyId"), keys)
+	secret, err := c.p.keyOrSecret()
+	if err != nil {
+		return nil, err
+	}
+	var idx uint64
+	if secret != "" {
+		idx, err = s.cfg.Service.UntagSecret(c.ctx, c.caller, secret, keys)
+	} else {
+		idx, err = s.cfg.Service.UntagResource(c.ctx, c.caller, c.p.str("KeyId"), keys)
+	}
 	c.index = idx
 	return nil, err
 }

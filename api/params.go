@@ -78,6 +78,20 @@ func (p params) required(name string) (string, error) {
 	return v, nil
 }
 
+// keyOrSecret checks that a tag action names exactly one resource, a key
+// (KeyId) or a secret (SecretName), and returns the secret's name when it
+// names a secret. CertificateId is not served yet.
+func (p params) keyOrSecret() (string, error) {
+	key, secret := p["KeyId"], p["SecretName"]
+	switch {
+	case key != "" && secret != "":
+		return "", invalidParam("SecretName", "name either a key (KeyId) or a secret (SecretName), not both")
+	case key == "" && secret == "":
+		return "", fmt.Errorf("%w: the parameter %q (or SecretName) is needed but not provided", kms.ErrMissingParameter, "KeyId")
+	}
+	return secret, nil
+}
+
 func invalidParam(name, why string) error {
 	return fmt.Errorf("%w: the parameter %q is not valid: %s", kms.ErrInvalidParameter, name, why)
 }
