@@ -376,9 +376,22 @@ func (s *Service) authorizeKey(ctx context.Context, c Caller, action string, k *
 	if c.Client != nil {
 		return s.authorizeClientKey(ctx, c, action, k)
 	}
+	policy := k.Policy
+	if policy == "" {
+		policy = DefaultPolicy(k.AccountID)
+	}
+	return s.authorizeResource(ctx, c, action, k.AccountID, s.KeyArn(k), policy, encCtx)
+}
+
+// authorizeResource decides an action on a resource that has a policy (a
+// key, a secret): the caller's RAM statements and the resource's policy,
+// both against the resource's ARN, with encCtx for conditions. An explicit
+// Deny in either wins. In the owner's account an Allow from either is
+// enough; another account needs both (the policy must name the caller or
+// its account, and the caller's own RAM policies must allow the action).
+func (s *Service) authorizeResource(ctx context.Context, c Caller, action, owner, arn, policy string, encCtx map[string]string) error {
 	ev := newEvaluation(ctx)
 	e := s.envFor(c, encCtx)
-	arn := s.KeyArn(k)
 	ramAllow := false
 	for _, st := range s.ramStatements(c) {
 		if ev.anyGlob(st.actions, action) && ev.anyGlob(st.resources, arn) && ev.conditionsHold(st.conditions, e) {
@@ -391,11 +404,7 @@ func (s *Service) authorizeKey(ctx context.Context, c Caller, action string, k *
 			ramAllow = true
 		}
 	}
-	policy := k.Policy
-	if policy == "" {
-		policy = DefaultPolicy(k.AccountID)
-	}
-	keyDirect, keyDelegated := false, false
+	direct, delegated := false, false
 	for _, st := range parsePolicy(policy) {
 		if ev.stopped() {
 			return ev.fail(action)
@@ -403,11 +412,11 @@ func (s *Service) authorizeKey(ctx context.Context, c Caller, action string, k *
 		if !ev.anyGlob(st.actions, action) || !ev.anyGlob(st.resources, arn) {
 			continue
 		}
-		match, direct := false, false
+		match, isDirect := false, false
 		for _, p := range st.principals {
-			m, d := principalMatch(p, c, k.AccountID, st.effect)
+			m, d := principalMatch(p, c, owner, st.effect)
 			match = match || m
-			direct = direct || (m && d)
+			isDirect = isDirect || (m && d)
 		}
 		if !match || !ev.conditionsHold(st.conditions, e) {
 			continue
@@ -418,24 +427,22 @@ func (s *Service) authorizeKey(ctx context.Context, c Caller, action string, k *
 		if st.effect == "Deny" {
 			return denial(action, c)
 		}
-		if direct {
-			keyDirect = true
+		if isDirect {
+			direct = true
 		} else {
-			keyDelegated = true
+			delegated = true
 		}
 	}
 	if ev.stopped() {
 		return ev.fail(action)
 	}
-	if c.AccountID == k.AccountID {
-		if ramAllow || keyDirect {
+	if c.AccountID == owner {
+		if ramAllow || direct {
 			return nil
 		}
 		return denial(action, c)
 	}
-	// Another account: the key policy must name the caller or its account,
-	// and the caller's own RAM policies must allow the action.
-	if (keyDirect || keyDelegated) && ramAllow {
+	if (direct || delegated) && ramAllow {
 		return nil
 	}
 	return denial(action, c)

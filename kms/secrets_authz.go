@@ -66,70 +66,7 @@ func (s *Service) authorizeSecret(ctx context.Context, c Caller, action string, 
 	if policy == "" {
 		policy = DefaultSecretPolicy(sec.AccountID)
 	}
-	return s.authorizeResource(ctx, c, action, sec.AccountID, s.SecretArn(sec), policy)
-}
-
-// authorizeResource is authorizeKey's evaluation for a resource other than
-// a key: the caller's RAM statements and the resource's policy against the
-// resource's ARN. In the owner's account an Allow from either and no Deny
-// is enough; another account needs both.
-func (s *Service) authorizeResource(ctx context.Context, c Caller, action, owner, arn, policy string) error {
-	ev := newEvaluation(ctx)
-	e := s.envFor(c, nil)
-	ramAllow := false
-	for _, st := range s.ramStatements(c) {
-		if ev.anyGlob(st.actions, action) && ev.anyGlob(st.resources, arn) && ev.conditionsHold(st.conditions, e) {
-			if ev.stopped() {
-				return ev.fail(action)
-			}
-			if st.effect == "Deny" {
-				return denial(action, c)
-			}
-			ramAllow = true
-		}
-	}
-	direct, delegated := false, false
-	for _, st := range parsePolicy(policy) {
-		if ev.stopped() {
-			return ev.fail(action)
-		}
-		if !ev.anyGlob(st.actions, action) || !ev.anyGlob(st.resources, arn) {
-			continue
-		}
-		match, isDirect := false, false
-		for _, p := range st.principals {
-			m, d := principalMatch(p, c, owner, st.effect)
-			match = match || m
-			isDirect = isDirect || (m && d)
-		}
-		if !match || !ev.conditionsHold(st.conditions, e) {
-			continue
-		}
-		if ev.stopped() {
-			return ev.fail(action)
-		}
-		if st.effect == "Deny" {
-			return denial(action, c)
-		}
-		if isDirect {
-			direct = true
-		} else {
-			delegated = true
-		}
-	}
-	if ev.stopped() {
-		return ev.fail(action)
-	}
-	if c.AccountID == owner {
-		if ramAllow || direct {
-			return nil
-		}
-		return denial(action, c)
-	}
-	if (direct || delegated) && ramAllow {
-		return nil
-	}
-	return denial(action, c)
+	return s.authorizeResource(ctx, c, action, sec.AccountID, s.SecretArn(sec), policy, nil)
 }
 
 // secretInstance is the KMS instance a secret belongs to: the one it was
