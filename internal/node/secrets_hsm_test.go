@@ -66,6 +66,14 @@ func TestSecrets_OfficialSDKWithAnHSMEncryptionKey(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("PutSecretValue: %v", err)
 	}
+	// The other nodes serve reads from their own copy: wait until each has
+	// applied the write (what X-Kms-Min-Index does for other clients).
+	written := c.nodes[0].FSM().AppliedIndex()
+	for _, n := range c.nodes {
+		if err := n.FSM().WaitForIndex(ctxT(t), written); err != nil {
+			t.Fatal(err)
+		}
+	}
 	read := func(cl *kmssdk.Client, stage string) (*kmssdk.GetSecretValueResponseBody, error) {
 		r, err := cl.GetSecretValue(&kmssdk.GetSecretValueRequest{SecretName: tea.String("hsm/db"), VersionStage: tea.String(stage)})
 		if err != nil {
