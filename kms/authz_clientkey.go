@@ -41,9 +41,17 @@ func (s *Service) authorizeClientKey(ctx context.Context, c Caller, action strin
 			resources = append(resources, a)
 		}
 	}
+	return clientKeyGrant(ev, c, action, k.InstanceID, PermissionKeyUser, resources)
+}
+
+// clientKeyGrant is the common end of a client key's authorization: some
+// policy of its AAP covers instance, grants permission, names one of
+// resources (patterns allowed) and, if it names network rules, lists the
+// request's source address.
+func clientKeyGrant(ev *evaluation, c Caller, action, instance, permission string, resources []string) error {
 	src, srcErr := netip.ParseAddr(c.SourceIP)
 	for _, p := range c.Client.Policies {
-		if p.KmsInstance != k.InstanceID || !contains(p.Permissions, PermissionKeyUser) {
+		if p.KmsInstance != instance || !contains(p.Permissions, permission) {
 			continue
 		}
 		covered := false

@@ -3,7 +3,6 @@ package kms
 import (
 	"context"
 	"fmt"
-	"net/netip"
 
 	"github.com/raftkms/raftkms/fsm"
 )
@@ -92,30 +91,5 @@ func (s *Service) authorizeClientKeySecret(ctx context.Context, c Caller, action
 	if inst == "" {
 		return denial(action, c)
 	}
-	resource := "secret/" + sec.Name
-	src, srcErr := netip.ParseAddr(c.SourceIP)
-	for _, p := range c.Client.Policies {
-		if p.KmsInstance != inst || !contains(p.Permissions, PermissionSecretUser) {
-			continue
-		}
-		covered := ev.anyGlob(p.Resources, resource)
-		if ev.stopped() {
-			return ev.fail(action)
-		}
-		if !covered {
-			continue
-		}
-		if !p.Restricted {
-			return nil
-		}
-		if srcErr != nil {
-			continue
-		}
-		for _, pfx := range p.Sources {
-			if pfx.Contains(src.Unmap()) {
-				return nil
-			}
-		}
-	}
-	return denial(action, c)
+	return clientKeyGrant(ev, c, action, inst, PermissionSecretUser, []string{"secret/" + sec.Name})
 }
