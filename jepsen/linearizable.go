@@ -13,6 +13,10 @@ type registerInput struct {
 	write bool
 	key   string
 	value string // written value, "" for none
+	// repeated marks a write whose value more than one write op of the
+	// history carries (the secrets workload retries a write of unknown
+	// outcome with the same VersionId and data); only secretModel reads it.
+	repeated bool
 }
 
 // registerModel is a register per key holding a description; "" is null
@@ -77,6 +81,13 @@ func nullable(s string) string {
 // and returned nothing). On failure the HTML visualization, with the nemesis
 // windows as annotations, goes to opt.VisualizationPath.
 func CheckRegister(ops []Op, opt CheckOptions) (Result, error) {
+	return checkLinearizable(ops, opt, registerModel, "register")
+}
+
+// checkLinearizable is CheckRegister with the model (and the name the
+// anomaly gives the history) as parameters: the register and the secrets
+// workloads record the same write and read ops.
+func checkLinearizable(ops []Op, opt CheckOptions, model porcupine.Model, what string) (Result, error) {
 	pairs, err := Pairs(ops)
 	if err != nil {
 		return Result{}, err
@@ -98,6 +109,14 @@ func CheckRegister(ops []Op, opt CheckOptions) (Result, error) {
 	}
 	var hist []porcupine.Operation
 	var writes, reads, unknown int
+	// Values carried by more than one write op: a retry of a write.
+	writesOf := map[string]int{}
+	for _, p := range pairs {
+		if p.Invoke.F == "write" && p.Type() != TypeFail {
+			v, _, _ := stringValue(p.Invoke.Value)
+			writesOf[p.Invoke.Key+"\x00"+v]++
+		}
+	}
 	for _, p := range pairs {
 		switch p.Invoke.F {
 		case "write":
@@ -108,7 +127,7 @@ func CheckRegister(ops []Op, opt CheckOptions) (Result, error) {
 			if !ok {
 				v = ""
 			}
-			in := registerInput{write: true, key: p.Invoke.Key, value: v}
+			in := registerInput{write: true, key: p.Invoke.Key, value: v, repeated: writesOf[p.Invoke.Key+"\x00"+v] > 1}
 			switch p.Type() {
 			case TypeOK:
 				writes++
@@ -140,7 +159,7 @@ func CheckRegister(ops []Op, opt CheckOptions) (Result, error) {
 	r.detail("ok_writes", writes)
 	r.detail("unknown_writes", unknown)
 	r.detail("ok_reads", reads)
-	res, info := porcupine.CheckOperationsVerbose(registerModel, hist, timeout)
+	res, info := porcupine.CheckOperationsVerbose(model, hist, timeout)
 	switch res {
 	case porcupine.Ok:
 		return r, nil
@@ -148,7 +167,7 @@ func CheckRegister(ops []Op, opt CheckOptions) (Result, error) {
 		r.anomaly("the linearizability check did not finish within %s: no verdict", timeout)
 		return r, nil
 	}
-	r.anomaly("the register history is not linearizable: %s", describeIllegal(info, hist))
+	r.anomaly("the %s history is not linearizable: %s", what, describeIllegal(model, info, hist))
 	if opt.VisualizationPath != "" {
 		var ann []porcupine.Annotation
 		for _, ev := range opt.Nemesis {
@@ -160,7 +179,7 @@ func CheckRegister(ops []Op, opt CheckOptions) (Result, error) {
 				Description: ev.Kind, Details: ev.Description, BackgroundColor: "#f3c5c5"})
 		}
 		info.AddAnnotations(ann)
-		if err := porcupine.VisualizePath(registerModel, info, opt.VisualizationPath); err != nil {
+		if err := porcupine.VisualizePath(model, info, opt.VisualizationPath); err != nil {
 			r.detail("visualization_error", err.Error())
 		} else {
 			r.detail("visualization", opt.VisualizationPath)
@@ -171,12 +190,12 @@ func CheckRegister(ops []Op, opt CheckOptions) (Result, error) {
 
 // describeIllegal names the keys whose histories have no linearization, and
 // the longest partial linearization's last operation.
-func describeIllegal(info porcupine.LinearizationInfo, hist []porcupine.Operation) string {
-	parts := registerModel.Partition(hist)
+func describeIllegal(model porcupine.Model, info porcupine.LinearizationInfo, hist []porcupine.Operation) string {
+	parts := model.Partition(hist)
 	partials := info.PartialLinearizationsOperations()
 	var bad []string
 	for i, part := range parts {
-		if porcupine.CheckOperationsTimeout(registerModel, part, 10*time.Second) == porcupine.Ok {
+		if porcupine.CheckOperationsTimeout(model, part, 10*time.Second) == porcupine.Ok {
 			continue
 		}
 		k := part[0].Input.(registerInput).key
@@ -190,7 +209,7 @@ func describeIllegal(info porcupine.LinearizationInfo, hist []porcupine.Operatio
 			}
 			if n := len(longest); n > 0 {
 				last := longest[n-1]
-				msg += fmt.Sprintf(": linearizable up to %s", registerModel.DescribeOperation(last.Input, last.Output))
+				msg += fmt.Sprintf(": linearizable up to %s", model.DescribeOperation(last.Input, last.Output))
 			}
 		}
 		bad = append(bad, msg)
