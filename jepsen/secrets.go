@@ -46,11 +46,23 @@ func (w *secretsWorkload) name() string { return WorkloadSecrets }
 
 // setup creates the encryption key and the secrets: the odd ones under
 // that key (EncryptionKeyId, in the cluster's instance), the even ones under
-// the account's default key (EncryptionKeyId omitted).
+// the account's default key (EncryptionKeyId omitted), which it creates
+// too (CreateKey without DKMSInstanceId; the service has none until then).
 func (w *secretsWorkload) setup(ctx context.Context, e *env) error {
 	key, err := e.createKey(ctx, e.cl.Instance(), "secrets")
 	if err != nil {
 		return err
+	}
+	if w.secrets > 1 {
+		err := e.setup(ctx, "create the default key", func(ctx context.Context, n *Node) error {
+			_, err := callAPI(ctx, n.api, "CreateKey", map[string]string{"Description": "secrets default"}, nil)
+			// The account has one default key: an earlier attempt of
+			// unknown outcome made it (nothing else makes one).
+			return ignoreCode(err, "Rejected.LimitExceeded")
+		})
+		if err != nil {
+			return err
+		}
 	}
 	for i := 1; i <= w.secrets; i++ {
 		name := fmt.Sprintf("jepsen-secret-%d", i)
@@ -61,12 +73,8 @@ func (w *secretsWorkload) setup(ctx context.Context, e *env) error {
 		}
 		err := e.setup(ctx, "create secret", func(ctx context.Context, n *Node) error {
 			_, err := callAPI(ctx, n.api, "CreateSecret", params, nil)
-			var ae *client.APIError
-			if errors.As(err, &ae) && ae.Code == "Rejected.ResourceExist" {
-				// An earlier attempt of unknown outcome created it.
-				return nil
-			}
-			return err
+			// An earlier attempt of unknown outcome created it.
+			return ignoreCode(err, "Rejected.ResourceExist")
 		})
 		if err != nil {
 			return err
@@ -74,6 +82,15 @@ func (w *secretsWorkload) setup(ctx context.Context, e *env) error {
 		w.names = append(w.names, name)
 	}
 	return nil
+}
+
+// ignoreCode is err, or nil when the server answered with code.
+func ignoreCode(err error, code string) error {
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Code == code {
+		return nil
+	}
+	return err
 }
 
 func (w *secretsWorkload) step(e *env, p *proc) {
