@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 
@@ -20,9 +21,12 @@ import (
 // Each secret is a register: a write is PutSecretValue of a unique value
 // under a unique VersionId (no VersionStages, so ACSCurrent moves to it), a
 // read is GetSecretValue of ACSCurrent. A write of unknown outcome is
-// retried once, by the process's next id, with the same VersionId and the
-// same data: the reference's idempotency (the same VersionId with the same
-// data succeeds) makes that safe, and the checker holds the service to it.
+// retried once, with the same VersionId and the same data, by whichever
+// process writes next after a random delay of up to retryDelay: the
+// reference's idempotency (the same VersionId with the same data succeeds)
+// makes that safe, and the checker holds the service to it. The delay lets
+// the first attempt land first, often: the retry then finds its version
+// (a no-op) or, after 20 more versions, finds it dropped (added anew).
 
 // secretInitial is the value every secret is created with (version
 // secretInitialVersion); reads record it as null, "before any write", as
@@ -40,7 +44,18 @@ type secretsWorkload struct {
 	secrets int
 	names   []string
 	writes  atomic.Int64
+	mu      sync.Mutex
+	pending []pendingRetry // writes of unknown outcome, oldest first
 }
+
+// pendingRetry is a write of unknown outcome to retry from due on.
+type pendingRetry struct {
+	name, value string
+	due         time.Time
+}
+
+// retryDelay bounds how long a write of unknown outcome waits for its retry.
+const retryDelay = 2 * time.Second
 
 func (w *secretsWorkload) name() string { return WorkloadSecrets }
 
@@ -94,16 +109,37 @@ func ignoreCode(err error, code string) error {
 }
 
 func (w *secretsWorkload) step(e *env, p *proc) {
-	name := w.names[p.rng.IntN(len(w.names))]
-	if p.rng.IntN(10) < 4 {
-		v := fmt.Sprintf("s%d-%d", p.id, w.writes.Add(1))
-		if r := w.write(e, p, name, v, e.randomNode(p)); r.typ == TypeInfo {
-			// The process has a new id now; the retry is an op of its own.
-			w.write(e, p, name, v, e.randomNode(p))
-		}
+	if p.rng.IntN(10) >= 4 {
+		w.read(e, p, w.names[p.rng.IntN(len(w.names))], e.randomNode(p), false)
 		return
 	}
-	w.read(e, p, name, e.randomNode(p), false)
+	if r, ok := w.dueRetry(); ok {
+		// An op of its own (the process that began it has another id
+		// now); retried once only.
+		w.write(e, p, r.name, r.value, e.randomNode(p))
+		return
+	}
+	name := w.names[p.rng.IntN(len(w.names))]
+	v := fmt.Sprintf("s%d-%d", p.id, w.writes.Add(1))
+	if r := w.write(e, p, name, v, e.randomNode(p)); r.typ == TypeInfo {
+		w.mu.Lock()
+		w.pending = append(w.pending, pendingRetry{name, v, time.Now().Add(time.Duration(p.rng.Int64N(int64(retryDelay))))})
+		w.mu.Unlock()
+	}
+}
+
+// dueRetry takes a pending retry whose time has come.
+func (w *secretsWorkload) dueRetry() (pendingRetry, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now()
+	for i, r := range w.pending {
+		if !r.due.After(now) {
+			w.pending = append(w.pending[:i], w.pending[i+1:]...)
+			return r, true
+		}
+	}
+	return pendingRetry{}, false
 }
 
 func (w *secretsWorkload) write(e *env, p *proc, name, v string, node *Node) opResult {
@@ -225,6 +261,20 @@ func CheckSecrets(ops []Op, opt CheckOptions) (Result, error) {
 	attempted := map[string]bool{}
 	var refused []string
 	retries := 0
+	// The first ok read of each value, to tell the retries of a write that
+	// had certainly taken effect (the idempotent no-op, or a re-add).
+	firstSeen := map[string]int64{}
+	for _, p := range pairs {
+		if p.Invoke.F == "read" && p.Type() == TypeOK {
+			if v, ok, _ := stringValue(p.Complete.Value); ok {
+				k := p.Invoke.Key + "\x00" + v
+				if t, seen := firstSeen[k]; !seen || p.Complete.Time < t {
+					firstSeen[k] = p.Complete.Time
+				}
+			}
+		}
+	}
+	retriesAfterSeen := 0
 	for _, p := range pairs {
 		if p.Invoke.F != "write" {
 			continue
@@ -236,6 +286,9 @@ func CheckSecrets(ops []Op, opt CheckOptions) (Result, error) {
 		k := p.Invoke.Key + "\x00" + v
 		if attempted[k] {
 			retries++
+			if t, seen := firstSeen[k]; seen && t < p.Invoke.Time {
+				retriesAfterSeen++
+			}
 		}
 		attempted[k] = true
 		if p.Type() == TypeFail && p.Complete.Error == "Rejected.ResourceExist" {
@@ -259,5 +312,6 @@ func CheckSecrets(ops []Op, opt CheckOptions) (Result, error) {
 		r = direct
 	}
 	r.detail("retried_writes", retries)
+	r.detail("retries_of_writes_seen_applied", retriesAfterSeen)
 	return r, nil
 }
