@@ -25,8 +25,9 @@ import (
 // process writes next after a random delay of up to retryDelay: the
 // reference's idempotency (the same VersionId with the same data succeeds)
 // makes that safe, and the checker holds the service to it. The delay lets
-// the first attempt land first, often: the retry then finds its version
-// (a no-op) or, after 20 more versions, finds it dropped (added anew).
+// the first attempt land first, often (faults hold 3–7 s): the retry then
+// finds its version (a no-op) or, after 20 more versions, finds it dropped
+// (added anew).
 
 // secretInitial is the value every secret is created with (version
 // secretInitialVersion); reads record it as null, "before any write", as
@@ -55,7 +56,7 @@ type pendingRetry struct {
 }
 
 // retryDelay bounds how long a write of unknown outcome waits for its retry.
-const retryDelay = 2 * time.Second
+const retryDelay = 5 * time.Second
 
 func (w *secretsWorkload) name() string { return WorkloadSecrets }
 
