@@ -15,10 +15,11 @@ const (
 	WorkloadSet      = "set"
 	WorkloadCrypto   = "crypto"
 	WorkloadKeyState = "key-state"
+	WorkloadSecrets  = "secrets"
 )
 
 // AllWorkloads in the order they are reported.
-var AllWorkloads = []string{WorkloadRegister, WorkloadSet, WorkloadCrypto, WorkloadKeyState}
+var AllWorkloads = []string{WorkloadRegister, WorkloadSet, WorkloadCrypto, WorkloadKeyState, WorkloadSecrets}
 
 // Result is one checker's verdict, as it appears in results.json.
 type Result struct {
@@ -64,7 +65,7 @@ type CheckOptions struct {
 	// Nemesis windows, for the register visualization.
 	Nemesis []NemesisEvent
 	// VisualizationPath, when set, receives porcupine's HTML when the
-	// register history is not linearizable.
+	// register (or secrets) history is not linearizable.
 	VisualizationPath string
 }
 
@@ -85,8 +86,10 @@ func Check(workload string, ops []Op, opt CheckOptions) (Result, error) {
 		r, err = CheckCrypto(ops)
 	case WorkloadKeyState:
 		r, err = CheckKeyState(ops, opt.Bound)
+	case WorkloadSecrets:
+		r, err = CheckSecrets(ops, opt)
 	default:
-		return Result{}, fmt.Errorf("unknown workload %q (want register, set, crypto or key-state)", workload)
+		return Result{}, fmt.Errorf("unknown workload %q (want register, set, crypto, key-state or secrets)", workload)
 	}
 	if err != nil {
 		return Result{}, err

@@ -35,7 +35,7 @@ type Op struct {
 	Value   json.RawMessage `json:"value"`
 	Node    string          `json:"node"`
 	// Workload names the workload that produced the op ("register", "set",
-	// "crypto", "key-state"), so one history can hold all of them.
+	// "crypto", "key-state", "secrets"), so one history can hold all of them.
 	Workload string `json:"workload,omitempty"`
 	// Error is the server's error code (or the client error) of a fail or
 	// info completion.
@@ -286,6 +286,7 @@ var workloadFs = map[string]map[string]bool{
 	WorkloadSet:      {"add": true, "read": true},
 	WorkloadCrypto:   {"encrypt": true, "decrypt": true, "rotate": true},
 	WorkloadKeyState: {"disable": true, "enable": true, "encrypt": true},
+	WorkloadSecrets:  {"write": true, "read": true},
 }
 
 // Counts are the completions of a history by type.

@@ -187,7 +187,7 @@ func clearOut(out string) error {
 		return err
 	}
 	for _, name := range []string{"history.jsonl", "nemesis.jsonl", "results.json", "latency.png", "throughput.png", "logs", "data",
-		"register.html", "set.html", "crypto.html", "key-state.html"} {
+		"register.html", "set.html", "crypto.html", "key-state.html", "secrets.html"} {
 		_ = os.RemoveAll(filepath.Join(out, name))
 	}
 	return nil

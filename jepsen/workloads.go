@@ -29,7 +29,7 @@ type workload interface {
 }
 
 // weight is each workload's share of the client processes.
-var weight = map[string]int{WorkloadRegister: 3, WorkloadCrypto: 3, WorkloadKeyState: 2, WorkloadSet: 2}
+var weight = map[string]int{WorkloadRegister: 3, WorkloadCrypto: 3, WorkloadKeyState: 2, WorkloadSet: 2, WorkloadSecrets: 2}
 
 func newWorkload(name string) workload {
 	switch name {
@@ -41,6 +41,8 @@ func newWorkload(name string) workload {
 		return &cryptoWorkload{keys: 3}
 	case WorkloadKeyState:
 		return &keyStateWorkload{keys: 2}
+	case WorkloadSecrets:
+		return &secretsWorkload{secrets: 2}
 	}
 	return nil
 }

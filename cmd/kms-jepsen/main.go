@@ -3,7 +3,7 @@
 //
 //	kms-jepsen run [--nodes 5] [--time-limit 60s] [--nemesis all] [--workload all]
 //	               [--rate 200] [--concurrency 10] [--seed S] [--out DIR]
-//	kms-jepsen check --workload register|set|crypto|key-state FILE
+//	kms-jepsen check --workload register|set|crypto|key-state|secrets FILE
 //
 // run needs root (network namespaces, nftables). It exits 0 when every
 // checker found the history valid, 1 when one did not, 2 on a usage error
@@ -91,7 +91,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	var (
 		cfg      jepsen.Config
 		nemesis  = fs.String("nemesis", "all", "faults: comma list of partition, kill, pause, membership; or all, none")
-		workload = fs.String("workload", "all", "workloads: comma list of register, set, crypto, key-state; or all")
+		workload = fs.String("workload", "all", "workloads: comma list of register, set, crypto, key-state, secrets; or all")
 		seed     = fs.Int64("seed", 0, "seed of the fault schedule and client choices (default: from the clock, printed)")
 		kmsd     = fs.String("kmsd", defaultKmsd(), "the kmsd binary")
 	)
@@ -202,12 +202,12 @@ func orNone(s []string) string {
 func checkCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kms-jepsen check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	workload := fs.String("workload", "", "register, set, crypto or key-state")
+	workload := fs.String("workload", "", "register, set, crypto, key-state or secrets")
 	bound := fs.Duration("max-staleness", 0, "key-state bound (default: max_staleness of results.json beside FILE, else 5s, kmsd's default)")
-	html := fs.String("html", "", "register: write porcupine's visualization here when the history is not linearizable")
-	timeout := fs.Duration("timeout", 2*time.Minute, "register: give up the linearizability search after this long (invalid: no verdict)")
+	html := fs.String("html", "", "register, secrets: write porcupine's visualization here when the history is not linearizable")
+	timeout := fs.Duration("timeout", 2*time.Minute, "register, secrets: give up the linearizability search after this long (invalid: no verdict)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: kms-jepsen check --workload register|set|crypto|key-state FILE")
+		fmt.Fprintln(stderr, "usage: kms-jepsen check --workload register|set|crypto|key-state|secrets FILE")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)

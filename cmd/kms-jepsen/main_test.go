@@ -36,6 +36,14 @@ func TestCheck_ExitCodes(t *testing.T) {
 		`{"index":2,"time":3,"process":1,"type":"invoke","f":"read","key":"k","value":null,"node":"n2"}`,
 		`{"index":3,"time":4,"process":1,"type":"ok","f":"read","key":"k","value":"a","node":"n2"}`,
 	)
+	retried := writeHistory(t,
+		`{"index":0,"time":1,"process":0,"type":"invoke","f":"write","key":"s","value":"a","node":"n1","workload":"secrets"}`,
+		`{"index":1,"time":2,"process":0,"type":"info","f":"write","key":"s","value":"a","node":"n1","workload":"secrets"}`,
+		`{"index":2,"time":3,"process":1,"type":"invoke","f":"write","key":"s","value":"a","node":"n2","workload":"secrets"}`,
+		`{"index":3,"time":4,"process":1,"type":"ok","f":"write","key":"s","value":"a","node":"n2","workload":"secrets"}`,
+		`{"index":4,"time":5,"process":1,"type":"invoke","f":"read","key":"s","value":null,"node":"n3","workload":"secrets"}`,
+		`{"index":5,"time":6,"process":1,"type":"ok","f":"read","key":"s","value":"a","node":"n3","workload":"secrets"}`,
+	)
 	cases := []struct {
 		name   string
 		args   []string
@@ -46,6 +54,8 @@ func TestCheck_ExitCodes(t *testing.T) {
 		{"flags after the file", []string{"check", lost, "--workload", "set"}, 1, "misses 1 acknowledged add"},
 		{"stale read", []string{"check", "--workload", "register", stale}, 1, "not linearizable"},
 		{"valid with an unknown write", []string{"check", "--workload", "register", fine}, 0, "valid"},
+		{"secrets: a retried write", []string{"check", "--workload", "secrets", retried}, 0, "valid: secrets history"},
+		{"secrets: stale read", []string{"check", "--workload", "secrets", stale}, 1, "not linearizable"},
 		{"no workload", []string{"check", fine}, 2, "usage"},
 		{"unknown workload", []string{"check", "--workload", "bank", fine}, 2, "unknown workload"},
 		{"missing file", []string{"check", "--workload", "set", filepath.Join(t.TempDir(), "none")}, 2, "no such file"},
