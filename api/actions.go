@@ -516,6 +516,9 @@ func (s *Server) listAliasesByKeyID(c *call) (any, error) {
 }
 
 func (s *Server) tagResource(c *call) (any, error) {
+	if _, err := c.p.required("Tags"); err != nil {
+		return nil, err
+	}
 	tags, err := c.p.tags("Tags")
 	if err != nil {
 		return nil, err
@@ -535,6 +538,9 @@ func (s *Server) tagResource(c *call) (any, error) {
 }
 
 func (s *Server) untagResource(c *call) (any, error) {
+	if _, err := c.p.required("TagKeys"); err != nil {
+		return nil, err
+	}
 	keys, err := c.p.stringList("TagKeys")
 	if err != nil {
 		return nil, err
