@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/raftkms/raftkms/fsm"
 )
@@ -219,9 +220,50 @@ func contains(l []string, s string) bool {
 	return false
 }
 
-// parsePolicy turns a stored key policy into statements. Stored documents
-// were validated when set.
+// parsePolicy turns a stored policy document (a key's, a secret's) into
+// statements, once per distinct document: authorization runs on every
+// request, and parsing the JSON each time was a tenth of a node's CPU
+// under load (issue 16). Documents are immutable once stored — a change
+// stores a new text — so a parse stays right for as long as the text is
+// in use. The statements returned are shared: callers only read them.
 func parsePolicy(doc string) []stmt {
+	return policies.get(doc)
+}
+
+// policies is parsePolicy's memo. It is a cache of a pure function, so
+// every Service of the process may share it.
+var policies = policyCache{m: map[string][]stmt{}}
+
+// policyCacheMax bounds the documents remembered. Past it the cache starts
+// over: a tenant storing many distinct policies costs reparses, never
+// unbounded memory (a document is at most MaxPolicySize).
+const policyCacheMax = 4096
+
+type policyCache struct {
+	mu sync.RWMutex
+	m  map[string][]stmt
+}
+
+func (pc *policyCache) get(doc string) []stmt {
+	pc.mu.RLock()
+	st, ok := pc.m[doc]
+	pc.mu.RUnlock()
+	if ok {
+		return st
+	}
+	st = parsePolicyText(doc)
+	pc.mu.Lock()
+	if len(pc.m) >= policyCacheMax {
+		pc.m = make(map[string][]stmt, policyCacheMax)
+	}
+	pc.m[doc] = st
+	pc.mu.Unlock()
+	return st
+}
+
+// parsePolicyText parses a stored policy document. Stored documents were
+// validated when set.
+func parsePolicyText(doc string) []stmt {
 	var p PolicyDocument
 	if err := json.Unmarshal([]byte(doc), &p); err != nil {
 		return nil

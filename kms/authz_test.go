@@ -227,3 +227,20 @@ func TestAuthorize_HonoursTheRequestContext(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The policy memo answers what a parse answers, and stays bounded.
+func TestParsePolicy_MemoIsTheParseAndBounded(t *testing.T) {
+	doc := DefaultPolicy("1234567890")
+	if got, want := fmt.Sprint(parsePolicy(doc)), fmt.Sprint(parsePolicyText(doc)); got != want {
+		t.Fatalf("memo %s, parse %s", got, want)
+	}
+	for i := range policyCacheMax + 10 {
+		parsePolicy(DefaultPolicy(fmt.Sprint(i)))
+	}
+	policies.mu.RLock()
+	n := len(policies.m)
+	policies.mu.RUnlock()
+	if n > policyCacheMax {
+		t.Fatalf("the memo holds %d documents, bound %d", n, policyCacheMax)
+	}
+}

@@ -191,7 +191,7 @@ func ValidatePolicy(doc string) error {
 // management quota.
 func CrossAccountPrincipals(doc, owner string) int {
 	seen := map[string]bool{}
-	for _, st := range parsePolicy(doc) {
+	for _, st := range parsePolicyText(doc) {
 		if st.effect != "Allow" {
 			continue
 		}
