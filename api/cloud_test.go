@@ -6,6 +6,7 @@ import (
 
 	kmssdk "github.com/alibabacloud-go/kms-20160120/v3/client"
 	"github.com/alibabacloud-go/tea/tea"
+	dkms "github.com/aliyun/alibabacloud-dkms-gcs-go-sdk/sdk"
 
 	"github.com/raftkms/raftkms/internal/node"
 )
@@ -150,4 +151,35 @@ func TestSDK_InstanceNetworkBinding(t *testing.T) {
 		t.Fatalf("UpdateKmsInstanceBindVpc []: %v", err)
 	}
 	sdkErr(t, encrypt(), 403, "Forbidden.NoPermission")
+	// The binding names the rule: changing the rule moves the boundary.
+	tn.must(t, "UpdateNetworkRule", map[string]string{"Name": "far", "SourcePrivateIp": `["10.0.0.0/8","127.0.0.0/8"]`}, nil)
+	if err := encrypt(); err != nil {
+		t.Fatalf("Encrypt after the bound rule took in 127.0.0.0/8: %v", err)
+	}
+}
+
+// The instance endpoint (the reference's KMS Instance SDK, client keys)
+// obeys the same binding: a bound instance refuses a request from an
+// address outside its networks even when the client key's policy allows it.
+func TestInstanceEndpoint_RefusesASourceOutsideTheBoundNetworks(t *testing.T) {
+	tn := startNodeWith(t, func(c *node.Config) { c.InstanceAddr = "127.0.0.1:0" })
+	key := tn.createKey(t, "secrets")
+	tn.must(t, "CreateSecret", map[string]string{"SecretName": "db", "SecretData": "s3cret", "VersionId": "v1",
+		"EncryptionKeyId": key, "DKMSInstanceId": tn.InstanceID}, nil)
+	reader := tn.instanceClient(t, "reader", "RbacPermission/Template/CryptoServiceSecretUser", []string{"secret/db"})
+	read := func() error {
+		_, err := reader.GetSecretValue(&dkms.GetSecretValueRequest{SecretName: tea.String("db")})
+		return err
+	}
+	if err := read(); err != nil {
+		t.Fatalf("GetSecretValue, unbound: %v", err)
+	}
+	tn.must(t, "CreateNetworkRule", map[string]string{"Name": "far", "Type": "Private", "SourcePrivateIp": `["10.0.0.0/8"]`}, nil)
+	tn.must(t, "ConnectKmsInstance", map[string]string{"KmsInstanceId": tn.InstanceID, "VpcId": "far"}, nil)
+	wantInstanceError(t, read(), "Forbidden.NoPermission")
+	tn.must(t, "CreateNetworkRule", map[string]string{"Name": "loop", "Type": "Private", "SourcePrivateIp": `["127.0.0.0/8"]`}, nil)
+	tn.must(t, "UpdateKmsInstanceBindVpc", map[string]string{"KmsInstanceId": tn.InstanceID, "BindVpcs": `[{"VpcId":"loop"}]`}, nil)
+	if err := read(); err != nil {
+		t.Fatalf("GetSecretValue from a bound network: %v", err)
+	}
 }
