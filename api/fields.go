@@ -115,6 +115,8 @@ var paramNames = map[kms.Field]string{
 	kms.FieldBindVpcs:     "BindVpcs",
 	kms.FieldKMProvider:   "KMProvider",
 	kms.FieldRegionID:     "RegionId",
+	kms.FieldTag:          "Tag",
+	kms.FieldTagKey:       "TagKey",
 
 	// Fields only the operator endpoints take, named as their bodies and
 	// query strings name them.

@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -91,6 +92,31 @@ func (s *Service) batchTargets(ctx context.Context, c Caller, rtype, action stri
 	return nil
 }
 
+// checkBatch checks the resource type and the id list before anything
+// else is read (so a call without parameters is told about ResourceType).
+func checkBatch(rtype string, ids []string, required bool) error {
+	switch rtype {
+	case ResourceTypeKey, ResourceTypeSecret, ResourceTypeCertificate:
+	case "":
+		return missing(FieldResourceType)
+	default:
+		return invalid(FieldResourceType, fmt.Sprintf("%q is not a resource type (key, secret, certificate)", shorten(rtype)))
+	}
+	return checkBatchIDs(ids, required)
+}
+
+// asField names f in a FieldError of the per-resource checks (checkTag
+// names Tags; the batch actions call the parameter Tag).
+func asField(err error, f Field) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		n := *fe
+		n.Field = f
+		return &n
+	}
+	return err
+}
+
 func checkBatchIDs(ids []string, required bool) error {
 	if len(ids) == 0 && required {
 		return missing(FieldResourceID)
@@ -108,16 +134,19 @@ func checkBatchIDs(ids []string, required bool) error {
 
 // TagResources sets tags on every resource of ids, all or none.
 func (s *Service) TagResources(ctx context.Context, c Caller, rtype string, ids []string, tags []Tag) (uint64, error) {
+	if err := checkBatch(rtype, ids, true); err != nil {
+		return 0, err
+	}
 	if len(tags) == 0 {
-		return 0, missing(FieldTags)
+		return 0, missing(FieldTag)
 	}
 	if len(tags) > fsm.MaxTagsPerKey {
-		return 0, invalid(FieldTags, fmt.Sprintf("at most %d tags", fsm.MaxTagsPerKey))
+		return 0, invalid(FieldTag, fmt.Sprintf("at most %d tags", fsm.MaxTagsPerKey))
 	}
 	cmd := fsm.TagResourcesCmd{Now: s.nowMillis(), AccountID: c.AccountID, Tags: make(map[string]string, len(tags))}
 	for _, t := range tags {
 		if err := checkTag(t); err != nil {
-			return 0, err
+			return 0, asField(err, FieldTag)
 		}
 		cmd.Tags[t.Key] = t.Value
 	}
@@ -130,15 +159,18 @@ func (s *Service) TagResources(ctx context.Context, c Caller, rtype string, ids 
 // UntagResources removes the tag keys (all: every tag) from every resource
 // of ids, all or none. Tag keys a resource does not carry are ignored.
 func (s *Service) UntagResources(ctx context.Context, c Caller, rtype string, ids []string, tagKeys []string, all bool) (uint64, error) {
+	if err := checkBatch(rtype, ids, true); err != nil {
+		return 0, err
+	}
 	if len(tagKeys) == 0 && !all {
-		return 0, missing(FieldTagKeys)
+		return 0, missing(FieldTagKey)
 	}
 	if len(tagKeys) > fsm.MaxTagsPerKey {
-		return 0, invalid(FieldTagKeys, fmt.Sprintf("at most %d tag keys", fsm.MaxTagsPerKey))
+		return 0, invalid(FieldTagKey, fmt.Sprintf("at most %d tag keys", fsm.MaxTagsPerKey))
 	}
 	for _, t := range tagKeys {
 		if t == "" || len([]rune(t)) > 128 {
-			return 0, invalid(FieldTagKeys, "tag keys are 1 to 128 characters")
+			return 0, invalid(FieldTagKey, "tag keys are 1 to 128 characters")
 		}
 	}
 	cmd := fsm.TagResourcesCmd{Now: s.nowMillis(), AccountID: c.AccountID, Remove: tagKeys, All: all}
@@ -160,7 +192,7 @@ type taggedResource struct {
 // filter tag with an empty value matches any value). Entries are sorted by
 // resource id, then tag key; NextToken continues after the last entry.
 func (s *Service) ListTagResources(ctx context.Context, c Caller, rtype string, ids []string, filter []Tag, token string) (TagResourceList, error) {
-	if err := checkBatchIDs(ids, false); err != nil {
+	if err := checkBatch(rtype, ids, false); err != nil {
 		return TagResourceList{}, err
 	}
 	after, err := decodeTagToken(token)

@@ -135,4 +135,6 @@ const (
 	FieldBindVpcs     Field = "bind vpcs"
 	FieldKMProvider   Field = "km provider"
 	FieldRegionID     Field = "region id"
+	FieldTag          Field = "tag"     // the batch actions' Tag list
+	FieldTagKey       Field = "tag key" // the batch actions' TagKey list
 )
