@@ -1,7 +1,9 @@
 package fsm
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"fmt"
 	"testing"
 
@@ -83,4 +85,14 @@ func TestConnectInstanceApply_NamesRulesOfTheAccount(t *testing.T) {
 		t.Fatalf("BoundNetworks = %v", got)
 	}
 	h.refused("deleting a bound rule", ErrResourceInUse, CmdDeleteNetworkRule, NetworkRuleCmd{Rule: NetworkRule{AccountID: acct, Name: "office"}})
+
+	// The binding survives a snapshot.
+	g := newTestFSM()
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, h.f)))); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := g.Instance(inst)
+	if got.VpcID != "office" || len(got.VSwitchIDs) != 1 || len(got.ZoneIDs) != 1 || len(got.BindVpcs) != 1 {
+		t.Fatalf("restored instance: %+v", got)
+	}
 }
