@@ -115,6 +115,11 @@ func TestSDK_InstanceNetworkBinding(t *testing.T) {
 	}
 	sdkErr(t, encrypt(), 403, "Forbidden.NoPermission")
 	sdkErr(t, getSecret(), 403, "Forbidden.NoPermission")
+	_, err := c.CreateKey(&kmssdk.CreateKeyRequest{DKMSInstanceId: tea.String(tn.InstanceID)})
+	sdkErr(t, err, 403, "Forbidden.NoPermission")
+	_, err = c.CreateSecret(&kmssdk.CreateSecretRequest{SecretName: tea.String("db2"), SecretData: tea.String("v"), VersionId: tea.String("v1"),
+		DKMSInstanceId: tea.String(tn.InstanceID)})
+	sdkErr(t, err, 403, "Forbidden.NoPermission")
 	in = getInstance()
 	if tea.StringValue(in.VpcId) != "far" || tea.StringValue(in.VswitchIds) != "10.0.0.0/8" || tea.StringValue(in.ZoneIds) != "zone-a" || tea.Int64Value(in.VpcNum) != 1 {
 		t.Fatalf("connected instance: %v", in)
@@ -144,7 +149,7 @@ func TestSDK_InstanceNetworkBinding(t *testing.T) {
 		t.Fatalf("bound instance: %s", b)
 	}
 	// A bound rule is not deleted from under the instance.
-	_, err := c.DeleteNetworkRule(&kmssdk.DeleteNetworkRuleRequest{Name: tea.String("loop")})
+	_, err = c.DeleteNetworkRule(&kmssdk.DeleteNetworkRuleRequest{Name: tea.String("loop")})
 	sdkErr(t, err, 409, "Rejected.ResourceInUse")
 	// Unbinding it closes the door again.
 	if err := bind(`[]`); err != nil {
