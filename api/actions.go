@@ -94,6 +94,15 @@ func (s *Server) handlers() map[string]actionFunc {
 		"GetSecretPolicy":            s.getSecretPolicy,
 		"SetSecretPolicy":            s.setSecretPolicy,
 		"GetRandomPassword":          s.getRandomPassword,
+		// Batch tags (batchtags.go) and the cloud-shaped actions (cloud.go).
+		"TagResources":             s.tagResources,
+		"UntagResources":           s.untagResources,
+		"ListTagResources":         s.listTagResources,
+		"DescribeRegions":          s.describeRegions,
+		"DescribeAccountKmsStatus": s.describeAccountKmsStatus,
+		"OpenKmsService":           s.openKmsService,
+		"ConnectKmsInstance":       s.connectKmsInstance,
+		"UpdateKmsInstanceBindVpc": s.updateKmsInstanceBindVpc,
 		// RAM (2015-05-01) and STS (2015-04-01) actions on the same endpoint.
 		"CreateUser":           s.createUser,
 		"GetUser":              s.getUser,

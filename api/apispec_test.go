@@ -20,6 +20,7 @@ import (
 var paramReaders = map[string]bool{
 	"str": true, "required": true, "integer": true, "boolean": true, "context": true,
 	"base64Param": true, "tags": true, "stringList": true, "optBoolean": true, "optInteger": true,
+	"stringItems": true, "keyValueTags": true,
 }
 
 // handlerReads parses the package's sources and returns, for each action of

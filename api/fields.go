@@ -105,6 +105,18 @@ var paramNames = map[kms.Field]string{
 	kms.FieldMoveToVersion:       "MoveToVersion",
 	kms.FieldPasswordLength:      "PasswordLength",
 	kms.FieldExcludeCharacters:   "ExcludeCharacters",
+	// Batch tags and the cloud-shaped actions.
+	kms.FieldResourceType: "ResourceType",
+	kms.FieldResourceID:   "ResourceId",
+	kms.FieldNextToken:    "NextToken",
+	kms.FieldVpcID:        "VpcId",
+	kms.FieldVSwitchIDs:   "VSwitchIds",
+	kms.FieldZoneIDs:      "ZoneIds",
+	kms.FieldBindVpcs:     "BindVpcs",
+	kms.FieldKMProvider:   "KMProvider",
+	kms.FieldRegionID:     "RegionId",
+	kms.FieldTag:          "Tag",
+	kms.FieldTagKey:       "TagKey",
 
 	// Fields only the operator endpoints take, named as their bodies and
 	// query strings name them.

@@ -29,6 +29,7 @@ func (s *Server) getKmsInstance(c *call) (any, error) {
 		"CreateTime": isoTime(in.CreatedAt), "StartDate": isoTime(in.CreatedAt), "EndDate": "",
 		"HsmDomain": in.HSMDomain,
 	}
+	s.instanceNetworkFields(in, out)
 	// The CA that signs every node's instance endpoint certificate: a
 	// client verifies the endpoint with it (the reference's field name).
 	if ca, ok := s.cfg.Service.InstanceCAPEM(); ok {

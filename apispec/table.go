@@ -369,6 +369,41 @@ var table = []Action{
 		},
 		Example: "--PasswordLength 24 --ExcludePunctuation true --RequireEachIncludedType true"},
 
+	// Batch tags (keys, secrets; certificates answer Rejected.UnsupportedOperation
+	// until they carry tags): all the resources change, or none.
+	{Name: "TagResources", API: kmsAPI, Summary: "add or replace tags of several keys or secrets (all or none)",
+		Params: []Param{resourceType, optDoc("RegionId", "the region (a node's --region) or nothing"), typed(reqDoc("ResourceId", `the resources, 1 to 50: key ids (or aliases, ARNs) or secret names (or ARNs); a JSON array or ResourceId.1, ResourceId.2, ...`), JSON),
+			typed(reqDoc("Tag", `1 to 20 tags: a JSON array like [{"Key":"team","Value":"payments"}], or Tag.1.Key, Tag.1.Value, ...`), JSON)},
+		Example: `--RegionId local --ResourceType key --ResourceId '["` + keyID + `"]' --Tag '[{"Key":"team","Value":"payments"}]'`},
+	{Name: "UntagResources", API: kmsAPI, Summary: "remove tags from several keys or secrets (all or none)",
+		Params: []Param{resourceType, optDoc("RegionId", "the region (a node's --region) or nothing"), typed(reqDoc("ResourceId", "the resources, 1 to 50 (a JSON array or ResourceId.N)"), JSON),
+			typed(optDoc("TagKey", `the tag keys to remove: a JSON array like ["team"], or TagKey.N`), JSON),
+			typed(optDoc("All", "remove every tag (instead of TagKey)"), Boolean)},
+		Example: `--RegionId local --ResourceType secret --ResourceId '["db-password"]' --TagKey '["team"]'`},
+	{Name: "ListTagResources", API: kmsAPI, Summary: "list the tags of keys or secrets, 50 per page",
+		Params: []Param{resourceType, optDoc("RegionId", "the region (a node's --region) or nothing"), typed(optDoc("ResourceId", "the resources, at most 50 (none: every resource of the type)"), JSON),
+			typed(optDoc("Tag", `only resources carrying these tags (a Value of "" matches any value)`), JSON),
+			optDoc("NextToken", "the NextToken of the previous page")},
+		Example: `--RegionId local --ResourceType key`},
+
+	// Cloud-shaped actions, mapped onto the cluster (docs/API.md).
+	{Name: "DescribeRegions", API: kmsAPI, Summary: "the regions of the cluster's nodes (--region), with their API endpoints",
+		Example: ""},
+	{Name: "DescribeAccountKmsStatus", API: kmsAPI, Summary: "the account's KMS status: Enabled (every account of the cluster has the service)",
+		Example: ""},
+	{Name: "OpenKmsService", API: kmsAPI, Summary: "enable KMS for the account: already enabled once the account exists (idempotent)",
+		Example: ""},
+	{Name: "ConnectKmsInstance", API: kmsAPI, Summary: "bind a KMS instance to a network (a network rule) and to zones of the cluster",
+		Params: []Param{reqDoc("KmsInstanceId", "the instance's id (kst-...)"), optDoc("KMProvider", "Aliyun"),
+			reqDoc("VpcId", "the network: a network rule's name (CreateNetworkRule)"),
+			optDoc("VSwitchIds", "comma-separated blocks of that rule (its subnets)"),
+			optDoc("ZoneIds", "comma-separated zones of the cluster's nodes (--zone)")},
+		Example: "--KmsInstanceId kst-... --VpcId office --VSwitchIds 192.168.0.0/16 --ZoneIds zone-a"},
+	{Name: "UpdateKmsInstanceBindVpc", API: kmsAPI, Summary: "replace the further networks bound to a KMS instance",
+		Params: []Param{reqDoc("KmsInstanceId", "the instance's id (kst-...)"),
+			typed(reqDoc("BindVpcs", `a JSON array like [{"VpcId":"lab","VSwitchId":"10.1.0.0/16","RegionId":"local","VpcOwnerId":"<account>"}] ([]: none)`), JSON)},
+		Example: `--KmsInstanceId kst-... --BindVpcs '[{"VpcId":"lab"}]'`},
+
 	// RAM (API 2015-05-01).
 	{Name: "CreateUser", API: ramAPI, Summary: "create a RAM user in the caller's account (account root only)",
 		Params:  []Param{req("UserName"), optDoc("DisplayName", "a display name"), optDoc("Comments", "free text")},
@@ -432,5 +467,8 @@ var (
 	secretPolicyName       = optDoc("PolicyName", "the secret policy's name: default")
 	fetchTags              = typed(optDoc("FetchTags", "also answer the tags"), Boolean)
 )
+
+// resourceType is the batch tag actions' resource type.
+var resourceType = reqDoc("ResourceType", "key, secret or certificate")
 
 func secretName(doc string) Param { return reqDoc("SecretName", doc) }

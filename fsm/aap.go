@@ -250,6 +250,9 @@ func (c *catalogue) applyDeleteNetworkRule(cmd *NetworkRuleCmd) error {
 			return fmt.Errorf("%w: permission policy %s names network rule %s; update the policy first (UpdatePolicy)", ErrResourceInUse, p.Name, name)
 		}
 	}
+	if inst := c.instanceBinding(acct, name); inst != "" {
+		return fmt.Errorf("%w: KMS instance %s is bound to network rule %s; unbind it first (UpdateKmsInstanceBindVpc)", ErrResourceInUse, inst, name)
+	}
 	delete(c.aap.rules, k)
 	return nil
 }

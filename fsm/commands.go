@@ -184,6 +184,12 @@ func (t CommandType) String() string {
 		return "RotateRAMSecret"
 	case CmdTagSecret:
 		return "TagSecret"
+	case CmdTagResources:
+		return "TagResources"
+	case CmdConnectInstance:
+		return "ConnectInstance"
+	case CmdBindInstanceVpcs:
+		return "BindInstanceVpcs"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }

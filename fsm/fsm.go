@@ -260,6 +260,18 @@ func (f *FSM) dispatch(l *raft.Log, t CommandType, body []byte) any {
 		var c SetInstanceCACmd
 		mustDecode(t, l.Index, body, &c)
 		return f.cat.applySetInstanceCA(&c, l.Index)
+	case CmdTagResources:
+		var c TagResourcesCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyTagResources(&c, l.Index)
+	case CmdConnectInstance:
+		var c ConnectInstanceCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyConnectInstance(&c, l.Index)
+	case CmdBindInstanceVpcs:
+		var c BindInstanceVpcsCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyBindInstanceVpcs(&c, l.Index)
 	}
 	if t&IgnoreUnknownFlag != 0 {
 		f.logger.Warn("ignoring unknown command type (written by a newer version)", "type", uint8(t), "index", l.Index)

@@ -61,6 +61,12 @@ type Instance struct {
 	AccessUsed  int    `msgpack:"aused"`
 	CreatedAt   int64  `msgpack:"ct"`
 	ModifyIndex uint64 `msgpack:"mi"`
+	// Networks and zones (ConnectKmsInstance, UpdateKmsInstanceBindVpc;
+	// instances.go). omitempty: an instance without them encodes as before.
+	VpcID      string        `msgpack:"vpc,omitempty"`
+	VSwitchIDs []string      `msgpack:"vsw,omitempty"`
+	ZoneIDs    []string      `msgpack:"zones,omitempty"`
+	BindVpcs   []InstanceVpc `msgpack:"bind,omitempty"`
 }
 
 // Key is a customer master key.

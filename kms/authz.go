@@ -415,6 +415,9 @@ func (s *Service) authorizeRAM(ctx context.Context, c Caller, action, resource s
 // authorizeKey checks an action on a key. The request's context bounds the
 // evaluation: it is checked before every pattern match.
 func (s *Service) authorizeKey(ctx context.Context, c Caller, action string, k *fsm.Key, encCtx map[string]string) error {
+	if err := s.checkInstanceNetwork(k.InstanceID, c); err != nil {
+		return err
+	}
 	if c.Client != nil {
 		return s.authorizeClientKey(ctx, c, action, k)
 	}

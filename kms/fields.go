@@ -122,3 +122,19 @@ const (
 	FieldPasswordLength      Field = "password length"
 	FieldExcludeCharacters   Field = "exclude characters"
 )
+
+// Inputs of the batch tag actions and of the cloud-shaped actions
+// (batchtags.go, cloud.go).
+const (
+	FieldResourceType Field = "resource type" // key, secret, certificate
+	FieldResourceID   Field = "resource id"
+	FieldNextToken    Field = "next token"
+	FieldVpcID        Field = "vpc id"      // a network rule's name
+	FieldVSwitchIDs   Field = "vswitch ids" // blocks of that rule
+	FieldZoneIDs      Field = "zone ids"    // cluster zone names
+	FieldBindVpcs     Field = "bind vpcs"
+	FieldKMProvider   Field = "km provider"
+	FieldRegionID     Field = "region id"
+	FieldTag          Field = "tag"     // the batch actions' Tag list
+	FieldTagKey       Field = "tag key" // the batch actions' TagKey list
+)

@@ -284,6 +284,9 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 		if !ok || inst.AccountID != c.AccountID {
 			return nil, 0, fmt.Errorf("%w: DKMSInstanceId %s", fsm.ErrInstanceNotFound, in.DKMSInstanceID)
 		}
+		if err := s.checkInstanceNetwork(inst.ID, c); err != nil {
+			return nil, 0, err
+		}
 		// The instance decides the protection level; the parameter is
 		// ignored, as the service does.
 		in.ProtectionLevel = ProtectionSoftware

@@ -528,7 +528,7 @@ func (s *Service) CreateSecret(ctx context.Context, c Caller, in SecretInput) (*
 			return nil, 0, err
 		}
 	}
-	if err := s.authorizeSecret(ctx, c, "kms:CreateSecret", &fsm.Secret{AccountID: c.AccountID, Name: name}); err != nil {
+	if err := s.authorizeSecret(ctx, c, "kms:CreateSecret", &fsm.Secret{AccountID: c.AccountID, Name: name, InstanceID: in.InstanceID}); err != nil {
 		return nil, 0, err
 	}
 

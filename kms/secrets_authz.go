@@ -58,6 +58,9 @@ func DefaultSecretPolicy(accountID string) string {
 // yet (CreateSecret), pass the secret it would be (its policy is then the
 // default, so only RAM decides).
 func (s *Service) authorizeSecret(ctx context.Context, c Caller, action string, sec *fsm.Secret) error {
+	if err := s.checkInstanceNetwork(s.secretInstance(sec), c); err != nil {
+		return err
+	}
 	if c.Client != nil {
 		return s.authorizeClientKeySecret(ctx, c, action, sec)
 	}

@@ -75,6 +75,10 @@ type Config struct {
 	// index, and refuses if it cannot. It is the bound on how long a key
 	// state change (DisableKey) can go unseen (docs/CONSISTENCY.md).
 	MaxStaleness time.Duration
+	// Members lists the cluster's nodes as gossip advertises them (region,
+	// zone, API endpoint), for DescribeRegions and the zones of
+	// ConnectKmsInstance (cloud.go). nil: this node alone.
+	Members func() []NodeInfo
 }
 
 // Service implements the KMS operations.

@@ -217,6 +217,7 @@ func Start(cfg Config) (_ *Node, err error) {
 		Logger: logger, Metrics: reg, DataDir: cfg.DataDir, MaxStaleness: cfg.MaxStaleness,
 		Clock: cfg.Clock, Servers: n.raftAddrs,
 		HSM: n.hsm, HSMDomain: cfg.HSMDomain, HSMPeers: n.hsmPeers, NodeID: cfg.NodeID, Zone: cfg.Zone,
+		Members: n.members,
 	})
 	if err != nil {
 		return nil, err
