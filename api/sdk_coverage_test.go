@@ -676,7 +676,7 @@ func coverageScenario(t *testing.T, run *coverageRun, tn *testNode, c *kmssdk.Cl
 	})
 	covCall(run, "UpdatePolicy", func() (*kmssdk.UpdatePolicyResponse, error) {
 		return c.UpdatePolicy(&kmssdk.UpdatePolicyRequest{Name: s("keys"), Resources: s(`["key/*","secret/*"]`),
-			Permissions: s(`["RbacPermission/Template/CryptoServiceKeyUser","RbacPermission/Template/CryptoServiceSecretUser"]`),
+			Permissions:        s(`["RbacPermission/Template/CryptoServiceKeyUser","RbacPermission/Template/CryptoServiceSecretUser"]`),
 			AccessControlRules: s(`{"NetworkRules":["office"]}`), Description: s("coverage, updated")})
 	})
 	covCall(run, "ListPolicies", func() (*kmssdk.ListPoliciesResponse, error) {
