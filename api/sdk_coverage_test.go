@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
@@ -57,8 +58,7 @@ func TestSDK_Coverage(t *testing.T) {
 	tn := startNode(t)
 	rec := &bodyRecorder{bodies: map[string][]byte{}}
 	c := newRecordingSDKClient(t, tn, rec)
-	run := &coverageRun{t: t, rec: rec, called: map[string]bool{}, succeeded: map[string]bool{},
-		seen: map[string]map[string]bool{}, model: map[string]reflect.Type{}}
+	run := newCoverageRun(t, rec)
 
 	coverageScenario(t, run, tn, c)
 
@@ -73,6 +73,9 @@ func TestSDK_Coverage(t *testing.T) {
 		}
 	}
 	run.checkFieldsSeen()
+	for _, p := range run.problems {
+		t.Error(p)
+	}
 	checkCoverageDocs(t, actions)
 }
 
@@ -178,11 +181,22 @@ func newRecordingSDKClient(t *testing.T, tn *testNode, rec *bodyRecorder) *kmssd
 // coverageRun holds what the scenario's calls answered.
 type coverageRun struct {
 	t         *testing.T
+	problems  []string // what the answers got wrong, reported by the test
 	rec       *bodyRecorder
 	called    map[string]bool
 	succeeded map[string]bool
 	seen      map[string]map[string]bool // action → model paths seen in an answer
 	model     map[string]reflect.Type    // action → its Body's type
+}
+
+func newCoverageRun(t *testing.T, rec *bodyRecorder) *coverageRun {
+	return &coverageRun{t: t, rec: rec, called: map[string]bool{}, succeeded: map[string]bool{},
+		seen: map[string]map[string]bool{}, model: map[string]reflect.Type{}}
+}
+
+// fail records a problem of an action's answers.
+func (run *coverageRun) fail(format string, args ...any) {
+	run.problems = append(run.problems, fmt.Sprintf(format, args...))
 }
 
 // covCall makes one SDK call and checks its outcome; it returns the SDK's
@@ -196,18 +210,18 @@ func covCall[T any](run *coverageRun, action string, call func() (*T, error)) *T
 	if err != nil {
 		var se *tea.SDKError
 		if !errors.As(err, &se) {
-			run.t.Errorf("%s: the SDK could not use the answer (%v); body %s", action, err, body)
+			run.fail("%s: the SDK could not use the answer (%v); body %s", action, err, body)
 			return nil
 		}
 		status, code := tea.IntValue(se.StatusCode), tea.StringValue(se.Code)
 		switch {
 		case code == "InvalidAction.NotFound":
-			run.t.Errorf("%s: InvalidAction.NotFound (not implemented)", action)
+			run.fail("%s: InvalidAction.NotFound (not implemented)", action)
 		case status >= 500:
-			run.t.Errorf("%s: HTTP %d %s: %s", action, status, code, tea.StringValue(se.Message))
+			run.fail("%s: HTTP %d %s: %s", action, status, code, tea.StringValue(se.Message))
 		case coverageExpectedErrors[action].Code == code:
 		default:
-			run.t.Errorf("%s: HTTP %d %s: %s", action, status, code, tea.StringValue(se.Message))
+			run.fail("%s: HTTP %d %s: %s", action, status, code, tea.StringValue(se.Message))
 		}
 		return nil
 	}
@@ -216,7 +230,7 @@ func covCall[T any](run *coverageRun, action string, call func() (*T, error)) *T
 	run.model[action] = bodyType
 	var v any
 	if err := json.Unmarshal(body, &v); err != nil {
-		run.t.Errorf("%s: the answer %q is not JSON: %v", action, body, err)
+		run.fail("%s: the answer %q is not JSON: %v", action, body, err)
 		return resp
 	}
 	if run.seen[action] == nil {
@@ -227,9 +241,10 @@ func covCall[T any](run *coverageRun, action string, call func() (*T, error)) *T
 }
 
 // walkAnswer marks the model paths the answer v carries, and reports the
-// answer's fields that the model lacks.
-func (run *coverageRun) walkAnswer(action, path string, typ reflect.Type, v any) {
-	run.t.Helper()
+// answer's fields that the model lacks; it reports false when v does not
+// have the model's shape (an object, a list), so that the field does not
+// count as answered.
+func (run *coverageRun) walkAnswer(action, path string, typ reflect.Type, v any) bool {
 	for typ.Kind() == reflect.Pointer {
 		typ = typ.Elem()
 	}
@@ -237,8 +252,8 @@ func (run *coverageRun) walkAnswer(action, path string, typ reflect.Type, v any)
 	case reflect.Struct:
 		obj, ok := v.(map[string]any)
 		if !ok {
-			run.t.Errorf("%s: %s is %T in the answer, the model has an object", action, orBody(path), v)
-			return
+			run.fail("%s: %s is %T in the answer, the model has an object", action, orBody(path), v)
+			return false
 		}
 		known := map[string]bool{}
 		for _, f := range modelFields(typ) {
@@ -248,9 +263,8 @@ func (run *coverageRun) walkAnswer(action, path string, typ reflect.Type, v any)
 				continue
 			}
 			p := joinPath(path, f.json)
-			run.seen[action][p] = true
-			if fv != nil {
-				run.walkAnswer(action, p, f.typ, fv)
+			if fv == nil || run.walkAnswer(action, p, f.typ, fv) {
+				run.seen[action][p] = true
 			}
 		}
 		for name := range obj {
@@ -258,22 +272,22 @@ func (run *coverageRun) walkAnswer(action, path string, typ reflect.Type, v any)
 				continue
 			}
 			if !known[name] && !contractExtras[name] {
-				run.t.Errorf("%s: the answer has %s, which the SDK's model lacks", action, joinPath(path, name))
+				run.fail("%s: the answer has %s, which the SDK's model lacks", action, joinPath(path, name))
 			}
 		}
 	case reflect.Slice:
 		arr, ok := v.([]any)
 		if !ok {
-			run.t.Errorf("%s: %s is %T in the answer, the model has a list", action, orBody(path), v)
-			return
+			run.fail("%s: %s is %T in the answer, the model has a list", action, orBody(path), v)
+			return false
 		}
 		for _, e := range arr {
-			run.seen[action][path+"[]"] = true
-			if e != nil {
-				run.walkAnswer(action, path+"[]", typ.Elem(), e)
+			if e == nil || run.walkAnswer(action, path+"[]", typ.Elem(), e) {
+				run.seen[action][path+"[]"] = true
 			}
 		}
 	}
+	return true
 }
 
 type modelField struct {
@@ -342,12 +356,11 @@ func orBody(path string) string {
 // answer carried and no allow-list entry excuses, and each allow-list entry
 // that excuses nothing.
 func (run *coverageRun) checkFieldsSeen() {
-	t := run.t
 	for action, typ := range run.model {
 		for _, p := range modelPaths("", typ) {
 			if run.seen[action][p] {
 				if _, ok := coverageAllowMissing[action][p]; ok {
-					t.Errorf("%s: %s is on the allow-list but answered: remove the entry", action, p)
+					run.fail("%s: %s is on the allow-list but answered: remove the entry", action, p)
 				}
 				continue
 			}
@@ -358,16 +371,16 @@ func (run *coverageRun) checkFieldsSeen() {
 				continue // the enclosing field is reported (or allowed) already
 			}
 			if strings.HasSuffix(p, "[]") {
-				t.Errorf("%s: no answer had an element in %s, so its elements' fields went unchecked", action, strings.TrimSuffix(p, "[]"))
+				run.fail("%s: no answer had an element in %s, so its elements' fields went unchecked", action, strings.TrimSuffix(p, "[]"))
 				continue
 			}
-			t.Errorf("%s: no answer carried %s of the SDK's model", action, p)
+			run.fail("%s: no answer carried %s of the SDK's model", action, p)
 		}
 	}
 	for action, fields := range coverageAllowMissing {
 		for p, reason := range fields {
 			if strings.TrimSpace(reason) == "" {
-				t.Errorf("%s: allow-list entry %s without a reason", action, p)
+				run.fail("%s: allow-list entry %s without a reason", action, p)
 			}
 		}
 	}
@@ -824,6 +837,17 @@ func coverageSecrets(t *testing.T, run *coverageRun, tn *testNode, c *kmssdk.Cli
 	covCall(run, "DescribeSecret", func() (*kmssdk.DescribeSecretResponse, error) {
 		return c.DescribeSecret(&kmssdk.DescribeSecretRequest{SecretName: s("acs/ram/user/app"), FetchTags: s("true")})
 	})
+	// The batch tag actions on secrets.
+	covCall(run, "TagResources", func() (*kmssdk.TagResourcesResponse, error) {
+		return c.TagResources(&kmssdk.TagResourcesRequest{RegionId: s("local"), ResourceType: s("secret"), ResourceId: []*string{s("db-password")},
+			Tag: []*kmssdk.TagResourcesRequestTag{{Key: s("project"), Value: s("coverage")}}})
+	})
+	covCall(run, "ListTagResources", func() (*kmssdk.ListTagResourcesResponse, error) {
+		return c.ListTagResources(&kmssdk.ListTagResourcesRequest{RegionId: s("local"), ResourceType: s("secret"), ResourceId: []*string{s("db-password")}})
+	})
+	covCall(run, "UntagResources", func() (*kmssdk.UntagResourcesResponse, error) {
+		return c.UntagResources(&kmssdk.UntagResourcesRequest{RegionId: s("local"), ResourceType: s("secret"), ResourceId: []*string{s("db-password")}, All: tea.Bool(true)})
+	})
 	covCall(run, "GetRandomPassword", func() (*kmssdk.GetRandomPasswordResponse, error) {
 		return c.GetRandomPassword(&kmssdk.GetRandomPasswordRequest{PasswordLength: s("24"), ExcludeCharacters: s("{}")})
 	})
@@ -851,6 +875,13 @@ func coverageCertificates(t *testing.T, run *coverageRun, c *kmssdk.Client) {
 	})
 	covCall(run, "DescribeCertificate", func() (*kmssdk.DescribeCertificateResponse, error) {
 		return c.DescribeCertificate(&kmssdk.DescribeCertificateRequest{CertificateId: s(certID)})
+	})
+	covCall(run, "TagResources", func() (*kmssdk.TagResourcesResponse, error) {
+		return c.TagResources(&kmssdk.TagResourcesRequest{RegionId: s("local"), ResourceType: s("certificate"), ResourceId: []*string{s(certID)},
+			Tag: []*kmssdk.TagResourcesRequestTag{{Key: s("project"), Value: s("coverage")}}})
+	})
+	covCall(run, "ListTagResources", func() (*kmssdk.ListTagResourcesResponse, error) {
+		return c.ListTagResources(&kmssdk.ListTagResourcesRequest{RegionId: s("local"), ResourceType: s("certificate"), ResourceId: []*string{s(certID)}})
 	})
 	message := b64([]byte("coverage"))
 	var sig string
@@ -921,4 +952,45 @@ func signCSRForCoverage(t *testing.T, csrPEM string) (string, string) {
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
 		string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
+}
+
+// TestSDK_CoverageChecker: the comparison with the SDK's models reports a
+// missing field once (not its children), a list never seen with elements,
+// a field the model lacks and a value of the wrong shape; a field counts
+// when any answer of the action carries it.
+func TestSDK_CoverageChecker(t *testing.T) {
+	run := newCoverageRun(t, nil)
+	feed := func(action string, model any, answer string) {
+		t.Helper()
+		var v any
+		if err := json.Unmarshal([]byte(answer), &v); err != nil {
+			t.Fatal(err)
+		}
+		typ := reflect.TypeOf(model)
+		run.model[action] = typ
+		if run.seen[action] == nil {
+			run.seen[action] = map[string]bool{}
+		}
+		run.walkAnswer(action, "", typ, v)
+	}
+	feed("ListAliases", &kmssdk.ListAliasesResponseBody{},
+		`{"RequestId":"r","PageNumber":1,"PageSize":10,"Aliases":{"Alias":[{"AliasName":"a","KeyId":"k","Bogus":1}]}}`)
+	feed("ListAliases", &kmssdk.ListAliasesResponseBody{}, `{"RequestId":"r","TotalCount":1,"KeyUsed":3}`)
+	feed("ListKeys", &kmssdk.ListKeysResponseBody{}, `{"RequestId":"r","PageNumber":1,"PageSize":10,"TotalCount":0,"Keys":{"Key":[]}}`)
+	feed("DescribeKey", &kmssdk.DescribeKeyResponseBody{}, `{"RequestId":"r"}`)
+	feed("GetKmsInstance", &kmssdk.GetKmsInstanceResponseBody{}, `{"RequestId":"r","KmsInstance":"not an object"}`)
+	run.checkFieldsSeen()
+	want := []string{
+		"DescribeKey: no answer carried KeyMetadata of the SDK's model",
+		"GetKmsInstance: KmsInstance is string in the answer, the model has an object",
+		"GetKmsInstance: no answer carried KmsInstance of the SDK's model",
+		"ListAliases: no answer carried Aliases.Alias[].AliasArn of the SDK's model",
+		"ListAliases: the answer has Aliases.Alias[].Bogus, which the SDK's model lacks",
+		"ListKeys: no answer had an element in Keys.Key, so its elements' fields went unchecked",
+	}
+	got := slices.Clone(run.problems)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
