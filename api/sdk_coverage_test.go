@@ -861,7 +861,8 @@ func coverageCertificates(t *testing.T, run *coverageRun, c *kmssdk.Client) {
 	var certID, csrPEM string
 	if r := covCall(run, "CreateCertificate", func() (*kmssdk.CreateCertificateResponse, error) {
 		return c.CreateCertificate(&kmssdk.CreateCertificateRequest{KeySpec: s("RSA_2048"), ExportablePrivateKey: tea.Bool(false),
-			Subject:                 s(`{"CommonName":"coverage.example","Organization":"raftkms","OrganizationUnit":"tests","Locality":"Hangzhou","State":"Zhejiang","Country":"CN"}`),
+			// An RFC 2253 DN, as the SDK's documentation of Subject says.
+			Subject:                 s("CN=coverage.example,OU=tests,O=raftkms,L=Hangzhou,ST=Zhejiang,C=CN"),
 			SubjectAlternativeNames: map[string]any{"DNSNames": []string{"coverage.example"}}})
 	}); r != nil {
 		certID, csrPEM = tea.StringValue(r.Body.CertificateId), tea.StringValue(r.Body.Csr)
