@@ -751,7 +751,7 @@ func coverageScenario(t *testing.T, run *coverageRun, tn *testNode, c *kmssdk.Cl
 	})
 	covCall(run, "UpdateKmsInstanceBindVpc", func() (*kmssdk.UpdateKmsInstanceBindVpcResponse, error) {
 		return c.UpdateKmsInstanceBindVpc(&kmssdk.UpdateKmsInstanceBindVpcRequest{KmsInstanceId: s(inst),
-			BindVpcs: s(`[{"VpcId":"vpc-coverage","RegionId":"local","VSwitchId":"vsw-coverage","VpcOwnerId":"` + tn.AccountID + `"}]`)})
+			BindVpcs: s(`[{"VpcId":"vpc-coverage","RegionId":"local","VSwitchId":"vsw-coverage","VpcOwnerId":` + tn.AccountID + `}]`)})
 	})
 	covCall(run, "GetKmsInstance", func() (*kmssdk.GetKmsInstanceResponse, error) {
 		return c.GetKmsInstance(&kmssdk.GetKmsInstanceRequest{KmsInstanceId: s(inst)})
