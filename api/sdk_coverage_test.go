@@ -43,7 +43,8 @@ import (
 //     coverageAllowMissing names it with a reason that the action's row of
 //     docs/API.md's coverage table also states;
 //   - an answer carries no field the model lacks (except the project's
-//     documented contract extras);
+//     contract extras, and coverageAllowExtra's entries, each with the
+//     reason its docs/API.md row states);
 //   - docs/API.md's coverage table has one row per SDK action.
 //
 // A field counts when any answer of the action carries it: fields that the
