@@ -141,9 +141,7 @@ func (s *Server) listTagResources(c *call) (any, error) {
 	for _, e := range l.Entries {
 		list = append(list, map[string]any{"ResourceType": e.ResourceType, "ResourceId": e.ResourceID, "TagKey": e.Key, "TagValue": e.Value})
 	}
-	out := map[string]any{"TagResources": map[string]any{"TagResource": list}}
-	if l.NextToken != "" {
-		out["NextToken"] = l.NextToken
-	}
-	return out, nil
+	// NextToken is always there, "" on the last page, so a client can loop
+	// until it is empty.
+	return map[string]any{"TagResources": map[string]any{"TagResource": list}, "NextToken": l.NextToken}, nil
 }
