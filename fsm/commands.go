@@ -184,6 +184,16 @@ func (t CommandType) String() string {
 		return "RotateRAMSecret"
 	case CmdTagSecret:
 		return "TagSecret"
+	case CmdCreateCertificate:
+		return "CreateCertificate"
+	case CmdUploadCertificate:
+		return "UploadCertificate"
+	case CmdUpdateCertificateStatus:
+		return "UpdateCertificateStatus"
+	case CmdDeleteCertificate:
+		return "DeleteCertificate"
+	case CmdTagCertificate:
+		return "TagCertificate"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }

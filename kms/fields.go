@@ -122,3 +122,16 @@ const (
 	FieldPasswordLength      Field = "password length"
 	FieldExcludeCharacters   Field = "exclude characters"
 )
+
+// Inputs of certificates.
+const (
+	FieldCertificateID      Field = "certificate id"
+	FieldCertificateSubject Field = "certificate subject" // a distinguished name or a JSON object of its attributes
+	FieldCertificateSANs    Field = "certificate sans"    // subject alternative names
+	FieldCertificate        Field = "certificate"         // PEM, issued by a CA
+	FieldCertificateChain   Field = "certificate chain"   // PEM
+	FieldCertificateStatus  Field = "certificate status"  // ACTIVE, INACTIVE or REVOKED
+	FieldMessage            Field = "message"             // to sign or verify: the message or its digest
+	FieldMessageType        Field = "message type"        // RAW or DIGEST
+	FieldSignatureValue     Field = "signature value"     // a certificate signature to verify
+)
