@@ -9,6 +9,7 @@ import (
 
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/hsm"
 )
 
 // Certificates (fsm/certificates.go holds the model): the core's
@@ -75,11 +76,16 @@ func (s *Service) CertificateArn(x *fsm.Certificate) string {
 }
 
 // certificateKey is the key a certificate's pair is to the key stores: the
-// certificate's id, its spec and instance. RSA pairs in an HSM are made
-// for signing (a token key has one usage).
+// certificate's id, its spec and instance. An RSA pair has the HSM usage
+// of certificates (a token key signs and decrypts: hsm.UsageCertificate);
+// an EC pair signs.
 func certificateKey(x *fsm.Certificate) *fsm.Key {
+	usage := UsageSignVerify
+	if kcrypto.IsRSA(x.KeySpec) {
+		usage = string(hsm.UsageCertificate)
+	}
 	return &fsm.Key{ID: x.ID, AccountID: x.AccountID, InstanceID: x.InstanceID, Spec: x.KeySpec,
-		Usage: UsageSignVerify, Versions: []string{x.Key.ID}}
+		Usage: usage, Versions: []string{x.Key.ID}}
 }
 
 func checkCertificateSpec(spec string) error {
