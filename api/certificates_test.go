@@ -119,7 +119,7 @@ func TestSDK_Certificates(t *testing.T) {
 	msg := []byte("the message to sign")
 	_, err = c.CertificatePrivateKeySign(&kmssdk.CertificatePrivateKeySignRequest{CertificateId: tea.String(id),
 		Algorithm: tea.String("RSA_PKCS1_SHA_256"), Message: tea.String(base64.StdEncoding.EncodeToString(msg)), MessageType: tea.String("RAW")})
-	sdkErr(t, err, 400, "Rejected.Disabled")
+	sdkErr(t, err, 409, "Rejected.Disabled")
 
 	// A certificate for another key pair is refused.
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)
@@ -135,7 +135,7 @@ func TestSDK_Certificates(t *testing.T) {
 		Certificate: tea.String(certPEM), CertificateChain: tea.String(ca.pem)})
 	step("UploadCertificate", err, up.Body)
 	_, err = c.UploadCertificate(&kmssdk.UploadCertificateRequest{CertificateId: tea.String(id), Certificate: tea.String(certPEM)})
-	sdkErr(t, err, 400, "Rejected.Disabled")
+	sdkErr(t, err, 409, "Rejected.Disabled")
 
 	gc, err := c.GetCertificate(&kmssdk.GetCertificateRequest{CertificateId: tea.String(id)})
 	step("GetCertificate", err, gc.Body)
@@ -242,10 +242,10 @@ func TestSDK_Certificates(t *testing.T) {
 			Algorithm: tea.String("RSA_PKCS1_SHA_256"), Message: tea.String(base64.StdEncoding.EncodeToString(msg))})
 		return err
 	}
-	sdkErr(t, signRaw(), 400, "Rejected.Disabled")
+	sdkErr(t, signRaw(), 409, "Rejected.Disabled")
 	_, err = c.CertificatePrivateKeyDecrypt(&kmssdk.CertificatePrivateKeyDecryptRequest{CertificateId: tea.String(id),
 		Algorithm: tea.String("RSAES_OAEP_SHA_256"), CiphertextBlob: tea.String(base64.StdEncoding.EncodeToString(ct))})
-	sdkErr(t, err, 400, "Rejected.Disabled")
+	sdkErr(t, err, 409, "Rejected.Disabled")
 	if _, err := c.CertificatePublicKeyEncrypt(&kmssdk.CertificatePublicKeyEncryptRequest{CertificateId: tea.String(id),
 		Algorithm: tea.String("RSAES_OAEP_SHA_256"), Plaintext: tea.String("aGk=")}); err != nil {
 		t.Errorf("encrypt with an INACTIVE certificate: %v", err)
@@ -261,14 +261,14 @@ func TestSDK_Certificates(t *testing.T) {
 
 	// Expired: refused with Rejected.Expired.
 	clock.Advance(25 * time.Hour)
-	sdkErr(t, signRaw(), 400, "Rejected.Expired")
+	sdkErr(t, signRaw(), 409, "Rejected.Expired")
 
 	// REVOKED is final.
 	if _, err := c.UpdateCertificateStatus(&kmssdk.UpdateCertificateStatusRequest{CertificateId: tea.String(id), Status: tea.String("REVOKED")}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.UpdateCertificateStatus(&kmssdk.UpdateCertificateStatusRequest{CertificateId: tea.String(id), Status: tea.String("ACTIVE")})
-	sdkErr(t, err, 400, "Rejected.Disabled")
+	sdkErr(t, err, 409, "Rejected.Disabled")
 
 	dl, err := c.DeleteCertificate(&kmssdk.DeleteCertificateRequest{CertificateId: tea.String(id)})
 	step("DeleteCertificate", err, dl.Body)

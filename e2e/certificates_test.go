@@ -97,7 +97,7 @@ func TestCertificates_OpenSSL(t *testing.T) {
 
 			var described struct {
 				Status, Issuer, Subject, Serial, SubjectPublicKey, KeySpec string
-				SubjectAlternativeNames                                   []string
+				SubjectAlternativeNames                                    []string
 			}
 			c.Ctl(n, "DescribeCertificate", "--CertificateId", created.CertificateId).ok(t, &described)
 			serial := strings.TrimPrefix(strings.TrimSpace(openssl(t, sub, "x509", "-in", "cert.pem", "-noout", "-serial")), "serial=")

@@ -44,7 +44,11 @@ func TestCertificateApply_Lifecycle(t *testing.T) {
 		t.Fatalf("created %+v", x)
 	}
 	base := certificateRecord("c2")
-	with := func(f func(*Certificate)) CreateCertificateCmd { c := base; f(&c); return CreateCertificateCmd{Now: 3000, Certificate: c} }
+	with := func(f func(*Certificate)) CreateCertificateCmd {
+		c := base
+		f(&c)
+		return CreateCertificateCmd{Now: 3000, Certificate: c}
+	}
 	h.refused("the id taken", ErrKeyExists, CmdCreateCertificate, CreateCertificateCmd{Now: 3000, Certificate: certificateRecord("c1")})
 	h.refused("an unknown account", ErrAccountNotFound, CmdCreateCertificate, with(func(c *Certificate) { c.AccountID = "999" }))
 	h.refused("no key pair", ErrPreconditionFailed, CmdCreateCertificate, with(func(c *Certificate) { c.Key.WrappedMaterial = nil }))
