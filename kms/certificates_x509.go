@@ -12,6 +12,8 @@ import (
 	"net"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	kcrypto "github.com/raftkms/raftkms/crypto"
 )
@@ -100,8 +102,11 @@ func parseSubject(text string) (map[string]string, error) {
 		if a.required && (!ok || v == "") {
 			return nil, invalid(FieldCertificateSubject, a.name+" is required (CN, C, O and OU are)")
 		}
-		if len(v) > 64 {
+		if len([]rune(v)) > 64 {
 			return nil, invalid(FieldCertificateSubject, a.name+" is longer than 64 characters")
+		}
+		if !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+			return nil, invalid(FieldCertificateSubject, a.name+" must be UTF-8 text without control characters")
 		}
 	}
 	for k := range attrs {
@@ -197,7 +202,7 @@ func parseSANs(text string) ([]string, error) {
 		return nil, invalid(FieldCertificateSANs, fmt.Sprintf("at most %d names", MaxCertificateSANs))
 	}
 	for _, n := range names {
-		if n == "" || len(n) > 253 || strings.ContainsAny(n, " \t\r\n,") {
+		if n == "" || len(n) > 253 || strings.IndexFunc(n, func(r rune) bool { return r <= ' ' || r > '~' || r == ',' }) >= 0 {
 			return nil, invalid(FieldCertificateSANs, fmt.Sprintf("%q is not a DNS name, IP address or e-mail address", shorten(n)))
 		}
 	}
