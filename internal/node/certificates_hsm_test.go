@@ -16,6 +16,10 @@ import (
 	"encoding/pem"
 	"hash"
 	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,7 +32,8 @@ import (
 // under the domain key); the CSR is signed by the token; a CA issues the
 // certificate; signatures and OAEP decryptions run in the token — also when
 // asked through the node without an HSM — and check with the certificate's
-// public key; an INACTIVE certificate refuses the private key.
+// public key, in Go and with the openssl command line (dgst -verify, pkeyutl
+// -encrypt); an INACTIVE certificate refuses the private key.
 func TestCertificates_HSMInstance(t *testing.T) {
 	c := newHSMClusterWith(t, hsmClusterOpts{}, []hsmNodeSpec{{token: "tok1", domainKey: randomKey(t)}, {}, {}}, 3)
 	c.waitHSM("n1", "ok")
@@ -132,6 +137,7 @@ func TestCertificates_HSMInstance(t *testing.T) {
 					}
 				}
 			}
+			checkWithOpenSSL(t, without, id, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), algs, spec == "RSA_2048")
 			if after := keyOps(t, c.nodes[0], "tok1"); after < before+float64(len(algs)) {
 				t.Fatalf("the token ran %v operations for %d signatures", after-before, len(algs))
 			}
@@ -143,6 +149,68 @@ func TestCertificates_HSMInstance(t *testing.T) {
 				Algorithm: tea.String(algs[0]), Message: tea.String(base64.StdEncoding.EncodeToString(msg))})
 			wantSDKCode(t, "sign with an INACTIVE certificate", err, "Rejected.Disabled")
 		})
+	}
+}
+
+// checkWithOpenSSL verifies CertificatePrivateKeySign signatures with
+// `openssl dgst -verify` and the certificate's public key, and (RSA)
+// decrypts `openssl pkeyutl`-encrypted OAEP data with
+// CertificatePrivateKeyDecrypt.
+func checkWithOpenSSL(t *testing.T, cl *kmssdk.Client, id, certPEM string, algs []string, rsaKey bool) {
+	t.Helper()
+	dir := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("openssl", args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	write := func(name string, b []byte) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("cert.pem", []byte(certPEM))
+	run("x509", "-in", "cert.pem", "-pubkey", "-noout", "-out", "pub.pem")
+	msg := []byte("checked by openssl")
+	write("msg.txt", msg)
+	for _, alg := range algs {
+		sr, err := cl.CertificatePrivateKeySign(&kmssdk.CertificatePrivateKeySignRequest{CertificateId: tea.String(id),
+			Algorithm: tea.String(alg), Message: tea.String(base64.StdEncoding.EncodeToString(msg)), MessageType: tea.String("RAW")})
+		if err != nil {
+			t.Fatalf("%s: %v", alg, err)
+		}
+		sig, _ := base64.StdEncoding.DecodeString(tea.StringValue(sr.Body.SignatureValue))
+		write("sig.bin", sig)
+		args := []string{"dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.bin"}
+		if alg == "RSA_PSS_SHA_256" {
+			args = append(args, "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:-1")
+		}
+		if out := run(append(args, "msg.txt")...); !strings.Contains(out, "Verified OK") {
+			t.Fatalf("%s: openssl dgst -verify: %s", alg, out)
+		}
+	}
+	if !rsaKey {
+		return
+	}
+	for alg, md := range map[string]string{"RSAES_OAEP_SHA_256": "sha256", "RSAES_OAEP_SHA_1": "sha1"} {
+		write("pt.txt", []byte("openssl OAEP "+alg))
+		run("pkeyutl", "-encrypt", "-pubin", "-inkey", "pub.pem", "-pkeyopt", "rsa_padding_mode:oaep",
+			"-pkeyopt", "rsa_oaep_md:"+md, "-pkeyopt", "rsa_mgf1_md:"+md, "-in", "pt.txt", "-out", "ct.bin")
+		ct, _ := os.ReadFile(filepath.Join(dir, "ct.bin"))
+		dr, err := cl.CertificatePrivateKeyDecrypt(&kmssdk.CertificatePrivateKeyDecryptRequest{CertificateId: tea.String(id),
+			Algorithm: tea.String(alg), CiphertextBlob: tea.String(base64.StdEncoding.EncodeToString(ct))})
+		if err != nil {
+			t.Fatalf("%s: %v", alg, err)
+		}
+		if pt, _ := base64.StdEncoding.DecodeString(tea.StringValue(dr.Body.Plaintext)); string(pt) != "openssl OAEP "+alg {
+			t.Fatalf("%s: decrypted %q", alg, pt)
+		}
 	}
 }
 
