@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -504,15 +505,6 @@ func (s *Service) CertificateTags(ctx context.Context, c Caller, id string) ([]T
 	for k, v := range x.Tags {
 		out = append(out, Tag{Key: k, Value: v})
 	}
-	sortTags(out)
+	slices.SortFunc(out, func(a, b Tag) int { return strings.Compare(a.Key, b.Key) })
 	return out, nil
-}
-
-// sortTags sorts tags by key.
-func sortTags(tags []Tag) {
-	for i := 1; i < len(tags); i++ {
-		for j := i; j > 0 && strings.Compare(tags[j-1].Key, tags[j].Key) > 0; j-- {
-			tags[j-1], tags[j] = tags[j], tags[j-1]
-		}
-	}
 }
