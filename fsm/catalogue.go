@@ -7,41 +7,42 @@ import (
 // catalogue is the whole replicated state. Only Apply (holding the FSM's
 // write lock) changes it, and it changes it by replacing records.
 type catalogue struct {
-	initialized  bool
-	rootCheck    []byte
-	accounts     map[string]*Account
-	accessKeys   map[string]*AccessKey
-	instances    map[string]*Instance
-	keys         map[string]*Key
-	versions     map[string]*KeyVersion
-	aliases      map[string]*Alias // by aliasKey(account, name)
-	tokens       map[string]*ImportToken
-	users        map[string]*User // by identityKey(account, name)
-	roles        map[string]*Role // by identityKey(account, name)
-	hsmDomains   map[string]*HSMDomain
-	replay       *replayGuard            // nonces of applied signed writes (replay.go)
-	aap          *aapState               // application access objects (aap.go)
-	instanceCA   *InstanceCA             // nil until recorded (instanceca.go)
-	secrets      map[string]*Secret      // by secretKey(account, name) (secrets.go)
-	certificates map[string]*Certificate // by id (certificates.go)
+	initialized bool
+	rootCheck   []byte
+	accounts    map[string]*Account
+	accessKeys  map[string]*AccessKey
+	instances   map[string]*Instance
+	keys        map[string]*Key
+	versions    map[string]*KeyVersion
+	aliases     map[string]*Alias // by aliasKey(account, name)
+	tokens      map[string]*ImportToken
+	users       map[string]*User // by identityKey(account, name)
+	roles       map[string]*Role // by identityKey(account, name)
+	hsmDomains  map[string]*HSMDomain
+	replay      *replayGuard       // nonces of applied signed writes (replay.go)
+	aap         *aapState          // application access objects (aap.go)
+	instanceCA  *InstanceCA        // nil until recorded (instanceca.go)
+	secrets     map[string]*Secret // by secretKey(account, name) (secrets.go)
+	// certs holds the certificates by id (certificates.go).
+	certs map[string]*Certificate
 }
 
 func newCatalogue() *catalogue {
 	return &catalogue{
-		accounts:     map[string]*Account{},
-		accessKeys:   map[string]*AccessKey{},
-		instances:    map[string]*Instance{},
-		keys:         map[string]*Key{},
-		versions:     map[string]*KeyVersion{},
-		aliases:      map[string]*Alias{},
-		tokens:       map[string]*ImportToken{},
-		users:        map[string]*User{},
-		roles:        map[string]*Role{},
-		hsmDomains:   map[string]*HSMDomain{},
-		replay:       newReplayGuard(),
-		aap:          newAAPState(),
-		secrets:      map[string]*Secret{},
-		certificates: map[string]*Certificate{},
+		accounts:   map[string]*Account{},
+		accessKeys: map[string]*AccessKey{},
+		instances:  map[string]*Instance{},
+		keys:       map[string]*Key{},
+		versions:   map[string]*KeyVersion{},
+		aliases:    map[string]*Alias{},
+		tokens:     map[string]*ImportToken{},
+		users:      map[string]*User{},
+		roles:      map[string]*Role{},
+		hsmDomains: map[string]*HSMDomain{},
+		replay:     newReplayGuard(),
+		aap:        newAAPState(),
+		secrets:    map[string]*Secret{},
+		certs:      map[string]*Certificate{},
 	}
 }
 
@@ -49,23 +50,23 @@ func aliasKey(accountID, name string) string { return accountID + "\x00" + name 
 
 func (c *catalogue) shallowCopy() *catalogue {
 	n := &catalogue{
-		initialized:  c.initialized,
-		rootCheck:    c.rootCheck,
-		accounts:     make(map[string]*Account, len(c.accounts)),
-		accessKeys:   make(map[string]*AccessKey, len(c.accessKeys)),
-		instances:    make(map[string]*Instance, len(c.instances)),
-		keys:         make(map[string]*Key, len(c.keys)),
-		versions:     make(map[string]*KeyVersion, len(c.versions)),
-		aliases:      make(map[string]*Alias, len(c.aliases)),
-		tokens:       make(map[string]*ImportToken, len(c.tokens)),
-		users:        make(map[string]*User, len(c.users)),
-		roles:        make(map[string]*Role, len(c.roles)),
-		hsmDomains:   make(map[string]*HSMDomain, len(c.hsmDomains)),
-		replay:       c.replay.readOnlyCopy(),
-		aap:          c.aap.shallowCopy(),
-		instanceCA:   c.instanceCA,
-		secrets:      copyMap(c.secrets),
-		certificates: copyMap(c.certificates),
+		initialized: c.initialized,
+		rootCheck:   c.rootCheck,
+		accounts:    make(map[string]*Account, len(c.accounts)),
+		accessKeys:  make(map[string]*AccessKey, len(c.accessKeys)),
+		instances:   make(map[string]*Instance, len(c.instances)),
+		keys:        make(map[string]*Key, len(c.keys)),
+		versions:    make(map[string]*KeyVersion, len(c.versions)),
+		aliases:     make(map[string]*Alias, len(c.aliases)),
+		tokens:      make(map[string]*ImportToken, len(c.tokens)),
+		users:       make(map[string]*User, len(c.users)),
+		roles:       make(map[string]*Role, len(c.roles)),
+		hsmDomains:  make(map[string]*HSMDomain, len(c.hsmDomains)),
+		replay:      c.replay.readOnlyCopy(),
+		aap:         c.aap.shallowCopy(),
+		instanceCA:  c.instanceCA,
+		secrets:     copyMap(c.secrets),
+		certs:       copyMap(c.certs),
 	}
 	for k, v := range c.accounts {
 		n.accounts[k] = v

@@ -192,11 +192,11 @@ func (c *catalogue) dispatchCertificate(l *raft.Log, t CommandType, body []byte)
 	case CmdDeleteCertificate:
 		var cmd DeleteCertificateCmd
 		mustDecode(t, l.Index, body, &cmd)
-		x, ok := c.certificates[cmd.ID]
+		x, ok := c.certs[cmd.ID]
 		if !ok || x.AccountID != cmd.AccountID {
 			return fmt.Errorf("%w: %s", ErrCertificateNotFound, cmd.ID)
 		}
-		delete(c.certificates, cmd.ID)
+		delete(c.certs, cmd.ID)
 		return nil
 	case CmdTagCertificate:
 		var cmd TagCertificateCmd
@@ -225,7 +225,7 @@ func (c *catalogue) applyCreateCertificate(cmd *CreateCertificateCmd, index uint
 	if x.ID == "" || x.Key.KeyID != x.ID || len(x.Key.WrappedMaterial) == 0 || len(x.Key.PublicKey) == 0 || len(x.CSR) == 0 {
 		return fmt.Errorf("%w: a certificate needs an id, a key pair and a request", ErrPreconditionFailed)
 	}
-	if _, ok := c.certificates[x.ID]; ok {
+	if _, ok := c.certs[x.ID]; ok {
 		return fmt.Errorf("%w: certificate %s", ErrKeyExists, x.ID)
 	}
 	if x.InstanceID != "" {
@@ -234,7 +234,7 @@ func (c *catalogue) applyCreateCertificate(cmd *CreateCertificateCmd, index uint
 			return fmt.Errorf("%w: %s", ErrInstanceNotFound, x.InstanceID)
 		}
 	}
-	if n := countAccount(c.certificates, func(x *Certificate) string { return x.AccountID }, x.AccountID); n >= MaxCertificatesPerAccount {
+	if n := countAccount(c.certs, func(x *Certificate) string { return x.AccountID }, x.AccountID); n >= MaxCertificatesPerAccount {
 		return fmt.Errorf("%w: an account may have at most %d certificates", ErrCertificateLimitExceeded, MaxCertificatesPerAccount)
 	}
 	n := x.clone()
@@ -244,14 +244,14 @@ func (c *catalogue) applyCreateCertificate(cmd *CreateCertificateCmd, index uint
 	n.Status, n.Cert, n.Chain, n.NotBefore, n.NotAfter = CertPending, nil, "", 0, 0
 	n.CreatedAt, n.UpdatedAt, n.ModifyIndex = cmd.Now, cmd.Now, index
 	n.Key.CreateIndex = index
-	c.certificates[n.ID] = n
+	c.certs[n.ID] = n
 	return nil
 }
 
 // updateCertificate applies change to a copy of an account's certificate
 // and stores it; a change that fails leaves the catalogue as it was.
 func (c *catalogue) updateCertificate(accountID, id string, now int64, index uint64, change func(*Certificate) error) error {
-	x, ok := c.certificates[id]
+	x, ok := c.certs[id]
 	if !ok || x.AccountID != accountID {
 		return fmt.Errorf("%w: %s", ErrCertificateNotFound, id)
 	}
@@ -260,7 +260,7 @@ func (c *catalogue) updateCertificate(accountID, id string, now int64, index uin
 		return err
 	}
 	n.UpdatedAt, n.ModifyIndex = now, index
-	c.certificates[id] = n
+	c.certs[id] = n
 	return nil
 }
 
@@ -270,13 +270,13 @@ func (c *catalogue) updateCertificate(accountID, id string, now int64, index uin
 func (f *FSM) Certificate(id string) (*Certificate, bool) {
 	var x *Certificate
 	var ok bool
-	f.read(func(c *catalogue) { x, ok = c.certificates[id] })
+	f.read(func(c *catalogue) { x, ok = c.certs[id] })
 	return x, ok
 }
 
 // Certificates returns an account's certificates sorted by id.
 func (f *FSM) Certificates(accountID string) []*Certificate {
-	return selectSorted(f, func(c *catalogue) map[string]*Certificate { return c.certificates },
+	return selectSorted(f, func(c *catalogue) map[string]*Certificate { return c.certs },
 		func(x *Certificate) bool { return x.AccountID == accountID },
 		func(a, b *Certificate) bool { return a.ID < b.ID })
 }
@@ -284,11 +284,11 @@ func (f *FSM) Certificates(accountID string) []*Certificate {
 // Snapshot records.
 
 func (c *catalogue) writeCertificates(w io.Writer) error {
-	return writeAll(w, recCertificate, c.certificates)
+	return writeAll(w, recCertificate, c.certs)
 }
 
 func (c *catalogue) loadCertificate(body []byte) error {
-	return loadInto(c.certificates, body, func(x *Certificate) string {
+	return loadInto(c.certs, body, func(x *Certificate) string {
 		if x.ID == "" || x.AccountID == "" {
 			return ""
 		}
@@ -301,7 +301,7 @@ func (c *catalogue) loadCertificate(body []byte) error {
 
 // checkCertificateReferences: every certificate belongs to an account.
 func (c *catalogue) checkCertificateReferences() error {
-	for id, x := range c.certificates {
+	for id, x := range c.certs {
 		if _, ok := c.accounts[x.AccountID]; !ok {
 			return fmt.Errorf("certificate %s belongs to a missing account", id)
 		}
