@@ -353,3 +353,44 @@ func TestCertificates_Refusals(t *testing.T) {
 		t.Errorf("%d certificates after refusals", n)
 	}
 }
+
+// Every certificate answer decodes strictly into the SDK's response model:
+// no field the SDK does not know.
+func TestCertificates_AnswersAreTheSDKsModels(t *testing.T) {
+	clock := newFakeClock()
+	tn := startClockNode(t, clock)
+	ca := newTestCA(t, clock.Now())
+	var cr kmssdk.CreateCertificateResponseBody
+	decodeStrict(t, tn.must(t, "CreateCertificate", map[string]string{"KeySpec": "RSA_2048", "Subject": "CN=a,OU=b,O=c,C=CN",
+		"SubjectAlternativeNames": `["a.example.com"]`}, nil).Body, &cr)
+	id := tea.StringValue(cr.CertificateId)
+	var dp kmssdk.DescribeCertificateResponseBody
+	decodeStrict(t, tn.must(t, "DescribeCertificate", map[string]string{"CertificateId": id}, nil).Body, &dp)
+	certPEM := ca.issue(t, tea.StringValue(cr.Csr), 3, clock.Now().Add(-time.Minute), clock.Now().Add(time.Hour))
+	var up kmssdk.UploadCertificateResponseBody
+	decodeStrict(t, tn.must(t, "UploadCertificate", map[string]string{"CertificateId": id, "Certificate": certPEM, "CertificateChain": ca.pem}, nil).Body, &up)
+	var gc kmssdk.GetCertificateResponseBody
+	decodeStrict(t, tn.must(t, "GetCertificate", map[string]string{"CertificateId": id}, nil).Body, &gc)
+	var dc kmssdk.DescribeCertificateResponseBody
+	decodeStrict(t, tn.must(t, "DescribeCertificate", map[string]string{"CertificateId": id}, nil).Body, &dc)
+	msg := base64.StdEncoding.EncodeToString([]byte("m"))
+	var sr kmssdk.CertificatePrivateKeySignResponseBody
+	decodeStrict(t, tn.must(t, "CertificatePrivateKeySign", map[string]string{"CertificateId": id, "Algorithm": "RSA_PKCS1_SHA_256", "Message": msg}, nil).Body, &sr)
+	var vr kmssdk.CertificatePublicKeyVerifyResponseBody
+	decodeStrict(t, tn.must(t, "CertificatePublicKeyVerify", map[string]string{"CertificateId": id, "Algorithm": "RSA_PKCS1_SHA_256", "Message": msg,
+		"SignatureValue": tea.StringValue(sr.SignatureValue)}, nil).Body, &vr)
+	var er kmssdk.CertificatePublicKeyEncryptResponseBody
+	decodeStrict(t, tn.must(t, "CertificatePublicKeyEncrypt", map[string]string{"CertificateId": id, "Algorithm": "RSAES_OAEP_SHA_1", "Plaintext": msg}, nil).Body, &er)
+	var dr kmssdk.CertificatePrivateKeyDecryptResponseBody
+	decodeStrict(t, tn.must(t, "CertificatePrivateKeyDecrypt", map[string]string{"CertificateId": id, "Algorithm": "RSAES_OAEP_SHA_1",
+		"CiphertextBlob": tea.StringValue(er.CiphertextBlob)}, nil).Body, &dr)
+	var us kmssdk.UpdateCertificateStatusResponseBody
+	decodeStrict(t, tn.must(t, "UpdateCertificateStatus", map[string]string{"CertificateId": id, "Status": "INACTIVE"}, nil).Body, &us)
+	var dl kmssdk.DeleteCertificateResponseBody
+	decodeStrict(t, tn.must(t, "DeleteCertificate", map[string]string{"CertificateId": id}, nil).Body, &dl)
+	if !tea.BoolValue(vr.SignatureValid) || tea.StringValue(dr.Plaintext) != msg || tea.StringValue(dp.Status) != "PENDING" ||
+		tea.StringValue(dc.Status) != "ACTIVE" || tea.StringValue(gc.Certificate) != certPEM {
+		t.Errorf("answers: verify %v, decrypt %q, status %q then %q", tea.BoolValue(vr.SignatureValid), tea.StringValue(dr.Plaintext),
+			tea.StringValue(dp.Status), tea.StringValue(dc.Status))
+	}
+}
