@@ -38,6 +38,13 @@ const (
 	MessageTypeDigest = "DIGEST"
 )
 
+// Sizes of what UploadCertificate keeps in the catalogue (and so in the
+// Raft log): a certificate, and its chain, in PEM.
+const (
+	MaxCertificatePEM      = 16 << 10
+	MaxCertificateChainPEM = 64 << 10
+)
+
 // MaxCertificateMessage is the largest RAW message signed or verified
 // (the reference's 4 KiB, as AsymmetricSign's digest is small).
 const MaxCertificateMessage = 4096
@@ -201,6 +208,12 @@ func (s *Service) certificateFor(ctx context.Context, c Caller, action, id strin
 func (s *Service) UploadCertificate(ctx context.Context, c Caller, id, certificate, chain string) (uint64, error) {
 	if certificate == "" {
 		return 0, missing(FieldCertificate)
+	}
+	if len(certificate) > MaxCertificatePEM {
+		return 0, invalid(FieldCertificate, fmt.Sprintf("at most %d bytes of PEM", MaxCertificatePEM))
+	}
+	if len(chain) > MaxCertificateChainPEM {
+		return 0, invalid(FieldCertificateChain, fmt.Sprintf("at most %d bytes of PEM", MaxCertificateChainPEM))
 	}
 	ders, err := parsePEMCertificates(FieldCertificate, certificate)
 	if err != nil {

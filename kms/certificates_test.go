@@ -11,6 +11,7 @@ import (
 	"encoding/asn1"
 	"encoding/pem"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -221,6 +222,10 @@ func TestCertificates_Validity(t *testing.T) {
 	}
 	_, err = e.svc.CertificatePublicKeyEncrypt(bg, e.caller, CertificateCryptInput{ID: x.ID, Algorithm: "RSAES_OAEP_SHA_256", Data: []byte("x")})
 	wantErr(t, "encrypt before the upload", err, fsm.ErrCertificateStatus)
+	_, err = e.svc.UploadCertificate(bg, e.caller, x.ID, strings.Repeat("A", MaxCertificatePEM+1), "")
+	wantErr(t, "a certificate over 16 KiB", err, ErrInvalidParameter)
+	_, err = e.svc.UploadCertificate(bg, e.caller, x.ID, "x", strings.Repeat("A", MaxCertificateChainPEM+1))
+	wantErr(t, "a chain over 64 KiB", err, ErrInvalidParameter)
 	e.issueFor(t, x)
 	sign := func() error {
 		_, err := e.svc.CertificatePrivateKeySign(bg, e.caller, CertificateSignInput{ID: x.ID, Algorithm: "RSA_PKCS1_SHA_256", Message: []byte("m")})
