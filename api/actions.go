@@ -103,6 +103,17 @@ func (s *Server) handlers() map[string]actionFunc {
 		"OpenKmsService":           s.openKmsService,
 		"ConnectKmsInstance":       s.connectKmsInstance,
 		"UpdateKmsInstanceBindVpc": s.updateKmsInstanceBindVpc,
+		// Certificates (certificates.go).
+		"CreateCertificate":            s.createCertificate,
+		"UploadCertificate":            s.uploadCertificate,
+		"GetCertificate":               s.getCertificate,
+		"DescribeCertificate":          s.describeCertificate,
+		"UpdateCertificateStatus":      s.updateCertificateStatus,
+		"DeleteCertificate":            s.deleteCertificate,
+		"CertificatePrivateKeySign":    s.certificatePrivateKeySign,
+		"CertificatePublicKeyVerify":   s.certificatePublicKeyVerify,
+		"CertificatePublicKeyEncrypt":  s.certificatePublicKeyEncrypt,
+		"CertificatePrivateKeyDecrypt": s.certificatePrivateKeyDecrypt,
 		// RAM (2015-05-01) and STS (2015-04-01) actions on the same endpoint.
 		"CreateUser":           s.createUser,
 		"GetUser":              s.getUser,

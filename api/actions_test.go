@@ -381,7 +381,7 @@ func validationCases() []errCase {
 
 	// The action itself.
 	add(
-		errCase{"unknown action", "CreateCertificate", map[string]string{"Subject": "CN=x"}, 404, "InvalidAction.NotFound"},
+		errCase{"unknown action", "CreateCertificateAuthority", map[string]string{"Subject": "CN=x"}, 404, "InvalidAction.NotFound"},
 		errCase{"action of another API version's name in lower case", "encrypt", enc, 404, "InvalidAction.NotFound"},
 	)
 	return cases

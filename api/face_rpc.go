@@ -71,7 +71,7 @@ func rpcClass(action string) string {
 	case action == "Encrypt" || action == "Decrypt" || action == "ReEncrypt" || strings.HasPrefix(action, "GenerateDataKey") ||
 		action == "ExportDataKey" || action == "GenerateAndExportDataKey":
 		return kms.ClassSymmetric
-	case strings.HasPrefix(action, "Asymmetric") || action == "GetPublicKey":
+	case strings.HasPrefix(action, "Asymmetric") || action == "GetPublicKey" || strings.HasPrefix(action, "Certificate"):
 		return kms.ClassAsymmetric
 	case strings.HasPrefix(action, "Describe") || strings.HasPrefix(action, "List") ||
 		(strings.HasPrefix(action, "Get") && action != "GetParametersForImport"):

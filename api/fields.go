@@ -118,6 +118,16 @@ var paramNames = map[kms.Field]string{
 	kms.FieldTag:          "Tag",
 	kms.FieldTagKey:       "TagKey",
 
+	kms.FieldCertificateID:      "CertificateId",
+	kms.FieldCertificateSubject: "Subject",
+	kms.FieldCertificateSANs:    "SubjectAlternativeNames",
+	kms.FieldCertificate:        "Certificate",
+	kms.FieldCertificateChain:   "CertificateChain",
+	kms.FieldCertificateStatus:  "Status",
+	kms.FieldMessage:            "Message",
+	kms.FieldMessageType:        "MessageType",
+	kms.FieldSignatureValue:     "SignatureValue",
+
 	// Fields only the operator endpoints take, named as their bodies and
 	// query strings name them.
 	kms.FieldInstanceType: "type",

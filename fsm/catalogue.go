@@ -23,6 +23,8 @@ type catalogue struct {
 	aap         *aapState          // application access objects (aap.go)
 	instanceCA  *InstanceCA        // nil until recorded (instanceca.go)
 	secrets     map[string]*Secret // by secretKey(account, name) (secrets.go)
+	// certs holds the certificates by id (certificates.go).
+	certs map[string]*Certificate
 }
 
 func newCatalogue() *catalogue {
@@ -40,6 +42,7 @@ func newCatalogue() *catalogue {
 		replay:     newReplayGuard(),
 		aap:        newAAPState(),
 		secrets:    map[string]*Secret{},
+		certs:      map[string]*Certificate{},
 	}
 }
 
@@ -63,6 +66,7 @@ func (c *catalogue) shallowCopy() *catalogue {
 		aap:         c.aap.shallowCopy(),
 		instanceCA:  c.instanceCA,
 		secrets:     copyMap(c.secrets),
+		certs:       copyMap(c.certs),
 	}
 	for k, v := range c.accounts {
 		n.accounts[k] = v

@@ -190,6 +190,16 @@ func (t CommandType) String() string {
 		return "ConnectInstance"
 	case CmdBindInstanceVpcs:
 		return "BindInstanceVpcs"
+	case CmdCreateCertificate:
+		return "CreateCertificate"
+	case CmdUploadCertificate:
+		return "UploadCertificate"
+	case CmdUpdateCertificateStatus:
+		return "UpdateCertificateStatus"
+	case CmdDeleteCertificate:
+		return "DeleteCertificate"
+	case CmdTagCertificate:
+		return "TagCertificate"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }

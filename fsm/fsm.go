@@ -256,6 +256,9 @@ func (f *FSM) dispatch(l *raft.Log, t CommandType, body []byte) any {
 		CmdSecretRotationPolicy, CmdSetSecretPolicy, CmdDeleteSecret, CmdRestoreSecret,
 		CmdPurgeSecret, CmdRotateRAMSecret, CmdTagSecret:
 		return f.cat.dispatchSecret(l, t&^IgnoreUnknownFlag, body)
+	case CmdCreateCertificate, CmdUploadCertificate, CmdUpdateCertificateStatus,
+		CmdDeleteCertificate, CmdTagCertificate:
+		return f.cat.dispatchCertificate(l, t&^IgnoreUnknownFlag, body)
 	case CmdSetInstanceCA:
 		var c SetInstanceCACmd
 		mustDecode(t, l.Index, body, &c)

@@ -271,7 +271,10 @@ func (c *catalogue) writeRecords(w io.Writer) error {
 	if err := c.writeInstanceCA(w); err != nil {
 		return err
 	}
-	return c.writeSecrets(w)
+	if err := c.writeSecrets(w); err != nil {
+		return err
+	}
+	return c.writeCertificates(w)
 }
 
 func (c *catalogue) hash() [32]byte {
@@ -561,6 +564,8 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 		return c.loadInstanceCA(body)
 	case recSecret:
 		return c.loadSecret(body)
+	case recCertificate:
+		return c.loadCertificate(body)
 	}
 	if handled, err := c.replay.loadRecord(typ, body); handled {
 		return err
@@ -608,6 +613,9 @@ func (c *catalogue) checkReferences() error {
 		}
 	}
 	if err := c.checkSecretReferences(); err != nil {
+		return err
+	}
+	if err := c.checkCertificateReferences(); err != nil {
 		return err
 	}
 	return c.checkAAPReferences()

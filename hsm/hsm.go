@@ -102,7 +102,16 @@ type Usage string
 const (
 	UsageEncrypt Usage = "ENCRYPT/DECRYPT"
 	UsageSign    Usage = "SIGN/VERIFY"
+	// UsageCertificate is an RSA key pair of a certificate: it signs and
+	// decrypts (RSA-OAEP), as the certificate actions need.
+	UsageCertificate Usage = "CERTIFICATE"
 )
+
+// Signs reports whether a private key of usage u signs.
+func (u Usage) Signs() bool { return u == UsageSign || u == UsageCertificate }
+
+// Decrypts reports whether a private key of usage u decrypts.
+func (u Usage) Decrypts() bool { return u == UsageEncrypt || u == UsageCertificate }
 
 // checkUsage validates the spec/usage pair and fills in the only possible
 // usage for AES and EC keys.
@@ -117,7 +126,7 @@ func checkUsage(spec KeySpec, u Usage) (Usage, error) {
 			return UsageSign, nil
 		}
 	case spec.IsRSA():
-		if u == UsageEncrypt || u == UsageSign {
+		if u == UsageEncrypt || u == UsageSign || u == UsageCertificate {
 			return u, nil
 		}
 		return "", fmt.Errorf("%w: %s needs a usage (%s or %s)", ErrInvalidParameter, spec, UsageEncrypt, UsageSign)

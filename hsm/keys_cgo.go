@@ -94,7 +94,7 @@ func workingTemplate(spec KeySpec, usage Usage) []*pkcs11.Attribute {
 		return append(base, secretUsage(true, false)...)
 	case spec.IsRSA():
 		base = append(base, attr(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY), attr(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_RSA))
-		return append(base, privateUsage(usage == UsageSign, usage == UsageEncrypt)...)
+		return append(base, privateUsage(usage.Signs(), usage.Decrypts())...)
 	default:
 		base = append(base, attr(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY), attr(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC))
 		return append(base, privateUsage(true, false)...)
@@ -357,9 +357,9 @@ func (t *Token) GenerateKey(ctx context.Context, domain string, spec KeySpec, us
 				attr(pkcs11.CKA_TOKEN, false),
 				attr(pkcs11.CKA_MODULUS_BITS, spec.size()),
 				attr(pkcs11.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}),
-			}, publicUsage(usage == UsageSign, usage == UsageEncrypt)...)
+			}, publicUsage(usage.Signs(), usage.Decrypts())...)
 			privT := append(generatedTemplate(pkcs11.CKO_PRIVATE_KEY, pkcs11.CKK_RSA),
-				privateUsage(usage == UsageSign, usage == UsageEncrypt)...)
+				privateUsage(usage.Signs(), usage.Decrypts())...)
 			var pub pkcs11.ObjectHandle
 			pub, priv, err = t.ctx.GenerateKeyPair(sh, mech(pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN, nil), pubT, privT)
 			if err != nil {

@@ -109,7 +109,7 @@ func (t *Token) Sign(ctx context.Context, ref KeyRef, alg SignAlgorithm, digest 
 	default:
 		return nil, fmt.Errorf("%w: %s keys cannot sign with %s", ErrInvalidParameter, ref.Spec, alg)
 	}
-	if ref.Spec.IsRSA() && ref.Usage != UsageSign {
+	if ref.Spec.IsRSA() && !ref.Usage.Signs() {
 		return nil, fmt.Errorf("%w: key usage %q cannot sign", ErrInvalidParameter, ref.Usage)
 	}
 	var sig []byte
@@ -141,7 +141,7 @@ func (t *Token) Sign(ctx context.Context, ref KeyRef, alg SignAlgorithm, digest 
 // runs here in constant time; the private key never leaves the token. A
 // ciphertext that does not decode is ErrDecrypt.
 func (t *Token) DecryptAsymmetric(ctx context.Context, ref KeyRef, alg EncryptAlgorithm, ciphertext []byte) ([]byte, error) {
-	if !ref.Spec.IsRSA() || ref.Usage != UsageEncrypt {
+	if !ref.Spec.IsRSA() || !ref.Usage.Decrypts() {
 		return nil, fmt.Errorf("%w: %s key with usage %q cannot decrypt with RSA-OAEP", ErrInvalidParameter, ref.Spec, ref.Usage)
 	}
 	newHash, err := oaepHash(alg)

@@ -49,13 +49,13 @@ var (
 		"kms:Update*", "kms:Delete*", "kms:Cancel*", "kms:TagResource", "kms:UntagResource",
 		"kms:ImportKeyMaterial", "kms:ScheduleKeyDeletion",
 	}
-	readActions = []string{"kms:List*", "kms:Describe*", "kms:GetKeyPolicy", "kms:GetKmsInstance", "kms:GetSecretPolicy"}
+	readActions = []string{"kms:List*", "kms:Describe*", "kms:GetKeyPolicy", "kms:GetKmsInstance", "kms:GetSecretPolicy", "kms:GetCertificate"}
 )
 
 var systemPolicies = map[string][]stmt{
 	PolicyFullAccess:       {{effect: "Allow", actions: []string{"kms:*"}, resources: []string{"*"}}},
 	PolicyReadOnlyAccess:   {{effect: "Allow", actions: readActions, resources: []string{"*"}}},
-	PolicyCryptoUserAccess: {{effect: "Allow", actions: append([]string{"kms:List*", "kms:Describe*"}, cryptoActions...), resources: []string{"*"}}},
+	PolicyCryptoUserAccess: {{effect: "Allow", actions: append(append([]string{"kms:List*", "kms:Describe*"}, cryptoActions...), certificateCryptoActions...), resources: []string{"*"}}},
 	// As the reference writes it: every role, the role's trust policy
 	// deciding who may assume which.
 	PolicySTSAssumeRoleAccess: {{effect: "Allow", actions: []string{"sts:AssumeRole"}, resources: []string{"*"}}},

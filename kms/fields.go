@@ -138,3 +138,16 @@ const (
 	FieldTag          Field = "tag"     // the batch actions' Tag list
 	FieldTagKey       Field = "tag key" // the batch actions' TagKey list
 )
+
+// Inputs of certificates.
+const (
+	FieldCertificateID      Field = "certificate id"
+	FieldCertificateSubject Field = "certificate subject" // a distinguished name or a JSON object of its attributes
+	FieldCertificateSANs    Field = "certificate sans"    // subject alternative names
+	FieldCertificate        Field = "certificate"         // PEM, issued by a CA
+	FieldCertificateChain   Field = "certificate chain"   // PEM
+	FieldCertificateStatus  Field = "certificate status"  // ACTIVE, INACTIVE or REVOKED
+	FieldMessage            Field = "message"             // to sign or verify: the message or its digest
+	FieldMessageType        Field = "message type"        // RAW or DIGEST
+	FieldSignatureValue     Field = "signature value"     // a certificate signature to verify
+)

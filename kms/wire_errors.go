@@ -87,6 +87,11 @@ var wireErrors = []struct {
 	{"SecretStageMismatch", fsm.ErrSecretStageMismatch},
 	{"SecretLimitExceeded", fsm.ErrSecretLimitExceeded},
 	{"SecretType", fsm.ErrSecretType},
+	{"CertificateNotFound", fsm.ErrCertificateNotFound},
+	{"CertificateStatus", fsm.ErrCertificateStatus},
+	{"CertificateMismatch", fsm.ErrCertificateMismatch},
+	{"CertificateExpired", fsm.ErrCertificateExpired},
+	{"CertificateLimitExceeded", fsm.ErrCertificateLimitExceeded},
 	// fsm: snapshots (a restore forwarded to the leader).
 	{"BadSnapshot", fsm.ErrBadSnapshot},
 	{"NoSnapshotKey", fsm.ErrNoSnapshotKey},
