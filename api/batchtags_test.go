@@ -11,7 +11,7 @@ import (
 
 // The batch tag actions through the official SDK: they share the tags of
 // the per-resource actions, change all the resources or none, page with
-// NextToken, and refuse certificates until those carry tags.
+// NextToken; an unknown certificate is not found.
 
 type tagEntry struct{ Type, ID, Key, Value string }
 
@@ -150,8 +150,8 @@ func TestSDK_BatchTags(t *testing.T) {
 	}
 	sdkErr(t, tag("secret", []string{"db", "missing"}, "x", "y"), 404, "Forbidden.ResourceNotFound")
 
-	// Certificates: refused clearly until they carry tags; unknown types.
-	sdkErr(t, tag("certificate", []string{"12345678-1234-1234-1234-123456789012"}, "a", "b"), 400, "Rejected.UnsupportedOperation")
+	// Certificates: an unknown one is not found (nothing changes); unknown types.
+	sdkErr(t, tag("certificate", []string{"12345678-1234-1234-1234-123456789012"}, "a", "b"), 404, "Forbidden.ResourceNotFound")
 	sdkErr(t, tag("instance", []string{k1}, "a", "b"), 400, "InvalidParameter")
 	sdkErr(t, tag("key", nil, "a", "b"), 400, "MissingParameter")
 }

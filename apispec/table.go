@@ -369,18 +369,17 @@ var table = []Action{
 		},
 		Example: "--PasswordLength 24 --ExcludePunctuation true --RequireEachIncludedType true"},
 
-	// Batch tags (keys, secrets; certificates answer Rejected.UnsupportedOperation
-	// until they carry tags): all the resources change, or none.
-	{Name: "TagResources", API: kmsAPI, Summary: "add or replace tags of several keys or secrets (all or none)",
-		Params: []Param{resourceType, optDoc("RegionId", "the region (a node's --region) or nothing"), typed(reqDoc("ResourceId", `the resources, 1 to 50: key ids (or aliases, ARNs) or secret names (or ARNs); a JSON array or ResourceId.1, ResourceId.2, ...`), JSON),
+	// Batch tags (keys, secrets, certificates): all the resources change, or none.
+	{Name: "TagResources", API: kmsAPI, Summary: "add or replace tags of several keys, secrets or certificates (all or none)",
+		Params: []Param{resourceType, optDoc("RegionId", "the region (a node's --region) or nothing"), typed(reqDoc("ResourceId", `the resources, 1 to 50: key ids (or aliases, ARNs), secret names (or ARNs) or certificate ids; a JSON array or ResourceId.1, ResourceId.2, ...`), JSON),
 			typed(reqDoc("Tag", `1 to 20 tags: a JSON array like [{"Key":"team","Value":"payments"}], or Tag.1.Key, Tag.1.Value, ...`), JSON)},
 		Example: `--RegionId local --ResourceType key --ResourceId '["` + keyID + `"]' --Tag '[{"Key":"team","Value":"payments"}]'`},
-	{Name: "UntagResources", API: kmsAPI, Summary: "remove tags from several keys or secrets (all or none)",
+	{Name: "UntagResources", API: kmsAPI, Summary: "remove tags from several keys, secrets or certificates (all or none)",
 		Params: []Param{resourceType, optDoc("RegionId", "the region (a node's --region) or nothing"), typed(reqDoc("ResourceId", "the resources, 1 to 50 (a JSON array or ResourceId.N)"), JSON),
 			typed(optDoc("TagKey", `the tag keys to remove: a JSON array like ["team"], or TagKey.N`), JSON),
 			typed(optDoc("All", "remove every tag (instead of TagKey)"), Boolean)},
 		Example: `--RegionId local --ResourceType secret --ResourceId '["db-password"]' --TagKey '["team"]'`},
-	{Name: "ListTagResources", API: kmsAPI, Summary: "list the tags of keys or secrets, 50 per page",
+	{Name: "ListTagResources", API: kmsAPI, Summary: "list the tags of keys, secrets or certificates, 50 per page",
 		Params: []Param{resourceType, optDoc("RegionId", "the region (a node's --region) or nothing"), typed(optDoc("ResourceId", "the resources, at most 50 (none: every resource of the type)"), JSON),
 			typed(optDoc("Tag", `only resources carrying these tags (a Value of "" matches any value)`), JSON),
 			optDoc("NextToken", "the NextToken of the previous page")},

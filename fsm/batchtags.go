@@ -19,6 +19,7 @@ type TagResourcesCmd struct {
 	AccountID string            `msgpack:"acct"`
 	KeyIDs    []string          `msgpack:"keys,omitempty"`
 	Secrets   []string          `msgpack:"secrets,omitempty"`
+	Certs     []string          `msgpack:"certs,omitempty"`
 	Tags      map[string]string `msgpack:"tags,omitempty"`
 	Remove    []string          `msgpack:"remove,omitempty"`
 	All       bool              `msgpack:"all,omitempty"`
@@ -73,8 +74,25 @@ func (c *catalogue) applyTagResources(cmd *TagResourcesCmd, index uint64) error 
 		n.UpdatedAt, n.ModifyIndex = cmd.Now, index
 		secrets = append(secrets, n)
 	}
+	certs := make([]*Certificate, 0, len(cmd.Certs))
+	for _, id := range cmd.Certs {
+		x, ok := c.certs[id]
+		if !ok || x.AccountID != cmd.AccountID {
+			return fmt.Errorf("%w: %s", ErrCertificateNotFound, id)
+		}
+		n := x.clone()
+		n.Tags = cmd.change(x.Tags)
+		if len(n.Tags) > MaxTagsPerCertificate {
+			return fmt.Errorf("%w: a certificate may carry at most %d tags (certificate %s)", ErrTagLimit, MaxTagsPerCertificate, id)
+		}
+		n.UpdatedAt, n.ModifyIndex = cmd.Now, index
+		certs = append(certs, n)
+	}
 	for _, k := range keys {
 		c.keys[k.ID] = k
+	}
+	for _, x := range certs {
+		c.certs[x.ID] = x
 	}
 	for _, s := range secrets {
 		c.secrets[secretKey(s.AccountID, s.Name)] = s

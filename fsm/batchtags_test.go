@@ -3,8 +3,8 @@ package fsm
 import (
 	"bytes"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"

@@ -48,9 +48,8 @@ type TagResourceList struct {
 const TagResourcesPageSize = 50
 
 // batchTargets resolves and authorizes ids of rtype for action and adds
-// them to cmd. It is the one switch on the resource type: certificates
-// plug in here (the certificate type answers Rejected.UnsupportedOperation
-// until then) and in tagsOf below.
+// them to cmd. It is the one switch on the resource type (with tagsOf
+// below).
 func (s *Service) batchTargets(ctx context.Context, c Caller, rtype, action string, ids []string, cmd *fsm.TagResourcesCmd) error {
 	if err := checkBatchIDs(ids, true); err != nil {
 		return err
@@ -80,10 +79,15 @@ func (s *Service) batchTargets(ctx context.Context, c Caller, rtype, action stri
 			}
 		}
 	case ResourceTypeCertificate:
-		// INTEGRATION: certificates (issue 13, cert helper) — resolve and
-		// authorize each certificate here and add it to a Certificates
-		// list of fsm.TagResourcesCmd, applied with the keys and secrets.
-		return fmt.Errorf("%w: tags on certificates are not available on this cluster yet", ErrUnsupported)
+		for _, id := range ids {
+			x, err := s.certificateFor(ctx, c, action, id)
+			if err != nil {
+				return err
+			}
+			if !containsString(cmd.Certs, x.ID) {
+				cmd.Certs = append(cmd.Certs, x.ID)
+			}
+		}
 	case "":
 		return missing(FieldResourceType)
 	default:
@@ -277,8 +281,25 @@ func (s *Service) tagsOf(ctx context.Context, c Caller, rtype string, ids []stri
 			}
 		}
 	case ResourceTypeCertificate:
-		// INTEGRATION: certificates — read each certificate's tags here.
-		return nil, fmt.Errorf("%w: tags on certificates are not available on this cluster yet", ErrUnsupported)
+		if len(ids) == 0 {
+			for _, x := range s.fsm.Certificates(c.AccountID) {
+				if len(x.Tags) > 0 && s.authorizeCertificate(ctx, c, action, x) == nil {
+					out = append(out, taggedResource{x.ID, x.Tags})
+				}
+			}
+			return out, ctx.Err()
+		}
+		seen := map[string]bool{}
+		for _, id := range ids {
+			x, err := s.certificateFor(ctx, c, action, id)
+			if err != nil {
+				return nil, err
+			}
+			if !seen[x.ID] {
+				seen[x.ID] = true
+				out = append(out, taggedResource{x.ID, x.Tags})
+			}
+		}
 	case "":
 		return nil, missing(FieldResourceType)
 	default:
