@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -78,5 +79,38 @@ func TestCloud_RegionsZonesAndBoundNetworksAcrossTheCluster(t *testing.T) {
 	in := m["KmsInstance"].(map[string]any)
 	if in["VpcId"] != "second-loopback" || in["ZoneIds"] != "zone-1,zone-2" || in["VpcNum"] != float64(1) {
 		t.Fatalf("GetKmsInstance on n3: %v", in)
+	}
+}
+
+// DescribeRegions groups the nodes by their --region: every node answers
+// the same regions, each with the endpoints of its own nodes.
+func TestCloud_DescribeRegionsGroupsNodesByRegion(t *testing.T) {
+	c := newTestCluster(t, 3, clusterOpts{regions: []string{"r-east", "r-west", "r-east"}})
+	want := map[string][]string{
+		"r-east": {c.nodes[0].HTTPAddr(), c.nodes[2].HTTPAddr()},
+		"r-west": {c.nodes[1].HTTPAddr()},
+	}
+	for _, l := range want {
+		slices.Sort(l)
+	}
+	for i := range c.nodes {
+		waitFor(t, fmt.Sprintf("n%d lists both regions with their nodes", i+1), 10*time.Second, func() bool {
+			m, _, err := c.call(i, "DescribeRegions", nil)
+			if err != nil {
+				return false
+			}
+			regions := m["Regions"].(map[string]any)["Region"].([]any)
+			got := map[string][]string{}
+			for _, r := range regions {
+				r := r.(map[string]any)
+				var eps []string
+				for _, e := range r["Endpoints"].(map[string]any)["Endpoint"].([]any) {
+					eps = append(eps, e.(string))
+				}
+				slices.Sort(eps)
+				got[r["RegionId"].(string)] = eps
+			}
+			return fmt.Sprint(got) == fmt.Sprint(want)
+		})
 	}
 }

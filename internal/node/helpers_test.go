@@ -41,6 +41,7 @@ type clusterOpts struct {
 	clock        func() time.Time // the service clock; default time.Now
 	logs         io.Writer        // also receives every node's log lines (warn and above)
 	instance     bool             // serve the instance API on a free loopback port
+	regions      []string         // node i's --region is regions[i] when set (default "local")
 }
 
 func testLogger(t *testing.T, name string) hclog.Logger {
@@ -157,8 +158,12 @@ func (c *testCluster) start(i, expect int, join []string) *Node {
 	if c.opts.instance {
 		instanceAddr = "127.0.0.1:0"
 	}
+	region := ""
+	if i < len(c.opts.regions) {
+		region = c.opts.regions[i]
+	}
 	node, err := Start(Config{
-		NodeID: id, DataDir: c.dirs[i], InstanceAddr: instanceAddr,
+		NodeID: id, DataDir: c.dirs[i], InstanceAddr: instanceAddr, Region: region,
 		HTTPAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
 		Join: join, BootstrapExpect: expect, Zone: fmt.Sprintf("zone-%d", i%3),
 		RootKey: c.root, Timing: timing, FastGossip: true,
