@@ -20,6 +20,7 @@ import (
 
 type config struct {
 	dev               bool
+	snapshot          snapshotFlags
 	nodeID            string
 	dataDir           string
 	httpAddr          string
@@ -153,6 +154,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.instanceTLSCertFile, "instance-tls-cert-file", "", "PEM certificate (chain) for the instance API, instead of one issued by the cluster's instance CA")
 	fs.StringVar(&c.instanceTLSKeyFile, "instance-tls-key-file", "", "PEM private key of --instance-tls-cert-file")
 	c.hsm.addFlags(fs)
+	c.snapshot.addFlags(fs)
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -213,6 +215,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	if err := c.hsm.check(&c); err != nil {
+		return c, err
+	}
+	if err := c.snapshot.check(); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -78,6 +78,8 @@ func run(cfg config, stdout io.Writer) error {
 		GossipKey: sec.gossipKey, AuditLog: cfg.auditLog,
 		HSM: cfg.hsm.tokenConfig(), HSMDomain: cfg.hsm.domain,
 		InstanceAddr: cfg.instanceAddr, InstanceNames: cfg.instanceNames, InstanceTLSCert: sec.instance,
+		SnapshotInterval: cfg.snapshot.interval, SnapshotDir: cfg.snapshot.dir, SnapshotRetain: cfg.snapshot.retain,
+		SnapshotCommand: cfg.snapshot.command, SnapshotCommandTimeout: cfg.snapshot.commandTimeout,
 	})
 	if err != nil {
 		return err

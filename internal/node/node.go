@@ -19,6 +19,7 @@ import (
 
 	"github.com/raftkms/raftkms/api"
 	"github.com/raftkms/raftkms/audit"
+	"github.com/raftkms/raftkms/internal/autosnap"
 	"github.com/raftkms/raftkms/cluster"
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
@@ -91,6 +92,18 @@ type Config struct {
 	// HSMCheckInterval is how often the node re-checks its HSM's health and
 	// the domain key the cluster recorded (default 1 s).
 	HSMCheckInterval time.Duration
+
+	// SnapshotInterval, when positive, has the leader write an automatic
+	// snapshot into SnapshotDir at this interval (package autosnap),
+	// keeping the newest SnapshotRetain (default 1) and running
+	// SnapshotCommand with each new file's path.
+	SnapshotInterval       time.Duration
+	SnapshotDir            string
+	SnapshotRetain         int
+	SnapshotCommand        string
+	SnapshotCommandTimeout time.Duration
+	// SnapshotTicks, when set, replaces the SnapshotInterval ticker (tests).
+	SnapshotTicks <-chan time.Time
 
 	// InstanceAddr, when set, serves the instance API over HTTPS on it
 	// (instance.go), with the API's timeouts and connection cap.
@@ -302,6 +315,20 @@ func Start(cfg Config) (_ *Node, err error) {
 	if n.inst != nil {
 		n.inst.serve(n, apiSrv.InstanceHandler(), reg)
 	}
+	var snaps *autosnap.Snapshotter
+	if cfg.SnapshotInterval > 0 || cfg.SnapshotTicks != nil {
+		retain := cfg.SnapshotRetain
+		if retain == 0 {
+			retain = 1
+		}
+		snaps, err = autosnap.New(autosnap.Config{
+			Dir: cfg.SnapshotDir, Retain: retain, Command: cfg.SnapshotCommand, CommandTimeout: cfg.SnapshotCommandTimeout,
+			Source: n.fsm, IsLeader: n.store.IsLeader, Logger: logger.Named("autosnap"), Registerer: reg,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	interval := cfg.SchedulerInterval
 	if interval == 0 {
 		interval = time.Second
@@ -323,6 +350,22 @@ func Start(cfg Config) (_ *Node, err error) {
 		defer n.workers.Done()
 		n.svc.RunScheduler(ctx, interval)
 	}()
+	if snaps != nil {
+		ticks := cfg.SnapshotTicks
+		var stopTicker func()
+		if ticks == nil {
+			t := time.NewTicker(cfg.SnapshotInterval)
+			ticks, stopTicker = t.C, t.Stop
+		}
+		n.workers.Add(1)
+		go func() {
+			defer n.workers.Done()
+			if stopTicker != nil {
+				defer stopTicker()
+			}
+			snaps.Run(ctx, ticks)
+		}()
+	}
 	return n, nil
 }
 
