@@ -128,6 +128,21 @@ func New(cfg Config) (*Snapshotter, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("snapshot dir: %w", err)
 	}
+	if fi, err := os.Stat(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("snapshot dir: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("snapshot dir %s is not a directory", cfg.Dir)
+	} else if fi.Mode().Perm()&0o077 != 0 {
+		cfg.Logger.Warn("the snapshot dir is open to group or others (snapshots are written 0600 all the same); chmod 700 it", "dir", cfg.Dir, "mode", fi.Mode().Perm().String())
+	}
+	// Temporary files of a write a crash interrupted are ours to remove.
+	if stale, err := filepath.Glob(filepath.Join(cfg.Dir, tmpPattern)); err == nil {
+		for _, p := range stale {
+			if err := os.Remove(p); err != nil {
+				cfg.Logger.Warn("cannot remove an interrupted snapshot's temporary file", "path", p, "error", err)
+			}
+		}
+	}
 	s := &Snapshotter{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer), argv: strings.Fields(cfg.Command)}
 	// A restarted node does not rewrite the state its newest file holds.
 	if files, err := s.Files(); err == nil && len(files) > 0 {
@@ -146,6 +161,9 @@ type File struct {
 var fileRE = regexp.MustCompile(`^raftkms-(\d{8}T\d{6}Z)-idx(\d+)\.snap$`)
 
 const timeLayout = "20060102T150405Z"
+
+// tmpPattern names the temporary file of a write in progress.
+const tmpPattern = ".raftkms-snapshot-*.tmp"
 
 // FileName is the name of a snapshot taken at t of the state at index.
 func FileName(t time.Time, index uint64) string {
@@ -251,7 +269,7 @@ func (s *Snapshotter) Once(ctx context.Context) Result {
 // and renames it to its final name, so a crash leaves either a whole file
 // or a temporary one, never a truncated snapshot under a snapshot's name.
 func (s *Snapshotter) write() (path string, size int64, idx uint64, err error) {
-	tmp, err := os.CreateTemp(s.cfg.Dir, ".raftkms-snapshot-*.tmp")
+	tmp, err := os.CreateTemp(s.cfg.Dir, tmpPattern)
 	if err != nil {
 		return "", 0, 0, err
 	}

@@ -318,3 +318,20 @@ func value(c prometheus.Metric) float64 {
 	}
 	return m.Counter.GetValue()
 }
+
+func TestNew_RemovesItsInterruptedTemporaryFilesOnly(t *testing.T) {
+	dir := t.TempDir()
+	keep := []string{"notes.txt", ".other.tmp"}
+	for _, n := range append([]string{".raftkms-snapshot-123.tmp"}, keep...) {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := New(Config{Dir: dir, Retain: 1, Source: &fakeSource{}, IsLeader: func() bool { return true }}); err != nil {
+		t.Fatal(err)
+	}
+	got := names(t, dir)
+	if strings.Join(got, ",") != ".other.tmp,notes.txt" {
+		t.Fatalf("dir holds %v", got)
+	}
+}

@@ -33,6 +33,8 @@ type testCluster struct {
 	creds   kms.InitResult
 	clients []*client.Client
 	opts    clusterOpts
+	// snapTicks[i] drives node i's automatic snapshots (opts.snapshots).
+	snapTicks []chan time.Time
 }
 
 type clusterOpts struct {
@@ -42,6 +44,9 @@ type clusterOpts struct {
 	logs         io.Writer        // also receives every node's log lines (warn and above)
 	instance     bool             // serve the instance API on a free loopback port
 	regions      []string         // node i's --region is regions[i] when set (default "local")
+	// snapshots runs the automatic snapshot loop on every node, into
+	// <data dir>/autosnap, driven by the test (testCluster.snapTicks).
+	snapshots bool
 }
 
 func testLogger(t *testing.T, name string) hclog.Logger {
@@ -162,7 +167,16 @@ func (c *testCluster) start(i, expect int, join []string) *Node {
 	if i < len(c.opts.regions) {
 		region = c.opts.regions[i]
 	}
+	var ticks chan time.Time
+	snapDir := ""
+	if c.opts.snapshots {
+		for len(c.snapTicks) <= i {
+			c.snapTicks = append(c.snapTicks, make(chan time.Time))
+		}
+		ticks, snapDir = c.snapTicks[i], filepath.Join(c.dirs[i], "autosnap")
+	}
 	node, err := Start(Config{
+		SnapshotTicks: ticks, SnapshotDir: snapDir, SnapshotRetain: 3,
 		NodeID: id, DataDir: c.dirs[i], InstanceAddr: instanceAddr, Region: region,
 		HTTPAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
 		Join: join, BootstrapExpect: expect, Zone: fmt.Sprintf("zone-%d", i%3),

@@ -19,11 +19,11 @@ import (
 
 	"github.com/raftkms/raftkms/api"
 	"github.com/raftkms/raftkms/audit"
-	"github.com/raftkms/raftkms/internal/autosnap"
 	"github.com/raftkms/raftkms/cluster"
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/hsm"
+	"github.com/raftkms/raftkms/internal/autosnap"
 	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/kms"
 	"github.com/raftkms/raftkms/store"
