@@ -66,6 +66,8 @@ type config struct {
 
 	nonceCacheEntries int
 	debugAddr         string
+	gcPercent         int
+	memoryLimit       string
 
 	showVersion bool
 }
@@ -147,6 +149,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.httpIdleTimeout, "http-idle-timeout", node.DefaultHTTPIdleTimeout, "API: close a keep-alive connection after it has waited this long for its next request")
 	fs.IntVar(&c.maxConnections, "max-connections", node.DefaultHTTPMaxConnections, "API: connections held at most; at the cap a new one displaces the longest-idle (then the oldest silent) connection, and is refused only when every held connection is running a request")
 	fs.IntVar(&c.nonceCacheEntries, "nonce-cache-entries", api.DefaultNonceCacheEntries, "API: signature nonces remembered at most (about 28 bytes each); a node refuses signed requests with 429 rather than forget a nonce still inside the ±15 min signature window, so size it to the signed requests per second this node serves × 1,150")
+	fs.IntVar(&c.gcPercent, "gc-percent", DefaultGCPercent, "garbage collector target (Go's GOGC; the GOGC variable wins when set): heap growth between collections, in percent; higher spends less CPU on collection for more memory")
+	fs.StringVar(&c.memoryLimit, "memory-limit", "", "soft limit of the Go heap (GOMEMLIMIT; the variable wins when set), e.g. 2GiB; default 60% of the cgroup's or the machine's memory; 0: none")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go's profiler (pprof) at http://ADDR/debug/pprof/ for performance work; off by default; loopback only unless --insecure")
 	fs.BoolVar(&c.strictPermissions, "strict-permissions", false, "refuse to start when the root key file is readable or writable by group or others (default: a warning), or when the data dir cannot be tightened to 0700")
 	fs.StringVar(&c.instanceAddr, "instance-addr", "", "address of the instance API (HTTPS, what the KMS Instance SDK speaks); empty: off (dev mode: a free loopback port)")
@@ -195,6 +199,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.debugAddr != "" && !isLoopback(c.debugAddr) && !c.insecure {
 		return c, fmt.Errorf("--debug-addr %s is not a loopback address: the profiler has no authentication; use 127.0.0.1:PORT (or --insecure)", c.debugAddr)
+	}
+	if c.gcPercent < 10 {
+		return c, fmt.Errorf("--gc-percent must be at least 10 (Go's default is 100; kmsd's %d)", DefaultGCPercent)
+	}
+	if _, err := memoryLimit(c.memoryLimit); err != nil {
+		return c, err
 	}
 	if c.nonceCacheEntries < 1024 {
 		return c, fmt.Errorf("--nonce-cache-entries must be at least 1024")

@@ -27,6 +27,9 @@ var version = "dev"
 func run(cfg config, stdout io.Writer) error {
 	logger := newLogger(cfg.logLevel, cfg.logJSON, os.Stderr)
 	raiseOpenFileLimit(logger)
+	if err := applyGC(cfg.gcPercent, cfg.memoryLimit, logger); err != nil {
+		return err
+	}
 	if cfg.dev && cfg.dataDir == "" {
 		dir, err := os.MkdirTemp("", "raftkms-dev-*")
 		if err != nil {

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"io"
+	"runtime/debug"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"512MiB": 512 << 20, "2GiB": 2 << 30, "1.5GiB": 3 << 29, "800MB": 800e6, "4096": 4096, "64KiB": 64 << 10} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "x", "-1GiB", "0", "1XB", "99999999999TiB"} {
+		if _, err := parseSize(bad); err == nil {
+			t.Errorf("parseSize(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseFlags_GCDefaultsAndRefusals(t *testing.T) {
+	c, err := parseFlags(baseArgs(t), io.Discard)
+	if err != nil || c.gcPercent != DefaultGCPercent || c.memoryLimit != "" {
+		t.Fatalf("defaults: %d %q %v", c.gcPercent, c.memoryLimit, err)
+	}
+	for _, args := range [][]string{{"--gc-percent", "5"}, {"--memory-limit", "lots"}} {
+		if _, err := parseFlags(append(baseArgs(t), args...), io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+// applyGC sets what the flags say unless the environment says otherwise;
+// the default memory limit is a share of the memory there is.
+func TestApplyGC_FlagsUnlessTheEnvironmentSays(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	if err := applyGC(250, "1GiB", hclog.NewNullLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetGCPercent(250); got != 250 {
+		t.Fatalf("GC percent %d, want 250", got)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 1<<30 {
+		t.Fatalf("memory limit %d, want 1GiB", got)
+	}
+	if err := applyGC(250, "", hclog.NewNullLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if got, avail := debug.SetMemoryLimit(-1), availableMemory(); avail > 0 && (got <= 0 || got > avail) {
+		t.Fatalf("default memory limit %d with %d available", got, avail)
+	}
+	t.Setenv("GOGC", "150")
+	debug.SetGCPercent(150)
+	if err := applyGC(400, "0", hclog.NewNullLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetGCPercent(150); got != 150 {
+		t.Fatalf("GOGC=150 in the environment, but the percent became %d", got)
+	}
+}
