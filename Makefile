@@ -6,7 +6,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 5s
 DATA      ?= .tmp/dev
 
-.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e test-readme fuzz-short deps lint clean jepsen test-jepsen image compose-up compose-down test-deploy
+.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e test-readme fuzz-short deps lint clean jepsen test-jepsen image image-hsm compose-up compose-down test-deploy
 
 all: build
 
@@ -68,6 +68,10 @@ test-jepsen: build
 ## image: container image raftkms:$(VERSION) FROM scratch, static binaries, nothing pulled (deploy/image)
 image:
 	GO=$(GO) scripts/image.sh $(VERSION)
+
+## image-hsm: raftkms:$(VERSION)-hsm, kmsd with PKCS#11 and SoftHSM2, libraries copied from this Debian host
+image-hsm:
+	GO=$(GO) scripts/image-hsm.sh $(VERSION)
 
 ## compose-up: 5 nodes in 3 zones with TLS in containers (deploy/compose; run make image first)
 COMPOSE := docker-compose -p raftkms -f deploy/compose/docker-compose.yml
