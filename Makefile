@@ -73,7 +73,7 @@ image:
 image-hsm:
 	GO=$(GO) scripts/image-hsm.sh $(VERSION)
 
-## compose-up: 5 nodes in 3 zones with TLS in containers (deploy/compose; run make image first)
+## compose-up: 5 nodes in 3 zones with TLS in containers (deploy/compose; run make image image-hsm first)
 COMPOSE := docker-compose -p raftkms -f deploy/compose/docker-compose.yml
 compose-up:
 	RAFTKMS_VERSION=$(VERSION) $(COMPOSE) up -d
@@ -83,7 +83,7 @@ compose-down:
 	RAFTKMS_VERSION=$(VERSION) $(COMPOSE) down -v --remove-orphans
 
 ## test-deploy: build the image, run the Compose cluster, cut off a zone (docker; under 5 min)
-test-deploy: image
+test-deploy: image image-hsm
 	RAFTKMS_VERSION=$(VERSION) scripts/test-deploy.sh
 
 ## fuzz-short: run every fuzz target briefly (FUZZTIME each)

@@ -12,8 +12,8 @@ ctx=.tmp/image-hsm
 rm -rf "$ctx"
 r=$ctx/rootfs
 mkdir -p "$r/usr/local/bin" "$r/usr/bin" "$r/usr/lib/softhsm" "$r/etc/softhsm" "$r/etc/raftkms" \
-  "$r/data" "$r/audit" "$r/var/lib/softhsm/tokens" "$r/tmp"
-chmod 0700 "$r/data" "$r/etc/raftkms" "$r/audit" "$r/var/lib/softhsm/tokens"
+  "$r/etc/raftkms-hsm" "$r/data" "$r/audit" "$r/var/lib/softhsm/tokens" "$r/tmp"
+chmod 0700 "$r/data" "$r/etc/raftkms" "$r/etc/raftkms-hsm" "$r/audit" "$r/var/lib/softhsm/tokens"
 chmod 1777 "$r/tmp"
 CGO_ENABLED=1 $GO build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$r/usr/local/bin/kmsd" ./cmd/kmsd
 CGO_ENABLED=0 $GO build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$r/usr/local/bin/kmsctl" ./cmd/kmsctl
