@@ -6,7 +6,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 5s
 DATA      ?= .tmp/dev
 
-.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e test-readme fuzz-short deps lint clean jepsen test-jepsen
+.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e test-readme fuzz-short deps lint clean jepsen test-jepsen image image-hsm compose-up compose-down test-deploy
 
 all: build
 
@@ -64,6 +64,27 @@ jepsen: build
 test-jepsen: build
 	$(GO) test -count=1 -timeout 5m ./jepsen/... ./cmd/kms-jepsen/...
 	$(BIN)/kms-jepsen run --nodes 5 --time-limit 100s --nemesis all --workload all --seed $(JEPSEN_TEST_SEED) --out .tmp/jepsen/test
+
+## image: container image raftkms:$(VERSION) FROM scratch, static binaries, nothing pulled (deploy/image)
+image:
+	GO=$(GO) scripts/image.sh $(VERSION)
+
+## image-hsm: raftkms:$(VERSION)-hsm, kmsd with PKCS#11 and SoftHSM2, libraries copied from this Debian host
+image-hsm:
+	GO=$(GO) scripts/image-hsm.sh $(VERSION)
+
+## compose-up: 5 nodes in 3 zones with TLS in containers (deploy/compose; run make image image-hsm first)
+COMPOSE := docker-compose -p raftkms -f deploy/compose/docker-compose.yml
+compose-up:
+	RAFTKMS_VERSION=$(VERSION) $(COMPOSE) up -d
+
+## compose-down: stop the Compose cluster and delete its volumes (keys, certificates, data)
+compose-down:
+	RAFTKMS_VERSION=$(VERSION) $(COMPOSE) down -v --remove-orphans
+
+## test-deploy: build the image, run the Compose cluster, cut off a zone (docker; under 5 min)
+test-deploy: image image-hsm
+	RAFTKMS_VERSION=$(VERSION) scripts/test-deploy.sh
 
 ## fuzz-short: run every fuzz target briefly (FUZZTIME each)
 fuzz-short:

@@ -51,3 +51,6 @@ func (*Token) Sign(context.Context, KeyRef, SignAlgorithm, []byte) ([]byte, erro
 func (*Token) DecryptAsymmetric(context.Context, KeyRef, EncryptAlgorithm, []byte) ([]byte, error) {
 	return nil, ErrNoHSMSupport
 }
+
+// InitToken always fails with ErrNoHSMSupport in a build without cgo.
+func InitToken(string, string, string) (bool, error) { return false, ErrNoHSMSupport }

@@ -159,6 +159,7 @@ cluster's own CA needs --ca-file (or KMS_CA_FILE).`,
 	root.AddCommand(keyPolicyCommand(g, stdout))
 	root.AddCommand(clientKeyCommand(g, stdout, stderr))
 	root.AddCommand(actionsCommand(stdout))
+	root.AddCommand(healthCommand(g, stdout))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
 	return root
 }

@@ -31,7 +31,7 @@ func operatorCommand(g *globals, stdout, stderr io.Writer) *cobra.Command {
 		Short: "Cluster operations: init, members, snapshots, KMS instances, TLS certificates, audit log checks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usagef("operator needs a subcommand: init, members, snapshot, instance, tls, audit")
+			return usagef("operator needs a subcommand: init, members, snapshot, instance, tls, audit, keygen")
 		},
 	}
 	var initOut string
@@ -149,7 +149,7 @@ tokens of that domain (nodes started with --hsm-domain NAME):
 	inst.AddCommand(create, instanceLimitCommand(g, stdout))
 	op.AddCommand(inst)
 	op.AddCommand(accountCommand(g, stdout, stderr), rateLimitCommand(g, stdout))
-	op.AddCommand(tlsCommand(stdout), auditCommand(stdout))
+	op.AddCommand(tlsCommand(stdout), auditCommand(stdout), keygenCommand(stdout))
 	return op
 }
 

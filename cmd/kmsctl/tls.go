@@ -47,6 +47,7 @@ ECDSA P-256. Existing files are not overwritten unless --force.`,
 	createCA.Flags().IntVar(&caOpts.days, "days", 3650, "validity in days")
 	createCA.Flags().StringVar(&caOpts.name, "name", "raftkms cluster CA", "the CA's common name")
 	createCA.Flags().BoolVar(&caOpts.force, "force", false, "overwrite existing files")
+	createCA.Flags().BoolVar(&caOpts.keep, "keep-existing", false, "exit 0 without writing when both files exist (for init containers that run again)")
 
 	var certOpts certOptions
 	var caDir, ips string
@@ -72,6 +73,7 @@ among them. Existing files are not overwritten unless --force.`,
 	createCert.Flags().StringVar(&certOpts.dns, "dns", "", "more DNS names, comma-separated")
 	createCert.Flags().IntVar(&certOpts.days, "days", 825, "validity in days")
 	createCert.Flags().BoolVar(&certOpts.force, "force", false, "overwrite existing files")
+	createCert.Flags().BoolVar(&certOpts.keep, "keep-existing", false, "exit 0 without writing when both files exist (for init containers that run again)")
 	cmd.AddCommand(createCA, createCert)
 	return cmd
 }
@@ -81,6 +83,7 @@ type certOptions struct {
 	dns   string
 	days  int
 	force bool
+	keep  bool // --keep-existing
 }
 
 // nodeName is what may name a node's files and DNS name.
@@ -91,6 +94,9 @@ func createCAFiles(dir string, o certOptions, stdout io.Writer) error {
 		return usagef("--days must be positive")
 	}
 	crtPath, keyPath := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
+	if keepExisting(o, stdout, crtPath, keyPath) {
+		return nil
+	}
 	if err := refuseOverwrite(o.force, crtPath, keyPath); err != nil {
 		return err
 	}
@@ -160,6 +166,9 @@ func createCertFiles(caDir, outDir, ipList string, o certOptions, stdout io.Writ
 		return err
 	}
 	crtPath, keyPath := filepath.Join(outDir, o.name+".crt"), filepath.Join(outDir, o.name+".key")
+	if keepExisting(o, stdout, crtPath, keyPath) {
+		return nil
+	}
 	if err := refuseOverwrite(o.force, crtPath, keyPath); err != nil {
 		return err
 	}
@@ -245,6 +254,21 @@ func loadCA(dir string) (*x509.Certificate, crypto.Signer, error) {
 }
 
 // refuseOverwrite fails if any of paths exists, unless force.
+// keepExisting reports whether --keep-existing (without --force) applies:
+// every path exists, so nothing is to be written.
+func keepExisting(o certOptions, stdout io.Writer, paths ...string) bool {
+	if !o.keep || o.force {
+		return false
+	}
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err != nil {
+			return false
+		}
+	}
+	fmt.Fprintf(stdout, "Kept %s (they exist)\n", strings.Join(paths, " and "))
+	return true
+}
+
 func refuseOverwrite(force bool, paths ...string) error {
 	if force {
 		return nil

@@ -287,6 +287,12 @@ Seal a root key with an HSM domain, for nodes started with --seal pkcs11
   kmsd hsm seal-root --hsm-module ... --hsm-token-label node1 --hsm-pin-file pin.txt \
        --domain prod --root-key-file root.key --out root-key.sealed
 
+Initialize a free token (SoftHSM: a fresh token directory) with a label and a
+random user PIN written to a new file (mode 0600; the SO PIN is not kept); run
+again, it keeps both. For one-shot containers, which have no shell:
+  kmsd hsm init-token --hsm-module /usr/lib/softhsm/libsofthsm2.so \
+       --hsm-token-label node1 --hsm-pin-file pin.txt
+
 `
 
 // runHSMCommand is "kmsd hsm ...". It returns the process exit code.
@@ -304,8 +310,10 @@ func runHSMCommand(args []string, stdout, stderr io.Writer) int {
 		err = hsmEnroll(args[1:], stdout, stderr)
 	case "seal-root":
 		err = hsmSealRoot(args[1:], stdout, stderr)
+	case "init-token":
+		err = hsmInitToken(args[1:], stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "kmsd hsm: unknown command %q (enroll, seal-root)\n", args[0])
+		fmt.Fprintf(stderr, "kmsd hsm: unknown command %q (enroll, seal-root, init-token)\n", args[0])
 		return 2
 	}
 	if errors.Is(err, flag.ErrHelp) {
@@ -348,6 +356,32 @@ func hsmEnroll(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, res.String())
+	return nil
+}
+
+// hsmInitToken is `kmsd hsm init-token`: a free token of the module gets
+// the label and a random user PIN, written to --hsm-pin-file (for one-shot
+// containers, which have no shell to choose a PIN and pass it on).
+func hsmInitToken(args []string, stdout, stderr io.Writer) error {
+	fs, o := hsmFlagSet("init-token", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if !hsmBuilt {
+		return errNoCgo
+	}
+	existed, err := hsm.InitToken(o.ModulePath, o.TokenLabel, o.PinFile)
+	if err != nil {
+		return err
+	}
+	if existed {
+		fmt.Fprintf(stdout, "token %q exists; kept it and %s\n", o.TokenLabel, o.PinFile)
+		return nil
+	}
+	fmt.Fprintf(stdout, "token %q initialized; its user PIN is in %s (mode 0600)\n", o.TokenLabel, o.PinFile)
 	return nil
 }
 
