@@ -64,7 +64,11 @@ func TestSDK_BatchTags(t *testing.T) {
 		t.Fatalf("ListTagResources = %v (next %q), want %v", got, next, want)
 	}
 	// The same tags as the per-key action's.
-	var lrt struct{ Tags struct{ Tag []struct{ TagKey, TagValue string } } }
+	var lrt struct {
+		Tags struct {
+			Tag []struct{ TagKey, TagValue string }
+		}
+	}
 	tn.must(t, "ListResourceTags", map[string]string{"KeyId": k1}, &lrt)
 	if len(lrt.Tags.Tag) != 2 {
 		t.Fatalf("ListResourceTags after TagResources: %+v", lrt)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -234,9 +233,6 @@ func TestOnce_FailureCountedAndNothingLeft(t *testing.T) {
 
 func shellHook(t *testing.T, body string) string {
 	t.Helper()
-	if runtime.GOOS == "windows" {
-		t.Skip("the hook test uses a POSIX shell script")
-	}
 	p := filepath.Join(t.TempDir(), "hook.sh")
 	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o700); err != nil {
 		t.Fatal(err)
