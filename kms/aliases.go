@@ -129,18 +129,9 @@ func checkTag(t Tag) error {
 // TagResource adds tags to a key, overwriting values of existing tag keys.
 // A key carries at most 20 tags.
 func (s *Service) TagResource(ctx context.Context, c Caller, ref string, tags []Tag) (uint64, error) {
-	if len(tags) == 0 {
-		return 0, missing(FieldTags)
-	}
-	if len(tags) > fsm.MaxTagsPerKey {
-		return 0, invalid(FieldTags, fmt.Sprintf("at most %d tags", fsm.MaxTagsPerKey))
-	}
-	m := make(map[string]string, len(tags))
-	for _, t := range tags {
-		if err := checkTag(t); err != nil {
-			return 0, err
-		}
-		m[t.Key] = t.Value
+	m, err := tagsToSet(tags, fsm.MaxTagsPerKey)
+	if err != nil {
+		return 0, err
 	}
 	k, err := s.keyFor(ctx, c, "kms:TagResource", FieldKey, ref, nil)
 	if err != nil {
@@ -149,18 +140,46 @@ func (s *Service) TagResource(ctx context.Context, c Caller, ref string, tags []
 	return s.propose(ctx, fsm.CmdTagResource, fsm.TagCmd{Now: s.nowMillis(), KeyID: k.ID, Tags: m})
 }
 
-// UntagResource removes tag keys from a key; absent keys are ignored.
-func (s *Service) UntagResource(ctx context.Context, c Caller, ref string, tagKeys []string) (uint64, error) {
-	if len(tagKeys) == 0 {
-		return 0, missing(FieldTagKeys)
+// tagsToSet checks the tags a Tag* action sets on one resource (1 to max,
+// each by the tag rules) and returns them as a map.
+func tagsToSet(tags []Tag, max int) (map[string]string, error) {
+	if len(tags) == 0 {
+		return nil, missing(FieldTags)
 	}
-	if len(tagKeys) > fsm.MaxTagsPerKey {
-		return 0, invalid(FieldTagKeys, fmt.Sprintf("at most %d tag keys", fsm.MaxTagsPerKey))
+	if len(tags) > max {
+		return nil, invalid(FieldTags, fmt.Sprintf("at most %d tags", max))
+	}
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		if err := checkTag(t); err != nil {
+			return nil, err
+		}
+		m[t.Key] = t.Value
+	}
+	return m, nil
+}
+
+// checkTagKeys checks the tag keys an Untag* action removes (1 to max, each
+// 1 to 128 characters).
+func checkTagKeys(tagKeys []string, max int) error {
+	if len(tagKeys) == 0 {
+		return missing(FieldTagKeys)
+	}
+	if len(tagKeys) > max {
+		return invalid(FieldTagKeys, fmt.Sprintf("at most %d tag keys", max))
 	}
 	for _, t := range tagKeys {
 		if t == "" || len([]rune(t)) > 128 {
-			return 0, invalid(FieldTagKeys, "tag keys are 1 to 128 characters")
+			return invalid(FieldTagKeys, "tag keys are 1 to 128 characters")
 		}
+	}
+	return nil
+}
+
+// UntagResource removes tag keys from a key; absent keys are ignored.
+func (s *Service) UntagResource(ctx context.Context, c Caller, ref string, tagKeys []string) (uint64, error) {
+	if err := checkTagKeys(tagKeys, fsm.MaxTagsPerKey); err != nil {
+		return 0, err
 	}
 	k, err := s.keyFor(ctx, c, "kms:UntagResource", FieldKey, ref, nil)
 	if err != nil {

@@ -463,18 +463,9 @@ func (s *Service) CertificatePrivateKeyDecrypt(ctx context.Context, c Caller, in
 
 // TagCertificate sets tags on a certificate (kms:TagResource on it).
 func (s *Service) TagCertificate(ctx context.Context, c Caller, id string, tags []Tag) (uint64, error) {
-	if len(tags) == 0 {
-		return 0, missing(FieldTags)
-	}
-	if len(tags) > fsm.MaxTagsPerCertificate {
-		return 0, invalid(FieldTags, fmt.Sprintf("at most %d tags", fsm.MaxTagsPerCertificate))
-	}
-	m := make(map[string]string, len(tags))
-	for _, t := range tags {
-		if err := checkTag(t); err != nil {
-			return 0, err
-		}
-		m[t.Key] = t.Value
+	m, err := tagsToSet(tags, fsm.MaxTagsPerCertificate)
+	if err != nil {
+		return 0, err
 	}
 	x, err := s.certificateFor(ctx, c, "kms:TagResource", id)
 	if err != nil {
@@ -486,16 +477,8 @@ func (s *Service) TagCertificate(ctx context.Context, c Caller, id string, tags 
 // UntagCertificate removes tags (by key) from a certificate
 // (kms:UntagResource on it).
 func (s *Service) UntagCertificate(ctx context.Context, c Caller, id string, tagKeys []string) (uint64, error) {
-	if len(tagKeys) == 0 {
-		return 0, missing(FieldTagKeys)
-	}
-	if len(tagKeys) > fsm.MaxTagsPerCertificate {
-		return 0, invalid(FieldTagKeys, fmt.Sprintf("at most %d tag keys", fsm.MaxTagsPerCertificate))
-	}
-	for _, t := range tagKeys {
-		if t == "" || len([]rune(t)) > 128 {
-			return 0, invalid(FieldTagKeys, "tag keys are 1 to 128 characters")
-		}
+	if err := checkTagKeys(tagKeys, fsm.MaxTagsPerCertificate); err != nil {
+		return 0, err
 	}
 	x, err := s.certificateFor(ctx, c, "kms:UntagResource", id)
 	if err != nil {

@@ -1085,18 +1085,9 @@ func (s *Service) SetSecretPolicy(ctx context.Context, c Caller, in SecretPolicy
 // TagSecret sets tags on a secret (kms:TagResource on the secret); a
 // secret carries at most 20 (fsm.ErrTagLimit).
 func (s *Service) TagSecret(ctx context.Context, c Caller, name string, tags []Tag) (uint64, error) {
-	if len(tags) == 0 {
-		return 0, missing(FieldTags)
-	}
-	if len(tags) > fsm.MaxTagsPerSecret {
-		return 0, invalid(FieldTags, fmt.Sprintf("at most %d tags", fsm.MaxTagsPerSecret))
-	}
-	m := make(map[string]string, len(tags))
-	for _, t := range tags {
-		if err := checkTag(t); err != nil {
-			return 0, err
-		}
-		m[t.Key] = t.Value
+	m, err := tagsToSet(tags, fsm.MaxTagsPerSecret)
+	if err != nil {
+		return 0, err
 	}
 	sec, err := s.secretFor(ctx, c, "kms:TagResource", name)
 	if err != nil {
@@ -1108,16 +1099,8 @@ func (s *Service) TagSecret(ctx context.Context, c Caller, name string, tags []T
 // UntagSecret removes tags (by key) from a secret (kms:UntagResource on
 // the secret).
 func (s *Service) UntagSecret(ctx context.Context, c Caller, name string, tagKeys []string) (uint64, error) {
-	if len(tagKeys) == 0 {
-		return 0, missing(FieldTagKeys)
-	}
-	if len(tagKeys) > fsm.MaxTagsPerSecret {
-		return 0, invalid(FieldTagKeys, fmt.Sprintf("at most %d tag keys", fsm.MaxTagsPerSecret))
-	}
-	for _, t := range tagKeys {
-		if t == "" || len([]rune(t)) > 128 {
-			return 0, invalid(FieldTagKeys, "tag keys are 1 to 128 characters")
-		}
+	if err := checkTagKeys(tagKeys, fsm.MaxTagsPerSecret); err != nil {
+		return 0, err
 	}
 	sec, err := s.secretFor(ctx, c, "kms:UntagResource", name)
 	if err != nil {
