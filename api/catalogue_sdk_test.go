@@ -17,6 +17,12 @@ import (
 // parses every answer into its own structs.
 func TestSDK_CatalogueActions(t *testing.T) {
 	clientKeys(t)
+	eachSDKSignature(t, testSDKCatalogue)
+}
+
+// eachSDKSignature runs test against a fresh node with a fake clock, once
+// per signature the SDK can send: ACS3-HMAC-SHA256 and V1 HMAC-SHA1.
+func eachSDKSignature(t *testing.T, test func(t *testing.T, tn *testNode, clock *fakeClock, c *kmssdk.Client)) {
 	for _, cfg := range []struct{ name, algorithm string }{
 		{"ACS3-HMAC-SHA256", ""},
 		{"HMAC-SHA1 (SignatureAlgorithm v2)", "v2"},
@@ -24,7 +30,7 @@ func TestSDK_CatalogueActions(t *testing.T) {
 		t.Run(cfg.name, func(t *testing.T) {
 			clock := newFakeClock()
 			tn := startClockNode(t, clock)
-			testSDKCatalogue(t, tn, clock, newSDKClient(t, tn, cfg.algorithm))
+			test(t, tn, clock, newSDKClient(t, tn, cfg.algorithm))
 		})
 	}
 }

@@ -36,16 +36,7 @@ func (tn *testNode) secretArn(name string) string {
 func isoDate(at time.Time) string { return at.UTC().Format("2006-01-02T15:04:05Z") }
 
 func TestSDK_Secrets(t *testing.T) {
-	for _, cfg := range []struct{ name, algorithm string }{
-		{"ACS3-HMAC-SHA256", ""},
-		{"HMAC-SHA1 (SignatureAlgorithm v2)", "v2"},
-	} {
-		t.Run(cfg.name, func(t *testing.T) {
-			clock := newFakeClock()
-			tn := startClockNode(t, clock)
-			testSDKSecrets(t, tn, clock, newSDKClient(t, tn, cfg.algorithm))
-		})
-	}
+	eachSDKSignature(t, testSDKSecrets)
 }
 
 func testSDKSecrets(t *testing.T, tn *testNode, clock *fakeClock, c *kmssdk.Client) {

@@ -320,7 +320,7 @@ func (c *catalogue) dispatchSecret(l *raft.Log, t CommandType, body []byte) any 
 	case CmdUpdateSecret:
 		var cmd UpdateSecretCmd
 		mustDecode(t, l.Index, body, &cmd)
-		return c.updateSecret(cmd.AccountID, cmd.Name, cmd.Now, index(l), func(s *Secret) error {
+		return c.updateSecret(cmd.AccountID, cmd.Name, cmd.Now, l.Index, func(s *Secret) error {
 			if cmd.SetDescription {
 				s.Description = cmd.Description
 			}
@@ -332,13 +332,13 @@ func (c *catalogue) dispatchSecret(l *raft.Log, t CommandType, body []byte) any 
 	case CmdUpdateSecretVersionStage:
 		var cmd UpdateSecretVersionStageCmd
 		mustDecode(t, l.Index, body, &cmd)
-		return c.updateSecret(cmd.AccountID, cmd.Name, cmd.Now, index(l), func(s *Secret) error {
+		return c.updateSecret(cmd.AccountID, cmd.Name, cmd.Now, l.Index, func(s *Secret) error {
 			return s.moveStage(cmd.Stage, cmd.RemoveFrom, cmd.MoveTo)
 		})
 	case CmdSecretRotationPolicy:
 		var cmd SecretRotationPolicyCmd
 		mustDecode(t, l.Index, body, &cmd)
-		return c.updateSecret(cmd.AccountID, cmd.Name, cmd.Now, index(l), func(s *Secret) error {
+		return c.updateSecret(cmd.AccountID, cmd.Name, cmd.Now, l.Index, func(s *Secret) error {
 			s.AutoRotation = cmd.Enable
 			s.NextRotation = 0
 			if cmd.Enable {
@@ -357,7 +357,7 @@ func (c *catalogue) dispatchSecret(l *raft.Log, t CommandType, body []byte) any 
 	case CmdSetSecretPolicy:
 		var cmd SetSecretPolicyCmd
 		mustDecode(t, l.Index, body, &cmd)
-		return c.updateSecret(cmd.AccountID, cmd.Name, cmd.Now, index(l), func(s *Secret) error {
+		return c.updateSecret(cmd.AccountID, cmd.Name, cmd.Now, l.Index, func(s *Secret) error {
 			s.Policy = cmd.Policy
 			return nil
 		})
@@ -380,7 +380,7 @@ func (c *catalogue) dispatchSecret(l *raft.Log, t CommandType, body []byte) any 
 	case CmdTagSecret:
 		var cmd TagSecretCmd
 		mustDecode(t, l.Index, body, &cmd)
-		return c.updateSecret(cmd.AccountID, cmd.Name, cmd.Now, index(l), func(s *Secret) error {
+		return c.updateSecret(cmd.AccountID, cmd.Name, cmd.Now, l.Index, func(s *Secret) error {
 			for k, v := range cmd.Tags {
 				s.Tags[k] = v
 			}
@@ -395,8 +395,6 @@ func (c *catalogue) dispatchSecret(l *raft.Log, t CommandType, body []byte) any 
 	}
 	return fmt.Errorf("fsm: command type %d is not a secrets command", uint8(t))
 }
-
-func index(l *raft.Log) uint64 { return l.Index }
 
 // secret returns a live (not deletion-pending) secret.
 func (c *catalogue) liveSecret(accountID, name string) (*Secret, error) {
