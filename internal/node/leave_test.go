@@ -10,6 +10,7 @@ import (
 
 	"github.com/raftkms/raftkms/client"
 	"github.com/raftkms/raftkms/cluster"
+	"github.com/raftkms/raftkms/store"
 )
 
 // errorLines collects the [ERROR] lines of every node while recording.
@@ -88,7 +89,13 @@ func TestLeave_StoppedNodeLeavesRaftAtOnceWithoutErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &errorLines{}
-			c := newTestCluster(t, tc.nodes, clusterOpts{logs: rec})
+			// The default Raft timeouts, not the fast ones: the check is
+			// that a leave logs no [ERROR], and under `go test -race` on
+			// two loaded cores the fast 400 ms heartbeat timeout lets
+			// elections happen that have nothing to do with the leave — a
+			// leader elected while the removal was still uncommitted
+			// replicates to the gone node and logs its EOF.
+			c := newTestCluster(t, tc.nodes, clusterOpts{logs: rec, timing: store.DefaultTiming()})
 			c.createKey(0, "before the leave")
 			victim := tc.pick(c)
 			id := c.nodes[victim].ID()
