@@ -6,7 +6,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 5s
 DATA      ?= .tmp/dev
 
-.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e test-readme fuzz-short deps lint clean jepsen test-jepsen image image-hsm compose-up compose-down test-deploy
+.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e test-readme fuzz-short deps lint clean jepsen test-jepsen image image-hsm compose-up compose-down test-deploy bench
 
 all: build
 
@@ -51,6 +51,10 @@ test-readme:
 
 test-e2e: build
 	$(GO) test -count=1 -timeout 20m -v ./e2e/...
+
+## bench: raftkms next to a bare Go floor server (bench/baseline) in one run, as ratios (~2-3 min; not part of make test)
+bench:
+	@scripts/bench.sh
 
 ## jepsen: a short full fault-injection run (all workloads, all nemeses; root; docs/JEPSEN.md)
 JEPSEN_TIME ?= 120s
