@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -61,6 +62,9 @@ type call struct {
 	requestID string
 	action    string
 	body      []byte // what decode read of the body (nil: unread)
+	// query is the decoded query string when the face decoded it (the
+	// signature check reuses it; read only).
+	query url.Values
 	// authenticated is set once the caller's signature verified.
 	authenticated bool
 	// unbounded is the request's context without the pipeline's deadline,
