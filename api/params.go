@@ -236,6 +236,18 @@ func (p params) stringList(name string) ([]string, error) {
 // carries no types). ok is false when no member was sent, or when the
 // members contradict each other (a.b=1 and a.b.c=2).
 func (p params) flattened(name string) (string, bool) {
+	// Most requests have no flattened parameter: find that out without
+	// allocating.
+	has := false
+	for k := range p {
+		if len(k) > len(name)+1 && k[len(name)] == '.' && strings.HasPrefix(k, name) {
+			has = true
+			break
+		}
+	}
+	if !has {
+		return "", false
+	}
 	prefix := name + "."
 	obj := map[string]any{}
 	found := false

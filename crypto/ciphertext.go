@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"unicode/utf8"
 
@@ -73,16 +75,18 @@ func ParseCiphertext(blob []byte) (Header, error) {
 // Seal encrypts plaintext under one key version's AES material and returns
 // the blob. ctx is the canonical encryption context (CanonicalContext).
 func Seal(material []byte, versionID string, plaintext, ctx []byte) ([]byte, error) {
-	nonce, err := RandomBytes(NonceSize)
-	if err != nil {
-		return nil, err
-	}
-	return sealWithNonce(material, versionID, nonce, plaintext, ctx)
+	return seal(material, versionID, nil, plaintext, ctx)
 }
 
 // sealWithNonce exists for the published test vector; a nonce must never be
 // reused with the same material.
 func sealWithNonce(material []byte, versionID string, nonce, plaintext, ctx []byte) ([]byte, error) {
+	return seal(material, versionID, nonce, plaintext, ctx)
+}
+
+// seal is Seal with a fresh nonce from crypto/rand, read straight into the
+// blob, when nonce is nil.
+func seal(material []byte, versionID string, nonce, plaintext, ctx []byte) ([]byte, error) {
 	id, err := uuid.Parse(versionID)
 	if err != nil {
 		return nil, fmt.Errorf("seal: bad version id: %w", err)
@@ -94,8 +98,16 @@ func sealWithNonce(material []byte, versionID string, nonce, plaintext, ctx []by
 	out := make([]byte, headerSize+NonceSize, headerSize+NonceSize+len(plaintext)+TagSize)
 	out[0] = FormatGCMv1
 	copy(out[1:headerSize], id[:])
-	copy(out[headerSize:], nonce)
-	return aead.Seal(out, nonce, plaintext, blobAAD(out[:headerSize], ctx)), nil
+	if nonce == nil {
+		if _, err := io.ReadFull(rand.Reader, out[headerSize:headerSize+NonceSize]); err != nil {
+			return nil, err
+		}
+	} else {
+		copy(out[headerSize:], nonce)
+	}
+	// The nonce lies within out's length, so Seal's appending does not
+	// touch it.
+	return aead.Seal(out, out[headerSize:headerSize+NonceSize], plaintext, blobAAD(out[:headerSize], ctx)), nil
 }
 
 // Open decrypts a blob with the material of the version its header names.
@@ -107,7 +119,11 @@ func Open(material []byte, blob, ctx []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt, err := aead.Open(nil, blob[headerSize:headerSize+NonceSize], blob[headerSize+NonceSize:], blobAAD(blob[:headerSize], ctx))
+	aad := blob[:headerSize] // Open's dst is nil: the blob may be the AAD
+	if len(ctx) > 0 {
+		aad = blobAAD(blob[:headerSize], ctx)
+	}
+	pt, err := aead.Open(nil, blob[headerSize:headerSize+NonceSize], blob[headerSize+NonceSize:], aad)
 	if err != nil {
 		return nil, ErrInvalidCiphertext
 	}
