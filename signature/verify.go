@@ -363,7 +363,11 @@ func parseTime(s string) (time.Time, error) {
 }
 
 func singleHeader(h http.Header, name string) (string, error) {
-	switch vs := headerValues(h, name); len(vs) {
+	vs, one := headerLookup(h, name)
+	if !one {
+		vs = headerValues(h, name)
+	}
+	switch len(vs) {
 	case 0:
 		return "", fmt.Errorf("%w: header %s", ErrMissing, name)
 	case 1:
