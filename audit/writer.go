@@ -59,7 +59,7 @@ type Writer struct {
 	sync SyncPolicy
 
 	mu     sync.Mutex // everything below
-	cond   *sync.Cond // signalled when a batch is done or the flusher leaves
+	idle   *sync.Cond // signalled when a flusher leaves (Close waits on it)
 	f      *os.File
 	prev   [64]byte // hex hash of the last line encoded (pending lines included)
 	size   int64    // end of the last complete line written
@@ -73,11 +73,14 @@ type Writer struct {
 
 // batch is lines written together.
 type batch struct {
-	buf  []byte
-	n    int      // lines
-	prev [64]byte // the chain's head before the batch's first line
-	done bool
-	err  error // the batch's lines are not in the file (done is set)
+	// ready wakes the batch's appenders: all when it is done, one when
+	// it may be flushed (the previous flusher left).
+	ready sync.Cond
+	buf   []byte
+	n     int      // lines
+	prev  [64]byte // the chain's head before the batch's first line
+	done  bool
+	err   error // the batch's lines are not in the file (done is set)
 }
 
 // maxSpare bounds the buffer kept between batches.
@@ -104,7 +107,7 @@ func Open(path string, opts Options) (*Writer, error) {
 	}
 	w := &Writer{path: path, sync: opts.Sync, f: f, size: size, spare: make([]byte, 0, 64<<10)}
 	copy(w.prev[:], prev)
-	w.cond = sync.NewCond(&w.mu)
+	w.idle = sync.NewCond(&w.mu)
 	return w, nil
 }
 
@@ -168,6 +171,7 @@ func (w *Writer) Append(r Record) error {
 	b := w.pending
 	if b == nil {
 		b = &batch{buf: w.spare[:0], prev: w.prev}
+		b.ready.L = &w.mu
 		w.spare = nil
 		w.pending = b
 	}
@@ -182,7 +186,7 @@ func (w *Writer) Append(r Record) error {
 			w.flush()
 			continue
 		}
-		w.cond.Wait()
+		b.ready.Wait()
 	}
 	err := b.err
 	w.mu.Unlock()
@@ -201,7 +205,7 @@ func (w *Writer) flush() {
 	n, err := w.f.Write(b.buf)
 	var serr error
 	if err == nil && n == len(b.buf) && w.sync == SyncEachLine {
-		serr = w.f.Sync()
+		serr = syncData(w.f)
 	}
 	var terr error
 	if err != nil || n != len(b.buf) {
@@ -241,13 +245,19 @@ func (w *Writer) flush() {
 		if p := w.pending; p != nil {
 			p.done, p.err = true, b.err
 			w.pending = nil
+			p.ready.Broadcast()
 		}
 	}
 	b.done = true
 	if cap(b.buf) <= maxSpare {
 		w.spare = b.buf[:0]
 	}
-	w.cond.Broadcast()
+	b.ready.Broadcast()
+	if p := w.pending; p != nil {
+		// One of the next batch's appenders flushes it.
+		p.ready.Signal()
+	}
+	w.idle.Broadcast()
 }
 
 // Close closes the file (releasing its lock), after an fsync under
@@ -264,7 +274,7 @@ func (w *Writer) Close() error {
 			w.flush()
 			continue
 		}
-		w.cond.Wait()
+		w.idle.Wait()
 	}
 	var serr error
 	if w.sync == SyncEachLine {
