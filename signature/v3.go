@@ -351,7 +351,7 @@ func requiredSignedHeaders(h http.Header) []string {
 func headerValues(h http.Header, name string) []string {
 	var out []string
 	for k, vs := range h {
-		if strings.EqualFold(k, name) {
+		if (len(k) == len(name) || !isASCII(k)) && strings.EqualFold(k, name) {
 			out = append(out, vs...)
 		}
 	}
@@ -365,7 +365,7 @@ func headerValues(h http.Header, name string) []string {
 func headerLookup(h http.Header, name string) (vs []string, one bool) {
 	n := 0
 	for k, v := range h {
-		if strings.EqualFold(k, name) {
+		if (len(k) == len(name) || !isASCII(k)) && strings.EqualFold(k, name) {
 			n++
 			vs = v
 		}
@@ -424,4 +424,16 @@ func truncate(s string) string {
 		return s
 	}
 	return s[:max] + "..."
+}
+
+// isASCII reports whether s is all ASCII: only then can strings.EqualFold
+// not match strings of different lengths (U+212A KELVIN SIGN folds to k,
+// U+017F LONG S to s), so a length check may skip it.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
