@@ -201,8 +201,44 @@ func (s *Store) handleApply(ctx context.Context, req []byte) ([]byte, error) {
 	} else {
 		ar.Index = res.Index
 		ar.ErrName, ar.ErrMsg = s.cfg.Errors.Encode(res.Err)
+		// The forwarding follower answers its client once its own FSM
+		// has applied the entry, so it must learn the commit now, not at
+		// the next commit tick (CommitTimeout, 50–100 ms when idle).
+		s.nudgeFollowers()
 	}
 	return msgpack.Marshal(&ar)
+}
+
+// nudgeFollowers makes the leader send its commit index to every follower
+// at once. hashicorp/raft sends the commit index with the next
+// AppendEntries, which without further writes waits for the commit tick;
+// a barrier appends a (no-op, never applied to the FSM) entry, whose
+// AppendEntries carries the commit index right away. Nudges coalesce: at
+// most one barrier is in flight, and writes forwarded meanwhile get one
+// more once it is done. Under load the writes' own AppendEntries carry the
+// commit index and the barriers ride along with them.
+func (s *Store) nudgeFollowers() {
+	s.nudgeWanted.Store(true)
+	if s.nudging.CompareAndSwap(false, true) {
+		go s.nudgeLoop()
+	}
+}
+
+func (s *Store) nudgeLoop() {
+	for {
+		for s.nudgeWanted.Swap(false) {
+			if err := s.raft.Barrier(s.cfg.Timing.ElectionTimeout).Error(); err != nil {
+				break // no longer leader, or shutting down: nothing to nudge
+			}
+			s.m.nudges.Inc()
+		}
+		s.nudging.Store(false)
+		// A nudge wanted after the last Swap saw nudging still set and
+		// left it to this loop: take it, unless another loop did.
+		if !s.nudgeWanted.Load() || !s.nudging.CompareAndSwap(false, true) {
+			return
+		}
+	}
 }
 
 // ReadIndex returns an index such that a node that has applied it has seen

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -103,6 +104,10 @@ type Store struct {
 	readyTerm  uint64        // term in which this leader's barrier committed
 	readyCh    chan struct{} // closed when readyTerm is set for the current term
 	leaderTerm uint64
+
+	// nudgeFollowers' state: a nudge is wanted, a nudger runs.
+	nudgeWanted atomic.Bool
+	nudging     atomic.Bool
 }
 
 // Open opens (or creates) the node's Raft state under DataDir/raft.

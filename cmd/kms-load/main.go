@@ -64,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.StringVar(&endpoints, "endpoints", "", "comma-separated API endpoints to spread requests over (default: the credentials' endpoint)")
 	fs.StringVar(&o.credentials, "credentials", "", "credentials file (default: KMS_CREDENTIALS / KMS_* variables)")
-	fs.StringVar(&o.action, "action", "Encrypt", "Encrypt, Decrypt, GenerateDataKey, AsymmetricSign, DescribeKey or UpdateKeyDescription (a Raft write)")
+	fs.StringVar(&o.action, "action", "Encrypt", "Encrypt, Decrypt, GenerateDataKey, AsymmetricSign, DescribeKey, UpdateKeyDescription or CreateKey (Raft writes)")
 	fs.StringVar(&o.keyID, "key", "", "key to use (default: a new key made for the run in the credentials' instance)")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "concurrent clients")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
@@ -212,6 +212,16 @@ func prepare(ctx context.Context, o options, cr client.Credentials, c *client.Cl
 		return func() map[string]string { return map[string]string{"KeyId": key} }, nil
 	case "DescribeKey":
 		return func() map[string]string { return map[string]string{"KeyId": key} }, nil
+	case "CreateKey":
+		// A Raft write per request that adds a key (an instance holds
+		// 1,000: keep runs short).
+		return func() map[string]string {
+			p := map[string]string{"KeySpec": "Aliyun_AES_256", "Description": "kms-load"}
+			if cr.InstanceId != "" {
+				p["DKMSInstanceId"] = cr.InstanceId
+			}
+			return p
+		}, nil
 	case "UpdateKeyDescription":
 		// A Raft write per request: commit on a majority, then apply.
 		var n sync.Mutex
