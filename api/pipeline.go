@@ -103,8 +103,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, f face) {
 	// HSM work forwarded to another node writes no audit line there; this
 	// request's line says where it ran. The core reports the key it
 	// resolved the same way.
-	base, hsmRoute := kms.WithHSMRoute(r.Context())
-	base, resolved := kms.WithResolved(base)
+	base, hsmRoute, resolved := kms.WithReports(r.Context())
 	ctx, cancel := context.WithTimeout(base, s.cfg.RequestTimeout)
 	defer cancel()
 	c.ctx, c.unbounded = ctx, base
