@@ -5,7 +5,8 @@
 # server) from this tree, then, interleaving the two servers round by round
 # (raftkms first in odd rounds, the floor first in even ones):
 #   1. the Go benchmarks BenchmarkServe_{Encrypt,Decrypt,GenerateDataKey}
-#      (api, in process) next to BenchmarkBaseline_* (ns/op, allocs/op, B/op);
+#      (api, in process) next to BenchmarkBaseline_* (the process's CPU per
+#      request, ns/op, allocs/op, B/op);
 #   2. kms-load closed loop (keep-alive, 64-byte plaintexts, --concurrency
 #      clients) for each action against a fresh `kmsd --dev` node and the
 #      floor: req/s and the server's CPU per request (utime+stime of the
@@ -236,7 +237,7 @@ row "Encrypt @ $rate/s p99.9 ms" "$(med "rate.raftkms.*" p999_ms)" "$(med "rate.
 row "Encrypt @ $rate/s server CPU µs/req" "$(med "rate.raftkms.*" cpu_us)" "$(med "rate.baseline.*" cpu_us)"
 if [ "$do_go" = 1 ]; then
   for b in Encrypt Decrypt GenerateDataKey; do
-    for u in ns/op allocs/op B/op; do
+    for u in cpu-ns/op ns/op allocs/op B/op; do
       row "Go $b $u" "$(gomed "$out/go/raftkms.txt" "BenchmarkServe_$b" "$u")" "$(gomed "$out/go/baseline.txt" "BenchmarkBaseline_$b" "$u")"
     done
   done
