@@ -113,7 +113,6 @@ func BenchmarkBaseline_Decrypt(b *testing.B) {
 	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
-
 func BenchmarkBaseline_GenerateDataKey(b *testing.B) {
 	benchmarkAction(b, "GenerateDataKey", url.Values{"KeyId": {"key-bench"}})
 }
