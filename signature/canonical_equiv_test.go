@@ -147,3 +147,30 @@ func TestVerifyV3_FewAllocations(t *testing.T) {
 		t.Fatalf("Verify allocates %.0f times, want ≤ 8", allocs)
 	}
 }
+
+// uncoveredHeader refuses exactly what the list requiredSignedHeaders
+// builds would: some required header missing from SignedHeaders.
+func TestUncoveredHeader_SameDecisionAsTheRequiredList(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	names := []string{"host", "Content-Type", "content-type", "X-Acs-Date", "x-acs-date", "X-ACS-NONCE", "x-acs-nonce",
+		"Accept", "x-acs-\u212a", "X-Acs-\u212a", "Content-\u212aype", "x-acs-action", "X-Acs-Action"}
+	for i := 0; i < 5000; i++ {
+		h := http.Header{}
+		for n := rng.IntN(6); n > 0; n-- {
+			h[names[rng.IntN(len(names))]] = []string{"v"}
+		}
+		var signed []string
+		for n := rng.IntN(6); n > 0; n-- {
+			signed = append(signed, strings.ToLower(names[rng.IntN(len(names))]))
+		}
+		want := false
+		for _, need := range requiredSignedHeaders(h) {
+			if !slices.Contains(signed, need) {
+				want = true
+			}
+		}
+		if got := uncoveredHeader(h, signed) != ""; got != want {
+			t.Fatalf("headers %v, signed %v: uncovered %v, want %v", h, signed, got, want)
+		}
+	}
+}

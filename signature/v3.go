@@ -300,27 +300,29 @@ func SignV3(r *http.Request, payloadHash string, c Credentials, now time.Time, n
 	return nil
 }
 
-// mustSign reports whether a V3 signature must cover header k (any case):
-// content-type and every x-acs-*.
-func mustSign(k string) bool {
-	const prefix = "x-acs-"
-	return strings.EqualFold(k, "content-type") || len(k) >= len(prefix) && strings.EqualFold(k[:len(prefix)], prefix)
-}
-
-// uncoveredHeader returns a header of h that a V3 signature must cover but
-// signed (lower-case names) does not name, lower-cased; "" when none.
-// requiredSignedHeaders without building the list.
+// uncoveredHeader returns a header of h that a V3 signature must cover
+// (host, content-type, every x-acs-*) but signed (lower-case names) does
+// not name, lower-cased; "" when none. It decides exactly as
+// requiredSignedHeaders does, without building the list or lower-casing
+// ASCII names.
 func uncoveredHeader(h http.Header, signed []string) string {
 	if !slices.Contains(signed, "host") {
 		return "host"
 	}
 	for k := range h {
-		if !mustSign(k) {
+		if !isASCII(k) {
+			lk := strings.ToLower(k)
+			if (lk == "content-type" || strings.HasPrefix(lk, "x-acs-")) && !slices.Contains(signed, lk) {
+				return lk
+			}
+			continue
+		}
+		if !asciiLowerHasPrefix(k, "x-acs-") && !asciiLowerEqual(k, "content-type") {
 			continue
 		}
 		found := false
 		for _, s := range signed {
-			if strings.EqualFold(s, k) {
+			if asciiLowerEqual(k, s) {
 				found = true
 				break
 			}
@@ -330,6 +332,29 @@ func uncoveredHeader(h http.Header, signed []string) string {
 		}
 	}
 	return ""
+}
+
+// asciiLowerEqual reports whether ASCII s, lower-cased, is lower.
+func asciiLowerEqual(s, lower string) bool {
+	return len(s) == len(lower) && asciiLowerHasPrefix(s, lower)
+}
+
+// asciiLowerHasPrefix reports whether ASCII s, lower-cased, starts with
+// lower.
+func asciiLowerHasPrefix(s, lower string) bool {
+	if len(s) < len(lower) {
+		return false
+	}
+	for i := 0; i < len(lower); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // requiredSignedHeaders lists, sorted, the headers a V3 signature must cover

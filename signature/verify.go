@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -173,8 +174,13 @@ func parseV3(r *http.Request, body []byte, query url.Values) (*Signed, error) {
 	}
 	s.SecurityToken = headerValue(r.Header, HeaderSecurityToken)
 
-	if need := uncoveredHeader(r.Header, auth.SignedHeaders); need != "" {
-		return nil, fmt.Errorf("%w: header %s is not in SignedHeaders", ErrMalformed, need)
+	if uncoveredHeader(r.Header, auth.SignedHeaders) != "" {
+		// Name the first missing header in sorted order, as always.
+		for _, need := range requiredSignedHeaders(r.Header) {
+			if !slices.Contains(auth.SignedHeaders, need) {
+				return nil, fmt.Errorf("%w: header %s is not in SignedHeaders", ErrMalformed, need)
+			}
+		}
 	}
 	if query == nil {
 		if s.V3, err = NewV3Request(r, auth.SignedHeaders); err != nil {
