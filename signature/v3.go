@@ -196,14 +196,31 @@ func (v V3Request) appendCanonical(b []byte) []byte {
 	b = append(b, '\n')
 	b = appendCanonicalQuery(b, v.Query)
 	b = append(b, '\n')
-	for _, name := range v.SignedHeaders {
+	// One pass over the header map finds every signed header's values
+	// (keys matched without regard to case); a name matched by several
+	// keys is merged below.
+	var found [16][]string
+	var matches [16]int
+	indexed := len(v.SignedHeaders) <= len(found)
+	if indexed {
+		for k, vs := range v.Header {
+			ascii := isASCII(k)
+			for i, name := range v.SignedHeaders {
+				if (len(k) == len(name) || !ascii) && strings.EqualFold(k, name) {
+					found[i] = vs
+					matches[i]++
+				}
+			}
+		}
+	}
+	for i, name := range v.SignedHeaders {
 		b = append(b, name...)
 		b = append(b, ':')
 		if name == "host" {
 			b = append(b, strings.TrimSpace(v.Host)...)
-		} else if vs, one := headerLookup(v.Header, name); one && len(vs) <= 1 {
-			if len(vs) == 1 {
-				b = append(b, strings.TrimSpace(vs[0])...)
+		} else if indexed && matches[i] <= 1 && len(found[i]) <= 1 {
+			if len(found[i]) == 1 {
+				b = append(b, strings.TrimSpace(found[i][0])...)
 			}
 		} else {
 			// The SDK trims each value and joins repeated headers sorted,
