@@ -443,7 +443,9 @@ func isToken(s string) bool {
 		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
 			continue
 		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+		switch c {
+		case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		default:
 			return false
 		}
 	}

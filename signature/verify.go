@@ -152,27 +152,30 @@ func parseV3(r *http.Request, body []byte, query url.Values) (*Signed, error) {
 	}
 	s := &Signed{Scheme: SchemeV3, AccessKeyID: auth.AccessKeyID, Authorization: auth, method: r.Method, body: body}
 
-	date, err := singleHeader(r.Header, HeaderDate)
+	// The headers read below, found in one pass over the header map.
+	var hv [len(v3HeaderNames)][]string
+	lookupHeaders(r.Header, v3HeaderNames[:], hv[:])
+	date, err := singleOf(HeaderDate, hv[0])
 	if err != nil {
 		return nil, err
 	}
 	if s.Time, err = parseTime(date); err != nil {
 		return nil, fmt.Errorf("%w: %s %q: want %s", ErrMalformed, HeaderDate, truncate(date), TimeFormat)
 	}
-	if s.Nonce, err = singleHeader(r.Header, HeaderNonce); err != nil {
+	if s.Nonce, err = singleOf(HeaderNonce, hv[1]); err != nil {
 		return nil, err
 	}
 	if len(s.Nonce) > MaxNonceLength {
 		return nil, fmt.Errorf("%w: %s longer than %d bytes", ErrMalformed, HeaderNonce, MaxNonceLength)
 	}
-	hash, err := singleHeader(r.Header, HeaderContentSHA256)
+	hash, err := singleOf(HeaderContentSHA256, hv[2])
 	if err != nil {
 		return nil, err
 	}
 	if len(hash) != len(EmptyPayloadHash) || !isHex(hash) {
 		return nil, fmt.Errorf("%w: %s %q is not hex SHA-256", ErrMalformed, HeaderContentSHA256, truncate(hash))
 	}
-	s.SecurityToken = headerValue(r.Header, HeaderSecurityToken)
+	s.SecurityToken = firstOf(hv[3])
 
 	if uncoveredHeader(r.Header, auth.SignedHeaders) != "" {
 		// Name the first missing header in sorted order, as always.
@@ -189,7 +192,7 @@ func parseV3(r *http.Request, body []byte, query url.Values) (*Signed, error) {
 	} else {
 		s.V3 = V3Request{
 			Method: r.Method, Path: r.URL.Path, Query: query, Host: requestHost(r), Header: r.Header,
-			SignedHeaders: auth.SignedHeaders, PayloadHash: headerValue(r.Header, HeaderContentSHA256),
+			SignedHeaders: auth.SignedHeaders, PayloadHash: firstOf(hv[2]),
 		}
 	}
 	return s, nil
@@ -368,11 +371,46 @@ func parseTime(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-func singleHeader(h http.Header, name string) (string, error) {
-	vs, one := headerLookup(h, name)
-	if !one {
-		vs = headerValues(h, name)
+// v3HeaderNames are the headers parseV3 reads (hv's order).
+var v3HeaderNames = [...]string{HeaderDate, HeaderNonce, HeaderContentSHA256, HeaderSecurityToken}
+
+// lookupHeaders sets out[i] to the values of names[i] in h, keys matched
+// without regard to case, as headerValues gives them (merged when several
+// keys match), in one pass over h for up to 8 names. out[i] may be h's own
+// slice: read only.
+func lookupHeaders(h http.Header, names []string, out [][]string) {
+	var n [8]int
+	if len(names) > len(n) {
+		for i, name := range names {
+			out[i] = headerValues(h, name)
+		}
+		return
 	}
+	for k, vs := range h {
+		ascii := isASCII(k)
+		for i, name := range names {
+			if (len(k) == len(name) || !ascii) && strings.EqualFold(k, name) {
+				out[i] = vs
+				n[i]++
+			}
+		}
+	}
+	for i, name := range names {
+		if n[i] > 1 {
+			out[i] = headerValues(h, name)
+		}
+	}
+}
+
+func firstOf(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+// singleOf is the one value of header name (its values vs), trimmed.
+func singleOf(name string, vs []string) (string, error) {
 	switch len(vs) {
 	case 0:
 		return "", fmt.Errorf("%w: header %s", ErrMissing, name)
