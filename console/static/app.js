@@ -727,14 +727,15 @@ async function renderKeyList(body) {
     searchForm);
   body.append(toolbar);
   if (inst && inst.error) body.append(errorBanner(inst.error));
-  const listBox = h('div', { id: 'keys-list', 'aria-live': 'polite' });
+  const listBox = h('div', { id: 'keys-list', 'aria-live': 'polite', 'data-instance': keysView.instance });
   body.append(listBox);
   await fillKeyList(listBox, inst);
 }
 
 async function keyRow(keyId) {
   const [d, al, tg] = await Promise.all([
-    api('DescribeKey', { KeyId: keyId }),
+    // A key this identity may not describe still has a row: its refusal.
+    api('DescribeKey', { KeyId: keyId }).catch((err) => ({ KeyMetadata: { KeyId: keyId, KeyState: err.code || 'Refused' } })),
     api('ListAliasesByKeyId', { KeyId: keyId, PageSize: 100 }).catch(() => null),
     api('ListResourceTags', { KeyId: keyId }).catch(() => null),
   ]);
@@ -1059,8 +1060,8 @@ async function pageKey(keyId) {
       ? button('Create version (rotate now)', act(async () => { await api('CreateKeyVersion', { KeyId: k.KeyId }); toast('New version created.'); reload(); }), { id: 'kd-create-version', class: 'secondary' }) : null];
   })));
 
-  // Rotation policy.
-  if (sym) {
+  // Rotation policy (only service-made AES-256 material rotates).
+  if (k.KeySpec === 'Aliyun_AES_256' && k.Origin !== 'EXTERNAL') {
     const on = h('input', { type: 'checkbox', id: 'kd-rotation', checked: k.AutomaticRotation === 'Enabled' });
     const secs = parseInt(k.RotationInterval || '0', 10);
     const days = input('kd-rotation-days', { value: secs ? String(Math.round(secs / 86400)) : '365', inputmode: 'numeric' });
@@ -1202,6 +1203,11 @@ async function pageKey(keyId) {
         toast('Deletion scheduled.');
         reload();
       }), { id: 'kd-schedule-deletion', class: 'danger' })]));
+  // Wide screens: the sections after the basic information in two columns.
+  const cards = [...p.querySelectorAll(':scope > section.card')];
+  const grid = h('div', { class: 'grid' });
+  for (const c of cards.slice(1)) grid.append(c);
+  p.append(grid);
   return p;
 }
 
