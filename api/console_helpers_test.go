@@ -114,7 +114,7 @@ type consoleSession struct {
 	RequestId string
 	Identity  struct {
 		AccountId, Principal, Kind, Name, AccessKeyId string
-		Temporary                                    bool
+		Temporary                                     bool
 	}
 	Region             string
 	Regions            []struct{ RegionId, RegionEndpoint, LocalName string }
