@@ -90,7 +90,9 @@ func TestConsole_SessionIsValidOnEveryNodeAndSignOutEndsItEverywhere(t *testing.
 		// A write through another node, as the same identity.
 		b.action("CreateKey", map[string]string{"DKMSInstanceId": creds.InstanceID, "Description": fmt.Sprintf("via n%d", i+2)}).want(t, 200, "")
 	}
-	var members struct{ Members []struct{ NodeId, RaftRole, Suffrage, Health string } }
+	var members struct {
+		Members []struct{ NodeId, RaftRole, Suffrage, Health string }
+	}
 	others[0].action("ConsoleClusterMembers", nil).want(t, 200, "").decode(t, &members)
 	leaders := 0
 	for _, m := range members.Members {
