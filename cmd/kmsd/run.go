@@ -76,7 +76,7 @@ func run(cfg config, stdout io.Writer) error {
 			LeaderLeaseTimeout: cfg.raftTimeout / 2, CommitTimeout: 20 * time.Millisecond,
 		},
 		FastGossip: cfg.fastGossip, DeadServerTimeout: cfg.deadServerTimeout,
-		MaxStaleness: cfg.maxStaleness, Logger: logger,
+		MaxStaleness: cfg.maxStaleness, ConsoleIdleTimeout: cfg.consoleIdle, Logger: logger,
 		HTTPTLS: sec.api, HTTPLimits: cfg.httpLimits(), ClusterServerTLS: sec.clusterServer, ClusterClientTLS: sec.clusterClient,
 		GossipKey: sec.gossipKey, AuditLog: cfg.auditLog,
 		HSM: cfg.hsm.tokenConfig(), HSMDomain: cfg.hsm.domain,
