@@ -383,14 +383,23 @@ func (b *consoleBrowser) choose(sel, value string) {
 // fill replaces a field's text by typing it.
 func (b *consoleBrowser) fill(sel, text string) {
 	b.t.Helper()
-	b.do(chromedp.SetValue(chromedp.CSS(sel), ""), chromedp.SendKeys(chromedp.CSS(sel), text))
+	b.setText(sel, "")
+	b.do(chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
-// setText sets a long value at once (typing 4 KiB is slow) and fires input.
+// setText sets a value at once (typing 4 KiB is slow) and fires input.
 func (b *consoleBrowser) setText(sel, text string) {
 	b.t.Helper()
-	b.do(chromedp.SetValue(chromedp.CSS(sel), text))
-	evalIn[bool](b, fmt.Sprintf(`document.querySelector(%q).dispatchEvent(new Event('input', {bubbles: true}))`, sel))
+	ok := evalIn[bool](b, fmt.Sprintf(`(() => {
+		const e = document.querySelector(%q);
+		if (!e) return false;
+		e.value = %q;
+		e.dispatchEvent(new Event('input', { bubbles: true }));
+		return true;
+	})()`, sel, text))
+	if !ok {
+		b.fail(fmt.Errorf("no field %s", sel))
+	}
 }
 
 func (b *consoleBrowser) click(sel string) {
@@ -444,8 +453,15 @@ func (b *consoleBrowser) signIn(ak, sk string) {
 	b.click("#signin-submit")
 }
 
+// closePanels cancels a panel left open by an earlier step.
+func (b *consoleBrowser) closePanels() {
+	b.t.Helper()
+	evalIn[bool](b, `(() => { const c = document.querySelector('#overlay button.secondary[id$="-cancel"]'); if (c) c.click(); return true; })()`)
+}
+
 func (b *consoleBrowser) signOut() {
 	b.t.Helper()
+	b.closePanels()
 	b.click("#signout")
 	b.waitVisible("#signin-form")
 }
@@ -517,6 +533,15 @@ func consoleGet(t *testing.T, c *consoleCluster, n int, cookie string) (int, str
 
 // ---- the tests ----
 
+// step runs a subtest and stops the test when it fails: each step builds on
+// the earlier ones (the signed-in browser, the keys made).
+func step(t *testing.T, name string, f func(t *testing.T)) {
+	t.Helper()
+	if !t.Run(name, f) {
+		t.FailNow()
+	}
+}
+
 func TestConsole_Browser(t *testing.T) {
 	consoleChromium(t) // before the cluster: a missing browser fails at once
 	c := startConsoleCluster(t)
@@ -534,7 +559,7 @@ func TestConsole_Browser(t *testing.T) {
 
 	b := newConsoleBrowser(t, c)
 
-	t.Run("SignIn", func(t *testing.T) {
+	step(t, "SignIn", func(t *testing.T) {
 		b.t = t
 		b.go_("")
 		b.waitVisible("#signin-form")
@@ -585,8 +610,8 @@ func TestConsole_Browser(t *testing.T) {
 		}
 	})
 
-	// createKey fills the Create Key panel for a spec and returns the new key's id.
-	openPanel := func(inst string) {
+	// showKeys opens the Keys tab on an instance.
+	showKeys := func(inst string) {
 		b.t.Helper()
 		b.go_("#/keys")
 		b.waitVisible("#instance-select")
@@ -594,6 +619,12 @@ func TestConsole_Browser(t *testing.T) {
 			b.choose("#instance-select", inst)
 		}
 		b.waitVisible(fmt.Sprintf(`#keys-list[data-instance=%q] #keys-table`, inst))
+	}
+	// createKey fills the Create Key panel for a spec and returns the new key's id.
+	openPanel := func(inst string) {
+		b.t.Helper()
+		b.closePanels()
+		showKeys(inst)
 		b.click("#create-key")
 		b.waitVisible("#create-key-panel")
 	}
@@ -614,7 +645,7 @@ func TestConsole_Browser(t *testing.T) {
 		return f[1]
 	}
 
-	t.Run("CreateKeyEverySpec", func(t *testing.T) {
+	step(t, "CreateKeyEverySpec", func(t *testing.T) {
 		b.t = t
 		specs := map[string]struct {
 			inst, level string
@@ -705,7 +736,7 @@ func TestConsole_Browser(t *testing.T) {
 		b.screenshot("keys")
 	})
 
-	t.Run("FormRules", func(t *testing.T) {
+	step(t, "FormRules", func(t *testing.T) {
 		b.t = t
 		before := countKeys(t, root)
 		sent := b.actions("CreateKey")
@@ -770,7 +801,7 @@ func TestConsole_Browser(t *testing.T) {
 		}
 	})
 
-	t.Run("ExternalKeyImport", func(t *testing.T) {
+	step(t, "ExternalKeyImport", func(t *testing.T) {
 		b.t = t
 		sent := b.actions("CreateKey")
 		openPanel(swInst)
@@ -811,7 +842,7 @@ func TestConsole_Browser(t *testing.T) {
 		b.setText("#imp-material", base64.StdEncoding.EncodeToString(wrapped))
 		expiry := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Minute)
 		b.choose("#imp-expiry-at", "on")
-		b.do(chromedp.SetValue(chromedp.CSS("#imp-expiry-time"), expiry.Local().Format("2006-01-02T15:04")))
+		b.setText("#imp-expiry-time", expiry.Local().Format("2006-01-02T15:04"))
 		b.screenshot("import-key-material")
 		b.click("#imp-import")
 		b.waitText("#kd-state", "Enabled")
@@ -834,7 +865,7 @@ func TestConsole_Browser(t *testing.T) {
 		b.waitText("#try-decrypted", "imported")
 	})
 
-	t.Run("CustomPolicyCrossAccount", func(t *testing.T) {
+	step(t, "CustomPolicyCrossAccount", func(t *testing.T) {
 		b.t = t
 		sent := b.actions("CreateKey")
 		openPanel(swInst)
@@ -888,7 +919,7 @@ func TestConsole_Browser(t *testing.T) {
 		}
 	})
 
-	t.Run("ScheduleAndCancelDeletion", func(t *testing.T) {
+	step(t, "ScheduleAndCancelDeletion", func(t *testing.T) {
 		b.t = t
 		var m struct{ KeyMetadata keyMeta }
 		apiCall(t, root, "CreateKey", map[string]string{"DKMSInstanceId": swInst, "Description": "to delete"}, &m)
@@ -921,7 +952,7 @@ func TestConsole_Browser(t *testing.T) {
 		}
 	})
 
-	t.Run("TryIt", func(t *testing.T) {
+	step(t, "TryIt", func(t *testing.T) {
 		b.t = t
 		id := describeKey(t, root, "alias/so/aliyun_aes_256").KeyId
 		b.go_("#/keys/" + id)
@@ -977,7 +1008,7 @@ func TestConsole_Browser(t *testing.T) {
 		}
 	})
 
-	t.Run("XSSShownAsText", func(t *testing.T) {
+	step(t, "XSSShownAsText", func(t *testing.T) {
 		b.t = t
 		payload := `<img src=x onerror="document.title='pwned';window.__xss=1"><script>window.__xss=2</script>`
 		openPanel(swInst)
@@ -992,11 +1023,11 @@ func TestConsole_Browser(t *testing.T) {
 		// as text.
 		apiCall(t, root, "TagResource", map[string]string{"KeyId": id, "Tags": `[{"TagKey":"x:@img","TagValue":"=onerror=alert"}]`}, nil)
 		for _, where := range []string{"#/keys", "#/keys/" + id} {
-			b.go_(where)
 			if where == "#/keys" {
-				b.choose("#instance-select", swInst)
+				showKeys(swInst)
 				b.waitText("#keys-table", payload)
 			} else {
+				b.go_(where)
 				b.waitText("#kd-description", payload)
 				b.waitText("#kd-tags", "=onerror=alert")
 			}
@@ -1013,9 +1044,19 @@ func TestConsole_Browser(t *testing.T) {
 		}
 	})
 
-	t.Run("CSRFRefused", func(t *testing.T) {
+	step(t, "CSRFRefused", func(t *testing.T) {
 		b.t = t
 		before := countKeys(t, root)
+		// Every request the page itself sent to an action carried the token.
+		b.mu.Lock()
+		for _, r := range b.sent {
+			if strings.Contains(r.URL, "/console/api/action/") && r.Method == "POST" && r.Headers["x-csrf-token"] == "" &&
+				!strings.HasSuffix(r.URL, "/ConsoleSnapshot") {
+				b.mu.Unlock()
+				t.Fatalf("the page sent %s without the CSRF token", r.URL)
+			}
+		}
+		b.mu.Unlock()
 		// From the signed-in page, a request without the token and one with
 		// a wrong token: 403 Forbidden.CsrfToken, nothing made.
 		for _, hdr := range []string{`{}`, `{"X-CSRF-Token": "forged"}`} {
@@ -1042,16 +1083,6 @@ func TestConsole_Browser(t *testing.T) {
 		if resp.StatusCode != 403 || !strings.Contains(string(body), "Forbidden.CsrfToken") {
 			t.Fatalf("a cookie without the token: %d %s", resp.StatusCode, body)
 		}
-		// Every request the page itself sent to an action carried the token.
-		b.mu.Lock()
-		for _, r := range b.sent {
-			if strings.Contains(r.URL, "/console/api/action/") && r.Method == "POST" && r.Headers["x-csrf-token"] == "" &&
-				!strings.HasSuffix(r.URL, "/ConsoleSnapshot") {
-				b.mu.Unlock()
-				t.Fatalf("the page sent %s without the CSRF token", r.URL)
-			}
-		}
-		b.mu.Unlock()
 		if got := countKeys(t, root); got != before {
 			t.Fatalf("forged requests made keys: %d -> %d", before, got)
 		}
@@ -1067,7 +1098,7 @@ func TestConsole_Browser(t *testing.T) {
 		}
 	})
 
-	t.Run("InstancesAndCluster", func(t *testing.T) {
+	step(t, "InstancesAndCluster", func(t *testing.T) {
 		b.t = t
 		b.go_("#/instances")
 		b.waitText("#instances-table", c.hwInst)
@@ -1093,14 +1124,16 @@ func TestConsole_Browser(t *testing.T) {
 		b.screenshot("accounts")
 	})
 
-	t.Run("PhoneWidth", func(t *testing.T) {
+	step(t, "PhoneWidth", func(t *testing.T) {
 		b.t = t
 		b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
 		defer b.do(chromedp.EmulateViewport(1280, 800))
 		b.go_("#/keys")
 		b.waitVisible("#keys-table")
 		if w := evalIn[int](b, `document.documentElement.scrollWidth`); w > 392 {
-			t.Fatalf("at phone width the Keys page is %dpx wide", w)
+			wide := evalIn[[]string](b, `[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)
+				.slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))`)
+			t.Fatalf("at phone width the Keys page is %dpx wide; too wide: %v", w, wide)
 		}
 		b.screenshot("keys-phone")
 		b.click("#create-key")
@@ -1111,7 +1144,7 @@ func TestConsole_Browser(t *testing.T) {
 		b.screenshot("create-key-phone")
 	})
 
-	t.Run("ReadOnlyUserRefused", func(t *testing.T) {
+	step(t, "ReadOnlyUserRefused", func(t *testing.T) {
 		b.t = t
 		before := countKeys(t, root)
 		b.signOut()
@@ -1121,8 +1154,8 @@ func TestConsole_Browser(t *testing.T) {
 			t.Fatalf("the top bar shows %q", id)
 		}
 		// It may read: the list shows the account's keys.
-		b.choose("#instance-select", swInst)
-		b.waitText(fmt.Sprintf(`#keys-list[data-instance=%q] #keys-table`, swInst), "so/aliyun_aes_256")
+		showKeys(swInst)
+		b.waitText("#keys-table", "so/aliyun_aes_256")
 		// It may not create: the service's own refusal, shown plainly.
 		openPanel(swInst)
 		b.fill("#ck-alias", "reader-made")
@@ -1147,7 +1180,7 @@ func TestConsole_Browser(t *testing.T) {
 		b.signOut()
 	})
 
-	t.Run("SignOutEverywhere", func(t *testing.T) {
+	step(t, "SignOutEverywhere", func(t *testing.T) {
 		b.t = t
 		b.signIn(c.creds.AccessKeyId, c.creds.AccessKeySecret)
 		b.waitVisible("#keys-table")
