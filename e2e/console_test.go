@@ -645,6 +645,55 @@ func TestConsole_Browser(t *testing.T) {
 		return f[1]
 	}
 
+	step(t, "DefaultKeyEnable", func(t *testing.T) {
+		b.t = t
+		b.go_("#/keys/default")
+		b.waitVisible("#default-key-enable")
+		b.screenshot("default-key")
+		b.click("#default-key-enable")
+		b.waitVisible("#default-key-panel")
+		b.fill(b.fieldByLabel("#default-key-panel", "Key Alias"), "default")
+		b.fill(b.fieldByLabel("#default-key-panel", "Description"), "the account's default key")
+		b.click("#dk-advanced summary")
+		sent := b.actions("CreateKey")
+		b.choose("#dk-origin-external", "on")
+		b.click("#default-key-panel-ok")
+		b.waitText("#dk-origin-error", "I understand the implications of using the external key materials")
+		if b.actions("CreateKey") != sent {
+			t.Fatal("External without the acknowledgement sent a request")
+		}
+		b.choose("#dk-origin-kms", "on")
+		b.click("#default-key-panel-ok")
+		b.waitText("#default-key-id", "-")
+		id := b.text("#default-key-id")
+		m := describeKey(t, root, "alias/default")
+		if m.KeyId != id || m.DKMSInstanceId != "" || m.KeySpec != "Aliyun_AES_256" || m.Origin != "Aliyun_KMS" || m.Description != "the account's default key" {
+			t.Fatalf("the default key enabled on the page is %+v (page: %s)", m, id)
+		}
+	})
+
+	step(t, "RegionPicker", func(t *testing.T) {
+		b.t = t
+		b.go_("#/keys")
+		b.waitVisible("#region-select")
+		// Region "second" is node c3's: picking it opens c3's console, where
+		// the same session is valid.
+		b.choose("#region-select", "second")
+		eventually(t, 30*time.Second, "c3's console", func() error {
+			loc := evalIn[string](b, `location.host + ' ' + (document.querySelector('#region-select') || {}).value`)
+			if loc != c.nodes[2].http+" second" {
+				return fmt.Errorf("at %q", loc)
+			}
+			return nil
+		})
+		b.waitVisible("#keys-table")
+		b.go_("#/keys")
+		b.waitVisible("#keys-table")
+		if v := b.value("#region-select"); v != "local" {
+			t.Fatalf("back on c1 the region reads %q", v)
+		}
+	})
+
 	step(t, "CreateKeyEverySpec", func(t *testing.T) {
 		b.t = t
 		specs := map[string]struct {
@@ -1042,6 +1091,94 @@ func TestConsole_Browser(t *testing.T) {
 		if len(dialogs) > 0 {
 			t.Fatalf("dialogs opened: %v", dialogs)
 		}
+	})
+
+	step(t, "SearchAndPaging", func(t *testing.T) {
+		b.t = t
+		// Three more keys: the software instance then holds 12, two pages.
+		for i := 0; i < 3; i++ {
+			apiCall(t, root, "CreateKey", map[string]string{"DKMSInstanceId": swInst, "AliasName": fmt.Sprintf("alias/extra/%d", i)}, nil)
+		}
+		var lk struct{ TotalCount int }
+		apiCall(t, root, "ListKeys", map[string]string{"Filters": `[{"Key":"DKMSInstanceId","Values":["` + swInst + `"]}]`}, &lk)
+		showKeys(swInst)
+		if rows := evalIn[int](b, `document.querySelectorAll('#keys-table tbody tr').length`); rows != 10 {
+			t.Fatalf("page 1 shows %d rows", rows)
+		}
+		b.waitText("#keys-page", fmt.Sprintf("Page 1 of 2 · %d keys", lk.TotalCount))
+		b.click("#keys-next")
+		b.waitText("#keys-page", "Page 2 of 2")
+		if rows := evalIn[int](b, `document.querySelectorAll('#keys-table tbody tr').length`); rows != lk.TotalCount-10 {
+			t.Fatalf("page 2 shows %d rows of %d keys", rows, lk.TotalCount)
+		}
+		// By alias, and by tag (key:value).
+		b.fill(b.fieldByLabel("#key-search-form", "Search by alias or tag"), "so/rsa")
+		b.click("#key-search-go")
+		b.waitText("#keys-page", `2 keys matching "so/rsa"`)
+		b.fill("#key-search", "team:payments")
+		b.click("#key-search-go")
+		b.waitText("#keys-page", `1 key matching "team:payments"`)
+		if row := b.text("#keys-table tbody"); !strings.Contains(row, "so/aliyun_aes_256") {
+			t.Fatalf("the tag search shows %q", row)
+		}
+		b.fill("#key-search", "")
+		b.click("#key-search-go")
+		b.waitText("#keys-page", "Page 1 of 2")
+	})
+
+	step(t, "SecretsAndAccessPoints", func(t *testing.T) {
+		b.t = t
+		b.go_("#/secrets")
+		b.waitVisible("#create-secret")
+		b.click("#create-secret")
+		b.waitVisible("#create-secret-panel")
+		b.fill(b.fieldByLabel("#create-secret-panel", "Secret name"), "db password") // a space: refused in the form
+		b.fill("#cs-data", "s3cret-value")
+		sent := b.actions("CreateSecret")
+		b.click("#create-secret-panel-ok")
+		b.waitText("#cs-name-error", "A-Z a-z 0-9")
+		if b.actions("CreateSecret") != sent {
+			t.Fatal("an invalid secret name sent a request")
+		}
+		b.fill("#cs-name", "db-password")
+		b.choose("#cs-instance", swInst)
+		b.fill("#cs-key", "alias/so/aliyun_aes_256")
+		b.click("#create-secret-panel-ok")
+		b.waitText("#secrets-table", "db-password")
+		var sv struct{ SecretData string }
+		apiCall(t, root, "GetSecretValue", map[string]string{"SecretName": "db-password"}, &sv)
+		if sv.SecretData != "s3cret-value" {
+			t.Fatalf("the secret made on the page holds %q", sv.SecretData)
+		}
+		b.go_("#/secrets/db-password")
+		b.click("#secret-show")
+		b.waitText("#secret-value", "s3cret-value")
+
+		b.go_("#/aaps")
+		b.waitVisible("#create-network-rule")
+		b.click("#create-network-rule")
+		b.fill("#nr-name", "office")
+		b.fill("#nr-ips", "10.0.0.0/8, 192.168.1.5")
+		b.click("#create-rule-panel-ok")
+		b.waitText("#network-rules-table", "office")
+		b.click("#create-policy")
+		b.waitVisible("#create-policy-panel")
+		b.fill("#pol-name", "app-keys")
+		b.choose("#pol-instance", swInst)
+		b.fill("#pol-rules", "office")
+		b.click("#create-policy-panel-ok")
+		b.waitText("#policies-table", "app-keys")
+		b.click("#create-aap")
+		b.fill("#aap-name", "app")
+		b.fill("#aap-policies", "app-keys")
+		b.click("#create-aap-panel-ok")
+		b.waitText("#aaps-table", "app")
+		var aap struct{ Policies string }
+		apiCall(t, root, "DescribeApplicationAccessPoint", map[string]string{"Name": "app"}, &aap)
+		if !strings.Contains(aap.Policies, "app-keys") {
+			t.Fatalf("the AAP made on the page names %q", aap.Policies)
+		}
+		b.screenshot("access-points")
 	})
 
 	step(t, "CSRFRefused", func(t *testing.T) {
