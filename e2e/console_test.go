@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -268,6 +269,7 @@ func newConsoleBrowser(t *testing.T, c *consoleCluster) *consoleBrowser {
 	if _, err := chromedp.Call(ctx, page.Enable, page.EnableParams{}); err != nil {
 		t.Fatal(err)
 	}
+	b.do(chromedp.EmulateViewport(1280, 800))
 	return b
 }
 
@@ -432,10 +434,51 @@ func (b *consoleBrowser) actions(action string) int {
 
 func (b *consoleBrowser) screenshot(name string) {
 	b.t.Helper()
+	b.shoot(name, "")
+}
+
+// shootAt saves the viewport with the element sel scrolled to its top
+// (inside a panel too).
+func (b *consoleBrowser) shootAt(name, sel string) {
+	b.t.Helper()
+	evalIn[bool](b, fmt.Sprintf(`(() => {
+		if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
+		const t = document.querySelector('#toast'); if (t) t.hidden = true;
+		document.querySelector(%q).scrollIntoView({ block: 'start' });
+		return true;
+	})()`, sel))
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 	defer cancel()
-	evalIn[bool](b, `(document.activeElement && document.activeElement.blur && document.activeElement.blur(), true)`)
 	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.fail(err)
+	}
+	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), buf, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// shoot saves the viewport, scrolled to the top, or one element (sel), as
+// docs/console/<name>.png (see RAFTKMS_CONSOLE_SCREENSHOTS). The toast and
+// the focus ring are hidden first.
+func (b *consoleBrowser) shoot(name, sel string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	evalIn[bool](b, `(() => {
+		if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
+		const t = document.querySelector('#toast'); if (t) t.hidden = true;
+		window.scrollTo(0, 0);
+		const p = document.querySelector('.panel-body'); if (p) p.scrollTop = 0;
+		return true;
+	})()`)
+	var buf []byte
+	var err error
+	if sel == "" {
+		buf, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	} else {
+		buf, err = chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(sel)))
+	}
 	if err != nil {
 		b.fail(err)
 	}
@@ -448,8 +491,8 @@ func (b *consoleBrowser) signIn(ak, sk string) {
 	b.t.Helper()
 	b.go_("")
 	b.waitVisible("#signin-form")
-	b.fill(b.fieldByLabel("#signin-form", "AccessKey ID"), ak)
-	b.fill(b.fieldByLabel("#signin-form", "AccessKey Secret"), sk)
+	b.fill(b.fieldByLabel("#signin-form", "AccessKeyId"), ak)
+	b.fill(b.fieldByLabel("#signin-form", "AccessKeySecret"), sk)
 	b.click("#signin-submit")
 }
 
@@ -805,6 +848,7 @@ func TestConsole_Browser(t *testing.T) {
 			}
 		}
 		refused(func() { b.fill("#ck-alias", "has space") }, "#ck-alias-error", "letters, digits")
+		b.shootAt("create-key-refused", "#ck-type-symmetric")
 		refused(func() { b.fill("#ck-alias", "acs/mine") }, "#ck-alias-error", "reserved")
 		refused(func() { b.fill("#ck-alias", "dot.name") }, "#ck-alias-error", "letters, digits")
 		refused(func() { b.fill("#ck-alias", strings.Repeat("a", 256)) }, "#ck-alias-error", "255")
@@ -832,7 +876,6 @@ func TestConsole_Browser(t *testing.T) {
 		refused(func() { b.fill("#ck-rotation-days", "6") }, "#ck-rotation-days-error", "7 to 365")
 		refused(func() { b.fill("#ck-rotation-days", "366") }, "#ck-rotation-days-error", "7 to 365")
 		refused(func() { b.fill("#ck-rotation-days", "thirty") }, "#ck-rotation-days-error", "7 to 365")
-		b.screenshot("create-key-refused")
 		if got := countKeys(t, root); got != before {
 			t.Fatalf("the refused forms made keys: %d -> %d", before, got)
 		}
@@ -892,7 +935,7 @@ func TestConsole_Browser(t *testing.T) {
 		expiry := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Minute)
 		b.choose("#imp-expiry-at", "on")
 		b.setText("#imp-expiry-time", expiry.Local().Format("2006-01-02T15:04"))
-		b.screenshot("import-key-material")
+		b.shoot("import-key-material", "section.card:has(#imp-import)")
 		b.click("#imp-import")
 		b.waitText("#kd-state", "Enabled")
 		m := describeKey(t, root, id)
@@ -935,7 +978,7 @@ func TestConsole_Browser(t *testing.T) {
 		if q := b.text("#ck-quota"); !strings.Contains(q, "adds 1") || !strings.Contains(q, "left") {
 			t.Fatalf("the access quota line reads %q", q)
 		}
-		b.screenshot("create-key-custom-policy")
+		b.shootAt("create-key-custom-policy", "#ck-advanced")
 		id := submitPanel()
 		var pol struct{ Policy string }
 		apiCall(t, root, "GetKeyPolicy", map[string]string{"KeyId": id, "PolicyName": "default"}, &pol)
@@ -1025,6 +1068,7 @@ func TestConsole_Browser(t *testing.T) {
 		b.click("#try-decrypt")
 		b.waitText("#try-decrypted", text)
 		b.screenshot("key-details")
+		b.shoot("try-it", "section.card:has(#try-encrypt)")
 
 		// Sign and verify with an EC key of the hardware instance.
 		ec := describeKey(t, root, "alias/ha/ec_p256")
@@ -1256,6 +1300,25 @@ func TestConsole_Browser(t *testing.T) {
 			}
 		}
 		b.screenshot("cluster")
+		// The snapshot download: a form POST carrying the CSRF token.
+		dl := t.TempDir()
+		if _, err := chromedp.CallBrowser(b.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dl}); err != nil {
+			t.Fatal(err)
+		}
+		b.click("#snapshot-download")
+		eventually(t, 30*time.Second, "the snapshot downloaded", func() error {
+			names, _ := filepath.Glob(filepath.Join(dl, "raftkms-*.snap"))
+			if len(names) != 1 {
+				all, _ := os.ReadDir(dl)
+				page := evalIn[string](b, `location.href + ' ' + document.body.innerText.slice(0, 300)`)
+				return fmt.Errorf("downloads: %v; the page: %s", all, page)
+			}
+			if fi, err := os.Stat(names[0]); err != nil || fi.Size() < 100 {
+				return fmt.Errorf("%s: %v", names[0], err)
+			}
+			return nil
+		})
 		b.go_("#/accounts")
 		b.waitText("#users-table", "reader")
 		b.screenshot("accounts")

@@ -398,7 +398,7 @@ async function signIn(ev) {
   const secret = $('#signin-secret').value;
   const token = $('#signin-token').value.trim();
   if (!akid || !secret) {
-    e.textContent = 'Enter the AccessKey ID and the AccessKey Secret.';
+    e.textContent = 'Enter the AccessKeyId and the AccessKeySecret.';
     e.hidden = false;
     return;
   }
@@ -877,12 +877,13 @@ async function openCreateKey(inst) {
     };
     cross.addEventListener('input', updateQuota);
     updateQuota();
-    policyBox.replaceChildren(
+    policyBox.replaceChildren();
+    append(policyBox, [
       errs.length ? errorBanner(errs[0]) : null,
       h('p', { class: 'hint', text: 'The account (root) keeps full access. Administrators manage the key; Users use it for cryptography.' }),
       picks('admins'), picks('users'),
       field('Cross-account Users', cross, { hint: 'One per line: acs:ram::<userId>:user/<name> or acs:ram::<userId>:role/<name>.', errorId: 'ck-cross-error' }),
-      quota);
+      quota]);
   };
   let loaded = false;
   const onPolicy = () => {
@@ -1646,9 +1647,35 @@ async function pageCluster() {
   let err = null;
   try { members = arr((await api('ConsoleClusterMembers')).Members); } catch (e) { err = e; }
   const cols = ['Node', 'Address', 'Zone', 'Region', 'Raft role', 'Suffrage', 'Health', 'HSM domain', 'Last contact'];
-  const form = h('form', { method: 'POST', action: '/console/api/action/ConsoleSnapshot', id: 'snapshot-form' },
-    h('input', { type: 'hidden', name: 'CsrfToken', value: state.session.CsrfToken }),
-    h('button', { type: 'submit', id: 'snapshot-download', class: 'secondary' }, 'Download snapshot'));
+  // The snapshot is fetched with the CSRF header and saved from a blob: a
+  // form POST navigation would carry "Origin: null" under the console's
+  // no-referrer policy, which the server refuses as cross-site.
+  const snapErr = h('div', { class: 'banner error', role: 'alert', hidden: true, 'data-testid': 'error-banner' });
+  const snapOk = h('p', { class: 'hint', id: 'snapshot-status', 'aria-live': 'polite' });
+  const form = h('div', { id: 'snapshot-form' }, snapErr,
+    button('Download snapshot', async (ev) => {
+      const btn = ev.currentTarget;
+      btn.disabled = true;
+      snapErr.hidden = true;
+      snapOk.textContent = 'Preparing the snapshot…';
+      try {
+        const r = await fetch('/console/api/action/ConsoleSnapshot', {
+          method: 'POST', credentials: 'same-origin', cache: 'no-store',
+          headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': state.session.CsrfToken }, body: '{}',
+        });
+        if (!r.ok) throw new ApiError(r.status, await readJSON(r));
+        const m = /filename="?([^";]+)"?/.exec(r.headers.get('Content-Disposition') || '');
+        const name = m ? m[1] : 'raftkms.snap';
+        const blob = await r.blob();
+        download(name, blob);
+        snapOk.textContent = `Saved ${name} (${blob.size} bytes).`;
+      } catch (err) {
+        snapOk.textContent = '';
+        fillBanner(snapErr, err);
+      } finally {
+        btn.disabled = false;
+      }
+    }, { id: 'snapshot-download', class: 'secondary' }), snapOk);
   const p = page('Cluster',
     err ? errorBanner(err) : null,
     members ? card('Members', listTable(cols, members.map((m) => row([
@@ -1667,6 +1694,11 @@ async function main() {
   $('#signout').addEventListener('click', signOut);
   $('#region-select').addEventListener('change', onRegionChange);
   window.addEventListener('hashchange', route);
+  // Editing a field clears the error shown under it.
+  document.addEventListener('input', (ev) => {
+    const id = ev.target && ev.target.id;
+    if (id && document.getElementById(`${id}-error`)) setFieldError(`${id}-error`, '');
+  });
   let s = null;
   try { s = await loadSession(); } catch { /* sign in */ }
   if (s && s.CsrfToken) startApp(s); else showSignIn();
