@@ -43,6 +43,14 @@ func TestConsole_SignInAsRootGivesTheSessionObject(t *testing.T) {
 	if strings.Contains(string(b.session().Body), tn.Creds.AccessKeySecret) {
 		t.Fatal("the session answer carries the secret")
 	}
+	// Signing in again from the same browser ends the session it had.
+	old := b.cookie
+	b.mustSignIn(tn.Creds.AccessKeyID, tn.Creds.AccessKeySecret, "")
+	if n := len(tn.FSM().ConsoleSessions()); n != 1 {
+		t.Fatalf("%d sessions after signing in again, want 1", n)
+	}
+	b.cookie = old
+	b.session().want(t, 401, "ConsoleSession.Expired")
 }
 
 func TestConsole_SessionCookieAttributes(t *testing.T) {

@@ -435,6 +435,16 @@ func (f consoleFace) signIn(c *call) (any, error) {
 		return nil, err
 	}
 	f.signIns.succeeded(akid)
+	if ck, err := c.r.Cookie(consoleCookieName); err == nil {
+		// The browser's previous session, replaced by this one: ended now
+		// rather than left to idle out (it would count against the
+		// account's limit meanwhile). Only its holder could send it.
+		if old, err := kms.ParseConsoleCookie(ck.Value); err == nil {
+			if _, err := f.s.cfg.Service.DeleteConsoleSession(c.ctx, old); err != nil {
+				f.s.log.Debug("previous console session not ended; it idles out", "error", err)
+			}
+		}
+	}
 	st.session, st.sessionID = res.Session, ""
 	c.caller, c.authenticated = res.Caller, true
 	c.caller.SourceIP = ip
