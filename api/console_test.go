@@ -267,3 +267,17 @@ func TestConsole_SignOutEndsTheSession(t *testing.T) {
 	b.cookie = kept
 	b.action("ListKeys", nil).want(t, 401, "ConsoleSession.Expired")
 }
+
+func TestConsole_OpenSessionsPerAccountAreLimited(t *testing.T) {
+	tn := startNode(t)
+	first := newConsoleBrowser(t, tn.Endpoint())
+	first.mustSignIn(tn.Creds.AccessKeyID, tn.Creds.AccessKeySecret, "")
+	for range 99 {
+		newConsoleBrowser(t, tn.Endpoint()).mustSignIn(tn.Creds.AccessKeyID, tn.Creds.AccessKeySecret, "")
+	}
+	b := newConsoleBrowser(t, tn.Endpoint())
+	b.signIn(tn.Creds.AccessKeyID, tn.Creds.AccessKeySecret, "").want(t, 400, "Rejected.LimitExceeded")
+	// A sign-out makes room.
+	first.signOut().want(t, 200, "")
+	b.mustSignIn(tn.Creds.AccessKeyID, tn.Creds.AccessKeySecret, "")
+}
