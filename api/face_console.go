@@ -245,7 +245,6 @@ func (f consoleFace) authenticate(c *call) error {
 	}
 	ck, err := c.r.Cookie(consoleCookieName)
 	if err != nil {
-		st.clearCookie = false
 		return fmt.Errorf("%w (no session cookie)", kms.ErrConsoleSession)
 	}
 	id, err := kms.ParseConsoleCookie(ck.Value)
