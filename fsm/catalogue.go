@@ -25,6 +25,8 @@ type catalogue struct {
 	secrets     map[string]*Secret // by secretKey(account, name) (secrets.go)
 	// certs holds the certificates by id (certificates.go).
 	certs map[string]*Certificate
+	// consoleSessions holds the console's sessions by id (sessions.go).
+	consoleSessions map[string]*ConsoleSession
 }
 
 func newCatalogue() *catalogue {
@@ -43,6 +45,8 @@ func newCatalogue() *catalogue {
 		aap:        newAAPState(),
 		secrets:    map[string]*Secret{},
 		certs:      map[string]*Certificate{},
+
+		consoleSessions: map[string]*ConsoleSession{},
 	}
 }
 
@@ -67,6 +71,8 @@ func (c *catalogue) shallowCopy() *catalogue {
 		instanceCA:  c.instanceCA,
 		secrets:     copyMap(c.secrets),
 		certs:       copyMap(c.certs),
+
+		consoleSessions: copyMap(c.consoleSessions),
 	}
 	for k, v := range c.accounts {
 		n.accounts[k] = v

@@ -200,6 +200,12 @@ func (t CommandType) String() string {
 		return "DeleteCertificate"
 	case CmdTagCertificate:
 		return "TagCertificate"
+	case CmdCreateConsoleSession:
+		return "CreateConsoleSession"
+	case CmdTouchConsoleSession:
+		return "TouchConsoleSession"
+	case CmdDeleteConsoleSession:
+		return "DeleteConsoleSession"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }
