@@ -26,9 +26,9 @@ import (
 // the headers alone — the session cookie, and for every state-changing
 // request the CSRF token and the Origin — before one byte of the body is
 // read; the core then authorizes it exactly as a signed request (RAM
-// policies, key policies). The contract is /work/notes/console-contract.md
-// (docs/API.md "Console"); the security design is docs/SECURITY.md
-// "Console".
+// policies, key policies). The endpoints and their answers are in
+// docs/API.md ("Console"); the security design in docs/SECURITY.md
+// ("Console").
 //
 // The console's static files are served outside the pipeline (like
 // /v1/health): they are public, carry no identity and are not audited.
