@@ -25,6 +25,8 @@ type catalogue struct {
 	secrets     map[string]*Secret // by secretKey(account, name) (secrets.go)
 	// certs holds the certificates by id (certificates.go).
 	certs map[string]*Certificate
+	// finalLevel is the level CmdFinalizeLevel recorded (version.go).
+	finalLevel int
 }
 
 func newCatalogue() *catalogue {
@@ -67,6 +69,7 @@ func (c *catalogue) shallowCopy() *catalogue {
 		instanceCA:  c.instanceCA,
 		secrets:     copyMap(c.secrets),
 		certs:       copyMap(c.certs),
+		finalLevel:  c.finalLevel,
 	}
 	for k, v := range c.accounts {
 		n.accounts[k] = v

@@ -200,6 +200,8 @@ func (t CommandType) String() string {
 		return "DeleteCertificate"
 	case CmdTagCertificate:
 		return "TagCertificate"
+	case CmdFinalizeLevel:
+		return "FinalizeLevel"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }

@@ -130,6 +130,10 @@ func (i SnapshotInfo) Authenticated() bool { return i.Format == snapshotFormat }
 type metaRecord struct {
 	Initialized bool   `msgpack:"init"`
 	RootCheck   []byte `msgpack:"rootcheck"`
+	// Level is the finalized level (version.go), omitted while 0 so a
+	// catalogue that never finalized persists to the bytes older builds
+	// wrote. Older builds ignore the field (msgpack skips unknown keys).
+	Level int `msgpack:"level,omitempty"`
 }
 
 type snapshot struct {
@@ -229,7 +233,7 @@ func writeAll[T any](w io.Writer, typ byte, m map[string]*T) error {
 }
 
 func (c *catalogue) writeRecords(w io.Writer) error {
-	if err := writeRecord(w, recMeta, metaRecord{Initialized: c.initialized, RootCheck: c.rootCheck}); err != nil {
+	if err := writeRecord(w, recMeta, metaRecord{Initialized: c.initialized, RootCheck: c.rootCheck, Level: c.finalLevel}); err != nil {
 		return err
 	}
 	if err := writeAll(w, recAccount, c.accounts); err != nil {
@@ -523,7 +527,7 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 		if err := msgpack.Unmarshal(body, &m); err != nil {
 			return err
 		}
-		c.initialized, c.rootCheck = m.Initialized, m.RootCheck
+		c.initialized, c.rootCheck, c.finalLevel = m.Initialized, m.RootCheck, m.Level
 		return nil
 	case recAccount:
 		return loadInto(c.accounts, body, func(a *Account) string { return a.ID })
