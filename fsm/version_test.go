@@ -334,5 +334,3 @@ func mustEncode(t *testing.T, typ CommandType, body any) []byte {
 }
 
 func mustHash(f *FSM) [32]byte { h, _ := f.Hash(); return h }
-
-
