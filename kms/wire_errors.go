@@ -95,6 +95,8 @@ var wireErrors = []struct {
 	// fsm: snapshots (a restore forwarded to the leader).
 	{"BadSnapshot", fsm.ErrBadSnapshot},
 	{"NoSnapshotKey", fsm.ErrNoSnapshotKey},
+	// fsm: versions (version.go).
+	{"UnknownCommand", fsm.ErrUnknownCommand},
 
 	// store: the Raft node.
 	{"NotLeader", store.ErrNotLeader},
@@ -130,6 +132,7 @@ var wireErrors = []struct {
 	{"SnapshotTooLargeToForward", ErrSnapshotTooLargeToForward},
 	{"ClientKeyUnknown", ErrClientKeyUnknown},
 	{"InstanceCertUnavailable", ErrInstanceCertUnavailable},
+	{"Upgrading", ErrUpgrading},
 
 	// crypto: what a token answers for a blob that does not open.
 	{"InvalidCiphertext", kcrypto.ErrInvalidCiphertext},
