@@ -28,14 +28,14 @@ type HSMDomain struct {
 // short field names behind a one-byte format version; unknown fields are
 // ignored on decode, so fields may be added without breaking older nodes.
 type Meta struct {
-	ID          string `msgpack:"id"`
-	Region      string `msgpack:"rg,omitempty"`
-	Zone        string `msgpack:"z,omitempty"`
-	Version     string `msgpack:"v,omitempty"` // the build's version (kmsd --version)
+	ID      string `msgpack:"id"`
+	Region  string `msgpack:"rg,omitempty"`
+	Zone    string `msgpack:"z,omitempty"`
+	Version string `msgpack:"v,omitempty"` // the build's version (kmsd --version)
 	// Level is the build's log level (fsm.LogLevel): the highest level of
 	// replicated command and snapshot record it applies. 0 — a build from
 	// before levels — counts as BaseLevel (see LogLevel).
-	Level int `msgpack:"lv,omitempty"`
+	Level       int    `msgpack:"lv,omitempty"`
 	ClusterAddr string `msgpack:"ca,omitempty"` // Raft + internal RPC host:port
 	HTTPAddr    string `msgpack:"ha,omitempty"` // client API host:port
 
