@@ -378,6 +378,9 @@ func TestUpgrade_RollingFromAnEarlierBuildUnderLoad(t *testing.T) {
 			baseLevel = m.LogLevel
 			t.Logf("the base build advertises log level %d (version %q)", baseLevel, m.Version)
 		}
+		if i == 0 {
+			t.Logf("kmsctl operator members through %s, mid-upgrade:\n%s", n.ID, c.Ctl(n, "operator", "members").ok(t, nil).Stdout)
+		}
 		r := c.finalize(n)
 		if baseLevel < fsm.LogLevel {
 			if code := r.serviceError(t); code != "ServiceUnavailable.Upgrading" || !strings.Contains(r.Stderr, old.ID) {
