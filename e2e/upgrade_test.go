@@ -344,6 +344,9 @@ func TestUpgrade_RollingFromAnEarlierBuildUnderLoad(t *testing.T) {
 
 	load := startUpgradeLoad(t, c)
 	load.progress("load on the old cluster", 300)
+	// A snapshot the old build writes, for the new build to read at the end.
+	oldSnap := filepath.Join(t.TempDir(), "old-build.snap")
+	c.Ctl(c.Nodes[0], "operator", "snapshot", "save", oldSnap).ok(t, nil)
 
 	// Followers first, the leader last.
 	leader := c.Leader()
@@ -463,6 +466,9 @@ func TestUpgrade_RollingFromAnEarlierBuildUnderLoad(t *testing.T) {
 			}
 		}
 	}
+	// The new build reads the old build's snapshot.
+	r := kmsctl(t, nil, "operator", "snapshot", "verify", oldSnap, "--root-key-file", root).ok(t, nil)
+	t.Logf("the old build's snapshot, verified by the new build: %s", strings.TrimSpace(r.Stdout))
 	t.Logf("upgrade test took %s", time.Since(began).Round(time.Millisecond))
 }
 
