@@ -110,6 +110,9 @@ func (s *Service) gate(t fsm.CommandType) error {
 	if !ok {
 		return fmt.Errorf("%w: %d", fsm.ErrUnknownCommand, uint8(t))
 	}
+	if l <= fsm.BaseLevel {
+		return nil // the hot path: no allocation
+	}
 	return s.requireLevel(l, "this write ("+t.String()+")")
 }
 
