@@ -103,6 +103,10 @@ type SnapshotHeader struct {
 	Format    int    `msgpack:"format"`
 	LastIndex uint64 `msgpack:"index"`
 	RootCheck []byte `msgpack:"rootcheck"`
+	// NeedsLevel is the lowest log level that reads the snapshot completely
+	// (version.go): the highest level of its record types, and its
+	// finalized level. Computed when the records are read, never stored.
+	NeedsLevel int `msgpack:"-"`
 }
 
 // SnapshotInfo is what VerifySnapshot learned from a complete, intact
@@ -444,6 +448,7 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 
 	cat := newCatalogue()
 	sawMeta := false
+	hdr.NeedsLevel = BaseLevel
 	for {
 		var t [1]byte
 		if _, err := io.ReadFull(hr, t[:]); err != nil {
@@ -462,7 +467,9 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 		if t[0] == recMeta {
 			sawMeta = true
 		}
+		hdr.NeedsLevel = max(hdr.NeedsLevel, recordLevels[t[0]])
 	}
+	hdr.NeedsLevel = max(hdr.NeedsLevel, cat.finalLevel)
 	want := hr.h.Sum(nil)
 	got := make([]byte, snapshotSumSize)
 	if _, err := io.ReadFull(br, got); err != nil {

@@ -287,6 +287,9 @@ func TestSnapshot_LevelOneStateWritesOnlyLevelOneRecords(t *testing.T) {
 	if _, ok := meta["level"]; ok {
 		t.Errorf("meta record of a never-finalized catalogue has a level: %v", meta)
 	}
+	if info, err := h.f.VerifySnapshot(bytes.NewReader(snapshotBytes(t, h.f)), VerifyOptions{}); err != nil || info.NeedsLevel != BaseLevel {
+		t.Errorf("a level-1 snapshot needs level %d (%v)", info.NeedsLevel, err)
+	}
 
 	h.mustApply(CmdFinalizeLevel, FinalizeLevelCmd{Now: 5000, Level: 2})
 	h.mustApply(CmdFinalizeLevel, FinalizeLevelCmd{Now: 6000, Level: 1}) // lower: no change
@@ -305,6 +308,10 @@ func TestSnapshot_LevelOneStateWritesOnlyLevelOneRecords(t *testing.T) {
 	b, _ := msgpack.Marshal(meta)
 	if err := msgpack.Unmarshal(b, &old); err != nil || !old.Initialized {
 		t.Errorf("an older build's meta record type does not decode the new meta: %v %+v", err, old)
+	}
+	info, err := h.f.VerifySnapshot(bytes.NewReader(data), VerifyOptions{})
+	if err != nil || info.NeedsLevel != 2 {
+		t.Fatalf("a finalized snapshot needs level %d (%v), want 2", info.NeedsLevel, err)
 	}
 	g := newTestFSM()
 	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
