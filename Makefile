@@ -91,8 +91,9 @@ compose-up:
 compose-down:
 	RAFTKMS_VERSION=$(VERSION) $(COMPOSE) down -v --remove-orphans
 
-## test-deploy: build the image, run the Compose cluster, cut off a zone (docker; under 5 min)
+## test-deploy: build the images, run the Compose cluster, cut off and kill a zone under load, restore drill (docker; ~3 min)
 test-deploy: image image-hsm
+	$(GO) build -o .tmp/bin/zoneload ./e2e/zoneload
 	RAFTKMS_VERSION=$(VERSION) scripts/test-deploy.sh
 
 ## fuzz-short: run every fuzz target briefly (FUZZTIME each)
