@@ -60,7 +60,7 @@ reporting on stderr. A second init fails and changes nothing.`,
 	op.AddCommand(initCmd)
 	op.AddCommand(&cobra.Command{
 		Use:   "members",
-		Short: "List the cluster's nodes: Raft role, zone, addresses, voter, alive, HSM domains and their health",
+		Short: "List the cluster's nodes: Raft role, zone, addresses, voter, alive, version and log level, HSM domains and their health",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return operatorMembers(g, stdout) },
 	})
