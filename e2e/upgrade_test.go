@@ -147,17 +147,18 @@ func buildKmsdAt(t *testing.T, commit, version string) string {
 // CreateKey (one in sixteen), Encrypt under a random acknowledged key and
 // Decrypt of a random acknowledged ciphertext, through its node only.
 type upgradeLoad struct {
-	t      *testing.T
-	c      *testCluster
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	gates  map[string]*sync.Mutex // held while a worker's node is down
-	ok     atomic.Int64
-	retry  atomic.Int64
-	mu     sync.Mutex
-	keys   []ackedKey
-	blobs  []ackedBlob
-	failed []string
+	t        *testing.T
+	c        *testCluster
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+	gates    map[string]*sync.Mutex // held while a worker's node is down
+	ok       atomic.Int64
+	retry    atomic.Int64
+	mu       sync.Mutex
+	keys     []ackedKey
+	blobs    []ackedBlob
+	failed   []string
 	// retried names the 503s that were retried (within the bound).
 	retried []string
 }
@@ -181,6 +182,9 @@ func startUpgradeLoad(t *testing.T, c *testCluster) *upgradeLoad {
 		l.wg.Add(1)
 		go l.worker(n)
 	}
+	// A test that fails half-way stops its load too (without waiting: a
+	// drained worker stays parked on its gate).
+	t.Cleanup(func() { l.stopOnce.Do(func() { close(l.stop) }) })
 	return l
 }
 
@@ -299,8 +303,9 @@ func (l *upgradeLoad) progress(what string, more int64) {
 	})
 }
 
+// finish stops the workers and waits for them.
 func (l *upgradeLoad) finish() {
-	close(l.stop)
+	l.stopOnce.Do(func() { close(l.stop) })
 	l.wg.Wait()
 }
 
