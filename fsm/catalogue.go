@@ -27,6 +27,8 @@ type catalogue struct {
 	certs map[string]*Certificate
 	// finalLevel is the level CmdFinalizeLevel recorded (version.go).
 	finalLevel int
+	// consoleSessions holds the console's sessions by id (sessions.go).
+	consoleSessions map[string]*ConsoleSession
 }
 
 func newCatalogue() *catalogue {
@@ -45,6 +47,8 @@ func newCatalogue() *catalogue {
 		aap:        newAAPState(),
 		secrets:    map[string]*Secret{},
 		certs:      map[string]*Certificate{},
+
+		consoleSessions: map[string]*ConsoleSession{},
 	}
 }
 
@@ -70,6 +74,8 @@ func (c *catalogue) shallowCopy() *catalogue {
 		secrets:     copyMap(c.secrets),
 		certs:       copyMap(c.certs),
 		finalLevel:  c.finalLevel,
+
+		consoleSessions: copyMap(c.consoleSessions),
 	}
 	for k, v := range c.accounts {
 		n.accounts[k] = v

@@ -204,6 +204,12 @@ func (t CommandType) String() string {
 		return "TagCertificate"
 	case CmdFinalizeLevel:
 		return "FinalizeLevel"
+	case CmdCreateConsoleSession:
+		return "CreateConsoleSession"
+	case CmdTouchConsoleSession:
+		return "TouchConsoleSession"
+	case CmdDeleteConsoleSession:
+		return "DeleteConsoleSession"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }

@@ -259,6 +259,8 @@ func (f *FSM) dispatch(l *raft.Log, t CommandType, body []byte) any {
 	case CmdCreateCertificate, CmdUploadCertificate, CmdUpdateCertificateStatus,
 		CmdDeleteCertificate, CmdTagCertificate:
 		return f.cat.dispatchCertificate(l, t&^IgnoreUnknownFlag, body)
+	case CmdCreateConsoleSession, CmdTouchConsoleSession, CmdDeleteConsoleSession:
+		return f.cat.dispatchConsoleSession(l, t&^IgnoreUnknownFlag, body)
 	case CmdSetInstanceCA:
 		var c SetInstanceCACmd
 		mustDecode(t, l.Index, body, &c)

@@ -34,7 +34,8 @@ import (
 // Records appear by type (meta, accounts, access keys, instances, keys,
 // versions, aliases, import tokens, users, roles, HSM domains, then the
 // replay records of replay.go, the application access records of aap.go,
-// the instance CA and the secrets of secrets.go), each sorted by id, so two replicas with the same state
+// the instance CA, the secrets of secrets.go, the certificates and the console
+// sessions of sessions.go), each sorted by id, so two replicas with the same state
 // write the same bytes after the header. Key material inside is wrapped under
 // the root key: a snapshot is no more secret than the Raft log.
 const (
@@ -282,7 +283,10 @@ func (c *catalogue) writeRecords(w io.Writer) error {
 	if err := c.writeSecrets(w); err != nil {
 		return err
 	}
-	return c.writeCertificates(w)
+	if err := c.writeCertificates(w); err != nil {
+		return err
+	}
+	return c.writeConsoleSessions(w)
 }
 
 func (c *catalogue) hash() [32]byte {
@@ -577,6 +581,8 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 		return c.loadSecret(body)
 	case recCertificate:
 		return c.loadCertificate(body)
+	case recConsoleSession:
+		return c.loadConsoleSession(body)
 	}
 	if handled, err := c.replay.loadRecord(typ, body); handled {
 		return err

@@ -49,7 +49,9 @@ var commandLevels = map[CommandType]int{
 	CmdDeleteCertificate: 1, CmdTagCertificate: 1,
 	CmdTagResources: 1, CmdConnectInstance: 1, CmdBindInstanceVpcs: 1,
 
-	// Level 2: versions and upgrades (this file).
+	// Level 2: the console's sessions (sessions.go) and versions and
+	// upgrades (this file).
+	CmdCreateConsoleSession: 2, CmdTouchConsoleSession: 2, CmdDeleteConsoleSession: 2,
 	CmdFinalizeLevel: 2,
 }
 
@@ -64,6 +66,8 @@ var recordLevels = map[byte]int{
 	recReplayClock: 1, recSignedNonce: 1,
 	recNetworkRule: 1, recPermissionPolicy: 1, recAAP: 1, recClientKey: 1,
 	recInstanceCA: 1, recSecret: 1, recCertificate: 1,
+
+	recConsoleSession: 2,
 }
 
 // CommandLevel is the level that introduced command type t (the
@@ -106,7 +110,7 @@ func EntryLevel(entry []byte) (int, error) {
 // at least the given level (kmsctl operator upgrade finalize). From then on
 // the leader's reconciler adds no server that advertises a lower level: the
 // log may hold entries such a build would stop at.
-const CmdFinalizeLevel CommandType = 74
+const CmdFinalizeLevel CommandType = 75
 
 // FinalizeLevelCmd is CmdFinalizeLevel's body. Apply keeps the highest level
 // recorded: finalizing a lower or equal level changes nothing.

@@ -221,7 +221,7 @@ func TestEntryLevel_SignedWriteTakesItsInnerCommandsLevel(t *testing.T) {
 			t.Errorf("%s: EntryLevel = %d, %v; want %d", tc.name, got, err, tc.want)
 		}
 	}
-	if _, err := EntryLevel([]byte{200}); !errors.Is(err, ErrUnknownCommand) {
+	if _, err := EntryLevel([]byte{127}); !errors.Is(err, ErrUnknownCommand) {
 		t.Errorf("unknown type: %v", err)
 	}
 }

@@ -77,6 +77,9 @@ var wireErrors = []struct {
 	{"ResourceInUse", fsm.ErrResourceInUse},
 	{"AAPLimitExceeded", fsm.ErrAAPLimitExceeded},
 	{"InstanceCAExists", fsm.ErrInstanceCAExists},
+	// fsm: console sessions (sessions.go).
+	{"ConsoleSessionNotFound", fsm.ErrConsoleSessionNotFound},
+	{"ConsoleSessionLimit", fsm.ErrConsoleSessionLimit},
 	// fsm: secrets (secrets.go).
 	{"SecretNotFound", fsm.ErrSecretNotFound},
 	{"SecretExists", fsm.ErrSecretExists},
@@ -133,6 +136,8 @@ var wireErrors = []struct {
 	{"ClientKeyUnknown", ErrClientKeyUnknown},
 	{"InstanceCertUnavailable", ErrInstanceCertUnavailable},
 	{"Upgrading", ErrUpgrading},
+	{"ConsoleSecret", ErrConsoleSecret},
+	{"ConsoleSession", ErrConsoleSession},
 
 	// crypto: what a token answers for a blob that does not open.
 	{"InvalidCiphertext", kcrypto.ErrInvalidCiphertext},

@@ -54,7 +54,10 @@ type Config struct {
 	FastGossip        bool
 	DeadServerTimeout time.Duration
 	MaxStaleness      time.Duration
-	SnapshotThreshold uint64
+	// ConsoleIdleTimeout ends a browser console session unused for this
+	// long (default kms.DefaultConsoleIdleTimeout).
+	ConsoleIdleTimeout time.Duration
+	SnapshotThreshold  uint64
 	// SchedulerInterval is how often the leader looks for due rotations,
 	// deletions and expiries (default 1 s).
 	SchedulerInterval time.Duration
@@ -291,7 +294,7 @@ func Start(cfg Config) (_ *Node, err error) {
 	apiCfg := api.Config{
 		NodeID: cfg.NodeID, Service: n.svc, Raft: n.store, Members: members,
 		Logger: logger, Registry: reg, Gatherer: reg, DataDir: cfg.DataDir,
-		NonceCacheEntries: cfg.HTTPLimits.NonceCacheEntries,
+		NonceCacheEntries: cfg.HTTPLimits.NonceCacheEntries, ConsoleIdleTimeout: cfg.ConsoleIdleTimeout,
 	}
 	if n.audit != nil {
 		apiCfg.Audit = n.audit
