@@ -394,9 +394,11 @@ func operatorMembers(g *globals, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(map[string]any{
-		"Leader": m["Leader"], "AskedNode": m["NodeId"], "Members": m["Members"], "Upgrade": m["Upgrade"],
-	}, "", "  ")
+	out := map[string]any{"Leader": m["Leader"], "AskedNode": m["NodeId"], "Members": m["Members"]}
+	if up, ok := m["Upgrade"]; ok {
+		out["Upgrade"] = up // absent from builds before log levels
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
 	fmt.Fprintln(stdout, string(b))
 	return nil
 }
