@@ -60,7 +60,7 @@ func (c *Cluster) RunReconciler(ctx context.Context, r Raft, rc ReconcileConfig)
 		} else if rec.leading {
 			rec.leading = false
 			clear(rec.missingSince)
-			clear(rec.check.refused)
+			rec.check.resetBackoff()
 		}
 		select {
 		case <-ctx.Done():
