@@ -351,3 +351,20 @@ func TestConsole_InstanceListenerDoesNotServeIt(t *testing.T) {
 	// The API listener does.
 	newConsoleBrowser(t, tn.Endpoint()).request(http.MethodGet, "/console/", "", nil, nil).want(t, 200, "")
 }
+
+// Over TLS the cookie is Secure, and the origin compared is https://.
+func TestConsole_OverTLSTheCookieIsSecure(t *testing.T) {
+	tn := startNode(t)
+	srv := httptest.NewTLSServer(api.New(api.Config{NodeID: "tls", Service: tn.Service(), Raft: tn.Store(), DataDir: t.TempDir()}))
+	t.Cleanup(srv.Close)
+	b := newConsoleBrowser(t, srv.URL)
+	b.hc = srv.Client()
+	a := b.signIn(tn.Creds.AccessKeyID, tn.Creds.AccessKeySecret, "").want(t, 200, "")
+	if raw := a.Header.Get("Set-Cookie"); !strings.Contains(raw, "; Secure") || !b.cookie.Secure {
+		t.Fatalf("cookie over TLS: %q", raw)
+	}
+	b.action("ListKeys", nil).want(t, 200, "")
+	// The same host over plain http is another origin.
+	b.request(http.MethodPost, "/console/api/action/ListKeys", "application/json", []byte(`{}`),
+		map[string]string{"Origin": strings.Replace(srv.URL, "https://", "http://", 1)}).want(t, 403, "Forbidden.CsrfToken")
+}

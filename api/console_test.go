@@ -43,6 +43,14 @@ func TestConsole_SignInAsRootGivesTheSessionObject(t *testing.T) {
 	if strings.Contains(string(b.session().Body), tn.Creds.AccessKeySecret) {
 		t.Fatal("the session answer carries the secret")
 	}
+	// Signing in again from the same browser ends the session it had.
+	old := b.cookie
+	b.mustSignIn(tn.Creds.AccessKeyID, tn.Creds.AccessKeySecret, "")
+	if n := len(tn.FSM().ConsoleSessions()); n != 1 {
+		t.Fatalf("%d sessions after signing in again, want 1", n)
+	}
+	b.cookie = old
+	b.session().want(t, 401, "ConsoleSession.Expired")
 }
 
 func TestConsole_SessionCookieAttributes(t *testing.T) {
@@ -258,4 +266,18 @@ func TestConsole_SignOutEndsTheSession(t *testing.T) {
 	b.session().want(t, 401, "ConsoleSession.Expired")
 	b.cookie = kept
 	b.action("ListKeys", nil).want(t, 401, "ConsoleSession.Expired")
+}
+
+func TestConsole_OpenSessionsPerAccountAreLimited(t *testing.T) {
+	tn := startNode(t)
+	first := newConsoleBrowser(t, tn.Endpoint())
+	first.mustSignIn(tn.Creds.AccessKeyID, tn.Creds.AccessKeySecret, "")
+	for range 99 {
+		newConsoleBrowser(t, tn.Endpoint()).mustSignIn(tn.Creds.AccessKeyID, tn.Creds.AccessKeySecret, "")
+	}
+	b := newConsoleBrowser(t, tn.Endpoint())
+	b.signIn(tn.Creds.AccessKeyID, tn.Creds.AccessKeySecret, "").want(t, 400, "Rejected.LimitExceeded")
+	// A sign-out makes room.
+	first.signOut().want(t, 200, "")
+	b.mustSignIn(tn.Creds.AccessKeyID, tn.Creds.AccessKeySecret, "")
 }

@@ -131,6 +131,7 @@ var errorTable = []struct {
 	{kms.ErrSnapshotTooLargeToForward, apiError{413, "RequestEntityTooLarge"}},
 	{kms.ErrHSMUnavailable, apiError{503, "ServiceUnavailable.HSM"}},
 	{kms.ErrStale, apiError{503, "ServiceUnavailable.Stale"}},
+	{kms.ErrUpgrading, apiError{503, "ServiceUnavailable.Upgrading"}},
 	{kms.ErrIndexNotReached, apiError{503, "ServiceUnavailable.IndexNotReached"}},
 	{store.ErrUnknownOutcome, apiError{503, "ServiceUnavailable.OutcomeUnknown"}},
 	{store.ErrNoLeader, apiError{503, "ServiceUnavailableTemporary"}},

@@ -26,9 +26,9 @@ import (
 // the headers alone — the session cookie, and for every state-changing
 // request the CSRF token and the Origin — before one byte of the body is
 // read; the core then authorizes it exactly as a signed request (RAM
-// policies, key policies). The contract is /work/notes/console-contract.md
-// (docs/API.md "Console"); the security design is docs/SECURITY.md
-// "Console".
+// policies, key policies). The endpoints and their answers are in
+// docs/API.md ("Console"); the security design in docs/SECURITY.md
+// ("Console").
 //
 // The console's static files are served outside the pipeline (like
 // /v1/health): they are public, carry no identity and are not audited.
@@ -245,7 +245,6 @@ func (f consoleFace) authenticate(c *call) error {
 	}
 	ck, err := c.r.Cookie(consoleCookieName)
 	if err != nil {
-		st.clearCookie = false
 		return fmt.Errorf("%w (no session cookie)", kms.ErrConsoleSession)
 	}
 	id, err := kms.ParseConsoleCookie(ck.Value)
@@ -435,6 +434,16 @@ func (f consoleFace) signIn(c *call) (any, error) {
 		return nil, err
 	}
 	f.signIns.succeeded(akid)
+	if ck, err := c.r.Cookie(consoleCookieName); err == nil {
+		// The browser's previous session, replaced by this one: ended now
+		// rather than left to idle out (it would count against the
+		// account's limit meanwhile). Only its holder could send it.
+		if old, err := kms.ParseConsoleCookie(ck.Value); err == nil {
+			if _, err := f.s.cfg.Service.DeleteConsoleSession(c.ctx, old); err != nil {
+				f.s.log.Debug("previous console session not ended; it idles out", "error", err)
+			}
+		}
+	}
 	st.session, st.sessionID = res.Session, ""
 	c.caller, c.authenticated = res.Caller, true
 	c.caller.SourceIP = ip

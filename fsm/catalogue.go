@@ -25,6 +25,8 @@ type catalogue struct {
 	secrets     map[string]*Secret // by secretKey(account, name) (secrets.go)
 	// certs holds the certificates by id (certificates.go).
 	certs map[string]*Certificate
+	// finalLevel is the level CmdFinalizeLevel recorded (version.go).
+	finalLevel int
 	// consoleSessions holds the console's sessions by id (sessions.go).
 	consoleSessions map[string]*ConsoleSession
 }
@@ -71,6 +73,7 @@ func (c *catalogue) shallowCopy() *catalogue {
 		instanceCA:  c.instanceCA,
 		secrets:     copyMap(c.secrets),
 		certs:       copyMap(c.certs),
+		finalLevel:  c.finalLevel,
 
 		consoleSessions: copyMap(c.consoleSessions),
 	}

@@ -104,6 +104,10 @@ type SnapshotHeader struct {
 	Format    int    `msgpack:"format"`
 	LastIndex uint64 `msgpack:"index"`
 	RootCheck []byte `msgpack:"rootcheck"`
+	// NeedsLevel is the lowest log level that reads the snapshot completely
+	// (version.go): the highest level of its record types, and its
+	// finalized level. Computed when the records are read, never stored.
+	NeedsLevel int `msgpack:"-"`
 }
 
 // SnapshotInfo is what VerifySnapshot learned from a complete, intact
@@ -131,6 +135,10 @@ func (i SnapshotInfo) Authenticated() bool { return i.Format == snapshotFormat }
 type metaRecord struct {
 	Initialized bool   `msgpack:"init"`
 	RootCheck   []byte `msgpack:"rootcheck"`
+	// Level is the finalized level (version.go), omitted while 0 so a
+	// catalogue that never finalized persists to the bytes older builds
+	// wrote. Older builds ignore the field (msgpack skips unknown keys).
+	Level int `msgpack:"level,omitempty"`
 }
 
 type snapshot struct {
@@ -230,7 +238,7 @@ func writeAll[T any](w io.Writer, typ byte, m map[string]*T) error {
 }
 
 func (c *catalogue) writeRecords(w io.Writer) error {
-	if err := writeRecord(w, recMeta, metaRecord{Initialized: c.initialized, RootCheck: c.rootCheck}); err != nil {
+	if err := writeRecord(w, recMeta, metaRecord{Initialized: c.initialized, RootCheck: c.rootCheck, Level: c.finalLevel}); err != nil {
 		return err
 	}
 	if err := writeAll(w, recAccount, c.accounts); err != nil {
@@ -444,6 +452,7 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 
 	cat := newCatalogue()
 	sawMeta := false
+	hdr.NeedsLevel = BaseLevel
 	for {
 		var t [1]byte
 		if _, err := io.ReadFull(hr, t[:]); err != nil {
@@ -462,7 +471,9 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 		if t[0] == recMeta {
 			sawMeta = true
 		}
+		hdr.NeedsLevel = max(hdr.NeedsLevel, recordLevels[t[0]])
 	}
+	hdr.NeedsLevel = max(hdr.NeedsLevel, cat.finalLevel)
 	want := hr.h.Sum(nil)
 	got := make([]byte, snapshotSumSize)
 	if _, err := io.ReadFull(br, got); err != nil {
@@ -527,7 +538,7 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 		if err := msgpack.Unmarshal(body, &m); err != nil {
 			return err
 		}
-		c.initialized, c.rootCheck = m.Initialized, m.RootCheck
+		c.initialized, c.rootCheck, c.finalLevel = m.Initialized, m.RootCheck, m.Level
 		return nil
 	case recAccount:
 		return loadInto(c.accounts, body, func(a *Account) string { return a.ID })

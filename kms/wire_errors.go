@@ -98,6 +98,8 @@ var wireErrors = []struct {
 	// fsm: snapshots (a restore forwarded to the leader).
 	{"BadSnapshot", fsm.ErrBadSnapshot},
 	{"NoSnapshotKey", fsm.ErrNoSnapshotKey},
+	// fsm: versions (version.go).
+	{"UnknownCommand", fsm.ErrUnknownCommand},
 
 	// store: the Raft node.
 	{"NotLeader", store.ErrNotLeader},
@@ -133,6 +135,7 @@ var wireErrors = []struct {
 	{"SnapshotTooLargeToForward", ErrSnapshotTooLargeToForward},
 	{"ClientKeyUnknown", ErrClientKeyUnknown},
 	{"InstanceCertUnavailable", ErrInstanceCertUnavailable},
+	{"Upgrading", ErrUpgrading},
 	{"ConsoleSecret", ErrConsoleSecret},
 	{"ConsoleSession", ErrConsoleSession},
 

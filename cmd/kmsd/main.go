@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/raftkms/raftkms/api"
+	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/internal/node"
 	"github.com/raftkms/raftkms/kms"
 )
@@ -258,7 +259,9 @@ func main() {
 		os.Exit(0)
 	}
 	if err == errShowVersion {
-		fmt.Println("kmsd", version)
+		// The log level says which builds it can replace and be replaced
+		// by in a rolling upgrade (docs/OPERATIONS.md).
+		fmt.Printf("kmsd %s (log level %d)\n", version, fsm.LogLevel)
 		os.Exit(0)
 	}
 	if err != nil {
