@@ -975,9 +975,7 @@ func TestConsole_Browser(t *testing.T) {
 		}
 		cross := "acs:ram::1234567890123456:user/bob"
 		b.fill("#ck-cross", cross)
-		if q := b.text("#ck-quota"); !strings.Contains(q, "adds 1") || !strings.Contains(q, "left") {
-			t.Fatalf("the access quota line reads %q", q)
-		}
+		b.waitText("#ck-quota", "0 of 10 used by its keys; this key adds 1, which leaves 9")
 		b.shootAt("create-key-custom-policy", "#ck-advanced")
 		id := submitPanel()
 		var pol struct{ Policy string }
@@ -1009,6 +1007,12 @@ func TestConsole_Browser(t *testing.T) {
 		if got := b.waitText("#kd-policy", cross); !strings.Contains(got, alice) {
 			t.Fatalf("the policy view shows %s", got)
 		}
+		// The next key's panel counts the unit this key uses.
+		openPanel(swInst)
+		b.click("#ck-advanced summary")
+		b.choose("#ck-policy-custom", "on")
+		b.waitText("#ck-quota", "1 of 10 used by its keys; this key adds 0, which leaves 9")
+		b.closePanels()
 	})
 
 	step(t, "ScheduleAndCancelDeletion", func(t *testing.T) {

@@ -869,14 +869,28 @@ async function openCreateKey(inst) {
     };
     const cross = h('textarea', { id: 'ck-cross', rows: 3, placeholder: `acs:ram::<userId>:user/<name>\nacs:ram::<userId>:role/<name>` });
     const quota = h('p', { id: 'ck-quota', class: 'hint', 'data-testid': 'access-quota' });
+    // The quota used: the instance's own count when the service reports
+    // one, else the sum over the instance's keys of the distinct principals
+    // of other accounts their policies allow (how the service counts).
+    let used = inst.AccessUsed ?? null;
+    const total = Number(inst.AccessQuota ?? ACCESS_QUOTA);
     const updateQuota = () => {
-      const n = new Set(cross.value.split('\n').map((s) => s.trim()).filter(Boolean)).size;
-      const used = Number(inst.AccessUsed ?? inst.AccessManagementQuotaUsed ?? 0);
-      const total = Number(inst.AccessNum ?? inst.AccessManagementQuota ?? ACCESS_QUOTA);
-      quota.textContent = `Access management quota of ${inst.KmsInstanceId}: ${used} used by other keys, this key adds ${n}, ${Math.max(0, total - used - n)} of ${total} left. Each principal of another account counts once.`;
+      const n = new Set(cross.value.split('\n').map((s) => s.trim()).filter((s) => s && !s.startsWith(`acs:ram::${acct}:`))).size;
+      if (used === null) {
+        quota.textContent = `Access management quota of ${inst.KmsInstanceId}: counting what the instance's keys use…`;
+        return;
+      }
+      const left = total - used - n;
+      quota.textContent = `Access management quota of ${inst.KmsInstanceId}: ${used} of ${total} used by its keys; this key adds ${n}, which leaves ${Math.max(0, left)}. Each principal of another account counts once per key.`;
+      quota.classList.toggle('field-error', left < 0);
     };
     cross.addEventListener('input', updateQuota);
     updateQuota();
+    if (used === null) {
+      countAccessUsed(inst.KmsInstanceId).then((u) => { used = u; updateQuota(); }).catch(() => {
+        quota.textContent = `Access management quota of ${inst.KmsInstanceId}: ${total} principals of other accounts in all; what its keys use could not be read.`;
+      });
+    }
     policyBox.replaceChildren();
     append(policyBox, [
       errs.length ? errorBanner(errs[0]) : null,
@@ -995,6 +1009,37 @@ async function openCreateKey(inst) {
     }
   });
   sync();
+}
+
+// crossAccountPrincipals counts the distinct principals of other accounts
+// that a policy document allows (kms.CrossAccountPrincipals).
+function crossAccountPrincipals(doc, owner) {
+  let p;
+  try { p = JSON.parse(doc); } catch { return 0; }
+  const seen = new Set();
+  for (const st of arr(p && p.Statement)) {
+    if (!st || st.Effect !== 'Allow') continue;
+    const ram = st.Principal && st.Principal.RAM;
+    for (const pr of arr(ram)) {
+      if (typeof pr !== 'string' || !pr.startsWith('acs:ram::')) continue;
+      const acct = pr.slice('acs:ram::'.length).split(':')[0];
+      if (acct !== owner && acct !== '*') seen.add(pr);
+    }
+  }
+  return seen.size;
+}
+
+async function countAccessUsed(instanceId) {
+  const owner = state.session.Identity.AccountId;
+  const keys = await listAll('ListKeys', { Filters: JSON.stringify([{ Key: 'DKMSInstanceId', Values: [instanceId] }]) },
+    (r) => arr(r.Keys && r.Keys.Key));
+  let used = 0;
+  for (let i = 0; i < keys.length; i += 10) {
+    const batch = await Promise.all(keys.slice(i, i + 10).map((k) => api('GetKeyPolicy', { KeyId: k.KeyId, PolicyName: 'default' })
+      .then((r) => crossAccountPrincipals(r.Policy || '', owner))));
+    used += batch.reduce((a, b) => a + b, 0);
+  }
+  return used;
 }
 
 // ---------- Key details ----------
