@@ -34,7 +34,7 @@ cluster-stop:
 test: build test-race test-unit test-upgrade fuzz-short test-jepsen
 
 # Core packages under the race detector.
-RACE_PKGS := ./crypto/... ./fsm/... ./store/... ./transport/... ./cluster/... ./kms/... ./api/... ./signature/... ./client/... ./internal/... ./hsm/... ./audit/...
+RACE_PKGS := ./crypto/... ./fsm/... ./store/... ./transport/... ./cluster/... ./kms/... ./api/... ./signature/... ./client/... ./internal/... ./hsm/... ./audit/... ./console/...
 
 test-race:
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
