@@ -628,6 +628,7 @@ function checkOrigin(prefix) {
 
 function openPanel(id, title, content, onOk) {
   closePanel();
+  state.panelOpener = document.activeElement;
   const banner = h('div', { class: 'banner error', id: `${id}-banner`, role: 'alert', hidden: true, 'data-testid': 'panel-banner' });
   const ok = h('button', { type: 'submit', class: 'primary', id: `${id}-ok`, 'data-testid': `${id}-ok` }, 'OK');
   const form = h('form', { class: 'panel-body', novalidate: true }, banner, content,
@@ -641,7 +642,16 @@ function openPanel(id, title, content, onOk) {
   const panel = h('section', { class: 'panel', id, role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': `${id}-title`, 'data-testid': id },
     h('header', null, h('h2', { id: `${id}-title`, text: title }), button('×', closePanel, { class: 'close', 'aria-label': 'Close' })), form);
   const overlay = h('div', { class: 'overlay', id: 'overlay' }, panel);
-  overlay.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') closePanel(); });
+  overlay.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape') { closePanel(); return; }
+    if (ev.key !== 'Tab') return;
+    // Keep Tab inside the dialog.
+    const f = [...panel.querySelectorAll('button, input, select, textarea, summary, a[href]')].filter((e) => !e.disabled && e.offsetParent !== null);
+    if (!f.length) return;
+    const first = f[0], last = f[f.length - 1];
+    if (ev.shiftKey && document.activeElement === first) { ev.preventDefault(); last.focus(); }
+    else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
+  });
   document.body.append(overlay);
   const first = panel.querySelector('input, select, textarea');
   if (first) first.focus();
@@ -650,7 +660,12 @@ function openPanel(id, title, content, onOk) {
 
 function closePanel() {
   const o = $('#overlay');
-  if (o) o.remove();
+  if (!o) return;
+  o.remove();
+  // Focus goes back to what opened the panel, when it is still there.
+  const opener = state.panelOpener;
+  state.panelOpener = null;
+  if (opener && opener.isConnected && opener.focus) opener.focus();
 }
 
 // showServerError puts a refusal next to the field it concerns, else in
