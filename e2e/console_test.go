@@ -123,7 +123,7 @@ func startConsoleCluster(t *testing.T) *consoleCluster {
 		}
 		args := []string{"--node-id", p.id, "--data-dir", filepath.Join(dir, "data-"+p.id), "--root-key-file", rootKey,
 			"--zone", zones[i], "--region", region, "--http-addr", p.http, "--cluster-addr", p.cluster, "--gossip-addr", p.gossip,
-			"--raft-timeout", "300ms", "--fast-gossip", "--bootstrap-expect", "3", "--join", strings.Join(join, ","),
+			"--fast-gossip", "--bootstrap-expect", "3", "--join", strings.Join(join, ","),
 			"--tls-cert-file", crt, "--tls-key-file", key,
 			"--cluster-ca-file", c.pki.caFile, "--cluster-cert-file", crt, "--cluster-key-file", key, "--gossip-key-file", gossipKey}
 		if i < 2 {
