@@ -602,10 +602,12 @@ function stateBadge(s) { return h('span', { class: `badge state-${String(s || ''
 
 // materialSource is the Key Material Source choice with its acknowledgement.
 function materialSource(prefix) {
-  const ack = h('div', { class: 'ack', id: `${prefix}-external-ack-wrap`, hidden: true },
+  // The acknowledgement is always shown (and required only for External), so
+  // it can be ticked before or after the choice.
+  const ack = h('div', { class: 'ack', id: `${prefix}-external-ack-wrap` },
     checkbox(`${prefix}-external-ack`, 'I understand the implications of using the external key materials', false),
-    h('p', { class: 'hint', text: 'With external material you keep the only lasting copy: if it expires or is deleted, data encrypted under the key cannot be decrypted until you import the same material again.' }));
-  const onChange = () => { ack.hidden = !$(`#${prefix}-origin-external`).checked; };
+    h('p', { class: 'hint', text: 'Required for External: you keep the only lasting copy of the material; if it expires or is deleted, data encrypted under the key cannot be decrypted until you import the same material again.' }));
+  const onChange = () => { ack.classList.toggle('active', $(`#${prefix}-origin-external`).checked); };
   return h('fieldset', { class: 'field' },
     h('legend', { text: 'Key Material Source' }),
     radio(`${prefix}-origin`, `${prefix}-origin-kms`, 'Aliyun_KMS', 'Key Management Service', true, { change: onChange }),
@@ -820,7 +822,7 @@ async function openCreateKey(inst) {
     h('div', { class: 'field' }, h('label', { class: 'choice', for: 'ck-rotation' }, rotation, ' Automatic Rotation'),
       h('p', { class: 'hint', id: 'ck-rotation-hint', text: 'Rotates the key to a new version on the period below.' }),
       h('p', { class: 'field-error', id: 'ck-rotation-error', role: 'alert', hidden: true })),
-    field('Rotation Period (days)', rotationDays, { hint: '7 to 365 days.', errorId: 'ck-rotation-days-error' }));
+    field('Rotation Period', rotationDays, { hint: 'In days, from 7 to 365.', errorId: 'ck-rotation-days-error' }));
 
   const sync = () => {
     const asym = $('#ck-type-asymmetric').checked;
@@ -1130,7 +1132,7 @@ async function pageKey(keyId) {
       dl([['Automatic Rotation', k.AutomaticRotation, 'kd-rotation-state'], ['Rotation Period', secs ? `${Math.round(secs / 86400)} days` : ''],
         ['Last rotation', k.LastRotationDate], ['Next rotation', k.NextRotationDate]]),
       h('div', { class: 'field' }, h('label', { class: 'choice', for: 'kd-rotation' }, on, ' Automatic Rotation')),
-      field('Rotation Period (days)', days, { hint: '7 to 365 days.' }),
+      field('Rotation Period', days, { hint: 'In days, from 7 to 365.' }),
       button('Save rotation policy', act(async () => {
         const m = on.checked ? rules.intIn(days.value, 7, 365, 'The rotation period') : '';
         setFieldError('kd-rotation-days-error', m);
