@@ -1325,6 +1325,18 @@ func TestConsole_Browser(t *testing.T) {
 		})
 		b.go_("#/accounts")
 		b.waitText("#users-table", "reader")
+		// A role the account root may assume, made and given a policy here.
+		b.fill(b.fieldByLabel("#create-role-form", "New role name"), "auditor")
+		b.click("#create-role")
+		b.waitText("#roles-table", "auditor")
+		b.choose("#role-pol-auditor", "AliyunKMSReadOnlyAccess")
+		b.click("#role-attach-auditor")
+		b.waitText("#toast", "attached to role auditor")
+		var role struct{ Role struct{ Arn string } }
+		apiCall(t, root, "GetRole", map[string]string{"RoleName": "auditor"}, &role)
+		if !strings.HasSuffix(role.Role.Arn, ":role/auditor") {
+			t.Fatalf("GetRole answers %+v", role)
+		}
 		b.screenshot("accounts")
 	})
 
@@ -1381,6 +1393,26 @@ func TestConsole_Browser(t *testing.T) {
 		if got := b.text("main [data-testid=error-banner]"); !strings.Contains(got, "Forbidden") {
 			t.Fatalf("the cluster page shows %q to a read-only user", got)
 		}
+		b.signOut()
+	})
+
+	step(t, "STSSignIn", func(t *testing.T) {
+		b.t = t
+		var sts struct{ Credentials struct{ AccessKeyId, AccessKeySecret, SecurityToken string } }
+		apiCall(t, root, "AssumeRole", map[string]string{"RoleArn": fmt.Sprintf("acs:ram::%s:role/auditor", c.creds.AccountId),
+			"RoleSessionName": "console-review"}, &sts)
+		b.go_("")
+		b.waitVisible("#signin-form")
+		b.fill("#signin-akid", sts.Credentials.AccessKeyId)
+		b.fill("#signin-secret", sts.Credentials.AccessKeySecret)
+		b.setText(b.fieldByLabel("#signin-form", "SecurityToken (optional)"), sts.Credentials.SecurityToken)
+		b.click("#signin-submit")
+		b.waitVisible("#keys-table")
+		if id := b.text("#identity"); !strings.Contains(id, "role") || !strings.Contains(id, "temporary") {
+			t.Fatalf("signed in with STS credentials, the top bar shows %q", id)
+		}
+		showKeys(swInst)
+		b.waitText("#keys-table", "so/aliyun_aes_256")
 		b.signOut()
 	})
 

@@ -1678,8 +1678,14 @@ async function pageAccounts() {
         }
         toast(`User ${n} created.`); reload();
       }), { id: 'create-user', class: 'primary' }))),
-    card('RAM roles', or(roles, (r) => listTable(['Role name', 'ARN', 'Created', ''], arr(r.Roles && r.Roles.Role).map((x) => row([x.RoleName, h('span', { class: 'mono', text: x.Arn || '' }), x.CreateDate || '',
-      button('Delete', act(async () => { await api('DeleteRole', { RoleName: x.RoleName }); toast(`Role ${x.RoleName} deleted.`); reload(); }), { class: 'link', 'aria-label': `Delete role ${x.RoleName}` })], { 'data-role': x.RoleName })), { id: 'roles-table' })),
+    card('RAM roles', or(roles, (r) => listTable(['Role name', 'ARN', 'Created', ''], arr(r.Roles && r.Roles.Role).map((x) => {
+      const pol = select(`role-pol-${x.RoleName}`, policies, policies[1], { 'aria-label': `System policy for role ${x.RoleName}` });
+      return row([x.RoleName, h('span', { class: 'mono', text: x.Arn || '' }), x.CreateDate || '', h('div', { class: 'row-actions' },
+        pol,
+        button('Attach', act(async () => { await api('AttachPolicyToRole', { PolicyType: 'System', PolicyName: pol.value, RoleName: x.RoleName }); toast(`${pol.value} attached to role ${x.RoleName}.`); }), { class: 'link', id: `role-attach-${x.RoleName}` }),
+        button('Detach', act(async () => { await api('DetachPolicyFromRole', { PolicyType: 'System', PolicyName: pol.value, RoleName: x.RoleName }); toast(`${pol.value} detached from role ${x.RoleName}.`); }), { class: 'link' }),
+        button('Delete', act(async () => { await api('DeleteRole', { RoleName: x.RoleName }); toast(`Role ${x.RoleName} deleted.`); reload(); }), { class: 'link', 'aria-label': `Delete role ${x.RoleName}` }))], { 'data-role': x.RoleName });
+    }), { id: 'roles-table' })),
     h('form', { class: 'inline', id: 'create-role-form', on: { submit: (ev) => { ev.preventDefault(); $('#create-role').click(); } } },
       field('New role name', input('new-role-name')),
       field('Trusted account (who may assume it)', input('new-role-trust', { value: acct })),
