@@ -211,14 +211,15 @@ type sentRequest struct {
 }
 
 type consoleBrowser struct {
-	t       *testing.T
-	ctx     context.Context
-	base    string // https://host:port/console/
-	shots   string
-	mu      sync.Mutex
-	sent    []sentRequest
-	dialogs []string
-	errors  []string
+	t         *testing.T
+	ctx       context.Context
+	base      string // https://host:port/console/
+	shots     string
+	downloads string // where the browser saves downloads
+	mu        sync.Mutex
+	sent      []sentRequest
+	dialogs   []string
+	errors    []string
 }
 
 func newConsoleBrowser(t *testing.T, c *consoleCluster) *consoleBrowser {
@@ -270,6 +271,11 @@ func newConsoleBrowser(t *testing.T, c *consoleCluster) *consoleBrowser {
 		t.Fatal(err)
 	}
 	b.do(chromedp.EmulateViewport(1280, 800))
+	b.downloads = t.TempDir()
+	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: b.downloads}); err != nil {
+		t.Fatal(err)
+	}
 	return b
 }
 
@@ -1226,6 +1232,34 @@ func TestConsole_Browser(t *testing.T) {
 		if !strings.Contains(aap.Policies, "app-keys") {
 			t.Fatalf("the AAP made on the page names %q", aap.Policies)
 		}
+		// A client key: the file the instance SDK reads, saved by the page.
+		b.click("#aap-client-key-app")
+		b.waitVisible("#create-client-key-panel")
+		b.fill(b.fieldByLabel("#create-client-key-panel", "Password"), "short")
+		b.click("#create-client-key-panel-ok")
+		b.waitText("#ck-password-error", "8 to 64")
+		b.fill("#ck-password", "Console-pass-1")
+		b.click("#create-client-key-panel-ok")
+		b.waitText("#client-keys-table", "KAAP.")
+		var cks struct {
+			ClientKeys []struct{ ClientKeyId, AapName string }
+		}
+		apiCall(t, root, "ListClientKeys", map[string]string{"AapName": "app"}, &cks)
+		if len(cks.ClientKeys) != 1 {
+			t.Fatalf("ListClientKeys: %+v", cks)
+		}
+		file := filepath.Join(b.downloads, "clientKey_"+cks.ClientKeys[0].ClientKeyId+".json")
+		eventually(t, 20*time.Second, "the client key file", func() error {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			var ck struct{ KeyId, PrivateKeyData string }
+			if err := json.Unmarshal(raw, &ck); err != nil || ck.KeyId != cks.ClientKeys[0].ClientKeyId || len(ck.PrivateKeyData) < 100 {
+				return fmt.Errorf("%s: %v %.60s", file, err, raw)
+			}
+			return nil
+		})
 		b.screenshot("access-points")
 	})
 
@@ -1292,6 +1326,17 @@ func TestConsole_Browser(t *testing.T) {
 			t.Fatalf("the hardware instance's row: %q", row)
 		}
 		b.screenshot("instances")
+		// Bind the hardware instance to the network rule made earlier.
+		b.click(fmt.Sprintf("#inst-network-%s", c.hwInst))
+		b.waitVisible("#connect-instance-panel")
+		b.choose(b.fieldByLabel("#connect-instance-panel", "Network rule (VpcId)"), "office")
+		b.click("#connect-instance-panel-ok")
+		b.waitText(fmt.Sprintf(`#instances-table tr[data-instance=%q]`, c.hwInst), "office")
+		var gi struct{ KmsInstance struct{ VpcId string } }
+		apiCall(t, root, "GetKmsInstance", map[string]string{"KmsInstanceId": c.hwInst}, &gi)
+		if gi.KmsInstance.VpcId != "office" {
+			t.Fatalf("GetKmsInstance VpcId %q after binding on the page", gi.KmsInstance.VpcId)
+		}
 		b.go_("#/cluster")
 		b.waitVisible("#members-table")
 		for _, p := range c.nodes {
@@ -1305,11 +1350,7 @@ func TestConsole_Browser(t *testing.T) {
 		}
 		b.screenshot("cluster")
 		// The snapshot download: a form POST carrying the CSRF token.
-		dl := t.TempDir()
-		if _, err := chromedp.CallBrowser(b.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dl}); err != nil {
-			t.Fatal(err)
-		}
+		dl := b.downloads
 		b.click("#snapshot-download")
 		eventually(t, 30*time.Second, "the snapshot downloaded", func() error {
 			names, _ := filepath.Glob(filepath.Join(dl, "raftkms-*.snap"))
@@ -1398,7 +1439,9 @@ func TestConsole_Browser(t *testing.T) {
 
 	step(t, "STSSignIn", func(t *testing.T) {
 		b.t = t
-		var sts struct{ Credentials struct{ AccessKeyId, AccessKeySecret, SecurityToken string } }
+		var sts struct {
+			Credentials struct{ AccessKeyId, AccessKeySecret, SecurityToken string }
+		}
 		apiCall(t, root, "AssumeRole", map[string]string{"RoleArn": fmt.Sprintf("acs:ram::%s:role/auditor", c.creds.AccountId),
 			"RoleSessionName": "console-review"}, &sts)
 		b.go_("")

@@ -1452,16 +1452,45 @@ function tryIt(k) {
 
 async function pageInstances() {
   const list = await instances(true);
-  const cols = ['Instance ID', 'Type', 'HSM domain', 'Keys', 'Secrets', 'Status', 'Created', ''];
+  const cols = ['Instance ID', 'Type', 'HSM domain', 'Keys', 'Secrets', 'Status', 'Created', 'Network', ''];
   const p = page('Instances',
     h('p', { class: 'hint', text: 'KMS instances hold keys and secrets. Software instances keep key material wrapped under the cluster root key; hardware instances keep it inside the HSMs of their domain. An operator creates instances (kmsctl operator instance create).' }),
     listTable(cols, list.map((i) => row([
       h('span', { class: 'mono', text: i.KmsInstanceId }), instanceType(i), i.HsmDomain || '', `${i.KeyUsed ?? '?'} of ${i.KeyNum ?? '?'}`,
-      i.SecretNum ?? '', i.Status || (i.error ? i.error.code : ''), i.CreateTime || '',
-      h('a', { href: '#/keys', on: { click: () => { keysView.instance = i.KmsInstanceId; keysView.page = 1; } }, text: 'Keys' }),
+      i.SecretNum ?? '', i.Status || (i.error ? i.error.code : ''), i.CreateTime || '', i.VpcId || '',
+      h('div', { class: 'row-actions' },
+        h('a', { href: '#/keys', on: { click: () => { keysView.instance = i.KmsInstanceId; keysView.page = 1; } }, text: 'Keys' }),
+        button('Network…', () => openConnectInstance(i), { class: 'link', id: `inst-network-${i.KmsInstanceId}` })),
     ], { 'data-instance': i.KmsInstanceId })), { id: 'instances-table' }));
   p.dataset.page = 'instances';
   return p;
+}
+
+// openConnectInstance binds an instance to a network rule (the cloud's VPC,
+// mapped): its keys and secrets then answer only requests from there.
+async function openConnectInstance(i) {
+  let rules = [];
+  try { rules = arr((await api('ListNetworkRules', { PageSize: 100 })).NetworkRules.NetworkRule).map((x) => x.Name); } catch { /* none offered */ }
+  openPanel('connect-instance-panel', `Network of ${i.KmsInstanceId}`, [
+    h('div', { class: 'banner info', text: 'Once bound, the keys and secrets of this instance answer only requests whose source address is in the rule — this console\'s included. Managing the instance stays possible from anywhere.' }),
+    rules.length ? field('Network rule (VpcId)', select('ci-vpc', rules, i.VpcId || rules[0]))
+      : h('p', { text: 'The account has no network rule yet: create one under Application access points.' }),
+    field('Blocks of the rule (VSwitchIds, comma-separated, optional)', input('ci-vswitches', { value: i.VswitchIds || '' })),
+    field('Zones (ZoneIds, comma-separated, optional)', input('ci-zones', { value: i.ZoneIds || '' })),
+  ], async (banner) => {
+    if (!rules.length) return;
+    const params = { KmsInstanceId: i.KmsInstanceId, KMProvider: 'Aliyun', VpcId: $('#ci-vpc').value };
+    if ($('#ci-vswitches').value.trim()) params.VSwitchIds = $('#ci-vswitches').value.trim();
+    if ($('#ci-zones').value.trim()) params.ZoneIds = $('#ci-zones').value.trim();
+    try { await api('ConnectKmsInstance', params); } catch (err) {
+      showServerError(err, banner, { VpcId: 'ci-vpc-error', VSwitchIds: 'ci-vswitches-error', ZoneIds: 'ci-zones-error' });
+      return;
+    }
+    closePanel();
+    state.instances = null;
+    toast(`${i.KmsInstanceId} bound to ${params.VpcId}.`);
+    rerender();
+  });
 }
 
 // ---------- Secrets ----------
@@ -1564,14 +1593,17 @@ async function pageAaps() {
   const banner = h('div', { class: 'banner error', role: 'alert', hidden: true, 'data-testid': 'error-banner' });
   const act = (fn) => async () => { banner.hidden = true; try { await fn(); } catch (err) { fillBanner(banner, err); } };
   const reload = () => { if (isCurrent(seq)) rerender(); };
-  const [aaps, pols, rules_] = await Promise.allSettled([
-    api('ListApplicationAccessPoints', { PageSize: 100 }), api('ListPolicies', { PageSize: 100 }), api('ListNetworkRules', { PageSize: 100 })]);
+  const [aaps, pols, rules_, cks] = await Promise.allSettled([
+    api('ListApplicationAccessPoints', { PageSize: 100 }), api('ListPolicies', { PageSize: 100 }), api('ListNetworkRules', { PageSize: 100 }),
+    api('ListClientKeys')]);
   const or = (r, f) => (r.status === 'fulfilled' ? f(r.value) : errorBanner(r.reason));
   const p = page('Application access points', banner,
     h('p', { class: 'hint', text: 'Applications reach keys and secrets through a KMS instance\'s endpoint with a client key of an application access point (AAP). An AAP names permission policies; a policy names an instance, what may be used and, optionally, network rules.' }),
     card('Application access points', or(aaps, (r) => listTable(['Name', 'Authentication', ''],
       arr(r.ApplicationAccessPoints && r.ApplicationAccessPoints.ApplicationAccessPoint).map((a) => row([a.Name, a.AuthenticationMethod,
-        button('Delete', act(async () => { await api('DeleteApplicationAccessPoint', { Name: a.Name }); toast('AAP deleted.'); reload(); }), { class: 'link', 'aria-label': `Delete ${a.Name}` })])), { id: 'aaps-table' })),
+        h('div', { class: 'row-actions' },
+          button('Create client key', () => openCreateClientKey(a.Name, reload), { class: 'link', id: `aap-client-key-${a.Name}` }),
+          button('Delete', act(async () => { await api('DeleteApplicationAccessPoint', { Name: a.Name }); toast('AAP deleted.'); reload(); }), { class: 'link', 'aria-label': `Delete ${a.Name}` }))], { 'data-aap': a.Name })), { id: 'aaps-table' })),
     button('Create AAP', () => openPanel('create-aap-panel', 'Create application access point', [
       field('Name', input('aap-name'), { hint: '1 to 64 of letters, digits and . _ - @' }),
       field('Permission policies (comma-separated names)', input('aap-policies')),
@@ -1587,6 +1619,10 @@ async function pageAaps() {
       }
       closePanel(); toast('AAP created.'); reload();
     }), { id: 'create-aap', class: 'primary' })),
+    card('Client keys', or(cks, (r) => listTable(['Client key ID', 'AAP', 'Algorithm', 'Not before', 'Not after', ''],
+      arr(r.ClientKeys).map((k) => row([h('span', { class: 'mono', text: k.ClientKeyId }), k.AapName, k.KeyAlgorithm, k.NotBefore, k.NotAfter,
+        button('Delete', act(async () => { await api('DeleteClientKey', { ClientKeyId: k.ClientKeyId }); toast('Client key deleted.'); reload(); }), { class: 'link', 'aria-label': `Delete ${k.ClientKeyId}` })],
+      { 'data-client-key': k.ClientKeyId })), { id: 'client-keys-table' }))),
     card('Permission policies', or(pols, (r) => listTable(['Name', ''], arr(r.Policies && r.Policies.Policy).map((x) => row([x.Name,
       button('Delete', act(async () => { await api('DeletePolicy', { Name: x.Name }); toast('Policy deleted.'); reload(); }), { class: 'link', 'aria-label': `Delete ${x.Name}` })])), { id: 'policies-table' })),
     button('Create permission policy', async () => {
@@ -1635,6 +1671,37 @@ async function pageAaps() {
     }), { id: 'create-network-rule', class: 'secondary' })));
   p.dataset.page = 'aaps';
   return p;
+}
+
+// openCreateClientKey makes a client key for an AAP and saves its file
+// ({"KeyId","PrivateKeyData"}, what the instance SDK reads): the private
+// key is in this answer only.
+function openCreateClientKey(aap, reload) {
+  openPanel('create-client-key-panel', `Create a client key for ${aap}`, [
+    h('p', { class: 'hint', text: 'The private key is returned once, in a PKCS#12 protected by this password, and saved as a file the KMS Instance SDK reads. Keep the file and the password apart.' }),
+    field('Password', input('ck-password', { type: 'password', autocomplete: 'new-password' }), { hint: '8 to 64 printable ASCII characters of at least two kinds (upper case, lower case, digits, others).' }),
+    field('Not after (optional, RFC 3339)', input('ck-not-after', { placeholder: '2030-01-01T00:00:00Z' }), { hint: 'Default: 5 years from now.' }),
+  ], async (banner) => {
+    const pw = $('#ck-password').value;
+    const kinds = [/[A-Z]/, /[a-z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((re) => re.test(pw)).length;
+    const e1 = /^[\x21-\x7e]{8,64}$/.test(pw) && kinds >= 2 ? '' : 'Use 8 to 64 printable ASCII characters of at least two kinds.';
+    setFieldError('ck-password-error', e1);
+    const na = $('#ck-not-after').value.trim();
+    const e2 = !na || !Number.isNaN(Date.parse(na)) ? '' : 'An RFC 3339 time, e.g. 2030-01-01T00:00:00Z.';
+    setFieldError('ck-not-after-error', e2);
+    if (e1 || e2) return;
+    const params = { AapName: aap, Password: pw };
+    if (na) params.NotAfter = na;
+    let r;
+    try { r = await api('CreateClientKey', params); } catch (err) {
+      showServerError(err, banner, { Password: 'ck-password-error', NotAfter: 'ck-not-after-error' });
+      return;
+    }
+    download(`clientKey_${r.ClientKeyId}.json`, JSON.stringify({ KeyId: r.ClientKeyId, PrivateKeyData: r.PrivateKeyData }), 'application/json');
+    closePanel();
+    toast(`Client key ${r.ClientKeyId} created; its file is saved.`);
+    reload();
+  });
 }
 
 // ---------- Accounts (RAM users and roles) ----------
