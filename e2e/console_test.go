@@ -1013,6 +1013,17 @@ func TestConsole_Browser(t *testing.T) {
 		if got := b.waitText("#kd-policy", cross); !strings.Contains(got, alice) {
 			t.Fatalf("the policy view shows %s", got)
 		}
+		// Edit the policy on the key's page: carol instead of bob.
+		carol := "acs:ram::1234567890123456:user/carol"
+		edited := strings.ReplaceAll(pol.Policy, cross, carol)
+		b.click("#kd-policy-edit summary")
+		b.setText(b.fieldByLabel("#key-details", "Policy document (JSON)"), edited)
+		b.click("#kd-policy-save")
+		b.waitText("#kd-policy", carol)
+		apiCall(t, root, "GetKeyPolicy", map[string]string{"KeyId": id, "PolicyName": "default"}, &pol)
+		if !strings.Contains(pol.Policy, carol) || strings.Contains(pol.Policy, cross) {
+			t.Fatalf("after the edit the policy is %s", pol.Policy)
+		}
 		// The next key's panel counts the unit this key uses.
 		openPanel(swInst)
 		b.click("#ck-advanced summary")
@@ -1037,6 +1048,37 @@ func TestConsole_Browser(t *testing.T) {
 		b.waitText("#kd-pending-days-error", "7 to 366")
 		if b.actions("ScheduleKeyDeletion") != sent {
 			t.Fatal("an invalid waiting period sent a request")
+		}
+		// Deletion protection: the service's refusal, shown; then off again.
+		b.fill(b.fieldByLabel("#key-details", "Reason (optional)"), "kept for the audit")
+		b.click("#kd-protection-toggle")
+		b.waitText("#kd-protection-state", "Enabled")
+		b.fill("#kd-pending-days", "7")
+		b.click("#kd-schedule-deletion")
+		b.waitText("#kd-banner", "Forbidden.DeletionProtection")
+		if got := describeKey(t, root, id); got.KeyState != "Enabled" {
+			t.Fatalf("a protected key was scheduled: %+v", got)
+		}
+		b.click("#kd-protection-toggle")
+		b.waitText("#kd-protection-state", "Disabled")
+		// Disable and enable.
+		b.click("#kd-disable")
+		b.waitText("#kd-state", "Disabled")
+		if got := describeKey(t, root, id); got.KeyState != "Disabled" {
+			t.Fatalf("after Disable: %+v", got)
+		}
+		b.click("#kd-enable")
+		b.waitText("#kd-state", "Enabled")
+		// An alias and a tag added on the key's page.
+		b.fill(b.fieldByLabel("#key-details", "New alias"), "doomed")
+		b.click("#kd-alias-add")
+		b.waitText("#kd-aliases", "alias/doomed")
+		b.fill("#kd-tag-key", "stage")
+		b.fill("#kd-tag-value", "test")
+		b.click("#kd-tag-add")
+		b.waitText("#kd-tags", "stage")
+		if got := describeKey(t, root, "alias/doomed"); got.KeyId != id {
+			t.Fatalf("alias/doomed names %s", got.KeyId)
 		}
 		b.fill("#kd-pending-days", "7")
 		b.click("#kd-schedule-deletion")
@@ -1079,6 +1121,27 @@ func TestConsole_Browser(t *testing.T) {
 		b.waitText("#try-decrypted", text)
 		b.screenshot("key-details")
 		b.shoot("try-it", "section.card:has(#try-encrypt)")
+
+		// RSA encryption with a software RSA_2048 key.
+		rsaKey := describeKey(t, root, "alias/so/rsa_2048")
+		b.go_("#/keys/" + rsaKey.KeyId)
+		b.waitVisible("#try-encrypt")
+		b.fill("#try-plaintext", "rsa secret")
+		b.click("#try-encrypt")
+		eventually(t, 30*time.Second, "an RSA ciphertext", func() error {
+			if b.value("#try-ciphertext") == "" {
+				return errors.New("none yet")
+			}
+			return nil
+		})
+		var rdec struct{ Plaintext string }
+		apiCall(t, root, "AsymmetricDecrypt", map[string]string{"KeyId": rsaKey.KeyId, "KeyVersionId": rsaKey.PrimaryKeyVersion,
+			"Algorithm": "RSAES_OAEP_SHA_256", "CiphertextBlob": b.value("#try-ciphertext")}, &rdec)
+		if rdec.Plaintext != b64("rsa secret") {
+			t.Fatalf("the page's RSA ciphertext decrypts through the API to %q", rdec.Plaintext)
+		}
+		b.click("#try-decrypt")
+		b.waitText("#try-decrypted", "rsa secret")
 
 		// Sign and verify with an EC key of the hardware instance.
 		ec := describeKey(t, root, "alias/ha/ec_p256")
