@@ -102,7 +102,7 @@ function dl(pairs, props = {}) {
 
 function table(columns, rows, props = {}) {
   const t = h('table', { class: 'list', ...props },
-    h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', text: c })))));
+    h('thead', null, h('tr', null, columns.map((c) => h('th', { scope: 'col', text: c || 'Actions' })))));
   const body = h('tbody');
   if (!rows.length) body.append(h('tr', { class: 'empty' }, h('td', { colspan: columns.length, text: 'Nothing here yet.' })));
   for (const r of rows) body.append(r);
@@ -117,7 +117,7 @@ function row(cells, props = {}) {
 function labelRows(tbl, columns) {
   // Phones show each row as a card; each cell names its column.
   for (const tr of tbl.querySelectorAll('tbody tr')) {
-    [...tr.children].forEach((td, i) => td.setAttribute('data-label', columns[i] || ''));
+    [...tr.children].forEach((td, i) => td.setAttribute('data-label', columns[i] || 'Actions'));
   }
   return tbl;
 }
