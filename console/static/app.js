@@ -344,6 +344,13 @@ const rules = {
   description(s) { return [...s].length > 8192 ? 'A description is at most 8192 characters.' : ''; },
 };
 
+// aliasPart is what follows the fixed alias/ prefix; a person who typed the
+// prefix too (pasting a whole alias name) means the same alias.
+function aliasPart(v) {
+  const t = v.trim();
+  return t.startsWith('alias/') ? t.slice('alias/'.length) : t;
+}
+
 // Key specifications per instance type, as the reference's guide lists them.
 const SPECS = {
   software: { Symmetric: ['Aliyun_AES_256'], Asymmetric: ['RSA_2048', 'RSA_3072', 'EC_P256', 'EC_P256K'] },
@@ -510,6 +517,12 @@ function route() {
       if (seq !== state.renderSeq || !content) return;
       main.replaceChildren(content);
       main.dataset.page = content.dataset.page || section;
+      // After an arrow key on the tabs, focus follows to the tab shown.
+      if (state.focusTabs) {
+        const sel = document.querySelector('.tabs [aria-selected="true"]');
+        if (sel) sel.focus();
+        state.focusTabs = false;
+      }
     }).catch((err) => {
       if (seq !== state.renderSeq) return;
       main.replaceChildren(h('div', { class: 'page' }, errorBanner(err)));
@@ -554,7 +567,14 @@ function tabs(current) {
     role: 'tab', id: `tab-${id}`, href, 'aria-selected': String(current === id), class: current === id ? 'tab active' : 'tab',
     'aria-controls': 'tabpanel', 'data-testid': `tab-${id}`,
   }, label);
-  return h('div', { role: 'tablist', class: 'tabs', 'aria-label': 'Keys' }, tab('default', 'Default Key', '#/keys/default'), tab('keys', 'Keys', '#/keys'));
+  const list = h('div', { role: 'tablist', class: 'tabs', 'aria-label': 'Keys' }, tab('default', 'Default Key', '#/keys/default'), tab('keys', 'Keys', '#/keys'));
+  // Arrow keys move between the tabs, as a tab list's do.
+  list.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'ArrowLeft' && ev.key !== 'ArrowRight') return;
+    const other = list.querySelector('[aria-selected="false"]');
+    if (other) { ev.preventDefault(); state.focusTabs = true; location.hash = other.getAttribute('href'); }
+  });
+  return list;
 }
 
 async function pageKeys(which) {
@@ -692,7 +712,7 @@ function openEnableDefault() {
     h('details', { id: 'dk-advanced', class: 'advanced' }, h('summary', { text: 'Advanced Settings' }), materialSource('dk')),
   ];
   openPanel('default-key-panel', 'Enable the default key', content, async (banner) => {
-    const alias = $('#dk-alias').value.trim();
+    const alias = aliasPart($('#dk-alias').value);
     const desc = $('#dk-description').value;
     let bad = false;
     const ae = rules.aliasPart(alias); setFieldError('dk-alias-error', ae); bad ||= !!ae;
@@ -958,7 +978,7 @@ async function openCreateKey(inst) {
     const okSpecs = asym ? specs.Asymmetric : specs.Symmetric;
     if (!okSpecs.includes(spec)) err('ck-spec-error', `${spec} is not offered by a ${type} instance.`);
     if (!usagesFor(spec).includes(usageSel.value)) err('ck-usage-error', `${spec} keys do not allow ${usageSel.value}.`);
-    const alias = $('#ck-alias').value.trim();
+    const alias = aliasPart($('#ck-alias').value);
     err('ck-alias-error', rules.aliasPart(alias));
     const tags = [];
     const seen = new Set();
@@ -1157,7 +1177,7 @@ async function pageKey(keyId) {
     h('form', { class: 'inline', id: 'kd-alias-form', on: { submit: (ev) => { ev.preventDefault(); $('#kd-alias-add').click(); } } },
       field('New alias', name, { prefix: 'alias/' }),
       button('Add alias', act(async () => {
-        const v = name.value.trim();
+        const v = aliasPart(name.value);
         const m = v ? rules.aliasPart(v) : 'Type the alias after alias/.';
         setFieldError('kd-alias-error', m);
         if (m) return;
