@@ -435,18 +435,28 @@ async function signIn(ev) {
 
 async function signOut() {
   try {
-    await fetch('/console/api/session', {
+    const r = await fetch('/console/api/session', {
       method: 'DELETE', credentials: 'same-origin', cache: 'no-store',
       headers: { 'X-CSRF-Token': state.session ? state.session.CsrfToken : '' },
     });
-  } finally {
-    state.instances = null;
-    showSignIn('You are signed out.');
+    // 401: the session had ended already. Any other refusal leaves it open:
+    // say so rather than pretend.
+    if (!r.ok && r.status !== 401) {
+      const err = new ApiError(r.status, await readJSON(r));
+      toast(`Sign-out refused: ${err.code}: ${err.msg}`);
+      return;
+    }
+  } catch (err) {
+    toast(`Sign-out failed: ${err.message}`);
+    return;
   }
+  state.instances = null;
+  showSignIn('You are signed out.');
 }
 
 function startApp(session) {
   state.session = session;
+  document.title = 'raftkms console';
   state.instances = null;
   $('#signin').hidden = true;
   $('#loading').hidden = true;
@@ -559,6 +569,7 @@ const instanceType = (i) => (i.Type || i.ProductType || '').toLowerCase() || 'un
 // ---------- Keys page ----------
 
 function page(title, ...kids) {
+  document.title = `${title} · raftkms console`;
   return h('div', { class: 'page' }, h('h1', { text: title, id: 'page-title' }), kids);
 }
 
@@ -1398,10 +1409,13 @@ function tryIt(k) {
       field('Text to encrypt', pt, { hint: 'At most 4 KiB.' }),
       field('Encryption context (optional JSON)', ctx),
       button('Encrypt', run(async () => {
-        const m = ctxOK(ctx.value) || ([...utf8.encode(pt.value)].length === 0 ? 'Type some text.' : utf8.encode(pt.value).length > 4096 ? 'At most 4 KiB of text.' : '');
-        setFieldError(m && ctxOK(ctx.value) ? 'try-context-error' : 'try-plaintext-error', m);
-        if (m) return;
-        setFieldError('try-context-error', ''); setFieldError('try-plaintext-error', '');
+        // 4 KiB of text is 5,464 characters of Base64, under the 6 KiB limit.
+        const n = utf8.encode(pt.value).length;
+        const mText = n === 0 ? 'Type some text.' : n > 4096 ? 'At most 4 KiB of text.' : '';
+        const mCtx = ctxOK(ctx.value);
+        setFieldError('try-plaintext-error', mText);
+        setFieldError('try-context-error', mCtx);
+        if (mText || mCtx) return;
         const params = { KeyId: k.KeyId, Plaintext: textToB64(pt.value) };
         if (ctx.value.trim()) params.EncryptionContext = ctx.value.trim();
         const r = await api('Encrypt', params);
