@@ -829,6 +829,16 @@ func TestConsole_Browser(t *testing.T) {
 				}
 			}
 		}
+		// A spec set without a change event (as a script or an autofill
+		// does) still gets the usage its spec allows.
+		openPanel(swInst)
+		b.click("#ck-type-asymmetric")
+		b.do(chromedp.SetValue(chromedp.CSS("#ck-spec"), "EC_P256"))
+		b.fill("#ck-alias", "so/scripted")
+		id := submitPanel()
+		if m := describeKey(t, root, id); m.KeySpec != "EC_P256" || m.KeyUsage != "SIGN/VERIFY" {
+			t.Fatalf("a scripted spec made %+v", m)
+		}
 		b.go_("#/keys")
 		b.waitVisible("#keys-table")
 		b.screenshot("keys")

@@ -871,12 +871,14 @@ async function openCreateKey(inst) {
     const canRotate = specSel.value === 'Aliyun_AES_256' && !external;
     rotation.disabled = !canRotate;
     if (!canRotate) rotation.checked = false;
+    else if (!rotationTouched) rotation.checked = true; // on by default
     rotationDays.disabled = !rotation.checked;
     $('#ck-rotation-hint').textContent = canRotate ? 'Rotates the key to a new version on the period below.'
       : 'Only Aliyun_AES_256 keys with material made by the service rotate automatically.';
   };
+  let rotationTouched = false;
   specSel.addEventListener('change', sync);
-  rotation.addEventListener('change', sync);
+  rotation.addEventListener('change', () => { rotationTouched = true; sync(); });
 
   const tagRows = h('div', { id: 'ck-tags', class: 'tags' });
   const addTag = (k = '', v = '') => {
@@ -982,6 +984,9 @@ async function openCreateKey(inst) {
   ];
   openPanel('create-key-panel', 'Create Key', content, async (banner) => {
     for (const e of document.querySelectorAll('#create-key-panel .field-error')) { e.hidden = true; e.textContent = ''; }
+    // A value set without a change event (a script, an autofill) still
+    // gets the usages and rotation its spec allows.
+    sync();
     let bad = false;
     const err = (id, msg) => { if (msg) { setFieldError(id, msg); bad = true; } };
     const asym = $('#ck-type-asymmetric').checked;
