@@ -771,7 +771,9 @@ async function renderKeyList(body) {
   const inst = list.find((i) => i.KmsInstanceId === keysView.instance);
   const toolbar = h('div', { class: 'toolbar' },
     field('Instance ID', instSel),
-    button('Create Key', () => openCreateKey(inst), { id: 'create-key', class: 'primary', 'data-testid': 'create-key' }),
+    // The instance chosen now (also one set without a change event).
+    button('Create Key', () => openCreateKey(list.find((i) => i.KmsInstanceId === instSel.value) || inst),
+      { id: 'create-key', class: 'primary', 'data-testid': 'create-key' }),
     searchForm);
   body.append(toolbar);
   if (inst && inst.error) body.append(errorBanner(inst.error));
