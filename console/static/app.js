@@ -1053,6 +1053,7 @@ async function openCreateKey(inst) {
       closePanel();
       toast(`Key ${r.KeyMetadata.KeyId} created.`);
       state.lastCreatedKey = r.KeyMetadata.KeyId;
+      keysView.instance = inst.KmsInstanceId;
       rerender();
     } catch (e) {
       showServerError(e, banner, {
