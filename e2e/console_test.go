@@ -947,6 +947,18 @@ func TestConsole_Browser(t *testing.T) {
 		if tok := b.value("#imp-token"); tok == "" || tok != b.value("#imp-token-out") {
 			t.Fatalf("the import token is not carried to step 2")
 		}
+		// The wrapping public key downloads as the DER the page shows.
+		b.click("#imp-download-key")
+		eventually(t, 20*time.Second, "the wrapping public key file", func() error {
+			got, err := os.ReadFile(filepath.Join(b.downloads, "publickey_"+id+".bin"))
+			if err != nil {
+				return err
+			}
+			if string(got) != string(der) {
+				return fmt.Errorf("the file holds %d bytes, not the %d of the key", len(got), len(der))
+			}
+			return nil
+		})
 		b.setText("#imp-material", base64.StdEncoding.EncodeToString(wrapped))
 		expiry := time.Now().Add(30 * 24 * time.Hour).Truncate(time.Minute)
 		b.choose("#imp-expiry-at", "on")
