@@ -796,6 +796,22 @@ async function keyRow(keyId) {
   };
 }
 
+// listKeyTags is every tag of the account's keys the identity may list
+// (ListTagResources, 50 a page).
+async function listKeyTags() {
+  const out = [];
+  let token = '';
+  for (let i = 0; i < 400; i++) {
+    const params = { ResourceType: 'key' };
+    if (token) params.NextToken = token;
+    const r = await api('ListTagResources', params);
+    out.push(...arr(r.TagResources && r.TagResources.TagResource));
+    token = r.NextToken || '';
+    if (!token) break;
+  }
+  return out;
+}
+
 function matches(k, q) {
   const ql = q.toLowerCase();
   if (k.aliases.some((a) => a.toLowerCase().includes(ql) || a.toLowerCase() === `alias/${ql}`)) return true;
@@ -812,11 +828,20 @@ async function fillKeyList(box, inst) {
   let total = 0;
   try {
     if (keysView.query) {
-      const all = await listAll('ListKeys', { Filters: filters }, (r) => arr(r.Keys && r.Keys.Key));
-      const details = await Promise.all(all.map((k) => keyRow(k.KeyId)));
-      const hits = details.filter((k) => matches(k, keysView.query));
+      // Three listings (the instance's keys, the account's aliases, the
+      // keys' tags), matched here; only the page shown is described.
+      const [all, aliases, tags] = await Promise.all([
+        listAll('ListKeys', { Filters: filters }, (r) => arr(r.Keys && r.Keys.Key)),
+        listAll('ListAliases', {}, (r) => arr(r.Aliases && r.Aliases.Alias), 10000),
+        listKeyTags(),
+      ]);
+      const byKey = (list, id, v) => { (list[id] ||= []).push(v); };
+      const al = {}, tg = {};
+      for (const a of aliases) byKey(al, a.KeyId, a.AliasName);
+      for (const t of tags) byKey(tg, t.ResourceId, [t.TagKey, t.TagValue]);
+      const hits = all.filter((k) => matches({ aliases: al[k.KeyId] || [], tags: tg[k.KeyId] || [] }, keysView.query));
       total = hits.length;
-      rows = hits.slice((keysView.page - 1) * keysView.pageSize, keysView.page * keysView.pageSize);
+      rows = await Promise.all(hits.slice((keysView.page - 1) * keysView.pageSize, keysView.page * keysView.pageSize).map((k) => keyRow(k.KeyId)));
     } else {
       const r = await api('ListKeys', { Filters: filters, PageNumber: keysView.page, PageSize: keysView.pageSize });
       total = r.TotalCount || 0;
