@@ -381,6 +381,7 @@ async function loadSession() {
 
 function showSignIn(message) {
   state.session = null;
+  closePanel();
   $('#loading').hidden = true;
   $('#topbar').hidden = true;
   $('#layout').hidden = true;
