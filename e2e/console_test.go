@@ -1544,6 +1544,43 @@ func TestConsole_Browser(t *testing.T) {
 		b.signOut()
 	})
 
+	step(t, "SessionEndedElsewhere", func(t *testing.T) {
+		b.t = t
+		b.signIn(c.creds.AccessKeyId, c.creds.AccessKeySecret)
+		b.waitVisible("#keys-table")
+		openPanel(swInst)
+		// The same session signed out from another node (another tab, say).
+		ck := b.sessionCookie()
+		code, body := consoleGet(t, c, 2, ck.Value)
+		var sess struct{ CsrfToken string }
+		if err := json.Unmarshal([]byte(body), &sess); code != 200 || err != nil || sess.CsrfToken == "" {
+			t.Fatalf("the session on c3: %d %s", code, body)
+		}
+		req, _ := http.NewRequest("DELETE", c.nodes[2].endpoint()+"/console/api/session", nil)
+		req.Header.Set("Cookie", "kms_console="+ck.Value)
+		req.Header.Set("X-CSRF-Token", sess.CsrfToken)
+		req.Header.Set("Origin", c.nodes[2].endpoint())
+		resp, err := c.pki.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("DELETE /console/api/session on c3: %d", resp.StatusCode)
+		}
+		// The next action on c1's page finds the session gone: the sign-in
+		// form, saying why, and no panel left over it.
+		b.fill("#ck-alias", "after-sign-out")
+		b.click("#create-key-panel-ok")
+		b.waitText("#signin-error", "session ended")
+		if evalIn[bool](b, `!!document.querySelector('#overlay')`) {
+			t.Fatal("a panel stays open over the sign-in form")
+		}
+		if _, err := root.Call(context.Background(), "DescribeKey", map[string]string{"KeyId": "alias/after-sign-out"}); err == nil {
+			t.Fatal("a key was made after the session ended")
+		}
+	})
+
 	step(t, "SignOutEverywhere", func(t *testing.T) {
 		b.t = t
 		b.signIn(c.creds.AccessKeyId, c.creds.AccessKeySecret)
