@@ -81,15 +81,23 @@ func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
 		return Result{}, ErrNotLeader
 	default:
 	}
-	// A leader cut off mid-write never answers: stop waiting for it as
-	// soon as this node sees the leader change (or time out), so the client
-	// hears within a failover, not after its whole deadline, and retries
-	// against the new leader.
+	// A leader cut off mid-write never answers: once this node sees the
+	// leader change, wait only a little longer for the answer (an old
+	// leader that committed before stepping down still answers at once),
+	// so the client hears within a failover, not after its whole deadline,
+	// and retries against the new leader.
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		select {
 		case <-moved:
+		case <-fctx.Done():
+			return
+		}
+		t := time.NewTimer(s.cfg.Timing.HeartbeatTimeout / 2)
+		defer t.Stop()
+		select {
+		case <-t.C:
 			cancel()
 		case <-fctx.Done():
 		}
@@ -101,7 +109,7 @@ func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
 		case errors.Is(err, transport.ErrUnreachable):
 			return Result{}, ErrNoLeader // never delivered: safe to retry
 		case ctx.Err() == nil && fctx.Err() != nil:
-			return Result{}, fmt.Errorf("%w: the leader changed while the write was forwarded to %s; it may or may not have been applied", ErrUnknownOutcome, addr)
+			return Result{}, fmt.Errorf("%w: the leader changed while the write was forwarded to %s and it did not answer; the write may or may not have been applied", ErrUnknownOutcome, addr)
 		case errors.Is(err, transport.ErrUnknownMethod):
 			// The leader runs a build without this RPC: nothing was applied.
 			return Result{}, fmt.Errorf("leader %s cannot accept forwarded writes (version skew): %v", addr, err)
