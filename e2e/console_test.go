@@ -425,6 +425,22 @@ func (b *consoleBrowser) go_(hash string) {
 	b.do(chromedp.Navigate(b.base + hash))
 }
 
+// checkLabelled fails when a visible control of the page has no label: every
+// field is found by its label text (and read by a screen reader by it).
+func (b *consoleBrowser) checkLabelled(where string) {
+	b.t.Helper()
+	bad := evalIn[[]string](b, `[...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+		.filter((e) => e.offsetParent !== null)
+		.filter((e) => {
+			if (e.tagName === 'BUTTON') return !(e.textContent.trim() || e.getAttribute('aria-label'));
+			return !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby');
+		})
+		.map((e) => e.tagName + '#' + e.id)`)
+	if len(bad) > 0 {
+		b.t.Fatalf("%s: controls without a label: %v", where, bad)
+	}
+}
+
 // actions counts the console API calls of an action the page has sent.
 func (b *consoleBrowser) actions(action string) int {
 	b.mu.Lock()
@@ -612,6 +628,7 @@ func TestConsole_Browser(t *testing.T) {
 		b.t = t
 		b.go_("")
 		b.waitVisible("#signin-form")
+		b.checkLabelled("the sign-in form")
 		b.screenshot("sign-in")
 		// A wrong secret: the service's own refusal, as text.
 		b.fill("#signin-akid", c.creds.AccessKeyId)
@@ -841,6 +858,7 @@ func TestConsole_Browser(t *testing.T) {
 		}
 		b.go_("#/keys")
 		b.waitVisible("#keys-table")
+		b.checkLabelled("the Keys page")
 		b.screenshot("keys")
 	})
 
@@ -1004,6 +1022,7 @@ func TestConsole_Browser(t *testing.T) {
 		cross := "acs:ram::1234567890123456:user/bob"
 		b.fill("#ck-cross", cross)
 		b.waitText("#ck-quota", "0 of 10 used by its keys; this key adds 1, which leaves 9")
+		b.checkLabelled("the Create Key panel")
 		b.shootAt("create-key-custom-policy", "#ck-advanced")
 		id := submitPanel()
 		var pol struct{ Policy string }
@@ -1141,6 +1160,7 @@ func TestConsole_Browser(t *testing.T) {
 		b.fill("#try-context", `{"purpose":"console"}`)
 		b.click("#try-decrypt")
 		b.waitText("#try-decrypted", text)
+		b.checkLabelled("a key's page")
 		b.screenshot("key-details")
 		b.shoot("try-it", "section.card:has(#try-encrypt)")
 
@@ -1345,6 +1365,7 @@ func TestConsole_Browser(t *testing.T) {
 			}
 			return nil
 		})
+		b.checkLabelled("the access points page")
 		b.screenshot("access-points")
 	})
 
@@ -1463,6 +1484,7 @@ func TestConsole_Browser(t *testing.T) {
 		if !strings.HasSuffix(role.Role.Arn, ":role/auditor") {
 			t.Fatalf("GetRole answers %+v", role)
 		}
+		b.checkLabelled("the Accounts page")
 		b.screenshot("accounts")
 	})
 
