@@ -70,8 +70,12 @@ type Config struct {
 	// refused with 429 until old ones leave the window (noncecache.go).
 	NonceCacheEntries int
 	// Audit, when set, receives one record per request (every path but
-	// /v1/health, /v1/status and /metrics), before the answer is sent.
+	// /v1/health, /v1/status, /metrics and the console's static files),
+	// before the answer is sent.
 	Audit Auditor
+	// ConsoleIdleTimeout ends a console session nobody used for that long
+	// (default kms.DefaultConsoleIdleTimeout).
+	ConsoleIdleTimeout time.Duration
 }
 
 // Auditor is the audit log (package audit's Writer).
@@ -91,6 +95,8 @@ type Server struct {
 	// restoring is held by the one snapshot restore this node serves at
 	// a time.
 	restoring atomic.Bool
+	// console serves /console/api/ through the pipeline (face_console.go).
+	console http.HandlerFunc
 }
 
 // maxBody bounds an API request body; snapshots use their own endpoint.
@@ -137,6 +143,7 @@ func New(cfg Config) *Server {
 	for _, path := range op.paths() {
 		s.mount(path, op)
 	}
+	s.mountConsole()
 	if cfg.Gatherer != nil {
 		s.routes["/metrics"] = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP
 	}
@@ -149,6 +156,10 @@ func (s *Server) now() time.Time { return s.cfg.Clock() }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.guard(w, r, apiListener, func(w http.ResponseWriter) {
 		h, ok := s.routes[r.URL.Path]
+		if !ok && isConsolePath(r.URL.Path) {
+			// Every path under /console/: its files and its API.
+			h, ok = s.routes[consolePrefix]
+		}
 		if !ok {
 			s.writeError(w, r, "", newRequestID(), fmt.Errorf("%w: %q; API actions are sent to /", errNotFound, r.URL.Path))
 			return

@@ -25,6 +25,10 @@ type catalogue struct {
 	secrets     map[string]*Secret // by secretKey(account, name) (secrets.go)
 	// certs holds the certificates by id (certificates.go).
 	certs map[string]*Certificate
+	// finalLevel is the level CmdFinalizeLevel recorded (version.go).
+	finalLevel int
+	// consoleSessions holds the console's sessions by id (sessions.go).
+	consoleSessions map[string]*ConsoleSession
 }
 
 func newCatalogue() *catalogue {
@@ -43,6 +47,8 @@ func newCatalogue() *catalogue {
 		aap:        newAAPState(),
 		secrets:    map[string]*Secret{},
 		certs:      map[string]*Certificate{},
+
+		consoleSessions: map[string]*ConsoleSession{},
 	}
 }
 
@@ -67,6 +73,9 @@ func (c *catalogue) shallowCopy() *catalogue {
 		instanceCA:  c.instanceCA,
 		secrets:     copyMap(c.secrets),
 		certs:       copyMap(c.certs),
+		finalLevel:  c.finalLevel,
+
+		consoleSessions: copyMap(c.consoleSessions),
 	}
 	for k, v := range c.accounts {
 		n.accounts[k] = v

@@ -259,6 +259,8 @@ func (f *FSM) dispatch(l *raft.Log, t CommandType, body []byte) any {
 	case CmdCreateCertificate, CmdUploadCertificate, CmdUpdateCertificateStatus,
 		CmdDeleteCertificate, CmdTagCertificate:
 		return f.cat.dispatchCertificate(l, t&^IgnoreUnknownFlag, body)
+	case CmdCreateConsoleSession, CmdTouchConsoleSession, CmdDeleteConsoleSession:
+		return f.cat.dispatchConsoleSession(l, t&^IgnoreUnknownFlag, body)
 	case CmdSetInstanceCA:
 		var c SetInstanceCACmd
 		mustDecode(t, l.Index, body, &c)
@@ -275,6 +277,10 @@ func (f *FSM) dispatch(l *raft.Log, t CommandType, body []byte) any {
 		var c BindInstanceVpcsCmd
 		mustDecode(t, l.Index, body, &c)
 		return f.cat.applyBindInstanceVpcs(&c, l.Index)
+	case CmdFinalizeLevel:
+		var c FinalizeLevelCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyFinalizeLevel(&c)
 	}
 	if t&IgnoreUnknownFlag != 0 {
 		f.logger.Warn("ignoring unknown command type (written by a newer version)", "type", uint8(t), "index", l.Index)

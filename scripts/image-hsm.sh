@@ -12,8 +12,8 @@ ctx=.tmp/image-hsm
 rm -rf "$ctx"
 r=$ctx/rootfs
 mkdir -p "$r/usr/local/bin" "$r/usr/bin" "$r/usr/lib/softhsm" "$r/etc/softhsm" "$r/etc/raftkms" \
-  "$r/etc/raftkms-hsm" "$r/data" "$r/audit" "$r/var/lib/softhsm/tokens" "$r/tmp"
-chmod 0700 "$r/data" "$r/etc/raftkms" "$r/etc/raftkms-hsm" "$r/audit" "$r/var/lib/softhsm/tokens"
+  "$r/etc/raftkms-hsm" "$r/data" "$r/audit" "$r/backups" "$r/var/lib/softhsm/tokens" "$r/tmp"
+chmod 0700 "$r/data" "$r/etc/raftkms" "$r/etc/raftkms-hsm" "$r/audit" "$r/backups" "$r/var/lib/softhsm/tokens"
 chmod 1777 "$r/tmp"
 CGO_ENABLED=1 $GO build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$r/usr/local/bin/kmsd" ./cmd/kmsd
 CGO_ENABLED=0 $GO build -trimpath -ldflags "-s -w -X main.version=$VERSION" -o "$r/usr/local/bin/kmsctl" ./cmd/kmsctl
@@ -35,7 +35,7 @@ printf 'directories.tokendir = /var/lib/softhsm/tokens/\nobjectstore.backend = f
 printf 'root:x:0:0:root:/:/sbin/nologin\nkms:x:65532:65532:raftkms:/data:/sbin/nologin\n' > "$r/etc/passwd"
 printf 'root:x:0:\nkms:x:65532:\n' > "$r/etc/group"
 sed -e 's|^# raftkms container image, software-only (no HSM)|# raftkms container image, HSM-capable (SoftHSM2; scripts/image-hsm.sh)|' \
-  -e 's|^VOLUME \["/data", "/audit"\]|VOLUME ["/data", "/audit", "/var/lib/softhsm/tokens"]|' \
+  -e 's|^VOLUME \["/data", "/audit", "/backups"\]|VOLUME ["/data", "/audit", "/backups", "/var/lib/softhsm/tokens"]|' \
   deploy/image/Dockerfile > "$ctx/Dockerfile"
 docker build --pull=false -t "raftkms:$VERSION-hsm" "$ctx"
 echo "raftkms:$VERSION-hsm: $(docker image inspect -f '{{.Size}}' "raftkms:$VERSION-hsm") bytes"

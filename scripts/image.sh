@@ -7,8 +7,8 @@ VERSION=${1:?usage: image.sh VERSION}
 GO=${GO:-go}
 ctx=.tmp/image
 rm -rf "$ctx"
-mkdir -p "$ctx/rootfs/usr/local/bin" "$ctx/rootfs/etc/raftkms" "$ctx/rootfs/data" "$ctx/rootfs/audit" "$ctx/rootfs/tmp"
-chmod 0700 "$ctx/rootfs/data" "$ctx/rootfs/etc/raftkms" "$ctx/rootfs/audit"
+mkdir -p "$ctx/rootfs/usr/local/bin" "$ctx/rootfs/etc/raftkms" "$ctx/rootfs/data" "$ctx/rootfs/audit" "$ctx/rootfs/backups" "$ctx/rootfs/tmp"
+chmod 0700 "$ctx/rootfs/data" "$ctx/rootfs/etc/raftkms" "$ctx/rootfs/audit" "$ctx/rootfs/backups"
 chmod 1777 "$ctx/rootfs/tmp"
 for b in kmsd kmsctl; do
   CGO_ENABLED=0 GOOS=linux $GO build -trimpath -ldflags "-s -w -X main.version=$VERSION" \

@@ -71,16 +71,45 @@ func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
 	if s.IsLeader() {
 		return s.applyLocal(ctx, cmd)
 	}
+	moved := s.leaderMovedCh()
 	addr, _ := s.Leader()
 	if addr == "" {
 		return Result{}, ErrNoLeader
 	}
-	resp, err := s.cfg.Transport.Call(ctx, addr, rpc.StoreApply, cmd)
+	select {
+	case <-moved: // it moved between the two reads: not sent, look again
+		return Result{}, ErrNotLeader
+	default:
+	}
+	// A leader cut off mid-write never answers: once this node sees the
+	// leader change, wait only a little longer for the answer (an old
+	// leader that committed before stepping down still answers at once),
+	// so the client hears within a failover, not after its whole deadline,
+	// and retries against the new leader.
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-moved:
+		case <-fctx.Done():
+			return
+		}
+		t := time.NewTimer(s.cfg.Timing.HeartbeatTimeout / 2)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-fctx.Done():
+		}
+	}()
+	resp, err := s.cfg.Transport.Call(fctx, addr, rpc.StoreApply, cmd)
 	if err != nil {
 		var re *transport.RemoteError
 		switch {
 		case errors.Is(err, transport.ErrUnreachable):
 			return Result{}, ErrNoLeader // never delivered: safe to retry
+		case ctx.Err() == nil && fctx.Err() != nil:
+			return Result{}, fmt.Errorf("%w: the leader changed while the write was forwarded to %s and it did not answer; the write may or may not have been applied", ErrUnknownOutcome, addr)
 		case errors.Is(err, transport.ErrUnknownMethod):
 			// The leader runs a build without this RPC: nothing was applied.
 			return Result{}, fmt.Errorf("leader %s cannot accept forwarded writes (version skew): %v", addr, err)

@@ -104,6 +104,10 @@ type Store struct {
 	readyTerm  uint64        // term in which this leader's barrier committed
 	readyCh    chan struct{} // closed when readyTerm is set for the current term
 	leaderTerm uint64
+	// leaderMoved is closed (and replaced) whenever this node's idea of
+	// the leader changes, including to "none": a write forwarded to the
+	// old leader stops waiting for its answer (proposeOnce).
+	leaderMoved chan struct{}
 
 	// nudgeFollowers' state: a nudge is wanted, a nudger runs.
 	nudgeWanted atomic.Bool
@@ -165,13 +169,47 @@ func Open(cfg Config) (*Store, error) {
 	s := &Store{
 		cfg: cfg, log: cfg.Logger.Named("store"), raft: r, bolt: bolt, snaps: snaps, trans: trans,
 		fsm: cfg.FSM, stopCh: make(chan struct{}), readyCh: make(chan struct{}),
+		leaderMoved: make(chan struct{}),
 	}
 	s.m = newMetrics(cfg.Metrics, s)
 	cfg.Transport.Handle(rpc.StoreApply, s.handleApply)
 	cfg.Transport.Handle(rpc.StoreReadIndex, s.handleReadIndex)
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.watchLeadership()
+	go s.watchLeader()
 	return s, nil
+}
+
+// watchLeader closes leaderMoved at every change of the leader this node
+// knows (Raft's LeaderObservation: a new leader, or none after a heartbeat
+// timeout).
+func (s *Store) watchLeader() {
+	defer s.wg.Done()
+	ch := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	s.raft.RegisterObserver(obs)
+	defer s.raft.DeregisterObserver(obs)
+	for {
+		select {
+		case <-s.stopCh:
+			return
+		case <-ch:
+			s.mu.Lock()
+			close(s.leaderMoved)
+			s.leaderMoved = make(chan struct{})
+			s.mu.Unlock()
+		}
+	}
+}
+
+// leaderMovedCh is closed at the next change of leader.
+func (s *Store) leaderMovedCh() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leaderMoved
 }
 
 // ID is this node's Raft server id.
