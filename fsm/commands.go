@@ -237,6 +237,16 @@ func EncodeSignedWrite(w SignedWriteCmd, inner []byte) ([]byte, error) {
 // as a write barrier).
 type NoopCmd struct{}
 
+// NoopCommand is the encoded CmdNoop entry: it changes nothing and advances
+// the applied index (the store's nudge to followers appends it).
+func NoopCommand() []byte {
+	b, err := Encode(CmdNoop, NoopCmd{})
+	if err != nil {
+		panic(err) // an empty struct always encodes
+	}
+	return b
+}
+
 // InitCmd initializes a new cluster: its operator account, first access key
 // and first KMS instance, and the check value of the root key in use.
 type InitCmd struct {

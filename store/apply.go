@@ -241,8 +241,10 @@ func (s *Store) handleApply(ctx context.Context, req []byte) ([]byte, error) {
 // nudgeFollowers makes the leader send its commit index to every follower
 // at once. hashicorp/raft sends the commit index with the next
 // AppendEntries, which without further writes waits for the commit tick;
-// a barrier appends a (no-op, never applied to the FSM) entry, whose
-// AppendEntries carries the commit index right away. Nudges coalesce: at
+// appending an entry — Config.Noop, which every FSM applies as nothing and
+// so counts in its applied index (a Raft barrier would not: a client
+// waiting for the commit index would wait for the next real write) — sends
+// one that carries the commit index right away. Nudges coalesce: at
 // most one barrier is in flight, and writes forwarded meanwhile get one
 // more once it is done. Under load the writes' own AppendEntries carry the
 // commit index and the barriers ride along with them.
@@ -256,7 +258,13 @@ func (s *Store) nudgeFollowers() {
 func (s *Store) nudgeLoop() {
 	for {
 		for s.nudgeWanted.Swap(false) {
-			if err := s.raft.Barrier(s.cfg.Timing.ElectionTimeout).Error(); err != nil {
+			var f raft.Future
+			if s.cfg.Noop != nil {
+				f = s.raft.Apply(s.cfg.Noop, s.cfg.Timing.ElectionTimeout)
+			} else {
+				f = s.raft.Barrier(s.cfg.Timing.ElectionTimeout)
+			}
+			if err := f.Error(); err != nil {
 				break // no longer leader, or shutting down: nothing to nudge
 			}
 			s.m.nudges.Inc()

@@ -19,7 +19,7 @@ func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
 		}),
 		nudges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kms_raft_commit_nudges_total",
-			Help: "Barriers the leader appended to tell followers at once that a write they forwarded is committed.",
+			Help: "No-op entries the leader appended to tell followers at once that a write they forwarded is committed.",
 		}),
 	}
 	if reg == nil {

@@ -79,9 +79,14 @@ type Config struct {
 	Transport *transport.Transport
 	FSM       FSM
 	Errors    ErrorCodec
-	Timing    Timing
-	Logger    hclog.Logger
-	Metrics   prometheus.Registerer
+	// Noop is a command the FSM applies as a no-op. The leader appends it
+	// to tell followers at once that a write they forwarded is committed
+	// (nudgeFollowers); unlike a Raft barrier it reaches the FSM, so every
+	// replica's applied index reaches the commit index. Nil: a barrier.
+	Noop    []byte
+	Timing  Timing
+	Logger  hclog.Logger
+	Metrics prometheus.Registerer
 	// SnapshotThreshold is how many log entries trigger a snapshot (0 =
 	// Raft's default).
 	SnapshotThreshold uint64

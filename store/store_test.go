@@ -43,7 +43,7 @@ func openNodeTiming(t *testing.T, id, dir string, timing Timing) *testNode {
 	f := fsm.New(nil, fsm.WithSnapshotKey([]byte("store-test-snapshot-key")))
 	s, err := Open(Config{
 		NodeID: id, DataDir: dir, Transport: tr, FSM: f, Timing: timing,
-		Errors: testErrors,
+		Errors: testErrors, Noop: fsm.NoopCommand(),
 		Logger: hclog.New(&hclog.LoggerOptions{Name: id, Level: hclog.Warn}),
 	})
 	if err != nil {
@@ -190,6 +190,14 @@ func TestPropose_ForwardingFollowerLearnsTheCommitWithoutTheCommitTick(t *testin
 			t.Fatalf("write %d: the follower did not apply index %d within 1 s (commit tick %s): %v", i, res.Index, timing.CommitTimeout, err)
 		}
 	}
+	// The nudge is an entry the FSM applies (a Raft barrier is not): the
+	// leader's applied index reaches its commit index, so a client waiting
+	// for that index (X-Kms-Min-Index from /v1/status) is not left waiting
+	// for a write that may never come.
+	l := c.leader()
+	waitFor(t, "the leader's FSM at its commit index", 2*time.Second, func() bool {
+		return l.fsm.AppliedIndex() >= l.store.CommitIndex()
+	})
 }
 
 func TestReadIndex_OnFollowerCoversAcknowledgedWrites(t *testing.T) {

@@ -213,7 +213,7 @@ func Start(cfg Config) (_ *Node, err error) {
 	n.fsm = fsm.New(logger.Named("fsm"), fsm.WithSnapshotKey(cfg.RootKey.Derive(kcrypto.LabelSnapshotMAC)))
 	n.store, err = store.Open(store.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, Transport: n.trans, FSM: n.fsm, Timing: cfg.Timing,
-		Errors: kms.WireErrors,
+		Errors: kms.WireErrors, Noop: fsm.NoopCommand(),
 		Logger: logger, Metrics: reg, SnapshotThreshold: cfg.SnapshotThreshold,
 	})
 	if err != nil {
