@@ -273,6 +273,15 @@ func (s *Service) WaitForIndex(ctx context.Context, index uint64) error {
 	if index == 0 || s.fsm.AppliedIndex() >= index {
 		return nil
 	}
+	// An index that names one of Raft's own entries (a term's no-op, a
+	// configuration change) is reached with the last command before it.
+	if ci, ok := s.store.(interface{ CommandIndexAtOrBelow(uint64) uint64 }); ok {
+		if c := ci.CommandIndexAtOrBelow(index); c < index {
+			if index = c; s.fsm.AppliedIndex() >= index {
+				return nil
+			}
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.MinIndexWait)
 	defer cancel()
 	if err := s.fsm.WaitForIndex(ctx, index); err != nil {

@@ -363,6 +363,19 @@ func (s *Store) leaderReadIndex(ctx context.Context) (uint64, error) {
 // barriers and configuration changes to itself), so its applied index counts
 // commands; a reader that waited for the raw commit index could wait for an
 // entry its FSM never receives.
+// CommandIndexAtOrBelow is the index a node must have applied to have
+// applied everything up to index: the last FSM command at or below it when
+// this node's log already holds index (Raft's own entries — a new term's
+// no-op, configuration changes, barriers — never reach the FSM, so its
+// applied index can stay below such an index until the next write), and
+// index itself when it does not yet.
+func (s *Store) CommandIndexAtOrBelow(index uint64) uint64 {
+	if index == 0 || s.raft.LastIndex() < index || s.raft.CommitIndex() < index {
+		return index
+	}
+	return s.lastCommandAtOrBelow(index)
+}
+
 func (s *Store) lastCommandAtOrBelow(index uint64) uint64 {
 	const maxScan = 1024
 	var l raft.Log

@@ -333,3 +333,32 @@ var testErrors = ErrorCodec{
 		return errors.New(msg)
 	},
 }
+
+// An index that names one of Raft's own entries (here a barrier, like a new
+// term's no-op) is reached with the last command before it: a reader
+// waiting for the commit index is not left waiting for the next write.
+func TestCommandIndexAtOrBelow_SkipsRaftsOwnEntries(t *testing.T) {
+	c := newTestCluster(t, 3)
+	l := c.leader()
+	res, err := l.store.Propose(ctxT(t), initCmd(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.store.raft.Barrier(5 * time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	commit := l.store.CommitIndex()
+	if commit <= res.Index {
+		t.Fatalf("commit index %d, want past the write's %d", commit, res.Index)
+	}
+	if got := l.store.CommandIndexAtOrBelow(commit); got != res.Index {
+		t.Fatalf("CommandIndexAtOrBelow(%d) = %d, want the write's %d", commit, got, res.Index)
+	}
+	if applied := l.fsm.AppliedIndex(); applied < l.store.CommandIndexAtOrBelow(commit) {
+		t.Fatalf("applied %d below %d", applied, l.store.CommandIndexAtOrBelow(commit))
+	}
+	// An index this node's log does not hold yet stays as it is.
+	if got := l.store.CommandIndexAtOrBelow(commit + 100); got != commit+100 {
+		t.Fatalf("CommandIndexAtOrBelow(beyond the log) = %d", got)
+	}
+}
