@@ -368,8 +368,12 @@ const restoreUploadBudget = 15 * time.Minute
 // operatorCreateInstance creates a KMS instance (POST
 // /v1/operator/instances).
 func (s *Server) operatorCreateInstance(c *call) (any, error) {
+	quota, err := c.p.integer("KeyQuota")
+	if err != nil {
+		return nil, err
+	}
 	inst, idx, err := s.cfg.Service.CreateInstance(c.ctx, c.caller, kms.InstanceInput{
-		Type: c.p.str("Type"), Name: c.p.str("Name"), HSMDomain: c.p.str("HsmDomain"),
+		Type: c.p.str("Type"), Name: c.p.str("Name"), HSMDomain: c.p.str("HsmDomain"), KeyQuota: quota,
 	})
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -129,23 +130,30 @@ under another root key.`,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return usagef("instance needs a subcommand: create") },
 	}
 	var instType, instName, instDomain string
+	var instQuota int
 	create := &cobra.Command{
-		Use:   "create --type software|hardware [--hsm-domain NAME] [--name N]",
+		Use:   "create --type software|hardware [--hsm-domain NAME] [--name N] [--key-quota N]",
 		Short: "Create a KMS instance and print its InstanceId",
 		Long: `Create a KMS instance and print its InstanceId. A software instance keeps its
 keys' material wrapped under the cluster root key. A hardware instance is bound
 to an HSM domain: its keys are generated inside, and used only by, the PKCS#11
 tokens of that domain (nodes started with --hsm-domain NAME):
 
-  kmsctl operator instance create --type hardware --hsm-domain prod-hsm`,
+  kmsctl operator instance create --type hardware --hsm-domain prod-hsm
+
+--key-quota sets how many keys the instance may hold (default 1000, at most
+10,000,000; each key costs about 1 KiB of memory on every node):
+
+  kmsctl operator instance create --key-quota 1000000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return instanceCreate(g, instType, instName, instDomain, stdout)
+			return instanceCreate(g, instType, instName, instDomain, instQuota, stdout)
 		},
 	}
 	create.Flags().StringVar(&instType, "type", "software", "instance type: software or hardware")
 	create.Flags().StringVar(&instName, "name", "", "instance name")
 	create.Flags().StringVar(&instDomain, "hsm-domain", "", "HSM domain of a hardware instance")
+	create.Flags().IntVar(&instQuota, "key-quota", 0, "how many keys the instance may hold (default 1000, at most 10000000)")
 	inst.AddCommand(create, instanceLimitCommand(g, stdout))
 	op.AddCommand(inst)
 	op.AddCommand(accountCommand(g, stdout, stderr), rateLimitCommand(g, stdout))
@@ -380,8 +388,11 @@ func operatorMembers(g *globals, stdout io.Writer) error {
 	return nil
 }
 
-func instanceCreate(g *globals, typ, name, domain string, stdout io.Writer) error {
+func instanceCreate(g *globals, typ, name, domain string, quota int, stdout io.Writer) error {
 	q := url.Values{"Type": {typ}}
+	if quota != 0 {
+		q.Set("KeyQuota", strconv.Itoa(quota))
+	}
 	if name != "" {
 		q.Set("Name", name)
 	}
