@@ -355,14 +355,61 @@ func (f *FSM) KeyVersion(id string) (*KeyVersion, bool) {
 
 // Keys returns the account's keys ordered by creation (then id).
 func (f *FSM) Keys(accountID string) []*Key {
-	return selectSorted(f, func(c *catalogue) map[string]*Key { return c.keys },
-		func(k *Key) bool { return k.AccountID == accountID },
-		func(a, b *Key) bool {
-			if a.CreateIndex != b.CreateIndex {
-				return a.CreateIndex < b.CreateIndex
+	var out []*Key
+	f.read(func(c *catalogue) {
+		ids := c.kidx.byAccount[accountID]
+		out = make([]*Key, len(ids))
+		for i, id := range ids {
+			out[i] = c.keys[id]
+		}
+	})
+	return out
+}
+
+// KeysPage returns limit of the account's keys from offset on, in the
+// order of Keys, and how many keys the account has: O(limit), whatever
+// the number of keys (issue 16). keep, when not nil, filters first (and
+// then the page costs a pass over the account's keys, without sorting);
+// it runs under the FSM's read lock and must not call the FSM.
+func (f *FSM) KeysPage(accountID string, keep func(*Key) bool, offset, limit int) (page []*Key, total int) {
+	f.read(func(c *catalogue) {
+		ids := c.kidx.byAccount[accountID]
+		if keep == nil {
+			total = len(ids)
+			if offset < 0 || offset >= total || limit <= 0 {
+				return
 			}
-			return a.ID < b.ID
-		})
+			end := min(total, offset+limit)
+			page = make([]*Key, 0, end-offset)
+			for _, id := range ids[offset:end] {
+				page = append(page, c.keys[id])
+			}
+			return
+		}
+		for _, id := range ids {
+			k := c.keys[id]
+			if !keep(k) {
+				continue
+			}
+			if total >= offset && total-offset < limit {
+				page = append(page, k)
+			}
+			total++
+		}
+	})
+	return page, total
+}
+
+// DefaultKey returns the account's default key (the one outside every KMS
+// instance), if it has one.
+func (f *FSM) DefaultKey(accountID string) (*Key, bool) {
+	var k *Key
+	f.read(func(c *catalogue) {
+		if id, ok := c.kidx.defaults[accountID]; ok {
+			k = c.keys[id]
+		}
+	})
+	return k, k != nil
 }
 
 // selectSorted collects, under the read lock, the values of one catalogue

@@ -479,6 +479,7 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 	if err := cat.checkReferences(); err != nil {
 		return bad("%v", err)
 	}
+	cat.compactLoaded() // shared strings and the key index (keyindex.go)
 	return hdr, cat, nil
 }
 

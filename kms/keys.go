@@ -71,6 +71,15 @@ func listing[T any](all []T, p Page) Listing[T] {
 	return Listing[T]{Items: all[start:end], Total: len(all), Page: p}
 }
 
+// offset is where the page starts; a page number so large that the
+// product would overflow starts past any listing.
+func (p Page) offset() int {
+	if p.Number-1 > (1<<50)/p.Size {
+		return 1 << 50
+	}
+	return (p.Number - 1) * p.Size
+}
+
 // bounds returns the slice bounds of the page within n items. A page far
 // past the end is empty (computed without overflowing).
 func (p Page) bounds(n int) (int, int) {
