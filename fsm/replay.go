@@ -99,6 +99,9 @@ func (g *replayGuard) admit(cmd *SignedWriteCmd) error {
 	}
 	g.clock = clock
 	g.prune()
+	// One copy of the access key id for all its nonces (a bulk load keeps
+	// a nonce per write for the whole window).
+	k.AccessKeyID = intern(k.AccessKeyID)
 	g.seen[k] = expires
 	heap.Push(g.queue, expiryItem{key: k, expires: expires})
 	return nil
