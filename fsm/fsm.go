@@ -13,6 +13,7 @@
 package fsm
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -572,25 +573,38 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 // operator restore never reaches here with format 1: it is resealed first.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	data, err := io.ReadAll(rc)
-	if err != nil {
-		return fmt.Errorf("%w: reading: %v", ErrBadSnapshot, err)
-	}
-	sum := sha256.Sum256(data)
 	f.stagedMu.Lock()
-	st := f.staged
-	if st != nil && st.sum == sum {
-		f.staged = nil
-	} else {
-		st = nil
-	}
+	staged := f.staged != nil
 	f.stagedMu.Unlock()
 	var hdr SnapshotHeader
 	var cat *catalogue
-	if st != nil {
-		hdr, cat = st.hdr, st.cat
-	} else if hdr, cat, err = readSnapshot(bytes.NewReader(data), f.readOptions(true)); err != nil {
-		return err
+	var err error
+	if !staged {
+		// Nothing staged (a restart, or a snapshot a leader installs):
+		// decode as the bytes arrive rather than holding the whole file in
+		// memory first (issue 16: a million keys is ~800 MB of snapshot).
+		if hdr, cat, err = readSnapshot(bufio.NewReaderSize(rc, 1<<20), f.readOptions(true)); err != nil {
+			return err
+		}
+	} else {
+		data, err := io.ReadAll(rc)
+		if err != nil {
+			return fmt.Errorf("%w: reading: %v", ErrBadSnapshot, err)
+		}
+		sum := sha256.Sum256(data)
+		f.stagedMu.Lock()
+		st := f.staged
+		if st != nil && st.sum == sum {
+			f.staged = nil
+		} else {
+			st = nil
+		}
+		f.stagedMu.Unlock()
+		if st != nil {
+			hdr, cat = st.hdr, st.cat
+		} else if hdr, cat, err = readSnapshot(bytes.NewReader(data), f.readOptions(true)); err != nil {
+			return err
+		}
 	}
 	if hdr.Format == snapshotFormatSHA256 {
 		f.logger.Warn("restored an unauthenticated format 1 snapshot from Raft (written before an upgrade); the next snapshot is written authenticated",

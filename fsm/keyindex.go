@@ -81,14 +81,19 @@ func (x *keyIndex) remove(keys map[string]*Key, k *Key) {
 // rebuild indexes every key of a loaded catalogue.
 func (x *keyIndex) rebuild(keys map[string]*Key) {
 	*x = *newKeyIndex()
-	for id, k := range keys {
-		x.byAccount[k.AccountID] = append(x.byAccount[k.AccountID], id)
+	byAccount := map[string][]*Key{}
+	for _, k := range keys {
+		byAccount[k.AccountID] = append(byAccount[k.AccountID], k)
 		if k.InstanceID == "" {
-			x.defaults[k.AccountID] = id
+			x.defaults[k.AccountID] = k.ID
 		}
 	}
-	for acct, ids := range x.byAccount {
-		sort.Slice(ids, func(i, j int) bool { return keyBefore(keys[ids[i]], keys[ids[j]]) })
+	for acct, ks := range byAccount {
+		sort.Slice(ks, func(i, j int) bool { return keyBefore(ks[i], ks[j]) })
+		ids := make([]string, len(ks))
+		for i, k := range ks {
+			ids[i] = k.ID
+		}
 		x.byAccount[acct] = ids
 	}
 }
@@ -111,7 +116,9 @@ var noTags = map[string]string{}
 
 // compact makes a key record share what it can: interned repeated strings
 // and the shared empty tag map. It changes no value.
-func (k *Key) compact() {
+func (k *Key) compact() { k.compactWith(intern) }
+
+func (k *Key) compactWith(intern func(string) string) {
 	k.AccountID = intern(k.AccountID)
 	k.InstanceID = intern(k.InstanceID)
 	k.Spec = intern(k.Spec)
@@ -133,9 +140,23 @@ func (k *Key) compact() {
 // and primary version are the versions' own ids) and builds the key index.
 // Called once a snapshot has decoded and passed its reference checks.
 func (c *catalogue) compactLoaded() {
+	// A plain map is faster than unique's for a million lookups; the
+	// copies it keeps are shared by the loaded records just the same.
+	seen := map[string]string{}
+	local := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		if c, ok := seen[s]; ok {
+			return c
+		}
+		c := intern(s)
+		seen[s] = c
+		return c
+	}
 	for id, k := range c.keys {
 		k.ID = id
-		k.compact()
+		k.compactWith(local)
 		for i, vid := range k.Versions {
 			if v, ok := c.versions[vid]; ok {
 				v.KeyID = k.ID
