@@ -44,6 +44,7 @@ type options struct {
 	httpPort     int
 	kmsdArgs     []string
 	samples      int
+	reuse        bool
 }
 
 func main() {
@@ -64,6 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.httpPort, "port", 9750, "the node's API port (the two next ports are its cluster and gossip ports)")
 	fs.StringVar(&extra, "kmsd-args", "", "more kmsd flags, space-separated")
 	fs.IntVar(&o.samples, "samples", 300, "requests per latency measurement")
+	fs.BoolVar(&o.reuse, "reuse", false, "keep the keys a previous run left in DIR/node: measure from a restart of it, without loading")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -200,6 +202,9 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Micros
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
 func scale(o options, stdout, stderr io.Writer) error {
+	if o.reuse {
+		return again(o, stdout, stderr)
+	}
 	if err := os.RemoveAll(o.dataDir()); err != nil {
 		return err
 	}
@@ -272,46 +277,7 @@ func scale(o options, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "loaded %d keys in %s (%.0f keys/s)\n", loaded, loadTime.Round(time.Second), float64(loaded)/loadTime.Seconds())
 
-	// Snapshot save and restore through kmsctl, as an operator does.
-	snap := filepath.Join(o.dir, "scale.snap")
-	t0 := time.Now()
-	if err := kmsctl(o, stderr, "operator", "snapshot", "save", snap); err != nil {
-		return fmt.Errorf("snapshot save: %w", err)
-	}
-	saveTime := time.Since(t0)
-	st, _ := os.Stat(snap)
-	fmt.Fprintf(stdout, "snapshot save: %s, %s\n", saveTime.Round(10*time.Millisecond), mib(st.Size()))
-
-	// Restart to healthy: SIGTERM, start again on the same data dir.
-	if err := n.stop(); err != nil {
-		return err
-	}
-	t0 = time.Now()
-	if n, err = start(o); err != nil {
-		return err
-	}
-	if err := n.waitHealthy(5 * time.Minute); err != nil {
-		return err
-	}
-	restart := time.Since(t0)
-	if _, err := c.Call(ctx, "DescribeKey", map[string]string{"KeyId": ids[len(ids)-1]}); err != nil {
-		return fmt.Errorf("after the restart: %w", err)
-	}
-	time.Sleep(5 * time.Second) // let the collector settle after the load
-	rss, hwm := n.memory()
-	fmt.Fprintf(stdout, "restart to healthy: %s; RSS after restart %s (peak %s), %s per key\n", restart.Round(10*time.Millisecond), mib(rss), mib(hwm), perKey(rss-rss0, loaded))
-
-	t0 = time.Now()
-	if err := kmsctl(o, stderr, "operator", "snapshot", "restore", "--force", snap); err != nil {
-		return fmt.Errorf("snapshot restore: %w", err)
-	}
-	fmt.Fprintf(stdout, "snapshot restore: %s\n", time.Since(t0).Round(10*time.Millisecond))
-	if _, err := c.Call(ctx, "DescribeKey", map[string]string{"KeyId": ids[rand.IntN(len(ids))]}); err != nil {
-		return fmt.Errorf("after the restore: %w", err)
-	}
-	rss, hwm = n.memory()
-	fmt.Fprintf(stdout, "after the restore: RSS %s (peak %s)\n", mib(rss), mib(hwm))
-	return nil
+	return finish(o, n, c, ids, rss0, stdout, stderr)
 }
 
 func perKey(b int64, keys int) string {
@@ -420,4 +386,127 @@ func load(ctx context.Context, c *client.Client, instance string, count, conc in
 	}
 	wg.Wait()
 	return firstErr
+}
+
+// finish times a snapshot save, a restart and a snapshot restore of the
+// loaded node.
+func finish(o options, n *node, c *client.Client, ids []string, rss0 int64, stdout, stderr io.Writer) error {
+	ctx := context.Background()
+	loaded := len(ids)
+	// Snapshot save and restore through kmsctl, as an operator does.
+	snap := filepath.Join(o.dir, "scale.snap")
+	t0 := time.Now()
+	if err := kmsctl(o, stderr, "operator", "snapshot", "save", snap); err != nil {
+		return fmt.Errorf("snapshot save: %w", err)
+	}
+	saveTime := time.Since(t0)
+	st, _ := os.Stat(snap)
+	fmt.Fprintf(stdout, "snapshot save: %s, %s\n", saveTime.Round(10*time.Millisecond), mib(st.Size()))
+
+	// Restart to healthy: SIGTERM, start again on the same data dir.
+	if err := n.stop(); err != nil {
+		return err
+	}
+	t0 = time.Now()
+	nn, err := start(o)
+	if err != nil {
+		return err
+	}
+	*n = *nn
+	if err := n.waitHealthy(5 * time.Minute); err != nil {
+		return err
+	}
+	restart := time.Since(t0)
+	if _, err := c.Call(ctx, "DescribeKey", map[string]string{"KeyId": ids[len(ids)-1]}); err != nil {
+		return fmt.Errorf("after the restart: %w", err)
+	}
+	time.Sleep(5 * time.Second) // let the collector settle after the load
+	rss, hwm := n.memory()
+	fmt.Fprintf(stdout, "restart to healthy: %s; RSS after restart %s (peak %s), %s per key\n", restart.Round(10*time.Millisecond), mib(rss), mib(hwm), perKey(rss-rss0, loaded))
+
+	t0 = time.Now()
+	if err := kmsctl(o, stderr, "operator", "snapshot", "restore", "--force", snap); err != nil {
+		return fmt.Errorf("snapshot restore: %w", err)
+	}
+	fmt.Fprintf(stdout, "snapshot restore: %s\n", time.Since(t0).Round(10*time.Millisecond))
+	if _, err := c.Call(ctx, "DescribeKey", map[string]string{"KeyId": ids[rand.IntN(len(ids))]}); err != nil {
+		return fmt.Errorf("after the restore: %w", err)
+	}
+	rss, hwm = n.memory()
+	fmt.Fprintf(stdout, "after the restore: RSS %s (peak %s)\n", mib(rss), mib(hwm))
+	return nil
+}
+
+// again measures a node a previous run loaded: restart to healthy, then
+// the same readings and the snapshot round trip.
+func again(o options, stdout, stderr io.Writer) error {
+	log, err := os.OpenFile(filepath.Join(o.dir, "kmsd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	log.Close()
+	t0 := time.Now()
+	n, err := start(o)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		select {
+		case <-n.done:
+		default:
+			n.stop()
+		}
+	}()
+	if err := n.waitHealthy(5 * time.Minute); err != nil {
+		return err
+	}
+	restart := time.Since(t0)
+	cr, err := client.LoadCredentialsFile(o.credsFile())
+	if err != nil {
+		return err
+	}
+	c, err := client.NewFromCredentials(cr, client.WithTimeout(time.Minute))
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	// Key ids to describe: a page from the start, the middle and the end.
+	var ids []string
+	var total int
+	for _, page := range []int{1, -2, -1} {
+		pn := page
+		if page < 0 {
+			pn = max(1, total/100*(-page)/2)
+		}
+		resp, err := c.Call(ctx, "ListKeys", map[string]string{"PageSize": "100", "PageNumber": strconv.Itoa(pn)})
+		if err != nil {
+			return err
+		}
+		var out struct {
+			TotalCount int
+			Keys       struct{ Key []struct{ KeyId string } }
+		}
+		if err := json.Unmarshal(resp.Body, &out); err != nil {
+			return err
+		}
+		total = out.TotalCount
+		for _, k := range out.Keys.Key {
+			ids = append(ids, k.KeyId)
+		}
+	}
+	rss, hwm := n.memory()
+	fmt.Fprintf(stdout, "kms-scale --reuse: %d keys; restart to healthy %s; RSS %s (peak %s)\n", total, restart.Round(10*time.Millisecond), mib(rss), mib(hwm))
+	all := make([]string, total) // only the count matters below, and ids to describe
+	copy(all, ids)
+	for i := len(ids); i < total; i++ {
+		all[i] = ids[i%len(ids)]
+	}
+	fmt.Fprintln(stdout, "| keys | load keys/s | RSS | RSS peak | RSS/key | DescribeKey p50 / p99 | ListKeys page 1 p50 / p99 | ListKeys deep page p50 / p99 |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|")
+	row, err := readings(ctx, c, n, all, o.samples)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "| %d | - | %s | %s | %s | %s |\n", total, mib(row.rss), mib(row.hwm), perKey(row.rss, total), row.lat)
+	return finish(o, n, c, all, 0, stdout, stderr)
 }
