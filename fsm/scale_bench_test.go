@@ -119,21 +119,24 @@ func BenchmarkCatalogue_SnapshotRoundTrip(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		h.mustApply(CmdCreateKey, scaleKeyCmd(i))
 	}
+	runtime.GC()
 	b.ResetTimer()
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	data := snapshotBytes(b, h.f)
-	save := time.Since(t0)
-	t0 = time.Now()
+	save, saveCPU := time.Since(t0), cpuTime()-c0
+	t0, c0 = time.Now(), cpuTime()
 	g := newTestFSM()
 	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 		b.Fatal(err)
 	}
-	restore := time.Since(t0)
+	restore, restoreCPU := time.Since(t0), cpuTime()-c0
 	b.StopTimer()
 	if len(g.Keys(acct)) != b.N {
 		b.Fatal("keys lost")
 	}
 	b.ReportMetric(float64(save.Nanoseconds())/float64(b.N), "save-ns/key")
 	b.ReportMetric(float64(restore.Nanoseconds())/float64(b.N), "restore-ns/key")
+	b.ReportMetric(float64(saveCPU.Nanoseconds())/float64(b.N), "save-cpu-ns/key")
+	b.ReportMetric(float64(restoreCPU.Nanoseconds())/float64(b.N), "restore-cpu-ns/key")
 	b.ReportMetric(float64(len(data))/float64(b.N), "snapshot-B/key")
 }
