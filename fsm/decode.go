@@ -15,7 +15,39 @@ import (
 var (
 	_ msgpack.CustomDecoder = (*Key)(nil)
 	_ msgpack.CustomDecoder = (*KeyVersion)(nil)
+	_ msgpack.CustomDecoder = (*signedNonceRecord)(nil)
 )
+
+// DecodeMsgpack decodes a nonce record as the reflection decoder would.
+func (r *signedNonceRecord) DecodeMsgpack(d *msgpack.Decoder) error {
+	n, err := d.DecodeMapLen()
+	if err != nil {
+		return err
+	}
+	*r = signedNonceRecord{}
+	for i := 0; i < n; i++ {
+		name, err := d.DecodeString()
+		if err != nil {
+			return err
+		}
+		switch name {
+		case "ak":
+			r.AccessKeyID, err = d.DecodeString()
+		case "nonce":
+			r.Nonce, err = d.DecodeString()
+		case "seq":
+			r.Seq, err = d.DecodeUint32()
+		case "exp":
+			r.Expires, err = d.DecodeInt64()
+		default:
+			err = d.Skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // DecodeMsgpack decodes a Key as the reflection decoder would.
 func (k *Key) DecodeMsgpack(d *msgpack.Decoder) error {

@@ -51,6 +51,7 @@ func reflectDecode[T any, Plain any](t *testing.T, b []byte) T {
 
 type plainKey Key
 type plainKeyVersion KeyVersion
+type plainNonce signedNonceRecord
 
 // The hand-written decoders read every field the reflection decoder reads,
 // nil and empty values alike, skip unknown fields, and a record with a
@@ -60,6 +61,13 @@ func TestDecoders_MatchReflection(t *testing.T) {
 	fillAll(t, reflect.ValueOf(&k).Elem(), 1)
 	var v KeyVersion
 	fillAll(t, reflect.ValueOf(&v).Elem(), 2)
+	var nr signedNonceRecord
+	fillAll(t, reflect.ValueOf(&nr).Elem(), 3)
+	b, _ := msgpack.Marshal(nr)
+	var gotNonce signedNonceRecord
+	if err := msgpack.Unmarshal(b, &gotNonce); err != nil || gotNonce != reflectDecode[signedNonceRecord, plainNonce](t, b) || gotNonce != nr {
+		t.Fatalf("nonce record, every field: %+v %v", gotNonce, err)
+	}
 	for _, c := range []struct {
 		name string
 		in   any
@@ -89,6 +97,13 @@ func TestDecoders_MatchReflection(t *testing.T) {
 			}
 			return got, reflectDecode[KeyVersion, plainKeyVersion](t, b)
 		}},
+		{"nonce record", signedNonceRecord{AccessKeyID: "LTAI1", Nonce: "n-1", Seq: 3, Expires: 99}, func(b []byte) (any, any) {
+			var got signedNonceRecord
+			if err := msgpack.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			return got, reflectDecode[signedNonceRecord, plainNonce](t, b)
+		}},
 		{"command with both", CreateKeyCmd{Now: 5, Key: k, Version: v, Alias: "alias/x"}, func(b []byte) (any, any) {
 			var got CreateKeyCmd
 			if err := msgpack.Unmarshal(b, &got); err != nil {
@@ -107,7 +122,7 @@ func TestDecoders_MatchReflection(t *testing.T) {
 		}
 	}
 	// An unknown field (written by a newer version) is skipped.
-	b, _ := msgpack.Marshal(map[string]any{"id": "k1", "future": map[string]any{"a": []int{1, 2}}, "state": "Enabled"})
+	b, _ = msgpack.Marshal(map[string]any{"id": "k1", "future": map[string]any{"a": []int{1, 2}}, "state": "Enabled"})
 	var got Key
 	if err := msgpack.Unmarshal(b, &got); err != nil || got.ID != "k1" || got.State != "Enabled" {
 		t.Fatalf("unknown field: %+v %v", got, err)

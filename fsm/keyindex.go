@@ -168,4 +168,5 @@ func (c *catalogue) compactLoaded() {
 		}
 	}
 	c.kidx.rebuild(c.keys)
+	c.replay.heapify()
 }
