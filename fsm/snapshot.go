@@ -455,6 +455,7 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 
 	cat := newCatalogue()
 	sawMeta := false
+	var scratch []byte
 	for {
 		var t [1]byte
 		if _, err := io.ReadFull(hr, t[:]); err != nil {
@@ -463,10 +464,13 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 		if t[0] == recEnd {
 			break
 		}
-		body, err := readFrame(hr)
+		// Records are decoded into their own values (msgpack copies what
+		// it keeps), so one buffer serves every small record.
+		body, err := readFrameInto(hr, scratch)
 		if err != nil {
 			return bad("record: %v", err)
 		}
+		scratch = body[:0]
 		if err := cat.loadRecord(t[0], body); err != nil {
 			return bad("%v", err)
 		}
@@ -498,7 +502,11 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 	return hdr, cat, nil
 }
 
-func readFrame(r io.Reader) ([]byte, error) {
+func readFrame(r io.Reader) ([]byte, error) { return readFrameInto(r, nil) }
+
+// readFrameInto is readFrame reading a small record into scratch's array
+// when it is large enough.
+func readFrameInto(r io.Reader, scratch []byte) ([]byte, error) {
 	var n [4]byte
 	if _, err := io.ReadFull(r, n[:]); err != nil {
 		return nil, errors.New("truncated length")
@@ -510,7 +518,11 @@ func readFrame(r io.Reader) ([]byte, error) {
 	// A small record (every key, version and nonce) is read into a buffer
 	// of its size at once.
 	if size <= 64<<10 {
-		body := make([]byte, size)
+		body := scratch[:0]
+		if cap(body) < int(size) {
+			body = make([]byte, size, max(size, 4096))
+		}
+		body = body[:size]
 		if _, err := io.ReadFull(r, body); err != nil {
 			return nil, errors.New("truncated record")
 		}
