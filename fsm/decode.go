@@ -1,8 +1,58 @@
 package fsm
 
 import (
+	"sync"
+
 	"github.com/vmihailenco/msgpack/v5"
 )
+
+// decodeShared decodes a string that many records repeat (account and
+// instance ids, specs, states, the default policy) to its interned copy
+// without allocating one per record: a restore of a million keys
+// otherwise makes ~500 MB of strings only to drop them for the interned
+// ones. Strings up to sharedMaxLen are looked up in a bounded table; longer
+// ones, and any once the table is full, are decoded and interned as usual.
+func decodeShared(d *msgpack.Decoder) (string, error) {
+	n, err := d.DecodeBytesLen()
+	if err != nil || n <= 0 {
+		return "", err
+	}
+	if n > sharedMaxLen {
+		b := make([]byte, n)
+		if err := d.ReadFull(b); err != nil {
+			return "", err
+		}
+		return intern(string(b)), nil
+	}
+	var buf [sharedMaxLen]byte
+	b := buf[:n]
+	if err := d.ReadFull(b); err != nil {
+		return "", err
+	}
+	shared.mu.Lock()
+	s, ok := shared.m[string(b)] // no allocation for the lookup
+	shared.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	s = intern(string(b))
+	shared.mu.Lock()
+	if len(shared.m) < sharedMaxEntries {
+		shared.m[s] = s
+	}
+	shared.mu.Unlock()
+	return s, nil
+}
+
+const (
+	sharedMaxLen     = 1024
+	sharedMaxEntries = 1 << 14
+)
+
+var shared = struct {
+	mu sync.Mutex
+	m  map[string]string
+}{m: map[string]string{}}
 
 // Hand-written msgpack decoders for the records there are a million of
 // (issue 16: restart and restore of a million keys). They read exactly
@@ -32,7 +82,7 @@ func (r *signedNonceRecord) DecodeMsgpack(d *msgpack.Decoder) error {
 		}
 		switch name {
 		case "ak":
-			r.AccessKeyID, err = d.DecodeString()
+			r.AccessKeyID, err = decodeShared(d)
 		case "nonce":
 			r.Nonce, err = d.DecodeString()
 		case "seq":
@@ -65,23 +115,23 @@ func (k *Key) DecodeMsgpack(d *msgpack.Decoder) error {
 		case "id":
 			k.ID, err = d.DecodeString()
 		case "acct":
-			k.AccountID, err = d.DecodeString()
+			k.AccountID, err = decodeShared(d)
 		case "inst":
-			k.InstanceID, err = d.DecodeString()
+			k.InstanceID, err = decodeShared(d)
 		case "spec":
-			k.Spec, err = d.DecodeString()
+			k.Spec, err = decodeShared(d)
 		case "usage":
-			k.Usage, err = d.DecodeString()
+			k.Usage, err = decodeShared(d)
 		case "origin":
-			k.Origin, err = d.DecodeString()
+			k.Origin, err = decodeShared(d)
 		case "prot":
-			k.ProtectionLevel, err = d.DecodeString()
+			k.ProtectionLevel, err = decodeShared(d)
 		case "state":
-			k.State, err = d.DecodeString()
+			k.State, err = decodeShared(d)
 		case "desc":
 			k.Description, err = d.DecodeString()
 		case "creator":
-			k.Creator, err = d.DecodeString()
+			k.Creator, err = decodeShared(d)
 		case "ct":
 			k.CreatedAt, err = d.DecodeInt64()
 		case "primary":
@@ -103,9 +153,9 @@ func (k *Key) DecodeMsgpack(d *msgpack.Decoder) error {
 		case "matfp":
 			k.MaterialFingerprint, err = d.DecodeBytes()
 		case "policy":
-			k.Policy, err = d.DecodeString()
+			k.Policy, err = decodeShared(d)
 		case "creatortype":
-			k.CreatorType, err = d.DecodeString()
+			k.CreatorType, err = decodeShared(d)
 		case "xacct":
 			k.CrossAccount, err = d.DecodeInt()
 		case "tags":
