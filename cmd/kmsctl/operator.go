@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -514,14 +515,22 @@ func (p *progress) Write(b []byte) (int, error) {
 
 // progressReader counts what is read from a file being uploaded; a seek
 // (the client hashes the body, then rewinds to send it) moves the count.
+// Once the file has been read to its end after a rewind, the upload is
+// over: the progress prints its final line and the wait for the cluster
+// is reported apart.
 type progressReader struct {
-	f *os.File
-	p *progress
+	f       *os.File
+	p       *progress
+	rewound *bool
+	over    func()
 }
 
 func (r progressReader) Read(b []byte) (int, error) {
 	n, err := r.f.Read(b)
 	r.p.done.Add(int64(n))
+	if err == io.EOF && *r.rewound && r.over != nil {
+		r.over()
+	}
 	return n, err
 }
 
@@ -529,6 +538,7 @@ func (r progressReader) Seek(off int64, whence int) (int64, error) {
 	pos, err := r.f.Seek(off, whence)
 	if err == nil {
 		r.p.done.Store(pos)
+		*r.rewound = true
 	}
 	return pos, err
 }
@@ -671,12 +681,21 @@ func snapshotRestore(g *globals, path string, ro restoreFlags, stdout, stderr io
 	fmt.Fprintf(stderr, "restoring %s (%s) through %s ...\n", path, size(st.Size()), c.Endpoint)
 	p := newProgress(stderr, "uploaded", st.Size(), g.progress)
 	t0 := time.Now()
-	m, _, err = doJSON(ctx, c, http.MethodPost, "/v1/operator/snapshot", q, progressReader{f, p}, signed)
-	p.finish()
+	var once sync.Once
+	var uploaded time.Time
+	over := func() {
+		once.Do(func() {
+			p.finish()
+			uploaded = time.Now()
+			fmt.Fprintln(stderr, "the cluster verifies and installs the snapshot ...")
+		})
+	}
+	m, _, err = doJSON(ctx, c, http.MethodPost, "/v1/operator/snapshot", q, progressReader{f, p, new(bool), over}, signed)
+	over()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "restored in %s\n", time.Since(t0).Round(10*time.Millisecond))
+	fmt.Fprintf(stderr, "restored in %s (%s after the upload)\n", time.Since(t0).Round(10*time.Millisecond), time.Since(uploaded).Round(10*time.Millisecond))
 	fmt.Fprintf(stdout, "Restored snapshot: %v keys, %v key versions, %v aliases, %v accounts, %v access keys, %v instances; cluster at Raft index %v.\n",
 		m["Keys"], m["KeyVersions"], m["Aliases"], m["Accounts"], m["AccessKeys"], m["Instances"], m["Index"])
 	fmt.Fprintln(stdout, "The credentials of the cluster that saved the snapshot are now the valid ones.")

@@ -48,7 +48,7 @@ func TestProgressReader_SeekMovesTheCount(t *testing.T) {
 	defer f.Close()
 	p := newProgress(io.Discard, "uploaded", 1000, false)
 	defer p.finish()
-	r := progressReader{f, p}
+	r := progressReader{f, p, new(bool), nil}
 	io.Copy(io.Discard, r)
 	if _, err := r.Seek(0, io.SeekStart); err != nil || p.done.Load() != 0 {
 		t.Fatalf("after rewinding: %d, %v", p.done.Load(), err)
