@@ -24,23 +24,21 @@ func decodeShared(d *msgpack.Decoder) (string, error) {
 		}
 		return intern(string(b)), nil
 	}
-	var buf [sharedMaxLen]byte
-	b := buf[:n]
+	// Read into the table's own buffer, under its lock: a buffer of this
+	// call's would escape to the heap through the reader.
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	b := shared.buf[:n]
 	if err := d.ReadFull(b); err != nil {
 		return "", err
 	}
-	shared.mu.Lock()
-	s, ok := shared.m[string(b)] // no allocation for the lookup
-	shared.mu.Unlock()
-	if ok {
+	if s, ok := shared.m[string(b)]; ok { // no allocation for the lookup
 		return s, nil
 	}
-	s = intern(string(b))
-	shared.mu.Lock()
+	s := intern(string(b))
 	if len(shared.m) < sharedMaxEntries {
 		shared.m[s] = s
 	}
-	shared.mu.Unlock()
 	return s, nil
 }
 
@@ -50,9 +48,10 @@ const (
 )
 
 var shared = struct {
-	mu sync.Mutex
-	m  map[string]string
-}{m: map[string]string{}}
+	mu  sync.Mutex
+	m   map[string]string
+	buf []byte
+}{m: map[string]string{}, buf: make([]byte, sharedMaxLen)}
 
 // Hand-written msgpack decoders for the records there are a million of
 // (issue 16: restart and restore of a million keys). They read exactly
