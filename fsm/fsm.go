@@ -626,6 +626,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 // recognise them. Only the authenticated format is accepted (see
 // ResealSnapshot). It changes nothing visible.
 func (f *FSM) PrepareRestore(r io.ReadSeeker) (SnapshotInfo, error) {
+	// Bytes ResealAndStage already decoded (the usual operator restore on
+	// the leader) are recognised by their hash and not decoded again: a
+	// million keys is seconds of decoding and another catalogue in memory.
+	if info, ok, err := f.alreadyStaged(r); err != nil || ok {
+		return info, err
+	}
 	hdr, cat, err := openSnapshot(r, f.readOptions(false))
 	if err != nil {
 		return SnapshotInfo{}, err
@@ -644,6 +650,55 @@ func (f *FSM) PrepareRestore(r io.ReadSeeker) (SnapshotInfo, error) {
 	f.staged = &stagedRestore{sum: sum, hdr: hdr, cat: cat}
 	f.stagedMu.Unlock()
 	return info, nil
+}
+
+// alreadyStaged reports whether r's bytes are those staged, leaving r at
+// its start.
+func (f *FSM) alreadyStaged(r io.ReadSeeker) (SnapshotInfo, bool, error) {
+	f.stagedMu.Lock()
+	st := f.staged
+	f.stagedMu.Unlock()
+	if st == nil {
+		return SnapshotInfo{}, false, nil
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return SnapshotInfo{}, false, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return SnapshotInfo{}, false, err
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return SnapshotInfo{}, false, err
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	if sum != st.sum {
+		return SnapshotInfo{}, false, nil
+	}
+	return snapshotInfo(st.hdr, st.cat), true, nil
+}
+
+// ResealAndStage is ResealSnapshot that also stages the state it decoded
+// for a restore of the resealed bytes (as PrepareRestore would, without
+// decoding them a second time).
+func (f *FSM) ResealAndStage(r io.ReadSeeker, w io.Writer, opt VerifyOptions) (SnapshotInfo, error) {
+	hdr, cat, err := openSnapshot(r, f.readOptions(opt.AcceptUnauthenticated))
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	h := sha256.New()
+	if err := writeSnapshot(io.MultiWriter(w, h), cat, hdr.LastIndex, f.snapshotKey); err != nil {
+		return SnapshotInfo{}, err
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	// What the resealed bytes' header says.
+	resealed := SnapshotHeader{Format: snapshotFormat, LastIndex: hdr.LastIndex, RootCheck: cat.rootCheck}
+	f.stagedMu.Lock()
+	f.staged = &stagedRestore{sum: sum, hdr: resealed, cat: cat}
+	f.stagedMu.Unlock()
+	return snapshotInfo(hdr, cat), nil
 }
 
 // WriteSnapshotTo writes a point-in-time snapshot of the catalogue to w, in
