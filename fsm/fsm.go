@@ -681,14 +681,24 @@ func (f *FSM) alreadyStaged(r io.ReadSeeker) (SnapshotInfo, bool, error) {
 
 // ResealAndStage is ResealSnapshot that also stages the state it decoded
 // for a restore of the resealed bytes (as PrepareRestore would, without
-// decoding them a second time).
+// decoding them a second time). A snapshot already in the current
+// authenticated format is copied as it is rather than encoded again.
 func (f *FSM) ResealAndStage(r io.ReadSeeker, w io.Writer, opt VerifyOptions) (SnapshotInfo, error) {
 	hdr, cat, err := openSnapshot(r, f.readOptions(opt.AcceptUnauthenticated))
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
 	h := sha256.New()
-	if err := writeSnapshot(io.MultiWriter(w, h), cat, hdr.LastIndex, f.snapshotKey); err != nil {
+	if hdr.Format == snapshotFormat {
+		// Already authenticated under this cluster's key and verified
+		// whole: the same bytes serve, without encoding a million keys again.
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return SnapshotInfo{}, err
+		}
+		if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
+			return SnapshotInfo{}, err
+		}
+	} else if err := writeSnapshot(io.MultiWriter(w, h), cat, hdr.LastIndex, f.snapshotKey); err != nil {
 		return SnapshotInfo{}, err
 	}
 	var sum [32]byte
