@@ -207,27 +207,22 @@ func (g *replayGuard) loadRecord(typ byte, body []byte) (handled bool, err error
 		if err := msgpack.Unmarshal(body, &r); err != nil {
 			return true, err
 		}
-		return true, g.addLoaded(&r)
+		if r.AccessKeyID == "" || r.Nonce == "" {
+			return true, errors.New("nonce record without access key or nonce")
+		}
+		k := nonceKey{AccessKeyID: r.AccessKeyID, Nonce: r.Nonce, Seq: r.Seq}
+		if _, dup := g.seen[k]; dup {
+			return true, fmt.Errorf("duplicate nonce record %q", r.Nonce)
+		}
+		k.AccessKeyID = intern(k.AccessKeyID)
+		g.seen[k] = r.Expires
+		// Appended, and made a heap once every record is in (heapify,
+		// below): O(n) for a snapshot's million nonces, not O(n log n).
+		*g.queue = append(*g.queue, expiryItem{key: k, expires: r.Expires})
+		g.unordered = true
+		return true, nil
 	}
 	return false, nil
-}
-
-// addLoaded adds one decoded nonce record of a snapshot.
-func (g *replayGuard) addLoaded(r *signedNonceRecord) error {
-	if r.AccessKeyID == "" || r.Nonce == "" {
-		return errors.New("nonce record without access key or nonce")
-	}
-	k := nonceKey{AccessKeyID: r.AccessKeyID, Nonce: r.Nonce, Seq: r.Seq}
-	if _, dup := g.seen[k]; dup {
-		return fmt.Errorf("duplicate nonce record %q", r.Nonce)
-	}
-	k.AccessKeyID = intern(k.AccessKeyID)
-	g.seen[k] = r.Expires
-	// Appended, and made a heap once every record is in (heapify, after
-	// the load): O(n) for a snapshot's million nonces, not O(n log n).
-	*g.queue = append(*g.queue, expiryItem{key: k, expires: r.Expires})
-	g.unordered = true
-	return nil
 }
 
 // applySignedWrite is the catalogue half of a signed write: admit the nonce.

@@ -456,34 +456,27 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 	cat := newCatalogue()
 	sawMeta := false
 	var scratch []byte
-	loader := newRecordLoader(cat) // snapshot_load.go
 	for {
 		var t [1]byte
 		if _, err := io.ReadFull(hr, t[:]); err != nil {
-			loader.finish()
 			return bad("records end early")
 		}
 		if t[0] == recEnd {
 			break
 		}
-		// The loader copies what it keeps, so one buffer serves every
-		// small record.
+		// Records are decoded into their own values (msgpack copies what
+		// it keeps), so one buffer serves every small record.
 		body, err := readFrameInto(hr, scratch)
 		if err != nil {
-			loader.finish()
 			return bad("record: %v", err)
 		}
 		scratch = body[:0]
-		if err := loader.add(t[0], body); err != nil {
-			loader.finish()
+		if err := cat.loadRecord(t[0], body); err != nil {
 			return bad("%v", err)
 		}
 		if t[0] == recMeta {
 			sawMeta = true
 		}
-	}
-	if err := loader.finish(); err != nil {
-		return bad("%v", err)
 	}
 	want := hr.h.Sum(nil)
 	got := make([]byte, snapshotSumSize)
