@@ -6,9 +6,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 5s
 DATA      ?= .tmp/dev
 
-
-.PHONY: bench-scale
-.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e test-readme fuzz-short deps lint clean jepsen test-jepsen image image-hsm compose-up compose-down test-deploy
+.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e test-readme test-upgrade release fuzz-short deps lint clean jepsen test-jepsen image image-hsm compose-up compose-down test-deploy bench bench-scale
 
 all: build
 
@@ -34,19 +32,28 @@ cluster-stop:
 	@scripts/cluster.sh stop
 
 ## test: every test — unit, race, in-process clusters, processes, SDK, short fuzzing
-test: build test-race test-unit fuzz-short test-jepsen
+test: build test-race test-unit test-upgrade fuzz-short test-jepsen
 
 # Core packages under the race detector.
-RACE_PKGS := ./crypto/... ./fsm/... ./store/... ./transport/... ./cluster/... ./kms/... ./api/... ./signature/... ./client/... ./internal/... ./hsm/... ./audit/...
+RACE_PKGS := ./crypto/... ./fsm/... ./store/... ./transport/... ./cluster/... ./kms/... ./api/... ./signature/... ./client/... ./internal/... ./hsm/... ./audit/... ./console/...
 
 test-race:
 	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 
 # Everything else (binaries, end-to-end with real processes). ./e2e/...
 # includes the README test (every ```sh block of README.md, run as written
-# in a scratch copy; see e2e/readme_test.go and `make test-readme`).
+# in a scratch copy; see e2e/readme_test.go and `make test-readme`). The
+# rolling-upgrade test runs in test-upgrade.
 test-unit:
-	$(GO) test -count=1 -timeout 20m ./cmd/... ./e2e/...
+	$(GO) test -count=1 -timeout 20m -skip 'TestUpgrade_' ./cmd/... ./e2e/...
+
+## test-upgrade: build an earlier commit of main (newest v* tag, else scripts/upgrade-base) and upgrade a 3-node cluster of it to this build under load (needs full git history)
+test-upgrade:
+	$(GO) test -count=1 -timeout 5m -run 'TestUpgrade_' -v ./e2e/
+
+## release: check HEAD, tag it v0.<n+1>.0 (or RELEASE=vX.Y.Z) and build bin/ with that version (scripts/release.sh)
+release:
+	GO=$(GO) scripts/release.sh
 
 ## test-readme: run README.md's shell blocks as written (ports 9700-9902 must be free)
 test-readme:
@@ -54,6 +61,10 @@ test-readme:
 
 test-e2e: build
 	$(GO) test -count=1 -timeout 20m -v ./e2e/...
+
+## bench: raftkms next to a bare Go floor server (bench/baseline) in one run, as ratios (~2-3 min; not part of make test)
+bench:
+	@scripts/bench.sh
 
 ## jepsen: a short full fault-injection run (all workloads, all nemeses; root; docs/JEPSEN.md)
 JEPSEN_TIME ?= 120s

@@ -14,13 +14,14 @@ import (
 )
 
 // audited reports whether requests to path go to the audit log: all but
-// the unauthenticated read-only pages that monitoring polls.
+// the unauthenticated read-only pages that monitoring polls and the
+// console's static files (its API is audited).
 func audited(path string) bool {
 	switch path {
 	case "/v1/health", "/v1/status", "/metrics":
 		return false
 	}
-	return true
+	return !isConsolePath(path) || strings.HasPrefix(path, consoleAPIPrefix)
 }
 
 // auditWriter holds a request's audit record while the request runs and

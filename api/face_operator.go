@@ -85,6 +85,9 @@ func (s *Server) operatorFace() operatorFace {
 			http.MethodGet:  ep("RateLimits", kms.ClassRead, authBody, s.rateLimits),
 			http.MethodPost: ep("SetRateLimit", kms.ClassWrite, authBody, s.setRateLimit),
 		}},
+		"/v1/operator/upgrade": {name: "FinalizeUpgrade", methods: "use POST", by: map[string]operatorEndpoint{
+			http.MethodPost: ep("FinalizeUpgrade", kms.ClassWrite, authBody, s.finalizeUpgrade),
+		}},
 		"/v1/operator/instance-limits": {name: "InstanceLimits", methods: "GET reads, POST sets", by: map[string]operatorEndpoint{
 			http.MethodGet:  ep("InstanceLimits", kms.ClassRead, authBody, s.instanceLimits),
 			http.MethodPost: ep("SetInstanceLimit", kms.ClassWrite, authBody, s.setInstanceLimit),

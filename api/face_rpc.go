@@ -25,7 +25,7 @@ func (f rpcFace) decode(c *call) error {
 		return err
 	}
 	c.body = body
-	if c.p, err = decodeParams(c.r, body); err != nil {
+	if c.p, c.query, err = decodeParamsQuery(c.r, body); err != nil {
 		return err
 	}
 	c.action = c.p.str("Action")
@@ -36,7 +36,11 @@ func (f rpcFace) decode(c *call) error {
 }
 
 func (f rpcFace) authenticate(c *call) error {
-	signed, caller, err := f.s.authenticate(c.ctx, c.r, c.body)
+	signed, err := signature.ParseQueried(c.r, c.body, c.query)
+	if err != nil {
+		return err
+	}
+	signed, caller, err := f.s.authenticateSigned(c.ctx, c.r, signed, false)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,9 @@ type memberStatus struct {
 	Alive       bool
 	Status      string
 	Version     string `json:",omitempty"`
+	// LogLevel is the log level the node's build advertises (a build from
+	// before levels: 1); 0 when gossip does not know the node.
+	LogLevel int `json:",omitempty"`
 	// HSM lists the HSM domains the node advertises with their health: ok,
 	// bad (the token is failing) or mismatch (the token holds another key
 	// than the one the cluster recorded for the domain).
@@ -95,6 +98,19 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 		"NotReadyReason": reason,
 		"Members":        s.members(),
 	}
+	if up, err := s.cfg.Service.Upgrade(); err == nil {
+		// A rolling upgrade: writes of a level above ClusterLevel are
+		// refused (503 ServiceUnavailable.Upgrading) until every server
+		// runs BuildLevel.
+		behind := make([]string, 0, len(up.Behind))
+		for _, b := range up.Behind {
+			behind = append(behind, b.ID)
+		}
+		out["Upgrade"] = map[string]any{
+			"BuildLevel": up.BuildLevel, "ClusterLevel": up.ClusterLevel, "FinalizedLevel": up.FinalizedLevel,
+			"NodesBehind": behind,
+		}
+	}
 	if st, ok := s.cfg.Service.HSMStatus(); ok {
 		// This node's own HSM, with the reason when it is not ok (the
 		// members' rows carry what gossip says).
@@ -119,6 +135,7 @@ func (s *Server) members() []memberStatus {
 			byID[m.ID] = &memberStatus{
 				NodeId: m.ID, Zone: m.Zone, Region: m.Region, HTTPAddr: m.HTTPAddr, ClusterAddr: m.ClusterAddr,
 				GossipAddr: m.GossipAddr, Alive: m.Status == "alive", Status: m.Status, Version: m.Version,
+				LogLevel: m.LogLevel(),
 			}
 			for _, d := range m.HSM {
 				byID[m.ID].HSM = append(byID[m.ID].HSM, memberHSM{Domain: d.Domain, Health: d.Health, CheckValue: d.CheckValue})
@@ -366,6 +383,19 @@ const kmsRestoreBudget = 10 * time.Minute
 
 // restoreUploadBudget is how long an allowed snapshot upload may take.
 const restoreUploadBudget = 15 * time.Minute
+
+// finalizeUpgrade records that every server runs this build's log level
+// (POST /v1/operator/upgrade); refused with ServiceUnavailable.Upgrading
+// while one does not.
+func (s *Server) finalizeUpgrade(c *call) (any, error) {
+	level, idx, err := s.cfg.Service.FinalizeUpgrade(c.ctx, c.caller)
+	if err != nil {
+		return nil, err
+	}
+	c.index = idx
+	s.log.Info("upgrade finalized", "level", level)
+	return map[string]any{"FinalizedLevel": level}, nil
+}
 
 // operatorCreateInstance creates a KMS instance (POST
 // /v1/operator/instances).

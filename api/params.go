@@ -25,23 +25,30 @@ type params map[string]string
 // (EncryptionContext, Tags) arrive as JSON text; in a JSON body they may
 // also arrive as JSON objects, which are kept as their JSON text.
 func decodeParams(r *http.Request, body []byte) (params, error) {
-	p := params{}
+	p, _, err := decodeParamsQuery(r, body)
+	return p, err
+}
+
+// decodeParamsQuery is decodeParams that also returns the decoded query
+// (url.ParseQuery of r.URL.RawQuery), for the signature check to reuse.
+func decodeParamsQuery(r *http.Request, body []byte) (params, url.Values, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return nil, fmt.Errorf("%w: query string: %v", errBadRequest, err)
+		return nil, nil, fmt.Errorf("%w: query string: %v", errBadRequest, err)
 	}
+	p := make(params, len(q))
 	for k, v := range q {
 		p[k] = v[0]
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return p, nil
+		return p, q, nil
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "application/x-www-form-urlencoded":
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
-			return nil, fmt.Errorf("%w: form body: %v", errBadRequest, err)
+			return nil, nil, fmt.Errorf("%w: form body: %v", errBadRequest, err)
 		}
 		for k, v := range form {
 			p[k] = v[0]
@@ -49,7 +56,7 @@ func decodeParams(r *http.Request, body []byte) (params, error) {
 	case "application/json":
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(body, &m); err != nil {
-			return nil, fmt.Errorf("%w: JSON body must be an object: %v", errBadRequest, err)
+			return nil, nil, fmt.Errorf("%w: JSON body must be an object: %v", errBadRequest, err)
 		}
 		for k, raw := range m {
 			var s string
@@ -63,9 +70,9 @@ func decodeParams(r *http.Request, body []byte) (params, error) {
 			p[k] = string(raw) // numbers, booleans, objects, arrays as JSON text
 		}
 	default:
-		return nil, fmt.Errorf("%w: unsupported Content-Type %q (use a query string, a form or JSON)", errBadRequest, ct)
+		return nil, nil, fmt.Errorf("%w: unsupported Content-Type %q (use a query string, a form or JSON)", errBadRequest, ct)
 	}
-	return p, nil
+	return p, q, nil
 }
 
 func (p params) str(name string) string { return p[name] }
@@ -229,6 +236,18 @@ func (p params) stringList(name string) ([]string, error) {
 // carries no types). ok is false when no member was sent, or when the
 // members contradict each other (a.b=1 and a.b.c=2).
 func (p params) flattened(name string) (string, bool) {
+	// Most requests have no flattened parameter: find that out without
+	// allocating.
+	has := false
+	for k := range p {
+		if len(k) > len(name)+1 && k[len(name)] == '.' && strings.HasPrefix(k, name) {
+			has = true
+			break
+		}
+	}
+	if !has {
+		return "", false
+	}
 	prefix := name + "."
 	obj := map[string]any{}
 	found := false

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -61,6 +62,9 @@ type call struct {
 	requestID string
 	action    string
 	body      []byte // what decode read of the body (nil: unread)
+	// query is the decoded query string when the face decoded it (the
+	// signature check reuses it; read only).
+	query url.Values
 	// authenticated is set once the caller's signature verified.
 	authenticated bool
 	// unbounded is the request's context without the pipeline's deadline,
@@ -99,8 +103,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, f face) {
 	// HSM work forwarded to another node writes no audit line there; this
 	// request's line says where it ran. The core reports the key it
 	// resolved the same way.
-	base, hsmRoute := kms.WithHSMRoute(r.Context())
-	base, resolved := kms.WithResolved(base)
+	base, hsmRoute, resolved := kms.WithReports(r.Context())
 	ctx, cancel := context.WithTimeout(base, s.cfg.RequestTimeout)
 	defer cancel()
 	c.ctx, c.unbounded = ctx, base

@@ -9,17 +9,16 @@
 package api
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -71,8 +70,12 @@ type Config struct {
 	// refused with 429 until old ones leave the window (noncecache.go).
 	NonceCacheEntries int
 	// Audit, when set, receives one record per request (every path but
-	// /v1/health, /v1/status and /metrics), before the answer is sent.
+	// /v1/health, /v1/status, /metrics and the console's static files),
+	// before the answer is sent.
 	Audit Auditor
+	// ConsoleIdleTimeout ends a console session nobody used for that long
+	// (default kms.DefaultConsoleIdleTimeout).
+	ConsoleIdleTimeout time.Duration
 }
 
 // Auditor is the audit log (package audit's Writer).
@@ -92,6 +95,8 @@ type Server struct {
 	// restoring is held by the one snapshot restore this node serves at
 	// a time.
 	restoring atomic.Bool
+	// console serves /console/api/ through the pipeline (face_console.go).
+	console http.HandlerFunc
 }
 
 // maxBody bounds an API request body; snapshots use their own endpoint.
@@ -138,6 +143,7 @@ func New(cfg Config) *Server {
 	for _, path := range op.paths() {
 		s.mount(path, op)
 	}
+	s.mountConsole()
 	if cfg.Gatherer != nil {
 		s.routes["/metrics"] = promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP
 	}
@@ -150,6 +156,10 @@ func (s *Server) now() time.Time { return s.cfg.Clock() }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.guard(w, r, apiListener, func(w http.ResponseWriter) {
 		h, ok := s.routes[r.URL.Path]
+		if !ok && isConsolePath(r.URL.Path) {
+			// Every path under /console/: its files and its API.
+			h, ok = s.routes[consolePrefix]
+		}
 		if !ok {
 			s.writeError(w, r, "", newRequestID(), fmt.Errorf("%w: %q; API actions are sent to /", errNotFound, r.URL.Path))
 			return
@@ -217,7 +227,26 @@ func reportsHealth(path string) bool {
 	return path == "/v1/health" || path == "/v1/status" || path == "/metrics"
 }
 
-func newRequestID() string { return strings.ToUpper(uuid.NewString()) }
+// newRequestID is a random (version 4) UUID in upper case, the shape the
+// service's RequestIds have: one allocation, the string.
+func newRequestID() string {
+	var u [16]byte
+	rand.Read(u[:])         // never fails (crypto/rand since Go 1.24)
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	const hexUpper = "0123456789ABCDEF"
+	var b [36]byte
+	j := 0
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b[j] = '-'
+			j++
+		}
+		b[j], b[j+1] = hexUpper[c>>4], hexUpper[c&0x0f]
+		j += 2
+	}
+	return string(b[:])
+}
 
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil {
@@ -259,6 +288,21 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 		}
 	}
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	if m, isMap := v.(map[string]any); isMap {
+		bp := answerBufs.Get().(*[]byte)
+		if b, ok := appendFlatJSON((*bp)[:0], m); ok {
+			w.WriteHeader(status)
+			if _, err := w.Write(b); err != nil {
+				s.log.Debug("writing response", "error", err)
+			}
+			if cap(b) <= 64<<10 {
+				*bp = b[:0]
+				answerBufs.Put(bp)
+			}
+			return
+		}
+		answerBufs.Put(bp)
+	}
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

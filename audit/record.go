@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -42,25 +43,11 @@ const (
 	maxLong  = 512
 )
 
-// line is the JSON form of a record. The member order is part of the
-// format; "prev" must stay last (the hash member is appended after it).
-type line struct {
-	V            int    `json:"v"`
-	Time         string `json:"time"`
-	RequestID    string `json:"request_id"`
-	Node         string `json:"node"`
-	Principal    string `json:"principal"`
-	AccessKeyID  string `json:"access_key_id"`
-	Source       string `json:"source"`
-	Action       string `json:"action"`
-	KeyID        string `json:"key_id"`
-	KeyVersionID string `json:"key_version_id"`
-	Code         string `json:"code"`
-	Status       int    `json:"status"`
-	LatencyUS    int64  `json:"latency_us"`
-	ForwardedTo  string `json:"forwarded_to,omitempty"`
-	Prev         string `json:"prev"`
-}
+// The members of a line, in this order, are part of the format; "prev"
+// must stay last (the hash member is appended after it). appendLine writes
+// them by hand: exactly what encoding/json's Marshal wrote for the struct
+// this package used before (HTML-safe string escaping, forwarded_to
+// omitted when empty), without reflection or allocation.
 
 // TimeFormat is how "time" is written (UTC, microseconds).
 const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
@@ -68,35 +55,105 @@ const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
 // encode returns the full line for r chained after prev, with its newline,
 // and the line's hash.
 func encode(r Record, prev string) ([]byte, string, error) {
-	l := line{
-		V:            FormatVersion,
-		Time:         r.Time.UTC().Format(TimeFormat),
-		RequestID:    clip(r.RequestID, maxShort),
-		Node:         clip(r.Node, maxShort),
-		Principal:    clip(r.Principal, maxLong),
-		AccessKeyID:  clip(r.AccessKeyID, maxShort),
-		Source:       clip(r.Source, maxShort),
-		Action:       clip(r.Action, maxShort),
-		KeyID:        clip(r.KeyID, maxLong),
-		KeyVersionID: clip(r.KeyVersionID, maxShort),
-		Code:         clip(r.Code, maxShort),
-		Status:       r.Status,
-		LatencyUS:    r.Latency.Microseconds(),
-		ForwardedTo:  clip(r.ForwardedTo, maxLong),
-		Prev:         prev,
+	out, sum := appendLine(nil, r, prev)
+	return out, hex.EncodeToString(sum[:]), nil
+}
+
+// appendLine appends the full line for r chained after prev (64 hex
+// digits), with its newline, to dst and returns the line's hash.
+func appendLine(dst []byte, r Record, prev string) ([]byte, [sha256.Size]byte) {
+	start := len(dst)
+	dst = append(dst, `{"v":`...)
+	dst = strconv.AppendInt(dst, FormatVersion, 10)
+	dst = append(dst, `,"time":"`...)
+	dst = r.Time.UTC().AppendFormat(dst, TimeFormat)
+	dst = append(dst, '"')
+	dst = appendMember(dst, "request_id", clip(r.RequestID, maxShort))
+	dst = appendMember(dst, "node", clip(r.Node, maxShort))
+	dst = appendMember(dst, "principal", clip(r.Principal, maxLong))
+	dst = appendMember(dst, "access_key_id", clip(r.AccessKeyID, maxShort))
+	dst = appendMember(dst, "source", clip(r.Source, maxShort))
+	dst = appendMember(dst, "action", clip(r.Action, maxShort))
+	dst = appendMember(dst, "key_id", clip(r.KeyID, maxLong))
+	dst = appendMember(dst, "key_version_id", clip(r.KeyVersionID, maxShort))
+	dst = appendMember(dst, "code", clip(r.Code, maxShort))
+	dst = append(dst, `,"status":`...)
+	dst = strconv.AppendInt(dst, int64(r.Status), 10)
+	dst = append(dst, `,"latency_us":`...)
+	dst = strconv.AppendInt(dst, r.Latency.Microseconds(), 10)
+	if f := clip(r.ForwardedTo, maxLong); f != "" {
+		dst = appendMember(dst, "forwarded_to", f)
 	}
-	body, err := json.Marshal(l)
-	if err != nil {
-		return nil, "", err
+	dst = appendMember(dst, "prev", prev)
+	dst = append(dst, '}')
+	sum := sha256.Sum256(dst[start:])
+	dst = dst[:len(dst)-1]
+	dst = append(dst, hashMember...)
+	dst = hex.AppendEncode(dst, sum[:])
+	dst = append(dst, '"', '}', '\n')
+	return dst, sum
+}
+
+func appendMember(dst []byte, name, value string) []byte {
+	dst = append(dst, ',', '"')
+	dst = append(dst, name...)
+	dst = append(dst, '"', ':')
+	return appendJSONString(dst, value)
+}
+
+// appendJSONString is encoding/json's string encoding (with its default
+// HTML escaping): '"', '\\', control characters, '<', '>' and '&' escaped,
+// invalid UTF-8 as \ufffd, U+2028 and U+2029 as \u2028 and \u2029.
+func appendJSONString(dst []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
 	}
-	sum := sha256.Sum256(body)
-	hash := hex.EncodeToString(sum[:])
-	out := make([]byte, 0, len(body)+len(hashMember)+len(hash)+3)
-	out = append(out, body[:len(body)-1]...)
-	out = append(out, hashMember...)
-	out = append(out, hash...)
-	out = append(out, '"', '}', '\n')
-	return out, hash, nil
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 // clip bounds s to n bytes without splitting a UTF-8 sequence.

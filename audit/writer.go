@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -44,21 +45,46 @@ const maxLine = 64 << 10
 
 // Writer appends chained records to one file. It is safe for concurrent
 // use.
+//
+// Group commit: Append encodes its line into the pending batch (one
+// preallocated buffer) and waits. One appender at a time is the flusher: it
+// takes the whole pending batch, writes it with one write(2), fsyncs once
+// (SyncEachLine) and wakes every appender of the batch; lines appended
+// meanwhile form the next batch, flushed by one of their own appenders. So
+// under load many requests share one write and one fsync, and each Append
+// still returns only once its own line is written (and on stable storage
+// under SyncEachLine).
 type Writer struct {
 	path string
 	sync SyncPolicy
 
-	mu     sync.Mutex // chain state and the file offset
+	mu     sync.Mutex // everything below
+	idle   *sync.Cond // signalled when a flusher leaves (Close waits on it)
 	f      *os.File
-	prev   string // hash of the last line written
-	size   int64  // end of the last complete line
-	seq    uint64 // lines written by this Writer
-	err    error  // set once broken
+	prev   [64]byte // hex hash of the last line encoded (pending lines included)
+	size   int64    // end of the last complete line written
+	err    error    // set once broken
 	closed bool
 
-	syncMu sync.Mutex // one fsync at a time
-	synced uint64     // lines known to be on stable storage (under syncMu)
+	pending  *batch // lines encoded, not yet handed to a flusher
+	spare    []byte // a flushed batch's buffer, kept for the next one
+	flushing bool   // a flusher is writing a batch
 }
+
+// batch is lines written together.
+type batch struct {
+	// ready wakes the batch's appenders: all when it is done, one when
+	// it may be flushed (the previous flusher left).
+	ready sync.Cond
+	buf   []byte
+	n     int      // lines
+	prev  [64]byte // the chain's head before the batch's first line
+	done  bool
+	err   error // the batch's lines are not in the file (done is set)
+}
+
+// maxSpare bounds the buffer kept between batches.
+const maxSpare = 1 << 20
 
 // Open opens (or creates, mode 0600) the audit log at path for appending
 // and continues its chain from the last line. It takes an exclusive lock on
@@ -79,7 +105,10 @@ func Open(path string, opts Options) (*Writer, error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s: %v; run `kmsctl operator audit verify %s` to see where the chain breaks, keep the file as evidence, and move it aside to start a new chain", ErrDamaged, path, err, path)
 	}
-	return &Writer{path: path, sync: opts.Sync, f: f, prev: prev, size: size}, nil
+	w := &Writer{path: path, sync: opts.Sync, f: f, size: size, spare: make([]byte, 0, 64<<10)}
+	copy(w.prev[:], prev)
+	w.idle = sync.NewCond(&w.mu)
+	return w, nil
 }
 
 // readTail returns the hash of the file's last line (Genesis for an empty
@@ -117,12 +146,12 @@ func readTail(f *os.File) (string, int64, error) {
 // Path is the file's path.
 func (w *Writer) Path() string { return w.path }
 
-// Head returns the hash of the file's last line (Genesis for an empty
-// file).
+// Head returns the hash of the last line appended (Genesis for an empty
+// file). A line whose Append is still running may not be on disk yet.
 func (w *Writer) Head() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.prev
+	return string(w.prev[:])
 }
 
 // Append writes one record as the next line of the chain. With
@@ -139,78 +168,114 @@ func (w *Writer) Append(r Record) error {
 		w.mu.Unlock()
 		return fmt.Errorf("audit log %s: closed", w.path)
 	}
-	b, hash, err := encode(r, w.prev)
-	if err != nil {
-		w.mu.Unlock()
-		return fmt.Errorf("audit log: encode: %w", err)
+	b := w.pending
+	if b == nil {
+		b = &batch{buf: w.spare[:0], prev: w.prev}
+		b.ready.L = &w.mu
+		w.spare = nil
+		w.pending = b
 	}
-	n, err := w.f.Write(b)
-	if err != nil || n != len(b) {
+	var sum [32]byte
+	b.buf, sum = appendLine(b.buf, r, string(w.prev[:]))
+	hex.Encode(w.prev[:], sum[:])
+	b.n++
+	for !b.done {
+		if !w.flushing && w.pending != nil {
+			// Become the flusher of everything pending (this line
+			// included, or a later batch if this one's flusher left).
+			w.flush()
+			continue
+		}
+		b.ready.Wait()
+	}
+	err := b.err
+	w.mu.Unlock()
+	return err
+}
+
+// flush writes the pending batch, with w.mu held on entry and on return
+// (released during the write and the fsync), and wakes its appenders.
+func (w *Writer) flush() {
+	b := w.pending
+	w.pending = nil
+	w.flushing = true
+	start := w.size
+	w.mu.Unlock()
+
+	n, err := w.f.Write(b.buf)
+	var serr error
+	if err == nil && n == len(b.buf) && w.sync == SyncEachLine {
+		serr = syncData(w.f)
+	}
+	var terr error
+	if err != nil || n != len(b.buf) {
 		if err == nil {
 			err = io.ErrShortWrite
 		}
-		// A partial line would end the chain for every later line; cut it
-		// off. If even that fails the file's end is unknown: stop.
-		if terr := w.f.Truncate(w.size); terr != nil {
-			w.err = fmt.Errorf("%w: %s: write failed (%v) and the partial line could not be removed (%v)", ErrBroken, w.path, err, terr)
-			w.mu.Unlock()
-			return w.err
-		}
-		w.mu.Unlock()
-		return fmt.Errorf("audit log %s: write: %w", w.path, err)
+		// A partial line would end the chain for every later line; cut
+		// it off. If even that fails the file's end is unknown: stop.
+		terr = w.f.Truncate(start)
 	}
-	w.size += int64(n)
-	w.prev = hash
-	w.seq++
-	seq := w.seq
-	w.mu.Unlock()
-	if w.sync == SyncNone {
-		return nil
-	}
-	return w.syncTo(seq)
-}
 
-// syncTo returns once line seq is on stable storage. Whoever holds syncMu
-// fsyncs everything written so far, so the Appends that queued behind it
-// usually find their line already covered.
-func (w *Writer) syncTo(seq uint64) error {
-	w.syncMu.Lock()
-	defer w.syncMu.Unlock()
-	if w.synced >= seq {
-		return nil
-	}
 	w.mu.Lock()
-	target, broken := w.seq, w.err
-	w.mu.Unlock()
-	if broken != nil {
-		return broken
-	}
-	if err := w.f.Sync(); err != nil {
-		// After a failed fsync the kernel may have dropped the dirty pages:
-		// whether the last lines are on disk is unknown.
-		w.mu.Lock()
+	w.flushing = false
+	switch {
+	case serr != nil:
+		// After a failed fsync the kernel may have dropped the dirty
+		// pages: whether the last lines are on disk is unknown.
 		if w.err == nil {
-			w.err = fmt.Errorf("%w: %s: fsync: %v", ErrBroken, w.path, err)
+			w.err = fmt.Errorf("%w: %s: fsync: %v", ErrBroken, w.path, serr)
 		}
-		err = w.err
-		w.mu.Unlock()
-		return err
+		b.err = w.err
+	case err != nil && terr != nil:
+		if w.err == nil {
+			w.err = fmt.Errorf("%w: %s: write failed (%v) and the partial line could not be removed (%v)", ErrBroken, w.path, err, terr)
+		}
+		b.err = w.err
+	case err != nil:
+		b.err = fmt.Errorf("audit log %s: write: %w", w.path, err)
+	default:
+		w.size += int64(n)
 	}
-	w.synced = target
-	return nil
+	if b.err != nil {
+		// The chain continues from the last line in the file: the lines
+		// appended meanwhile were chained after this batch's, so they
+		// fail with it.
+		w.prev = b.prev
+		if p := w.pending; p != nil {
+			p.done, p.err = true, b.err
+			w.pending = nil
+			p.ready.Broadcast()
+		}
+	}
+	b.done = true
+	if cap(b.buf) <= maxSpare {
+		w.spare = b.buf[:0]
+	}
+	b.ready.Broadcast()
+	if p := w.pending; p != nil {
+		// One of the next batch's appenders flushes it.
+		p.ready.Signal()
+	}
+	w.idle.Broadcast()
 }
 
 // Close closes the file (releasing its lock), after an fsync under
-// SyncEachLine.
+// SyncEachLine. Appends already waiting are written first.
 func (w *Writer) Close() error {
-	w.syncMu.Lock()
-	defer w.syncMu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return nil
 	}
 	w.closed = true
+	for w.flushing || w.pending != nil {
+		if !w.flushing {
+			w.flush()
+			continue
+		}
+		w.idle.Wait()
+	}
 	var serr error
 	if w.sync == SyncEachLine {
 		serr = w.f.Sync()

@@ -28,10 +28,14 @@ type HSMDomain struct {
 // short field names behind a one-byte format version; unknown fields are
 // ignored on decode, so fields may be added without breaking older nodes.
 type Meta struct {
-	ID          string `msgpack:"id"`
-	Region      string `msgpack:"rg,omitempty"`
-	Zone        string `msgpack:"z,omitempty"`
-	Version     string `msgpack:"v,omitempty"`
+	ID      string `msgpack:"id"`
+	Region  string `msgpack:"rg,omitempty"`
+	Zone    string `msgpack:"z,omitempty"`
+	Version string `msgpack:"v,omitempty"` // the build's version (kmsd --version)
+	// Level is the build's log level (fsm.LogLevel): the highest level of
+	// replicated command and snapshot record it applies. 0 — a build from
+	// before levels — counts as BaseLevel (see LogLevel).
+	Level       int    `msgpack:"lv,omitempty"`
 	ClusterAddr string `msgpack:"ca,omitempty"` // Raft + internal RPC host:port
 	HTTPAddr    string `msgpack:"ha,omitempty"` // client API host:port
 
@@ -52,6 +56,18 @@ type Meta struct {
 	// memberlist v0.5.4 does not report which of the two happened. Do not set
 	// it yourself.
 	Leaving bool `msgpack:"l,omitempty"`
+}
+
+// BaseLevel is the log level of a member that advertises none (fsm.BaseLevel;
+// the package does not import fsm).
+const BaseLevel = 1
+
+// LogLevel is the member's log level, BaseLevel when it advertises none.
+func (m Meta) LogLevel() int {
+	if m.Level <= 0 {
+		return BaseLevel
+	}
+	return m.Level
 }
 
 // metaFormatV1 is the first byte of every encoded Meta.

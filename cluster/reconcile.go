@@ -19,6 +19,9 @@ type ReconcileConfig struct {
 	// configuration. 0 means 5 minutes; negative disables that removal
 	// (a member that announced its leave is still removed at once).
 	DeadServerTimeout time.Duration
+	// FinalizedLevel returns the log level the cluster has finalized (0:
+	// none; the FSM's, kmsctl operator upgrade finalize). nil: 0.
+	FinalizedLevel func() int
 }
 
 // DefaultDeadServerTimeout is used when ReconcileConfig.DeadServerTimeout is 0.
@@ -46,7 +49,7 @@ func (c *Cluster) RunReconciler(ctx context.Context, r Raft, rc ReconcileConfig)
 	if rc.DeadServerTimeout == 0 {
 		rc.DeadServerTimeout = DefaultDeadServerTimeout
 	}
-	rec := &reconciler{c: c, r: r, rc: rc, ctx: ctx, missingSince: make(map[string]time.Time), check: newPeerCheck(c, "reconciler", rc.Interval, 30*time.Second)}
+	rec := &reconciler{c: c, r: r, rc: rc, ctx: ctx, missingSince: make(map[string]time.Time), levelRefused: map[string]int{}, check: newPeerCheck(c, "reconciler", rc.Interval, 30*time.Second)}
 	ch, cancel := c.Subscribe()
 	defer cancel()
 	tick := time.NewTicker(rc.Interval)
@@ -57,7 +60,7 @@ func (c *Cluster) RunReconciler(ctx context.Context, r Raft, rc ReconcileConfig)
 		} else if rec.leading {
 			rec.leading = false
 			clear(rec.missingSince)
-			clear(rec.check.refused)
+			rec.check.resetBackoff()
 		}
 		select {
 		case <-ctx.Done():
@@ -78,6 +81,7 @@ type reconciler struct {
 	check        *peerCheck // Config.VerifyPeer, refusals logged once
 	leading      bool
 	missingSince map[string]time.Time // Raft servers gossip has no member for, since when (this term)
+	levelRefused map[string]int       // members kept out for their log level, logged once per level
 	lastBlocked  string
 }
 
@@ -132,7 +136,46 @@ func (rec *reconciler) pass(now time.Time) {
 			return
 		}
 	}
-	rec.apply(planVoters(c.id, rec.verified(members, servers), servers))
+	rec.apply(planVoters(c.id, rec.verified(rec.levelled(members, servers), servers), servers))
+}
+
+// levelled drops from members those outside the Raft configuration whose
+// log level is below the floor: the finalized level, and the lowest level
+// among the configuration's servers that gossip knows. A server of a lower
+// level would stop (panic) at the first entry of a level it does not know,
+// and such entries may already be in the log once every server is above it
+// (the propose gate, kms). Adding a server therefore never lowers the
+// configuration's lowest level: during a rolling upgrade an old build is
+// still added while an old server remains, and refused once none does.
+func (rec *reconciler) levelled(members []Member, servers []Server) []Member {
+	floor := 0
+	if rec.rc.FinalizedLevel != nil {
+		floor = rec.rc.FinalizedLevel()
+	}
+	byID := membersByID(members)
+	inConfig := make(map[string]bool, len(servers))
+	lowest := 0
+	for _, s := range servers {
+		inConfig[s.ID] = true
+		if m, ok := byID[s.ID]; ok && (lowest == 0 || m.LogLevel() < lowest) {
+			lowest = m.LogLevel()
+		}
+	}
+	floor = max(floor, lowest)
+	out := members[:0:0]
+	for _, m := range members {
+		if !inConfig[m.ID] && m.Alive() && m.LogLevel() < floor {
+			if rec.levelRefused[m.ID] != m.LogLevel() {
+				rec.levelRefused[m.ID] = m.LogLevel()
+				rec.c.logger.Warn("reconciler: not adding a member whose build is older than the cluster's log: upgrade it",
+					"id", m.ID, "version", m.Version, "level", m.LogLevel(), "cluster_level", floor)
+			}
+			continue
+		}
+		delete(rec.levelRefused, m.ID)
+		out = append(out, m)
+	}
+	return out
 }
 
 // verified drops from members those that planVoters could add, promote or

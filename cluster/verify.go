@@ -65,3 +65,13 @@ func (p *peerCheck) ok(ctx context.Context, m Member) bool {
 	}
 	return true
 }
+
+// resetBackoff makes every refused member due for a check at the next pass
+// (a node that leads again checks at once), while remembering which ones it
+// has already warned about at which address: a member refused before an
+// election is not reported a second time.
+func (p *peerCheck) resetBackoff() {
+	for _, r := range p.refused {
+		r.wait, r.retryAt = p.base, time.Time{}
+	}
+}

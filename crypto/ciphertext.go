@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"unicode/utf8"
 
@@ -73,41 +75,102 @@ func ParseCiphertext(blob []byte) (Header, error) {
 // Seal encrypts plaintext under one key version's AES material and returns
 // the blob. ctx is the canonical encryption context (CanonicalContext).
 func Seal(material []byte, versionID string, plaintext, ctx []byte) ([]byte, error) {
-	nonce, err := RandomBytes(NonceSize)
+	aead, err := newGCM(material)
 	if err != nil {
 		return nil, err
 	}
-	return sealWithNonce(material, versionID, nonce, plaintext, ctx)
+	return seal(aead, versionID, nil, plaintext, ctx)
+}
+
+// AESKey is one key version's AES material made ready for Seal and Open
+// once (the AES key schedule and the GCM state), for a caller that seals
+// and opens under the same version many times. Safe for concurrent use.
+type AESKey struct{ aead cipher.AEAD }
+
+// NewAESKey prepares 16, 24 or 32 bytes of AES material.
+func NewAESKey(material []byte) (*AESKey, error) {
+	aead, err := newGCM(material)
+	if err != nil {
+		return nil, err
+	}
+	return &AESKey{aead: aead}, nil
+}
+
+// Seal is the package's Seal under k.
+func (k *AESKey) Seal(versionID string, plaintext, ctx []byte) ([]byte, error) {
+	return seal(k.aead, versionID, nil, plaintext, ctx)
+}
+
+// Open is the package's Open under k.
+func (k *AESKey) Open(blob, ctx []byte) ([]byte, error) {
+	return open(k.aead, blob, ctx)
 }
 
 // sealWithNonce exists for the published test vector; a nonce must never be
 // reused with the same material.
 func sealWithNonce(material []byte, versionID string, nonce, plaintext, ctx []byte) ([]byte, error) {
+	aead, err := newGCM(material)
+	if err != nil {
+		return nil, err
+	}
+	return seal(aead, versionID, nonce, plaintext, ctx)
+}
+
+// seal is Seal with a fresh nonce from crypto/rand, read straight into the
+// blob, when nonce is nil.
+func seal(aead cipher.AEAD, versionID string, nonce, plaintext, ctx []byte) ([]byte, error) {
 	id, err := uuid.Parse(versionID)
 	if err != nil {
 		return nil, fmt.Errorf("seal: bad version id: %w", err)
 	}
-	aead, err := newGCM(material)
-	if err != nil {
-		return nil, err
-	}
 	out := make([]byte, headerSize+NonceSize, headerSize+NonceSize+len(plaintext)+TagSize)
 	out[0] = FormatGCMv1
 	copy(out[1:headerSize], id[:])
-	copy(out[headerSize:], nonce)
-	return aead.Seal(out, nonce, plaintext, blobAAD(out[:headerSize], ctx)), nil
+	if nonce == nil {
+		if _, err := io.ReadFull(rand.Reader, out[headerSize:headerSize+NonceSize]); err != nil {
+			return nil, err
+		}
+	} else {
+		copy(out[headerSize:], nonce)
+	}
+	// The nonce lies within out's length, so Seal's appending does not
+	// touch it.
+	return aead.Seal(out, out[headerSize:headerSize+NonceSize], plaintext, blobAAD(out[:headerSize], ctx)), nil
 }
 
 // Open decrypts a blob with the material of the version its header names.
 func Open(material []byte, blob, ctx []byte) ([]byte, error) {
-	if _, err := ParseCiphertext(blob); err != nil {
+	if err := checkCiphertext(blob); err != nil {
 		return nil, err
 	}
 	aead, err := newGCM(material)
 	if err != nil {
 		return nil, err
 	}
-	pt, err := aead.Open(nil, blob[headerSize:headerSize+NonceSize], blob[headerSize+NonceSize:], blobAAD(blob[:headerSize], ctx))
+	return open(aead, blob, ctx)
+}
+
+// checkCiphertext is ParseCiphertext's check without building the Header
+// (16 header bytes always make a UUID).
+func checkCiphertext(blob []byte) error {
+	if len(blob) < MinCiphertextSize {
+		return fmt.Errorf("%w: too short", ErrInvalidCiphertext)
+	}
+	if blob[0] != FormatGCMv1 {
+		return fmt.Errorf("%w: unknown format", ErrInvalidCiphertext)
+	}
+	return nil
+}
+
+func open(aead cipher.AEAD, blob, ctx []byte) ([]byte, error) {
+	if err := checkCiphertext(blob); err != nil {
+		return nil, err
+	}
+	aad := blob[:headerSize] // Open's dst is nil: the blob may be the AAD
+	if len(ctx) > 0 {
+		aad = blobAAD(blob[:headerSize], ctx)
+	}
+	pt, err := aead.Open(nil, blob[headerSize:headerSize+NonceSize], blob[headerSize+NonceSize:], aad)
 	if err != nil {
 		return nil, ErrInvalidCiphertext
 	}

@@ -80,6 +80,10 @@ const (
 	// keeps of each secret version's value (to tell "the same VersionId
 	// with the same data" apart without the value).
 	LabelSecretDigest = "raftkms secret digest v1"
+	// LabelConsoleCSRF derives the key of the console's CSRF tokens: a
+	// token is the HMAC-SHA256 of the session's id under it, so any node
+	// can check it and none has to store it.
+	LabelConsoleCSRF = "raftkms console csrf v1"
 )
 
 // Derive returns a 32-byte key for one purpose: HKDF-SHA256 (RFC 5869) of the

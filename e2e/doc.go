@@ -33,6 +33,9 @@
 //	disk_test.go        no data key, plaintext or secret in data dirs, snapshots or logs
 //	dev_test.go         kmsd --dev with and without --data-dir
 //	readme_test.go      the README's "Five minutes with kmsctl" block, run as written
+//	console_test.go     the browser console through a real Chromium (chromedp): every guide flow on a
+//	                    3-node TLS cluster with a SoftHSM domain, each result checked through the API;
+//	                    RAFTKMS_CONSOLE_SCREENSHOTS=1 writes the README's screenshots to docs/console/
 //
 // A test that finds a product bug says so in its failure message ("BUG: ...",
 // with the file to look at) and, where it can, goes on checking the rest of
@@ -40,5 +43,6 @@
 //
 // TestReadme_EveryShellBlockRunsAsWritten needs jq and softhsm2 (make deps
 // installs them) and the ports the README hard-codes; it fails with a clear
-// message when one is missing or a port is taken.
+// message when one is missing or a port is taken. TestConsole_Browser needs
+// Debian's chromium (make deps) and fails, saying so, without it.
 package e2e

@@ -83,6 +83,12 @@ type nodeStatus struct {
 	Initialized  bool
 	Ready        bool
 	Members      []memberStatus
+	// Upgrade: the log levels during a rolling upgrade (absent on builds
+	// from before levels).
+	Upgrade struct {
+		BuildLevel, ClusterLevel, FinalizedLevel int
+		NodesBehind                              []string
+	}
 }
 
 type memberStatus struct {
@@ -95,6 +101,8 @@ type memberStatus struct {
 	RaftMember  bool
 	Alive       bool
 	Status      string
+	Version     string
+	LogLevel    int
 }
 
 func (s nodeStatus) member(id string) (memberStatus, bool) {

@@ -84,6 +84,9 @@ type kmsdNode struct {
 	Args []string
 	// Env is added to the process's (clean) environment.
 	Env []string
+	// Bin is the kmsd binary to run ("": the one TestMain built); the
+	// upgrade test runs an older build, then this one, on the same data dir.
+	Bin string
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -168,8 +171,12 @@ func (n *kmsdNode) startOnce() error {
 	}
 	defer logf.Close()
 	offset, _ := logf.Seek(0, 2)
-	fmt.Fprintf(logf, "==== e2e: starting %s %s\n", kmsdBin, strings.Join(n.args(), " "))
-	cmd := exec.Command(kmsdBin, n.args()...)
+	bin := kmsdBin
+	if n.Bin != "" {
+		bin = n.Bin
+	}
+	fmt.Fprintf(logf, "==== e2e: starting %s %s\n", bin, strings.Join(n.args(), " "))
+	cmd := exec.Command(bin, n.args()...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(cleanEnv(), n.Env...)
 	cmd.SysProcAttr = childProcAttr()

@@ -25,6 +25,10 @@ type catalogue struct {
 	secrets     map[string]*Secret // by secretKey(account, name) (secrets.go)
 	// certs holds the certificates by id (certificates.go).
 	certs map[string]*Certificate
+	// finalLevel is the level CmdFinalizeLevel recorded (version.go).
+	finalLevel int
+	// consoleSessions holds the console's sessions by id (sessions.go).
+	consoleSessions map[string]*ConsoleSession
 	// kidx orders keys for listing and finds default keys (keyindex.go).
 	// Only the live catalogue has one: the copies Snapshot and Hash take
 	// never list keys.
@@ -47,7 +51,9 @@ func newCatalogue() *catalogue {
 		aap:        newAAPState(),
 		secrets:    map[string]*Secret{},
 		certs:      map[string]*Certificate{},
-		kidx:       newKeyIndex(),
+
+		consoleSessions: map[string]*ConsoleSession{},
+		kidx:            newKeyIndex(),
 	}
 }
 
@@ -72,6 +78,9 @@ func (c *catalogue) shallowCopy() *catalogue {
 		instanceCA:  c.instanceCA,
 		secrets:     copyMap(c.secrets),
 		certs:       copyMap(c.certs),
+		finalLevel:  c.finalLevel,
+
+		consoleSessions: copyMap(c.consoleSessions),
 	}
 	for k, v := range c.accounts {
 		n.accounts[k] = v

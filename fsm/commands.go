@@ -12,7 +12,9 @@ type CommandType uint8
 // IgnoreUnknownFlag marks a command type that older nodes may skip. A new
 // command that only adds optional information sets it, so a rolling upgrade
 // does not stop replicas that do not know it yet. Without the flag an
-// unknown type is corruption and Apply panics.
+// unknown type is corruption and Apply panics. Since log levels
+// (version.go) a new command needs no flag: it gets the next level, and kms
+// proposes it only once every server applies that level.
 const IgnoreUnknownFlag CommandType = 0x80
 
 // Command types. Values are part of the on-disk log format: never reuse one.
@@ -200,6 +202,14 @@ func (t CommandType) String() string {
 		return "DeleteCertificate"
 	case CmdTagCertificate:
 		return "TagCertificate"
+	case CmdFinalizeLevel:
+		return "FinalizeLevel"
+	case CmdCreateConsoleSession:
+		return "CreateConsoleSession"
+	case CmdTouchConsoleSession:
+		return "TouchConsoleSession"
+	case CmdDeleteConsoleSession:
+		return "DeleteConsoleSession"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }

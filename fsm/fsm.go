@@ -260,6 +260,8 @@ func (f *FSM) dispatch(l *raft.Log, t CommandType, body []byte) any {
 	case CmdCreateCertificate, CmdUploadCertificate, CmdUpdateCertificateStatus,
 		CmdDeleteCertificate, CmdTagCertificate:
 		return f.cat.dispatchCertificate(l, t&^IgnoreUnknownFlag, body)
+	case CmdCreateConsoleSession, CmdTouchConsoleSession, CmdDeleteConsoleSession:
+		return f.cat.dispatchConsoleSession(l, t&^IgnoreUnknownFlag, body)
 	case CmdSetInstanceCA:
 		var c SetInstanceCACmd
 		mustDecode(t, l.Index, body, &c)
@@ -276,6 +278,10 @@ func (f *FSM) dispatch(l *raft.Log, t CommandType, body []byte) any {
 		var c BindInstanceVpcsCmd
 		mustDecode(t, l.Index, body, &c)
 		return f.cat.applyBindInstanceVpcs(&c, l.Index)
+	case CmdFinalizeLevel:
+		var c FinalizeLevelCmd
+		mustDecode(t, l.Index, body, &c)
+		return f.cat.applyFinalizeLevel(&c)
 	}
 	if t&IgnoreUnknownFlag != 0 {
 		f.logger.Warn("ignoring unknown command type (written by a newer version)", "type", uint8(t), "index", l.Index)
@@ -704,7 +710,7 @@ func (f *FSM) ResealAndStage(r io.ReadSeeker, w io.Writer, opt VerifyOptions) (S
 	var sum [32]byte
 	h.Sum(sum[:0])
 	// What the resealed bytes' header says.
-	resealed := SnapshotHeader{Format: snapshotFormat, LastIndex: hdr.LastIndex, RootCheck: cat.rootCheck}
+	resealed := SnapshotHeader{Format: snapshotFormat, LastIndex: hdr.LastIndex, RootCheck: cat.rootCheck, NeedsLevel: hdr.NeedsLevel}
 	f.stagedMu.Lock()
 	f.staged = &stagedRestore{sum: sum, hdr: resealed, cat: cat}
 	f.stagedMu.Unlock()

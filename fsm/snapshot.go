@@ -35,7 +35,8 @@ import (
 // Records appear by type (meta, accounts, access keys, instances, keys,
 // versions, aliases, import tokens, users, roles, HSM domains, then the
 // replay records of replay.go, the application access records of aap.go,
-// the instance CA and the secrets of secrets.go), each sorted by id, so two replicas with the same state
+// the instance CA, the secrets of secrets.go, the certificates and the console
+// sessions of sessions.go), each sorted by id, so two replicas with the same state
 // write the same bytes after the header. Key material inside is wrapped under
 // the root key: a snapshot is no more secret than the Raft log.
 const (
@@ -104,6 +105,10 @@ type SnapshotHeader struct {
 	Format    int    `msgpack:"format"`
 	LastIndex uint64 `msgpack:"index"`
 	RootCheck []byte `msgpack:"rootcheck"`
+	// NeedsLevel is the lowest log level that reads the snapshot completely
+	// (version.go): the highest level of its record types, and its
+	// finalized level. Computed when the records are read, never stored.
+	NeedsLevel int `msgpack:"-"`
 }
 
 // SnapshotInfo is what VerifySnapshot learned from a complete, intact
@@ -131,6 +136,10 @@ func (i SnapshotInfo) Authenticated() bool { return i.Format == snapshotFormat }
 type metaRecord struct {
 	Initialized bool   `msgpack:"init"`
 	RootCheck   []byte `msgpack:"rootcheck"`
+	// Level is the finalized level (version.go), omitted while 0 so a
+	// catalogue that never finalized persists to the bytes older builds
+	// wrote. Older builds ignore the field (msgpack skips unknown keys).
+	Level int `msgpack:"level,omitempty"`
 }
 
 type snapshot struct {
@@ -244,7 +253,7 @@ func writeAll[T any](w io.Writer, typ byte, m map[string]*T) error {
 }
 
 func (c *catalogue) writeRecords(w io.Writer) error {
-	if err := writeRecord(w, recMeta, metaRecord{Initialized: c.initialized, RootCheck: c.rootCheck}); err != nil {
+	if err := writeRecord(w, recMeta, metaRecord{Initialized: c.initialized, RootCheck: c.rootCheck, Level: c.finalLevel}); err != nil {
 		return err
 	}
 	if err := writeAll(w, recAccount, c.accounts); err != nil {
@@ -289,7 +298,10 @@ func (c *catalogue) writeRecords(w io.Writer) error {
 	if err := c.writeSecrets(w); err != nil {
 		return err
 	}
-	return c.writeCertificates(w)
+	if err := c.writeCertificates(w); err != nil {
+		return err
+	}
+	return c.writeConsoleSessions(w)
 }
 
 func (c *catalogue) hash() [32]byte {
@@ -456,6 +468,7 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 	cat := newCatalogue()
 	sawMeta := false
 	var scratch []byte
+	hdr.NeedsLevel = BaseLevel
 	for {
 		var t [1]byte
 		if _, err := io.ReadFull(hr, t[:]); err != nil {
@@ -477,7 +490,9 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 		if t[0] == recMeta {
 			sawMeta = true
 		}
+		hdr.NeedsLevel = max(hdr.NeedsLevel, recordLevels[t[0]])
 	}
+	hdr.NeedsLevel = max(hdr.NeedsLevel, cat.finalLevel)
 	want := hr.h.Sum(nil)
 	got := make([]byte, snapshotSumSize)
 	if _, err := io.ReadFull(br, got); err != nil {
@@ -560,7 +575,7 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 		if err := msgpack.Unmarshal(body, &m); err != nil {
 			return err
 		}
-		c.initialized, c.rootCheck = m.Initialized, m.RootCheck
+		c.initialized, c.rootCheck, c.finalLevel = m.Initialized, m.RootCheck, m.Level
 		return nil
 	case recAccount:
 		return loadInto(c.accounts, body, func(a *Account) string { return a.ID })
@@ -603,6 +618,8 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 		return c.loadSecret(body)
 	case recCertificate:
 		return c.loadCertificate(body)
+	case recConsoleSession:
+		return c.loadConsoleSession(body)
 	}
 	if handled, err := c.replay.loadRecord(typ, body); handled {
 		return err

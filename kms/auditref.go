@@ -50,3 +50,28 @@ func noteKey(ctx context.Context, keyID, versionID string) {
 		r.versionID = versionID
 	}
 }
+
+// reportsCtx carries a request's HSMRoute and Resolved in one allocation
+// (WithReports), where WithHSMRoute and WithResolved take two each.
+type reportsCtx struct {
+	context.Context
+	route    HSMRoute
+	resolved Resolved
+}
+
+func (c *reportsCtx) Value(key any) any {
+	switch key.(type) {
+	case hsmRouteKey:
+		return &c.route
+	case resolvedKey:
+		return &c.resolved
+	}
+	return c.Context.Value(key)
+}
+
+// WithReports is WithHSMRoute and WithResolved at once: the context every
+// API request runs under.
+func WithReports(ctx context.Context) (context.Context, *HSMRoute, *Resolved) {
+	c := &reportsCtx{Context: ctx}
+	return c, &c.route, &c.resolved
+}

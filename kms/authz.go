@@ -81,7 +81,48 @@ var conditionOperators = map[string]bool{
 // absorb, the latest one can too), so the work is at most
 // len(pattern) × len(s) steps.
 func matchGlob(pattern, s string) bool {
-	p, r := []rune(pattern), []rune(s)
+	if isASCII(pattern) && isASCII(s) {
+		// Runes are bytes: the same walk without converting.
+		return globWalkASCII(pattern, s)
+	}
+	return globWalk([]rune(pattern), []rune(s))
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func globWalk(p, r []rune) bool {
+	pi, si := 0, 0
+	star, mark := -1, 0 // the latest * in p, and where in r it resumes
+	for si < len(r) {
+		switch {
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, si
+			pi++
+		case pi < len(p) && (p[pi] == '?' || p[pi] == r[si]):
+			pi++
+			si++
+		case star >= 0:
+			mark++
+			pi, si = star+1, mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}
+
+// globWalkASCII is globWalk over bytes, for ASCII pattern and text.
+func globWalkASCII(p, r string) bool {
 	pi, si := 0, 0
 	star, mark := -1, 0 // the latest * in p, and where in r it resumes
 	for si < len(r) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -16,11 +17,31 @@ import (
 // unwrapped on first use into an in-memory LRU, the crypto done in Go.
 type softStore struct {
 	root      *kcrypto.RootKey
-	materials *lru.Cache[string, []byte] // unwrapped key material by version id
+	materials *lru.Cache[string, *softMaterial] // unwrapped key material by version id
+}
+
+// softMaterial is one version's unwrapped material and, for AES, the
+// material made ready for sealing (made on first use, dropped with it).
+type softMaterial struct {
+	m   []byte
+	aes atomic.Pointer[kcrypto.AESKey]
+}
+
+// aesKey returns the version's prepared AES key.
+func (sm *softMaterial) aesKey() (*kcrypto.AESKey, error) {
+	if k := sm.aes.Load(); k != nil {
+		return k, nil
+	}
+	k, err := kcrypto.NewAESKey(sm.m)
+	if err != nil {
+		return nil, err
+	}
+	sm.aes.CompareAndSwap(nil, k)
+	return sm.aes.Load(), nil
 }
 
 func newSoftStore(root *kcrypto.RootKey) (*softStore, error) {
-	materials, err := lru.New[string, []byte](10000)
+	materials, err := lru.New[string, *softMaterial](10000)
 	if err != nil {
 		return nil, err
 	}
@@ -48,19 +69,27 @@ func (st *softStore) Import(_ context.Context, k *fsm.Key, v *fsm.KeyVersion, ma
 }
 
 func (st *softStore) Seal(_ context.Context, _ *fsm.Key, v *fsm.KeyVersion, plaintext []byte, encCtx map[string]string) ([]byte, error) {
-	m, err := st.material(v)
+	sm, err := st.entry(v)
 	if err != nil {
 		return nil, err
 	}
-	return kcrypto.Seal(m, v.ID, plaintext, kcrypto.CanonicalContext(encCtx))
+	k, err := sm.aesKey()
+	if err != nil {
+		return nil, err
+	}
+	return k.Seal(v.ID, plaintext, kcrypto.CanonicalContext(encCtx))
 }
 
 func (st *softStore) Open(_ context.Context, _ *fsm.Key, v *fsm.KeyVersion, blob []byte, encCtx map[string]string) ([]byte, error) {
-	m, err := st.material(v)
+	sm, err := st.entry(v)
 	if err != nil {
 		return nil, err
 	}
-	return kcrypto.Open(m, blob, kcrypto.CanonicalContext(encCtx))
+	k, err := sm.aesKey()
+	if err != nil {
+		return nil, err
+	}
+	return k.Open(blob, kcrypto.CanonicalContext(encCtx))
 }
 
 func (st *softStore) Sign(_ context.Context, k *fsm.Key, v *fsm.KeyVersion, alg string, digest []byte) ([]byte, error) {
@@ -99,18 +128,28 @@ func (st *softStore) purge() { st.materials.Purge() }
 // material returns a version's unwrapped material, from the cache or by
 // unwrapping it under the root key.
 func (st *softStore) material(v *fsm.KeyVersion) ([]byte, error) {
+	sm, err := st.entry(v)
+	if err != nil {
+		return nil, err
+	}
+	return sm.m, nil
+}
+
+// entry is material's cache entry.
+func (st *softStore) entry(v *fsm.KeyVersion) (*softMaterial, error) {
 	if v.Domain != "" {
 		// A hardware key's material never exists outside its tokens; every
 		// path that reaches here for one is a bug, not a reason to try.
 		return nil, fmt.Errorf("key version %s lives in HSM domain %q: its material is not available in software", v.ID, v.Domain)
 	}
-	if m, ok := st.materials.Get(v.ID); ok {
-		return m, nil
+	if sm, ok := st.materials.Get(v.ID); ok {
+		return sm, nil
 	}
 	m, err := st.root.Unwrap(v.WrappedMaterial, kcrypto.MaterialAAD(v.KeyID, v.ID))
 	if err != nil {
 		return nil, fmt.Errorf("key version %s: %w", v.ID, err)
 	}
-	st.materials.Add(v.ID, m)
-	return m, nil
+	sm := &softMaterial{m: m}
+	st.materials.Add(v.ID, sm)
+	return sm, nil
 }

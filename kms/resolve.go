@@ -89,7 +89,7 @@ func (s *Service) Credential(ctx context.Context, accessKeyID, securityToken str
 
 // KeyArn is the ARN of a key in this region.
 func (s *Service) KeyArn(k *fsm.Key) string {
-	return fmt.Sprintf("acs:kms:%s:%s:key/%s", s.cfg.Region, k.AccountID, k.ID)
+	return "acs:kms:" + s.cfg.Region + ":" + k.AccountID + ":key/" + k.ID
 }
 
 // AliasArn is the ARN of an alias in this region.

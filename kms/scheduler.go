@@ -131,5 +131,10 @@ func (s *Service) SchedulerTick(ctx context.Context) (int, error) {
 			}
 		}
 	}
+	if n, err := s.purgeConsoleSessions(ctx, nowMs); err != nil && firstErr == nil {
+		firstErr = err
+	} else {
+		done += n
+	}
 	return done, firstErr
 }

@@ -79,6 +79,10 @@ type Config struct {
 	// zone, API endpoint), for DescribeRegions and the zones of
 	// ConnectKmsInstance (cloud.go). nil: this node alone.
 	Members func() []NodeInfo
+	// ServerLevels lists the Raft configuration's servers with the log
+	// level each advertises (upgrade.go): a write of a higher level than
+	// the lowest is refused with ErrUpgrading. nil: this node alone.
+	ServerLevels func() ([]ServerLevel, error)
 }
 
 // Service implements the KMS operations.
@@ -232,10 +236,14 @@ func (s *Service) wrapSigned(ctx context.Context, t fsm.CommandType, cmd []byte)
 }
 
 // propose is the one place that turns an FSM response back into an error:
+// the command's log level is checked against the cluster's (gate, upgrade.go),
 // the command is encoded (wrapped in the client's signature, when a signed
 // request proposes it), applied through Raft (forwarded to the leader when
 // needed), and the FSM's domain error, if any, is returned.
 func (s *Service) propose(ctx context.Context, t fsm.CommandType, body any) (uint64, error) {
+	if err := s.gate(t); err != nil {
+		return 0, err
+	}
 	cmd, err := fsm.Encode(t, body)
 	if err != nil {
 		return 0, err

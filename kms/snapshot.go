@@ -110,6 +110,10 @@ func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file 
 		return SnapshotSummary{}, err
 	}
 	defer snap.close()
+	// Every server must read it (fsm/DESIGN.md, Versions and upgrades).
+	if err := s.requireLevel(info.NeedsLevel, "restoring this snapshot"); err != nil {
+		return SnapshotSummary{}, err
+	}
 	// A restore replaces the whole state with the same bytes, so it is
 	// idempotent: when leadership moves during one (the leader's Raft loop
 	// decodes the snapshot and sends no heartbeats meanwhile), it is simply

@@ -77,6 +77,9 @@ var wireErrors = []struct {
 	{"ResourceInUse", fsm.ErrResourceInUse},
 	{"AAPLimitExceeded", fsm.ErrAAPLimitExceeded},
 	{"InstanceCAExists", fsm.ErrInstanceCAExists},
+	// fsm: console sessions (sessions.go).
+	{"ConsoleSessionNotFound", fsm.ErrConsoleSessionNotFound},
+	{"ConsoleSessionLimit", fsm.ErrConsoleSessionLimit},
 	// fsm: secrets (secrets.go).
 	{"SecretNotFound", fsm.ErrSecretNotFound},
 	{"SecretExists", fsm.ErrSecretExists},
@@ -95,6 +98,8 @@ var wireErrors = []struct {
 	// fsm: snapshots (a restore forwarded to the leader).
 	{"BadSnapshot", fsm.ErrBadSnapshot},
 	{"NoSnapshotKey", fsm.ErrNoSnapshotKey},
+	// fsm: versions (version.go).
+	{"UnknownCommand", fsm.ErrUnknownCommand},
 
 	// store: the Raft node.
 	{"NotLeader", store.ErrNotLeader},
@@ -130,6 +135,9 @@ var wireErrors = []struct {
 	{"SnapshotTooLargeToForward", ErrSnapshotTooLargeToForward},
 	{"ClientKeyUnknown", ErrClientKeyUnknown},
 	{"InstanceCertUnavailable", ErrInstanceCertUnavailable},
+	{"Upgrading", ErrUpgrading},
+	{"ConsoleSecret", ErrConsoleSecret},
+	{"ConsoleSession", ErrConsoleSession},
 
 	// crypto: what a token answers for a blob that does not open.
 	{"InvalidCiphertext", kcrypto.ErrInvalidCiphertext},

@@ -33,7 +33,26 @@ func StringToSignV1(method string, params url.Values) string {
 	if _, ok := params[ParamSignature]; ok {
 		params = cloneWithout(params, ParamSignature)
 	}
-	return method + "&" + PercentEncode("/") + "&" + PercentEncode(CanonicalQuery(params))
+	var buf [1024]byte
+	return string(appendStringToSignV1(buf[:0], method, params))
+}
+
+// appendStringToSignV1 appends StringToSignV1 of params (which must not
+// hold Signature) to dst.
+func appendStringToSignV1(dst []byte, method string, params url.Values) []byte {
+	var qbuf [1024]byte
+	q := appendCanonicalQuery(qbuf[:0], params)
+	dst = append(dst, method...)
+	dst = append(dst, "&%2F&"...)
+	const hexUpper = "0123456789ABCDEF"
+	for _, c := range q {
+		if unreserved(c) {
+			dst = append(dst, c)
+			continue
+		}
+		dst = append(dst, '%', hexUpper[c>>4], hexUpper[c&0x0f])
+	}
+	return dst
 }
 
 // SignatureV1 returns base64(HMAC-SHA1(secret + "&", StringToSignV1)).
@@ -45,7 +64,11 @@ func macV1(method string, params url.Values, secret string) []byte {
 	// The "&" is where the V1 design meant to append a token secret; no
 	// Alibaba service uses one, but the key keeps the separator.
 	m := hmac.New(sha1.New, []byte(secret+"&"))
-	m.Write([]byte(StringToSignV1(method, params)))
+	if _, ok := params[ParamSignature]; ok {
+		params = cloneWithout(params, ParamSignature)
+	}
+	var buf [1536]byte
+	m.Write(appendStringToSignV1(buf[:0], method, params))
 	return m.Sum(nil)
 }
 

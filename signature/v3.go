@@ -182,18 +182,46 @@ func requestHost(r *http.Request) string {
 // Canonical returns the canonical request:
 // METHOD \n URI \n query \n headers \n signed-header-list \n payload-hash.
 func (v V3Request) Canonical() string {
-	var b strings.Builder
-	b.WriteString(v.Method)
-	b.WriteByte('\n')
-	b.WriteString(CanonicalURI(v.Path))
-	b.WriteByte('\n')
-	b.WriteString(CanonicalQuery(v.Query))
-	b.WriteByte('\n')
-	for _, name := range v.SignedHeaders {
-		b.WriteString(name)
-		b.WriteByte(':')
+	var buf [1024]byte
+	return string(v.appendCanonical(buf[:0]))
+}
+
+// appendCanonical appends the canonical request to dst (the server builds
+// it for every signed request: no allocation beyond dst's growth in the
+// common case of single-valued headers).
+func (v V3Request) appendCanonical(b []byte) []byte {
+	b = append(b, v.Method...)
+	b = append(b, '\n')
+	b = appendCanonicalURI(b, v.Path)
+	b = append(b, '\n')
+	b = appendCanonicalQuery(b, v.Query)
+	b = append(b, '\n')
+	// One pass over the header map finds every signed header's values
+	// (keys matched without regard to case); a name matched by several
+	// keys is merged below.
+	var found [16][]string
+	var matches [16]int
+	indexed := len(v.SignedHeaders) <= len(found)
+	if indexed {
+		for k, vs := range v.Header {
+			ascii := isASCII(k)
+			for i, name := range v.SignedHeaders {
+				if (len(k) == len(name) || !ascii) && strings.EqualFold(k, name) {
+					found[i] = vs
+					matches[i]++
+				}
+			}
+		}
+	}
+	for i, name := range v.SignedHeaders {
+		b = append(b, name...)
+		b = append(b, ':')
 		if name == "host" {
-			b.WriteString(strings.TrimSpace(v.Host))
+			b = append(b, strings.TrimSpace(v.Host)...)
+		} else if indexed && matches[i] <= 1 && len(found[i]) <= 1 {
+			if len(found[i]) == 1 {
+				b = append(b, strings.TrimSpace(found[i][0])...)
+			}
 		} else {
 			// The SDK trims each value and joins repeated headers sorted,
 			// with commas; a single value is just itself.
@@ -202,32 +230,49 @@ func (v V3Request) Canonical() string {
 				vals[i] = strings.TrimSpace(vals[i])
 			}
 			slices.Sort(vals)
-			b.WriteString(strings.Join(vals, ","))
+			b = append(b, strings.Join(vals, ",")...)
 		}
-		b.WriteByte('\n')
+		b = append(b, '\n')
 	}
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(v.SignedHeaders, ";"))
-	b.WriteByte('\n')
-	b.WriteString(v.PayloadHash)
-	return b.String()
+	b = append(b, '\n')
+	for i, name := range v.SignedHeaders {
+		if i > 0 {
+			b = append(b, ';')
+		}
+		b = append(b, name...)
+	}
+	b = append(b, '\n')
+	b = append(b, v.PayloadHash...)
+	return b
 }
 
 // StringToSign returns "ACS3-HMAC-SHA256\n" + hex(SHA-256(canonical request)).
 func (v V3Request) StringToSign() string {
-	sum := sha256.Sum256([]byte(v.Canonical()))
-	return AlgorithmV3 + "\n" + hex.EncodeToString(sum[:])
+	var buf [len(AlgorithmV3) + 1 + 2*sha256.Size]byte
+	return string(v.appendStringToSign(buf[:0]))
+}
+
+func (v V3Request) appendStringToSign(dst []byte) []byte {
+	var buf [1024]byte
+	sum := sha256.Sum256(v.appendCanonical(buf[:0]))
+	dst = append(dst, AlgorithmV3...)
+	dst = append(dst, '\n')
+	return hex.AppendEncode(dst, sum[:])
 }
 
 // Signature returns hex(HMAC-SHA256(secret, string to sign)).
 func (v V3Request) Signature(secret string) string {
-	return hex.EncodeToString(v.mac(secret))
+	sum := v.mac(secret)
+	return hex.EncodeToString(sum[:])
 }
 
-func (v V3Request) mac(secret string) []byte {
+func (v V3Request) mac(secret string) [sha256.Size]byte {
+	var sts [len(AlgorithmV3) + 1 + 2*sha256.Size]byte
 	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(v.StringToSign()))
-	return m.Sum(nil)
+	m.Write(v.appendStringToSign(sts[:0]))
+	var out [sha256.Size]byte
+	m.Sum(out[:0])
+	return out
 }
 
 // SignV3 signs an outgoing request in place, as the SDK does: it sets
@@ -272,6 +317,63 @@ func SignV3(r *http.Request, payloadHash string, c Credentials, now time.Time, n
 	return nil
 }
 
+// uncoveredHeader returns a header of h that a V3 signature must cover
+// (host, content-type, every x-acs-*) but signed (lower-case names) does
+// not name, lower-cased; "" when none. It decides exactly as
+// requiredSignedHeaders does, without building the list or lower-casing
+// ASCII names.
+func uncoveredHeader(h http.Header, signed []string) string {
+	if !slices.Contains(signed, "host") {
+		return "host"
+	}
+	for k := range h {
+		if !isASCII(k) {
+			lk := strings.ToLower(k)
+			if (lk == "content-type" || strings.HasPrefix(lk, "x-acs-")) && !slices.Contains(signed, lk) {
+				return lk
+			}
+			continue
+		}
+		if !asciiLowerHasPrefix(k, "x-acs-") && !asciiLowerEqual(k, "content-type") {
+			continue
+		}
+		found := false
+		for _, s := range signed {
+			if asciiLowerEqual(k, s) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return strings.ToLower(k)
+		}
+	}
+	return ""
+}
+
+// asciiLowerEqual reports whether ASCII s, lower-cased, is lower.
+func asciiLowerEqual(s, lower string) bool {
+	return len(s) == len(lower) && asciiLowerHasPrefix(s, lower)
+}
+
+// asciiLowerHasPrefix reports whether ASCII s, lower-cased, starts with
+// lower.
+func asciiLowerHasPrefix(s, lower string) bool {
+	if len(s) < len(lower) {
+		return false
+	}
+	for i := 0; i < len(lower); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // requiredSignedHeaders lists, sorted, the headers a V3 signature must cover
 // for this header set: host, content-type when present, every x-acs-*.
 func requiredSignedHeaders(h http.Header) []string {
@@ -291,15 +393,33 @@ func requiredSignedHeaders(h http.Header) []string {
 func headerValues(h http.Header, name string) []string {
 	var out []string
 	for k, vs := range h {
-		if strings.EqualFold(k, name) {
+		if (len(k) == len(name) || !isASCII(k)) && strings.EqualFold(k, name) {
 			out = append(out, vs...)
 		}
 	}
 	return out
 }
 
+// headerLookup returns the values of name from h without copying when a
+// single key matches (one is true; vs may be nil when none matches), and
+// one false when several keys differing only in case match: then use
+// headerValues. The caller must not modify vs.
+func headerLookup(h http.Header, name string) (vs []string, one bool) {
+	n := 0
+	for k, v := range h {
+		if (len(k) == len(name) || !isASCII(k)) && strings.EqualFold(k, name) {
+			n++
+			vs = v
+		}
+	}
+	return vs, n <= 1
+}
+
 func headerValue(h http.Header, name string) string {
-	vs := headerValues(h, name)
+	vs, one := headerLookup(h, name)
+	if !one {
+		vs = headerValues(h, name)
+	}
 	if len(vs) == 0 {
 		return ""
 	}
@@ -323,7 +443,9 @@ func isToken(s string) bool {
 		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
 			continue
 		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+		switch c {
+		case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		default:
 			return false
 		}
 	}
@@ -346,4 +468,16 @@ func truncate(s string) string {
 		return s
 	}
 	return s[:max] + "..."
+}
+
+// isASCII reports whether s is all ASCII: only then can strings.EqualFold
+// not match strings of different lengths (U+212A KELVIN SIGN folds to k,
+// U+017F LONG S to s), so a length check may skip it.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

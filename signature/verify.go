@@ -3,9 +3,11 @@ package signature
 import (
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -94,11 +96,25 @@ type Signed struct {
 // must be among SignedHeaders: otherwise an intermediary could change the
 // action, the security token or the nonce without breaking the signature.
 func Parse(r *http.Request, body []byte) (*Signed, error) {
-	switch Detect(r, body) {
+	return ParseQueried(r, body, nil)
+}
+
+// ParseQueried is Parse for a caller that has already decoded r's query:
+// query must be url.ParseQuery(r.URL.RawQuery) of a query without error
+// (nil: Parse decodes it). It is read, never modified, and for V3 kept in
+// the result's V3.Query.
+func ParseQueried(r *http.Request, body []byte, query url.Values) (*Signed, error) {
+	var scheme Scheme
+	if query != nil && len(r.Header.Values(HeaderAuthorization)) == 0 && query.Has(ParamSignature) {
+		scheme = SchemeV1
+	} else {
+		scheme = Detect(r, body)
+	}
+	switch scheme {
 	case SchemeV3:
-		return parseV3(r, body)
+		return parseV3(r, body, query)
 	case SchemeV1:
-		return parseV1(r, body)
+		return parseV1(r, body, query)
 	default:
 		return nil, fmt.Errorf("%w: no Authorization header and no Signature parameter", ErrNotSigned)
 	}
@@ -118,7 +134,7 @@ func ParseUnreadBody(r *http.Request) (*Signed, error) {
 	default:
 		return nil, fmt.Errorf("%w: no Authorization header", ErrNotSigned)
 	}
-	s, err := parseV3(r, nil)
+	s, err := parseV3(r, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +142,7 @@ func ParseUnreadBody(r *http.Request) (*Signed, error) {
 	return s, nil
 }
 
-func parseV3(r *http.Request, body []byte) (*Signed, error) {
+func parseV3(r *http.Request, body []byte, query url.Values) (*Signed, error) {
 	if n := len(r.Header.Values(HeaderAuthorization)); n != 1 {
 		return nil, fmt.Errorf("%w: %d Authorization headers", ErrMalformed, n)
 	}
@@ -136,43 +152,62 @@ func parseV3(r *http.Request, body []byte) (*Signed, error) {
 	}
 	s := &Signed{Scheme: SchemeV3, AccessKeyID: auth.AccessKeyID, Authorization: auth, method: r.Method, body: body}
 
-	date, err := singleHeader(r.Header, HeaderDate)
+	// The headers read below, found in one pass over the header map.
+	var hv [len(v3HeaderNames)][]string
+	lookupHeaders(r.Header, v3HeaderNames[:], hv[:])
+	date, err := singleOf(HeaderDate, hv[0])
 	if err != nil {
 		return nil, err
 	}
 	if s.Time, err = parseTime(date); err != nil {
 		return nil, fmt.Errorf("%w: %s %q: want %s", ErrMalformed, HeaderDate, truncate(date), TimeFormat)
 	}
-	if s.Nonce, err = singleHeader(r.Header, HeaderNonce); err != nil {
+	if s.Nonce, err = singleOf(HeaderNonce, hv[1]); err != nil {
 		return nil, err
 	}
 	if len(s.Nonce) > MaxNonceLength {
 		return nil, fmt.Errorf("%w: %s longer than %d bytes", ErrMalformed, HeaderNonce, MaxNonceLength)
 	}
-	hash, err := singleHeader(r.Header, HeaderContentSHA256)
+	hash, err := singleOf(HeaderContentSHA256, hv[2])
 	if err != nil {
 		return nil, err
 	}
 	if len(hash) != len(EmptyPayloadHash) || !isHex(hash) {
 		return nil, fmt.Errorf("%w: %s %q is not hex SHA-256", ErrMalformed, HeaderContentSHA256, truncate(hash))
 	}
-	s.SecurityToken = headerValue(r.Header, HeaderSecurityToken)
+	s.SecurityToken = firstOf(hv[3])
 
-	for _, need := range requiredSignedHeaders(r.Header) {
-		if !slices.Contains(auth.SignedHeaders, need) {
-			return nil, fmt.Errorf("%w: header %s is not in SignedHeaders", ErrMalformed, need)
+	if uncoveredHeader(r.Header, auth.SignedHeaders) != "" {
+		// Name the first missing header in sorted order, as always.
+		for _, need := range requiredSignedHeaders(r.Header) {
+			if !slices.Contains(auth.SignedHeaders, need) {
+				return nil, fmt.Errorf("%w: header %s is not in SignedHeaders", ErrMalformed, need)
+			}
 		}
 	}
-	if s.V3, err = NewV3Request(r, auth.SignedHeaders); err != nil {
-		return nil, err
+	if query == nil {
+		if s.V3, err = NewV3Request(r, auth.SignedHeaders); err != nil {
+			return nil, err
+		}
+	} else {
+		s.V3 = V3Request{
+			Method: r.Method, Path: r.URL.Path, Query: query, Host: requestHost(r), Header: r.Header,
+			SignedHeaders: auth.SignedHeaders, PayloadHash: firstOf(hv[2]),
+		}
 	}
 	return s, nil
 }
 
-func parseV1(r *http.Request, body []byte) (*Signed, error) {
-	params, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return nil, fmt.Errorf("%w: query string: %v", ErrMalformed, err)
+func parseV1(r *http.Request, body []byte, query url.Values) (*Signed, error) {
+	var params url.Values
+	if query != nil {
+		// Parse keeps its own map: Signature is removed from it below.
+		params = maps.Clone(query)
+	} else {
+		var err error
+		if params, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			return nil, fmt.Errorf("%w: query string: %v", ErrMalformed, err)
+		}
 	}
 	if isForm(r.Header) && len(body) > 0 {
 		form, err := url.ParseQuery(string(body))
@@ -249,15 +284,25 @@ func parseV1(r *http.Request, body []byte) (*Signed, error) {
 func (s *Signed) Verify(secret string) error {
 	switch s.Scheme {
 	case SchemeV3:
-		if !s.bodyUnread && !strings.EqualFold(HashPayload(s.body), s.V3.PayloadHash) {
-			return ErrContentHashMismatch
+		if !s.bodyUnread {
+			// Compare decoded bytes (upper- or lower-case hex alike).
+			claimed, ok := decodeHex32(s.V3.PayloadHash)
+			if !ok || claimed != sha256.Sum256(s.body) {
+				return ErrContentHashMismatch
+			}
 		}
 		// Compare decoded bytes, so an upper-case hex digest is accepted too.
-		got, err := hex.DecodeString(s.Authorization.Signature)
-		if err != nil {
-			return fmt.Errorf("%w: Signature is not hex", ErrMalformed)
+		got, ok := decodeHex32(s.Authorization.Signature)
+		if !ok {
+			// Not 64 hex digits (ParseAuthorization refuses those; a
+			// Signed built by hand may hold them).
+			if _, err := hex.DecodeString(s.Authorization.Signature); err != nil {
+				return fmt.Errorf("%w: Signature is not hex", ErrMalformed)
+			}
+			return ErrSignatureMismatch
 		}
-		if !hmac.Equal(got, s.V3.mac(secret)) {
+		want := s.V3.mac(secret)
+		if !hmac.Equal(got[:], want[:]) {
 			return ErrSignatureMismatch
 		}
 		return nil
@@ -269,6 +314,35 @@ func (s *Signed) Verify(secret string) error {
 	default:
 		return ErrNotSigned
 	}
+}
+
+// decodeHex32 decodes exactly 64 hex digits (either case) without
+// allocating.
+func decodeHex32(s string) (out [sha256.Size]byte, ok bool) {
+	if len(s) != 2*sha256.Size {
+		return out, false
+	}
+	for i := range out {
+		hi, ok1 := fromHex(s[2*i])
+		lo, ok2 := fromHex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return out, false
+		}
+		out[i] = hi<<4 | lo
+	}
+	return out, true
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // VerifyRequest is Parse followed by Verify for a caller that already knows
@@ -297,8 +371,47 @@ func parseTime(s string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-func singleHeader(h http.Header, name string) (string, error) {
-	switch vs := headerValues(h, name); len(vs) {
+// v3HeaderNames are the headers parseV3 reads (hv's order).
+var v3HeaderNames = [...]string{HeaderDate, HeaderNonce, HeaderContentSHA256, HeaderSecurityToken}
+
+// lookupHeaders sets out[i] to the values of names[i] in h, keys matched
+// without regard to case, as headerValues gives them (merged when several
+// keys match), in one pass over h for up to 8 names. out[i] may be h's own
+// slice: read only.
+func lookupHeaders(h http.Header, names []string, out [][]string) {
+	var n [8]int
+	if len(names) > len(n) {
+		for i, name := range names {
+			out[i] = headerValues(h, name)
+		}
+		return
+	}
+	for k, vs := range h {
+		ascii := isASCII(k)
+		for i, name := range names {
+			if (len(k) == len(name) || !ascii) && strings.EqualFold(k, name) {
+				out[i] = vs
+				n[i]++
+			}
+		}
+	}
+	for i, name := range names {
+		if n[i] > 1 {
+			out[i] = headerValues(h, name)
+		}
+	}
+}
+
+func firstOf(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+// singleOf is the one value of header name (its values vs), trimmed.
+func singleOf(name string, vs []string) (string, error) {
+	switch len(vs) {
 	case 0:
 		return "", fmt.Errorf("%w: header %s", ErrMissing, name)
 	case 1:

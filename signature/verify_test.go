@@ -131,6 +131,9 @@ func TestVerify_V3_RejectsTampering(t *testing.T) {
 		{"date not in format", func(r *http.Request, _ *[]byte) { r.Header.Set("x-acs-date", "2026-03-04 05:06:07") }, ErrMalformed},
 		{"nonce missing", func(r *http.Request, _ *[]byte) { r.Header.Del("x-acs-signature-nonce") }, ErrMissing},
 		{"nonce twice", func(r *http.Request, _ *[]byte) { r.Header.Add("x-acs-signature-nonce", "again") }, ErrMalformed},
+		{"nonce twice under two spellings of its name", func(r *http.Request, _ *[]byte) {
+			r.Header["x-acs-signature-nonce"] = []string{"again"} // a key net/http would not canonicalize
+		}, ErrMalformed},
 		{"nonce too long", func(r *http.Request, _ *[]byte) {
 			r.Header.Set("x-acs-signature-nonce", strings.Repeat("n", MaxNonceLength+1))
 		}, ErrMalformed},

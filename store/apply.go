@@ -81,15 +81,23 @@ func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
 		return Result{}, ErrNotLeader
 	default:
 	}
-	// A leader cut off mid-write never answers: stop waiting for it as
-	// soon as this node sees the leader change (or time out), so the client
-	// hears within a failover, not after its whole deadline, and retries
-	// against the new leader.
+	// A leader cut off mid-write never answers: once this node sees the
+	// leader change, wait only a little longer for the answer (an old
+	// leader that committed before stepping down still answers at once),
+	// so the client hears within a failover, not after its whole deadline,
+	// and retries against the new leader.
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		select {
 		case <-moved:
+		case <-fctx.Done():
+			return
+		}
+		t := time.NewTimer(s.cfg.Timing.HeartbeatTimeout / 2)
+		defer t.Stop()
+		select {
+		case <-t.C:
 			cancel()
 		case <-fctx.Done():
 		}
@@ -101,7 +109,7 @@ func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
 		case errors.Is(err, transport.ErrUnreachable):
 			return Result{}, ErrNoLeader // never delivered: safe to retry
 		case ctx.Err() == nil && fctx.Err() != nil:
-			return Result{}, fmt.Errorf("%w: the leader changed while the write was forwarded to %s; it may or may not have been applied", ErrUnknownOutcome, addr)
+			return Result{}, fmt.Errorf("%w: the leader changed while the write was forwarded to %s and it did not answer; the write may or may not have been applied", ErrUnknownOutcome, addr)
 		case errors.Is(err, transport.ErrUnknownMethod):
 			// The leader runs a build without this RPC: nothing was applied.
 			return Result{}, fmt.Errorf("leader %s cannot accept forwarded writes (version skew): %v", addr, err)
@@ -222,8 +230,44 @@ func (s *Store) handleApply(ctx context.Context, req []byte) ([]byte, error) {
 	} else {
 		ar.Index = res.Index
 		ar.ErrName, ar.ErrMsg = s.cfg.Errors.Encode(res.Err)
+		// The forwarding follower answers its client once its own FSM
+		// has applied the entry, so it must learn the commit now, not at
+		// the next commit tick (CommitTimeout, 50–100 ms when idle).
+		s.nudgeFollowers()
 	}
 	return msgpack.Marshal(&ar)
+}
+
+// nudgeFollowers makes the leader send its commit index to every follower
+// at once. hashicorp/raft sends the commit index with the next
+// AppendEntries, which without further writes waits for the commit tick;
+// a barrier appends a (no-op, never applied to the FSM) entry, whose
+// AppendEntries carries the commit index right away. Nudges coalesce: at
+// most one barrier is in flight, and writes forwarded meanwhile get one
+// more once it is done. Under load the writes' own AppendEntries carry the
+// commit index and the barriers ride along with them.
+func (s *Store) nudgeFollowers() {
+	s.nudgeWanted.Store(true)
+	if s.nudging.CompareAndSwap(false, true) {
+		go s.nudgeLoop()
+	}
+}
+
+func (s *Store) nudgeLoop() {
+	for {
+		for s.nudgeWanted.Swap(false) {
+			if err := s.raft.Barrier(s.cfg.Timing.ElectionTimeout).Error(); err != nil {
+				break // no longer leader, or shutting down: nothing to nudge
+			}
+			s.m.nudges.Inc()
+		}
+		s.nudging.Store(false)
+		// A nudge wanted after the last Swap saw nudging still set and
+		// left it to this loop: take it, unless another loop did.
+		if !s.nudgeWanted.Load() || !s.nudging.CompareAndSwap(false, true) {
+			return
+		}
+	}
 }
 
 // ReadIndex returns an index such that a node that has applied it has seen

@@ -6,6 +6,7 @@ import (
 
 type metrics struct {
 	applyDuration prometheus.Histogram
+	nudges        prometheus.Counter
 }
 
 // newMetrics registers the store's collectors on reg (nil: unregistered).
@@ -16,11 +17,15 @@ func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
 			Help:    "Time to commit and apply a write through Raft, including forwarding to the leader.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
+		nudges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kms_raft_commit_nudges_total",
+			Help: "Barriers the leader appended to tell followers at once that a write they forwarded is committed.",
+		}),
 	}
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.applyDuration)
+	reg.MustRegister(m.applyDuration, m.nudges)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "kms_raft_applied_index",
 		Help: "Index of the last log entry applied to this node's catalogue.",

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -107,6 +108,10 @@ type Store struct {
 	// the leader changes, including to "none": a write forwarded to the
 	// old leader stops waiting for its answer (proposeOnce).
 	leaderMoved chan struct{}
+
+	// nudgeFollowers' state: a nudge is wanted, a nudger runs.
+	nudgeWanted atomic.Bool
+	nudging     atomic.Bool
 }
 
 // Open opens (or creates) the node's Raft state under DataDir/raft.

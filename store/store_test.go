@@ -29,6 +29,11 @@ type testNode struct {
 
 func openNode(t *testing.T, id, dir string) *testNode {
 	t.Helper()
+	return openNodeTiming(t, id, dir, FastTiming())
+}
+
+func openNodeTiming(t *testing.T, id, dir string, timing Timing) *testNode {
+	t.Helper()
 	tr, err := transport.New(transport.Config{BindAddr: "127.0.0.1:0", AuthKey: testAuthKey, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +42,7 @@ func openNode(t *testing.T, id, dir string) *testNode {
 	// same root key in kmsd).
 	f := fsm.New(nil, fsm.WithSnapshotKey([]byte("store-test-snapshot-key")))
 	s, err := Open(Config{
-		NodeID: id, DataDir: dir, Transport: tr, FSM: f, Timing: FastTiming(),
+		NodeID: id, DataDir: dir, Transport: tr, FSM: f, Timing: timing,
 		Errors: testErrors,
 		Logger: hclog.New(&hclog.LoggerOptions{Name: id, Level: hclog.Warn}),
 	})
@@ -60,10 +65,15 @@ type testCluster struct {
 
 func newTestCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
+	return newTestClusterTiming(t, n, FastTiming())
+}
+
+func newTestClusterTiming(t *testing.T, n int, timing Timing) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t}
 	var servers []Server
 	for i := 0; i < n; i++ {
-		node := openNode(t, fmt.Sprintf("node%d", i), t.TempDir())
+		node := openNodeTiming(t, fmt.Sprintf("node%d", i), t.TempDir(), timing)
 		c.nodes = append(c.nodes, node)
 		servers = append(servers, Server{ID: node.id, Addr: node.store.Addr(), Voter: true})
 	}
@@ -151,6 +161,34 @@ func TestPropose_ForwardedFromFollowerAndDomainErrorsSurvive(t *testing.T) {
 	}
 	if ok, _ := f.fsm.Initialized(); !ok {
 		t.Fatal("follower does not see the write at its index")
+	}
+}
+
+// A follower that forwarded a write learns its commit at once (the leader
+// nudges it with a barrier), not at the leader's next commit tick: with a
+// 5 s CommitTimeout and no other traffic, the follower applies the write
+// well within a second, every time.
+func TestPropose_ForwardingFollowerLearnsTheCommitWithoutTheCommitTick(t *testing.T) {
+	timing := FastTiming()
+	timing.CommitTimeout = 5 * time.Second
+	c := newTestClusterTiming(t, 3, timing)
+	f := c.follower()
+	// The leader's first barrier of its term is behind us once a write
+	// through it succeeded.
+	if _, err := f.store.Propose(ctxT(t), initCmd(t)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		res, err := f.store.Propose(ctxT(t), initCmd(t))
+		if err != nil || res.Index == 0 {
+			t.Fatalf("write %d via the follower: %+v, %v", i, res, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err = f.fsm.WaitForIndex(ctx, res.Index)
+		cancel()
+		if err != nil {
+			t.Fatalf("write %d: the follower did not apply index %d within 1 s (commit tick %s): %v", i, res.Index, timing.CommitTimeout, err)
+		}
 	}
 }
 

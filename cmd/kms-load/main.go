@@ -40,6 +40,10 @@ type options struct {
 	size        int
 	signature   string
 	jsonOut     bool
+	// rate > 0: open loop, this many requests per second at fixed
+	// intended send times, latency timed from the intended time.
+	rate   int
+	warmup time.Duration
 
 	// --api instance: the instance API through the official SDK.
 	api               string
@@ -60,13 +64,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.StringVar(&endpoints, "endpoints", "", "comma-separated API endpoints to spread requests over (default: the credentials' endpoint)")
 	fs.StringVar(&o.credentials, "credentials", "", "credentials file (default: KMS_CREDENTIALS / KMS_* variables)")
-	fs.StringVar(&o.action, "action", "Encrypt", "Encrypt, Decrypt, GenerateDataKey, AsymmetricSign, DescribeKey or UpdateKeyDescription (a Raft write)")
+	fs.StringVar(&o.action, "action", "Encrypt", "Encrypt, Decrypt, GenerateDataKey, AsymmetricSign, DescribeKey, UpdateKeyDescription or CreateKey (Raft writes)")
 	fs.StringVar(&o.keyID, "key", "", "key to use (default: a new key made for the run in the credentials' instance)")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "concurrent clients")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
 	fs.IntVar(&o.size, "size", 64, "plaintext bytes for Encrypt/Decrypt")
 	fs.StringVar(&o.signature, "signature", "v3", "v3 or v1")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
+	fs.IntVar(&o.rate, "rate", 0, "open loop: send this many requests per second at fixed times (--concurrency workers serve them), each timed from its intended send time (no coordinated omission); 0: closed loop")
+	fs.DurationVar(&o.warmup, "warmup", 0, "run this long before measuring (results discarded)")
 	fs.StringVar(&o.api, "api", "openapi", "openapi (the KMS OpenAPI, signed with the access key) or instance (the instance API through the official KMS Instance SDK; Encrypt, Decrypt or GenerateDataKey)")
 	fs.StringVar(&o.clientKeyFile, "client-key-file", "", "--api instance: the SDK's client key file (kmsctl client-key create --out)")
 	var passwordFile string
@@ -76,8 +82,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if o.concurrency < 1 || o.duration <= 0 || o.size < 1 || o.size > 6144 {
-		fmt.Fprintln(stderr, "kms-load: --concurrency ≥ 1, --duration > 0, --size 1–6144")
+	if o.concurrency < 1 || o.duration <= 0 || o.size < 1 || o.size > 6144 || o.rate < 0 || o.rate > 1_000_000 || o.warmup < 0 {
+		fmt.Fprintln(stderr, "kms-load: --concurrency ≥ 1, --duration > 0, --size 1–6144, --rate 0–1000000, --warmup ≥ 0")
 		return 2
 	}
 	cr, err := client.ResolveCredentials(o.credentials, "")
@@ -128,7 +134,13 @@ type result struct {
 	P50ms       float64        `json:"p50_ms"`
 	P90ms       float64        `json:"p90_ms"`
 	P99ms       float64        `json:"p99_ms"`
+	P999ms      float64        `json:"p999_ms"`
 	MaxMs       float64        `json:"max_ms"`
+	// Open loop (--rate) only: the target rate and how late the
+	// generator itself sent (its own lag is part of every latency).
+	Rate         int     `json:"rate,omitempty"`
+	SendLagP99ms float64 `json:"send_lag_p99_ms,omitempty"`
+	SendLagMaxMs float64 `json:"send_lag_max_ms,omitempty"`
 }
 
 func (r result) print(w io.Writer) {
@@ -137,7 +149,10 @@ func (r result) print(w io.Writer) {
 		action += " (instance API, official SDK)"
 	}
 	fmt.Fprintf(w, "%s × %d clients for %.1fs against %s\n", action, r.Concurrency, r.Seconds, strings.Join(r.Endpoints, ", "))
-	fmt.Fprintf(w, "  ok %d (%.0f/s)  latency p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms\n", r.OK, r.PerSecond, r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+	if r.Rate > 0 {
+		fmt.Fprintf(w, "  open loop at %d/s; the generator's send lag p99 %.3fms max %.2fms\n", r.Rate, r.SendLagP99ms, r.SendLagMaxMs)
+	}
+	fmt.Fprintf(w, "  ok %d (%.0f/s)  latency p50 %.2fms  p90 %.2fms  p99 %.2fms  p99.9 %.2fms  max %.2fms\n", r.OK, r.PerSecond, r.P50ms, r.P90ms, r.P99ms, r.P999ms, r.MaxMs)
 	for code, n := range r.Errors {
 		fmt.Fprintf(w, "  error %s: %d\n", code, n)
 	}
@@ -197,6 +212,16 @@ func prepare(ctx context.Context, o options, cr client.Credentials, c *client.Cl
 		return func() map[string]string { return map[string]string{"KeyId": key} }, nil
 	case "DescribeKey":
 		return func() map[string]string { return map[string]string{"KeyId": key} }, nil
+	case "CreateKey":
+		// A Raft write per request that adds a key (an instance holds
+		// 1,000: keep runs short).
+		return func() map[string]string {
+			p := map[string]string{"KeySpec": "Aliyun_AES_256", "Description": "kms-load"}
+			if cr.InstanceId != "" {
+				p["DKMSInstanceId"] = cr.InstanceId
+			}
+			return p
+		}, nil
 	case "UpdateKeyDescription":
 		// A Raft write per request: commit on a majority, then apply.
 		var n sync.Mutex
@@ -277,11 +302,31 @@ func loadOpenAPI(o options, cr client.Credentials, stderr io.Writer) (result, er
 // a loop until o.duration has passed, and sums up their latencies and
 // errors (by codeOf).
 func measure(o options, worker func(w int) func() error, codeOf func(error) string, stderr io.Writer) result {
-	fmt.Fprintf(stderr, "running %s with %d clients for %s ...\n", o.action, o.concurrency, o.duration)
 	calls := make([]func() error, o.concurrency)
 	for w := range calls {
 		calls[w] = worker(w)
 	}
+	if o.warmup > 0 {
+		fmt.Fprintf(stderr, "warming up for %s ...\n", o.warmup)
+		w := o
+		w.duration, w.warmup = o.warmup, 0
+		if w.rate > 0 {
+			measureOpen(w, calls, codeOf)
+		} else {
+			measureClosed(w, calls, codeOf)
+		}
+	}
+	if o.rate > 0 {
+		fmt.Fprintf(stderr, "running %s at %d/s (open loop, %d workers) for %s ...\n", o.action, o.rate, o.concurrency, o.duration)
+		return measureOpen(o, calls, codeOf)
+	}
+	fmt.Fprintf(stderr, "running %s with %d clients for %s ...\n", o.action, o.concurrency, o.duration)
+	return measureClosed(o, calls, codeOf)
+}
+
+// measureClosed: o.concurrency workers each call in a loop until
+// o.duration has passed.
+func measureClosed(o options, calls []func() error, codeOf func(error) string) result {
 	deadline := time.Now().Add(o.duration)
 	var mu sync.Mutex
 	var latencies []time.Duration
@@ -314,16 +359,23 @@ func measure(o options, worker func(w int) func() error, codeOf func(error) stri
 	}
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
-	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
-	pct := func(p float64) float64 {
-		if len(latencies) == 0 {
-			return 0
-		}
-		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
+	return summarize(o, latencies, errs, elapsed)
+}
+
+// percentile returns the p-quantile of sorted durations in milliseconds.
+func percentile(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
 	}
+	return float64(sorted[int(p*float64(len(sorted)-1))].Microseconds()) / 1000
+}
+
+func summarize(o options, latencies []time.Duration, errs map[string]int, elapsed float64) result {
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	pct := func(p float64) float64 { return percentile(latencies, p) }
 	return result{
 		Action: o.action, Concurrency: o.concurrency, Seconds: elapsed,
 		OK: len(latencies), Errors: errs, PerSecond: float64(len(latencies)) / elapsed,
-		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), MaxMs: pct(1),
+		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), P999ms: pct(0.999), MaxMs: pct(1),
 	}
 }

@@ -33,7 +33,7 @@ func operatorCommand(g *globals, stdout, stderr io.Writer) *cobra.Command {
 		Short: "Cluster operations: init, members, snapshots, KMS instances, TLS certificates, audit log checks",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usagef("operator needs a subcommand: init, members, snapshot, instance, tls, audit, keygen")
+			return usagef("operator needs a subcommand: init, members, snapshot, instance, tls, audit, keygen, upgrade")
 		},
 	}
 	var initOut string
@@ -62,7 +62,7 @@ reporting on stderr. A second init fails and changes nothing.`,
 	op.AddCommand(initCmd)
 	op.AddCommand(&cobra.Command{
 		Use:   "members",
-		Short: "List the cluster's nodes: Raft role, zone, addresses, voter, alive, HSM domains and their health",
+		Short: "List the cluster's nodes: Raft role, zone, addresses, voter, alive, version and log level, HSM domains and their health",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return operatorMembers(g, stdout) },
 	})
@@ -161,6 +161,27 @@ tokens of that domain (nodes started with --hsm-domain NAME):
 	op.AddCommand(inst)
 	op.AddCommand(accountCommand(g, stdout, stderr), rateLimitCommand(g, stdout))
 	op.AddCommand(tlsCommand(stdout), auditCommand(stdout), keygenCommand(stdout))
+	upgrade := &cobra.Command{
+		Use:   "upgrade",
+		Short: "Rolling upgrades: finalize once every node runs the new build",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return usagef("upgrade needs a subcommand: finalize") },
+	}
+	upgrade.AddCommand(&cobra.Command{
+		Use:   "finalize",
+		Short: "Record that every node runs this build's log level; older builds can no longer join",
+		Long: `Record in the replicated log that every server of the cluster runs a build of the
+asked node's log level (docs/OPERATIONS.md, Rolling upgrades). Refused with
+ServiceUnavailable.Upgrading, naming the nodes behind, while one runs an older
+build. Afterwards the leader adds no node of a lower level to Raft: a rollback
+below this level is no longer possible. Optional: writes of the new level
+already work once every node runs it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return operatorCall(g, http.MethodPost, "/v1/operator/upgrade", nil, stdout)
+		},
+	})
+	op.AddCommand(upgrade)
 	return op
 }
 
@@ -384,9 +405,11 @@ func operatorMembers(g *globals, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(map[string]any{
-		"Leader": m["Leader"], "AskedNode": m["NodeId"], "Members": m["Members"],
-	}, "", "  ")
+	out := map[string]any{"Leader": m["Leader"], "AskedNode": m["NodeId"], "Members": m["Members"]}
+	if up, ok := m["Upgrade"]; ok {
+		out["Upgrade"] = up // absent from builds before log levels
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
 	fmt.Fprintln(stdout, string(b))
 	return nil
 }

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/raftkms/raftkms/api"
+	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/internal/node"
+	"github.com/raftkms/raftkms/kms"
 )
 
 type config struct {
@@ -37,6 +39,7 @@ type config struct {
 	raftTimeout       time.Duration
 	deadServerTimeout time.Duration
 	maxStaleness      time.Duration
+	consoleIdle       time.Duration
 	fastGossip        bool
 
 	auditLog        string
@@ -135,6 +138,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.raftTimeout, "raft-timeout", time.Second, "Raft heartbeat and election timeout (failover takes about this long)")
 	fs.DurationVar(&c.deadServerTimeout, "dead-server-timeout", 0, "remove a server from Raft after it has been failed or gone this long (default 5m)")
 	fs.DurationVar(&c.maxStaleness, "max-staleness", 5*time.Second, "a follower that has not heard from the leader for this long catches up before serving encrypt/decrypt, or refuses (the bound on how long a disabled key can still be used)")
+	fs.DurationVar(&c.consoleIdle, "console-idle-timeout", kms.DefaultConsoleIdleTimeout, "the browser console (https://<http-addr>/console/) signs a person out after this long without a request (1m to 12h; a session ends after 12h whatever its use)")
 	fs.BoolVar(&c.fastGossip, "fast-gossip", false, "use short gossip probe intervals (tests, loopback clusters)")
 	fs.StringVar(&c.auditLog, "audit-log", "", "append one hash-chained JSON line per request to this file (check it with: kmsctl operator audit verify FILE)")
 	fs.StringVar(&c.tlsCertFile, "tls-cert-file", "", "PEM certificate (chain) for the API: serve HTTPS")
@@ -222,6 +226,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.bootstrapExpect < 0 {
 		return c, fmt.Errorf("--bootstrap-expect must be 0 or more")
 	}
+	if c.consoleIdle < kms.MinConsoleIdleTimeout || c.consoleIdle > kms.MaxConsoleIdleTimeout {
+		return c, fmt.Errorf("--console-idle-timeout must be between %s and %s", kms.MinConsoleIdleTimeout, kms.MaxConsoleIdleTimeout)
+	}
 	if c.raftTimeout < 50*time.Millisecond {
 		return c, fmt.Errorf("--raft-timeout must be at least 50ms")
 	}
@@ -259,7 +266,9 @@ func main() {
 		os.Exit(0)
 	}
 	if err == errShowVersion {
-		fmt.Println("kmsd", version)
+		// The log level says which builds it can replace and be replaced
+		// by in a rolling upgrade (docs/OPERATIONS.md).
+		fmt.Printf("kmsd %s (log level %d)\n", version, fsm.LogLevel)
 		os.Exit(0)
 	}
 	if err != nil {

@@ -79,7 +79,7 @@ func run(cfg config, stdout io.Writer) error {
 			LeaderLeaseTimeout: cfg.raftTimeout / 2, CommitTimeout: 20 * time.Millisecond,
 		},
 		FastGossip: cfg.fastGossip, DeadServerTimeout: cfg.deadServerTimeout,
-		MaxStaleness: cfg.maxStaleness, Logger: logger,
+		MaxStaleness: cfg.maxStaleness, ConsoleIdleTimeout: cfg.consoleIdle, Logger: logger,
 		HTTPTLS: sec.api, HTTPLimits: cfg.httpLimits(), ClusterServerTLS: sec.clusterServer, ClusterClientTLS: sec.clusterClient,
 		GossipKey: sec.gossipKey, AuditLog: cfg.auditLog,
 		HSM: cfg.hsm.tokenConfig(), HSMDomain: cfg.hsm.domain,
@@ -96,8 +96,8 @@ func run(cfg config, stdout io.Writer) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(stdout, "kmsd %s: node %s serving the API on %s (cluster %s, gossip %s)\n",
-			version, cfg.nodeID, n.Endpoint(), n.ClusterAddr(), n.GossipAddr())
+		fmt.Fprintf(stdout, "kmsd %s: node %s serving the API on %s (cluster %s, gossip %s) and the console on %s/console/\n",
+			version, cfg.nodeID, n.Endpoint(), n.ClusterAddr(), n.GossipAddr(), n.Endpoint())
 		if a := n.InstanceAddr(); a != "" {
 			fmt.Fprintf(stdout, "kmsd %s: node %s serving the instance API on https://%s\n", version, cfg.nodeID, a)
 		}
@@ -180,6 +180,7 @@ func devInit(n *node.Node, dataDir string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, `raftkms dev node is ready.
 
   API endpoint:  %s
+  Console:       %s/console/ (sign in with the AccessKeyId and AccessKeySecret of the credentials file)
 %s  Data dir:      %s
   Credentials:   %s
 
@@ -190,7 +191,7 @@ Try it (from the repository root):
   bin/kmsctl Decrypt --CiphertextBlob <CiphertextBlob from above>
 
 Stop with Ctrl-C. Without --data-dir the state is thrown away when the process ends.
-`, endpoint, instanceLine, dataDir, credPath, credPath, instance)
+`, endpoint, endpoint, instanceLine, dataDir, credPath, credPath, instance)
 	return nil
 }
 

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/raftkms/raftkms/fsm"
 )
 
 // TestVersion_FlagNeedsNoOtherFlag: --version is answered before the checks
@@ -28,7 +31,8 @@ func TestVersion_PrintsTheLinkedVersion(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	out, err := exec.Command(bin, "--version").CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "kmsd v1.2.3-test" {
+	want := fmt.Sprintf("kmsd v1.2.3-test (log level %d)", fsm.LogLevel)
+	if err != nil || strings.TrimSpace(string(out)) != want {
 		t.Fatalf("kmsd --version: %v, %q", err, out)
 	}
 }

@@ -54,7 +54,10 @@ type Config struct {
 	FastGossip        bool
 	DeadServerTimeout time.Duration
 	MaxStaleness      time.Duration
-	SnapshotThreshold uint64
+	// ConsoleIdleTimeout ends a browser console session unused for this
+	// long (default kms.DefaultConsoleIdleTimeout).
+	ConsoleIdleTimeout time.Duration
+	SnapshotThreshold  uint64
 	// SchedulerInterval is how often the leader looks for due rotations,
 	// deletions and expiries (default 1 s).
 	SchedulerInterval time.Duration
@@ -230,7 +233,7 @@ func Start(cfg Config) (_ *Node, err error) {
 		Logger: logger, Metrics: reg, DataDir: cfg.DataDir, MaxStaleness: cfg.MaxStaleness,
 		Clock: cfg.Clock, Servers: n.raftAddrs,
 		HSM: n.hsm, HSMDomain: cfg.HSMDomain, HSMPeers: n.hsmPeers, NodeID: cfg.NodeID, Zone: cfg.Zone,
-		Members: n.members,
+		Members: n.members, ServerLevels: n.serverLevels,
 	})
 	if err != nil {
 		return nil, err
@@ -252,7 +255,7 @@ func Start(cfg Config) (_ *Node, err error) {
 		n.gossip, err = cluster.New(cluster.Config{
 			BindAddr: cfg.GossipAddr, AdvertiseAddr: advertise(cfg.AdvertiseHost, cfg.GossipAddr),
 			Meta: cluster.Meta{
-				ID: cfg.NodeID, Region: cfg.Region, Zone: cfg.Zone, Version: cfg.Version,
+				ID: cfg.NodeID, Region: cfg.Region, Zone: cfg.Zone, Version: cfg.Version, Level: fsm.LogLevel,
 				ClusterAddr: n.trans.Addr(), HTTPAddr: advertiseOr(cfg.AdvertiseHost, n.httpLn.Addr().String()),
 				Bootstrapped: hasState, Expect: cfg.BootstrapExpect, HSM: hsmDomains,
 			},
@@ -279,7 +282,8 @@ func Start(cfg Config) (_ *Node, err error) {
 					logger.Error("bootstrap failed", "error", err)
 				}
 			}
-			n.gossip.RunReconciler(ctx, r, cluster.ReconcileConfig{DeadServerTimeout: cfg.DeadServerTimeout})
+			n.gossip.RunReconciler(ctx, r, cluster.ReconcileConfig{DeadServerTimeout: cfg.DeadServerTimeout,
+				FinalizedLevel: n.fsm.FinalizedLevel})
 		}()
 	}
 
@@ -290,7 +294,7 @@ func Start(cfg Config) (_ *Node, err error) {
 	apiCfg := api.Config{
 		NodeID: cfg.NodeID, Service: n.svc, Raft: n.store, Members: members,
 		Logger: logger, Registry: reg, Gatherer: reg, DataDir: cfg.DataDir,
-		NonceCacheEntries: cfg.HTTPLimits.NonceCacheEntries,
+		NonceCacheEntries: cfg.HTTPLimits.NonceCacheEntries, ConsoleIdleTimeout: cfg.ConsoleIdleTimeout,
 	}
 	if n.audit != nil {
 		apiCfg.Audit = n.audit

@@ -1,0 +1,60 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// appendFlatJSON writes byte for byte what json.Encoder (HTML escaping
+// off) writes for the same map, on strings made of everything that JSON
+// escapes: quotes, backslashes, control characters, HTML characters,
+// invalid UTF-8, U+2028/U+2029, multi-byte runes.
+func TestAppendFlatJSON_SameAsEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	pieces := []string{"a", "Z", "0", `"`, `\`, "\n", "\r", "\t", "\b", "\f", "\x00", "\x1f", "\x7f", "<", ">", "&",
+		"\u2028", "\u2029", "é", "日本", "\xff", "\xe2\x80", "\xed\xa0\x80", "🔑", " ", "/", "+", "="}
+	word := func() string {
+		var b bytes.Buffer
+		for n := rng.IntN(12); n > 0; n-- {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		return b.String()
+	}
+	for i := 0; i < 5000; i++ {
+		m := map[string]any{}
+		for n := rng.IntN(10); n > 0; n-- {
+			m[word()] = word()
+		}
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(m); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := appendFlatJSON(nil, m)
+		if !ok || !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("case %d (ok %v):\n got %q\nwant %q", i, ok, got, want.Bytes())
+		}
+	}
+	if _, ok := appendFlatJSON(nil, map[string]any{"a": "x", "n": 1}); ok {
+		t.Fatal("a map with a number must go to encoding/json")
+	}
+}
+
+// RequestIds are upper-case version-4 UUIDs, all different.
+func TestNewRequestID_UpperCaseUUIDv4(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		id := newRequestID()
+		u, err := uuid.Parse(id)
+		if err != nil || u.Version() != 4 || u.Variant() != uuid.RFC4122 || strings.ToUpper(u.String()) != id || seen[id] {
+			t.Fatalf("request id %q: %v (version %d, variant %v, seen %v)", id, err, u.Version(), u.Variant(), seen[id])
+		}
+		seen[id] = true
+	}
+}

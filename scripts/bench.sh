@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# bench.sh (make bench): raftkms next to the bare floor, in the same run.
+#
+# Builds kmsd, kms-load and bench/baseline (a bare net/http + JSON + AES-GCM
+# server) from this tree, then, interleaving the two servers round by round
+# (raftkms first in odd rounds, the floor first in even ones):
+#   1. the Go benchmarks BenchmarkServe_{Encrypt,Decrypt,GenerateDataKey}
+#      (api, in process) next to BenchmarkBaseline_* (the process's CPU per
+#      request, ns/op, allocs/op, B/op);
+#   2. kms-load closed loop (keep-alive, 64-byte plaintexts, --concurrency
+#      clients) for each action against a fresh `kmsd --dev` node and the
+#      floor: req/s and the server's CPU per request (utime+stime of the
+#      server process from /proc/PID/stat over the window ÷ ok requests);
+#   3. kms-load open loop at a fixed rate below saturation (Encrypt):
+#      p99 and p99.9, timed from each request's intended send time;
+#   4. (unless --no-audit) Encrypt closed loop against a dev node with
+#      --audit-log, for the cost of the audit log next to the node without.
+# and prints, for each figure, raftkms, the floor and the ratio (medians of
+# the rounds). Raw results stay in .tmp/bench/<date>-<time>/. Linux only
+# (/proc). Takes ~2–3 minutes with the defaults.
+set -euo pipefail
+# shellcheck source=bench-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+
+usage() {
+  cat <<'EOF2'
+usage: scripts/bench.sh [options]     (make bench)
+
+options:
+  --rounds N        interleaved rounds (default 2)
+  --duration D      closed-loop window per action and server (default 4s)
+  --concurrency N   closed-loop clients (default 16)
+  --rate N          open-loop requests per second (default 2000)
+  --rate-duration D open-loop window (default 8s)
+  --actions LIST    closed-loop actions (default Encrypt,Decrypt,GenerateDataKey)
+  --bench-count N   samples per Go benchmark (default 3)
+  --benchtime T     go test -benchtime (default 3000x)
+  --no-go-bench     skip the Go benchmarks
+  --no-audit        skip the audit-log row
+  --out DIR         raw results (default .tmp/bench/<date>-<time>)
+  -h, --help        this text
+EOF2
+}
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+rounds=2
+duration=4s
+concurrency=16
+rate=2000
+rate_duration=8s
+actions=Encrypt,Decrypt,GenerateDataKey
+bench_count=3
+benchtime=3000x
+do_go=1
+do_audit=1
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds="${2:?}"; shift 2 ;;
+    --duration) duration="${2:?}"; shift 2 ;;
+    --concurrency) concurrency="${2:?}"; shift 2 ;;
+    --rate) rate="${2:?}"; shift 2 ;;
+    --rate-duration) rate_duration="${2:?}"; shift 2 ;;
+    --actions) actions="${2:?}"; shift 2 ;;
+    --bench-count) bench_count="${2:?}"; shift 2 ;;
+    --benchtime) benchtime="${2:?}"; shift 2 ;;
+    --no-go-bench) do_go=0; shift ;;
+    --no-audit) do_audit=0; shift ;;
+    --out) out="${2:?}"; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument $1" ;;
+  esac
+done
+for n in "$rounds" "$concurrency" "$rate" "$bench_count"; do
+  case "$n" in '' | *[!0-9]* | 0) die "--rounds, --concurrency, --rate and --bench-count take a positive number" ;; esac
+done
+[ -r /proc/self/stat ] || die "needs Linux /proc"
+command -v go >/dev/null || die "go is not installed"
+command -v jq >/dev/null || die "jq is not installed (make deps installs it)"
+
+repo="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
+cd "$repo"
+[ -n "$out" ] || out=".tmp/bench/$(date -u +%Y%m%d-%H%M%S)"
+mkdir -p "$out/load" "$out/go"
+out="$(cd "$out" && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/bench.XXXXXX")"
+tck="$(getconf CLK_TCK)"
+srv_pid=""
+
+stop_server() {
+  if [ -n "$srv_pid" ]; then
+    kill "$srv_pid" 2>/dev/null || true
+    wait "$srv_pid" 2>/dev/null || true
+    srv_pid=""
+  fi
+}
+cleanup() {
+  stop_server
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "bench: building kmsd, kms-load, baseline and the test binaries; raw results in $out" >&2
+go build -o "$work/kmsd" ./cmd/kmsd
+go build -o "$work/kms-load" ./cmd/kms-load
+go build -o "$work/baseline" ./bench/baseline
+if [ "$do_go" = 1 ]; then
+  go test -c -o "$work/api.test" ./api/
+  go test -c -o "$work/baseline.test" ./bench/baseline/
+fi
+load_start="$(loadavg)"
+
+# start_raftkms [KMSD FLAGS]: a fresh dev node on free loopback ports; sets
+# srv_pid and creds.
+start_raftkms() {
+  local dir
+  dir="$(mktemp -d "$work/node.XXXXXX")"
+  "$work/kmsd" --dev --data-dir "$dir/data" --http-addr 127.0.0.1:0 --cluster-addr 127.0.0.1:0 \
+    --gossip-addr 127.0.0.1:0 "$@" >"$dir/stdout" 2>"$dir/stderr" &
+  srv_pid=$!
+  creds="$dir/data/credentials.json"
+  local i
+  for i in $(seq 1 300); do
+    if jq -e .Endpoint "$creds" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$srv_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  cp "$dir/stderr" "$out/failed-node.log" 2>/dev/null || true
+  die "the dev node did not become ready (log: $out/failed-node.log)"
+}
+
+# start_baseline: the floor on a free loopback port; sets srv_pid and creds
+# (a credentials file for kms-load: the floor ignores the signature).
+start_baseline() {
+  local dir
+  dir="$(mktemp -d "$work/base.XXXXXX")"
+  "$work/baseline" --ready-file "$dir/ready" >"$dir/stdout" 2>"$dir/stderr" &
+  srv_pid=$!
+  local i
+  for i in $(seq 1 100); do
+    if [ -s "$dir/ready" ]; then
+      printf '{"AccessKeyId":"LTAIbaseline","AccessKeySecret":"unused","Endpoint":"%s"}\n' "$(head -1 "$dir/ready")" >"$dir/creds.json"
+      creds="$dir/creds.json"
+      return 0
+    fi
+    sleep 0.05
+  done
+  die "the baseline server did not start"
+}
+
+# cpu_ticks: utime+stime of the server process, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$srv_pid/stat"; }
+
+# load NAME TARGET [KMS-LOAD FLAGS]: one kms-load run against the running
+# server; its JSON gets the server's CPU µs per ok request as .cpu_us.
+load() {
+  local name="$1" target="$2"
+  shift 2
+  local keyflag=()
+  [ "$target" = baseline ] && keyflag=(--key key-baseline)
+  local t0 t1
+  t0="$(cpu_ticks)"
+  "$work/kms-load" --credentials "$creds" "${keyflag[@]}" --json "$@" >"$out/load/$name.tmp" 2>>"$out/load/kms-load.log" ||
+    die "kms-load failed ($name); see $out/load/kms-load.log"
+  t1="$(cpu_ticks)"
+  jq --argjson d "$((t1 - t0))" --argjson tck "$tck" \
+    '. + {cpu_us: (if .ok > 0 then $d / $tck * 1e6 / .ok else 0 end)}' "$out/load/$name.tmp" >"$out/load/$name.json"
+  rm -f "$out/load/$name.tmp"
+}
+
+IFS=, read -r -a action_list <<<"$actions"
+for round in $(seq 1 "$rounds"); do
+  order="raftkms baseline"
+  if [ $((round % 2)) -eq 0 ]; then order="baseline raftkms"; fi
+  for target in $order; do
+    echo "round $round/$rounds: $target" >&2
+    if [ "$target" = raftkms ]; then start_raftkms; else start_baseline; fi
+    # A short warm-up (and, for raftkms, the key kms-load makes) first.
+    warm=()
+    [ "$target" = baseline ] && warm=(--key key-baseline)
+    "$work/kms-load" --credentials "$creds" "${warm[@]}" \
+      --duration 1s --concurrency "$concurrency" >/dev/null 2>>"$out/load/kms-load.log" || die "warm-up failed ($target)"
+    for action in "${action_list[@]}"; do
+      load "$action.$target.$round" "$target" --action "$action" --concurrency "$concurrency" --duration "$duration"
+    done
+    load "rate.$target.$round" "$target" --action Encrypt --concurrency "$concurrency" --rate "$rate" --duration "$rate_duration"
+    stop_server
+  done
+  if [ "$do_audit" = 1 ]; then
+    echo "round $round/$rounds: raftkms --audit-log" >&2
+    adir="$(mktemp -d "$work/audit.XXXXXX")"
+    start_raftkms --audit-log "$adir/audit.log"
+    "$work/kms-load" --credentials "$creds" --duration 1s --concurrency "$concurrency" >/dev/null 2>>"$out/load/kms-load.log"
+    load "Encrypt.audit.$round" raftkms --action Encrypt --concurrency "$concurrency" --duration "$duration"
+    stop_server
+  fi
+done
+
+if [ "$do_go" = 1 ]; then
+  : >"$out/go/raftkms.txt"
+  : >"$out/go/baseline.txt"
+  for i in $(seq 1 "$bench_count"); do
+    echo "go benchmarks $i/$bench_count" >&2
+    (cd api && "$work/api.test" -test.run '^$' -test.bench 'BenchmarkServe_(Encrypt|Decrypt|GenerateDataKey)$' \
+      -test.benchtime "$benchtime" -test.count 1 -test.benchmem) >>"$out/go/raftkms.txt"
+    (cd bench/baseline && "$work/baseline.test" -test.run '^$' -test.bench 'BenchmarkBaseline_' \
+      -test.benchtime "$benchtime" -test.count 1 -test.benchmem) >>"$out/go/baseline.txt"
+  done
+fi
+load_end="$(loadavg)"
+
+# med NAME-GLOB FIELD: the median of FIELD over the matching runs.
+med() { json_median "$2" "$out"/load/$1.json; }
+# gomed FILE BENCH UNIT: the median of UNIT of benchmark BENCH.
+gomed() {
+  awk -v b="$2" -v u="$3" '$1 ~ "^"b"(-[0-9]+)?$" { for (i = 3; i <= NF; i++) if ($i == u) print $(i - 1) }' "$1" | median
+}
+row() { # row LABEL RAFTKMS BASELINE
+  awk -v l="$1" -v a="$2" -v b="$3" 'function f(x) { return (x >= 100 ? sprintf("%.0f", x) : sprintf("%.3g", x)) }
+    BEGIN { printf "| %s | %s | %s | %s |\n", l, f(a), f(b), (b > 0 ? sprintf("%.2f×", a / b) : "-") }'
+}
+
+echo
+echo "make bench: raftkms ($(git describe --always --dirty)) next to bench/baseline, medians of $rounds rounds"
+echo "load average: $load_start at the start, $load_end at the end; $(nproc) CPUs"
+echo
+echo "| figure | raftkms | baseline | ratio |"
+echo "|---|---|---|---|"
+for action in "${action_list[@]}"; do
+  row "$action c=$concurrency req/s" "$(med "$action.raftkms.*" ok_per_second)" "$(med "$action.baseline.*" ok_per_second)"
+  row "$action server CPU µs/req" "$(med "$action.raftkms.*" cpu_us)" "$(med "$action.baseline.*" cpu_us)"
+done
+row "Encrypt @ $rate/s p99 ms" "$(med "rate.raftkms.*" p99_ms)" "$(med "rate.baseline.*" p99_ms)"
+row "Encrypt @ $rate/s p99.9 ms" "$(med "rate.raftkms.*" p999_ms)" "$(med "rate.baseline.*" p999_ms)"
+row "Encrypt @ $rate/s server CPU µs/req" "$(med "rate.raftkms.*" cpu_us)" "$(med "rate.baseline.*" cpu_us)"
+if [ "$do_go" = 1 ]; then
+  for b in Encrypt Decrypt GenerateDataKey; do
+    for u in cpu-ns/op ns/op allocs/op B/op; do
+      row "Go $b $u" "$(gomed "$out/go/raftkms.txt" "BenchmarkServe_$b" "$u")" "$(gomed "$out/go/baseline.txt" "BenchmarkBaseline_$b" "$u")"
+    done
+  done
+fi
+echo
+echo "generator send lag at $rate/s (p99/max ms): raftkms $(med "rate.raftkms.*" send_lag_p99_ms)/$(med "rate.raftkms.*" send_lag_max_ms), baseline $(med "rate.baseline.*" send_lag_p99_ms)/$(med "rate.baseline.*" send_lag_max_ms)"
+errs=0
+for f in "$out"/load/*.json; do errs=$((errs + $(json_errors "$f"))); done
+echo "errors in all kms-load runs: $errs"
+if [ "$do_audit" = 1 ]; then
+  echo
+  echo "| audit log (Encrypt c=$concurrency) | --audit-log | without | ratio |"
+  echo "|---|---|---|---|"
+  row "server CPU µs/req" "$(med "Encrypt.audit.*" cpu_us)" "$(med "Encrypt.raftkms.*" cpu_us)"
+  row "req/s" "$(med "Encrypt.audit.*" ok_per_second)" "$(med "Encrypt.raftkms.*" ok_per_second)"
+fi
