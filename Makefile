@@ -6,7 +6,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 5s
 DATA      ?= .tmp/dev
 
-.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e test-readme test-upgrade release fuzz-short deps lint clean jepsen test-jepsen image image-hsm compose-up compose-down test-deploy bench
+.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e test-readme test-upgrade release fuzz-short deps lint clean jepsen test-jepsen image image-hsm compose-up compose-down test-deploy bench bench-scale
 
 all: build
 
@@ -17,6 +17,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kmsctl ./cmd/kmsctl
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kms-jepsen ./cmd/kms-jepsen
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kms-load ./cmd/kms-load
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kms-scale ./cmd/kms-scale
 
 ## run: start one dev node (state kept in $(DATA)); prints how to talk to it
 run: build
@@ -114,3 +115,10 @@ lint:
 
 clean:
 	rm -rf $(BIN) .tmp
+
+## bench-scale: a million keys in one dev node (issue 16, item 6): RSS per key, DescribeKey and ListKeys latency at 1k/100k/1M, snapshot save/restore, restart (minutes; not part of make test; docs/BENCHMARKS.md)
+SCALE_KEYS        ?= 1000000
+SCALE_CHECKPOINTS ?= 1000,100000,1000000
+SCALE_CONCURRENCY ?= 64
+bench-scale: build
+	$(BIN)/kms-scale --kmsd $(BIN)/kmsd --kmsctl $(BIN)/kmsctl --keys $(SCALE_KEYS) --checkpoints $(SCALE_CHECKPOINTS) --concurrency $(SCALE_CONCURRENCY) --dir .tmp/scale

@@ -134,6 +134,7 @@ var paramNames = map[kms.Field]string{
 	kms.FieldInstanceName: "name",
 	kms.FieldHSMDomain:    "HsmDomain",
 	kms.FieldMaxInstances: "MaxInstances",
+	kms.FieldKeyQuota:     "KeyQuota",
 	kms.FieldAccountID:    "AccountId",
 	kms.FieldAccountName:  "name",
 	kms.FieldRateClass:    "Class",

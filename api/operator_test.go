@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,11 +96,24 @@ func TestOperator_Endpoints(t *testing.T) {
 		if !strings.HasPrefix(inst.InstanceId, "kst-") || inst.InstanceName != "second" || inst.Type != "software" || resp.Header.Get(client.HeaderIndex) == "" {
 			t.Errorf("instance %+v, index %q", inst, resp.Header.Get(client.HeaderIndex))
 		}
+		big, err := tn.V3.Do(ctx, http.MethodPost, "/v1/operator/instances", url.Values{"Name": {"big"}, "KeyQuota": {"1000000"}}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer big.Body.Close()
+		var bigInst struct{ KeyQuota int }
+		if json.NewDecoder(big.Body).Decode(&bigInst); bigInst.KeyQuota != 1000000 {
+			t.Errorf("KeyQuota=1000000 made an instance of %d keys", bigInst.KeyQuota)
+		}
 		before := tn.hash()
 		_, err = tn.V3.DoUnsigned(ctx, http.MethodPost, "/v1/operator/instances", nil, nil, nil)
 		wantAPIError(t, err, 400, "IncompleteSignature")
 		_, err = tn.V3.Do(ctx, http.MethodPost, "/v1/operator/instances", nil, strings.NewReader("Type=hardware"), http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
 		wantAPIError(t, err, 400, "InvalidParameter")
+		for _, bad := range []string{"lots", "0x10", "-5", "10000001"} {
+			_, err = tn.V3.Do(ctx, http.MethodPost, "/v1/operator/instances", url.Values{"KeyQuota": {bad}}, nil, nil)
+			wantAPIError(t, err, 400, "InvalidParameter")
+		}
 		if tn.hash() != before {
 			t.Error("the catalogue changed")
 		}

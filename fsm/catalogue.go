@@ -29,6 +29,10 @@ type catalogue struct {
 	finalLevel int
 	// consoleSessions holds the console's sessions by id (sessions.go).
 	consoleSessions map[string]*ConsoleSession
+	// kidx orders keys for listing and finds default keys (keyindex.go).
+	// Only the live catalogue has one: the copies Snapshot and Hash take
+	// never list keys.
+	kidx *keyIndex
 }
 
 func newCatalogue() *catalogue {
@@ -49,6 +53,7 @@ func newCatalogue() *catalogue {
 		certs:      map[string]*Certificate{},
 
 		consoleSessions: map[string]*ConsoleSession{},
+		kidx:            newKeyIndex(),
 	}
 }
 
@@ -168,10 +173,8 @@ func (c *catalogue) applyCreateKey(cmd *CreateKeyCmd, index uint64) error {
 		// A key outside every instance is the account's default key, and
 		// there is one per account. Checked here, not only by the proposer,
 		// because two concurrent proposals would both pass a local check.
-		for _, other := range c.keys {
-			if other.AccountID == k.AccountID && other.InstanceID == "" {
-				return fmt.Errorf("%w (%s)", ErrDefaultKeyExists, other.ID)
-			}
+		if other, ok := c.kidx.defaults[k.AccountID]; ok {
+			return fmt.Errorf("%w (%s)", ErrDefaultKeyExists, other)
 		}
 	}
 	if _, ok := c.keys[k.ID]; ok {
@@ -191,8 +194,8 @@ func (c *catalogue) applyCreateKey(cmd *CreateKeyCmd, index uint64) error {
 	k.Versions = []string{v.ID}
 	k.PrimaryVersion = v.ID
 	k.CreateIndex, k.ModifyIndex = index, index
-	if k.Tags == nil {
-		k.Tags = map[string]string{}
+	if len(k.Tags) == 0 {
+		k.Tags = noTags
 	}
 	// Every check before the first change: a refused command changes nothing.
 	if inst != nil && k.CrossAccount > 0 && inst.AccessUsed+k.CrossAccount > accessQuota(inst) {
@@ -203,8 +206,10 @@ func (c *catalogue) applyCreateKey(cmd *CreateKeyCmd, index uint64) error {
 	}
 	v.KeyID = k.ID
 	v.CreateIndex = index
+	k.compact()
 	c.keys[k.ID] = &k
 	c.versions[v.ID] = &v
+	c.kidx.add(c.keys, &k)
 	if inst != nil {
 		n := *inst
 		n.KeysUsed++
@@ -257,7 +262,7 @@ func (c *catalogue) applySetKeyState(cmd *SetKeyStateCmd, index uint64) error {
 		return fmt.Errorf("%w: cannot set state %q", ErrKeyState, cmd.State)
 	}
 	n := k.clone()
-	n.State = cmd.State
+	n.State = intern(cmd.State)
 	n.ModifyIndex = index
 	c.keys[n.ID] = n
 	return nil
@@ -489,6 +494,7 @@ func (c *catalogue) applyDeleteKey(cmd *KeyDeletionCmd, index uint64) error {
 		n.ModifyIndex = index
 		c.instances[n.ID] = &n
 	}
+	c.kidx.remove(c.keys, k)
 	delete(c.keys, k.ID)
 	return nil
 }
@@ -608,7 +614,7 @@ func (c *catalogue) applySetKeyPolicy(cmd *KeyPolicyCmd, index uint64) error {
 	}
 	n := k.clone()
 	n.CrossAccount = cmd.CrossAccount
-	n.Policy = cmd.Policy
+	n.Policy = intern(cmd.Policy)
 	n.ModifyIndex = index
 	c.keys[n.ID] = n
 	return nil

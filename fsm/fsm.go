@@ -13,6 +13,7 @@
 package fsm
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -361,14 +362,61 @@ func (f *FSM) KeyVersion(id string) (*KeyVersion, bool) {
 
 // Keys returns the account's keys ordered by creation (then id).
 func (f *FSM) Keys(accountID string) []*Key {
-	return selectSorted(f, func(c *catalogue) map[string]*Key { return c.keys },
-		func(k *Key) bool { return k.AccountID == accountID },
-		func(a, b *Key) bool {
-			if a.CreateIndex != b.CreateIndex {
-				return a.CreateIndex < b.CreateIndex
+	var out []*Key
+	f.read(func(c *catalogue) {
+		ids := c.kidx.byAccount[accountID]
+		out = make([]*Key, len(ids))
+		for i, id := range ids {
+			out[i] = c.keys[id]
+		}
+	})
+	return out
+}
+
+// KeysPage returns limit of the account's keys from offset on, in the
+// order of Keys, and how many keys the account has: O(limit), whatever
+// the number of keys (issue 16). keep, when not nil, filters first (and
+// then the page costs a pass over the account's keys, without sorting);
+// it runs under the FSM's read lock and must not call the FSM.
+func (f *FSM) KeysPage(accountID string, keep func(*Key) bool, offset, limit int) (page []*Key, total int) {
+	f.read(func(c *catalogue) {
+		ids := c.kidx.byAccount[accountID]
+		if keep == nil {
+			total = len(ids)
+			if offset < 0 || offset >= total || limit <= 0 {
+				return
 			}
-			return a.ID < b.ID
-		})
+			end := min(total, offset+limit)
+			page = make([]*Key, 0, end-offset)
+			for _, id := range ids[offset:end] {
+				page = append(page, c.keys[id])
+			}
+			return
+		}
+		for _, id := range ids {
+			k := c.keys[id]
+			if !keep(k) {
+				continue
+			}
+			if total >= offset && total-offset < limit {
+				page = append(page, k)
+			}
+			total++
+		}
+	})
+	return page, total
+}
+
+// DefaultKey returns the account's default key (the one outside every KMS
+// instance), if it has one.
+func (f *FSM) DefaultKey(accountID string) (*Key, bool) {
+	var k *Key
+	f.read(func(c *catalogue) {
+		if id, ok := c.kidx.defaults[accountID]; ok {
+			k = c.keys[id]
+		}
+	})
+	return k, k != nil
 }
 
 // selectSorted collects, under the read lock, the values of one catalogue
@@ -531,25 +579,38 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 // operator restore never reaches here with format 1: it is resealed first.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	data, err := io.ReadAll(rc)
-	if err != nil {
-		return fmt.Errorf("%w: reading: %v", ErrBadSnapshot, err)
-	}
-	sum := sha256.Sum256(data)
 	f.stagedMu.Lock()
-	st := f.staged
-	if st != nil && st.sum == sum {
-		f.staged = nil
-	} else {
-		st = nil
-	}
+	staged := f.staged != nil
 	f.stagedMu.Unlock()
 	var hdr SnapshotHeader
 	var cat *catalogue
-	if st != nil {
-		hdr, cat = st.hdr, st.cat
-	} else if hdr, cat, err = readSnapshot(bytes.NewReader(data), f.readOptions(true)); err != nil {
-		return err
+	var err error
+	if !staged {
+		// Nothing staged (a restart, or a snapshot a leader installs):
+		// decode as the bytes arrive rather than holding the whole file in
+		// memory first (issue 16: a million keys is ~800 MB of snapshot).
+		if hdr, cat, err = readSnapshot(bufio.NewReaderSize(rc, 1<<20), f.readOptions(true)); err != nil {
+			return err
+		}
+	} else {
+		data, err := io.ReadAll(rc)
+		if err != nil {
+			return fmt.Errorf("%w: reading: %v", ErrBadSnapshot, err)
+		}
+		sum := sha256.Sum256(data)
+		f.stagedMu.Lock()
+		st := f.staged
+		if st != nil && st.sum == sum {
+			f.staged = nil
+		} else {
+			st = nil
+		}
+		f.stagedMu.Unlock()
+		if st != nil {
+			hdr, cat = st.hdr, st.cat
+		} else if hdr, cat, err = readSnapshot(bytes.NewReader(data), f.readOptions(true)); err != nil {
+			return err
+		}
 	}
 	if hdr.Format == snapshotFormatSHA256 {
 		f.logger.Warn("restored an unauthenticated format 1 snapshot from Raft (written before an upgrade); the next snapshot is written authenticated",
@@ -571,6 +632,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 // recognise them. Only the authenticated format is accepted (see
 // ResealSnapshot). It changes nothing visible.
 func (f *FSM) PrepareRestore(r io.ReadSeeker) (SnapshotInfo, error) {
+	// Bytes ResealAndStage already decoded (the usual operator restore on
+	// the leader) are recognised by their hash and not decoded again: a
+	// million keys is seconds of decoding and another catalogue in memory.
+	if info, ok, err := f.alreadyStaged(r); err != nil || ok {
+		return info, err
+	}
 	hdr, cat, err := openSnapshot(r, f.readOptions(false))
 	if err != nil {
 		return SnapshotInfo{}, err
@@ -589,6 +656,65 @@ func (f *FSM) PrepareRestore(r io.ReadSeeker) (SnapshotInfo, error) {
 	f.staged = &stagedRestore{sum: sum, hdr: hdr, cat: cat}
 	f.stagedMu.Unlock()
 	return info, nil
+}
+
+// alreadyStaged reports whether r's bytes are those staged, leaving r at
+// its start.
+func (f *FSM) alreadyStaged(r io.ReadSeeker) (SnapshotInfo, bool, error) {
+	f.stagedMu.Lock()
+	st := f.staged
+	f.stagedMu.Unlock()
+	if st == nil {
+		return SnapshotInfo{}, false, nil
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return SnapshotInfo{}, false, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return SnapshotInfo{}, false, err
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return SnapshotInfo{}, false, err
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	if sum != st.sum {
+		return SnapshotInfo{}, false, nil
+	}
+	return snapshotInfo(st.hdr, st.cat), true, nil
+}
+
+// ResealAndStage is ResealSnapshot that also stages the state it decoded
+// for a restore of the resealed bytes (as PrepareRestore would, without
+// decoding them a second time). A snapshot already in the current
+// authenticated format is copied as it is rather than encoded again.
+func (f *FSM) ResealAndStage(r io.ReadSeeker, w io.Writer, opt VerifyOptions) (SnapshotInfo, error) {
+	hdr, cat, err := openSnapshot(r, f.readOptions(opt.AcceptUnauthenticated))
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	h := sha256.New()
+	if hdr.Format == snapshotFormat {
+		// Already authenticated under this cluster's key and verified
+		// whole: the same bytes serve, without encoding a million keys again.
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return SnapshotInfo{}, err
+		}
+		if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
+			return SnapshotInfo{}, err
+		}
+	} else if err := writeSnapshot(io.MultiWriter(w, h), cat, hdr.LastIndex, f.snapshotKey); err != nil {
+		return SnapshotInfo{}, err
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	// What the resealed bytes' header says.
+	resealed := SnapshotHeader{Format: snapshotFormat, LastIndex: hdr.LastIndex, RootCheck: cat.rootCheck, NeedsLevel: hdr.NeedsLevel}
+	f.stagedMu.Lock()
+	f.staged = &stagedRestore{sum: sum, hdr: resealed, cat: cat}
+	f.stagedMu.Unlock()
+	return snapshotInfo(hdr, cat), nil
 }
 
 // WriteSnapshotTo writes a point-in-time snapshot of the catalogue to w, in

@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"sort"
+	"sync"
 
 	"github.com/hashicorp/raft"
 	"github.com/vmihailenco/msgpack/v5"
@@ -206,18 +207,32 @@ func writeFrame(w io.Writer, body []byte) error {
 // writeRecord encodes with map keys sorted (tags are a map): equal
 // catalogues must persist and hash to equal bytes.
 func writeRecord(w io.Writer, typ byte, v any) error {
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
-	enc.SetSortMapKeys(true)
-	if err := enc.Encode(v); err != nil {
+	// One buffer and encoder per writer at a time, reused across records
+	// (a snapshot of a million keys writes three million records).
+	re := recordEncoders.Get().(*recordEncoder)
+	defer recordEncoders.Put(re)
+	re.buf.Reset()
+	if err := re.enc.Encode(v); err != nil {
 		return err
 	}
-	body := buf.Bytes()
+	body := re.buf.Bytes()
 	if _, err := w.Write([]byte{typ}); err != nil {
 		return err
 	}
 	return writeFrame(w, body)
 }
+
+type recordEncoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+var recordEncoders = sync.Pool{New: func() any {
+	re := &recordEncoder{}
+	re.enc = msgpack.NewEncoder(&re.buf)
+	re.enc.SetSortMapKeys(true)
+	return re
+}}
 
 func sortedIDs[T any](m map[string]T) []string {
 	ids := make([]string, 0, len(m))
@@ -452,6 +467,7 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 
 	cat := newCatalogue()
 	sawMeta := false
+	var scratch []byte
 	hdr.NeedsLevel = BaseLevel
 	for {
 		var t [1]byte
@@ -461,10 +477,13 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 		if t[0] == recEnd {
 			break
 		}
-		body, err := readFrame(hr)
+		// Records are decoded into their own values (msgpack copies what
+		// it keeps), so one buffer serves every small record.
+		body, err := readFrameInto(hr, scratch)
 		if err != nil {
 			return bad("record: %v", err)
 		}
+		scratch = body[:0]
 		if err := cat.loadRecord(t[0], body); err != nil {
 			return bad("%v", err)
 		}
@@ -494,10 +513,15 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 	if err := cat.checkReferences(); err != nil {
 		return bad("%v", err)
 	}
+	cat.compactLoaded() // shared strings and the key index (keyindex.go)
 	return hdr, cat, nil
 }
 
-func readFrame(r io.Reader) ([]byte, error) {
+func readFrame(r io.Reader) ([]byte, error) { return readFrameInto(r, nil) }
+
+// readFrameInto is readFrame reading a small record into scratch's array
+// when it is large enough.
+func readFrameInto(r io.Reader, scratch []byte) ([]byte, error) {
 	var n [4]byte
 	if _, err := io.ReadFull(r, n[:]); err != nil {
 		return nil, errors.New("truncated length")
@@ -505,6 +529,19 @@ func readFrame(r io.Reader) ([]byte, error) {
 	size := binary.BigEndian.Uint32(n[:])
 	if size > maxRecordSize {
 		return nil, fmt.Errorf("record of %d bytes exceeds the limit", size)
+	}
+	// A small record (every key, version and nonce) is read into a buffer
+	// of its size at once.
+	if size <= 64<<10 {
+		body := scratch[:0]
+		if cap(body) < int(size) {
+			body = make([]byte, size, max(size, 4096))
+		}
+		body = body[:size]
+		if _, err := io.ReadFull(r, body); err != nil {
+			return nil, errors.New("truncated record")
+		}
+		return body, nil
 	}
 	// Grow with the bytes that actually arrive rather than trusting the
 	// length prefix: a damaged prefix must not cost 16 MiB per record.

@@ -36,6 +36,7 @@ const (
 	FieldInstanceName       Field = "instance name"
 	FieldHSMDomain          Field = "hsm domain"    // of a hardware instance
 	FieldMaxInstances       Field = "max instances" // an account's instance limit
+	FieldKeyQuota           Field = "key quota"     // of a new instance
 	FieldPublicKey          Field = "public key"    // a caller's RSA public key (DER)
 	FieldWrappingKeySpec    Field = "wrapping key spec"
 	FieldWrappingAlgorithm  Field = "wrapping algorithm"

@@ -23,8 +23,14 @@ const (
 	ProtectionSoftware  = "SOFTWARE"
 	ProtectionHSM       = "HSM"
 	InstanceSoftware    = "software"
-	// DefaultKeyQuota is the key quota of a new software instance.
+	// DefaultKeyQuota is the key quota of a new instance when the operator
+	// gives none.
 	DefaultKeyQuota = 1000
+	// MaxKeyQuota bounds the key quota the operator may give an instance
+	// (`kmsctl operator instance create --key-quota N`). A key costs about
+	// 1 KiB of memory on every node (docs/BENCHMARKS.md, "A million keys"),
+	// so the bound is ~10 GiB per node for one full instance.
+	MaxKeyQuota = 10_000_000
 	// MaxDescription is the longest key description the service accepts.
 	MaxDescription = 8192
 	// Rotation interval bounds for automatic rotation, in seconds.
@@ -63,6 +69,15 @@ type Listing[T any] struct {
 func listing[T any](all []T, p Page) Listing[T] {
 	start, end := p.bounds(len(all))
 	return Listing[T]{Items: all[start:end], Total: len(all), Page: p}
+}
+
+// offset is where the page starts; a page number so large that the
+// product would overflow starts past any listing.
+func (p Page) offset() int {
+	if p.Number-1 > (1<<50)/p.Size {
+		return 1 << 50
+	}
+	return (p.Number - 1) * p.Size
 }
 
 // bounds returns the slice bounds of the page within n items. A page far
@@ -135,6 +150,9 @@ type InstanceInput struct {
 	// HSMDomain binds a hardware instance to an HSM domain: its keys are
 	// generated in, and served by, the tokens of that domain.
 	HSMDomain string
+	// KeyQuota is how many keys the instance may hold: 1 to MaxKeyQuota;
+	// 0 means DefaultKeyQuota.
+	KeyQuota int
 }
 
 // CreateInstance adds a KMS instance to the caller's account. A
@@ -170,7 +188,14 @@ func (s *Service) CreateInstance(ctx context.Context, c Caller, in InstanceInput
 	if utf8.RuneCountInString(name) > 128 {
 		return nil, 0, invalid(FieldInstanceName, "at most 128 characters")
 	}
-	inst := fsm.Instance{ID: newInstanceID(), AccountID: c.AccountID, Name: name, Type: typ, HSMDomain: in.HSMDomain, KeyQuota: DefaultKeyQuota, CreatedAt: s.nowMillis()}
+	quota := in.KeyQuota
+	if quota == 0 {
+		quota = DefaultKeyQuota
+	}
+	if quota < 1 || quota > MaxKeyQuota {
+		return nil, 0, invalid(FieldKeyQuota, fmt.Sprintf("an instance may hold 1 to %d keys", MaxKeyQuota))
+	}
+	inst := fsm.Instance{ID: newInstanceID(), AccountID: c.AccountID, Name: name, Type: typ, HSMDomain: in.HSMDomain, KeyQuota: quota, CreatedAt: s.nowMillis()}
 	idx, err := s.propose(ctx, fsm.CmdCreateInstance, fsm.CreateInstanceCmd{Now: inst.CreatedAt, Instance: inst})
 	if err != nil {
 		return nil, idx, err

@@ -212,3 +212,38 @@ func TestCreateInstance_AccountLimit(t *testing.T) {
 		t.Fatalf("another account's first instance: %v", err)
 	}
 }
+
+// The operator chooses a new instance's key quota (issue 16: a million keys
+// in one instance), within 1..MaxKeyQuota; none given is DefaultKeyQuota,
+// and the FSM holds the instance to it.
+func TestCreateInstance_KeyQuota(t *testing.T) {
+	e := newSvcEnv(t)
+	def, _, err := e.svc.CreateInstance(bg, e.caller, InstanceInput{Name: "default quota"})
+	if err != nil || def.KeyQuota != DefaultKeyQuota {
+		t.Fatalf("no quota given: %v, quota %d, want %d", err, def.KeyQuota, DefaultKeyQuota)
+	}
+	big, _, err := e.svc.CreateInstance(bg, e.caller, InstanceInput{Name: "big", KeyQuota: MaxKeyQuota})
+	if err != nil || big.KeyQuota != MaxKeyQuota {
+		t.Fatalf("the largest quota: %v, quota %d", err, big.KeyQuota)
+	}
+	for _, bad := range []int{-1, MaxKeyQuota + 1} {
+		e.unchanged(t, fmt.Sprint("quota ", bad), func() {
+			_, _, err := e.svc.CreateInstance(bg, e.caller, InstanceInput{Name: "bad", KeyQuota: bad})
+			wantErr(t, fmt.Sprint("quota ", bad), err, ErrInvalidParameter)
+		})
+	}
+	small, _, err := e.svc.CreateInstance(bg, e.caller, InstanceInput{Name: "small", KeyQuota: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, _, err := e.svc.CreateKey(bg, e.caller, CreateKeyInput{DKMSInstanceID: small.ID}); err != nil {
+			t.Fatalf("key %d of 2: %v", i+1, err)
+		}
+	}
+	_, _, err = e.svc.CreateKey(bg, e.caller, CreateKeyInput{DKMSInstanceID: small.ID})
+	wantErr(t, "a third key in an instance of 2", err, ErrLimitExceeded)
+	if err == nil || !strings.Contains(err.Error(), "holds 2 of 2 keys") {
+		t.Errorf("the refusal does not say the quota: %v", err)
+	}
+}

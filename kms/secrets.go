@@ -411,12 +411,8 @@ func (s *Service) encryptionKey(ctx context.Context, c Caller, action string, se
 // instance), used when CreateSecret names none.
 func (s *Service) defaultKey(ctx context.Context, accountID string) (*fsm.Key, bool, error) {
 	find := func() *fsm.Key {
-		for _, k := range s.fsm.Keys(accountID) {
-			if k.InstanceID == "" {
-				return k
-			}
-		}
-		return nil
+		k, _ := s.fsm.DefaultKey(accountID)
+		return k
 	}
 	k := find()
 	if k == nil {

@@ -262,7 +262,9 @@ func (s *Service) verifySnapshot(r io.ReadSeeker, opt RestoreOptions) (*verified
 			v.close()
 		}
 	}()
-	info, err := s.fsm.ResealSnapshot(r, w, fsm.VerifyOptions{AcceptUnauthenticated: opt.AcceptUnauthenticated})
+	// Staged too: the leader's PrepareRestore then recognises the resealed
+	// bytes instead of decoding them again (issue 16: a million keys).
+	info, err := s.fsm.ResealAndStage(r, w, fsm.VerifyOptions{AcceptUnauthenticated: opt.AcceptUnauthenticated})
 	if err != nil {
 		return nil, info, s.explainRefusal(r, err)
 	}
@@ -315,6 +317,9 @@ func (s *Service) checkSnapshotInfo(info fsm.SnapshotInfo) error {
 	return nil
 }
 
+// noopAfterRestoreTimeout bounds the write that follows a restore.
+const noopAfterRestoreTimeout = time.Minute
+
 // restoreLocal restores, on the leader, a snapshot in the current format.
 // It is verified and decoded here, outside Raft's leader loop (see
 // fsm.Restore), and checked again: a forwarded one comes from another node.
@@ -336,7 +341,12 @@ func (s *Service) restoreLocal(ctx context.Context, r io.ReadSeeker, size int64)
 	s.secrets.Purge()
 	// A command every replica applies moves their applied index past the
 	// restore, so read-your-writes and read indexes work at once.
-	idx, err := s.propose(ctx, fsm.CmdNoop, fsm.NoopCmd{})
+	// It gets its own time: a large restore may have used up the
+	// caller's budget, and the restore is applied already (issue 16: a
+	// million keys took minutes on a small node).
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), noopAfterRestoreTimeout)
+	defer cancel()
+	idx, err := s.propose(nctx, fsm.CmdNoop, fsm.NoopCmd{})
 	if err != nil {
 		return 0, fmt.Errorf("restore applied; the follow-up write failed: %w", err)
 	}

@@ -39,6 +39,9 @@ type globals struct {
 	minIndex      uint64
 	timeout       time.Duration
 	showIndex     bool
+	// progress prints transfer progress even when stderr is not a
+	// terminal (operator snapshot save/restore --progress).
+	progress bool
 }
 
 // usageError marks a mistake on the command line (exit 2). help, when set,

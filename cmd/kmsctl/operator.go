@@ -13,7 +13,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,6 +74,8 @@ reporting on stderr. A second init fails and changes nothing.`,
 			return usagef("snapshot needs a subcommand: save FILE, restore FILE or verify FILE")
 		},
 	}
+	snap.PersistentFlags().BoolVar(&g.progress, "progress", false,
+		"print transfer progress (bytes, rate, time left) every 2s even when stderr is not a terminal; on a terminal it is always shown, in place")
 	snap.AddCommand(&cobra.Command{
 		Use:   "save FILE",
 		Short: "Write a consistent snapshot of the whole cluster to FILE (through any node)",
@@ -129,23 +133,30 @@ under another root key.`,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return usagef("instance needs a subcommand: create") },
 	}
 	var instType, instName, instDomain string
+	var instQuota int
 	create := &cobra.Command{
-		Use:   "create --type software|hardware [--hsm-domain NAME] [--name N]",
+		Use:   "create --type software|hardware [--hsm-domain NAME] [--name N] [--key-quota N]",
 		Short: "Create a KMS instance and print its InstanceId",
 		Long: `Create a KMS instance and print its InstanceId. A software instance keeps its
 keys' material wrapped under the cluster root key. A hardware instance is bound
 to an HSM domain: its keys are generated inside, and used only by, the PKCS#11
 tokens of that domain (nodes started with --hsm-domain NAME):
 
-  kmsctl operator instance create --type hardware --hsm-domain prod-hsm`,
+  kmsctl operator instance create --type hardware --hsm-domain prod-hsm
+
+--key-quota sets how many keys the instance may hold (default 1000, at most
+10,000,000; each key costs about 1 KiB of memory on every node):
+
+  kmsctl operator instance create --key-quota 1000000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return instanceCreate(g, instType, instName, instDomain, stdout)
+			return instanceCreate(g, instType, instName, instDomain, instQuota, stdout)
 		},
 	}
 	create.Flags().StringVar(&instType, "type", "software", "instance type: software or hardware")
 	create.Flags().StringVar(&instName, "name", "", "instance name")
 	create.Flags().StringVar(&instDomain, "hsm-domain", "", "HSM domain of a hardware instance")
+	create.Flags().IntVar(&instQuota, "key-quota", 0, "how many keys the instance may hold (default 1000, at most 10000000)")
 	inst.AddCommand(create, instanceLimitCommand(g, stdout))
 	op.AddCommand(inst)
 	op.AddCommand(accountCommand(g, stdout, stderr), rateLimitCommand(g, stdout))
@@ -403,8 +414,11 @@ func operatorMembers(g *globals, stdout io.Writer) error {
 	return nil
 }
 
-func instanceCreate(g *globals, typ, name, domain string, stdout io.Writer) error {
+func instanceCreate(g *globals, typ, name, domain string, quota int, stdout io.Writer) error {
 	q := url.Values{"Type": {typ}}
+	if quota != 0 {
+		q.Set("KeyQuota", strconv.Itoa(quota))
+	}
 	if name != "" {
 		q.Set("Name", name)
 	}
@@ -431,22 +445,40 @@ func operatorCall(g *globals, method, path string, q url.Values, stdout io.Write
 	return nil
 }
 
-// progress reports a long transfer on stderr, updating at most twice a
-// second, and prints a final line.
+// progress reports a long transfer on stderr: bytes, percent, rate and
+// time left, rewritten in place twice a second when stderr is a terminal,
+// a line every 2 seconds with --progress when it is not, and always a
+// final line with the total and the mean rate.
 type progress struct {
 	w     io.Writer
 	what  string
 	total int64
+	tty   bool
+	start time.Time
 	done  atomic.Int64
 	stop  chan struct{}
 	ended chan struct{}
 }
 
-func newProgress(w io.Writer, what string, total int64) *progress {
-	p := &progress{w: w, what: what, total: total, stop: make(chan struct{}), ended: make(chan struct{})}
+// isTerminal reports whether w is a terminal; tests replace it.
+var isTerminal = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+func newProgress(w io.Writer, what string, total int64, always bool) *progress {
+	p := &progress{w: w, what: what, total: total, tty: isTerminal(w), start: time.Now(), stop: make(chan struct{}), ended: make(chan struct{})}
+	every := 2 * time.Second
+	if p.tty {
+		every = 500 * time.Millisecond
+	}
 	go func() {
 		defer close(p.ended)
-		t := time.NewTicker(500 * time.Millisecond)
+		if !p.tty && !always {
+			<-p.stop
+			return
+		}
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
@@ -460,22 +492,78 @@ func newProgress(w io.Writer, what string, total int64) *progress {
 	return p
 }
 
-func (p *progress) print() {
+// line is the progress so far: "12.0 MiB of 48.0 MiB (25%), 6.0 MiB/s, 6s left".
+func (p *progress) line() string {
+	done := p.done.Load()
+	secs := time.Since(p.start).Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(done) / secs
+	}
+	out := size(done)
 	if p.total > 0 {
-		fmt.Fprintf(p.w, "%s: %s of %s (%d%%)\n", p.what, size(p.done.Load()), size(p.total), p.done.Load()*100/p.total)
+		out += fmt.Sprintf(" of %s (%d%%)", size(p.total), done*100/p.total)
+	}
+	out += fmt.Sprintf(", %s/s", size(int64(rate)))
+	if p.total > 0 && rate > 0 && done < p.total {
+		out += fmt.Sprintf(", %s left", (time.Duration(float64(p.total-done)/rate) * time.Second / time.Second).Round(time.Second))
+	}
+	return out
+}
+
+func (p *progress) print() {
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\x1b[K%s: %s", p.what, p.line())
 	} else {
-		fmt.Fprintf(p.w, "%s: %s\n", p.what, size(p.done.Load()))
+		fmt.Fprintf(p.w, "%s: %s\n", p.what, p.line())
 	}
 }
 
+// finish stops the updates and prints the total.
 func (p *progress) finish() {
 	close(p.stop)
 	<-p.ended
+	if p.tty {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+	d := time.Since(p.start)
+	rate := float64(p.done.Load()) / max(d.Seconds(), 1e-3)
+	fmt.Fprintf(p.w, "%s %s in %s (%s/s)\n", p.what, size(p.done.Load()), d.Round(10*time.Millisecond), size(int64(rate)))
 }
 
 func (p *progress) Write(b []byte) (int, error) {
 	p.done.Add(int64(len(b)))
 	return len(b), nil
+}
+
+// progressReader counts what is read from a file being uploaded; a seek
+// (the client hashes the body, then rewinds to send it) moves the count.
+// Once the file has been read to its end after a rewind, the upload is
+// over: the progress prints its final line and the wait for the cluster
+// is reported apart.
+type progressReader struct {
+	f       *os.File
+	p       *progress
+	rewound *bool
+	over    func()
+}
+
+func (r progressReader) Read(b []byte) (int, error) {
+	n, err := r.f.Read(b)
+	r.p.done.Add(int64(n))
+	if err == io.EOF && *r.rewound && r.over != nil {
+		r.over()
+	}
+	return n, err
+}
+
+func (r progressReader) Seek(off int64, whence int) (int64, error) {
+	pos, err := r.f.Seek(off, whence)
+	if err == nil {
+		r.p.done.Store(pos)
+		*r.rewound = true
+	}
+	return pos, err
 }
 
 func size(n int64) string {
@@ -508,7 +596,7 @@ func snapshotSave(g *globals, path string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	p := newProgress(stderr, "downloaded", resp.ContentLength)
+	p := newProgress(stderr, "downloaded", resp.ContentLength, g.progress)
 	n, err := io.Copy(io.MultiWriter(tmp, p), resp.Body)
 	p.finish()
 	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
@@ -614,10 +702,23 @@ func snapshotRestore(g *globals, path string, ro restoreFlags, stdout, stderr io
 		q = url.Values{"AcceptUnauthenticated": {"true"}}
 	}
 	fmt.Fprintf(stderr, "restoring %s (%s) through %s ...\n", path, size(st.Size()), c.Endpoint)
-	m, _, err = doJSON(ctx, c, http.MethodPost, "/v1/operator/snapshot", q, f, signed)
+	p := newProgress(stderr, "uploaded", st.Size(), g.progress)
+	t0 := time.Now()
+	var once sync.Once
+	var uploaded time.Time
+	over := func() {
+		once.Do(func() {
+			p.finish()
+			uploaded = time.Now()
+			fmt.Fprintln(stderr, "the cluster verifies and installs the snapshot ...")
+		})
+	}
+	m, _, err = doJSON(ctx, c, http.MethodPost, "/v1/operator/snapshot", q, progressReader{f, p, new(bool), over}, signed)
+	over()
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stderr, "restored in %s (%s after the upload)\n", time.Since(t0).Round(10*time.Millisecond), time.Since(uploaded).Round(10*time.Millisecond))
 	fmt.Fprintf(stdout, "Restored snapshot: %v keys, %v key versions, %v aliases, %v accounts, %v access keys, %v instances; cluster at Raft index %v.\n",
 		m["Keys"], m["KeyVersions"], m["Aliases"], m["Accounts"], m["AccessKeys"], m["Instances"], m["Index"])
 	fmt.Fprintln(stdout, "The credentials of the cluster that saved the snapshot are now the valid ones.")

@@ -64,3 +64,25 @@ func TestApplyGC_FlagsUnlessTheEnvironmentSays(t *testing.T) {
 		t.Fatalf("GOGC=150 in the environment, but the percent became %d", got)
 	}
 }
+
+// The headroom rule keeps --gc-percent on a small heap and lowers it as
+// the live heap grows, down to minGCPercent.
+func TestGCPercentFor_HeadroomBoundsTheHeapGrowth(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		live, headroom int64
+		want           int
+	}{
+		{20 * mib, 512 * mib, 400},  // small node: the flag's percent
+		{128 * mib, 512 * mib, 400}, // exactly 4× headroom
+		{256 * mib, 512 * mib, 200}, // grows by 512 MiB at most
+		{1024 * mib, 512 * mib, 50}, // a million keys
+		{4096 * mib, 512 * mib, 50}, // never below the floor
+		{1024 * mib, 0, 400},        // headroom off
+		{0, 512 * mib, 400},         // nothing measured yet
+	} {
+		if got := gcPercentFor(c.live, c.headroom, 400); got != c.want {
+			t.Errorf("gcPercentFor(live %d MiB, headroom %d MiB) = %d, want %d", c.live/mib, c.headroom/mib, got, c.want)
+		}
+	}
+}

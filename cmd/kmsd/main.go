@@ -71,6 +71,7 @@ type config struct {
 	debugAddr         string
 	gcPercent         int
 	memoryLimit       string
+	gcHeadroom        string
 
 	showVersion bool
 }
@@ -154,6 +155,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.maxConnections, "max-connections", node.DefaultHTTPMaxConnections, "API: connections held at most; at the cap a new one displaces the longest-idle (then the oldest silent) connection, and is refused only when every held connection is running a request")
 	fs.IntVar(&c.nonceCacheEntries, "nonce-cache-entries", api.DefaultNonceCacheEntries, "API: signature nonces remembered at most (about 28 bytes each); a node refuses signed requests with 429 rather than forget a nonce still inside the ±15 min signature window, so size it to the signed requests per second this node serves × 1,150")
 	fs.IntVar(&c.gcPercent, "gc-percent", DefaultGCPercent, "garbage collector target (Go's GOGC; the GOGC variable wins when set): heap growth between collections, in percent; higher spends less CPU on collection for more memory")
+	fs.StringVar(&c.gcHeadroom, "gc-headroom", DefaultGCHeadroom, "how far the heap may grow past the live heap between collections on a large catalogue (issue 16): the percent is lowered from --gc-percent, down to 50, once the live heap is above a quarter of this; e.g. 1GiB; 0: off")
 	fs.StringVar(&c.memoryLimit, "memory-limit", "", "soft limit of the Go heap (GOMEMLIMIT; the variable wins when set), e.g. 2GiB; default 60% of the cgroup's or the machine's memory; 0: none")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go's profiler (pprof) at http://ADDR/debug/pprof/ for performance work; off by default; loopback only unless --insecure")
 	fs.BoolVar(&c.strictPermissions, "strict-permissions", false, "refuse to start when the root key file is readable or writable by group or others (default: a warning), or when the data dir cannot be tightened to 0700")
@@ -209,6 +211,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if _, err := memoryLimit(c.memoryLimit); err != nil {
 		return c, err
+	}
+	if c.gcHeadroom != "0" {
+		if _, err := parseSize(c.gcHeadroom); err != nil {
+			return c, fmt.Errorf("--gc-headroom %q is not a size such as 512MiB or 0 (off)", c.gcHeadroom)
+		}
 	}
 	if c.nonceCacheEntries < 1024 {
 		return c, fmt.Errorf("--nonce-cache-entries must be at least 1024")

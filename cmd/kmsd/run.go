@@ -30,6 +30,9 @@ func run(cfg config, stdout io.Writer) error {
 	if err := applyGC(cfg.gcPercent, cfg.memoryLimit, logger); err != nil {
 		return err
 	}
+	if headroom, _ := parseSize(cfg.gcHeadroom); headroom > 0 && os.Getenv("GOGC") == "" {
+		defer startGCHeadroom(cfg.gcPercent, headroom, logger)()
+	}
 	if cfg.dev && cfg.dataDir == "" {
 		dir, err := os.MkdirTemp("", "raftkms-dev-*")
 		if err != nil {

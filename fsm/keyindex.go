@@ -1,0 +1,172 @@
+package fsm
+
+import (
+	"sort"
+	"unique"
+)
+
+// keyIndex orders each account's keys for listing and finds its default
+// key, so that neither ListKeys nor CreateKey has to visit every key of the
+// catalogue (issue 16: a million keys). Only Apply and a snapshot load
+// change it, under the FSM's write lock; readers use it under the read lock
+// and copy out what they return.
+type keyIndex struct {
+	// byAccount holds each account's key ids in the order ListKeys shows:
+	// by CreateIndex, then id. A key is created at the index of its
+	// CreateKey entry, always past every existing key, so a creation is an
+	// append.
+	byAccount map[string][]string
+	// defaults is the account's default key (the one outside every
+	// instance), by account id.
+	defaults map[string]string
+}
+
+func newKeyIndex() *keyIndex {
+	return &keyIndex{byAccount: map[string][]string{}, defaults: map[string]string{}}
+}
+
+// keyBefore is the listing order.
+func keyBefore(a, b *Key) bool {
+	if a.CreateIndex != b.CreateIndex {
+		return a.CreateIndex < b.CreateIndex
+	}
+	return a.ID < b.ID
+}
+
+// search is the position of k in ids (or where it would go); keys resolves
+// ids, all of which it holds.
+func (x *keyIndex) search(ids []string, keys map[string]*Key, k *Key) int {
+	return sort.Search(len(ids), func(i int) bool { return !keyBefore(keys[ids[i]], k) })
+}
+
+// add indexes a key just stored in keys.
+func (x *keyIndex) add(keys map[string]*Key, k *Key) {
+	ids := x.byAccount[k.AccountID]
+	if n := len(ids); n == 0 || keyBefore(keys[ids[n-1]], k) {
+		x.byAccount[k.AccountID] = append(ids, k.ID)
+	} else {
+		// Not reached by Apply (creation indexes only grow); kept correct
+		// for any order.
+		i := x.search(ids, keys, k)
+		ids = append(ids, "")
+		copy(ids[i+1:], ids[i:])
+		ids[i] = k.ID
+		x.byAccount[k.AccountID] = ids
+	}
+	if k.InstanceID == "" {
+		x.defaults[k.AccountID] = k.ID
+	}
+}
+
+// remove drops a key that keys still holds: O(log n) to find, one memmove
+// of the account's list to close the gap (deletion is rare).
+func (x *keyIndex) remove(keys map[string]*Key, k *Key) {
+	ids := x.byAccount[k.AccountID]
+	i := x.search(ids, keys, k)
+	if i < len(ids) && ids[i] == k.ID {
+		copy(ids[i:], ids[i+1:])
+		ids[len(ids)-1] = ""
+		ids = ids[:len(ids)-1]
+		if len(ids) == 0 {
+			delete(x.byAccount, k.AccountID)
+		} else {
+			x.byAccount[k.AccountID] = ids
+		}
+	}
+	if x.defaults[k.AccountID] == k.ID {
+		delete(x.defaults, k.AccountID)
+	}
+}
+
+// rebuild indexes every key of a loaded catalogue.
+func (x *keyIndex) rebuild(keys map[string]*Key) {
+	*x = *newKeyIndex()
+	byAccount := map[string][]*Key{}
+	for _, k := range keys {
+		byAccount[k.AccountID] = append(byAccount[k.AccountID], k)
+		if k.InstanceID == "" {
+			x.defaults[k.AccountID] = k.ID
+		}
+	}
+	for acct, ks := range byAccount {
+		sort.Slice(ks, func(i, j int) bool { return keyBefore(ks[i], ks[j]) })
+		ids := make([]string, len(ks))
+		for i, k := range ks {
+			ids[i] = k.ID
+		}
+		x.byAccount[acct] = ids
+	}
+}
+
+// intern returns the canonical copy of a string that many records repeat
+// (account and instance ids, specs, states): a million keys then share a
+// handful of copies instead of holding a million each. unique keeps a copy
+// only while something refers to it.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
+}
+
+// noTags is the shared empty tag map of every key without tags. Records
+// are never changed in place (clone copies a non-nil map), so sharing it is
+// safe, and it still encodes as {} like a key's own empty map did.
+var noTags = map[string]string{}
+
+// compact makes a key record share what it can: interned repeated strings
+// and the shared empty tag map. It changes no value.
+func (k *Key) compact() { k.compactWith(intern) }
+
+func (k *Key) compactWith(intern func(string) string) {
+	k.AccountID = intern(k.AccountID)
+	k.InstanceID = intern(k.InstanceID)
+	k.Spec = intern(k.Spec)
+	k.Usage = intern(k.Usage)
+	k.Origin = intern(k.Origin)
+	k.ProtectionLevel = intern(k.ProtectionLevel)
+	k.State = intern(k.State)
+	k.Creator = intern(k.Creator)
+	k.CreatorType = intern(k.CreatorType)
+	// Most keys carry their account's default policy, ~170 bytes each.
+	k.Policy = intern(k.Policy)
+	if k.Tags != nil && len(k.Tags) == 0 {
+		k.Tags = noTags
+	}
+}
+
+// compactLoaded makes a loaded catalogue's keys and versions share strings
+// as Apply's do (a version's KeyID is its key's ID; a key's version list
+// and primary version are the versions' own ids) and builds the key index.
+// Called once a snapshot has decoded and passed its reference checks.
+func (c *catalogue) compactLoaded() {
+	// A plain map is faster than unique's for a million lookups; the
+	// copies it keeps are shared by the loaded records just the same.
+	seen := map[string]string{}
+	local := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		if c, ok := seen[s]; ok {
+			return c
+		}
+		c := intern(s)
+		seen[s] = c
+		return c
+	}
+	for id, k := range c.keys {
+		k.ID = id
+		k.compactWith(local)
+		for i, vid := range k.Versions {
+			if v, ok := c.versions[vid]; ok {
+				v.KeyID = k.ID
+				k.Versions[i] = v.ID
+				if k.PrimaryVersion == v.ID {
+					k.PrimaryVersion = v.ID
+				}
+			}
+		}
+	}
+	c.kidx.rebuild(c.keys)
+	c.replay.heapify()
+}

@@ -1,0 +1,159 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"testing"
+)
+
+func keyIDs(ks []*Key) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.ID
+	}
+	return out
+}
+
+// The key index lists an account's keys in creation order, pages them,
+// filters, forgets deleted keys, finds the default key, and is rebuilt the
+// same from a snapshot.
+func TestKeyIndex_ListsPagesDeletesAndRestores(t *testing.T) {
+	h := newHarness(t)
+	h.init()
+	var want []string
+	for i := 0; i < 7; i++ {
+		id := fmt.Sprintf("k%d", 9-i) // ids against creation order
+		h.createKey(id, "v"+id)
+		want = append(want, id)
+	}
+	if got := keyIDs(h.f.Keys(acct)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Keys = %v, want %v", got, want)
+	}
+	page, total := h.f.KeysPage(acct, nil, 2, 3)
+	if got := keyIDs(page); total != 7 || !reflect.DeepEqual(got, want[2:5]) {
+		t.Fatalf("page 2..5 = %v of %d, want %v of 7", got, total, want[2:5])
+	}
+	if page, total := h.f.KeysPage(acct, nil, 7, 3); len(page) != 0 || total != 7 {
+		t.Fatalf("a page past the end: %d keys of %d", len(page), total)
+	}
+	odd := func(k *Key) bool { return (k.ID[1]-'0')%2 == 1 }
+	page, total = h.f.KeysPage(acct, odd, 1, 2)
+	if got := keyIDs(page); total != 4 || !reflect.DeepEqual(got, []string{"k7", "k5"}) {
+		t.Fatalf("filtered page = %v of %d, want [k7 k5] of 4", got, total)
+	}
+	if page, total := h.f.KeysPage("0000000000000000", nil, 0, 10); len(page) != 0 || total != 0 {
+		t.Fatalf("another account: %d of %d", len(page), total)
+	}
+
+	// Delete a key from the middle.
+	h.mustApply(CmdScheduleKeyDeletion, KeyDeletionCmd{Now: 3000, KeyID: "k6", DeleteDate: 4000})
+	h.mustApply(CmdDeleteKey, KeyDeletionCmd{Now: 5000, KeyID: "k6"})
+	want = []string{"k9", "k8", "k7", "k5", "k4", "k3"}
+	if got := keyIDs(h.f.Keys(acct)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after deleting k6: %v, want %v", got, want)
+	}
+
+	// The default key: one per account, found without a scan.
+	if _, ok := h.f.DefaultKey(acct); ok {
+		t.Fatal("a default key before one was made")
+	}
+	h.mustApply(CmdCreateKey, CreateKeyCmd{Now: 2000,
+		Key:     Key{ID: "kdef", AccountID: acct, Spec: "Aliyun_AES_256", Usage: "ENCRYPT/DECRYPT", Origin: "Aliyun_KMS", ProtectionLevel: "SOFTWARE", State: StateEnabled},
+		Version: KeyVersion{ID: "vdef", WrappedMaterial: []byte("w")}})
+	if k, ok := h.f.DefaultKey(acct); !ok || k.ID != "kdef" {
+		t.Fatalf("DefaultKey = %v %v", k, ok)
+	}
+	err := h.apply(CmdCreateKey, CreateKeyCmd{Now: 2000,
+		Key:     Key{ID: "kdef2", AccountID: acct, Spec: "Aliyun_AES_256", Usage: "ENCRYPT/DECRYPT", Origin: "Aliyun_KMS", ProtectionLevel: "SOFTWARE", State: StateEnabled},
+		Version: KeyVersion{ID: "vdef2", WrappedMaterial: []byte("w")}})
+	if !errors.Is(err, ErrDefaultKeyExists) {
+		t.Fatalf("a second default key: %v", err)
+	}
+	want = append(want, "kdef")
+
+	// A restored FSM lists the same, finds the same default key, and
+	// persists the same bytes.
+	data := snapshotBytes(t, h.f)
+	g := newTestFSM()
+	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		t.Fatal(err)
+	}
+	if got := keyIDs(g.Keys(acct)); !reflect.DeepEqual(got, want) {
+		t.Fatalf("restored: %v, want %v", got, want)
+	}
+	if k, ok := g.DefaultKey(acct); !ok || k.ID != "kdef" {
+		t.Fatalf("restored DefaultKey = %v %v", k, ok)
+	}
+	if !bytes.Equal(snapshotBytes(t, g), data) {
+		t.Fatal("the restored catalogue persists to other bytes")
+	}
+	if a, _ := h.f.Hash(); a != func() [32]byte { b, _ := g.Hash(); return b }() {
+		t.Fatal("hashes differ after restore")
+	}
+}
+
+// Shared strings change no value: a key's tags stay its own to change,
+// and records read before a change keep their values.
+func TestKeyIndex_SharedRecordsStayImmutable(t *testing.T) {
+	h := newHarness(t)
+	h.init()
+	h.createKey("k1", "v1")
+	h.createKey("k2", "v2")
+	before, _ := h.f.Key("k2")
+	h.mustApply(CmdTagResource, TagCmd{Now: 3000, KeyID: "k1", Tags: map[string]string{"a": "b"}})
+	h.mustApply(CmdSetKeyState, SetKeyStateCmd{Now: 3000, KeyID: "k2", State: StateDisabled})
+	k1, _ := h.f.Key("k1")
+	k2, _ := h.f.Key("k2")
+	if k1.Tags["a"] != "b" || len(k2.Tags) != 0 || k2.Tags == nil {
+		t.Fatalf("tags: k1 %v, k2 %v", k1.Tags, k2.Tags)
+	}
+	if before.State != StateEnabled || k2.State != StateDisabled || len(before.Tags) != 0 {
+		t.Fatalf("a record read before a change changed: %+v", before)
+	}
+}
+
+// An operator restore decodes the snapshot once: ResealAndStage stages
+// what it decoded, PrepareRestore recognises the resealed bytes, and
+// Restore swaps in the staged state, which lists and hashes as the source.
+func TestResealAndStage_RestoresWithoutDecodingAgain(t *testing.T) {
+	h := newHarness(t)
+	h.init()
+	for i := 0; i < 5; i++ {
+		h.createKey(fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i))
+	}
+	data := snapshotBytes(t, h.f)
+	g := newTestFSM()
+	var resealed bytes.Buffer
+	info, err := g.ResealAndStage(bytes.NewReader(data), &resealed, VerifyOptions{})
+	if err != nil || info.Keys != 5 {
+		t.Fatalf("ResealAndStage: %+v %v", info, err)
+	}
+	g.stagedMu.Lock()
+	staged := g.staged.cat
+	g.stagedMu.Unlock()
+	info2, err := g.PrepareRestore(bytes.NewReader(resealed.Bytes()))
+	if err != nil || info2.Keys != 5 || info2.LastIndex != info.LastIndex {
+		t.Fatalf("PrepareRestore: %+v %v", info2, err)
+	}
+	g.stagedMu.Lock()
+	same := g.staged != nil && g.staged.cat == staged
+	g.stagedMu.Unlock()
+	if !same {
+		t.Fatal("PrepareRestore decoded the resealed bytes again")
+	}
+	if err := g.Restore(io.NopCloser(bytes.NewReader(resealed.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := h.f.Hash()
+	b, _ := g.Hash()
+	if a != b || len(g.Keys(acct)) != 5 {
+		t.Fatal("the restored state differs from the source")
+	}
+	// Other bytes are decoded as before.
+	if _, err := g.PrepareRestore(bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+}
