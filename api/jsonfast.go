@@ -3,7 +3,8 @@ package api
 import (
 	"slices"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/raftkms/raftkms/internal/jsonenc"
 )
 
 // appendFlatJSON appends, for an answer whose values are all strings
@@ -30,66 +31,11 @@ func appendFlatJSON(dst []byte, m map[string]any) (out []byte, ok bool) {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, k)
+		dst = jsonenc.AppendString(dst, k, false)
 		dst = append(dst, ':')
-		dst = appendJSONString(dst, m[k].(string))
+		dst = jsonenc.AppendString(dst, m[k].(string), false)
 	}
 	return append(dst, '}', '\n'), true
-}
-
-// appendJSONString is encoding/json's string encoding with HTML escaping
-// off: '"', '\\' and control characters escaped (\b \f \n \r \t by name),
-// invalid UTF-8 as \ufffd, U+2028 and U+2029 as \u2028 and \u2029.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // answerBufs recycles the buffers of flat answers (answers are small; a
