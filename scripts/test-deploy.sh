@@ -143,17 +143,13 @@ HKEY=$(ctl n3 CreateKey --DKMSInstanceId "$HSM_INSTANCE" --KeySpec Aliyun_AES_25
 BLOBS[hsm]=$(encrypt n1 "$HKEY") || fail "Encrypt with the HSM key through n1"
 log "n5's SoftHSM token serves payments-hsm: HSM key $HKEY encrypts through n1"
 
-# Steady load from clients in the zones that stay up (zoneload: Encrypt and
-# CreateKey through each of their nodes, every outcome recorded), then cut
-# the leader's zone off: its nodes lose the backbone (their zone network
-# stays, so a client inside the zone still reaches them).
-LOAD_INSTANCE=$(ctl n3 operator instance create --type software --name zone-load | jq -re .InstanceId)
-LEADER=$(jq -r .Leader "$WORK/members.json")
-CUTZ=${CUT_ZONE:-${ZONE_OF[$LEADER]}}
-CUT=(); LIVE=()
-for n in n1 n2 n3 n4 n5; do
-  if [ "${ZONE_OF[$n]}" = "$CUTZ" ]; then CUT+=("$n"); else LIVE+=("$n"); fi
-done
+# Steady load from clients in the zones that stay up (e2e/zoneload: Encrypt
+# and CreateKey through each of their nodes, every outcome recorded) while a
+# zone holding the leader is killed, and later while one is cut off. The
+# kill comes first: reconnecting a container to a Docker network leaves its
+# peers' paths to it unsettled for a few seconds, which would blur what a
+# following kill measures.
+LOAD_INSTANCE=$(ctl n3 operator instance create --type software --name zone-load --key-quota 100000 | jq -re .InstanceId)
 # load DIR NODE...: zoneload through NODEs' published ports, in the background.
 load() {
   local dir=$1; shift
@@ -175,6 +171,47 @@ unload() {
     | sed 's/^/    /' || fail "under load, across the $3 (above)"
 }
 
+
+# Kill the leader's zone (SIGKILL, no leave) under load from the other
+# zones, then start it again: it catches up.
+until_ok 30 sh -c "'$KMSCTL' --ca-file '$WORK/ca.crt' --credentials '$WORK/creds.json' --endpoint https://127.0.0.1:${PORT_OF[n3]} operator members > '$WORK/members2.json'" || fail "operator members"
+LEADER=$(jq -r .Leader "$WORK/members2.json")
+KILLZ=${ZONE_OF[$LEADER]}
+KILL=(); LIVE=()
+for n in n1 n2 n3 n4 n5; do
+  if [ "${ZONE_OF[$n]}" = "$KILLZ" ]; then KILL+=("$n"); else LIVE+=("$n"); fi
+done
+load "$WORK/load-kill" "${LIVE[@]}"
+log "load running through ${LIVE[*]}; killing zone $KILLZ (${KILL[*]}); leader was $LEADER"
+t=$(now)
+for n in "${KILL[@]}"; do docker kill "${P}_${n}_1" >/dev/null; done
+tkill=$(now)
+echo "$tkill" > "$WORK/load-kill/since"
+log "zone $KILLZ killed (docker kill took $(awk -v a="$t" -v b="$tkill" 'BEGIN{printf "%.2f", b-a}') s)"
+until_ok 15 test -e "$WORK/load-kill/resumed" || fail "CreateKey did not resume through every surviving node within 15 s of the kill"
+log "CreateKey acknowledged again through every surviving node $(since "$tkill") s after the kill"
+unload "$WORK/load-kill" "$tkill" kill
+KEY3=$(ctl "${LIVE[0]}" --show-index CreateKey --DKMSInstanceId "$INSTANCE" --Description after-kill 2>"$WORK/key3.index" | jq -re .KeyMetadata.KeyId)
+KEY3_INDEX=$(sed -n 's/^X-Kms-Index: //p' "$WORK/key3.index")
+[ -n "$KEY3_INDEX" ] || fail "CreateKey --show-index printed no index: $(cat "$WORK/key3.index")"
+BLOBS[after-kill]=$(encrypt "${LIVE[0]}" "$KEY3") || fail "Encrypt with the key made after the kill"
+for n in "${KILL[@]}"; do docker start "${P}_${n}_1" >/dev/null; done
+for n in "${KILL[@]}"; do
+  until_ok 90 healthy "$n" || fail "$n not healthy within 90 s of its restart"
+  until_ok 60 inctl "$n" Encrypt --KeyId "$KEY3" --Plaintext aGk= || fail "$n did not catch up within 60 s of its restart"
+done
+log "zone $KILLZ back and caught up $(since "$tkill") s after the kill"
+
+# Cut the leader's zone off under load: its nodes lose the backbone (their
+# zone network stays, so a client inside the zone still reaches them).
+until_ok 30 sh -c "'$KMSCTL' --ca-file '$WORK/ca.crt' --credentials '$WORK/creds.json' --endpoint https://127.0.0.1:${PORT_OF[n3]} operator members > '$WORK/members3.json'" || fail "operator members"
+jq -e '[.Members[] | select(.Alive)] | length == 5' "$WORK/members3.json" >/dev/null || fail "members before the cut: want 5 alive: $(cat "$WORK/members3.json")"
+LEADER=$(jq -r .Leader "$WORK/members3.json")
+CUTZ=${CUT_ZONE:-${ZONE_OF[$LEADER]}}
+CUT=(); LIVE=()
+for n in n1 n2 n3 n4 n5; do
+  if [ "${ZONE_OF[$n]}" = "$CUTZ" ]; then CUT+=("$n"); else LIVE+=("$n"); fi
+done
 load "$WORK/load-cut" "${LIVE[@]}"
 log "load running through ${LIVE[*]}; cutting zone $CUTZ (${CUT[*]}) off the backbone; leader was $LEADER"
 # The clock starts once the cut is complete: from then on no write can go
@@ -226,36 +263,6 @@ for n in n1 n2 n3 n4 n5; do
   done
 done
 log "every ciphertext decrypts through every node ($(since "$tdec") s)"
-
-# Kill the leader's zone (SIGKILL, no leave) under the same load from the
-# other zones, then start it again: it catches up.
-until_ok 30 sh -c "'$KMSCTL' --ca-file '$WORK/ca.crt' --credentials '$WORK/creds.json' --endpoint https://127.0.0.1:${PORT_OF[${LIVE[0]}]} operator members > '$WORK/members2.json'" || fail "operator members"
-LEADER=$(jq -r .Leader "$WORK/members2.json")
-KILLZ=${ZONE_OF[$LEADER]}
-KILL=(); LIVE=()
-for n in n1 n2 n3 n4 n5; do
-  if [ "${ZONE_OF[$n]}" = "$KILLZ" ]; then KILL+=("$n"); else LIVE+=("$n"); fi
-done
-load "$WORK/load-kill" "${LIVE[@]}"
-log "load running through ${LIVE[*]}; killing zone $KILLZ (${KILL[*]}); leader was $LEADER"
-t=$(now)
-for n in "${KILL[@]}"; do docker kill "${P}_${n}_1" >/dev/null; done
-tkill=$(now)
-echo "$tkill" > "$WORK/load-kill/since"
-log "zone $KILLZ killed (docker kill took $(awk -v a="$t" -v b="$tkill" 'BEGIN{printf "%.2f", b-a}') s)"
-until_ok 15 test -e "$WORK/load-kill/resumed" || fail "CreateKey did not resume through every surviving node within 15 s of the kill"
-log "CreateKey acknowledged again through every surviving node $(since "$tkill") s after the kill"
-unload "$WORK/load-kill" "$tkill" kill
-KEY3=$(ctl "${LIVE[0]}" --show-index CreateKey --DKMSInstanceId "$INSTANCE" --Description after-kill 2>"$WORK/key3.index" | jq -re .KeyMetadata.KeyId)
-KEY3_INDEX=$(sed -n 's/^X-Kms-Index: //p' "$WORK/key3.index")
-[ -n "$KEY3_INDEX" ] || fail "CreateKey --show-index printed no index: $(cat "$WORK/key3.index")"
-BLOBS[after-kill]=$(encrypt "${LIVE[0]}" "$KEY3") || fail "Encrypt with the key made after the kill"
-for n in "${KILL[@]}"; do docker start "${P}_${n}_1" >/dev/null; done
-for n in "${KILL[@]}"; do
-  until_ok 90 healthy "$n" || fail "$n not healthy within 90 s of its restart"
-  until_ok 60 inctl "$n" Encrypt --KeyId "$KEY3" --Plaintext aGk= || fail "$n did not catch up within 60 s of its restart"
-done
-log "zone $KILLZ back and caught up $(since "$tkill") s after the kill"
 
 # Audit logs are on the volumes and verify.
 docker cp "${P}_n1_1:/audit/n1.log" "$WORK/n1-audit.log"

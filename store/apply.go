@@ -94,7 +94,7 @@ func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
 		case <-fctx.Done():
 			return
 		}
-		t := time.NewTimer(s.cfg.Timing.HeartbeatTimeout / 2)
+		t := time.NewTimer(s.cfg.Timing.HeartbeatTimeout / 5)
 		defer t.Stop()
 		select {
 		case <-t.C:

@@ -114,7 +114,7 @@ func run(args []string) error {
 	key := fs.String("key", "", "key to encrypt with")
 	instance := fs.String("instance", "", "instance the new keys go into")
 	encryptEvery := fs.Duration("encrypt-every", 20*time.Millisecond, "each encrypting client starts a request this often")
-	writeEvery := fs.Duration("write-every", 250*time.Millisecond, "each writing client starts a CreateKey this often")
+	writeEvery := fs.Duration("write-every", 100*time.Millisecond, "each writing client starts a CreateKey this often")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
