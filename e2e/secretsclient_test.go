@@ -103,37 +103,7 @@ func startSecretsCluster(t *testing.T) *secretsCluster {
 	}
 	hc := c.certs.client()
 	defer hc.CloseIdleConnections()
-	eventually(t, 45*time.Second, "the HTTPS cluster forms", func() error {
-		leaders := 0
-		for _, p := range c.nodes {
-			if p.exited() {
-				t.Fatalf("%s exited with code %d", p.id, p.code)
-			}
-			var s nodeStatus
-			if code, err := httpsJSON(hc, p.endpoint()+"/v1/health", nil); err != nil || code != http.StatusOK {
-				return fmt.Errorf("%s health: %d %v", p.id, code, err)
-			}
-			if _, err := httpsJSON(hc, p.endpoint()+"/v1/status", &s); err != nil {
-				return err
-			}
-			if s.RaftState == "Leader" {
-				members := 0
-				for _, m := range s.Members {
-					if m.RaftMember {
-						members++
-					}
-				}
-				if members != 3 {
-					return fmt.Errorf("the leader has %d Raft members", members)
-				}
-				leaders++
-			}
-		}
-		if leaders != 1 {
-			return fmt.Errorf("%d leaders", leaders)
-		}
-		return nil
-	})
+	waitSecureCluster(t, hc, c.nodes, 3, 45*time.Second, "the HTTPS cluster forms")
 	kmsctl(t, []string{"KMS_ACCESS_KEY_ID=unused", "KMS_ACCESS_KEY_SECRET=unused"},
 		"--ca-file", c.certs.caFile, "--endpoint", c.nodes[0].endpoint(), "operator", "init").ok(t, &c.creds)
 	c.credsFile = writeCreds(t, c.creds)

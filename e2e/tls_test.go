@@ -241,37 +241,7 @@ func TestTLS_SecureClusterWithKmsctlCAFile(t *testing.T) {
 		}
 		p.start(args(p, cluster, p.id, gossipKey, 3, join)...)
 	}
-	var leader *secProc
-	eventually(t, 60*time.Second, "the secure cluster forms", func() error {
-		for _, p := range nodes {
-			if p.exited() {
-				t.Fatalf("%s exited with code %d", p.id, p.code)
-			}
-			var s nodeStatus
-			if code, err := httpsJSON(hc, p.endpoint()+"/v1/health", nil); err != nil || code != 200 {
-				return fmt.Errorf("%s health: %d %v", p.id, code, err)
-			}
-			if _, err := httpsJSON(hc, p.endpoint()+"/v1/status", &s); err != nil {
-				return err
-			}
-			if s.RaftState == "Leader" {
-				members := 0
-				for _, m := range s.Members {
-					if m.RaftMember {
-						members++
-					}
-				}
-				if members != 3 {
-					return fmt.Errorf("the leader has %d Raft members", members)
-				}
-				leader = p
-			}
-		}
-		if leader == nil {
-			return errors.New("no leader")
-		}
-		return nil
-	})
+	leader := waitSecureCluster(t, hc, nodes, 3, 60*time.Second, "the secure cluster forms")
 
 	// kmsctl with --ca-file: init, a write through a follower (forwarded
 	// over mutual TLS), crypto on the others.
@@ -517,4 +487,48 @@ func TestTLS_DevNodeOverHTTPS(t *testing.T) {
 			t.Fatal("plain HTTP is served on the HTTPS port")
 		}
 	}
+}
+
+// waitSecureCluster waits until every node of an HTTPS cluster answers
+// /v1/health and one of them leads a Raft configuration of want members,
+// and returns that leader (a node that exits fails the test at once).
+func waitSecureCluster(t *testing.T, hc *http.Client, nodes []*secProc, want int, timeout time.Duration, what string) *secProc {
+	t.Helper()
+	var leader *secProc
+	eventually(t, timeout, what, func() error {
+		leader = nil
+		for _, p := range nodes {
+			if p.exited() {
+				t.Fatalf("%s exited with code %d", p.id, p.code)
+			}
+			var s nodeStatus
+			if code, err := httpsJSON(hc, p.endpoint()+"/v1/health", nil); err != nil || code != http.StatusOK {
+				return fmt.Errorf("%s health: %d %v", p.id, code, err)
+			}
+			if _, err := httpsJSON(hc, p.endpoint()+"/v1/status", &s); err != nil {
+				return err
+			}
+			if s.RaftState != "Leader" {
+				continue
+			}
+			members := 0
+			for _, m := range s.Members {
+				if m.RaftMember {
+					members++
+				}
+			}
+			if members != want {
+				return fmt.Errorf("the leader has %d Raft members, want %d", members, want)
+			}
+			if leader != nil {
+				return fmt.Errorf("two leaders: %s and %s", leader.id, p.id)
+			}
+			leader = p
+		}
+		if leader == nil {
+			return errors.New("no leader")
+		}
+		return nil
+	})
+	return leader
 }
