@@ -411,8 +411,39 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	c.left.Store(true)
 	c.logger.Info("leaving cluster")
 	var errs []error
-	if err := c.updateMeta(func(m *Meta) { m.Leaving = true }, timeout/4); err != nil && !errors.Is(err, errNotBroadcast) {
+	if err := c.announceLeaving(timeout / 4); err != nil {
 		errs = append(errs, err)
+	}
+	remaining := time.Until(deadline)
+	if remaining < 10*time.Millisecond {
+		remaining = 10 * time.Millisecond
+	}
+	if err := c.ml.Leave(remaining); err != nil {
+		errs = append(errs, fmt.Errorf("cluster: leave: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// AnnounceStop tells the peers that this node is stopping on purpose (the
+// Leaving flag, pushed to them directly) while it still runs Raft: a node
+// that stops as a member of the Raft configuration (LeaveRaft refused or
+// timed out) calls it before it stops Raft, so that the peers log their
+// failures to reach it as expected, not as faults. Leave does it again.
+func (c *Cluster) AnnounceStop(timeout time.Duration) error {
+	c.lifeMu.Lock()
+	defer c.lifeMu.Unlock()
+	if c.shut {
+		return ErrShutdown
+	}
+	return c.announceLeaving(timeout)
+}
+
+// announceLeaving sets Meta.Leaving, gossips it, and pushes this node's
+// state to (at most maxLeavePush) alive peers directly. Holds lifeMu.
+func (c *Cluster) announceLeaving(timeout time.Duration) error {
+	var err error
+	if e := c.updateMeta(func(m *Meta) { m.Leaving = true }, timeout); e != nil && !errors.Is(e, errNotBroadcast) {
+		err = e
 	}
 	var peers []string
 	for _, m := range c.Members() {
@@ -425,18 +456,11 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 		peers = peers[:maxLeavePush]
 	}
 	if len(peers) > 0 {
-		if _, err := c.ml.Join(peers); err != nil {
-			c.logger.Warn("leave: could not push leaving state to some peers", "error", err)
+		if _, e := c.ml.Join(peers); e != nil {
+			c.logger.Warn("leave: could not push leaving state to some peers", "error", e)
 		}
 	}
-	remaining := time.Until(deadline)
-	if remaining < 10*time.Millisecond {
-		remaining = 10 * time.Millisecond
-	}
-	if err := c.ml.Leave(remaining); err != nil {
-		errs = append(errs, fmt.Errorf("cluster: leave: %w", err))
-	}
-	return errors.Join(errs...)
+	return err
 }
 
 // maxLeavePush bounds the direct state pushes Leave makes; beyond that the

@@ -39,6 +39,12 @@ type LeavingRaft interface {
 // configuration and the leader removes it after DeadServerTimeout instead.
 var ErrLeaveBlocked = errors.New("cluster: leaving the raft configuration would lose quorum")
 
+// ErrClusterStopping: every other voter has announced that it is stopping
+// too (the whole cluster is being shut down), so no leader will remain to
+// remove this node: it stops as a member of the configuration, and the
+// cluster resumes when a quorum of its voters starts again.
+var ErrClusterStopping = errors.New("cluster: every other voter is stopping too")
+
 // serving reports whether a member can hold a Raft seat: alive, and not on
 // its way out.
 func (m Member) serving() bool { return m.Alive() && !m.Leaving }
@@ -55,6 +61,9 @@ func (c *Cluster) LeaveRaft(ctx context.Context, r LeavingRaft) error {
 	}
 	if !hasServer(servers, c.id) {
 		return nil
+	}
+	if othersStopping(c.id, c.Members(), servers) {
+		return ErrClusterStopping
 	}
 	if !canLeave(c.id, c.Members(), servers) {
 		return ErrLeaveBlocked
@@ -81,8 +90,21 @@ func (c *Cluster) LeaveRaft(ctx context.Context, r LeavingRaft) error {
 	c.logger.Info("leaving: asked the leader to remove this node from the raft configuration")
 	if err := c.waitUntil(ctx, func() (bool, error) {
 		servers, err := r.Servers()
-		return err == nil && !hasServer(servers, c.id), nil
-	}); err != nil {
+		if err != nil {
+			return false, nil
+		}
+		if !hasServer(servers, c.id) {
+			return true, nil
+		}
+		// The others announced their stop meanwhile (a whole cluster
+		// stopped at once): nobody will remove this node.
+		if othersStopping(c.id, c.Members(), servers) {
+			return false, ErrClusterStopping
+		}
+		return false, nil
+	}); errors.Is(err, ErrClusterStopping) {
+		return err
+	} else if err != nil {
 		return fmt.Errorf("cluster: leave raft: waiting for the leader to remove this node: %w", err)
 	}
 	c.logger.Info("leaving: removed from the raft configuration")
@@ -113,6 +135,36 @@ func canLeave(self string, members []Member, servers []Server) bool {
 		return false
 	}
 	return !selfVoter || serving >= voters/2+1
+}
+
+// othersStopping reports whether the configuration has another voter and
+// every other voter has announced its stop (Leaving) or has left gossip.
+func othersStopping(self string, members []Member, servers []Server) bool {
+	byID := membersByID(members)
+	others := 0
+	for _, s := range servers {
+		if !s.Voter || s.ID == self {
+			continue
+		}
+		others++
+		m, ok := byID[s.ID]
+		if !ok || !(m.Leaving || m.Status == StatusLeft) {
+			return false
+		}
+	}
+	return others > 0
+}
+
+// PeerStopping reports whether the member at this cluster (Raft) address
+// has announced that it is stopping on purpose, or has left gossip. The
+// store logs failures to reach such a peer as warnings.
+func (c *Cluster) PeerStopping(clusterAddr string) bool {
+	for _, m := range c.Members() {
+		if m.ClusterAddr == clusterAddr {
+			return m.Leaving || m.Status == StatusLeft
+		}
+	}
+	return false
 }
 
 // successor is a voter other than self that gossip sees serving (the first

@@ -33,7 +33,15 @@ import (
 //     replaced, which is what a leadership transfer (graceful stop of the
 //     leader) does on purpose. Losing leadership is worth a warning, not an
 //     error.
-type raftLogger struct{ hclog.Logger }
+//   - any failure to reach a peer (replication, heartbeat, vote) that has
+//     announced it is stopping (Config.PeerStopping): when a whole cluster
+//     stops at once no node can be taken out of the configuration, so each
+//     stops as a member and the last ones standing fail to reach the first.
+//     A peer that said nothing stays an error: that is a crash or a fault.
+type raftLogger struct {
+	hclog.Logger
+	stopping func(addr string) bool // nil: no peer is known to be stopping
+}
 
 func (l raftLogger) Error(msg string, args ...interface{}) {
 	switch {
@@ -41,11 +49,43 @@ func (l raftLogger) Error(msg string, args ...interface{}) {
 		l.Logger.Debug(msg, args...)
 	case msg == "failed to decode incoming command" && hasErr(args, syscall.ECONNRESET),
 		msg == "failed to make requestVote RPC" && hasErr(args, io.EOF),
-		msg == "peer has newer term, stopping replication":
+		msg == "peer has newer term, stopping replication",
+		l.peerStopping(args):
 		l.Logger.Warn(msg, args...)
 	default:
 		l.Logger.Error(msg, args...)
 	}
+}
+
+// Named and With keep these rules on derived loggers (Raft derives its
+// snapshot loggers with With).
+func (l raftLogger) Named(name string) hclog.Logger {
+	return raftLogger{Logger: l.Logger.Named(name), stopping: l.stopping}
+}
+
+func (l raftLogger) With(args ...interface{}) hclog.Logger {
+	return raftLogger{Logger: l.Logger.With(args...), stopping: l.stopping}
+}
+
+// peerStopping reports whether the line is about a peer ("peer" or
+// "target", as a raft.Server or a raft.ServerAddress) that announced it is
+// stopping.
+func (l raftLogger) peerStopping(args []interface{}) bool {
+	if l.stopping == nil {
+		return false
+	}
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, _ := args[i].(string); k != "peer" && k != "target" {
+			continue
+		}
+		switch p := args[i+1].(type) {
+		case raft.Server:
+			return l.stopping(string(p.Address))
+		case raft.ServerAddress:
+			return l.stopping(string(p))
+		}
+	}
+	return false
 }
 
 func hasErr(args []interface{}, target error) bool {

@@ -90,6 +90,11 @@ type Config struct {
 	// SnapshotThreshold is how many log entries trigger a snapshot (0 =
 	// Raft's default).
 	SnapshotThreshold uint64
+	// PeerStopping reports whether the peer at a Raft address has announced
+	// that it is stopping on purpose (gossip's leaving flag): Raft's failures
+	// to reach it are then logged as warnings, not errors. Optional; called
+	// only on those failures, from Raft's goroutines.
+	PeerStopping func(addr string) bool
 }
 
 // Store is one Raft node.
@@ -151,12 +156,12 @@ func Open(cfg Config) (*Store, error) {
 		Stream:  cfg.Transport.StreamLayer(),
 		MaxPool: 5,
 		Timeout: 10 * time.Second,
-		Logger:  raftLogger{cfg.Logger.Named("raft-net")},
+		Logger:  raftLogger{Logger: cfg.Logger.Named("raft-net"), stopping: cfg.PeerStopping},
 	})
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
-	rc.Logger = raftLogger{cfg.Logger.Named("raft")}
+	rc.Logger = raftLogger{Logger: cfg.Logger.Named("raft"), stopping: cfg.PeerStopping}
 	rc.HeartbeatTimeout = cfg.Timing.HeartbeatTimeout
 	rc.ElectionTimeout = cfg.Timing.ElectionTimeout
 	rc.LeaderLeaseTimeout = cfg.Timing.LeaderLeaseTimeout

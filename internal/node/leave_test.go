@@ -188,3 +188,40 @@ func TestLeave_RestartedNodeRejoinsAsVoter(t *testing.T) {
 	// And the cluster still commits through it.
 	c.createKey(victim, "through the rejoined node")
 }
+
+// The whole cluster stopped at once (SIGTERM to every kmsd, as a host
+// shutdown or `docker compose down` does): no node can be taken out of the
+// configuration without costing the others their quorum, so each stops as a
+// member — and the last leader standing must not log its failed heartbeats
+// to peers that announced they were stopping as errors. The stop takes no
+// longer than one leave timeout.
+func TestLeave_WholeClusterStoppedAtOnceLogsNoErrors(t *testing.T) {
+	for _, n := range []int{3, 4} {
+		t.Run(fmt.Sprintf("%d nodes", n), func(t *testing.T) {
+			rec := &errorLines{}
+			c := newTestCluster(t, n, clusterOpts{logs: rec, timing: store.DefaultTiming()})
+			c.createKey(0, "before the stop")
+			rec.start()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for i := range c.nodes {
+				wg.Add(1)
+				go func(nd *Node) {
+					defer wg.Done()
+					nd.Stop()
+				}(c.nodes[i])
+			}
+			wg.Wait()
+			took := time.Since(start)
+			for i := range c.nodes {
+				c.nodes[i] = nil
+			}
+			if lines := rec.stop(); len(lines) > 0 {
+				t.Fatalf("%d [ERROR] lines while the whole cluster stopped:\n%s", len(lines), strings.Join(lines, "\n"))
+			}
+			if took > leaveTimeout+5*time.Second {
+				t.Fatalf("stopping the whole cluster took %s", took)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -134,15 +135,18 @@ type Node struct {
 	fsm      *fsm.FSM
 	store    *store.Store
 	gossip   *cluster.Cluster
-	svc      *kms.Service
-	http     *http.Server
-	httpLn   net.Listener
-	inst     *instanceEndpoint // nil without InstanceAddr
-	audit    *audit.Writer
-	hsm      *hsm.Token
-	cancel   context.CancelFunc
-	workers  sync.WaitGroup
-	stopOnce sync.Once
+	// gossipRef is gossip for Raft's goroutines (the store's PeerStopping
+	// hook), which run before gossip exists.
+	gossipRef atomic.Pointer[cluster.Cluster]
+	svc       *kms.Service
+	http      *http.Server
+	httpLn    net.Listener
+	inst      *instanceEndpoint // nil without InstanceAddr
+	audit     *audit.Writer
+	hsm       *hsm.Token
+	cancel    context.CancelFunc
+	workers   sync.WaitGroup
+	stopOnce  sync.Once
 }
 
 // Start starts a node. On error everything started so far is stopped.
@@ -215,6 +219,7 @@ func Start(cfg Config) (_ *Node, err error) {
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, Transport: n.trans, FSM: n.fsm, Timing: cfg.Timing,
 		Errors: kms.WireErrors, Noop: fsm.NoopCommand(),
 		Logger: logger, Metrics: reg, SnapshotThreshold: cfg.SnapshotThreshold,
+		PeerStopping: n.peerStopping,
 	})
 	if err != nil {
 		return nil, err
@@ -271,6 +276,7 @@ func Start(cfg Config) (_ *Node, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("gossip address %s: %w", cfg.GossipAddr, err)
 		}
+		n.gossipRef.Store(n.gossip)
 		r := raftAdapter{s: n.store}
 		n.workers.Add(1)
 		go func() {
@@ -423,6 +429,13 @@ func (n *Node) FSM() *fsm.FSM { return n.fsm }
 // Gossip is the node's membership (nil for a single node).
 func (n *Node) Gossip() *cluster.Cluster { return n.gossip }
 
+// peerStopping is the store's PeerStopping hook: gossip says the peer at
+// this Raft address announced its stop.
+func (n *Node) peerStopping(addr string) bool {
+	g := n.gossipRef.Load()
+	return g != nil && g.PeerStopping(addr)
+}
+
 // leaveTimeout bounds how long Stop waits for the leader to take this node
 // out of the Raft configuration.
 const leaveTimeout = 5 * time.Second
@@ -447,10 +460,20 @@ func (n *Node) Stop() {
 			err := n.gossip.LeaveRaft(ctx, raftAdapter{s: n.store})
 			cancel()
 			switch {
+			case errors.Is(err, cluster.ErrClusterStopping):
+				n.log.Info("every other voter is stopping too: stopping as a member of the raft configuration; the cluster serves again when a quorum of its voters starts")
 			case errors.Is(err, cluster.ErrLeaveBlocked):
 				n.log.Warn("staying in the raft configuration: removing this node now would cost the cluster its quorum; the leader removes it after --dead-server-timeout")
 			case err != nil:
 				n.log.Warn("graceful leave: the leader did not remove this node from the raft configuration", "error", err)
+			}
+			// Still a member: tell the peers this stop is on purpose
+			// before Raft stops, so that they do not log failing to reach
+			// it as a fault.
+			if err != nil {
+				if err := n.gossip.AnnounceStop(time.Second); err != nil {
+					n.log.Warn("announcing the stop to the peers", "error", err)
+				}
 			}
 		}
 		if n.cancel != nil {
