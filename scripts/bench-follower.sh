@@ -9,7 +9,9 @@
 # follower, then runs kms-load --concurrency 1 (UpdateKeyDescription 8 s,
 # and the same through the leader; then CreateKey 2 s through the follower
 # (an instance holds 1,000 keys), and prints kms-load's
-# lines. The nodes and their data are removed at the end.
+# lines; then durable CreateKey with 8 and 64 clients through the follower
+# and the leader, and the entries per fsync of each node's Raft log. The
+# nodes and their data are removed at the end.
 set -euo pipefail
 bin="${1:-bin}"
 for b in kmsd kmsctl kms-load; do [ -x "$bin/$b" ] || { echo "bench-follower: $bin/$b missing (make build)" >&2; exit 1; }; done
@@ -62,4 +64,26 @@ for action in UpdateKeyDescription CreateKey; do
     "$bin/kms-load" --credentials "$work/creds.json" --endpoints "http://127.0.0.1:${http[n]}" --action "$action" \
       --concurrency 1 --duration "$d" 2>/dev/null
   done
+done
+
+# Durable CreateKey at the issue's concurrencies (WRITE_CONCURRENCY, default
+# "8 64"), WRITE_DURATION each (default 4s), through the follower and the
+# leader, into an instance with room for them all; then the log appends'
+# entries per fsync on each node (kms_raft_entries_per_append).
+inst="$("$bin/kmsctl" --credentials "$work/creds.json" operator instance create --type software --name bench-writes --key-quota 2000000 | grep -o 'kst-[a-z0-9]*' | head -1)"
+[ -n "$inst" ] || { echo "bench-follower: could not create the instance for the writes" >&2; exit 1; }
+jq --arg i "$inst" '.InstanceId = $i' "$work/creds.json" >"$work/writes.json"
+for c in ${WRITE_CONCURRENCY:-8 64}; do
+  for target in follower leader; do
+    n=$follower
+    [ "$target" = leader ] && n=$leader
+    echo "== CreateKey through the $target (n$n), $c clients, ${WRITE_DURATION:-4s}"
+    "$bin/kms-load" --credentials "$work/writes.json" --endpoints "http://127.0.0.1:${http[n]}" --action CreateKey \
+      --concurrency "$c" --duration "${WRITE_DURATION:-4s}" 2>/dev/null
+  done
+done
+for n in 1 2 3; do
+  curl -fs "http://127.0.0.1:${http[n]}/metrics" | awk -v n="n$n" '
+    /^kms_raft_entries_per_append_sum/ { s = $2 } /^kms_raft_entries_per_append_count/ { c = $2 }
+    END { if (c > 0) printf "%s: %d log entries in %d appends (fsyncs), %.1f per fsync\n", n, s, c, s / c }'
 done

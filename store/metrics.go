@@ -7,11 +7,13 @@ import (
 type metrics struct {
 	applyDuration prometheus.Histogram
 	nudges        prometheus.Counter
+	perAppend     prometheus.Histogram // kms_raft_entries_per_append (logstore.go)
 }
 
 // newMetrics registers the store's collectors on reg (nil: unregistered).
-func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
+func newMetrics(reg prometheus.Registerer, s *Store, perAppend prometheus.Histogram) *metrics {
 	m := &metrics{
+		perAppend: perAppend,
 		applyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kms_raft_apply_duration_seconds",
 			Help:    "Time to commit and apply a write through Raft, including forwarding to the leader.",
@@ -25,7 +27,7 @@ func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.applyDuration, m.nudges)
+	reg.MustRegister(m.applyDuration, m.nudges, perAppend)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "kms_raft_applied_index",
 		Help: "Index of the last log entry applied to this node's catalogue.",
