@@ -14,7 +14,11 @@
 #   3. kms-load open loop at a fixed rate below saturation (Encrypt):
 #      p99 and p99.9, timed from each request's intended send time;
 #   4. (unless --no-audit) Encrypt closed loop against a dev node with
-#      --audit-log, for the cost of the audit log next to the node without.
+#      --audit-log, for the cost of the audit log next to the node without;
+#   5. (unless --no-writes) durable CreateKey closed loop at each of
+#      --write-concurrency, against the dev node (one Raft entry, fsynced,
+#      per key) and the floor's journal (one line, fdatasync'd, per key;
+#      group commit in both).
 # and prints, for each figure, raftkms, the floor and the ratio (medians of
 # the rounds). Raw results stay in .tmp/bench/<date>-<time>/. Linux only
 # (/proc). Takes ~2–3 minutes with the defaults.
@@ -37,6 +41,8 @@ options:
   --benchtime T     go test -benchtime (default 3000x)
   --no-go-bench     skip the Go benchmarks
   --no-audit        skip the audit-log row
+  --no-writes       skip the durable CreateKey rows
+  --write-concurrency LIST  CreateKey clients, space-separated (default "8 64")
   --out DIR         raw results (default .tmp/bench/<date>-<time>)
   -h, --help        this text
 EOF2
@@ -54,6 +60,8 @@ bench_count=3
 benchtime=3000x
 do_go=1
 do_audit=1
+do_writes=1
+write_concurrency="8 64"
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -67,6 +75,8 @@ while [ $# -gt 0 ]; do
     --benchtime) benchtime="${2:?}"; shift 2 ;;
     --no-go-bench) do_go=0; shift ;;
     --no-audit) do_audit=0; shift ;;
+    --no-writes) do_writes=0; shift ;;
+    --write-concurrency) write_concurrency="${2:?}"; shift 2 ;;
     --out) out="${2:?}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument $1" ;;
@@ -105,6 +115,7 @@ trap 'exit 130' INT TERM
 echo "bench: building kmsd, kms-load, baseline and the test binaries; raw results in $out" >&2
 go build -o "$work/kmsd" ./cmd/kmsd
 go build -o "$work/kms-load" ./cmd/kms-load
+go build -o "$work/kmsctl" ./cmd/kmsctl
 go build -o "$work/baseline" ./bench/baseline
 if [ "$do_go" = 1 ]; then
   go test -c -o "$work/api.test" ./api/
@@ -136,7 +147,7 @@ start_raftkms() {
 start_baseline() {
   local dir
   dir="$(mktemp -d "$work/base.XXXXXX")"
-  "$work/baseline" --ready-file "$dir/ready" >"$dir/stdout" 2>"$dir/stderr" &
+  "$work/baseline" --ready-file "$dir/ready" --journal "$dir/journal" >"$dir/stdout" 2>"$dir/stderr" &
   srv_pid=$!
   local i
   for i in $(seq 1 100); do
@@ -186,6 +197,22 @@ for round in $(seq 1 "$rounds"); do
       load "$action.$target.$round" "$target" --action "$action" --concurrency "$concurrency" --duration "$duration"
     done
     load "rate.$target.$round" "$target" --action Encrypt --concurrency "$concurrency" --rate "$rate" --duration "$rate_duration"
+    if [ "$do_writes" = 1 ]; then
+      wcreds="$creds"
+      if [ "$target" = raftkms ]; then
+        # An instance with room for every key of the run.
+        inst="$("$work/kmsctl" --credentials "$creds" operator instance create --type software --name bench-writes \
+          --key-quota 10000000 | grep -o 'kst-[a-z0-9]*' | head -1)"
+        [ -n "$inst" ] || die "could not create the instance for the writes"
+        wcreds="$(dirname "$creds")/writes.json"
+        jq --arg i "$inst" '.InstanceId = $i' "$creds" >"$wcreds"
+      fi
+      for wc in $write_concurrency; do
+        creds_saved="$creds" creds="$wcreds"
+        load "CreateKey$wc.$target.$round" "$target" --action CreateKey --concurrency "$wc" --duration "$duration"
+        creds="$creds_saved"
+      done
+    fi
     stop_server
   done
   if [ "$do_audit" = 1 ]; then
@@ -247,6 +274,17 @@ echo "generator send lag at $rate/s (p99/max ms): raftkms $(med "rate.raftkms.*"
 errs=0
 for f in "$out"/load/*.json; do errs=$((errs + $(json_errors "$f"))); done
 echo "errors in all kms-load runs: $errs"
+if [ "$do_writes" = 1 ]; then
+  echo
+  echo "| durable CreateKey (one dev node; the floor: a journal line fdatasync'd, group commit) | raftkms | baseline | ratio |"
+  echo "|---|---|---|---|"
+  for wc in $write_concurrency; do
+    row "c=$wc keys/s" "$(med "CreateKey$wc.raftkms.*" ok_per_second)" "$(med "CreateKey$wc.baseline.*" ok_per_second)"
+    row "c=$wc p50 ms" "$(med "CreateKey$wc.raftkms.*" p50_ms)" "$(med "CreateKey$wc.baseline.*" p50_ms)"
+    row "c=$wc p99 ms" "$(med "CreateKey$wc.raftkms.*" p99_ms)" "$(med "CreateKey$wc.baseline.*" p99_ms)"
+    row "c=$wc server CPU µs/key" "$(med "CreateKey$wc.raftkms.*" cpu_us)" "$(med "CreateKey$wc.baseline.*" cpu_us)"
+  done
+fi
 if [ "$do_audit" = 1 ]; then
   echo
   echo "| audit log (Encrypt c=$concurrency) | --audit-log | without | ratio |"

@@ -10,7 +10,13 @@
 // signed request, so the same load generator (kms-load) drives it and
 // raftkms alike. It listens on loopback only.
 //
-//	baseline --addr 127.0.0.1:0 --ready-file F   # F gets the http://host:port once listening
+// CreateKey is the floor of a durable write: a fresh 32-byte key sealed
+// under the server's key, one line appended to a journal file and made
+// durable (fdatasync) before the answer, concurrent writes sharing one
+// write and one fdatasync (group commit) — no consensus, no index, no
+// second copy.
+//
+//	baseline --addr 127.0.0.1:0 --ready-file F --journal J   # F gets the http://host:port once listening
 package main
 
 import (
@@ -18,6 +24,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -29,6 +36,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address (host:port)")
 	ready := flag.String("ready-file", "", "write the endpoint (http://host:port) to this file once listening")
+	journalPath := flag.String("journal", "", "CreateKey's journal file (default: baseline-journal-* in the temporary directory)")
 	flag.Parse()
 	if host, _, err := net.SplitHostPort(*addr); err != nil || (host != "127.0.0.1" && host != "localhost" && host != "::1") {
 		fmt.Fprintln(os.Stderr, "baseline: --addr must be a loopback host:port")
@@ -46,8 +54,13 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	fmt.Println("baseline listening on", endpoint)
-	if err := http.Serve(ln, newHandler()); err != nil {
+	h := newHandler()
+	if h.journal, err = openJournal(*journalPath); err != nil {
+		fmt.Fprintln(os.Stderr, "baseline:", err)
+		os.Exit(1)
+	}
+	fmt.Println("baseline listening on", endpoint, "journal", h.journal.f.Name())
+	if err := http.Serve(ln, h); err != nil {
 		fmt.Fprintln(os.Stderr, "baseline:", err)
 		os.Exit(1)
 	}
@@ -55,7 +68,8 @@ func main() {
 
 // handler serves the three crypto actions under one key.
 type handler struct {
-	aead cipher.AEAD
+	aead    cipher.AEAD
+	journal *journal // CreateKey's; nil: CreateKey is refused
 }
 
 func newHandler() *handler {
@@ -92,6 +106,22 @@ type dataKeyAnswer struct {
 	CiphertextBlob string
 	Plaintext      string
 	RequestId      string
+}
+
+type keyMetadata struct {
+	KeyId    string
+	KeyState string
+	KeySpec  string
+}
+
+type createKeyAnswer struct {
+	KeyMetadata keyMetadata
+	RequestId   string
+}
+
+type journalLine struct {
+	KeyId   string
+	Wrapped string
 }
 
 type errorAnswer struct {
@@ -135,8 +165,24 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rand.Read(dk)
 		h.answer(w, dataKeyAnswer{KeyId: keyID, KeyVersionId: "v1", CiphertextBlob: h.seal(dk),
 			Plaintext: base64.StdEncoding.EncodeToString(dk), RequestId: requestID})
+	case "CreateKey":
+		if h.journal == nil {
+			h.fail(w, http.StatusBadRequest, "InvalidAction.NotFound", "no journal")
+			return
+		}
+		var id [16]byte
+		rand.Read(id[:])
+		key := make([]byte, 32)
+		rand.Read(key)
+		keyID := hex.EncodeToString(id[:])
+		line, _ := json.Marshal(journalLine{KeyId: keyID, Wrapped: h.seal(key)})
+		if err := h.journal.append(append(line, '\n')); err != nil {
+			h.fail(w, http.StatusInternalServerError, "InternalFailure", err.Error())
+			return
+		}
+		h.answer(w, createKeyAnswer{KeyMetadata: keyMetadata{KeyId: keyID, KeyState: "Enabled", KeySpec: "Aliyun_AES_256"}, RequestId: requestID})
 	default:
-		h.fail(w, http.StatusBadRequest, "InvalidAction.NotFound", "Encrypt, Decrypt or GenerateDataKey")
+		h.fail(w, http.StatusBadRequest, "InvalidAction.NotFound", "Encrypt, Decrypt, GenerateDataKey or CreateKey")
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -115,4 +117,56 @@ func BenchmarkBaseline_Decrypt(b *testing.B) {
 
 func BenchmarkBaseline_GenerateDataKey(b *testing.B) {
 	benchmarkAction(b, "GenerateDataKey", url.Values{"KeyId": {"key-bench"}})
+}
+
+// CreateKey's floor: every answered key is a whole line of the journal,
+// however many append at once.
+func TestBaseline_CreateKeyIsAJournalLineOnceAnswered(t *testing.T) {
+	h := newHandler()
+	var err error
+	path := t.TempDir() + "/journal"
+	if h.journal, err = openJournal(path); err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	ids := make(chan string, n)
+	done := make(chan struct{})
+	for i := 0; i < n; i++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			rec := serve(h, "CreateKey", url.Values{})
+			var a createKeyAnswer
+			if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &a) != nil || a.KeyMetadata.KeyId == "" {
+				t.Errorf("CreateKey: HTTP %d %s", rec.Code, rec.Body)
+				return
+			}
+			ids <- a.KeyMetadata.KeyId
+		}()
+	}
+	for i := 0; i < n; i++ {
+		<-done
+	}
+	close(ids)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]bool{}
+	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		var jl journalLine
+		if err := json.Unmarshal([]byte(l), &jl); err != nil || jl.Wrapped == "" {
+			t.Fatalf("journal line %q: %v", l, err)
+		}
+		lines[jl.KeyId] = true
+	}
+	got := 0
+	for id := range ids {
+		got++
+		if !lines[id] {
+			t.Errorf("key %s was answered but is not in the journal", id)
+		}
+	}
+	if got != n || len(lines) != n {
+		t.Fatalf("%d answers, %d journal lines; want %d of each", got, len(lines), n)
+	}
 }
