@@ -68,7 +68,7 @@ func appendLine(dst []byte, r Record, prev string) ([]byte, [sha256.Size]byte) {
 	dst = append(dst, `{"v":`...)
 	dst = strconv.AppendInt(dst, FormatVersion, 10)
 	dst = append(dst, `,"time":"`...)
-	dst = r.Time.UTC().AppendFormat(dst, TimeFormat)
+	dst = appendTime(dst, r.Time)
 	dst = append(dst, '"')
 	dst = appendMember(dst, "request_id", clip(r.RequestID, maxShort))
 	dst = appendMember(dst, "node", clip(r.Node, maxShort))
@@ -100,7 +100,61 @@ func appendMember(dst []byte, name, value string) []byte {
 	dst = append(dst, ',', '"')
 	dst = append(dst, name...)
 	dst = append(dst, '"', ':')
-	return jsonenc.AppendString(dst, value, true)
+	// Nearly every value (ids, names, addresses, codes) is printable ASCII
+	// that JSON writes as it is: copy it whole, without the encoder's byte
+	// by byte escaping decisions (which are half the cost of a line).
+	for i := 0; i < len(value); i++ {
+		if !plainJSON[value[i]] {
+			return jsonenc.AppendString(dst, value, true)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, value...)
+	return append(dst, '"')
+}
+
+// plainJSON[b] reports whether encoding/json writes byte b of a string as
+// itself (HTML escaping on): printable ASCII but '"', '\\', '<', '>', '&'.
+var plainJSON = func() (t [256]bool) {
+	for b := 0x20; b < 0x80; b++ {
+		t[b] = b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+	}
+	return t
+}()
+
+// appendTime appends t in UTC as TimeFormat writes it (fraction truncated
+// to microseconds, like Format), by hand for the years a clock gives.
+func appendTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, TimeFormat)
+	}
+	hour, minute, sec := t.Clock()
+	dst = appendDigits(dst, year, 4)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, int(month), 2)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, day, 2)
+	dst = append(dst, 'T')
+	dst = appendDigits(dst, hour, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, minute, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, sec, 2)
+	dst = append(dst, '.')
+	dst = appendDigits(dst, t.Nanosecond()/1000, 6)
+	return append(dst, 'Z')
+}
+
+// appendDigits appends v (0 <= v < 10^n) as n decimal digits.
+func appendDigits(dst []byte, v, n int) []byte {
+	var b [8]byte
+	for i := n - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, b[:n]...)
 }
 
 // clip bounds s to n bytes without splitting a UTF-8 sequence.
