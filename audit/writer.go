@@ -8,6 +8,9 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // SyncPolicy says when appended lines are forced to stable storage.
@@ -28,6 +31,9 @@ const (
 // Options configures Open.
 type Options struct {
 	Sync SyncPolicy
+	// Registerer, when set, receives the writer's metrics
+	// (kms_audit_lines_per_sync, kms_audit_sync_duration_seconds).
+	Registerer prometheus.Registerer
 }
 
 // ErrBroken is returned by Append after a failure that leaves the file's
@@ -56,8 +62,9 @@ const maxLine = 64 << 10
 // each Append still returns only once its own line is written (and on
 // stable storage under SyncEachLine).
 type Writer struct {
-	path string
-	sync SyncPolicy
+	path    string
+	sync    SyncPolicy
+	metrics *metrics // nil: none
 
 	mu     sync.Mutex // everything below
 	idle   *sync.Cond // broadcast when flushing ends (Close waits on it)
@@ -112,6 +119,9 @@ func Open(path string, opts Options) (*Writer, error) {
 		return nil, fmt.Errorf("%w: %s: %v; run `kmsctl operator audit verify %s` to see where the chain breaks, keep the file as evidence, and move it aside to start a new chain", ErrDamaged, path, err, path)
 	}
 	w := &Writer{path: path, sync: opts.Sync, f: f, size: size, spare: make([]byte, 0, 64<<10)}
+	if opts.Registerer != nil {
+		w.metrics = newMetrics(opts.Registerer)
+	}
 	copy(w.prev[:], prev)
 	w.idle = sync.NewCond(&w.mu)
 	return w, nil
@@ -218,6 +228,7 @@ func (w *Writer) flush() {
 	start := w.size
 	w.mu.Unlock()
 
+	t0 := time.Now()
 	n, err := w.f.Write(b.buf)
 	var serr error
 	if err == nil && n == len(b.buf) && w.sync == SyncEachLine {
@@ -231,6 +242,9 @@ func (w *Writer) flush() {
 		// A partial line would end the chain for every later line; cut
 		// it off. If even that fails the file's end is unknown: stop.
 		terr = w.f.Truncate(start)
+	}
+	if err == nil && serr == nil {
+		w.metrics.observe(b.n, time.Since(t0))
 	}
 
 	w.mu.Lock()
