@@ -3,6 +3,8 @@ package audit
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BenchmarkAppend measures the cost of one audit line: serial (one request
@@ -18,7 +20,7 @@ func BenchmarkAppend(b *testing.B) {
 		policy SyncPolicy
 	}{{"fsync", SyncEachLine}, {"nofsync", SyncNone}} {
 		b.Run(p.name+"/serial", func(b *testing.B) {
-			w := benchWriter(b, p.policy)
+			w := benchWriter(b, p.policy, nil)
 			r := rec(1)
 			b.ResetTimer()
 			cpu0 := processCPU()
@@ -30,7 +32,8 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 		b.Run(p.name+"/parallel", func(b *testing.B) {
-			w := benchWriter(b, p.policy)
+			reg := prometheus.NewRegistry()
+			w := benchWriter(b, p.policy, reg)
 			b.SetParallelism(16) // 16 × GOMAXPROCS concurrent requests
 			b.ResetTimer()
 			cpu0 := processCPU()
@@ -44,13 +47,14 @@ func BenchmarkAppend(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(linesPerSync(b, reg), "lines/sync")
 		})
 	}
 }
 
-func benchWriter(b *testing.B, policy SyncPolicy) *Writer {
+func benchWriter(b *testing.B, policy SyncPolicy, reg prometheus.Registerer) *Writer {
 	b.Helper()
-	w, err := Open(filepath.Join(b.TempDir(), "audit.log"), Options{Sync: policy})
+	w, err := Open(filepath.Join(b.TempDir(), "audit.log"), Options{Sync: policy, Registerer: reg})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,4 +72,21 @@ func BenchmarkAppendLine(b *testing.B) {
 		buf, _ = appendLine(buf[:0], r, Genesis)
 	}
 	b.SetBytes(int64(len(buf)))
+}
+
+// linesPerSync is the mean of kms_audit_lines_per_sync so far.
+func linesPerSync(b *testing.B, reg *prometheus.Registry) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "kms_audit_lines_per_sync" {
+			h := mf.GetMetric()[0].GetHistogram()
+			if h.GetSampleCount() > 0 {
+				return h.GetSampleSum() / float64(h.GetSampleCount())
+			}
+		}
+	}
+	return 0
 }
