@@ -69,7 +69,7 @@ func BenchmarkAppendLine(b *testing.B) {
 	buf := make([]byte, 0, 4096)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		buf, _ = appendLine(buf[:0], r, Genesis)
+		buf, _ = appendLine(buf[:0], r, []byte(Genesis))
 	}
 	b.SetBytes(int64(len(buf)))
 }

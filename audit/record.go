@@ -57,13 +57,13 @@ const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
 // encode returns the full line for r chained after prev, with its newline,
 // and the line's hash.
 func encode(r Record, prev string) ([]byte, string, error) {
-	out, sum := appendLine(nil, r, prev)
+	out, sum := appendLine(nil, r, []byte(prev))
 	return out, hex.EncodeToString(sum[:]), nil
 }
 
 // appendLine appends the full line for r chained after prev (64 hex
 // digits), with its newline, to dst and returns the line's hash.
-func appendLine(dst []byte, r Record, prev string) ([]byte, [sha256.Size]byte) {
+func appendLine(dst []byte, r Record, prev []byte) ([]byte, [sha256.Size]byte) {
 	start := len(dst)
 	dst = append(dst, `{"v":`...)
 	dst = strconv.AppendInt(dst, FormatVersion, 10)
@@ -86,7 +86,7 @@ func appendLine(dst []byte, r Record, prev string) ([]byte, [sha256.Size]byte) {
 	if f := clip(r.ForwardedTo, maxLong); f != "" {
 		dst = appendMember(dst, "forwarded_to", f)
 	}
-	dst = appendMember(dst, "prev", prev)
+	dst = appendMemberBytes(dst, "prev", prev)
 	dst = append(dst, '}')
 	sum := sha256.Sum256(dst[start:])
 	dst = dst[:len(dst)-1]
@@ -109,6 +109,21 @@ func appendMember(dst []byte, name, value string) []byte {
 		}
 	}
 	dst = append(dst, '"')
+	dst = append(dst, value...)
+	return append(dst, '"')
+}
+
+// appendMemberBytes is appendMember for a value held in bytes (the chain's
+// head), without converting it to a string.
+func appendMemberBytes(dst []byte, name string, value []byte) []byte {
+	for _, c := range value {
+		if !plainJSON[c] {
+			return appendMember(dst, name, string(value))
+		}
+	}
+	dst = append(dst, ',', '"')
+	dst = append(dst, name...)
+	dst = append(dst, '"', ':', '"')
 	dst = append(dst, value...)
 	return append(dst, '"')
 }

@@ -75,7 +75,10 @@ type Writer struct {
 	closed bool
 
 	pending *batch // lines encoded, not yet taken by a flusher
-	spare   []byte // a flushed batch's buffer, kept for the next one
+	// spares are the batch buffers not in use: two, preallocated, one
+	// filling while the other is written, so a batch's lines are
+	// encoded straight into memory that is already there.
+	spares [][]byte
 	// flushing: a flusher owns the file, or a batch's flush was handed to
 	// one of its appenders (batch.lead) that has not taken it yet. While
 	// it is false there is no pending batch.
@@ -96,7 +99,7 @@ type batch struct {
 	err  error    // the batch's lines are not in the file
 }
 
-// maxSpare bounds the buffer kept between batches.
+// maxSpare bounds a buffer kept between batches.
 const maxSpare = 1 << 20
 
 // Open opens (or creates, mode 0600) the audit log at path for appending
@@ -118,7 +121,8 @@ func Open(path string, opts Options) (*Writer, error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s: %v; run `kmsctl operator audit verify %s` to see where the chain breaks, keep the file as evidence, and move it aside to start a new chain", ErrDamaged, path, err, path)
 	}
-	w := &Writer{path: path, sync: opts.Sync, f: f, size: size, spare: make([]byte, 0, 64<<10)}
+	w := &Writer{path: path, sync: opts.Sync, f: f, size: size}
+	w.spares = [][]byte{make([]byte, 0, 64<<10), make([]byte, 0, 64<<10)}
 	if opts.Registerer != nil {
 		w.metrics = newMetrics(opts.Registerer)
 	}
@@ -186,12 +190,14 @@ func (w *Writer) Append(r Record) error {
 	}
 	b := w.pending
 	if b == nil {
-		b = &batch{buf: w.spare[:0], prev: w.prev, done: make(chan struct{}), lead: make(chan struct{}, 1)}
-		w.spare = nil
+		b = &batch{prev: w.prev, done: make(chan struct{}), lead: make(chan struct{}, 1)}
+		if k := len(w.spares); k > 0 {
+			b.buf, w.spares = w.spares[k-1], w.spares[:k-1]
+		}
 		w.pending = b
 	}
 	var sum [32]byte
-	b.buf, sum = appendLine(b.buf, r, string(w.prev[:]))
+	b.buf, sum = appendLine(b.buf, r, w.prev[:])
 	hex.Encode(w.prev[:], sum[:])
 	b.n++
 	if !w.flushing {
@@ -277,8 +283,8 @@ func (w *Writer) flush() {
 			close(p.done)
 		}
 	}
-	if cap(b.buf) <= maxSpare {
-		w.spare = b.buf[:0]
+	if cap(b.buf) <= maxSpare && len(w.spares) < 2 {
+		w.spares = append(w.spares, b.buf[:0])
 	}
 	close(b.done)
 	if p := w.pending; p != nil {
