@@ -52,8 +52,8 @@ const maxLine = 64 << 10
 // Writer appends chained records to one file. It is safe for concurrent
 // use.
 //
-// Group commit: Append encodes its line into the pending batch (one
-// preallocated buffer) and waits. One appender at a time is the flusher: it
+// Group commit: Append encodes its line into the pending batch (one of two
+// preallocated buffers) and waits. One appender at a time is the flusher: it
 // takes the whole pending batch, writes it with one write(2), fsyncs once
 // (SyncEachLine) and releases every appender of the batch at once (one
 // channel close: none of them takes the writer's lock again); lines appended
@@ -280,12 +280,11 @@ func (w *Writer) flush() {
 		if p := w.pending; p != nil {
 			p.err = b.err
 			w.pending = nil
+			w.recycle(p.buf)
 			close(p.done)
 		}
 	}
-	if cap(b.buf) <= maxSpare && len(w.spares) < 2 {
-		w.spares = append(w.spares, b.buf[:0])
-	}
+	w.recycle(b.buf)
 	close(b.done)
 	if p := w.pending; p != nil {
 		// One of the next batch's appenders flushes it (exactly one
@@ -295,6 +294,13 @@ func (w *Writer) flush() {
 	}
 	w.flushing = false
 	w.idle.Broadcast()
+}
+
+// recycle keeps a written batch's buffer for a later batch, with w.mu held.
+func (w *Writer) recycle(buf []byte) {
+	if cap(buf) > 0 && cap(buf) <= maxSpare && len(w.spares) < 2 {
+		w.spares = append(w.spares, buf[:0])
+	}
 }
 
 // Close closes the file (releasing its lock), after an fsync under
