@@ -14,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func rec(i int) Record {
@@ -427,5 +430,46 @@ func TestAppend_BrokenWriterRefusesEverything(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if res, err := verifyBytes(b); err != nil || res.Lines != 1 {
 		t.Fatalf("file after the failure: %+v %v", res, err)
+	}
+}
+
+// kms_audit_lines_per_sync counts every line once: its sum is the lines
+// appended, its count the writes (each with its fdatasync), at most one per
+// line.
+func TestAppend_MetricsCountEveryLineInOneBatch(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	w, err := Open(filepath.Join(t.TempDir(), "audit.log"), Options{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				if err := w.Append(rec(g*1000 + i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	w.Close()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*dto.Histogram{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = mf.GetMetric()[0].GetHistogram()
+	}
+	lines, syncs := got["kms_audit_lines_per_sync"], got["kms_audit_sync_duration_seconds"]
+	if lines == nil || syncs == nil {
+		t.Fatalf("metrics %v", got)
+	}
+	if lines.GetSampleSum() != 200 || lines.GetSampleCount() < 1 || lines.GetSampleCount() > 200 || syncs.GetSampleCount() != lines.GetSampleCount() {
+		t.Fatalf("lines per sync: sum %v over %d syncs (%d durations); want 200 lines", lines.GetSampleSum(), lines.GetSampleCount(), syncs.GetSampleCount())
 	}
 }

@@ -62,7 +62,15 @@ func TestAppendLine_SameAsTheReflectionEncoder(t *testing.T) {
 		}
 		return b.String()
 	}
-	for i := 0; i < 3000; i++ {
+	// Times around the hand-written formatter's edges (it falls back to
+	// time.Format outside years 0-9999).
+	edges := []time.Time{
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), time.Date(2026, 12, 6, 9, 5, 7, 123456789, time.FixedZone("y", -9*3600)),
+		{}, time.Unix(0, 0),
+	}
+	for i := 0; i < 3000+len(edges); i++ {
 		r := Record{
 			Time:      time.Unix(rng.Int64N(4e9), rng.Int64N(1e9)).In(time.FixedZone("x", rng.IntN(20)*1800-36000)),
 			RequestID: word(), Node: word(), Principal: word(), AccessKeyID: word(), Source: word(), Action: word(),
@@ -71,6 +79,9 @@ func TestAppendLine_SameAsTheReflectionEncoder(t *testing.T) {
 		}
 		if rng.IntN(2) == 0 {
 			r.ForwardedTo = word()
+		}
+		if i >= 3000 {
+			r.Time = edges[i-3000]
 		}
 		prev := hex.EncodeToString(bytes.Repeat([]byte{byte(i)}, 32))
 		got, hash, _ := encode(r, prev)
@@ -82,4 +93,25 @@ func TestAppendLine_SameAsTheReflectionEncoder(t *testing.T) {
 			t.Fatalf("case %d: parseLine %v, hash %s/%s", i, err, h, hash)
 		}
 	}
+}
+
+// Every byte the fast path copies as it is, encoding/json writes as itself.
+func TestPlainJSON_BytesJSONWritesAsThemselves(t *testing.T) {
+	for b := 0; b < 256; b++ {
+		if !plainJSON[b] {
+			continue
+		}
+		s := string([]byte{byte(b)})
+		if got, want := refString(s), `"`+s+`"`; got != want {
+			t.Errorf("byte %#x: encoding/json writes %s", b, got)
+		}
+	}
+}
+
+func refString(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }

@@ -8,6 +8,9 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // SyncPolicy says when appended lines are forced to stable storage.
@@ -28,6 +31,9 @@ const (
 // Options configures Open.
 type Options struct {
 	Sync SyncPolicy
+	// Registerer, when set, receives the writer's metrics
+	// (kms_audit_lines_per_sync, kms_audit_sync_duration_seconds).
+	Registerer prometheus.Registerer
 }
 
 // ErrBroken is returned by Append after a failure that leaves the file's
@@ -46,44 +52,54 @@ const maxLine = 64 << 10
 // Writer appends chained records to one file. It is safe for concurrent
 // use.
 //
-// Group commit: Append encodes its line into the pending batch (one
-// preallocated buffer) and waits. One appender at a time is the flusher: it
+// Group commit: Append encodes its line into the pending batch (one of two
+// preallocated buffers) and waits. One appender at a time is the flusher: it
 // takes the whole pending batch, writes it with one write(2), fsyncs once
-// (SyncEachLine) and wakes every appender of the batch; lines appended
-// meanwhile form the next batch, flushed by one of their own appenders. So
-// under load many requests share one write and one fsync, and each Append
-// still returns only once its own line is written (and on stable storage
-// under SyncEachLine).
+// (SyncEachLine) and releases every appender of the batch at once (one
+// channel close: none of them takes the writer's lock again); lines appended
+// meanwhile form the next batch, which the flusher hands to one of its own
+// appenders. So under load many requests share one write and one fsync, and
+// each Append still returns only once its own line is written (and on
+// stable storage under SyncEachLine).
 type Writer struct {
-	path string
-	sync SyncPolicy
+	path    string
+	sync    SyncPolicy
+	metrics *metrics // nil: none
 
 	mu     sync.Mutex // everything below
-	idle   *sync.Cond // signalled when a flusher leaves (Close waits on it)
+	idle   *sync.Cond // broadcast when flushing ends (Close waits on it)
 	f      *os.File
 	prev   [64]byte // hex hash of the last line encoded (pending lines included)
 	size   int64    // end of the last complete line written
 	err    error    // set once broken
 	closed bool
 
-	pending  *batch // lines encoded, not yet handed to a flusher
-	spare    []byte // a flushed batch's buffer, kept for the next one
-	flushing bool   // a flusher is writing a batch
+	pending *batch // lines encoded, not yet taken by a flusher
+	// spares are the batch buffers not in use: two, preallocated, one
+	// filling while the other is written, so a batch's lines are
+	// encoded straight into memory that is already there.
+	spares [][]byte
+	// flushing: a flusher owns the file, or a batch's flush was handed to
+	// one of its appenders (batch.lead) that has not taken it yet. While
+	// it is false there is no pending batch.
+	flushing bool
 }
 
 // batch is lines written together.
 type batch struct {
-	// ready wakes the batch's appenders: all when it is done, one when
-	// it may be flushed (the previous flusher left).
-	ready sync.Cond
-	buf   []byte
-	n     int      // lines
-	prev  [64]byte // the chain's head before the batch's first line
-	done  bool
-	err   error // the batch's lines are not in the file (done is set)
+	// done is closed once the batch is written (and synced) or has failed;
+	// err is set before.
+	done chan struct{}
+	// lead carries one token: the previous flusher hands the flush of this
+	// batch to whichever of its appenders receives it.
+	lead chan struct{}
+	buf  []byte
+	n    int      // lines
+	prev [64]byte // the chain's head before the batch's first line
+	err  error    // the batch's lines are not in the file
 }
 
-// maxSpare bounds the buffer kept between batches.
+// maxSpare bounds a buffer kept between batches.
 const maxSpare = 1 << 20
 
 // Open opens (or creates, mode 0600) the audit log at path for appending
@@ -105,7 +121,11 @@ func Open(path string, opts Options) (*Writer, error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s: %v; run `kmsctl operator audit verify %s` to see where the chain breaks, keep the file as evidence, and move it aside to start a new chain", ErrDamaged, path, err, path)
 	}
-	w := &Writer{path: path, sync: opts.Sync, f: f, size: size, spare: make([]byte, 0, 64<<10)}
+	w := &Writer{path: path, sync: opts.Sync, f: f, size: size}
+	w.spares = [][]byte{make([]byte, 0, 64<<10), make([]byte, 0, 64<<10)}
+	if opts.Registerer != nil {
+		w.metrics = newMetrics(opts.Registerer)
+	}
 	copy(w.prev[:], prev)
 	w.idle = sync.NewCond(&w.mu)
 	return w, nil
@@ -170,38 +190,51 @@ func (w *Writer) Append(r Record) error {
 	}
 	b := w.pending
 	if b == nil {
-		b = &batch{buf: w.spare[:0], prev: w.prev}
-		b.ready.L = &w.mu
-		w.spare = nil
+		b = &batch{prev: w.prev, done: make(chan struct{}), lead: make(chan struct{}, 1)}
+		if k := len(w.spares); k > 0 {
+			b.buf, w.spares = w.spares[k-1], w.spares[:k-1]
+		}
 		w.pending = b
 	}
 	var sum [32]byte
-	b.buf, sum = appendLine(b.buf, r, string(w.prev[:]))
+	b.buf, sum = appendLine(b.buf, r, w.prev[:])
 	hex.Encode(w.prev[:], sum[:])
 	b.n++
-	for !b.done {
-		if !w.flushing && w.pending != nil {
-			// Become the flusher of everything pending (this line
-			// included, or a later batch if this one's flusher left).
-			w.flush()
-			continue
-		}
-		b.ready.Wait()
+	if !w.flushing {
+		// No flusher: flush now, this line and any appended meanwhile.
+		w.flushing = true
+		w.flush()
+		err := b.err
+		w.mu.Unlock()
+		return err
 	}
-	err := b.err
 	w.mu.Unlock()
-	return err
+	select {
+	case <-b.done:
+		return b.err
+	case <-b.lead:
+		// The previous flusher handed this batch over: w.flushing stayed
+		// set, so nobody else flushes it.
+		w.mu.Lock()
+		w.flush()
+		err := b.err
+		w.mu.Unlock()
+		return err
+	}
 }
 
-// flush writes the pending batch, with w.mu held on entry and on return
-// (released during the write and the fsync), and wakes its appenders.
+// flush writes the pending batch, with w.mu held and w.flushing set on
+// entry and on return (the lock is released during the write and the
+// fsync), and releases its appenders. It hands the next batch, if lines
+// arrived meanwhile, to one of that batch's appenders; else it clears
+// w.flushing.
 func (w *Writer) flush() {
 	b := w.pending
 	w.pending = nil
-	w.flushing = true
 	start := w.size
 	w.mu.Unlock()
 
+	t0 := time.Now()
 	n, err := w.f.Write(b.buf)
 	var serr error
 	if err == nil && n == len(b.buf) && w.sync == SyncEachLine {
@@ -216,9 +249,11 @@ func (w *Writer) flush() {
 		// it off. If even that fails the file's end is unknown: stop.
 		terr = w.f.Truncate(start)
 	}
+	if err == nil && serr == nil {
+		w.metrics.observe(b.n, time.Since(t0))
+	}
 
 	w.mu.Lock()
-	w.flushing = false
 	switch {
 	case serr != nil:
 		// After a failed fsync the kernel may have dropped the dirty
@@ -243,21 +278,29 @@ func (w *Writer) flush() {
 		// fail with it.
 		w.prev = b.prev
 		if p := w.pending; p != nil {
-			p.done, p.err = true, b.err
+			p.err = b.err
 			w.pending = nil
-			p.ready.Broadcast()
+			w.recycle(p.buf)
+			close(p.done)
 		}
 	}
-	b.done = true
-	if cap(b.buf) <= maxSpare {
-		w.spare = b.buf[:0]
-	}
-	b.ready.Broadcast()
+	w.recycle(b.buf)
+	close(b.done)
 	if p := w.pending; p != nil {
-		// One of the next batch's appenders flushes it.
-		p.ready.Signal()
+		// One of the next batch's appenders flushes it (exactly one
+		// token, received by one of them).
+		p.lead <- struct{}{}
+		return
 	}
+	w.flushing = false
 	w.idle.Broadcast()
+}
+
+// recycle keeps a written batch's buffer for a later batch, with w.mu held.
+func (w *Writer) recycle(buf []byte) {
+	if cap(buf) > 0 && cap(buf) <= maxSpare && len(w.spares) < 2 {
+		w.spares = append(w.spares, buf[:0])
+	}
 }
 
 // Close closes the file (releasing its lock), after an fsync under
@@ -269,11 +312,9 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
-	for w.flushing || w.pending != nil {
-		if !w.flushing {
-			w.flush()
-			continue
-		}
+	// Appends already in a batch are written: the flusher hands each
+	// pending batch on until none is left, then clears w.flushing.
+	for w.flushing {
 		w.idle.Wait()
 	}
 	var serr error

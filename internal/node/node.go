@@ -181,7 +181,7 @@ func Start(cfg Config) (_ *Node, err error) {
 	}
 	if cfg.AuditLog != "" {
 		// First: a damaged audit log stops the node before it serves.
-		if n.audit, err = audit.Open(cfg.AuditLog, audit.Options{}); err != nil {
+		if n.audit, err = audit.Open(cfg.AuditLog, audit.Options{Registerer: reg}); err != nil {
 			return nil, err
 		}
 	}
