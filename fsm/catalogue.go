@@ -33,6 +33,10 @@ type catalogue struct {
 	// Only the live catalogue has one: the copies Snapshot and Hash take
 	// never list keys.
 	kidx *keyIndex
+	// loading is a snapshot load in progress (readSnapshot), nil
+	// otherwise: loadRecord then takes the fast decoders of fastdecode.go
+	// and collects keys, versions and nonces for finishLoad.
+	loading *snapshotLoad
 }
 
 func newCatalogue() *catalogue {

@@ -1,7 +1,10 @@
 package fsm
 
 import (
+	"cmp"
+	"slices"
 	"sort"
+	"strings"
 	"unique"
 )
 
@@ -81,18 +84,30 @@ func (x *keyIndex) remove(keys map[string]*Key, k *Key) {
 // rebuild indexes every key of a loaded catalogue.
 func (x *keyIndex) rebuild(keys map[string]*Key) {
 	*x = *newKeyIndex()
-	byAccount := map[string][]*Key{}
+	// Sorted as values, not as pointers to the keys: a million keys'
+	// comparisons then read one array instead of a million scattered
+	// records (issue 16: restart of a million keys).
+	type entry struct {
+		ci uint64
+		id string
+	}
+	byAccount := map[string][]entry{}
 	for _, k := range keys {
-		byAccount[k.AccountID] = append(byAccount[k.AccountID], k)
+		byAccount[k.AccountID] = append(byAccount[k.AccountID], entry{k.CreateIndex, k.ID})
 		if k.InstanceID == "" {
 			x.defaults[k.AccountID] = k.ID
 		}
 	}
-	for acct, ks := range byAccount {
-		sort.Slice(ks, func(i, j int) bool { return keyBefore(ks[i], ks[j]) })
-		ids := make([]string, len(ks))
-		for i, k := range ks {
-			ids[i] = k.ID
+	for acct, es := range byAccount {
+		slices.SortFunc(es, func(a, b entry) int {
+			if c := cmp.Compare(a.ci, b.ci); c != 0 {
+				return c
+			}
+			return strings.Compare(a.id, b.id)
+		})
+		ids := make([]string, len(es))
+		for i, e := range es {
+			ids[i] = e.id
 		}
 		x.byAccount[acct] = ids
 	}
@@ -135,36 +150,15 @@ func (k *Key) compactWith(intern func(string) string) {
 	}
 }
 
-// compactLoaded makes a loaded catalogue's keys and versions share strings
-// as Apply's do (a version's KeyID is its key's ID; a key's version list
-// and primary version are the versions' own ids) and builds the key index.
-// Called once a snapshot has decoded and passed its reference checks.
+// compactLoaded finishes a loaded catalogue: keys share the empty tag map
+// and the key index is built. (The strings keys repeat were interned as
+// they were decoded, decodeShared; a key and its versions were made to
+// share their ids by checkReferences.) Called once a snapshot has decoded
+// and passed its reference checks.
 func (c *catalogue) compactLoaded() {
-	// A plain map is faster than unique's for a million lookups; the
-	// copies it keeps are shared by the loaded records just the same.
-	seen := map[string]string{}
-	local := func(s string) string {
-		if s == "" {
-			return ""
-		}
-		if c, ok := seen[s]; ok {
-			return c
-		}
-		c := intern(s)
-		seen[s] = c
-		return c
-	}
-	for id, k := range c.keys {
-		k.ID = id
-		k.compactWith(local)
-		for i, vid := range k.Versions {
-			if v, ok := c.versions[vid]; ok {
-				v.KeyID = k.ID
-				k.Versions[i] = v.ID
-				if k.PrimaryVersion == v.ID {
-					k.PrimaryVersion = v.ID
-				}
-			}
+	for _, k := range c.keys {
+		if k.Tags != nil && len(k.Tags) == 0 {
+			k.Tags = noTags
 		}
 	}
 	c.kidx.rebuild(c.keys)
