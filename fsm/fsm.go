@@ -534,6 +534,21 @@ func (f *FSM) AllKeys() []*Key {
 	return out
 }
 
+// KeysWithDuties returns the keys the leader's scheduler may have to act
+// on: those pending deletion, rotating automatically or with imported
+// material that expires (a superset; the scheduler decides). It visits
+// those keys only, not the whole catalogue.
+func (f *FSM) KeysWithDuties() []*Key {
+	var out []*Key
+	f.read(func(c *catalogue) {
+		out = make([]*Key, 0, len(c.kidx.duties))
+		for id := range c.kidx.duties {
+			out = append(out, c.keys[id])
+		}
+	})
+	return out
+}
+
 // ImportTokens returns every import token, for expiry.
 func (f *FSM) ImportTokens() []*ImportToken {
 	var out []*ImportToken
