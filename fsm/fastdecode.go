@@ -17,32 +17,38 @@ import "encoding/binary"
 // succeed its value is the one msgpack.Unmarshal gives:
 // TestFastDecoders_MatchMsgpack and FuzzFastDecoders check it.
 
-// mp reads msgpack values from b.
+// mp reads msgpack values from b, at i. (An index rather than reslicing
+// b: moving a slice's pointer in a struct passed by pointer costs a write
+// barrier while the collector runs, i.e. during most of a large restore.)
 type mp struct {
 	b  []byte
+	i  int
 	ok bool
 }
 
-func (r *mp) fail() { r.ok = false; r.b = nil }
+func (r *mp) fail() { r.ok = false; r.i = len(r.b) }
+
+// left is how many bytes remain.
+func (r *mp) left() int { return len(r.b) - r.i }
 
 // n takes the next k bytes.
 func (r *mp) n(k int) []byte {
-	if k < 0 || k > len(r.b) {
+	if k < 0 || k > len(r.b)-r.i {
 		r.fail()
 		return nil
 	}
-	out := r.b[:k:k]
-	r.b = r.b[k:]
+	out := r.b[r.i : r.i+k : r.i+k]
+	r.i += k
 	return out
 }
 
 func (r *mp) code() byte {
-	if len(r.b) == 0 {
+	if r.i >= len(r.b) {
 		r.fail()
 		return 0
 	}
-	c := r.b[0]
-	r.b = r.b[1:]
+	c := r.b[r.i]
+	r.i++
 	return c
 }
 
@@ -230,7 +236,7 @@ func (r *mp) strings() []string {
 	if n < 0 || !r.ok {
 		return nil
 	}
-	if n > len(r.b) { // each element is at least one byte
+	if n > r.left() { // each element is at least one byte
 		r.fail()
 		return nil
 	}
@@ -247,7 +253,7 @@ func (r *mp) stringMap() map[string]string {
 	if n < 0 || !r.ok {
 		return nil
 	}
-	if n > len(r.b)/2 {
+	if n > r.left()/2 {
 		r.fail()
 		return nil
 	}
@@ -266,7 +272,7 @@ func (r *mp) fields() (int, bool) {
 	if !r.ok || n < 0 {
 		return 0, false
 	}
-	if n > len(r.b)/2 {
+	if n > r.left()/2 {
 		r.fail()
 		return 0, false
 	}
