@@ -104,7 +104,7 @@ func (x *keyIndex) remove(keys map[string]*Key, k *Key) {
 }
 
 // rebuild indexes every key of a loaded catalogue.
-func (x *keyIndex) rebuild(keys map[string]*Key) {
+func (x *keyIndex) rebuild(keys []*Key) {
 	*x = *newKeyIndex()
 	// Sorted as values, not as pointers to the keys: a million keys'
 	// comparisons then read one array instead of a million scattered
@@ -180,12 +180,12 @@ func (k *Key) compactWith(intern func(string) string) {
 // they were decoded, decodeShared; a key and its versions were made to
 // share their ids by checkReferences.) Called once a snapshot has decoded
 // and passed its reference checks.
-func (c *catalogue) compactLoaded() {
-	for _, k := range c.keys {
+func (c *catalogue) compactLoaded(keys []*Key) {
+	for _, k := range keys {
 		if k.Tags != nil && len(k.Tags) == 0 {
 			k.Tags = noTags
 		}
 	}
-	c.kidx.rebuild(c.keys)
+	c.kidx.rebuild(keys)
 	c.replay.heapify()
 }
