@@ -89,7 +89,7 @@ func (c *catalogue) applyTagResources(cmd *TagResourcesCmd, index uint64) error 
 		certs = append(certs, n)
 	}
 	for _, k := range keys {
-		c.keys[k.ID] = k
+		c.putKey(k)
 	}
 	for _, x := range certs {
 		c.certs[x.ID] = x

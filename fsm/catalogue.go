@@ -33,6 +33,10 @@ type catalogue struct {
 	// Only the live catalogue has one: the copies Snapshot and Hash take
 	// never list keys.
 	kidx *keyIndex
+	// loading is a snapshot load in progress (readSnapshot), nil
+	// otherwise: loadRecord then takes the fast decoders of fastdecode.go
+	// and collects keys, versions and nonces for finishLoad.
+	loading *snapshotLoad
 }
 
 func newCatalogue() *catalogue {
@@ -55,6 +59,13 @@ func newCatalogue() *catalogue {
 		consoleSessions: map[string]*ConsoleSession{},
 		kidx:            newKeyIndex(),
 	}
+}
+
+// putKey stores a new or changed key (records are replaced, never changed
+// in place) and keeps the scheduler's duty index (keyindex.go) current.
+func (c *catalogue) putKey(k *Key) {
+	c.keys[k.ID] = k
+	c.kidx.track(k)
 }
 
 func aliasKey(accountID, name string) string { return accountID + "\x00" + name }
@@ -207,7 +218,7 @@ func (c *catalogue) applyCreateKey(cmd *CreateKeyCmd, index uint64) error {
 	v.KeyID = k.ID
 	v.CreateIndex = index
 	k.compact()
-	c.keys[k.ID] = &k
+	c.putKey(&k)
 	c.versions[v.ID] = &v
 	c.kidx.add(c.keys, &k)
 	if inst != nil {
@@ -240,7 +251,7 @@ func (c *catalogue) applyUpdateKeyDescription(cmd *UpdateKeyDescriptionCmd, inde
 	n := k.clone()
 	n.Description = cmd.Description
 	n.ModifyIndex = index
-	c.keys[n.ID] = n
+	c.putKey(n)
 	return nil
 }
 
@@ -264,7 +275,7 @@ func (c *catalogue) applySetKeyState(cmd *SetKeyStateCmd, index uint64) error {
 	n := k.clone()
 	n.State = intern(cmd.State)
 	n.ModifyIndex = index
-	c.keys[n.ID] = n
+	c.putKey(n)
 	return nil
 }
 
@@ -301,7 +312,7 @@ func (c *catalogue) applyCreateKeyVersion(cmd *CreateKeyVersionCmd, index uint64
 	n.LastRotation = cmd.Now
 	n.ModifyIndex = index
 	c.versions[v.ID] = &v
-	c.keys[n.ID] = n
+	c.putKey(n)
 	return nil
 }
 
@@ -365,7 +376,7 @@ func (c *catalogue) applyTagResource(cmd *TagCmd, index uint64) error {
 		return fmt.Errorf("%w (it has %d, the request would make %d)", ErrTagLimit, len(k.Tags), len(n.Tags))
 	}
 	n.ModifyIndex = index
-	c.keys[n.ID] = n
+	c.putKey(n)
 	return nil
 }
 
@@ -379,7 +390,7 @@ func (c *catalogue) applyUntagResource(cmd *TagCmd, index uint64) error {
 		delete(n.Tags, t)
 	}
 	n.ModifyIndex = index
-	c.keys[n.ID] = n
+	c.putKey(n)
 	return nil
 }
 
@@ -403,7 +414,7 @@ func (c *catalogue) applyUpdateRotationPolicy(cmd *RotationPolicyCmd, index uint
 	}
 	n.RotationInterval = cmd.IntervalSec
 	n.ModifyIndex = index
-	c.keys[n.ID] = n
+	c.putKey(n)
 	return nil
 }
 
@@ -422,7 +433,7 @@ func (c *catalogue) applyScheduleKeyDeletion(cmd *KeyDeletionCmd, index uint64) 
 	n.State = StatePendingDeletion
 	n.DeleteDate = cmd.DeleteDate
 	n.ModifyIndex = index
-	c.keys[n.ID] = n
+	c.putKey(n)
 	return nil
 }
 
@@ -441,7 +452,7 @@ func (c *catalogue) applyCancelKeyDeletion(cmd *KeyDeletionCmd, index uint64) er
 	}
 	n.DeleteDate = 0
 	n.ModifyIndex = index
-	c.keys[n.ID] = n
+	c.putKey(n)
 	return nil
 }
 
@@ -460,7 +471,7 @@ func (c *catalogue) applySetDeletionProtection(cmd *DeletionProtectionCmd, index
 		n.DeletionProtectionDescription = cmd.Description
 	}
 	n.ModifyIndex = index
-	c.keys[n.ID] = n
+	c.putKey(n)
 	return nil
 }
 
@@ -545,7 +556,7 @@ func (c *catalogue) applyImportKeyMaterial(cmd *ImportKeyMaterialCmd, index uint
 	n.State = StateEnabled
 	n.ModifyIndex = index
 	c.versions[nv.ID] = &nv
-	c.keys[n.ID] = n
+	c.putKey(n)
 	return nil
 }
 
@@ -572,7 +583,7 @@ func (c *catalogue) applyDeleteKeyMaterial(cmd *DeleteKeyMaterialCmd, index uint
 	n.State = StatePendingImport
 	n.MaterialExpireTime = 0
 	n.ModifyIndex = index
-	c.keys[n.ID] = n
+	c.putKey(n)
 	return nil
 }
 
@@ -616,6 +627,6 @@ func (c *catalogue) applySetKeyPolicy(cmd *KeyPolicyCmd, index uint64) error {
 	n.CrossAccount = cmd.CrossAccount
 	n.Policy = intern(cmd.Policy)
 	n.ModifyIndex = index
-	c.keys[n.ID] = n
+	c.putKey(n)
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // fillAll sets every field of the struct v points to a non-zero value.
-func fillAll(t *testing.T, v reflect.Value, seed int) {
+func fillAll(t testing.TB, v reflect.Value, seed int) {
 	for i := 0; i < v.NumField(); i++ {
 		f := v.Field(i)
 		name := v.Type().Field(i).Name

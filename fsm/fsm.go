@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"hash"
 	"io"
 	"sort"
 	"sync"
@@ -49,9 +50,10 @@ type FSM struct {
 }
 
 type stagedRestore struct {
-	sum [32]byte
-	hdr SnapshotHeader
-	cat *catalogue
+	sum  [32]byte
+	size int64 // of the staged bytes
+	hdr  SnapshotHeader
+	cat  *catalogue
 }
 
 // Option configures an FSM at construction.
@@ -532,6 +534,21 @@ func (f *FSM) AllKeys() []*Key {
 	return out
 }
 
+// KeysWithDuties returns the keys the leader's scheduler may have to act
+// on: those pending deletion, rotating automatically or with imported
+// material that expires (a superset; the scheduler decides). It visits
+// those keys only, not the whole catalogue.
+func (f *FSM) KeysWithDuties() []*Key {
+	var out []*Key
+	f.read(func(c *catalogue) {
+		out = make([]*Key, 0, len(c.kidx.duties))
+		for id := range c.kidx.duties {
+			out = append(out, c.keys[id])
+		}
+	})
+	return out
+}
+
 // ImportTokens returns every import token, for expiry.
 func (f *FSM) ImportTokens() []*ImportToken {
 	var out []*ImportToken
@@ -593,7 +610,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			return err
 		}
 	} else {
-		data, err := io.ReadAll(rc)
+		data, err := readStaged(rc, f.stagedSize())
 		if err != nil {
 			return fmt.Errorf("%w: reading: %v", ErrBadSnapshot, err)
 		}
@@ -627,6 +644,38 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
+func (f *FSM) stagedSize() int64 {
+	f.stagedMu.Lock()
+	defer f.stagedMu.Unlock()
+	if f.staged == nil {
+		return 0
+	}
+	return f.staged.size
+}
+
+// readStaged reads all of r, expecting size bytes: into one buffer of that
+// size, not through io.ReadAll's doublings (a million keys is ~900 MB: the
+// doublings allocated and copied about twice that, with the catalogue
+// live; issue 16). More bytes than expected are read all the same.
+func readStaged(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 || size > 1<<40 {
+		return io.ReadAll(r)
+	}
+	data := make([]byte, size, size+1)
+	n, err := io.ReadFull(r, data)
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		return data[:n], nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rest, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return append(data, rest...), nil
+}
+
 // PrepareRestore verifies and decodes an operator snapshot ahead of a
 // Raft restore of the same bytes, so that Restore on the leader only has to
 // recognise them. Only the authenticated format is accepted (see
@@ -647,13 +696,14 @@ func (f *FSM) PrepareRestore(r io.ReadSeeker) (SnapshotInfo, error) {
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return SnapshotInfo{}, err
 	}
-	if _, err := io.Copy(h, r); err != nil {
+	size, err := io.Copy(h, r)
+	if err != nil {
 		return SnapshotInfo{}, err
 	}
 	h.Sum(sum[:0])
 	info := snapshotInfo(hdr, cat)
 	f.stagedMu.Lock()
-	f.staged = &stagedRestore{sum: sum, hdr: hdr, cat: cat}
+	f.staged = &stagedRestore{sum: sum, size: size, hdr: hdr, cat: cat}
 	f.stagedMu.Unlock()
 	return info, nil
 }
@@ -694,7 +744,7 @@ func (f *FSM) ResealAndStage(r io.ReadSeeker, w io.Writer, opt VerifyOptions) (S
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
-	h := sha256.New()
+	h := &countingHash{Hash: sha256.New()}
 	if hdr.Format == snapshotFormat {
 		// Already authenticated under this cluster's key and verified
 		// whole: the same bytes serve, without encoding a million keys again.
@@ -712,9 +762,20 @@ func (f *FSM) ResealAndStage(r io.ReadSeeker, w io.Writer, opt VerifyOptions) (S
 	// What the resealed bytes' header says.
 	resealed := SnapshotHeader{Format: snapshotFormat, LastIndex: hdr.LastIndex, RootCheck: cat.rootCheck, NeedsLevel: hdr.NeedsLevel}
 	f.stagedMu.Lock()
-	f.staged = &stagedRestore{sum: sum, hdr: resealed, cat: cat}
+	f.staged = &stagedRestore{sum: sum, size: h.n, hdr: resealed, cat: cat}
 	f.stagedMu.Unlock()
 	return snapshotInfo(hdr, cat), nil
+}
+
+// countingHash is a hash that counts the bytes written to it.
+type countingHash struct {
+	hash.Hash
+	n int64
+}
+
+func (c *countingHash) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.Hash.Write(p)
 }
 
 // WriteSnapshotTo writes a point-in-time snapshot of the catalogue to w, in

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -156,4 +157,56 @@ func TestResealAndStage_RestoresWithoutDecodingAgain(t *testing.T) {
 	if _, err := g.PrepareRestore(bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// dutyIDs is what KeysWithDuties returns, and what a scan of every key
+// finds, as sorted ids.
+func dutyIDs(t *testing.T, f *FSM) (indexed, scanned []string) {
+	t.Helper()
+	for _, k := range f.KeysWithDuties() {
+		indexed = append(indexed, k.ID)
+	}
+	for _, k := range f.AllKeys() {
+		if hasDuty(k) {
+			scanned = append(scanned, k.ID)
+		}
+	}
+	slices.Sort(indexed)
+	slices.Sort(scanned)
+	return indexed, scanned
+}
+
+// The scheduler's duty index follows every change that gives a key a duty
+// or takes it away, deletion and a snapshot load included.
+func TestKeyIndex_DutiesFollowTheKeys(t *testing.T) {
+	h := newHarness(t)
+	h.init()
+	for _, id := range []string{"k1", "k2", "k3", "k4"} {
+		h.createKey(id, "v-"+id)
+	}
+	check := func(step string, want ...string) {
+		t.Helper()
+		indexed, scanned := dutyIDs(t, h.f)
+		if !slices.Equal(indexed, scanned) || !slices.Equal(indexed, want) {
+			t.Fatalf("%s: indexed %v, scanned %v, want %v", step, indexed, scanned, want)
+		}
+	}
+	check("created")
+	h.mustApply(CmdUpdateRotationPolicy, RotationPolicyCmd{Now: 3000, KeyID: "k1", IntervalSec: 7 * 86400})
+	h.mustApply(CmdScheduleKeyDeletion, KeyDeletionCmd{Now: 3000, KeyID: "k2", DeleteDate: 9000})
+	h.mustApply(CmdScheduleKeyDeletion, KeyDeletionCmd{Now: 3000, KeyID: "k3", DeleteDate: 9000})
+	check("rotation and deletions", "k1", "k2", "k3")
+	h.mustApply(CmdCancelKeyDeletion, KeyDeletionCmd{Now: 3100, KeyID: "k2"})
+	h.mustApply(CmdUpdateRotationPolicy, RotationPolicyCmd{Now: 3100, KeyID: "k1", IntervalSec: 0})
+	check("cancelled, rotation off", "k3")
+	h.mustApply(CmdUpdateRotationPolicy, RotationPolicyCmd{Now: 3200, KeyID: "k4", IntervalSec: 7 * 86400})
+	h.mustApply(CmdDeleteKey, KeyDeletionCmd{Now: 9500, KeyID: "k3"})
+	check("deleted", "k4")
+
+	g := newTestFSM()
+	if err := g.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, h.f)))); err != nil {
+		t.Fatal(err)
+	}
+	h.f = g
+	check("restored", "k4")
 }

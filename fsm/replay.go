@@ -207,22 +207,56 @@ func (g *replayGuard) loadRecord(typ byte, body []byte) (handled bool, err error
 		if err := msgpack.Unmarshal(body, &r); err != nil {
 			return true, err
 		}
-		if r.AccessKeyID == "" || r.Nonce == "" {
-			return true, errors.New("nonce record without access key or nonce")
-		}
-		k := nonceKey{AccessKeyID: r.AccessKeyID, Nonce: r.Nonce, Seq: r.Seq}
-		if _, dup := g.seen[k]; dup {
-			return true, fmt.Errorf("duplicate nonce record %q", r.Nonce)
-		}
-		k.AccessKeyID = intern(k.AccessKeyID)
-		g.seen[k] = r.Expires
-		// Appended, and made a heap once every record is in (heapify,
-		// below): O(n) for a snapshot's million nonces, not O(n log n).
-		*g.queue = append(*g.queue, expiryItem{key: k, expires: r.Expires})
-		g.unordered = true
-		return true, nil
+		return true, g.addLoaded(r)
 	}
 	return false, nil
+}
+
+var errNonceRecordEmpty = errors.New("nonce record without access key or nonce")
+
+// addAllLoaded adds the nonces a snapshot load collected (finishLoad), in
+// a table made to its final size; the queue takes them as they are and is
+// made a heap by heapify.
+func (g *replayGuard) addAllLoaded(items []expiryItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	seen := make(map[nonceKey]int64, len(g.seen)+len(items))
+	for k, v := range g.seen {
+		seen[k] = v
+	}
+	for _, it := range items {
+		if _, dup := seen[it.key]; dup {
+			return fmt.Errorf("duplicate nonce record %q", it.key.Nonce)
+		}
+		seen[it.key] = it.expires
+	}
+	g.seen = seen
+	if len(*g.queue) == 0 {
+		*g.queue = items
+	} else {
+		*g.queue = append(*g.queue, items...)
+	}
+	g.unordered = true
+	return nil
+}
+
+// addLoaded adds a decoded nonce record. Its access key id is interned
+// already (both decoders share it).
+func (g *replayGuard) addLoaded(r signedNonceRecord) error {
+	if r.AccessKeyID == "" || r.Nonce == "" {
+		return errNonceRecordEmpty
+	}
+	k := nonceKey{AccessKeyID: r.AccessKeyID, Nonce: r.Nonce, Seq: r.Seq}
+	if _, dup := g.seen[k]; dup {
+		return fmt.Errorf("duplicate nonce record %q", r.Nonce)
+	}
+	g.seen[k] = r.Expires
+	// Appended, and made a heap once every record is in (heapify,
+	// below): O(n) for a snapshot's million nonces, not O(n log n).
+	*g.queue = append(*g.queue, expiryItem{key: k, expires: r.Expires})
+	g.unordered = true
+	return nil
 }
 
 // applySignedWrite is the catalogue half of a signed write: admit the nonce.

@@ -45,6 +45,7 @@ type options struct {
 	kmsdArgs     []string
 	samples      int
 	reuse        bool
+	synthesize   bool
 }
 
 func main() {
@@ -66,6 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&extra, "kmsd-args", "", "more kmsd flags, space-separated")
 	fs.IntVar(&o.samples, "samples", 300, "requests per latency measurement")
 	fs.BoolVar(&o.reuse, "reuse", false, "keep the keys a previous run left in DIR/node: measure from a restart of it, without loading")
+	fs.BoolVar(&o.synthesize, "synthesize", false, "build the --keys keys in this process (signed CreateKey entries applied to the node's own state, material wrapped under its root key) and restore them into the node with kmsctl, instead of loading them through the API; then measure save, restart and restore")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -204,6 +206,9 @@ func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 func scale(o options, stdout, stderr io.Writer) error {
 	if o.reuse {
 		return again(o, stdout, stderr)
+	}
+	if o.synthesize {
+		return synthesize(o, stdout, stderr)
 	}
 	if err := os.RemoveAll(o.dataDir()); err != nil {
 		return err
