@@ -14,10 +14,12 @@
 #   3. kms-load open loop at a fixed rate below saturation (Encrypt):
 #      p99 and p99.9, timed from each request's intended send time;
 #   4. (unless --no-audit) Encrypt closed loop against a dev node with
-#      --audit-log, for the cost of the audit log next to the node without.
+#      --audit-log, for the cost of the audit log next to the node without;
+#   5. (unless --no-idle) the CPU an idle three-node cluster burns, per node
+#      (scripts/bench-idle.sh: ~65 s to settle, then --idle-duration).
 # and prints, for each figure, raftkms, the floor and the ratio (medians of
 # the rounds). Raw results stay in .tmp/bench/<date>-<time>/. Linux only
-# (/proc). Takes ~2–3 minutes with the defaults.
+# (/proc). Takes ~4–5 minutes with the defaults (~2 of them the idle cluster).
 set -euo pipefail
 # shellcheck source=bench-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
@@ -37,6 +39,8 @@ options:
   --benchtime T     go test -benchtime (default 3000x)
   --no-go-bench     skip the Go benchmarks
   --no-audit        skip the audit-log row
+  --no-idle         skip the idle 3-node cluster line
+  --idle-duration S seconds of the idle measurement (default 20)
   --out DIR         raw results (default .tmp/bench/<date>-<time>)
   -h, --help        this text
 EOF2
@@ -54,6 +58,8 @@ bench_count=3
 benchtime=3000x
 do_go=1
 do_audit=1
+do_idle=1
+idle_duration=20
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -67,6 +73,8 @@ while [ $# -gt 0 ]; do
     --benchtime) benchtime="${2:?}"; shift 2 ;;
     --no-go-bench) do_go=0; shift ;;
     --no-audit) do_audit=0; shift ;;
+    --no-idle) do_idle=0; shift ;;
+    --idle-duration) idle_duration="${2:?}"; shift 2 ;;
     --out) out="${2:?}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument $1" ;;
@@ -106,6 +114,7 @@ echo "bench: building kmsd, kms-load, baseline and the test binaries; raw result
 go build -o "$work/kmsd" ./cmd/kmsd
 go build -o "$work/kms-load" ./cmd/kms-load
 go build -o "$work/baseline" ./bench/baseline
+[ "$do_idle" = 0 ] || go build -o "$work/kmsctl" ./cmd/kmsctl
 if [ "$do_go" = 1 ]; then
   go test -c -o "$work/api.test" ./api/
   go test -c -o "$work/baseline.test" ./bench/baseline/
@@ -209,6 +218,10 @@ if [ "$do_go" = 1 ]; then
       -test.benchtime "$benchtime" -test.count 1 -test.benchmem) >>"$out/go/baseline.txt"
   done
 fi
+if [ "$do_idle" = 1 ]; then
+  echo "idle 3-node cluster (settle, then ${idle_duration} s)" >&2
+  "$repo/scripts/bench-idle.sh" --kmsctl "$work/kmsctl" --duration "$idle_duration" "$work/kmsd" >"$out/idle.txt"
+fi
 load_end="$(loadavg)"
 
 # med NAME-GLOB FIELD: the median of FIELD over the matching runs.
@@ -253,4 +266,8 @@ if [ "$do_audit" = 1 ]; then
   echo "|---|---|---|---|"
   row "server CPU µs/req" "$(med "Encrypt.audit.*" cpu_us)" "$(med "Encrypt.raftkms.*" cpu_us)"
   row "req/s" "$(med "Encrypt.audit.*" ok_per_second)" "$(med "Encrypt.raftkms.*" ok_per_second)"
+fi
+if [ "$do_idle" = 1 ]; then
+  echo
+  sed 's/ (.*//' "$out/idle.txt"
 fi
