@@ -435,10 +435,12 @@ func (s *Store) CommandIndexAtOrBelow(index uint64) uint64 {
 	return s.lastCommandAtOrBelow(index)
 }
 
-// lastCommandAtOrBelow skips the leader's nudges too (Config.Noop): they
-// change nothing, and a follower learns a nudge's own commit only with the
-// next entry or commit tick, so a read index that named one would make a
-// follower wait for that.
+// lastCommandAtOrBelow skips the no-op command too (Config.Noop: the
+// leader's nudges, and any other no-op write, such as the one after an
+// operator restore): it changes nothing, so the state at it is the state at
+// the last command before it, and a follower learns a nudge's own commit
+// only with the next entry or commit tick, so a read index that named one
+// would make a follower wait for that.
 func (s *Store) lastCommandAtOrBelow(index uint64) uint64 {
 	const maxScan = 1024
 	var l raft.Log
