@@ -267,10 +267,17 @@ func (s *Store) delayedNudge() {
 	after := s.nudgeAfter
 	s.nudgeArmed = false
 	s.nudgeMu.Unlock()
-	if s.raft.LastIndex() > after {
-		return // a later entry carried the commit index
+	if s.raft.LastIndex() > after || s.alone() {
+		return // a later entry carried the commit index, or there is no one to tell
 	}
 	s.nudgeFollowers()
+}
+
+// alone reports whether this node is the only server of the configuration
+// (a dev node): it has no followers to nudge.
+func (s *Store) alone() bool {
+	f := s.raft.GetConfiguration()
+	return f.Error() == nil && len(f.Configuration().Servers) <= 1
 }
 
 // nudgeFollowers makes the leader send its commit index to every follower

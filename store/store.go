@@ -396,7 +396,9 @@ func (s *Store) watchLeadership() {
 			// Entries the previous leader committed, and this term's
 			// own, are known committed here; tell the followers now
 			// rather than at the next commit tick.
-			s.nudgeFollowers()
+			if !s.alone() {
+				s.nudgeFollowers()
+			}
 			s.log.Info("leadership established", "term", term, "index", s.fsm.AppliedIndex())
 		}
 	}

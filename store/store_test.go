@@ -493,3 +493,30 @@ func TestReadIndex_RestartedFollowerCatchesUpWithoutTheCommitTick(t *testing.T) 
 		t.Fatalf("the restarted follower caught up after %s, want well within the %s commit tick", d, timing.CommitTimeout)
 	}
 }
+
+// A single node (a dev node) has no followers to tell: its writes are not
+// followed by nudges, so its commit index moves only with writes.
+func TestPropose_SingleNodeAppendsNoNudge(t *testing.T) {
+	n := openNode(t, "solo", t.TempDir())
+	defer n.stop()
+	if err := n.store.BootstrapSelf(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "leader", 5*time.Second, n.store.IsLeader)
+	if _, err := n.store.Barrier(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	noop, _ := fsm.Encode(fsm.CmdNoop, fsm.NoopCmd{})
+	res, err := n.store.Propose(ctxT(t), noop)
+	if err != nil || res.Err != nil {
+		t.Fatal(res, err)
+	}
+	// Well past the nudge delay (2 ms in FastTiming), still nothing after
+	// the write.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*FastTiming().CommitNudgeDelay)
+	defer cancel()
+	<-ctx.Done()
+	if last := n.store.raft.LastIndex(); last != res.Index {
+		t.Fatalf("last index %d after the write at %d: a nudge on a single node", last, res.Index)
+	}
+}
