@@ -75,6 +75,12 @@ type Config struct {
 	// index, and refuses if it cannot. It is the bound on how long a key
 	// state change (DisableKey) can go unseen (docs/CONSISTENCY.md).
 	MaxStaleness time.Duration
+	// FreshnessIdleAfter: the background renewal of the freshness
+	// confirmation (Run) pauses once no request has needed it for this
+	// long, and resumes with the next one (0: one minute). An idle cluster
+	// then exchanges no read indexes; the first cryptographic request after
+	// the pause waits for one read-index round trip.
+	FreshnessIdleAfter time.Duration
 	// Members lists the cluster's nodes as gossip advertises them (region,
 	// zone, API endpoint), for DescribeRegions and the zones of
 	// ConnectKmsInstance (cloud.go). nil: this node alone.
@@ -98,6 +104,13 @@ type Service struct {
 
 	freshMu sync.Mutex
 	freshAt time.Time // catalogue known current as of this time
+	// freshUsed is when a request last needed freshness (unix ns, updated
+	// at most every freshGrain); freshWake restarts Run's renewal while
+	// freshPaused says it is paused.
+	freshUsed   atomic.Int64
+	freshGrain  int64
+	freshPaused atomic.Bool
+	freshWake   chan struct{}
 
 	hsm        *hsmNode // nil without an HSM
 	hsmRR      atomic.Uint64
@@ -131,6 +144,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxStaleness == 0 {
 		cfg.MaxStaleness = DefaultMaxStaleness
 	}
+	if cfg.FreshnessIdleAfter == 0 {
+		cfg.FreshnessIdleAfter = time.Minute
+	}
 	soft, err := newSoftStore(cfg.RootKey)
 	if err != nil {
 		return nil, err
@@ -141,8 +157,12 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, log: cfg.Logger.Named("kms"), fsm: cfg.FSM, store: cfg.Store, root: cfg.RootKey,
-		now: cfg.Clock, softStore: soft, secrets: secrets,
+		now: cfg.Clock, softStore: soft, secrets: secrets, freshWake: make(chan struct{}, 1),
 	}
+	// A starting node renews as if just used: the first requests after a
+	// start or a restart find the catalogue confirmed.
+	s.freshUsed.Store(time.Now().UnixNano())
+	s.freshGrain = int64(min(time.Second, cfg.FreshnessIdleAfter/4))
 	if cfg.HSM != nil {
 		if cfg.HSMDomain == "" {
 			return nil, errors.New("kms: an HSM needs the HSM domain it serves")
@@ -317,7 +337,9 @@ var ErrStale = errors.New("this node has lost contact with the cluster leader")
 // node cut off from the leader for longer catches up synchronously or
 // refuses. This is the bound on how long a DisableKey can go unseen.
 func (s *Service) fresh(ctx context.Context) error {
-	if time.Since(s.freshAsOf()) <= s.cfg.MaxStaleness {
+	now := time.Now()
+	s.noteFreshUse(now)
+	if now.Sub(s.freshAsOf()) <= s.cfg.MaxStaleness {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.MaxStaleness)
@@ -348,12 +370,55 @@ func (s *Service) freshAsOf() time.Time {
 	return s.freshAt
 }
 
-// Run renews the freshness confirmation in the background until ctx ends.
+// noteFreshUse records that a request needs freshness, and restarts the
+// background renewal if it paused. Two atomic loads per request; a store at
+// most once a second.
+func (s *Service) noteFreshUse(now time.Time) {
+	ns := now.UnixNano()
+	if ns-s.freshUsed.Load() >= s.freshGrain {
+		s.freshUsed.Store(ns)
+	}
+	if s.freshPaused.Load() {
+		select {
+		case s.freshWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// freshnessIdle reports whether no request has needed freshness for
+// FreshnessIdleAfter.
+func (s *Service) freshnessIdle(now time.Time) bool {
+	return now.UnixNano()-s.freshUsed.Load() > int64(s.cfg.FreshnessIdleAfter)
+}
+
+// Run renews the freshness confirmation in the background until ctx ends,
+// every MaxStaleness/4 while requests need it. After FreshnessIdleAfter
+// without one it pauses (an idle node then sends no read index every
+// second), and the next request that needs it confirms freshness itself and
+// restarts the renewal.
 func (s *Service) Run(ctx context.Context) {
 	every := s.cfg.MaxStaleness / 4
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		if s.freshnessIdle(time.Now()) {
+			// Paused is set before idleness is read again, and a request
+			// stores its use before it reads paused: one of the two sees
+			// the other, so a request is never left without a renewal.
+			s.freshPaused.Store(true)
+			if s.freshnessIdle(time.Now()) {
+				t.Stop()
+				s.log.Debug("freshness renewal paused: no request needed it", "for", s.cfg.FreshnessIdleAfter)
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.freshWake:
+				}
+				t.Reset(every)
+			}
+			s.freshPaused.Store(false)
+		}
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.MaxStaleness/2)
 		if err := s.confirmFresh(cctx); err != nil && ctx.Err() == nil {
 			s.log.Debug("freshness not confirmed", "error", err)

@@ -19,9 +19,11 @@
 #      --write-concurrency, against the dev node (one Raft entry, fsynced,
 #      per key) and the floor's journal (one line, fdatasync'd, per key;
 #      group commit in both).
+#   6. (unless --no-idle) the CPU an idle three-node cluster burns, per node
+#      (scripts/bench-idle.sh: ~65 s to settle, then --idle-duration).
 # and prints, for each figure, raftkms, the floor and the ratio (medians of
 # the rounds). Raw results stay in .tmp/bench/<date>-<time>/. Linux only
-# (/proc). Takes ~2–3 minutes with the defaults.
+# (/proc). Takes ~4–5 minutes with the defaults (~2 of them the idle cluster).
 set -euo pipefail
 # shellcheck source=bench-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
@@ -43,6 +45,8 @@ options:
   --no-audit        skip the audit-log row
   --no-writes       skip the durable CreateKey rows
   --write-concurrency LIST  CreateKey clients, space-separated (default "8 64")
+  --no-idle         skip the idle 3-node cluster line
+  --idle-duration S seconds of the idle measurement (default 20)
   --out DIR         raw results (default .tmp/bench/<date>-<time>)
   -h, --help        this text
 EOF2
@@ -62,6 +66,8 @@ do_go=1
 do_audit=1
 do_writes=1
 write_concurrency="8 64"
+do_idle=1
+idle_duration=20
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -77,6 +83,8 @@ while [ $# -gt 0 ]; do
     --no-audit) do_audit=0; shift ;;
     --no-writes) do_writes=0; shift ;;
     --write-concurrency) write_concurrency="${2:?}"; shift 2 ;;
+    --no-idle) do_idle=0; shift ;;
+    --idle-duration) idle_duration="${2:?}"; shift 2 ;;
     --out) out="${2:?}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument $1" ;;
@@ -236,6 +244,10 @@ if [ "$do_go" = 1 ]; then
       -test.benchtime "$benchtime" -test.count 1 -test.benchmem) >>"$out/go/baseline.txt"
   done
 fi
+if [ "$do_idle" = 1 ]; then
+  echo "idle 3-node cluster (settle, then ${idle_duration} s)" >&2
+  "$repo/scripts/bench-idle.sh" --kmsctl "$work/kmsctl" --duration "$idle_duration" "$work/kmsd" >"$out/idle.txt"
+fi
 load_end="$(loadavg)"
 
 # med NAME-GLOB FIELD: the median of FIELD over the matching runs.
@@ -291,4 +303,8 @@ if [ "$do_audit" = 1 ]; then
   echo "|---|---|---|---|"
   row "server CPU µs/req" "$(med "Encrypt.audit.*" cpu_us)" "$(med "Encrypt.raftkms.*" cpu_us)"
   row "req/s" "$(med "Encrypt.audit.*" ok_per_second)" "$(med "Encrypt.raftkms.*" ok_per_second)"
+fi
+if [ "$do_idle" = 1 ]; then
+  echo
+  sed 's/ (.*//' "$out/idle.txt"
 fi

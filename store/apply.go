@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -149,6 +150,7 @@ func (s *Store) applyLocal(ctx context.Context, cmd []byte) (Result, error) {
 		}
 		return Result{}, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
 	}
+	s.noteCommitted()
 	var ferr error
 	if resp := f.Response(); resp != nil {
 		e, ok := resp.(error)
@@ -231,11 +233,51 @@ func (s *Store) handleApply(ctx context.Context, req []byte) ([]byte, error) {
 		ar.Index = res.Index
 		ar.ErrName, ar.ErrMsg = s.cfg.Errors.Encode(res.Err)
 		// The forwarding follower answers its client once its own FSM
-		// has applied the entry, so it must learn the commit now, not at
-		// the next commit tick (CommitTimeout, 50–100 ms when idle).
+		// has applied the entry, so it must learn the commit now, not
+		// after CommitNudgeDelay.
 		s.nudgeFollowers()
 	}
 	return msgpack.Marshal(&ar)
+}
+
+// noteCommitted runs on the leader each time a write it appended has
+// committed. hashicorp/raft sends the commit index to followers only with
+// its next AppendEntries: the next write's, or the commit tick's, which is
+// long (Timing.CommitTimeout) so that an idle cluster sends nothing but
+// heartbeats. So unless another entry is appended within CommitNudgeDelay
+// (its AppendEntries, set up after this commit, carries the commit index),
+// the leader appends a no-op that does. A client writing back to back never
+// waits for a nudge; the last write of a burst gets one.
+func (s *Store) noteCommitted() {
+	last := s.raft.LastIndex()
+	s.nudgeMu.Lock()
+	if last > s.nudgeAfter {
+		s.nudgeAfter = last
+	}
+	if !s.nudgeArmed {
+		s.nudgeArmed = true
+		s.nudgeTimer.Reset(s.cfg.Timing.CommitNudgeDelay)
+	}
+	s.nudgeMu.Unlock()
+}
+
+// delayedNudge is noteCommitted's timer.
+func (s *Store) delayedNudge() {
+	s.nudgeMu.Lock()
+	after := s.nudgeAfter
+	s.nudgeArmed = false
+	s.nudgeMu.Unlock()
+	if s.raft.LastIndex() > after || s.alone() {
+		return // a later entry carried the commit index, or there is no one to tell
+	}
+	s.nudgeFollowers()
+}
+
+// alone reports whether this node is the only server of the configuration
+// (a dev node): it has no followers to nudge.
+func (s *Store) alone() bool {
+	f := s.raft.GetConfiguration()
+	return f.Error() == nil && len(f.Configuration().Servers) <= 1
 }
 
 // nudgeFollowers makes the leader send its commit index to every follower
@@ -245,9 +287,14 @@ func (s *Store) handleApply(ctx context.Context, req []byte) ([]byte, error) {
 // so counts in its applied index (a Raft barrier would not: a client
 // waiting for the commit index would wait for the next real write) — sends
 // one that carries the commit index right away. Nudges coalesce: at
-// most one barrier is in flight, and writes forwarded meanwhile get one
-// more once it is done. Under load the writes' own AppendEntries carry the
-// commit index and the barriers ride along with them.
+// most one is in flight, and nudges wanted meanwhile get one more once it
+// is done. Under load the writes' own AppendEntries carry the commit index
+// and the nudges ride along with them.
+//
+// A nudge's own commit is not pushed to the followers (that would need
+// another nudge): read indexes skip nudges (lastCommandAtOrBelow), so no
+// reader waits for one, and the followers apply it with the next entry or
+// commit tick.
 func (s *Store) nudgeFollowers() {
 	s.nudgeWanted.Store(true)
 	if s.nudging.CompareAndSwap(false, true) {
@@ -314,7 +361,13 @@ func (s *Store) readIndexOnce(ctx context.Context) (uint64, error) {
 	// whole deadline: a read index normally takes one round trip.
 	cctx, cancel := context.WithTimeout(ctx, s.leaderWait())
 	defer cancel()
-	resp, err := s.cfg.Transport.Call(cctx, addr, rpc.StoreReadIndex, nil)
+	// The leader nudges when this node's commit index is below the read
+	// index: the reader then waits a round trip, not a commit tick.
+	req, err := msgpack.Marshal(&readIndexRequest{Commit: s.raft.CommitIndex()})
+	if err != nil {
+		return 0, err
+	}
+	resp, err := s.cfg.Transport.Call(cctx, addr, rpc.StoreReadIndex, req)
 	if err != nil {
 		return 0, fmt.Errorf("%w: read index from %s: %v", ErrNoLeader, addr, err)
 	}
@@ -369,13 +422,32 @@ func (s *Store) leaderReadIndex(ctx context.Context) (uint64, error) {
 // no-op, configuration changes, barriers — never reach the FSM, so its
 // applied index can stay below such an index until the next write), and
 // index itself when it does not yet.
+//
+// The caller says index is committed. This node may not know it yet: the
+// leader does not push the commit of its own trailing no-ops (nudges) to the
+// followers. Its log up to index is nevertheless the committed one when its
+// entry at index is of the current term (Raft's log matching: that entry
+// came from this term's leader, whose log holds every committed entry), so
+// the mapping holds then too.
 func (s *Store) CommandIndexAtOrBelow(index uint64) uint64 {
-	if index == 0 || s.raft.LastIndex() < index || s.raft.CommitIndex() < index {
+	if index == 0 || s.raft.LastIndex() < index {
 		return index
+	}
+	if s.raft.CommitIndex() < index {
+		var l raft.Log
+		if err := s.bolt.GetLog(index, &l); err != nil || l.Term != s.raft.CurrentTerm() {
+			return index
+		}
 	}
 	return s.lastCommandAtOrBelow(index)
 }
 
+// lastCommandAtOrBelow skips the no-op command too (Config.Noop: the
+// leader's nudges, and any other no-op write, such as the one after an
+// operator restore): it changes nothing, so the state at it is the state at
+// the last command before it, and a follower learns a nudge's own commit
+// only with the next entry or commit tick, so a read index that named one
+// would make a follower wait for that.
 func (s *Store) lastCommandAtOrBelow(index uint64) uint64 {
 	const maxScan = 1024
 	var l raft.Log
@@ -383,13 +455,23 @@ func (s *Store) lastCommandAtOrBelow(index uint64) uint64 {
 		if err := s.bolt.GetLog(i, &l); err != nil {
 			// Compacted into a snapshot, or the hole an operator restore
 			// leaves: everything below was applied by this leader's FSM.
-			return s.fsm.AppliedIndex()
+			return min(index, s.fsm.AppliedIndex())
 		}
-		if l.Type == raft.LogCommand {
+		if l.Type == raft.LogCommand && !s.isNudge(l.Data) {
 			return i
 		}
 	}
-	return s.fsm.AppliedIndex()
+	return min(index, s.fsm.AppliedIndex())
+}
+
+func (s *Store) isNudge(data []byte) bool {
+	return s.cfg.Noop != nil && bytes.Equal(data, s.cfg.Noop)
+}
+
+// readIndexRequest is a follower's read-index request: its commit index.
+// Older nodes sent an empty body (no nudge then).
+type readIndexRequest struct {
+	Commit uint64 `msgpack:"c"`
 }
 
 type readIndexResponse struct {
@@ -398,7 +480,7 @@ type readIndexResponse struct {
 	ErrMsg string `msgpack:"em"`
 }
 
-func (s *Store) handleReadIndex(ctx context.Context, _ []byte) ([]byte, error) {
+func (s *Store) handleReadIndex(ctx context.Context, body []byte) ([]byte, error) {
 	var ri readIndexResponse
 	if !s.IsLeader() {
 		ri.Status = statusOf(ErrNotLeader)
@@ -406,6 +488,15 @@ func (s *Store) handleReadIndex(ctx context.Context, _ []byte) ([]byte, error) {
 		ri.Status, ri.ErrMsg = statusOf(err), err.Error()
 	} else {
 		ri.Index = idx
+		// A follower that does not know idx is committed (it missed the
+		// last nudge, it is catching up after a restart or a partition,
+		// or a new leader's commit has not reached it) would otherwise
+		// wait for the commit tick: an appended entry also makes Raft
+		// send it whatever it lacks at once.
+		var req readIndexRequest
+		if len(body) > 0 && msgpack.Unmarshal(body, &req) == nil && req.Commit < idx {
+			s.nudgeFollowers()
+		}
 	}
 	return msgpack.Marshal(&ri)
 }

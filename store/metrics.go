@@ -21,7 +21,7 @@ func newMetrics(reg prometheus.Registerer, s *Store, perAppend prometheus.Histog
 		}),
 		nudges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kms_raft_commit_nudges_total",
-			Help: "No-op entries the leader appended to tell followers at once that a write they forwarded is committed.",
+			Help: "No-op entries the leader appended to tell followers that writes are committed (after a forwarded write, after the last write of a burst, for a follower whose read index is ahead of its commit, at the start of a term).",
 		}),
 	}
 	if reg == nil {

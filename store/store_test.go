@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/transport"
@@ -34,7 +35,14 @@ func openNode(t *testing.T, id, dir string) *testNode {
 
 func openNodeTiming(t *testing.T, id, dir string, timing Timing) *testNode {
 	t.Helper()
-	tr, err := transport.New(transport.Config{BindAddr: "127.0.0.1:0", AuthKey: testAuthKey, Logger: hclog.NewNullLogger()})
+	return openNodeAt(t, id, dir, "127.0.0.1:0", timing)
+}
+
+// openNodeAt opens a node on a given cluster address (a restarted node
+// keeps its address in the Raft configuration).
+func openNodeAt(t *testing.T, id, dir, addr string, timing Timing) *testNode {
+	t.Helper()
+	tr, err := transport.New(transport.Config{BindAddr: addr, AuthKey: testAuthKey, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,5 +368,155 @@ func TestCommandIndexAtOrBelow_SkipsRaftsOwnEntries(t *testing.T) {
 	// An index this node's log does not hold yet stays as it is.
 	if got := l.store.CommandIndexAtOrBelow(commit + 100); got != commit+100 {
 		t.Fatalf("CommandIndexAtOrBelow(beyond the log) = %d", got)
+	}
+}
+
+// slowTickTiming is FastTiming with a commit tick far longer than any wait
+// below: what the followers learn in time, they learn from the store's
+// nudges, not from Raft's commit tick.
+func slowTickTiming() Timing {
+	timing := FastTiming()
+	timing.CommitTimeout = 5 * time.Second
+	return timing
+}
+
+// waitApplied waits (at most within) until n's FSM has applied index.
+func waitApplied(t *testing.T, n *testNode, index uint64, within time.Duration, what string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if err := n.fsm.WaitForIndex(ctx, index); err != nil {
+		t.Fatalf("%s: %s did not apply index %d within %s (applied %d, commit %d): %v",
+			what, n.id, index, within, n.fsm.AppliedIndex(), n.store.CommitIndex(), err)
+	}
+}
+
+// Writes made on the leader reach every follower's catalogue well before the
+// (here 5 s) commit tick: the leader nudges after the last write of a burst.
+func TestPropose_FollowersLearnLeaderWritesWithoutTheCommitTick(t *testing.T) {
+	c := newTestClusterTiming(t, 3, slowTickTiming())
+	l := c.leader()
+	noop, _ := fsm.Encode(fsm.CmdNoop, fsm.NoopCmd{})
+	for i := 0; i < 5; i++ {
+		res, err := l.store.Propose(ctxT(t), noop)
+		if err != nil || res.Err != nil {
+			t.Fatalf("write %d: %+v, %v", i, res, err)
+		}
+		for _, n := range c.nodes {
+			waitApplied(t, n, res.Index, time.Second, fmt.Sprintf("write %d", i))
+		}
+	}
+}
+
+// The leader's last nudge is committed on the leader but its commit is not
+// pushed to the followers. Neither a linearizable read on a follower nor a
+// client waiting on a follower for the leader's commit index
+// (X-Kms-Min-Index from /v1/status) waits for it.
+func TestReadsOnFollower_AreNotHeldByTheLastNudge(t *testing.T) {
+	c := newTestClusterTiming(t, 3, slowTickTiming())
+	l := c.leader()
+	res, err := l.store.Propose(ctxT(t), initCmd(t))
+	if err != nil || res.Err != nil {
+		t.Fatal(res, err)
+	}
+	waitFor(t, "the leader's nudge after the write committed", 2*time.Second, func() bool {
+		return l.store.CommitIndex() > res.Index && l.fsm.AppliedIndex() >= l.store.CommitIndex()
+	})
+	commit := l.store.CommitIndex()
+	for _, n := range c.nodes {
+		if n == l {
+			continue
+		}
+		waitApplied(t, n, n.store.CommandIndexAtOrBelow(commit), time.Second, "the leader's commit index as a minimum index")
+		// The read index names the write, not the nudge after it.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		idx, err := n.store.Barrier(ctx)
+		cancel()
+		if err != nil || idx != res.Index {
+			t.Fatalf("%s: linearizable read: index %d, %v; want the write's %d (commit %d)", n.id, idx, err, res.Index, commit)
+		}
+	}
+}
+
+// A follower that was down while the cluster wrote, and comes back to an
+// idle cluster, catches up when it is asked for a read rather than at the
+// leader's next commit tick: its read-index request tells the leader it
+// lags, and the leader's nudge makes Raft send what it lacks.
+func TestReadIndex_RestartedFollowerCatchesUpWithoutTheCommitTick(t *testing.T) {
+	timing := slowTickTiming()
+	c := newTestClusterTiming(t, 3, timing)
+	l := c.leader()
+	var f *testNode
+	var fi int
+	for i, n := range c.nodes {
+		if n != l {
+			f, fi = n, i
+			break
+		}
+	}
+	addr := f.store.Addr()
+	// The leader's heartbeats to the stopped follower fail a few times:
+	// by then its attempts to send it the write below have failed too, and
+	// nothing but the commit tick (or a new entry) would retry them.
+	failed := make(chan raft.Observation, 64)
+	obs := raft.NewObserver(failed, false, func(o *raft.Observation) bool {
+		fh, ok := o.Data.(raft.FailedHeartbeatObservation)
+		return ok && string(fh.PeerID) == f.id
+	})
+	l.store.raft.RegisterObserver(obs)
+	defer l.store.raft.DeregisterObserver(obs)
+	f.stop()
+	c.nodes[fi] = nil
+	res, err := l.store.Propose(ctxT(t), initCmd(t))
+	if err != nil || res.Err != nil {
+		t.Fatal(res, err)
+	}
+	for i := 0; i < 3; i++ {
+		select {
+		case <-failed:
+		case <-ctxT(t).Done():
+			t.Fatal("the leader's heartbeats to the stopped follower did not fail")
+		}
+	}
+	f = openNodeAt(t, f.id, f.dir, addr, timing)
+	c.nodes[fi] = f
+	// Reads wait for a leader and for the catch-up; both well within the
+	// commit tick.
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), timing.CommitTimeout)
+	idx, err := f.store.Barrier(ctx)
+	cancel()
+	if err != nil || idx < res.Index || f.fsm.AppliedIndex() < res.Index {
+		t.Fatalf("read on the restarted follower: index %d, applied %d, %v (write at %d)", idx, f.fsm.AppliedIndex(), err, res.Index)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the restarted follower caught up after %s, want well within the %s commit tick", d, timing.CommitTimeout)
+	}
+}
+
+// A single node (a dev node) has no followers to tell: its writes are not
+// followed by nudges, so its commit index moves only with writes.
+func TestPropose_SingleNodeAppendsNoNudge(t *testing.T) {
+	n := openNode(t, "solo", t.TempDir())
+	defer n.stop()
+	if err := n.store.BootstrapSelf(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "leader", 5*time.Second, n.store.IsLeader)
+	if _, err := n.store.Barrier(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	noop, _ := fsm.Encode(fsm.CmdNoop, fsm.NoopCmd{})
+	res, err := n.store.Propose(ctxT(t), noop)
+	if err != nil || res.Err != nil {
+		t.Fatal(res, err)
+	}
+	// Well past the nudge delay (2 ms in FastTiming), still nothing after
+	// the write.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*FastTiming().CommitNudgeDelay)
+	defer cancel()
+	<-ctx.Done()
+	if last := n.store.raft.LastIndex(); last != res.Index {
+		t.Fatalf("last index %d after the write at %d: a nudge on a single node", last, res.Index)
 	}
 }

@@ -2,10 +2,15 @@ package main
 
 import (
 	"io"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/raftkms/raftkms/internal/testutil"
 )
 
 func TestParseSize(t *testing.T) {
@@ -85,4 +90,26 @@ func TestGCPercentFor_HeadroomBoundsTheHeapGrowth(t *testing.T) {
 			t.Errorf("gcPercentFor(live %d MiB, headroom %d MiB) = %d, want %d", c.live/mib, c.headroom/mib, got, c.want)
 		}
 	}
+}
+
+// The headroom rule runs after each collection, with no timer: a live heap
+// far above the headroom lowers the percent to the floor once a collection
+// has measured it.
+func TestGCHeadroom_FollowsEachCollection(t *testing.T) {
+	prev := debug.SetGCPercent(400)
+	defer debug.SetGCPercent(prev)
+	stop := startGCHeadroom(400, 1, hclog.NewNullLogger())
+	defer stop()
+	sample := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	percent := func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	if p := percent(); p != 400 {
+		t.Fatalf("percent %d before any collection, want 400", p)
+	}
+	runtime.GC()
+	testutil.Eventually(t, "the percent to follow the collection", 5*time.Second, func() bool {
+		return percent() == minGCPercent
+	})
 }

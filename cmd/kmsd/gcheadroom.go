@@ -1,9 +1,10 @@
 package main
 
 import (
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"time"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -39,36 +40,54 @@ func gcPercentFor(live, headroom int64, max int) int {
 	return int(p)
 }
 
-// startGCHeadroom re-reads the live heap once a second and sets the
-// collector's percent from it. It returns a function that stops it.
+// startGCHeadroom re-reads the live heap after each garbage collection
+// (the only time it changes) and sets the collector's percent from it. It
+// used to poll once a second; an idle node collects about every two
+// minutes (the runtime's forced collection), so it now wakes that often.
+// It returns a function that stops it.
 func startGCHeadroom(max int, headroom int64, logger hclog.Logger) func() {
-	stop := make(chan struct{})
-	go func() {
-		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-		current := max
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-			}
-			metrics.Read(sample)
-			if sample[0].Value.Kind() != metrics.KindUint64 {
-				return
-			}
-			live := int64(sample[0].Value.Uint64())
-			p := gcPercentFor(live, headroom, max)
-			// Moves of less than a tenth are not worth a change.
-			if p != current && (p == max || p == minGCPercent || abs(p-current)*10 > current) {
-				debug.SetGCPercent(p)
-				logger.Debug("garbage collector percent follows the live heap", "live_bytes", live, "gc_percent", p)
-				current = p
-			}
+	var stopped atomic.Bool
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	current := max
+	check := func() bool {
+		if stopped.Load() {
+			return false
 		}
-	}()
-	return func() { close(stop) }
+		metrics.Read(sample)
+		if sample[0].Value.Kind() != metrics.KindUint64 {
+			return false
+		}
+		live := int64(sample[0].Value.Uint64())
+		p := gcPercentFor(live, headroom, max)
+		// Moves of less than a tenth are not worth a change.
+		if p != current && (p == max || p == minGCPercent || abs(p-current)*10 > current) {
+			debug.SetGCPercent(p)
+			logger.Debug("garbage collector percent follows the live heap", "live_bytes", live, "gc_percent", p)
+			current = p
+		}
+		return true
+	}
+	afterEachGC(check)
+	return func() { stopped.Store(true) }
+}
+
+// gcCycle is an object whose finalizer runs once the collection that finds
+// it unreachable ends. Not a tiny allocation (the runtime batches those,
+// and their finalizers may never run).
+type gcCycle struct {
+	_ [16]byte
+	f func() bool
+}
+
+// afterEachGC calls f on the finalizer goroutine after each collection,
+// until f returns false. f must be quick.
+func afterEachGC(f func() bool) {
+	c := &gcCycle{f: f}
+	runtime.SetFinalizer(c, func(c *gcCycle) {
+		if c.f() {
+			afterEachGC(c.f)
+		}
+	})
 }
 
 func abs(n int) int {

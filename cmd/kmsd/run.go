@@ -76,7 +76,7 @@ func run(cfg config, stdout io.Writer) error {
 		Zone: cfg.zone, Region: cfg.region, Version: version, RootKey: root,
 		Timing: store.Timing{
 			HeartbeatTimeout: cfg.raftTimeout, ElectionTimeout: cfg.raftTimeout,
-			LeaderLeaseTimeout: cfg.raftTimeout / 2, CommitTimeout: 20 * time.Millisecond,
+			LeaderLeaseTimeout: cfg.raftTimeout / 2, CommitTimeout: cfg.raftTimeout,
 		},
 		FastGossip: cfg.fastGossip, DeadServerTimeout: cfg.deadServerTimeout,
 		MaxStaleness: cfg.maxStaleness, ConsoleIdleTimeout: cfg.consoleIdle, Logger: logger,

@@ -230,8 +230,8 @@ func (s *Snapshotter) Once(ctx context.Context) Result {
 	if !s.cfg.IsLeader() {
 		return Result{}
 	}
-	sum, idx := s.cfg.Source.Hash()
-	if idx == s.lastIdx || (s.hasLast && sum == s.last) {
+	sum, hashIdx := s.cfg.Source.Hash()
+	if hashIdx == s.lastIdx || (s.hasLast && sum == s.last) {
 		s.m.skipped.Inc()
 		return Result{Skipped: true}
 	}
@@ -241,10 +241,16 @@ func (s *Snapshotter) Once(ctx context.Context) Result {
 		s.log.Error("automatic snapshot failed", "dir", s.cfg.Dir, "error", err)
 		return Result{Err: err}
 	}
-	// The file may capture a later index than the hash did: remember the
-	// hash only when both describe the same state.
+	// The file may capture a later index than the hash did: remember a
+	// hash only when it describes the file's state — the one taken before
+	// the write, or one taken after it. Entries that change nothing (the
+	// leader's commit nudges, store/DESIGN.md) keep moving the applied
+	// index; with the hash remembered, the next tick still sees nothing
+	// changed.
 	s.lastIdx, s.hasLast = idx, false
-	if h, i := s.cfg.Source.Hash(); i == idx {
+	if idx == hashIdx {
+		s.last, s.hasLast = sum, true
+	} else if h, i := s.cfg.Source.Hash(); i == idx {
 		s.last, s.hasLast = h, true
 	}
 	now := s.cfg.Now()
