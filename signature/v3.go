@@ -1,7 +1,6 @@
 package signature
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -267,12 +266,10 @@ func (v V3Request) Signature(secret string) string {
 }
 
 func (v V3Request) mac(secret string) [sha256.Size]byte {
-	var sts [len(AlgorithmV3) + 1 + 2*sha256.Size]byte
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(v.appendStringToSign(sts[:0]))
-	var out [sha256.Size]byte
-	m.Sum(out[:0])
-	return out
+	m := getMacer(&sha256Macers)
+	defer m.put(&sha256Macers)
+	m.msg = v.appendStringToSign(m.msg[:0])
+	return [sha256.Size]byte(m.mac(sha256.New, secret, "", m.msg))
 }
 
 // SignV3 signs an outgoing request in place, as the SDK does: it sets

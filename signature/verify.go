@@ -307,7 +307,8 @@ func (s *Signed) Verify(secret string) error {
 		}
 		return nil
 	case SchemeV1:
-		if !hmac.Equal(s.sigV1, macV1(s.method, s.Params, secret)) {
+		want := macV1(s.method, s.Params, secret)
+		if !hmac.Equal(s.sigV1, want[:]) {
 			return ErrSignatureMismatch
 		}
 		return nil
