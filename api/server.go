@@ -248,9 +248,18 @@ func newRequestID() string {
 	return string(b[:])
 }
 
+// noBody is what readBody returns for a request without a body: empty, but
+// not nil (a nil body means "not read" to the pipeline).
+var noBody = []byte{}
+
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
+	}
+	if r.Body == http.NoBody {
+		// The server's body for a request without one (every SDK call
+		// through the query): skip io.ReadAll's buffer.
+		return noBody, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
