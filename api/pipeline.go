@@ -74,6 +74,11 @@ type call struct {
 	// signedHash is the body hash a signature covered when the body was
 	// left unread (a snapshot upload).
 	signedHash string
+
+	// reports and rctx are unbounded's and ctx's contexts, kept here so
+	// that they cost no allocations of their own (reqctx.go).
+	reports kms.Reports
+	rctx    requestContext
 }
 
 // callerOrNil is the caller when one authenticated, nil otherwise.
@@ -103,10 +108,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, f face) {
 	// HSM work forwarded to another node writes no audit line there; this
 	// request's line says where it ran. The core reports the key it
 	// resolved the same way.
-	base, hsmRoute, resolved := kms.WithReports(r.Context())
-	ctx, cancel := context.WithTimeout(base, s.cfg.RequestTimeout)
-	defer cancel()
-	c.ctx, c.unbounded = ctx, base
+	base, hsmRoute, resolved := c.reports.Init(r.Context())
+	c.rctx.start(base, s.cfg.RequestTimeout)
+	defer c.rctx.end()
+	c.ctx, c.unbounded = &c.rctx, base
 
 	code := "InternalFailure" // until run returns: a panic is counted as one
 	defer func() {
@@ -167,7 +172,9 @@ func (s *Server) run(c *call, f face) (any, error) {
 		return nil, err
 	}
 	if c.authenticated {
-		c.ctx = kms.WithSignature(c.ctx, c.caller)
+		// kms.WithSignature, without a context of its own: c.ctx is (or
+		// wraps) c.rctx.
+		c.rctx.sig.Set(c.caller)
 	}
 	if err := s.consistency(c.ctx, c.r); err != nil {
 		return nil, err
