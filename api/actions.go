@@ -172,19 +172,38 @@ func (s *Server) actionTable() map[string]actionFunc {
 // (ExtendedConfig.CustomData.DBName=app1), is handed over as the JSON
 // object those members make.
 func declaredOnly(a apispec.Action, fn actionFunc) actionFunc {
-	names := a.ParamNames()
+	declared := make(map[string]bool, len(a.Params))
+	var jsonParams []string
+	for _, pa := range a.Params {
+		declared[pa.Name] = true
+		if pa.Type == apispec.JSON {
+			jsonParams = append(jsonParams, pa.Name)
+		}
+	}
 	return func(c *call) (any, error) {
-		p := make(params, len(names))
-		for _, n := range names {
-			if v, ok := c.p[n]; ok {
-				p[n] = v
-			} else if pa, _ := a.Param(n); pa.Type == apispec.JSON {
+		// The request's map is the call's own: filtered in place rather
+		// than copied. Flattened members are read before they go.
+		type member struct{ name, json string }
+		var fbuf [4]member
+		flat := fbuf[:0]
+		for _, n := range jsonParams {
+			if _, ok := c.p[n]; !ok {
 				if v, ok := c.p.flattened(n); ok {
-					p[n] = v
+					flat = append(flat, member{n, v})
 				}
 			}
 		}
-		c.p = p
+		for k := range c.p {
+			if !declared[k] {
+				delete(c.p, k)
+			}
+		}
+		if len(flat) > 0 && c.p == nil {
+			c.p = params{}
+		}
+		for _, m := range flat {
+			c.p[m.name] = m.json
+		}
 		return fn(c)
 	}
 }
