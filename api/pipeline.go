@@ -183,11 +183,11 @@ func (s *Server) run(c *call, f face) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.admit(c.caller.AccountID, rt.class)
+	sl, err := s.admit(c.caller.AccountID, rt.class)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer sl.release()
 	return rt.handle(c)
 }
 
