@@ -123,6 +123,11 @@ func New(cfg Config) *Server {
 		metrics: newMetrics(cfg.Registry),
 	}
 	s.actions = s.actionTable()
+	labels := []string{"unknown"}
+	for a := range s.actions {
+		labels = append(labels, a)
+	}
+	s.metrics.prepare(labels)
 	removeStaleUploads(cfg.DataDir, s.log)
 	maxInFlight := cfg.MaxInFlight
 	if maxInFlight == 0 {
