@@ -397,8 +397,8 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // sealedAnswer is the answer of every action that returns a ciphertext
 // blob: the blob and the key version that made it.
-func sealedAnswer(s kms.Sealed) map[string]any {
-	return map[string]any{"CiphertextBlob": b64(s.CiphertextBlob), "KeyId": s.KeyID, "KeyVersionId": s.KeyVersionID}
+func (c *call) sealedAnswer(s kms.Sealed) *flatAnswer {
+	return c.flatAnswer().b64("CiphertextBlob", s.CiphertextBlob).str("KeyId", s.KeyID).str("KeyVersionId", s.KeyVersionID)
 }
 
 func (s *Server) encrypt(c *call) (any, error) {
@@ -412,7 +412,7 @@ func (s *Server) encrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sealedAnswer(out), nil
+	return c.sealedAnswer(out), nil
 }
 
 func (s *Server) decrypt(c *call) (any, error) {
@@ -428,7 +428,7 @@ func (s *Server) decrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"Plaintext": string(out.Plaintext), "KeyId": out.KeyID, "KeyVersionId": out.KeyVersionID}, nil
+	return c.flatAnswer().str("Plaintext", string(out.Plaintext)).str("KeyId", out.KeyID).str("KeyVersionId", out.KeyVersionID), nil
 }
 
 func (s *Server) dataKey(c *call) (kms.DataKey, error) {
@@ -466,9 +466,7 @@ func (s *Server) generateDataKey(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := sealedAnswer(dk.Sealed)
-	m["Plaintext"] = dk.Plaintext
-	return m, nil
+	return c.sealedAnswer(dk.Sealed).str("Plaintext", dk.Plaintext), nil
 }
 
 func (s *Server) generateDataKeyWithoutPlaintext(c *call) (any, error) {
@@ -476,7 +474,7 @@ func (s *Server) generateDataKeyWithoutPlaintext(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sealedAnswer(dk.Sealed), nil
+	return c.sealedAnswer(dk.Sealed), nil
 }
 
 func (s *Server) reEncrypt(c *call) (any, error) {
@@ -501,7 +499,7 @@ func (s *Server) reEncrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sealedAnswer(out.Sealed), nil
+	return c.sealedAnswer(out.Sealed), nil
 }
 
 func (s *Server) createAlias(c *call) (any, error) {

@@ -79,6 +79,14 @@ type call struct {
 	// that they cost no allocations of their own (reqctx.go).
 	reports kms.Reports
 	rctx    requestContext
+	// flat is the handler's answer when it is a flatAnswer (flatAnswer()).
+	flat flatAnswer
+}
+
+// flatAnswer is the call's (empty) flat answer, for its handler to fill.
+func (c *call) flatAnswer() *flatAnswer {
+	c.flat = flatAnswer{}
+	return &c.flat
 }
 
 // callerOrNil is the caller when one authenticated, nil otherwise.
@@ -221,5 +229,9 @@ func (s *Server) consistency(ctx context.Context, r *http.Request) error {
 // answerJSON is the JSON answer every face of this package gives: the
 // handler's object with its RequestId.
 func (s *Server) answerJSON(w http.ResponseWriter, c *call, resp any) {
+	if a, ok := resp.(*flatAnswer); ok {
+		s.writeFlat(w, http.StatusOK, a.str("RequestId", c.requestID))
+		return
+	}
 	s.writeJSON(w, http.StatusOK, withRequestID(resp, c.requestID))
 }
