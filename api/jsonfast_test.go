@@ -3,8 +3,8 @@ package api
 import (
 	"bytes"
 	"encoding/base64"
-	"maps"
 	"encoding/json"
+	"maps"
 	"math/rand/v2"
 	"strings"
 	"testing"
