@@ -65,6 +65,9 @@ type call struct {
 	// query is the decoded query string when the face decoded it (the
 	// signature check reuses it; read only).
 	query url.Values
+	// flatQuery is set when p is exactly the decoded query (no body, no
+	// name twice): the signature check reads p then, not query.
+	flatQuery bool
 	// authenticated is set once the caller's signature verified.
 	authenticated bool
 	// unbounded is the request's context without the pipeline's deadline,

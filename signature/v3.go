@@ -148,6 +148,10 @@ type V3Request struct {
 	Header        http.Header // every other signed header is read from here
 	SignedHeaders []string    // lower-case names, in signing order
 	PayloadHash   string      // as sent in x-acs-content-sha256
+
+	// flatQuery is the query when Query is nil and the server decoded it
+	// one value per name (ParseFlatQueried).
+	flatQuery map[string]string
 }
 
 // NewV3Request takes what the signature covers from r. The payload hash is
@@ -193,7 +197,11 @@ func (v V3Request) appendCanonical(b []byte) []byte {
 	b = append(b, '\n')
 	b = appendCanonicalURI(b, v.Path)
 	b = append(b, '\n')
-	b = appendCanonicalQuery(b, v.Query)
+	if v.Query == nil && v.flatQuery != nil {
+		b = appendCanonicalFlatQuery(b, v.flatQuery)
+	} else {
+		b = appendCanonicalQuery(b, v.Query)
+	}
 	b = append(b, '\n')
 	// One pass over the header map finds every signed header's values
 	// (keys matched without regard to case); a name matched by several

@@ -112,12 +112,26 @@ func ParseQueried(r *http.Request, body []byte, query url.Values) (*Signed, erro
 	}
 	switch scheme {
 	case SchemeV3:
-		return parseV3(r, body, query)
+		return parseV3(r, body, query, nil)
 	case SchemeV1:
 		return parseV1(r, body, query)
 	default:
 		return nil, fmt.Errorf("%w: no Authorization header and no Signature parameter", ErrNotSigned)
 	}
+}
+
+// ParseFlatQueried is ParseQueried for a caller that decoded r's query
+// into one value per name: query must be what url.ParseQuery of
+// r.URL.RawQuery gives, without error, when no name appears twice (each
+// name's single value). It is read, never modified, and must not change
+// until Verify has returned: for V3 the result's canonical request is
+// built from it.
+func ParseFlatQueried(r *http.Request, body []byte, query map[string]string) (*Signed, error) {
+	if len(r.Header.Values(HeaderAuthorization)) == 0 {
+		// V1 (or nothing): its parameters are url.Values; not the hot path.
+		return ParseQueried(r, body, nil)
+	}
+	return parseV3(r, body, nil, query)
 }
 
 // ParseUnreadBody is Parse for a request whose body is too large to hold in
@@ -134,7 +148,7 @@ func ParseUnreadBody(r *http.Request) (*Signed, error) {
 	default:
 		return nil, fmt.Errorf("%w: no Authorization header", ErrNotSigned)
 	}
-	s, err := parseV3(r, nil, nil)
+	s, err := parseV3(r, nil, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +156,9 @@ func ParseUnreadBody(r *http.Request) (*Signed, error) {
 	return s, nil
 }
 
-func parseV3(r *http.Request, body []byte, query url.Values) (*Signed, error) {
+// parseV3 parses a V3 signature; the query is query, else flat, else
+// decoded from r.
+func parseV3(r *http.Request, body []byte, query url.Values, flat map[string]string) (*Signed, error) {
 	if n := len(r.Header.Values(HeaderAuthorization)); n != 1 {
 		return nil, fmt.Errorf("%w: %d Authorization headers", ErrMalformed, n)
 	}
@@ -185,14 +201,14 @@ func parseV3(r *http.Request, body []byte, query url.Values) (*Signed, error) {
 			}
 		}
 	}
-	if query == nil {
+	if query == nil && flat == nil {
 		if s.V3, err = NewV3Request(r, auth.SignedHeaders); err != nil {
 			return nil, err
 		}
 	} else {
 		s.V3 = V3Request{
 			Method: r.Method, Path: r.URL.Path, Query: query, Host: requestHost(r), Header: r.Header,
-			SignedHeaders: auth.SignedHeaders, PayloadHash: firstOf(hv[2]),
+			SignedHeaders: auth.SignedHeaders, PayloadHash: firstOf(hv[2]), flatQuery: flat,
 		}
 	}
 	return s, nil
