@@ -37,7 +37,9 @@ func (f rpcFace) decode(c *call) error {
 		}
 	}
 	c.action = c.p.str("Action")
-	if h := c.r.Header.Get("x-acs-action"); h != "" {
+	// Canonical spelling: Get would allocate the canonical form of
+	// "x-acs-action" on every request.
+	if h := c.r.Header.Get("X-Acs-Action"); h != "" {
 		c.action = h
 	}
 	return nil
