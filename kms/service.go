@@ -410,7 +410,7 @@ func (s *Service) Initialized() (initialized, rootKeyMatches bool) {
 	if !ok {
 		return false, true
 	}
-	return true, string(check) == string(s.root.CheckValue())
+	return true, s.root.HasCheckValue(check)
 }
 
 // keyGauge reports kms_keys{state} from the catalogue at scrape time.
