@@ -228,3 +228,32 @@ func TestFlatQuery_SameAsURLValues(t *testing.T) {
 		}
 	}
 }
+
+// A V1 request parsed from a flat query verifies as one parsed by Parse,
+// with the same signed parameters.
+func TestFlatQuery_V1SameAsParse(t *testing.T) {
+	c := Credentials{AccessKeyID: "LTAIflat", AccessKeySecret: "secret"}
+	for i := 0; i < 50; i++ {
+		q := url.Values{"Action": {"Encrypt"}, "KeyId": {"k"}, "Plaintext": {strings.Repeat("a+/=", i)}}
+		SignV1(http.MethodPost, q, c, time.Now(), NewNonce())
+		if i%2 == 1 {
+			q.Set("KeyId", "other") // no longer what was signed
+		}
+		flat := map[string]string{}
+		for k, v := range q {
+			flat[k] = v[0]
+		}
+		r, _ := http.NewRequest(http.MethodPost, "http://kms.example/?"+q.Encode(), nil)
+		s1, err1 := Parse(r, nil)
+		s2, err2 := ParseFlatQueried(r, nil, flat)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("case %d: Parse %v, ParseFlatQueried %v", i, err1, err2)
+		}
+		if s2.Scheme != SchemeV1 || CanonicalQuery(s1.Params) != CanonicalQuery(s2.Params) {
+			t.Fatalf("case %d: params %v, want %v", i, s2.Params, s1.Params)
+		}
+		if e1, e2 := s1.Verify("secret"), s2.Verify("secret"); e1 != e2 || (i%2 == 0) != (e1 == nil) {
+			t.Fatalf("case %d: Verify %v (Parse) and %v (ParseFlatQueried)", i, e1, e2)
+		}
+	}
+}

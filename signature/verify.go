@@ -114,7 +114,7 @@ func ParseQueried(r *http.Request, body []byte, query url.Values) (*Signed, erro
 	case SchemeV3:
 		return parseV3(r, body, query, nil)
 	case SchemeV1:
-		return parseV1(r, body, query)
+		return parseV1(r, body, query, false)
 	default:
 		return nil, fmt.Errorf("%w: no Authorization header and no Signature parameter", ErrNotSigned)
 	}
@@ -128,8 +128,19 @@ func ParseQueried(r *http.Request, body []byte, query url.Values) (*Signed, erro
 // built from it.
 func ParseFlatQueried(r *http.Request, body []byte, query map[string]string) (*Signed, error) {
 	if len(r.Header.Values(HeaderAuthorization)) == 0 {
-		// V1 (or nothing): its parameters are url.Values; not the hot path.
-		return ParseQueried(r, body, nil)
+		if _, ok := query[ParamSignature]; !ok {
+			// Not signed (a form body cannot sign: the caller had none).
+			return ParseQueried(r, body, nil)
+		}
+		// V1 keeps its parameters as url.Values: one of its own, all the
+		// values in one array.
+		params := make(url.Values, len(query))
+		vals := make([]string, 0, len(query))
+		for k, v := range query {
+			vals = append(vals, v)
+			params[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+		}
+		return parseV1(r, body, params, true)
 	}
 	return parseV3(r, body, nil, query)
 }
@@ -214,9 +225,13 @@ func parseV3(r *http.Request, body []byte, query url.Values, flat map[string]str
 	return s, nil
 }
 
-func parseV1(r *http.Request, body []byte, query url.Values) (*Signed, error) {
+// parseV1 parses a V1 signature from query (decoded from r when nil; a
+// copy is kept unless owned says query is the caller's gift).
+func parseV1(r *http.Request, body []byte, query url.Values, owned bool) (*Signed, error) {
 	var params url.Values
-	if query != nil {
+	if owned {
+		params = query
+	} else if query != nil {
 		// Parse keeps its own map: Signature is removed from it below.
 		params = maps.Clone(query)
 	} else {
