@@ -143,8 +143,12 @@ func TestVerifyV3_FewAllocations(t *testing.T) {
 	})
 	// Was 19 before the canonical request was built in place, then 8 (all
 	// of them hmac.New's) before the pooled HMAC.
-	if allocs > 0 {
-		t.Fatalf("Verify allocates %.0f times, want 0", allocs)
+	want := 0.0
+	if raceEnabled {
+		want = 4 // a macer the pool dropped is made again (newMacer)
+	}
+	if allocs > want {
+		t.Fatalf("Verify allocates %.0f times, want ≤ %.0f", allocs, want)
 	}
 }
 
