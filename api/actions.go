@@ -172,19 +172,38 @@ func (s *Server) actionTable() map[string]actionFunc {
 // (ExtendedConfig.CustomData.DBName=app1), is handed over as the JSON
 // object those members make.
 func declaredOnly(a apispec.Action, fn actionFunc) actionFunc {
-	names := a.ParamNames()
+	declared := make(map[string]bool, len(a.Params))
+	var jsonParams []string
+	for _, pa := range a.Params {
+		declared[pa.Name] = true
+		if pa.Type == apispec.JSON {
+			jsonParams = append(jsonParams, pa.Name)
+		}
+	}
 	return func(c *call) (any, error) {
-		p := make(params, len(names))
-		for _, n := range names {
-			if v, ok := c.p[n]; ok {
-				p[n] = v
-			} else if pa, _ := a.Param(n); pa.Type == apispec.JSON {
+		// The request's map is the call's own: filtered in place rather
+		// than copied. Flattened members are read before they go.
+		type member struct{ name, json string }
+		var fbuf [4]member
+		flat := fbuf[:0]
+		for _, n := range jsonParams {
+			if _, ok := c.p[n]; !ok {
 				if v, ok := c.p.flattened(n); ok {
-					p[n] = v
+					flat = append(flat, member{n, v})
 				}
 			}
 		}
-		c.p = p
+		for k := range c.p {
+			if !declared[k] {
+				delete(c.p, k)
+			}
+		}
+		if len(flat) > 0 && c.p == nil {
+			c.p = params{}
+		}
+		for _, m := range flat {
+			c.p[m.name] = m.json
+		}
 		return fn(c)
 	}
 }
@@ -378,8 +397,8 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // sealedAnswer is the answer of every action that returns a ciphertext
 // blob: the blob and the key version that made it.
-func sealedAnswer(s kms.Sealed) map[string]any {
-	return map[string]any{"CiphertextBlob": b64(s.CiphertextBlob), "KeyId": s.KeyID, "KeyVersionId": s.KeyVersionID}
+func (c *call) sealedAnswer(s kms.Sealed) *flatAnswer {
+	return c.flatAnswer().b64("CiphertextBlob", s.CiphertextBlob).str("KeyId", s.KeyID).str("KeyVersionId", s.KeyVersionID)
 }
 
 func (s *Server) encrypt(c *call) (any, error) {
@@ -393,7 +412,7 @@ func (s *Server) encrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sealedAnswer(out), nil
+	return c.sealedAnswer(out), nil
 }
 
 func (s *Server) decrypt(c *call) (any, error) {
@@ -409,7 +428,7 @@ func (s *Server) decrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"Plaintext": string(out.Plaintext), "KeyId": out.KeyID, "KeyVersionId": out.KeyVersionID}, nil
+	return c.flatAnswer().str("Plaintext", string(out.Plaintext)).str("KeyId", out.KeyID).str("KeyVersionId", out.KeyVersionID), nil
 }
 
 func (s *Server) dataKey(c *call) (kms.DataKey, error) {
@@ -447,9 +466,7 @@ func (s *Server) generateDataKey(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := sealedAnswer(dk.Sealed)
-	m["Plaintext"] = dk.Plaintext
-	return m, nil
+	return c.sealedAnswer(dk.Sealed).str("Plaintext", dk.Plaintext), nil
 }
 
 func (s *Server) generateDataKeyWithoutPlaintext(c *call) (any, error) {
@@ -457,7 +474,7 @@ func (s *Server) generateDataKeyWithoutPlaintext(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sealedAnswer(dk.Sealed), nil
+	return c.sealedAnswer(dk.Sealed), nil
 }
 
 func (s *Server) reEncrypt(c *call) (any, error) {
@@ -482,7 +499,7 @@ func (s *Server) reEncrypt(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sealedAnswer(out.Sealed), nil
+	return c.sealedAnswer(out.Sealed), nil
 }
 
 func (s *Server) createAlias(c *call) (any, error) {

@@ -25,9 +25,7 @@ func (s *Server) generateAndExportDataKey(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := sealedAnswer(out.Sealed)
-	m["ExportedDataKey"] = b64(out.ExportedDataKey)
-	return m, nil
+	return c.sealedAnswer(out.Sealed).b64("ExportedDataKey", out.ExportedDataKey), nil
 }
 
 func (s *Server) exportDataKey(c *call) (any, error) {

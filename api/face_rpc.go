@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"strings"
@@ -25,18 +26,35 @@ func (f rpcFace) decode(c *call) error {
 		return err
 	}
 	c.body = body
-	if c.p, c.query, err = decodeParamsQuery(c.r, body); err != nil {
-		return err
+	if len(bytes.TrimSpace(body)) == 0 {
+		// Everything in the query (the SDKs): decoded once, into the one
+		// map both the parameters and the signature read.
+		c.p, c.flatQuery = parseFlatQuery(c.r.URL.RawQuery)
+	}
+	if !c.flatQuery {
+		if c.p, c.query, err = decodeParamsQuery(c.r, body); err != nil {
+			return err
+		}
 	}
 	c.action = c.p.str("Action")
-	if h := c.r.Header.Get("x-acs-action"); h != "" {
+	// Canonical spelling: Get would allocate the canonical form of
+	// "x-acs-action" on every request.
+	if h := c.r.Header.Get("X-Acs-Action"); h != "" {
 		c.action = h
 	}
 	return nil
 }
 
 func (f rpcFace) authenticate(c *call) error {
-	signed, err := signature.ParseQueried(c.r, c.body, c.query)
+	var signed *signature.Signed
+	var err error
+	if c.flatQuery {
+		// c.p is the query as decoded; the handler filters it only after
+		// the signature is verified.
+		signed, err = signature.ParseFlatQueried(c.r, c.body, c.p)
+	} else {
+		signed, err = signature.ParseQueried(c.r, c.body, c.query)
+	}
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,9 @@ package api
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -56,5 +58,47 @@ func TestNewRequestID_UpperCaseUUIDv4(t *testing.T) {
 			t.Fatalf("request id %q: %v (version %d, variant %v, seen %v)", id, err, u.Version(), u.Variant(), seen[id])
 		}
 		seen[id] = true
+	}
+}
+
+// A flatAnswer writes byte for byte what appendFlatJSON (and so
+// encoding/json) writes for the map of the same members, Base64 members
+// included, a member set twice keeping its last value.
+func TestFlatAnswer_SameAsTheMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	pieces := []string{"a", "Z", `"`, `\`, "\n", "<", "&", "\u2028", "é", "\xff", "+", "/", "="}
+	word := func() string {
+		var b strings.Builder
+		for n := rng.IntN(8); n > 0; n-- {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		return b.String()
+	}
+	names := []string{"CiphertextBlob", "KeyId", "KeyVersionId", "Plaintext", "RequestId", "ExportedDataKey", "a", "Z"}
+	for i := 0; i < 3000; i++ {
+		var a flatAnswer
+		m := map[string]any{}
+		for n := rng.IntN(10); n > 0; n-- {
+			name := names[rng.IntN(len(names))]
+			if rng.IntN(2) == 0 {
+				raw := []byte(word())
+				a.b64(name, raw)
+				m[name] = base64.StdEncoding.EncodeToString(raw)
+			} else {
+				v := word()
+				a.str(name, v)
+				m[name] = v
+			}
+		}
+		want, ok := appendFlatJSON(nil, m)
+		if !ok {
+			t.Fatal("map not flat")
+		}
+		if got := a.appendJSON(nil); !bytes.Equal(got, want) {
+			t.Fatalf("case %d:\n got %q\nwant %q", i, got, want)
+		}
+		if !maps.Equal(a.asMap(), m) {
+			t.Fatalf("case %d: asMap %v, want %v", i, a.asMap(), m)
+		}
 	}
 }

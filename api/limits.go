@@ -74,13 +74,20 @@ func (l *limiter) allowRate(account, class string, rate float64, now time.Time) 
 	return nil
 }
 
-// admit reserves a slot for one request of account and returns its release.
-func (l *limiter) admit(account string, now time.Time) (func(), error) {
+// slot is one admitted request's place on the node; release gives it back.
+// (A value, not a closure: admitting a request allocates nothing.)
+type slot struct {
+	l       *limiter
+	account string
+}
+
+// admit reserves a slot for one request of account.
+func (l *limiter) admit(account string, now time.Time) (slot, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	refuse := func(err error) (func(), error) {
+	refuse := func(err error) (slot, error) {
 		l.refused[account] = now
-		return nil, err
+		return slot{}, err
 	}
 	if l.total >= l.maxInFlight {
 		return refuse(fmt.Errorf("%w: the node is at capacity (%d requests in flight); retry with backoff", errThrottled, l.maxInFlight))
@@ -101,17 +108,23 @@ func (l *limiter) admit(account string, now time.Time) (func(), error) {
 			return refuse(fmt.Errorf("%w: account %s holds its fair share (%d) of this node's capacity; retry with backoff", errThrottled, account, share))
 		}
 	}
-	delete(l.refused, account)
+	if len(l.refused) > 0 {
+		delete(l.refused, account)
+	}
 	l.inFlight[account]++
 	l.total++
-	return func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		l.total--
-		if l.inFlight[account]--; l.inFlight[account] <= 0 {
-			delete(l.inFlight, account)
-		}
-	}, nil
+	return slot{l: l, account: account}, nil
+}
+
+// release gives the slot back (once).
+func (sl slot) release() {
+	l := sl.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if l.inFlight[sl.account]--; l.inFlight[sl.account] <= 0 {
+		delete(l.inFlight, sl.account)
+	}
 }
 
 // DefaultMaxInFlight is a node's default bound on concurrent API requests.
@@ -119,9 +132,10 @@ const DefaultMaxInFlight = 512
 
 // admit applies the account's rate limit for the action's class (the face's
 // route names it) and fair admission; it returns the slot's release.
-func (s *Server) admit(account, class string) (func(), error) {
-	if err := s.limits.allowRate(account, class, s.cfg.Service.RateLimit(account, class), s.now()); err != nil {
-		return nil, err
+func (s *Server) admit(account, class string) (slot, error) {
+	now := s.now()
+	if err := s.limits.allowRate(account, class, s.cfg.Service.RateLimit(account, class), now); err != nil {
+		return slot{}, err
 	}
-	return s.limits.admit(account, s.now())
+	return s.limits.admit(account, now)
 }

@@ -48,7 +48,7 @@ func TestLimiter_TokenBucket(t *testing.T) {
 func TestLimiter_FairAdmission(t *testing.T) {
 	l := newLimiter(8)
 	now := time.Unix(1000, 0)
-	var releases []func()
+	var releases []slot
 	// One account floods: it gets the uncontended half, then its fair
 	// share (all 8 while it is alone), then nothing.
 	for i := 0; i < 8; i++ {
@@ -67,7 +67,7 @@ func TestLimiter_FairAdmission(t *testing.T) {
 	}
 	// ...but as soon as one frees, the flooding account is over its share
 	// (8/2 = 4) and the quiet one is not.
-	releases[0]()
+	releases[0].release()
 	releases = releases[1:]
 	if _, err := l.admit("flood", now); !errors.Is(err, errThrottled) {
 		t.Fatalf("flood took a freed slot beyond its fair share: %v", err)
@@ -76,17 +76,17 @@ func TestLimiter_FairAdmission(t *testing.T) {
 	if err != nil {
 		t.Fatalf("quiet account starved: %v", err)
 	}
-	rel()
+	rel.release()
 	// Once the quiet account's demand is old news, the flood may use the
 	// node again.
 	later := now.Add(2 * demandWindow)
 	if rel, err := l.admit("flood", later); err != nil {
 		t.Fatalf("flood after the quiet account went away: %v", err)
 	} else {
-		rel()
+		rel.release()
 	}
 	for _, r := range releases {
-		r()
+		r.release()
 	}
 	if l.total != 0 || len(l.inFlight) != 0 {
 		t.Fatalf("leaked slots: total %d, accounts %v", l.total, l.inFlight)

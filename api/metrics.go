@@ -1,6 +1,7 @@
 package api
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,7 +10,24 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// byAction holds, for each action of the RPC table and "unknown", the
+	// children of the two vectors a successful request counts in, resolved
+	// at its first request: WithLabelValues hashes the labels and looks
+	// them up under a lock on every call. Read-only once built (prepare).
+	byAction map[string]*actionMetrics
 }
+
+// actionMetrics is one action's OK counter and its duration histogram,
+// each resolved when first used (so a series appears exactly when it did
+// with WithLabelValues on every request: the histogram at the action's
+// first request, the OK counter at its first success).
+type actionMetrics struct {
+	ok       atomic.Pointer[counterChild]
+	duration atomic.Pointer[observerChild]
+}
+
+type counterChild struct{ prometheus.Counter }
+type observerChild struct{ prometheus.Observer }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -29,7 +47,36 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
+// prepare makes the slots of the given action labels (called once, before
+// the server serves).
+func (m *metrics) prepare(actions []string) {
+	m.byAction = make(map[string]*actionMetrics, len(actions))
+	for _, a := range actions {
+		m.byAction[a] = &actionMetrics{}
+	}
+}
+
 func (m *metrics) observe(action, code string, d time.Duration) {
-	m.requests.WithLabelValues(action, code).Inc()
-	m.duration.WithLabelValues(action).Observe(d.Seconds())
+	am := m.byAction[action]
+	if am == nil {
+		m.requests.WithLabelValues(action, code).Inc()
+		m.duration.WithLabelValues(action).Observe(d.Seconds())
+		return
+	}
+	if code == "OK" {
+		c := am.ok.Load()
+		if c == nil {
+			c = &counterChild{m.requests.WithLabelValues(action, code)}
+			am.ok.Store(c) // a racing first store holds the same child
+		}
+		c.Inc()
+	} else {
+		m.requests.WithLabelValues(action, code).Inc()
+	}
+	o := am.duration.Load()
+	if o == nil {
+		o = &observerChild{m.duration.WithLabelValues(action)}
+		am.duration.Store(o)
+	}
+	o.Observe(d.Seconds())
 }

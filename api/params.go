@@ -75,6 +75,46 @@ func decodeParamsQuery(r *http.Request, body []byte) (params, url.Values, error)
 	return p, q, nil
 }
 
+// flatQueryMax bounds the parameters parseFlatQuery decodes; a longer
+// query goes to url.ParseQuery (which has its own limit and error).
+const flatQueryMax = 64
+
+// parseFlatQuery decodes a query string exactly as url.ParseQuery does, but
+// into one map of each name's value: what params holds, and, as every name
+// came once, all a signature needs of the query too (one map per request
+// instead of url.Values and params). ok is false when url.ParseQuery would
+// fail or find a name twice, or the query is long: use it then.
+func parseFlatQuery(query string) (p params, ok bool) {
+	n := strings.Count(query, "&") + 1
+	if n > flatQueryMax {
+		return nil, false
+	}
+	p = make(params, n)
+	for query != "" {
+		var pair string
+		pair, query, _ = strings.Cut(query, "&")
+		if strings.Contains(pair, ";") {
+			return nil, false
+		}
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err := url.QueryUnescape(k)
+		if err != nil {
+			return nil, false
+		}
+		if v, err = url.QueryUnescape(v); err != nil {
+			return nil, false
+		}
+		if _, dup := p[k]; dup {
+			return nil, false
+		}
+		p[k] = v
+	}
+	return p, true
+}
+
 func (p params) str(name string) string { return p[name] }
 
 func (p params) required(name string) (string, error) {

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -110,6 +111,41 @@ func FuzzDecodeParams(f *testing.F) {
 		for k, v := range want {
 			if got, ok := p[k]; !ok || got != v {
 				t.Fatalf("parameter %q = %q (present %v), want %q", k, got, ok, v)
+			}
+		}
+	})
+}
+
+// FuzzParseFlatQuery: whenever parseFlatQuery decodes a query, url.ParseQuery
+// decodes it without error to one value per name, the same values; and
+// when url.ParseQuery gives that, parseFlatQuery does not refuse it (short
+// queries).
+func FuzzParseFlatQuery(f *testing.F) {
+	for _, q := range []string{"", "a=1", "a=1&b=2", "a=1&a=2", "a=%zz", "%zz=1", "a=1;b=2", "&&a&=x&b=", "K+e%79=v+a%2Fl%3D",
+		"Action=Encrypt&KeyId=alias%2Fk&Plaintext=aGk%3D", "a", "=", "a==b"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		p, ok := parseFlatQuery(q)
+		vs, err := url.ParseQuery(q)
+		single := err == nil
+		for _, v := range vs {
+			if len(v) != 1 {
+				single = false
+			}
+		}
+		if !ok {
+			if single && strings.Count(q, "&") < flatQueryMax {
+				t.Fatalf("%q: refused, but url.ParseQuery gives %v", q, vs)
+			}
+			return
+		}
+		if !single || len(p) != len(vs) {
+			t.Fatalf("%q: decoded %v, url.ParseQuery %v (%v)", q, p, vs, err)
+		}
+		for k, v := range vs {
+			if p[k] != v[0] {
+				t.Fatalf("%q: %q=%q, url.ParseQuery %q", q, k, p[k], v[0])
 			}
 		}
 	})

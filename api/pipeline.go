@@ -65,6 +65,9 @@ type call struct {
 	// query is the decoded query string when the face decoded it (the
 	// signature check reuses it; read only).
 	query url.Values
+	// flatQuery is set when p is exactly the decoded query (no body, no
+	// name twice): the signature check reads p then, not query.
+	flatQuery bool
 	// authenticated is set once the caller's signature verified.
 	authenticated bool
 	// unbounded is the request's context without the pipeline's deadline,
@@ -74,6 +77,19 @@ type call struct {
 	// signedHash is the body hash a signature covered when the body was
 	// left unread (a snapshot upload).
 	signedHash string
+
+	// reports and rctx are unbounded's and ctx's contexts, kept here so
+	// that they cost no allocations of their own (reqctx.go).
+	reports kms.Reports
+	rctx    requestContext
+	// flat is the handler's answer when it is a flatAnswer (flatAnswer()).
+	flat flatAnswer
+}
+
+// flatAnswer is the call's (empty) flat answer, for its handler to fill.
+func (c *call) flatAnswer() *flatAnswer {
+	c.flat = flatAnswer{}
+	return &c.flat
 }
 
 // callerOrNil is the caller when one authenticated, nil otherwise.
@@ -103,10 +119,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, f face) {
 	// HSM work forwarded to another node writes no audit line there; this
 	// request's line says where it ran. The core reports the key it
 	// resolved the same way.
-	base, hsmRoute, resolved := kms.WithReports(r.Context())
-	ctx, cancel := context.WithTimeout(base, s.cfg.RequestTimeout)
-	defer cancel()
-	c.ctx, c.unbounded = ctx, base
+	base, hsmRoute, resolved := c.reports.Init(r.Context())
+	c.rctx.start(base, s.cfg.RequestTimeout)
+	defer c.rctx.end()
+	c.ctx, c.unbounded = &c.rctx, base
 
 	code := "InternalFailure" // until run returns: a panic is counted as one
 	defer func() {
@@ -167,7 +183,9 @@ func (s *Server) run(c *call, f face) (any, error) {
 		return nil, err
 	}
 	if c.authenticated {
-		c.ctx = kms.WithSignature(c.ctx, c.caller)
+		// kms.WithSignature, without a context of its own: c.ctx is (or
+		// wraps) c.rctx.
+		c.rctx.sig.Set(c.caller)
 	}
 	if err := s.consistency(c.ctx, c.r); err != nil {
 		return nil, err
@@ -176,11 +194,11 @@ func (s *Server) run(c *call, f face) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.admit(c.caller.AccountID, rt.class)
+	sl, err := s.admit(c.caller.AccountID, rt.class)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer sl.release()
 	return rt.handle(c)
 }
 
@@ -214,5 +232,9 @@ func (s *Server) consistency(ctx context.Context, r *http.Request) error {
 // answerJSON is the JSON answer every face of this package gives: the
 // handler's object with its RequestId.
 func (s *Server) answerJSON(w http.ResponseWriter, c *call, resp any) {
+	if a, ok := resp.(*flatAnswer); ok {
+		s.writeFlat(w, http.StatusOK, a.str("RequestId", c.requestID))
+		return
+	}
 	s.writeJSON(w, http.StatusOK, withRequestID(resp, c.requestID))
 }

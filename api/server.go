@@ -123,6 +123,11 @@ func New(cfg Config) *Server {
 		metrics: newMetrics(cfg.Registry),
 	}
 	s.actions = s.actionTable()
+	labels := []string{"unknown"}
+	for a := range s.actions {
+		labels = append(labels, a)
+	}
+	s.metrics.prepare(labels)
 	removeStaleUploads(cfg.DataDir, s.log)
 	maxInFlight := cfg.MaxInFlight
 	if maxInFlight == 0 {
@@ -248,9 +253,18 @@ func newRequestID() string {
 	return string(b[:])
 }
 
+// noBody is what readBody returns for a request without a body: empty, but
+// not nil (a nil body means "not read" to the pipeline).
+var noBody = []byte{}
+
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
+	}
+	if r.Body == http.NoBody {
+		// The server's body for a request without one (every SDK call
+		// through the query): skip io.ReadAll's buffer.
+		return noBody, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
@@ -308,6 +322,24 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		s.log.Debug("writing response", "error", err)
+	}
+}
+
+// writeFlat is writeJSON of a flatAnswer: the same bytes, no map.
+func (s *Server) writeFlat(w http.ResponseWriter, status int, a *flatAnswer) {
+	if au := auditOf(w); au != nil && au.rec.RequestID == "" {
+		au.rec.RequestID = a.get("RequestId")
+	}
+	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	bp := answerBufs.Get().(*[]byte)
+	b := a.appendJSON((*bp)[:0])
+	w.WriteHeader(status)
+	if _, err := w.Write(b); err != nil {
+		s.log.Debug("writing response", "error", err)
+	}
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		answerBufs.Put(bp)
 	}
 }
 

@@ -161,6 +161,12 @@ func (k *RootKey) CheckValue() []byte {
 	return bytes.Clone(k.kcv)
 }
 
+// HasCheckValue says whether kcv is this key's check value, without the
+// copy CheckValue makes (every API request asks).
+func (k *RootKey) HasCheckValue(kcv []byte) bool {
+	return bytes.Equal(k.kcv, kcv)
+}
+
 // wrapFormatV1 is the first byte of a wrapped blob: AES-256-GCM under the
 // root key, then a 12-byte nonce, then ciphertext‖tag.
 const wrapFormatV1 = 0x01

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -1000,13 +1001,9 @@ func (s *Service) ClientKey(ctx context.Context, id string) (*ClientKeyAccess, e
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrClientKeyUnknown, id)
 	}
-	pub, err := x509.ParsePKIXPublicKey(k.PublicKey)
+	rsaPub, err := clientKeyPublics.get(k.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("client key %s: stored public key: %w", id, err)
-	}
-	rsaPub, ok := pub.(*rsa.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("client key %s: stored public key is not RSA", id)
+		return nil, fmt.Errorf("client key %s: %w", id, err)
 	}
 	out := &ClientKeyAccess{ID: k.ID, AccountID: k.AccountID, AAPName: k.AAPName, PublicKey: rsaPub,
 		Certificate: k.Certificate, NotBefore: time.UnixMilli(k.NotBefore), NotAfter: time.UnixMilli(k.NotAfter)}
@@ -1031,4 +1028,43 @@ func (s *Service) ClientKey(ctx context.Context, id string) (*ClientKeyAccess, e
 		out.Policies = append(out.Policies, cp)
 	}
 	return out, nil
+}
+
+// clientKeyPublics is the stored client public keys, parsed: the instance
+// API looks a client key up on every request, and parsing its DER (ASN.1,
+// big integers) each time was avoidable work. A stored key never changes
+// (client keys are made and deleted, not edited), so the memo is keyed by
+// the DER itself and shared by every Service of the process; the keys are
+// read-only after parsing. Past clientKeyPublicsMax it starts over.
+var clientKeyPublics = publicKeyCache{m: map[string]*rsa.PublicKey{}}
+
+const clientKeyPublicsMax = 4096
+
+type publicKeyCache struct {
+	mu sync.RWMutex
+	m  map[string]*rsa.PublicKey
+}
+
+func (pc *publicKeyCache) get(der []byte) (*rsa.PublicKey, error) {
+	pc.mu.RLock()
+	pub, ok := pc.m[string(der)]
+	pc.mu.RUnlock()
+	if ok {
+		return pub, nil
+	}
+	parsed, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("stored public key: %w", err)
+	}
+	pub, ok = parsed.(*rsa.PublicKey)
+	if !ok {
+		return nil, errors.New("stored public key is not RSA")
+	}
+	pc.mu.Lock()
+	if len(pc.m) >= clientKeyPublicsMax {
+		pc.m = make(map[string]*rsa.PublicKey, clientKeyPublicsMax)
+	}
+	pc.m[string(der)] = pub
+	pc.mu.Unlock()
+	return pub, nil
 }

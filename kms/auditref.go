@@ -72,6 +72,16 @@ func (c *reportsCtx) Value(key any) any {
 // WithReports is WithHSMRoute and WithResolved at once: the context every
 // API request runs under.
 func WithReports(ctx context.Context) (context.Context, *HSMRoute, *Resolved) {
-	c := &reportsCtx{Context: ctx}
-	return c, &c.route, &c.resolved
+	return new(Reports).Init(ctx)
+}
+
+// Reports is WithReports's context kept in a struct of the caller's (the
+// API pipeline's per-request call), so it costs no allocation of its own.
+// Init it once, before use; it must not be copied after.
+type Reports struct{ c reportsCtx }
+
+// Init makes r the context WithReports returns, over ctx.
+func (r *Reports) Init(ctx context.Context) (context.Context, *HSMRoute, *Resolved) {
+	r.c.Context = ctx
+	return &r.c, &r.c.route, &r.c.resolved
 }

@@ -147,21 +147,28 @@ func globWalkASCII(p, r string) bool {
 }
 
 // evaluation carries the request's context through one authorization:
-// every pattern match first checks it, so an evaluation that outlives the
-// request stops at once. Once stopped, it stays stopped, and its callers
+// the first pattern match and every stopCheckEvery-th after it check it,
+// so an evaluation that outlives the request stops within a few matches
+// (ctx.Err is not free: the API's request context reads the clock). Once stopped, it stays stopped, and its callers
 // must return err rather than any decision (a stopped StringNotLike would
 // otherwise read as "holds").
 type evaluation struct {
-	ctx context.Context
-	err error
+	ctx    context.Context
+	err    error
+	checks uint32 // calls of stopped
 }
+
+// stopCheckEvery is how many pattern matches share one look at the
+// context.
+const stopCheckEvery = 16
 
 func newEvaluation(ctx context.Context) *evaluation { return &evaluation{ctx: ctx} }
 
 func (ev *evaluation) stopped() bool {
-	if ev.err == nil && ev.ctx.Err() != nil {
+	if ev.err == nil && ev.checks%stopCheckEvery == 0 {
 		ev.err = ev.ctx.Err()
 	}
+	ev.checks++
 	return ev.err != nil
 }
 

@@ -231,6 +231,35 @@ func WithSignature(ctx context.Context, c Caller) context.Context {
 	return context.WithValue(ctx, signedRequestKey{}, &signedWrites{req: c.Signature})
 }
 
+// Signature is WithSignature's value for a context type of the caller's
+// own that answers Value with it (Lookup) rather than have another context
+// wrapped around it: the API pipeline keeps it in its per-request context,
+// with the deadline, in one allocation. The zero value carries no
+// signature; it must not be copied after Set.
+type Signature struct {
+	sw  signedWrites
+	set bool
+}
+
+// Set records c's signed request, as WithSignature does (a caller without
+// a signature records nothing). Set it before the context is used by
+// anything that may read it, once.
+func (s *Signature) Set(c Caller) {
+	if c.Signature.Nonce == "" || c.Signature.AccessKeyID == "" {
+		return
+	}
+	s.sw.req, s.set = c.Signature, true
+}
+
+// Lookup is the context value for key, when key is WithSignature's and a
+// signature was set.
+func (s *Signature) Lookup(key any) (any, bool) {
+	if _, ok := key.(signedRequestKey); ok && s.set {
+		return &s.sw, true
+	}
+	return nil, false
+}
+
 // wrapSigned wraps a client request's write in its signature. Node duties
 // (a restore's barrier, an HSM domain's registration) are not the client's
 // write and are never wrapped, even when a request triggers them.
@@ -446,7 +475,7 @@ func (s *Service) Initialized() (initialized, rootKeyMatches bool) {
 	if !ok {
 		return false, true
 	}
-	return true, string(check) == string(s.root.CheckValue())
+	return true, s.root.HasCheckValue(check)
 }
 
 // keyGauge reports kms_keys{state} from the catalogue at scrape time.

@@ -110,6 +110,26 @@ func appendCanonicalQuery(dst []byte, q url.Values) []byte {
 	return dst
 }
 
+// appendCanonicalFlatQuery is appendCanonicalQuery of a query with one
+// value per name.
+func appendCanonicalFlatQuery(dst []byte, q map[string]string) []byte {
+	var kbuf [16]string
+	keys := kbuf[:0]
+	for k := range q {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, '&')
+		}
+		dst = appendPercentEncoded(dst, k)
+		dst = append(dst, '=')
+		dst = appendPercentEncoded(dst, q[k])
+	}
+	return dst
+}
+
 // CanonicalURI percent-encodes a decoded path one segment at a time (the
 // slashes stay). The empty path is "/", which is every RPC action's URI.
 func CanonicalURI(path string) string {

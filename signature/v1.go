@@ -1,7 +1,6 @@
 package signature
 
 import (
-	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
 	"net/url"
@@ -57,19 +56,20 @@ func appendStringToSignV1(dst []byte, method string, params url.Values) []byte {
 
 // SignatureV1 returns base64(HMAC-SHA1(secret + "&", StringToSignV1)).
 func SignatureV1(method string, params url.Values, secret string) string {
-	return base64.StdEncoding.EncodeToString(macV1(method, params, secret))
+	sum := macV1(method, params, secret)
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-func macV1(method string, params url.Values, secret string) []byte {
+func macV1(method string, params url.Values, secret string) [sha1.Size]byte {
 	// The "&" is where the V1 design meant to append a token secret; no
 	// Alibaba service uses one, but the key keeps the separator.
-	m := hmac.New(sha1.New, []byte(secret+"&"))
 	if _, ok := params[ParamSignature]; ok {
 		params = cloneWithout(params, ParamSignature)
 	}
-	var buf [1536]byte
-	m.Write(appendStringToSignV1(buf[:0], method, params))
-	return m.Sum(nil)
+	m := getMacer(&sha1Macers)
+	defer m.put(&sha1Macers)
+	m.msg = appendStringToSignV1(m.msg[:0], method, params)
+	return [sha1.Size]byte(m.mac(sha1.New, secret, "&", m.msg))
 }
 
 // SignV1 adds the V1 signature parameters to params in place, as the SDK

@@ -1,7 +1,6 @@
 package signature
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -149,6 +148,10 @@ type V3Request struct {
 	Header        http.Header // every other signed header is read from here
 	SignedHeaders []string    // lower-case names, in signing order
 	PayloadHash   string      // as sent in x-acs-content-sha256
+
+	// flatQuery is the query when Query is nil and the server decoded it
+	// one value per name (ParseFlatQueried).
+	flatQuery map[string]string
 }
 
 // NewV3Request takes what the signature covers from r. The payload hash is
@@ -194,7 +197,11 @@ func (v V3Request) appendCanonical(b []byte) []byte {
 	b = append(b, '\n')
 	b = appendCanonicalURI(b, v.Path)
 	b = append(b, '\n')
-	b = appendCanonicalQuery(b, v.Query)
+	if v.Query == nil && v.flatQuery != nil {
+		b = appendCanonicalFlatQuery(b, v.flatQuery)
+	} else {
+		b = appendCanonicalQuery(b, v.Query)
+	}
 	b = append(b, '\n')
 	// One pass over the header map finds every signed header's values
 	// (keys matched without regard to case); a name matched by several
@@ -267,12 +274,10 @@ func (v V3Request) Signature(secret string) string {
 }
 
 func (v V3Request) mac(secret string) [sha256.Size]byte {
-	var sts [len(AlgorithmV3) + 1 + 2*sha256.Size]byte
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(v.appendStringToSign(sts[:0]))
-	var out [sha256.Size]byte
-	m.Sum(out[:0])
-	return out
+	m := getMacer(&sha256Macers)
+	defer m.put(&sha256Macers)
+	m.msg = v.appendStringToSign(m.msg[:0])
+	return [sha256.Size]byte(m.mac(sha256.New, secret, "", m.msg))
 }
 
 // SignV3 signs an outgoing request in place, as the SDK does: it sets

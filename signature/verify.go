@@ -112,12 +112,37 @@ func ParseQueried(r *http.Request, body []byte, query url.Values) (*Signed, erro
 	}
 	switch scheme {
 	case SchemeV3:
-		return parseV3(r, body, query)
+		return parseV3(r, body, query, nil)
 	case SchemeV1:
-		return parseV1(r, body, query)
+		return parseV1(r, body, query, false)
 	default:
 		return nil, fmt.Errorf("%w: no Authorization header and no Signature parameter", ErrNotSigned)
 	}
+}
+
+// ParseFlatQueried is ParseQueried for a caller that decoded r's query
+// into one value per name: query must be what url.ParseQuery of
+// r.URL.RawQuery gives, without error, when no name appears twice (each
+// name's single value). It is read, never modified, and must not change
+// until Verify has returned: for V3 the result's canonical request is
+// built from it.
+func ParseFlatQueried(r *http.Request, body []byte, query map[string]string) (*Signed, error) {
+	if len(r.Header.Values(HeaderAuthorization)) == 0 {
+		if _, ok := query[ParamSignature]; !ok {
+			// Not signed (a form body cannot sign: the caller had none).
+			return ParseQueried(r, body, nil)
+		}
+		// V1 keeps its parameters as url.Values: one of its own, all the
+		// values in one array.
+		params := make(url.Values, len(query))
+		vals := make([]string, 0, len(query))
+		for k, v := range query {
+			vals = append(vals, v)
+			params[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+		}
+		return parseV1(r, body, params, true)
+	}
+	return parseV3(r, body, nil, query)
 }
 
 // ParseUnreadBody is Parse for a request whose body is too large to hold in
@@ -134,7 +159,7 @@ func ParseUnreadBody(r *http.Request) (*Signed, error) {
 	default:
 		return nil, fmt.Errorf("%w: no Authorization header", ErrNotSigned)
 	}
-	s, err := parseV3(r, nil, nil)
+	s, err := parseV3(r, nil, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +167,9 @@ func ParseUnreadBody(r *http.Request) (*Signed, error) {
 	return s, nil
 }
 
-func parseV3(r *http.Request, body []byte, query url.Values) (*Signed, error) {
+// parseV3 parses a V3 signature; the query is query, else flat, else
+// decoded from r.
+func parseV3(r *http.Request, body []byte, query url.Values, flat map[string]string) (*Signed, error) {
 	if n := len(r.Header.Values(HeaderAuthorization)); n != 1 {
 		return nil, fmt.Errorf("%w: %d Authorization headers", ErrMalformed, n)
 	}
@@ -185,22 +212,26 @@ func parseV3(r *http.Request, body []byte, query url.Values) (*Signed, error) {
 			}
 		}
 	}
-	if query == nil {
+	if query == nil && flat == nil {
 		if s.V3, err = NewV3Request(r, auth.SignedHeaders); err != nil {
 			return nil, err
 		}
 	} else {
 		s.V3 = V3Request{
 			Method: r.Method, Path: r.URL.Path, Query: query, Host: requestHost(r), Header: r.Header,
-			SignedHeaders: auth.SignedHeaders, PayloadHash: firstOf(hv[2]),
+			SignedHeaders: auth.SignedHeaders, PayloadHash: firstOf(hv[2]), flatQuery: flat,
 		}
 	}
 	return s, nil
 }
 
-func parseV1(r *http.Request, body []byte, query url.Values) (*Signed, error) {
+// parseV1 parses a V1 signature from query (decoded from r when nil; a
+// copy is kept unless owned says query is the caller's gift).
+func parseV1(r *http.Request, body []byte, query url.Values, owned bool) (*Signed, error) {
 	var params url.Values
-	if query != nil {
+	if owned {
+		params = query
+	} else if query != nil {
 		// Parse keeps its own map: Signature is removed from it below.
 		params = maps.Clone(query)
 	} else {
@@ -307,7 +338,8 @@ func (s *Signed) Verify(secret string) error {
 		}
 		return nil
 	case SchemeV1:
-		if !hmac.Equal(s.sigV1, macV1(s.method, s.Params, secret)) {
+		want := macV1(s.method, s.Params, secret)
+		if !hmac.Equal(s.sigV1, want[:]) {
 			return ErrSignatureMismatch
 		}
 		return nil
