@@ -19,15 +19,16 @@ import (
 // that ran the sweep. So:
 //
 //   - An entry is a 64-bit keyed hash of the pair (maphash, a seed drawn at
-//     start, so nobody can aim collisions): 8 bytes plus the map's own
-//     overhead, not two strings. The chance that a fresh request collides
+//     start, so nobody can aim collisions): an 8-byte slot of an
+//     open-addressing table outside the Go heap (nonceset.go; ~14 bytes per
+//     entry with the table's slack), not two strings — so a full cache
+//     neither grows the heap the collector paces nor is scanned by it. The chance that a fresh request collides
 //     with one of n remembered ones is n/2^64 (10⁻¹² with 20 M entries); it
 //     would be refused as a replay and retried with a new nonce.
 //   - Entries are grouped by the request's *signed* time into generations
 //     of width skew/4. A request signed at T can only be accepted while
 //     |now − T| ≤ skew, so a generation whose whole span is older than
-//     now − skew is dropped whole — one assignment, no sweep — and the
-//     garbage collector frees it.
+//     now − skew is dropped whole — one unmapping, no sweep.
 //   - 64 shards, each with its own lock and ring of generations, picked by
 //     the hash's top bits: concurrent requests rarely share a lock.
 //   - A bound on entries (per shard: the total / 64). When a shard is full
@@ -53,9 +54,10 @@ const (
 	// (9 generations of skew/4) plus one being dropped.
 	nonceGenerations = 10
 	// DefaultNonceCacheEntries bounds the cache at about 8 M entries
-	// (≈ 28 bytes each with the maps' slack, so ≈ 220 MB at the bound): an
-	// entry stays 15 to 19 minutes, so a node sustains ~7,000 signed
-	// requests per second indefinitely before it sheds load.
+	// (10.7–21 bytes each with the tables' slack, so ~110–170 MB at the
+	// bound, outside the Go heap): an entry stays 15 to 19 minutes, so a
+	// node sustains ~7,000 signed requests per second indefinitely before
+	// it sheds load.
 	// --nonce-cache-entries changes it.
 	DefaultNonceCacheEntries = 8 << 20
 )
@@ -69,7 +71,7 @@ type nonceShard struct {
 
 type nonceGeneration struct {
 	id  int64 // floor(signed time / width); meaningful while set != nil
-	set map[uint64]struct{}
+	set *nonceSet
 }
 
 // errNonceCacheFull refuses a request while this node cannot remember one
@@ -126,7 +128,7 @@ func (c *nonceCache) use(accessKeyID, nonce string, signed, now time.Time) nonce
 		if g.set == nil {
 			continue
 		}
-		if _, seen := g.set[h]; seen {
+		if g.set.has(h) {
 			return nonceReplayed
 		}
 	}
@@ -138,30 +140,32 @@ func (c *nonceCache) use(accessKeyID, nonce string, signed, now time.Time) nonce
 		if slot.set != nil {
 			// A generation a whole ring away: only reachable when the
 			// clock jumped; its requests are outside the window now.
-			sh.size -= len(slot.set)
+			sh.size -= slot.set.len()
+			slot.set.free()
 		}
 		// Sized like the largest live generation: at a steady rate the new
 		// one fills as much, without growing step by step.
 		hint := 0
 		for i := range sh.gens {
-			if g := &sh.gens[i]; g.set != nil && g != slot && len(g.set) > hint {
-				hint = len(g.set)
+			if g := &sh.gens[i]; g.set != nil && g != slot && g.set.len() > hint {
+				hint = g.set.len()
 			}
 		}
-		slot.id, slot.set = gen, make(map[uint64]struct{}, hint)
+		slot.id, slot.set = gen, newNonceSet(hint)
 	}
-	slot.set[h] = struct{}{}
+	slot.set.add(h)
 	sh.size++
 	return nonceFresh
 }
 
 // drop forgets the generations older than oldest: every request signed in
-// them is refused for its time now. Each goes whole, with one assignment.
+// them is refused for its time now. Each goes whole, its table unmapped.
 // Caller holds sh.mu.
 func (sh *nonceShard) drop(oldest int64) {
 	for i := range sh.gens {
 		if g := &sh.gens[i]; g.set != nil && g.id < oldest {
-			sh.size -= len(g.set)
+			sh.size -= g.set.len()
+			g.set.free()
 			g.set = nil
 		}
 	}
