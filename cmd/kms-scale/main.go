@@ -149,6 +149,72 @@ func (n *node) waitHealthy(limit time.Duration) error {
 	return fmt.Errorf("kmsd not healthy after %s (see %s)", limit, n.log.Name())
 }
 
+// fresh is a node started on an empty data dir, healthy, with a client of
+// its credentials and one software instance whose key quota holds them all
+// (the operator's choice: kmsctl operator instance create --key-quota N).
+type fresh struct {
+	n        *node
+	cr       client.Credentials
+	c        *client.Client
+	instance string
+	rss0     int64 // the node's RSS before the instance
+}
+
+func startFresh(o options) (*fresh, error) {
+	if err := os.RemoveAll(o.dataDir()); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
+		return nil, err
+	}
+	n, err := start(o)
+	if err != nil {
+		return nil, err
+	}
+	fr := &fresh{n: n}
+	if err := fr.setUp(o); err != nil {
+		fr.close()
+		return nil, err
+	}
+	return fr, nil
+}
+
+func (fr *fresh) setUp(o options) error {
+	if err := fr.n.waitHealthy(time.Minute); err != nil {
+		return err
+	}
+	var err error
+	if fr.cr, err = client.LoadCredentialsFile(o.credsFile()); err != nil {
+		return err
+	}
+	if fr.c, err = client.NewFromCredentials(fr.cr, client.WithTimeout(time.Minute)); err != nil {
+		return err
+	}
+	fr.rss0, _ = fr.n.memory()
+	resp, err := fr.c.Do(context.Background(), http.MethodPost, "/v1/operator/instances",
+		url.Values{"Type": {"software"}, "Name": {"scale"}, "KeyQuota": {strconv.Itoa(o.keys)}}, nil, nil)
+	if err != nil {
+		return fmt.Errorf("create the instance: %w", err)
+	}
+	var inst struct{ InstanceId string }
+	err = json.NewDecoder(resp.Body).Decode(&inst)
+	resp.Body.Close()
+	if err != nil || inst.InstanceId == "" {
+		return fmt.Errorf("create the instance: %v", err)
+	}
+	fr.instance = inst.InstanceId
+	return nil
+}
+
+// close stops the node unless it stopped already.
+func (fr *fresh) close() {
+	select {
+	case <-fr.n.done:
+	default:
+		fr.n.stop()
+	}
+}
+
 func (n *node) stop() error {
 	n.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -210,50 +276,14 @@ func scale(o options, stdout, stderr io.Writer) error {
 	if o.synthesize {
 		return synthesize(o, stdout, stderr)
 	}
-	if err := os.RemoveAll(o.dataDir()); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(o.dir, 0o700); err != nil {
-		return err
-	}
-	n, err := start(o)
+	fr, err := startFresh(o)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		select {
-		case <-n.done:
-		default:
-			n.stop()
-		}
-	}()
-	if err := n.waitHealthy(time.Minute); err != nil {
-		return err
-	}
-	cr, err := client.LoadCredentialsFile(o.credsFile())
-	if err != nil {
-		return err
-	}
-	c, err := client.NewFromCredentials(cr, client.WithTimeout(time.Minute))
-	if err != nil {
-		return err
-	}
+	defer fr.close()
+	n, c, rss0 := fr.n, fr.c, fr.rss0
 	ctx := context.Background()
-	rss0, _ := n.memory()
 	fmt.Fprintf(stdout, "kms-scale: %d keys, %d clients, node %s (pid %d), empty RSS %s\n", o.keys, o.concurrency, o.endpoint(), n.cmd.Process.Pid, mib(rss0))
-
-	// One instance holds them all: its key quota is the operator's
-	// choice (kmsctl operator instance create --key-quota N).
-	resp, err := c.Do(ctx, http.MethodPost, "/v1/operator/instances", url.Values{"Type": {"software"}, "Name": {"scale"}, "KeyQuota": {strconv.Itoa(o.keys)}}, nil, nil)
-	if err != nil {
-		return fmt.Errorf("create the instance: %w", err)
-	}
-	var inst struct{ InstanceId string }
-	err = json.NewDecoder(resp.Body).Decode(&inst)
-	resp.Body.Close()
-	if err != nil || inst.InstanceId == "" {
-		return fmt.Errorf("create the instance: %v", err)
-	}
 
 	ids := make([]string, 0, o.keys)
 	var idsMu sync.Mutex
@@ -263,7 +293,7 @@ func scale(o options, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|")
 	for _, cp := range o.checkpoints {
 		t0 := time.Now()
-		if err := load(ctx, c, inst.InstanceId, cp-loaded, o.concurrency, func(id string) {
+		if err := load(ctx, c, fr.instance, cp-loaded, o.concurrency, func(id string) {
 			idsMu.Lock()
 			ids = append(ids, id)
 			idsMu.Unlock()

@@ -2,21 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
-	"github.com/raftkms/raftkms/client"
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/kms"
@@ -33,46 +28,13 @@ import (
 // snapshot restore`, and then measures as a loaded run does (finish: save,
 // restart to healthy, restore). The keys stay for `--reuse`.
 func synthesize(o options, stdout, stderr io.Writer) error {
-	if err := os.RemoveAll(o.dataDir()); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(o.dir, 0o700); err != nil {
-		return err
-	}
-	n, err := start(o)
+	fr, err := startFresh(o)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		select {
-		case <-n.done:
-		default:
-			n.stop()
-		}
-	}()
-	if err := n.waitHealthy(time.Minute); err != nil {
-		return err
-	}
-	cr, err := client.LoadCredentialsFile(o.credsFile())
-	if err != nil {
-		return err
-	}
-	c, err := client.NewFromCredentials(cr, client.WithTimeout(time.Minute))
-	if err != nil {
-		return err
-	}
+	defer fr.close()
+	n, c, cr, rss0 := fr.n, fr.c, fr.cr, fr.rss0
 	ctx := context.Background()
-	rss0, _ := n.memory()
-	resp, err := c.Do(ctx, http.MethodPost, "/v1/operator/instances", url.Values{"Type": {"software"}, "Name": {"scale"}, "KeyQuota": {strconv.Itoa(o.keys)}}, nil, nil)
-	if err != nil {
-		return fmt.Errorf("create the instance: %w", err)
-	}
-	var inst struct{ InstanceId string }
-	err = json.NewDecoder(resp.Body).Decode(&inst)
-	resp.Body.Close()
-	if err != nil || inst.InstanceId == "" {
-		return fmt.Errorf("create the instance: %v", err)
-	}
 	base := filepath.Join(o.dir, "base.snap")
 	if err := kmsctl(o, stderr, "operator", "snapshot", "save", base); err != nil {
 		return fmt.Errorf("snapshot save: %w", err)
@@ -103,7 +65,7 @@ func synthesize(o options, stdout, stderr io.Writer) error {
 	for i := 0; i < o.keys; i++ {
 		now := time.Now().UnixMilli()
 		key := fsm.Key{
-			ID: uuid.NewString(), AccountID: account, InstanceID: inst.InstanceId,
+			ID: uuid.NewString(), AccountID: account, InstanceID: fr.instance,
 			Spec: "Aliyun_AES_256", Usage: "ENCRYPT/DECRYPT", Origin: "Aliyun_KMS", ProtectionLevel: "SOFTWARE",
 			State: fsm.StateEnabled, Description: "kms-scale", Creator: account, CreatorType: "User", CreatedAt: now,
 			LastRotation: now, Policy: policy, Tags: map[string]string{}, CrossAccount: xacct,
