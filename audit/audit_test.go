@@ -379,6 +379,25 @@ func TestOpen_OneWriterPerFile(t *testing.T) {
 	}
 }
 
+// appendConcurrently has writers goroutines append lines records each.
+func appendConcurrently(t *testing.T, w *Writer, writers, lines int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for g := 0; g < writers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < lines; i++ {
+				if err := w.Append(rec(g*1000 + i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 func TestAppend_ConcurrentWritersKeepOneChain(t *testing.T) {
 	for _, policy := range []SyncPolicy{SyncEachLine, SyncNone} {
 		path := filepath.Join(t.TempDir(), "audit.log")
@@ -386,20 +405,7 @@ func TestAppend_ConcurrentWritersKeepOneChain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var wg sync.WaitGroup
-		for g := 0; g < 8; g++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; i < 50; i++ {
-					if err := w.Append(rec(g*1000 + i)); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		appendConcurrently(t, w, 8, 50)
 		w.Close()
 		b, _ := os.ReadFile(path)
 		res, err := verifyBytes(b)
@@ -442,20 +448,7 @@ func TestAppend_MetricsCountEveryLineInOneBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 25; i++ {
-				if err := w.Append(rec(g*1000 + i)); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	appendConcurrently(t, w, 8, 25)
 	w.Close()
 	mfs, err := reg.Gather()
 	if err != nil {
