@@ -2,8 +2,10 @@
 # bench-soak.sh: does a node stay flat under sustained load? (issue 16,
 # item 7). One fresh `kmsd --dev` node, kms-load Encrypt closed loop with
 # C clients (default 16) for MINUTES one-minute windows (default 30); after
-# each window: ok/s, the node's CPU per request over the window (utime+stime
-# from /proc/PID/stat ÷ ok requests), p99, max latency, RSS and peak RSS.
+# each window: ok/s, the requests refused (by code: 429 once the nonce
+# cache is at its bound), the node's CPU per answered request over the
+# window (utime+stime from /proc/PID/stat ÷ ok requests), p99, max
+# latency, RSS and peak RSS.
 # At the end: CPU per request of the last window against the
 # first, and the peak RSS.
 #
@@ -37,8 +39,8 @@ keyflag=(--key "$key")
 tck=$(getconf CLK_TCK)
 rss() { awk -v f="$1" '$1 == f":" { printf "%.0f", $2 / 1024 }' "/proc/$pid/status"; }
 echo "soak: ${minutes} × 1 min of Encrypt × $conc clients against $endpoint (pid $pid); load average $(loadavg); $(nproc) CPUs"
-echo "| minute | ok/s | CPU µs/req | p99 ms | max ms | RSS MiB | peak RSS MiB |"
-echo "|---|---|---|---|---|---|---|"
+echo "| minute | ok/s | refused | CPU µs/req | p99 ms | max ms | RSS MiB | peak RSS MiB |"
+echo "|---|---|---|---|---|---|---|---|"
 first="" last=""
 for m in $(seq 1 "$minutes"); do
   t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
@@ -47,7 +49,8 @@ for m in $(seq 1 "$minutes"); do
   cpu="$(jq --argjson d "$((t1 - t0))" --argjson tck "$tck" '(if .ok > 0 then $d / $tck * 1e6 / .ok else 0 end) * 10 | round / 10' "$w/m.json")"
   [ -n "$first" ] || first=$cpu
   last=$cpu
-  printf '| %d | %.0f | %s | %.2f | %.1f | %s | %s |\n' "$m" "$(jq .ok_per_second "$w/m.json")" "$cpu" \
+  printf '| %d | %.0f | %s | %s | %.2f | %.1f | %s | %s |\n' "$m" "$(jq .ok_per_second "$w/m.json")" \
+    "$(jq -r '[.errors // {} | to_entries[] | "\(.value) \(.key)"] | join(", ") | if . == "" then "0" else . end' "$w/m.json")" "$cpu" \
     "$(jq .p99_ms "$w/m.json")" "$(jq .max_ms "$w/m.json")" "$(rss VmRSS)" "$(rss VmHWM)"
 done
 awk -v a="$first" -v b="$last" 'BEGIN { printf "last minute / first minute CPU per request: %.2f×\n", (a > 0 ? b / a : 0) }'
