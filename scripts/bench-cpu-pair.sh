@@ -11,6 +11,8 @@ base=$1 rounds=$2
 shift 2
 flags=("$@")
 cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
+# shellcheck source=bench-lib.sh
+. scripts/bench-lib.sh
 w="$(mktemp -d "${TMPDIR:-/tmp}/bench-cpu-pair.XXXXXX")"
 pid=""
 cleanup() {
@@ -18,11 +20,7 @@ cleanup() {
   rm -rf "$w"
 }
 trap cleanup EXIT
-for l in base head; do mkdir -p "$w/$l"; done
-git archive "$base" | tar -x -C "$w/base"
-git archive HEAD | tar -x -C "$w/head"
-for l in base head; do (cd "$w/$l" && go build -o "$w/$l.kmsd" ./cmd/kmsd); done
-(cd "$w/head" && go build -o "$w/kms-load" ./cmd/kms-load)
+build_pair "$w" "$base"
 tck=$(getconf CLK_TCK)
 for r in $(seq 1 "$rounds"); do
   order="base head"

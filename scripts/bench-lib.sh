@@ -25,3 +25,14 @@ json_errors() {
   done
   echo "$sum"
 }
+
+# build_pair DIR BASE: kmsd of BASE and of HEAD (from git archive) as
+# DIR/base.kmsd and DIR/head.kmsd, and HEAD's kms-load as DIR/kms-load.
+build_pair() {
+  local w=$1 base=$2 l
+  for l in base head; do mkdir -p "$w/$l"; done
+  git archive "$base" | tar -x -C "$w/base"
+  git archive HEAD | tar -x -C "$w/head"
+  for l in base head; do (cd "$w/$l" && go build -o "$w/$l.kmsd" ./cmd/kmsd); done
+  (cd "$w/head" && go build -o "$w/kms-load" ./cmd/kms-load)
+}
