@@ -328,38 +328,61 @@ func measure(o options, worker func(w int) func() error, codeOf func(error) stri
 // o.duration has passed.
 func measureClosed(o options, calls []func() error, codeOf func(error) string) result {
 	deadline := time.Now().Add(o.duration)
-	var mu sync.Mutex
-	var latencies []time.Duration
-	errs := map[string]int{}
+	t := newTally(0)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := 0; w < o.concurrency; w++ {
 		wg.Add(1)
 		go func(call func() error) {
 			defer wg.Done()
-			var mine []time.Duration
-			mineErrs := map[string]int{}
+			mine := workerTally{errs: map[string]int{}}
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
 				err := call()
-				d := time.Since(t0)
-				if err != nil {
-					mineErrs[codeOf(err)]++
-					continue
-				}
-				mine = append(mine, d)
+				mine.record(time.Since(t0), err, codeOf)
 			}
-			mu.Lock()
-			latencies = append(latencies, mine...)
-			for k, v := range mineErrs {
-				errs[k] += v
-			}
-			mu.Unlock()
+			t.merge(&mine)
 		}(calls[w])
 	}
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
-	return summarize(o, latencies, errs, elapsed)
+	return summarize(o, t.latencies, t.errs, elapsed)
+}
+
+// tally gathers the workers' latencies of answered calls and counts of
+// refused ones; each worker keeps its own (workerTally) and merges once.
+type tally struct {
+	mu        sync.Mutex
+	latencies []time.Duration
+	errs      map[string]int
+}
+
+func newTally(capacity int) *tally {
+	return &tally{latencies: make([]time.Duration, 0, capacity), errs: map[string]int{}}
+}
+
+func (t *tally) merge(w *workerTally) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.latencies = append(t.latencies, w.ok...)
+	for k, v := range w.errs {
+		t.errs[k] += v
+	}
+}
+
+type workerTally struct {
+	ok   []time.Duration
+	errs map[string]int
+}
+
+// record notes one call: its latency if it was answered, its error code
+// if not.
+func (w *workerTally) record(d time.Duration, err error, codeOf func(error) string) {
+	if err != nil {
+		w.errs[codeOf(err)]++
+		return
+	}
+	w.ok = append(w.ok, d)
 }
 
 // percentile returns the p-quantile of sorted durations in milliseconds.

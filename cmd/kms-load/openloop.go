@@ -23,31 +23,18 @@ func measureOpen(o options, calls []func() error, codeOf func(error) string) res
 	}
 	// A buffer for every send: the pacer never blocks on busy workers.
 	jobs := make(chan time.Time, n)
-	var mu sync.Mutex
-	latencies := make([]time.Duration, 0, n)
-	errs := map[string]int{}
+	t := newTally(n)
 	var wg sync.WaitGroup
 	for _, call := range calls {
 		wg.Add(1)
 		go func(call func() error) {
 			defer wg.Done()
-			var mine []time.Duration
-			mineErrs := map[string]int{}
+			mine := workerTally{errs: map[string]int{}}
 			for intended := range jobs {
 				err := call()
-				d := time.Since(intended)
-				if err != nil {
-					mineErrs[codeOf(err)]++
-					continue
-				}
-				mine = append(mine, d)
+				mine.record(time.Since(intended), err, codeOf)
 			}
-			mu.Lock()
-			latencies = append(latencies, mine...)
-			for k, v := range mineErrs {
-				errs[k] += v
-			}
-			mu.Unlock()
+			t.merge(&mine)
 		}(call)
 	}
 	lags := make([]time.Duration, 0, n)
@@ -65,7 +52,7 @@ func measureOpen(o options, calls []func() error, codeOf func(error) string) res
 	close(jobs)
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
-	res := summarize(o, latencies, errs, elapsed)
+	res := summarize(o, t.latencies, t.errs, elapsed)
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
 	res.Rate, res.SendLagP99ms, res.SendLagMaxMs = o.rate, percentile(lags, 0.99), percentile(lags, 1)
 	return res
