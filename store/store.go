@@ -429,11 +429,7 @@ func (s *Store) Shutdown() error {
 			}
 		}
 	}
-	close(s.stopCh)
-	s.nudgeTimer.Stop()
-	err := s.raft.Shutdown().Error()
-	s.wg.Wait()
-	s.trans.Close()
+	err := s.stopRaft()
 	if cerr := s.bolt.Close(); err == nil {
 		err = cerr
 	}
@@ -474,10 +470,23 @@ func (s *Store) CaughtUp() bool { return s.raft.AppliedIndex()+caughtUpLag >= s.
 
 // Kill stops Raft without a leadership transfer, as a crash would (tests).
 func (s *Store) Kill() {
+	s.stopRaft()
+	s.bolt.Close()
+}
+
+// stopRaft stops Raft and its transport; the log store closes after it.
+// The transport first stops handing heartbeats to Raft directly (its fast
+// path runs Raft's heartbeat handling on the connection's goroutine, which
+// Raft's shutdown does not wait for: a heartbeat carrying a new term then
+// wrote the term to a log store already closed, and Raft panics on that):
+// from then on a heartbeat waits for Raft's main loop like any other RPC
+// and is refused once the transport closes.
+func (s *Store) stopRaft() error {
 	close(s.stopCh)
 	s.nudgeTimer.Stop()
-	s.raft.Shutdown().Error()
+	s.trans.SetHeartbeatHandler(nil)
+	err := s.raft.Shutdown().Error()
 	s.wg.Wait()
 	s.trans.Close()
-	s.bolt.Close()
+	return err
 }
