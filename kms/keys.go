@@ -364,11 +364,16 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 		}
 		tags[t.Key] = t.Value
 	}
-	policy := in.Policy
+	// The default policy allows the owner's account only: no principal of
+	// another account to count (TestDefaultPolicy_AllowsNoOtherAccount).
+	// Parsing it on every CreateKey was 8 % of a write's CPU.
+	policy, crossAccount := in.Policy, 0
 	if policy == "" {
 		policy = DefaultPolicy(c.AccountID)
 	} else if err := ValidatePolicy(policy); err != nil {
 		return nil, 0, err
+	} else {
+		crossAccount = CrossAccountPrincipals(policy, c.AccountID)
 	}
 
 	now := s.nowMillis()
@@ -381,7 +386,7 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, in CreateKeyInput) (*
 		Spec: in.KeySpec, Usage: usage, Origin: in.Origin, ProtectionLevel: in.ProtectionLevel,
 		State: state, Description: in.Description, Creator: c.AccountID, CreatorType: "User", CreatedAt: now,
 		RotationInterval: interval, LastRotation: now, Policy: policy, Tags: tags,
-		CrossAccount: CrossAccountPrincipals(policy, c.AccountID),
+		CrossAccount: crossAccount,
 	}
 	var version fsm.KeyVersion
 	if in.Origin == OriginExternal {

@@ -247,3 +247,17 @@ func TestCreateInstance_KeyQuota(t *testing.T) {
 		t.Errorf("the refusal does not say the quota: %v", err)
 	}
 }
+
+// CreateKey without a policy stores the default one and counts no
+// principal of another account without parsing it: that shortcut holds only
+// while the default policy allows the owner's account alone.
+func TestDefaultPolicy_AllowsNoOtherAccount(t *testing.T) {
+	for _, acct := range []string{"1234567890123456", otherAccount, "1"} {
+		if n := CrossAccountPrincipals(DefaultPolicy(acct), acct); n != 0 {
+			t.Fatalf("the default policy of %s allows %d principals of other accounts", acct, n)
+		}
+		if err := ValidatePolicy(DefaultPolicy(acct)); err != nil {
+			t.Fatalf("the default policy of %s is not valid: %v", acct, err)
+		}
+	}
+}

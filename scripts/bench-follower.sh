@@ -73,13 +73,31 @@ done
 inst="$("$bin/kmsctl" --credentials "$work/creds.json" operator instance create --type software --name bench-writes --key-quota 2000000 | grep -o 'kst-[a-z0-9]*' | head -1)"
 [ -n "$inst" ] || { echo "bench-follower: could not create the instance for the writes" >&2; exit 1; }
 jq --arg i "$inst" '.InstanceId = $i' "$work/creds.json" >"$work/writes.json"
+# cpu_ticks PID: utime+stime of a process, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# appends N: "entries appends" so far in node N's Raft log.
+appends() {
+  curl -fs "http://127.0.0.1:${http[$1]}/metrics" | awk '
+    /^kms_raft_entries_per_append_sum/ { s = $2 } /^kms_raft_entries_per_append_count/ { c = $2 }
+    END { printf "%d %d\n", s, c }'
+}
 for c in ${WRITE_CONCURRENCY:-8 64}; do
   for target in follower leader; do
     n=$follower
     [ "$target" = leader ] && n=$leader
     echo "== CreateKey through the $target (n$n), $c clients, ${WRITE_DURATION:-4s}"
+    read -r s0 c0 < <(appends "$leader")
+    t0=(); for m in 1 2 3; do t0[m]=$(cpu_ticks "${pids[m-1]}"); done
     "$bin/kms-load" --credentials "$work/writes.json" --endpoints "http://127.0.0.1:${http[n]}" --action CreateKey \
-      --concurrency "$c" --duration "${WRITE_DURATION:-4s}" 2>/dev/null
+      --concurrency "$c" --duration "${WRITE_DURATION:-4s}" --json 2>/dev/null >"$work/run.json"
+    t1=(); for m in 1 2 3; do t1[m]=$(cpu_ticks "${pids[m-1]}"); done
+    read -r s1 c1 < <(appends "$leader")
+    jq -r '"  ok \(.ok) (\(.ok_per_second | floor)/s)  latency p50 \(.p50_ms)ms  p99 \(.p99_ms)ms  errors \([.errors // {} | .[]] | add // 0)"' "$work/run.json"
+    ok=$(jq -r .ok "$work/run.json")
+    awk -v e=$((s1 - s0)) -v a=$((c1 - c0)) -v ok="$ok" -v hz="$(getconf CLK_TCK)" \
+      -v l=$((t1[leader] - t0[leader])) -v f1=$((t1[1] + t1[2] + t1[3] - t0[1] - t0[2] - t0[3])) 'BEGIN {
+        if (a > 0) printf "  the leader'"'"'s log during this run: %d entries in %d appends, %.1f per fsync\n", e, a, e / a
+        if (ok > 0) printf "  server CPU per key: the leader %.0f µs, the three nodes %.0f µs\n", l * 1e6 / hz / ok, f1 * 1e6 / hz / ok }'
   done
 done
 for n in 1 2 3; do

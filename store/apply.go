@@ -435,7 +435,7 @@ func (s *Store) CommandIndexAtOrBelow(index uint64) uint64 {
 	}
 	if s.raft.CommitIndex() < index {
 		var l raft.Log
-		if err := s.bolt.GetLog(index, &l); err != nil || l.Term != s.raft.CurrentTerm() {
+		if err := s.logs.GetLog(index, &l); err != nil || l.Term != s.raft.CurrentTerm() {
 			return index
 		}
 	}
@@ -452,7 +452,7 @@ func (s *Store) lastCommandAtOrBelow(index uint64) uint64 {
 	const maxScan = 1024
 	var l raft.Log
 	for i := index; i > 0 && index-i < maxScan; i-- {
-		if err := s.bolt.GetLog(i, &l); err != nil {
+		if err := s.logs.GetLog(i, &l); err != nil {
 			// Compacted into a snapshot, or the hole an operator restore
 			// leaves: everything below was applied by this leader's FSM.
 			return min(index, s.fsm.AppliedIndex())
