@@ -10,8 +10,10 @@
 # and the same through the leader; then CreateKey 2 s through the follower
 # (an instance holds 1,000 keys), and prints kms-load's
 # lines; then durable CreateKey with 8 and 64 clients through the follower
-# and the leader, and the entries per fsync of each node's Raft log. The
-# nodes and their data are removed at the end.
+# and the leader (each with the leader's entries per fsync during the run and
+# the server CPU per key), and the entries per fsync of each node's Raft
+# log. WRITES_ONLY=1 and JSON_DIR=DIR: see below. The nodes and their data
+# are removed at the end.
 set -euo pipefail
 bin="${1:-bin}"
 for b in kmsd kmsctl kms-load; do [ -x "$bin/$b" ] || { echo "bench-follower: $bin/$b missing (make build)" >&2; exit 1; }; done
@@ -54,7 +56,12 @@ done
 [ -n "$leader" ] || { echo "bench-follower: no leader found" >&2; exit 1; }
 for n in 1 2 3; do [ "$n" != "$leader" ] && { follower=$n; break; }; done
 echo "leader n$leader, follower n$follower ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
-for action in UpdateKeyDescription CreateKey; do
+# WRITES_ONLY=1 skips the one-client runs; JSON_DIR=DIR keeps each write
+# run's kms-load JSON as DIR/Cluster<c>.<follower|leader>.json, with the
+# CPU per key of the three nodes added as cluster_cpu_us (make bench).
+actions="UpdateKeyDescription CreateKey"
+[ "${WRITES_ONLY:-0}" = 1 ] && actions=""
+for action in $actions; do
   d=8s targets="follower leader"
   [ "$action" = CreateKey ] && d=2s targets=follower
   for target in $targets; do
@@ -98,6 +105,10 @@ for c in ${WRITE_CONCURRENCY:-8 64}; do
       -v l=$((t1[leader] - t0[leader])) -v f1=$((t1[1] + t1[2] + t1[3] - t0[1] - t0[2] - t0[3])) 'BEGIN {
         if (a > 0) printf "  the leader'"'"'s log during this run: %d entries in %d appends, %.1f per fsync\n", e, a, e / a
         if (ok > 0) printf "  server CPU per key: the leader %.0f µs, the three nodes %.0f µs\n", l * 1e6 / hz / ok, f1 * 1e6 / hz / ok }'
+    if [ -n "${JSON_DIR:-}" ]; then
+      jq --argjson cpu "$(awk -v f="$((t1[1] + t1[2] + t1[3] - t0[1] - t0[2] - t0[3]))" -v ok="$ok" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%.1f", (ok > 0 ? f * 1e6 / hz / ok : 0) }')" '. + {cluster_cpu_us: $cpu}' "$work/run.json" >"$JSON_DIR/Cluster$c.$target.json"
+    fi
   done
 done
 for n in 1 2 3; do

@@ -18,7 +18,9 @@
 #   5. (unless --no-writes) durable CreateKey closed loop at each of
 #      --write-concurrency, against the dev node (one Raft entry, fsynced,
 #      per key) and the floor's journal (one line, fdatasync'd, per key;
-#      group commit in both).
+#      group commit in both); then (unless --no-cluster-writes) the same
+#      through a follower and through the leader of a 3-node cluster
+#      (scripts/bench-follower.sh, one run), next to the same journal.
 #   6. (unless --no-idle) the CPU an idle three-node cluster burns, per node
 #      (scripts/bench-idle.sh: ~65 s to settle, then --idle-duration).
 # and prints, for each figure, raftkms, the floor and the ratio (medians of
@@ -44,6 +46,7 @@ options:
   --no-go-bench     skip the Go benchmarks
   --no-audit        skip the audit-log row
   --no-writes       skip the durable CreateKey rows
+  --no-cluster-writes  skip the 3-node CreateKey rows (through a follower and the leader)
   --write-concurrency LIST  CreateKey clients, space-separated (default "8 64")
   --no-idle         skip the idle 3-node cluster line
   --idle-duration S seconds of the idle measurement (default 20)
@@ -65,6 +68,7 @@ benchtime=3000x
 do_go=1
 do_audit=1
 do_writes=1
+do_cluster_writes=1
 write_concurrency="8 64"
 do_idle=1
 idle_duration=20
@@ -82,6 +86,7 @@ while [ $# -gt 0 ]; do
     --no-go-bench) do_go=0; shift ;;
     --no-audit) do_audit=0; shift ;;
     --no-writes) do_writes=0; shift ;;
+    --no-cluster-writes) do_cluster_writes=0; shift ;;
     --write-concurrency) write_concurrency="${2:?}"; shift 2 ;;
     --no-idle) do_idle=0; shift ;;
     --idle-duration) idle_duration="${2:?}"; shift 2 ;;
@@ -244,6 +249,14 @@ if [ "$do_go" = 1 ]; then
       -test.benchtime "$benchtime" -test.count 1 -test.benchmem) >>"$out/go/baseline.txt"
   done
 fi
+if [ "$do_writes" = 1 ] && [ "$do_cluster_writes" = 1 ]; then
+  echo "durable CreateKey through a 3-node cluster ($write_concurrency clients, through a follower and the leader)" >&2
+  mkdir -p "$work/bin"
+  cp "$work/kmsd" "$work/kmsctl" "$work/kms-load" "$work/bin/"
+  WRITES_ONLY=1 JSON_DIR="$out/load" WRITE_CONCURRENCY="$write_concurrency" WRITE_DURATION="$duration" \
+    "$repo/scripts/bench-follower.sh" "$work/bin" >"$out/cluster-writes.txt" 2>&1 ||
+    die "the 3-node write runs failed; see $out/cluster-writes.txt"
+fi
 if [ "$do_idle" = 1 ]; then
   echo "idle 3-node cluster (settle, then ${idle_duration} s)" >&2
   "$repo/scripts/bench-idle.sh" --kmsctl "$work/kmsctl" --duration "$idle_duration" "$work/kmsd" >"$out/idle.txt"
@@ -296,6 +309,19 @@ if [ "$do_writes" = 1 ]; then
     row "c=$wc p99 ms" "$(med "CreateKey$wc.raftkms.*" p99_ms)" "$(med "CreateKey$wc.baseline.*" p99_ms)"
     row "c=$wc server CPU µs/key" "$(med "CreateKey$wc.raftkms.*" cpu_us)" "$(med "CreateKey$wc.baseline.*" cpu_us)"
   done
+  if [ "$do_cluster_writes" = 1 ]; then
+    echo
+    echo "| durable CreateKey, 3-node cluster (one run; the floor: the same journal as above) | raftkms | baseline | ratio |"
+    echo "|---|---|---|---|"
+    for wc in $write_concurrency; do
+      for target in follower leader; do
+        row "c=$wc through the $target keys/s" "$(med "Cluster$wc.$target" ok_per_second)" "$(med "CreateKey$wc.baseline.*" ok_per_second)"
+        row "c=$wc through the $target p50 ms" "$(med "Cluster$wc.$target" p50_ms)" "$(med "CreateKey$wc.baseline.*" p50_ms)"
+        row "c=$wc through the $target CPU µs/key (three nodes)" "$(med "Cluster$wc.$target" cluster_cpu_us)" "$(med "CreateKey$wc.baseline.*" cpu_us)"
+      done
+    done
+    grep '^n[0-9]:' "$out/cluster-writes.txt" | sed 's/^/Raft log, /'
+  fi
 fi
 if [ "$do_audit" = 1 ]; then
   echo
