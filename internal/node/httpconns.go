@@ -1,7 +1,6 @@
 package node
 
 import (
-	"container/list"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -93,19 +92,55 @@ type connLimiter struct {
 
 	mu    sync.Mutex
 	conns map[net.Conn]*trackedConn // by the accepted (raw) connection
-	idle  list.List                 // *trackedConn, longest idle first
-	fresh list.List                 // *trackedConn, oldest first
+	idle  connList                  // longest idle first
+	fresh connList                  // oldest first
 
 	gauge    *prometheus.GaugeVec
+	byState  [3]prometheus.Gauge // gauge's children: new, active, idle
 	rejected prometheus.Counter
 	evicted  prometheus.Counter
 }
 
 type trackedConn struct {
-	conn  net.Conn
-	state http.ConnState
-	elem  *list.Element // in idle or fresh; nil while active
-	in    *list.List
+	conn       net.Conn
+	state      http.ConnState
+	in         *connList // idle or fresh; nil while active
+	prev, next *trackedConn
+}
+
+// connList is a doubly linked list of tracked connections threaded through
+// them: a keep-alive request moves its connection out of and back into the
+// idle list without allocating (container/list allocated an element each
+// time).
+type connList struct {
+	head, tail *trackedConn
+	n          int
+}
+
+func (q *connList) pushBack(t *trackedConn) {
+	t.in, t.prev, t.next = q, q.tail, nil
+	if q.tail != nil {
+		q.tail.next = t
+	} else {
+		q.head = t
+	}
+	q.tail = t
+	q.n++
+}
+
+func (q *connList) remove(t *trackedConn) {
+	if t.prev != nil {
+		t.prev.next = t.next
+	} else {
+		q.head = t.next
+	}
+	if t.next != nil {
+		t.next.prev = t.prev
+	} else {
+		q.tail = t.prev
+	}
+	t.in, t.prev, t.next = nil, nil, nil
+	q.n--
 }
 
 // connMetrics names a listener's connection metrics: the API's
@@ -137,8 +172,8 @@ func newConnLimiter(ln net.Listener, max int, reg prometheus.Registerer, m connM
 			Help: "Idle or not yet active " + m.what + " connections closed to admit a new one at --max-connections.",
 		}),
 	}
-	for _, s := range []string{"new", "active", "idle"} {
-		l.gauge.WithLabelValues(s)
+	for i, s := range []http.ConnState{http.StateNew, http.StateActive, http.StateIdle} {
+		l.byState[i] = l.gauge.WithLabelValues(stateLabel(s))
 	}
 	if reg != nil {
 		reg.MustRegister(l.gauge, l.rejected, l.evicted)
@@ -171,11 +206,9 @@ func (l *connLimiter) admit(c net.Conn) (victim net.Conn, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.conns) >= l.max {
-		var t *trackedConn
-		if e := l.idle.Front(); e != nil {
-			t = e.Value.(*trackedConn)
-		} else if e := l.fresh.Front(); e != nil {
-			t = e.Value.(*trackedConn)
+		t := l.idle.head
+		if t == nil {
+			t = l.fresh.head
 		}
 		if t == nil {
 			l.rejected.Inc()
@@ -187,8 +220,8 @@ func (l *connLimiter) admit(c net.Conn) (victim net.Conn, ok bool) {
 	}
 	t := &trackedConn{conn: c, state: http.StateNew}
 	l.conns[c] = t
-	t.in, t.elem = &l.fresh, l.fresh.PushBack(t)
-	l.gauge.WithLabelValues("new").Inc()
+	l.fresh.pushBack(t)
+	l.stateGauge(http.StateNew).Inc()
 	return victim, true
 }
 
@@ -196,14 +229,24 @@ func (l *connLimiter) admit(c net.Conn) (victim net.Conn, ok bool) {
 func (l *connLimiter) forget(t *trackedConn) {
 	l.unlist(t)
 	delete(l.conns, t.conn)
-	l.gauge.WithLabelValues(stateLabel(t.state)).Dec()
+	l.stateGauge(t.state).Dec()
 }
 
 func (l *connLimiter) unlist(t *trackedConn) {
-	if t.elem != nil {
-		t.in.Remove(t.elem)
-		t.elem, t.in = nil, nil
+	if t.in != nil {
+		t.in.remove(t)
 	}
+}
+
+// stateGauge is the held-connections gauge of state s.
+func (l *connLimiter) stateGauge(s http.ConnState) prometheus.Gauge {
+	switch s {
+	case http.StateActive:
+		return l.byState[1]
+	case http.StateIdle:
+		return l.byState[2]
+	}
+	return l.byState[0]
 }
 
 // connState is the HTTP server's ConnState hook.
@@ -225,11 +268,11 @@ func (l *connLimiter) connState(c net.Conn, s http.ConnState) {
 		return
 	}
 	l.unlist(t)
-	l.gauge.WithLabelValues(stateLabel(t.state)).Dec()
+	l.stateGauge(t.state).Dec()
 	t.state = s
-	l.gauge.WithLabelValues(stateLabel(s)).Inc()
+	l.stateGauge(s).Inc()
 	if s == http.StateIdle {
-		t.in, t.elem = &l.idle, l.idle.PushBack(t)
+		l.idle.pushBack(t)
 	}
 }
 
@@ -247,7 +290,7 @@ func stateLabel(s http.ConnState) string {
 func (l *connLimiter) held() (fresh, active, idle int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.fresh.Len(), len(l.conns) - l.fresh.Len() - l.idle.Len(), l.idle.Len()
+	return l.fresh.n, len(l.conns) - l.fresh.n - l.idle.n, l.idle.n
 }
 
 // newHTTPServer builds the API's server with the limits' timeouts and

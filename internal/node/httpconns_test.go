@@ -345,3 +345,34 @@ func TestConnLimiter_FollowsTLSConnections(t *testing.T) {
 		})
 	}
 }
+
+// The tracker's cost per keep-alive request: two state changes (active,
+// then idle again), as http.Server reports them.
+//
+//	go test -run '^$' -bench ConnLimiter_KeepAliveRequest -benchmem ./internal/node/
+func BenchmarkConnLimiter_KeepAliveRequest(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	l := newConnLimiter(ln, 4096, nil, apiConnMetrics)
+	conns := make([]net.Conn, 64)
+	for i := range conns {
+		c, _ := net.Pipe()
+		defer c.Close()
+		conns[i] = c
+		if _, ok := l.admit(c); !ok {
+			b.Fatal("not admitted")
+		}
+		l.connState(c, http.StateActive)
+		l.connState(c, http.StateIdle)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c := conns[i%len(conns)]
+		l.connState(c, http.StateActive)
+		l.connState(c, http.StateIdle)
+	}
+}
