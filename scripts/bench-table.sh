@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# bench-table.sh: issue 16's two tables, redone for two builds of raftkms
+# (BASE and HEAD) next to the floor (bench/baseline), in one window.
+#
+#   scripts/bench-table.sh [options] BASE
+#
+# BASE is a git revision (e.g. 4d20267, main before issue 16's work). For
+# each round, in alternating order, the floor and the kmsd of BASE and of
+# HEAD (built from `git archive`) are measured with HEAD's kms-load:
+#   - Encrypt, 64-byte plaintexts, keep-alive: closed loop with
+#     --concurrency clients (req/s, the server's CPU per request from
+#     /proc/PID/stat) and open loop at --rate requests/s (p99, p99.9, timed
+#     from each request's intended send), against a dev node, a dev node
+#     with --audit-log, and one follower of a 3-node cluster (CPU: that
+#     follower's; the cluster's three nodes in their own column);
+#   - durable writes (UpdateKeyDescription: one Raft entry, fsynced on a
+#     quorum; CreateKey needs more keys than BASE's instances hold) at each
+#     of --write-concurrency, against the dev node and through the
+#     follower; the floor appends a journal line and fdatasyncs it (group
+#     commit).
+# It prints the medians as Markdown tables. Raw JSON stays in
+# .tmp/bench-table/<date>-<time>/. Takes ~3 minutes a round.
+set -euo pipefail
+# shellcheck source=bench-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+
+usage() {
+  cat <<'EOF2'
+usage: scripts/bench-table.sh [options] BASE
+
+options:
+  --rounds N                 interleaved rounds (default 3)
+  --duration D               closed-loop and write windows (default 4s)
+  --concurrency N            closed-loop clients (default 16)
+  --rate N                   open-loop requests per second (default 2000)
+  --rate-duration D          open-loop window (default 8s)
+  --write-concurrency LIST   write clients, space-separated (default "8 64")
+  --out DIR                  raw results (default .tmp/bench-table/<date>-<time>)
+  -h, --help                 this text
+EOF2
+}
+
+die() { echo "bench-table: $*" >&2; exit 1; }
+
+rounds=3 duration=4s concurrency=16 rate=2000 rate_duration=8s write_concurrency="8 64" out="" base=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds="${2:?}"; shift 2 ;;
+    --duration) duration="${2:?}"; shift 2 ;;
+    --concurrency) concurrency="${2:?}"; shift 2 ;;
+    --rate) rate="${2:?}"; shift 2 ;;
+    --rate-duration) rate_duration="${2:?}"; shift 2 ;;
+    --write-concurrency) write_concurrency="${2:?}"; shift 2 ;;
+    --out) out="${2:?}"; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    -*) usage >&2; die "unknown option $1" ;;
+    *) [ -z "$base" ] || die "one BASE revision"; base="$1"; shift ;;
+  esac
+done
+[ -n "$base" ] || { usage >&2; die "name the BASE revision"; }
+for n in "$rounds" "$concurrency" "$rate"; do
+  case "$n" in '' | *[!0-9]* | 0) die "--rounds, --concurrency and --rate take a positive number" ;; esac
+done
+[ -r /proc/self/stat ] || die "needs Linux /proc"
+command -v jq >/dev/null || die "jq is not installed (make deps installs it)"
+command -v python3 >/dev/null || die "python3 is not installed"
+
+repo="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
+cd "$repo"
+git rev-parse --verify -q "$base^{commit}" >/dev/null || die "$base is not a revision of this repository"
+[ -n "$out" ] || out=".tmp/bench-table/$(date -u +%Y%m%d-%H%M%S)"
+mkdir -p "$out/load"
+out="$(cd "$out" && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/bench-table.XXXXXX")"
+tck="$(getconf CLK_TCK)"
+pids=()
+
+stop_all() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+}
+cleanup() {
+  stop_all
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "bench-table: building $base, HEAD and the floor" >&2
+build_pair "$work" "$base"
+(cd "$work/head" && go build -o "$work/kmsctl" ./cmd/kmsctl && go build -o "$work/baseline" ./bench/baseline)
+load_start="$(loadavg)"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# run NAME PID CREDS [KMS-LOAD FLAGS]: one kms-load run; its JSON gets the
+# CPU µs per ok request of process PID as .cpu_us, and of the processes in
+# $cluster_pids (when set) as .cluster_cpu_us.
+run() {
+  local name=$1 pid=$2 creds=$3 p t0 t1 c0=0 c1=0
+  shift 3
+  t0="$(ticks "$pid")"
+  for p in ${cluster_pids:-}; do c0=$((c0 + $(ticks "$p"))); done
+  "$work/kms-load" --credentials "$creds" --json "$@" >"$out/load/$name.tmp" 2>>"$out/load/kms-load.log" ||
+    die "kms-load failed ($name); see $out/load/kms-load.log"
+  t1="$(ticks "$pid")"
+  for p in ${cluster_pids:-}; do c1=$((c1 + $(ticks "$p"))); done
+  jq --argjson d "$((t1 - t0))" --argjson c "$((c1 - c0))" --argjson tck "$tck" \
+    '. + {cpu_us: (if .ok > 0 then $d / $tck * 1e6 / .ok else 0 end),
+          cluster_cpu_us: (if .ok > 0 then $c / $tck * 1e6 / .ok else 0 end)}' "$out/load/$name.tmp" >"$out/load/$name.json"
+  rm -f "$out/load/$name.tmp"
+}
+
+# encrypt_runs LABEL PID CREDS [KEYFLAGS]: warm-up, closed loop, open loop.
+encrypt_runs() {
+  local label=$1 pid=$2 creds=$3
+  shift 3
+  "$work/kms-load" --credentials "$creds" "$@" --duration 1s --concurrency "$concurrency" >/dev/null 2>>"$out/load/kms-load.log" ||
+    die "warm-up failed ($label)"
+  run "closed.$label.$round" "$pid" "$creds" "$@" --action Encrypt --concurrency "$concurrency" --duration "$duration"
+  run "open.$label.$round" "$pid" "$creds" "$@" --action Encrypt --concurrency "$concurrency" --rate "$rate" --duration "$rate_duration"
+}
+
+# write_runs LABEL PID CREDS [FLAGS]: durable writes at each concurrency.
+write_runs() {
+  local label=$1 pid=$2 creds=$3 wc
+  shift 3
+  for wc in $write_concurrency; do
+    run "write$wc.$label.$round" "$pid" "$creds" "$@" --concurrency "$wc" --duration "$duration"
+  done
+}
+
+# dev BUILD [KMSD FLAGS]: a fresh dev node; sets dev_pid and dev_creds.
+dev() {
+  local build=$1 dir i
+  shift
+  dir="$(mktemp -d "$work/dev.XXXXXX")"
+  "$work/$build.kmsd" --dev --data-dir "$dir/data" --http-addr 127.0.0.1:0 --cluster-addr 127.0.0.1:0 \
+    --gossip-addr 127.0.0.1:0 "$@" >"$dir/stdout" 2>"$dir/stderr" &
+  dev_pid=$!
+  pids+=("$dev_pid")
+  dev_creds="$dir/data/credentials.json"
+  for i in $(seq 1 300); do
+    jq -e .Endpoint "$dev_creds" >/dev/null 2>&1 && return 0
+    kill -0 "$dev_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  cp "$dir/stderr" "$out/failed-node.log" 2>/dev/null || true
+  die "the $build dev node did not become ready (log: $out/failed-node.log)"
+}
+
+# cluster BUILD: three nodes on free loopback ports; sets fol_pid,
+# fol_creds (pointing at a follower) and cluster_pids.
+cluster() {
+  local build=$1 dir n i ok joins leader=""
+  local -a h c g np
+  dir="$(mktemp -d "$work/cluster.XXXXXX")"
+  head -c 32 /dev/urandom | base64 >"$dir/root.key"
+  chmod 600 "$dir/root.key"
+  for n in 1 2 3; do h[n]=$(free_port); c[n]=$(free_port); g[n]=$(free_port); done
+  joins="127.0.0.1:${g[1]},127.0.0.1:${g[2]},127.0.0.1:${g[3]}"
+  for n in 1 2 3; do
+    "$work/$build.kmsd" --node-id "n$n" --data-dir "$dir/n$n" --root-key-file "$dir/root.key" \
+      --http-addr "127.0.0.1:${h[n]}" --cluster-addr "127.0.0.1:${c[n]}" --gossip-addr "127.0.0.1:${g[n]}" \
+      --zone "zone-$n" --bootstrap-expect 3 --join "$joins" >"$dir/n$n.log" 2>&1 &
+    np[n]=$!
+    pids+=("${np[n]}")
+  done
+  for i in $(seq 1 150); do
+    ok=0
+    for n in 1 2 3; do curl -fs "http://127.0.0.1:${h[n]}/v1/health" >/dev/null 2>&1 && ok=$((ok + 1)); done
+    [ "$ok" -eq 3 ] && break
+    sleep 0.2
+  done
+  [ "$ok" -eq 3 ] || die "the $build cluster did not become healthy ($dir)"
+  "$work/kmsctl" --endpoint "http://127.0.0.1:${h[1]}" operator init >"$dir/creds.json" || die "operator init failed ($build)"
+  for n in 1 2 3; do
+    [ "$(curl -fs "http://127.0.0.1:${h[n]}/v1/status" | jq -r .RaftState)" = Leader ] && leader=$n
+  done
+  [ -n "$leader" ] || die "no leader in the $build cluster"
+  for n in 1 2 3; do [ "$n" != "$leader" ] && break; done
+  jq --arg e "http://127.0.0.1:${h[n]}" '.Endpoint = $e' "$dir/creds.json" >"$dir/follower.json"
+  fol_pid=${np[n]} fol_creds="$dir/follower.json" cluster_pids="${np[1]} ${np[2]} ${np[3]}"
+}
+
+# floor: the baseline server with its journal; sets floor_pid, floor_creds.
+floor() {
+  local dir i
+  dir="$(mktemp -d "$work/floor.XXXXXX")"
+  "$work/baseline" --ready-file "$dir/ready" --journal "$dir/journal" >"$dir/stdout" 2>"$dir/stderr" &
+  floor_pid=$!
+  pids+=("$floor_pid")
+  for i in $(seq 1 100); do
+    if [ -s "$dir/ready" ]; then
+      printf '{"AccessKeyId":"LTAIbaseline","AccessKeySecret":"unused","Endpoint":"%s"}\n' "$(head -1 "$dir/ready")" >"$dir/creds.json"
+      floor_creds="$dir/creds.json"
+      return 0
+    fi
+    sleep 0.05
+  done
+  die "the floor did not start"
+}
+
+measure() { # measure floor|base|head
+  local what=$1
+  echo "round $round/$rounds: $what $(loadavg)" >&2
+  if [ "$what" = floor ]; then
+    floor
+    cluster_pids="" encrypt_runs floor "$floor_pid" "$floor_creds" --key key-baseline
+    cluster_pids="" write_runs floor "$floor_pid" "$floor_creds" --key key-baseline --action CreateKey
+    stop_all
+    return
+  fi
+  dev "$what"
+  cluster_pids="" encrypt_runs "dev.$what" "$dev_pid" "$dev_creds"
+  cluster_pids="" write_runs "dev.$what" "$dev_pid" "$dev_creds" --action UpdateKeyDescription
+  stop_all
+  local adir
+  adir="$(mktemp -d "$work/audit.XXXXXX")"
+  dev "$what" --audit-log "$adir/audit.log"
+  cluster_pids="" encrypt_runs "audit.$what" "$dev_pid" "$dev_creds"
+  stop_all
+  cluster "$what"
+  encrypt_runs "follower.$what" "$fol_pid" "$fol_creds"
+  write_runs "follower.$what" "$fol_pid" "$fol_creds" --action UpdateKeyDescription
+  cluster_pids=""
+  stop_all
+}
+
+for round in $(seq 1 "$rounds"); do
+  case $((round % 3)) in
+    1) order="floor base head" ;;
+    2) order="head floor base" ;;
+    0) order="base head floor" ;;
+  esac
+  for what in $order; do measure "$what"; done
+done
+load_end="$(loadavg)"
+
+med() { json_median "$2" "$out"/load/$1.json; }
+f() { awk -v x="$1" 'BEGIN { if (x == "nan" || x == "") print "-"; else if (x >= 100) printf "%.0f", x; else printf "%.3g", x }'; }
+line() { # line LABEL PREFIX: one row of the Encrypt table
+  local cl="$2"
+  printf '| %s | %s | %s | %s ms | %s ms |\n' "$1" "$(f "$(med "closed.$cl.*" ok_per_second)")" \
+    "$(f "$(med "closed.$cl.*" cpu_us)")" "$(f "$(med "open.$cl.*" p99_ms)")" "$(f "$(med "open.$cl.*" p999_ms)")"
+}
+echo
+echo "bench-table: $base (BASE) and $(git describe --always --dirty) (HEAD) next to bench/baseline, medians of $rounds rounds"
+echo "load average: $load_start at the start, $load_end at the end; $(nproc) CPUs"
+echo
+echo "Encrypt of 64 bytes, keep-alive (closed loop c=$concurrency; open loop at $rate/s)"
+echo
+echo "| system | req/s c=$concurrency | server CPU µs/req | p99 @ $rate/s | p99.9 @ $rate/s |"
+echo "|---|---|---|---|---|"
+line "bare Go net/http + JSON + AES-GCM (bench/baseline)" floor
+for b in base head; do
+  rev=$base; [ "$b" = head ] && rev=HEAD
+  line "raftkms dev node ($rev)" "dev.$b"
+  line "raftkms + \`--audit-log\` ($rev)" "audit.$b"
+  printf '| raftkms 3 nodes, one follower (%s) | %s | %s (the three nodes: %s) | %s ms | %s ms |\n' "$rev" \
+    "$(f "$(med "closed.follower.$b.*" ok_per_second)")" "$(f "$(med "closed.follower.$b.*" cpu_us)")" \
+    "$(f "$(med "closed.follower.$b.*" cluster_cpu_us)")" "$(f "$(med "open.follower.$b.*" p99_ms)")" "$(f "$(med "open.follower.$b.*" p999_ms)")"
+done
+echo
+echo "Durable writes (raftkms: UpdateKeyDescription, one Raft entry; the floor: a journal line fdatasync'd, group commit): ok/s, p99"
+echo
+printf '| system |'; for wc in $write_concurrency; do printf ' c=%s |' "$wc"; done; echo
+printf '|---|'; for wc in $write_concurrency; do printf -- '---|'; done; echo
+wrow() {
+  printf '| %s |' "$1"
+  for wc in $write_concurrency; do
+    printf ' %s/s, %s ms |' "$(f "$(med "write$wc.$2.*" ok_per_second)")" "$(f "$(med "write$wc.$2.*" p99_ms)")"
+  done
+  echo
+}
+wrow "floor journal (bench/baseline --journal)" floor
+for b in base head; do
+  rev=$base; [ "$b" = head ] && rev=HEAD
+  wrow "raftkms dev node ($rev)" "dev.$b"
+  wrow "raftkms 3 nodes, through a follower ($rev)" "follower.$b"
+done
+errs=0
+for fj in "$out"/load/*.json; do errs=$((errs + $(json_errors "$fj"))); done
+echo
+echo "errors in all kms-load runs: $errs"
