@@ -37,9 +37,7 @@ func (f rpcFace) decode(c *call) error {
 		}
 	}
 	c.action = c.p.str("Action")
-	// Canonical spelling: Get would allocate the canonical form of
-	// "x-acs-action" on every request.
-	if h := c.r.Header.Get("X-Acs-Action"); h != "" {
+	if h := headerGet(c.r.Header, "X-Acs-Action"); h != "" {
 		c.action = h
 	}
 	return nil

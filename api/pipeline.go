@@ -206,7 +206,7 @@ func (s *Server) run(c *call, f face) (any, error) {
 // (default or linearizable) and X-Kms-Min-Index (wait until this node has
 // applied that index). See docs/CONSISTENCY.md.
 func (s *Server) consistency(ctx context.Context, r *http.Request) error {
-	switch strings.ToLower(r.Header.Get("X-Kms-Read-Consistency")) {
+	switch strings.ToLower(headerGet(r.Header, "X-Kms-Read-Consistency")) {
 	case "", "default":
 	case "linearizable":
 		// The strongest read: everything acknowledged before this request
@@ -217,7 +217,7 @@ func (s *Server) consistency(ctx context.Context, r *http.Request) error {
 	default:
 		return invalidParam("X-Kms-Read-Consistency", "must be default or linearizable")
 	}
-	if v := r.Header.Get("X-Kms-Min-Index"); v != "" {
+	if v := headerGet(r.Header, "X-Kms-Min-Index"); v != "" {
 		idx, perr := strconv.ParseUint(v, 10, 64)
 		if perr != nil {
 			return invalidParam("X-Kms-Min-Index", "must be a Raft index (an unsigned integer)")
