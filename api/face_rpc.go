@@ -49,7 +49,7 @@ func (f rpcFace) authenticate(c *call) error {
 	if c.flatQuery {
 		// c.p is the query as decoded; the handler filters it only after
 		// the signature is verified.
-		signed, err = signature.ParseFlatQueried(c.r, c.body, c.p)
+		signed, err = signature.ParseFlatQueriedInto(&c.signed, c.r, c.body, c.p)
 	} else {
 		signed, err = signature.ParseQueried(c.r, c.body, c.query)
 	}
