@@ -29,7 +29,14 @@ func (f rpcFace) decode(c *call) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		// Everything in the query (the SDKs): decoded once, into the one
 		// map both the parameters and the signature read.
-		c.p, c.flatQuery = parseFlatQuery(c.r.URL.RawQuery)
+		if c.pmap == nil {
+			c.pmap = make(params, 4)
+		}
+		c.p, c.flatQuery = parseFlatQueryInto(c.pmap, c.r.URL.RawQuery)
+		if !c.flatQuery {
+			// Partly filled: not reused.
+			c.pmap = nil
+		}
 	}
 	if !c.flatQuery {
 		if c.p, c.query, err = decodeParamsQuery(c.r, body); err != nil {

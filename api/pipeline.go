@@ -92,6 +92,9 @@ type call struct {
 	// signed holds the parsed V3 signature (rpcFace), so that it costs no
 	// allocation of its own.
 	signed signature.Signed
+	// pmap is an empty map for p (rpcFace's decoding of a query), kept
+	// with the call from one request to the next.
+	pmap params
 }
 
 // calls recycles the calls of finished requests: a call is 2 KB, and
@@ -108,9 +111,19 @@ func (c *call) release() {
 	if c.kept || c.rctx.inner.Load() != nil {
 		return
 	}
+	pm := c.pmap
 	*c = call{}
+	if len(pm) <= maxKeptParams {
+		// Handlers only read p during their request (never keep it).
+		clear(pm)
+		c.pmap = pm
+	}
 	calls.Put(c)
 }
+
+// maxKeptParams bounds the map a released call keeps for its next
+// request's parameters (clearing a map costs its capacity, not its length).
+const maxKeptParams = 16
 
 // unboundedCtx is c.unbounded; the call is not recycled after a request
 // that used it (its work has a budget of its own and may be handed on).
