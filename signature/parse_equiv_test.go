@@ -386,3 +386,46 @@ func TestParseFlatQueried_PreValuesFollowV3(t *testing.T) {
 		t.Fatalf("Verify with a copy of the list: %v", err)
 	}
 }
+
+// isHex and decodeHex32 (tables now) decide and decode as the range
+// checks they replaced, for every byte in every position.
+func TestHexTable_SameAsRanges(t *testing.T) {
+	ref := func(c byte) (byte, bool) {
+		switch {
+		case '0' <= c && c <= '9':
+			return c - '0', true
+		case 'a' <= c && c <= 'f':
+			return c - 'a' + 10, true
+		case 'A' <= c && c <= 'F':
+			return c - 'A' + 10, true
+		}
+		return 0, false
+	}
+	base := []byte(strings.Repeat("0123456789abcdefABCDEF", 3)[:64])
+	for pos := 0; pos < 64; pos++ {
+		for c := 0; c < 256; c++ {
+			b := slices.Clone(base)
+			b[pos] = byte(c)
+			_, valid := ref(byte(c))
+			if isHex(string(b)) != valid {
+				t.Fatalf("isHex with %#x at %d: %v", c, pos, !valid)
+			}
+			out, ok := decodeHex32(string(b))
+			if ok != valid {
+				t.Fatalf("decodeHex32 with %#x at %d: ok %v", c, pos, ok)
+			}
+			if ok {
+				for i := range out {
+					hi, _ := ref(b[2*i])
+					lo, _ := ref(b[2*i+1])
+					if out[i] != hi<<4|lo {
+						t.Fatalf("decodeHex32(%q)[%d] = %#x", b, i, out[i])
+					}
+				}
+			}
+		}
+	}
+	if _, ok := decodeHex32(string(base[:63])); ok {
+		t.Fatal("63 digits decoded")
+	}
+}

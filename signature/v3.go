@@ -479,13 +479,11 @@ func headerValue(h http.Header, name string) string {
 }
 
 func isHex(s string) bool {
+	var bad byte
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
+		bad |= hexValue[s[i]]
 	}
-	return true
+	return bad&notHex == 0
 }
 
 // isToken reports whether s is an RFC 7230 token (a valid header name).
