@@ -429,3 +429,15 @@ func TestHexTable_SameAsRanges(t *testing.T) {
 		t.Fatal("63 digits decoded")
 	}
 }
+
+// appendPercentEncoded (copying runs of unreserved bytes) writes what
+// PercentEncode writes, every byte in every position.
+func TestAppendPercentEncoded_SameAsPercentEncode(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for _, s := range []string{string([]byte{byte(c)}), "a" + string([]byte{byte(c)}), string([]byte{byte(c)}) + "b~", "x-" + string([]byte{byte(c), byte(c)}) + "-y"} {
+			if got, want := string(appendPercentEncoded([]byte("p"), s)), "p"+PercentEncode(s); got != want {
+				t.Fatalf("%q: %q, want %q", s, got, want)
+			}
+		}
+	}
+}

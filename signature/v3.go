@@ -308,7 +308,12 @@ func (v V3Request) StringToSign() string {
 
 func (v V3Request) appendStringToSign(dst []byte) []byte {
 	var buf [1024]byte
-	sum := sha256.Sum256(v.appendCanonical(buf[:0]))
+	return appendStringToSignOf(dst, v.appendCanonical(buf[:0]))
+}
+
+// appendStringToSignOf appends the string to sign of a canonical request.
+func appendStringToSignOf(dst, canonical []byte) []byte {
+	sum := sha256.Sum256(canonical)
 	dst = append(dst, AlgorithmV3...)
 	dst = append(dst, '\n')
 	return hex.AppendEncode(dst, sum[:])
@@ -323,7 +328,10 @@ func (v V3Request) Signature(secret string) string {
 func (v V3Request) mac(secret string) [sha256.Size]byte {
 	m := getMacer(&sha256Macers)
 	defer m.put(&sha256Macers)
-	m.msg = v.appendStringToSign(m.msg[:0])
+	// The canonical request is built in the macer's own buffer (a fresh
+	// one on the stack cost clearing 1 KB).
+	m.canon = v.appendCanonical(m.canon[:0])
+	m.msg = appendStringToSignOf(m.msg[:0], m.canon)
 	return [sha256.Size]byte(m.mac(sha256.New, secret, "", m.msg))
 }
 
