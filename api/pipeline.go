@@ -72,6 +72,8 @@ type call struct {
 	flatQuery bool
 	// authenticated is set once the caller's signature verified.
 	authenticated bool
+	// routed is set once the face found action's handler.
+	routed bool
 	// unbounded is the request's context without the pipeline's deadline,
 	// for a handler whose work has its own budget (a snapshot restore
 	// after its upload): read it with unboundedCtx.
@@ -173,14 +175,21 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, f face, c *ca
 	// request's line says where it ran. The core reports the key it
 	// resolved the same way.
 	base, hsmRoute, resolved := c.reports.Init(r.Context())
-	c.rctx.start(base, s.cfg.RequestTimeout)
+	if s.realClock {
+		// The deadline is on the real clock: start is that clock's now.
+		c.rctx.startAt(base, start, s.cfg.RequestTimeout)
+	} else {
+		c.rctx.start(base, s.cfg.RequestTimeout)
+	}
 	defer c.rctx.end()
 	c.ctx, c.unbounded = &c.rctx, base
 
 	code := "InternalFailure" // until run returns: a panic is counted as one
 	defer func() {
 		label := "unknown" // bounded: a client cannot grow the metric
-		if _, rerr := f.route(c.action); rerr == nil {
+		if c.routed {
+			label = c.action
+		} else if _, rerr := f.route(c.action); rerr == nil {
 			label = c.action
 		}
 		s.metrics.observe(label, code, s.now().Sub(start))
@@ -247,6 +256,7 @@ func (s *Server) run(c *call, f face) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.routed = true
 	sl, err := s.admit(c.caller.AccountID, rt.class)
 	if err != nil {
 		return nil, err

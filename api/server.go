@@ -93,6 +93,9 @@ type Server struct {
 	metrics *metrics
 	actions map[string]actionFunc
 	limits  *limiter
+	// realClock is set when cfg.Clock is time.Now (none was configured):
+	// a time the pipeline read from it is the real clock's.
+	realClock bool
 	// restoring is held by the one snapshot restore this node serves at
 	// a time.
 	restoring atomic.Bool
@@ -111,17 +114,19 @@ func New(cfg Config) *Server {
 	if cfg.ClockSkew == 0 {
 		cfg.ClockSkew = 15 * time.Minute
 	}
-	if cfg.Clock == nil {
+	realClock := cfg.Clock == nil
+	if realClock {
 		cfg.Clock = time.Now
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 30 * time.Second
 	}
 	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger.Named("api"),
-		nonces:  newNonceCache(cfg.ClockSkew, cfg.NonceCacheEntries),
-		metrics: newMetrics(cfg.Registry),
+		cfg:       cfg,
+		realClock: realClock,
+		log:       cfg.Logger.Named("api"),
+		nonces:    newNonceCache(cfg.ClockSkew, cfg.NonceCacheEntries),
+		metrics:   newMetrics(cfg.Registry),
 	}
 	s.actions = s.actionTable()
 	labels := []string{"unknown"}
