@@ -29,7 +29,14 @@ func (f rpcFace) decode(c *call) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		// Everything in the query (the SDKs): decoded once, into the one
 		// map both the parameters and the signature read.
-		c.p, c.flatQuery = parseFlatQuery(c.r.URL.RawQuery)
+		if c.pmap == nil {
+			c.pmap = make(params, 4)
+		}
+		c.p, c.flatQuery = parseFlatQueryInto(c.pmap, c.r.URL.RawQuery)
+		if !c.flatQuery {
+			// Partly filled: not reused.
+			c.pmap = nil
+		}
 	}
 	if !c.flatQuery {
 		if c.p, c.query, err = decodeParamsQuery(c.r, body); err != nil {
@@ -37,9 +44,7 @@ func (f rpcFace) decode(c *call) error {
 		}
 	}
 	c.action = c.p.str("Action")
-	// Canonical spelling: Get would allocate the canonical form of
-	// "x-acs-action" on every request.
-	if h := c.r.Header.Get("X-Acs-Action"); h != "" {
+	if h := headerGet(c.r.Header, "X-Acs-Action"); h != "" {
 		c.action = h
 	}
 	return nil
@@ -51,7 +56,7 @@ func (f rpcFace) authenticate(c *call) error {
 	if c.flatQuery {
 		// c.p is the query as decoded; the handler filters it only after
 		// the signature is verified.
-		signed, err = signature.ParseFlatQueried(c.r, c.body, c.p)
+		signed, err = signature.ParseFlatQueriedInto(&c.signed, c.r, c.body, c.p)
 	} else {
 		signed, err = signature.ParseQueried(c.r, c.body, c.query)
 	}

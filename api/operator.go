@@ -247,7 +247,7 @@ func (s *Server) restoreSnapshot(c *call) (any, error) {
 	defer tmp.Close()
 	// The restore's own time starts once the upload is in, outside the
 	// request's deadline.
-	ctx, cancel := context.WithTimeout(c.unbounded, 2*s.cfg.RequestTimeout+kmsRestoreBudget)
+	ctx, cancel := context.WithTimeout(c.unboundedCtx(), 2*s.cfg.RequestTimeout+kmsRestoreBudget)
 	defer cancel()
 	sum, err := s.cfg.Service.RestoreSnapshotWith(ctx, caller, tmp, opt)
 	if err != nil {

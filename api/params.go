@@ -85,11 +85,20 @@ const flatQueryMax = 64
 // instead of url.Values and params). ok is false when url.ParseQuery would
 // fail or find a name twice, or the query is long: use it then.
 func parseFlatQuery(query string) (p params, ok bool) {
+	return parseFlatQueryInto(nil, query)
+}
+
+// parseFlatQueryInto is parseFlatQuery into into, an empty map (nil: a new
+// one), which it returns when ok (and leaves partly filled when not).
+func parseFlatQueryInto(into params, query string) (p params, ok bool) {
 	n := strings.Count(query, "&") + 1
 	if n > flatQueryMax {
 		return nil, false
 	}
-	p = make(params, n)
+	p = into
+	if p == nil {
+		p = make(params, n)
+	}
 	for query != "" {
 		var pair string
 		pair, query, _ = strings.Cut(query, "&")

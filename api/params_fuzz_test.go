@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -125,8 +126,14 @@ func FuzzParseFlatQuery(f *testing.F) {
 		"Action=Encrypt&KeyId=alias%2Fk&Plaintext=aGk%3D", "a", "=", "a==b"} {
 		f.Add(q)
 	}
+	reused := params{"stale": "x"}
 	f.Fuzz(func(t *testing.T, q string) {
 		p, ok := parseFlatQuery(q)
+		// The same into a map the pipeline reuses (emptied first).
+		clear(reused)
+		if p2, ok2 := parseFlatQueryInto(reused, q); ok2 != ok || (ok && !maps.Equal(p, p2)) {
+			t.Fatalf("%q: into a reused map %v (%v), into a new one %v (%v)", q, p2, ok2, p, ok)
+		}
 		vs, err := url.ParseQuery(q)
 		single := err == nil
 		for _, v := range vs {

@@ -41,7 +41,12 @@ type deadlineCtx struct {
 // test's). A parent with an earlier deadline of its own gets the real
 // context at once (not the pipeline's case: net/http's have none).
 func (c *requestContext) start(parent context.Context, timeout time.Duration) {
-	c.parent, c.deadline = parent, time.Now().Add(timeout)
+	c.startAt(parent, time.Now(), timeout)
+}
+
+// startAt is start with now, a time just read from the real clock.
+func (c *requestContext) startAt(parent context.Context, now time.Time, timeout time.Duration) {
+	c.parent, c.deadline = parent, now.Add(timeout)
 	if d, ok := parent.Deadline(); ok && d.Before(c.deadline) {
 		c.Done()
 	}

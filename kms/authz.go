@@ -190,6 +190,20 @@ func (ev *evaluation) anyGlob(patterns []string, s string) bool {
 	return false
 }
 
+// anyResource is anyGlob of a resource's ARN (arn builds it), built only
+// for a pattern other than "*": matchGlob("*", s) holds for every s.
+func (ev *evaluation) anyResource(patterns []string, arn func() string) bool {
+	for _, p := range patterns {
+		if ev.stopped() {
+			return false
+		}
+		if p == "*" || matchGlob(p, arn()) {
+			return true
+		}
+	}
+	return false
+}
+
 // env holds the condition keys of one request.
 type env map[string]string
 
@@ -473,7 +487,7 @@ func (s *Service) authorizeKey(ctx context.Context, c Caller, action string, k *
 	if policy == "" {
 		policy = DefaultPolicy(k.AccountID)
 	}
-	return s.authorizeResource(ctx, c, action, k.AccountID, s.KeyArn(k), policy, encCtx)
+	return s.authorizeResource(ctx, c, action, k.AccountID, func() string { return s.KeyArn(k) }, policy, encCtx)
 }
 
 // authorizeResource decides an action on a resource that has a policy (a
@@ -482,12 +496,24 @@ func (s *Service) authorizeKey(ctx context.Context, c Caller, action string, k *
 // Deny in either wins. In the owner's account an Allow from either is
 // enough; another account needs both (the policy must name the caller or
 // its account, and the caller's own RAM policies must allow the action).
-func (s *Service) authorizeResource(ctx context.Context, c Caller, action, owner, arn, policy string, encCtx map[string]string) error {
+//
+// arn builds the ARN, at most once, when a Resource pattern other than "*"
+// needs it: the usual policies (the default key policy, the system
+// policies) match every resource, and building the ARN to match it against
+// "*" cost an allocation and two walks over it per request.
+func (s *Service) authorizeResource(ctx context.Context, c Caller, action, owner string, arn func() string, policy string, encCtx map[string]string) error {
+	resource := ""
+	arnOnce := func() string {
+		if resource == "" {
+			resource = arn()
+		}
+		return resource
+	}
 	ev := newEvaluation(ctx)
 	e := s.envFor(c, encCtx)
 	ramAllow := false
 	for _, st := range s.ramStatements(c) {
-		if ev.anyGlob(st.actions, action) && ev.anyGlob(st.resources, arn) && ev.conditionsHold(st.conditions, e) {
+		if ev.anyGlob(st.actions, action) && ev.anyResource(st.resources, arnOnce) && ev.conditionsHold(st.conditions, e) {
 			if ev.stopped() {
 				return ev.fail(action)
 			}
@@ -502,7 +528,7 @@ func (s *Service) authorizeResource(ctx context.Context, c Caller, action, owner
 		if ev.stopped() {
 			return ev.fail(action)
 		}
-		if !ev.anyGlob(st.actions, action) || !ev.anyGlob(st.resources, arn) {
+		if !ev.anyGlob(st.actions, action) || !ev.anyResource(st.resources, arnOnce) {
 			continue
 		}
 		match, isDirect := false, false

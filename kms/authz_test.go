@@ -92,6 +92,29 @@ func FuzzMatchGlob(f *testing.F) {
 	})
 }
 
+// anyResource takes "*" for a match without building the ARN, as
+// matchGlob("*", arn) is true for every ARN; any other pattern is matched
+// against the ARN (which authorizeResource builds once).
+func TestAnyResource_StarNeedsNoARN(t *testing.T) {
+	for _, s := range []string{"", "a", "acs:kms:cn:123:key/k", "é\xff*?", strings.Repeat("x?*", 50)} {
+		if !matchGlob("*", s) {
+			t.Fatalf("matchGlob(*, %q) is false", s)
+		}
+	}
+	built := 0
+	arn := func() string { built++; return "acs:kms:cn:123:key/k" }
+	ev := newEvaluation(context.Background())
+	if !ev.anyResource([]string{"*"}, arn) || built != 0 {
+		t.Fatalf("\"*\": built the ARN %d times", built)
+	}
+	if ev.anyResource([]string{"acs:kms:*:999:*", "acs:kms:eu:*"}, arn) || built != 2 {
+		t.Fatalf("no match expected; ARN built %d times", built)
+	}
+	if !ev.anyResource([]string{"acs:kms:*:123:key/*"}, arn) {
+		t.Fatal("the ARN's own pattern does not match")
+	}
+}
+
 // setPolicyUnchecked stores a key policy through the FSM directly, as a
 // catalogue written before validation existed (or restored from such a
 // snapshot) would hold it.

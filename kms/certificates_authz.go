@@ -29,5 +29,5 @@ func (s *Service) authorizeCertificate(ctx context.Context, c Caller, action str
 	if c.Client != nil {
 		return denial(action, c)
 	}
-	return s.authorizeResource(ctx, c, action, x.AccountID, s.CertificateArn(x), DefaultSecretPolicy(x.AccountID), nil)
+	return s.authorizeResource(ctx, c, action, x.AccountID, func() string { return s.CertificateArn(x) }, DefaultSecretPolicy(x.AccountID), nil)
 }

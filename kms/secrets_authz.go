@@ -68,7 +68,7 @@ func (s *Service) authorizeSecret(ctx context.Context, c Caller, action string, 
 	if policy == "" {
 		policy = DefaultSecretPolicy(sec.AccountID)
 	}
-	return s.authorizeResource(ctx, c, action, sec.AccountID, s.SecretArn(sec), policy, nil)
+	return s.authorizeResource(ctx, c, action, sec.AccountID, func() string { return s.SecretArn(sec) }, policy, nil)
 }
 
 // secretInstance is the KMS instance a secret belongs to: the one it was

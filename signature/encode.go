@@ -48,19 +48,30 @@ func PercentEncode(s string) string {
 	return b.String()
 }
 
-// appendPercentEncoded appends PercentEncode(s) to dst.
+// appendPercentEncoded appends PercentEncode(s) to dst: runs of
+// unreserved bytes are copied whole.
 func appendPercentEncoded(dst []byte, s string) []byte {
 	const hexUpper = "0123456789ABCDEF"
+	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if unreserved(c) {
-			dst = append(dst, c)
+		if unreservedByte[c] {
 			continue
 		}
+		dst = append(dst, s[start:i]...)
 		dst = append(dst, '%', hexUpper[c>>4], hexUpper[c&0x0f])
+		start = i + 1
 	}
-	return dst
+	return append(dst, s[start:]...)
 }
+
+// unreservedByte is unreserved as a table.
+var unreservedByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = unreserved(byte(c))
+	}
+	return t
+}()
 
 func unreserved(c byte) bool {
 	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||

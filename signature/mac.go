@@ -18,6 +18,9 @@ type macer struct {
 	pad [64]byte // the key XOR ipad, then XOR opad; cleared after use
 	msg []byte   // the message, built in place by the caller
 	sum []byte   // the inner digest, then the result
+	// canon is a V3 canonical request, built in place by the caller (not
+	// secret: everything in it travelled in the clear).
+	canon []byte
 }
 
 const macBlock = 64
@@ -28,7 +31,7 @@ var (
 )
 
 func newMacer(h hash.Hash) *macer {
-	return &macer{h: h, msg: make([]byte, 0, 256), sum: make([]byte, 0, 2*sha256.Size)}
+	return &macer{h: h, msg: make([]byte, 0, 256), sum: make([]byte, 0, 2*sha256.Size), canon: make([]byte, 0, 1024)}
 }
 
 func getMacer(p *sync.Pool) *macer { return p.Get().(*macer) }
@@ -42,6 +45,9 @@ func (m *macer) put(p *sync.Pool) {
 		m.msg = make([]byte, 0, 256)
 	}
 	m.msg = m.msg[:0]
+	if cap(m.canon) > 16<<10 {
+		m.canon = nil
+	}
 	p.Put(m)
 }
 

@@ -59,6 +59,13 @@ func (a Authorization) String() string {
 // ACS3-HMAC-SHA256 give ErrUnsupported; anything else unreadable gives
 // ErrMalformed.
 func ParseAuthorization(v string) (Authorization, error) {
+	return parseAuthorization(v, nil)
+}
+
+// parseAuthorization is ParseAuthorization with the SignedHeaders list
+// appended to buf[:0] (nil: a list of its own), so that the server's
+// parse keeps it in the Signed it fills.
+func parseAuthorization(v string, buf []string) (Authorization, error) {
 	var a Authorization
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -76,7 +83,12 @@ func ParseAuthorization(v string) (Authorization, error) {
 	}
 	a.Algorithm = alg
 	var seen [3]bool
-	for part := range strings.SplitSeq(rest, ",") {
+	// The fields split at each comma (strings.Split's pieces: an empty
+	// one for an empty rest or a trailing comma), without an iterator's
+	// closure on every request.
+	for more := true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ",")
 		part = strings.TrimSpace(part)
 		k, val, ok := strings.Cut(part, "=")
 		if !ok {
@@ -95,7 +107,7 @@ func ParseAuthorization(v string) (Authorization, error) {
 			a.AccessKeyID = val
 		case "SignedHeaders":
 			i = 1
-			hs, err := parseSignedHeaders(val)
+			hs, err := parseSignedHeaders(val, buf)
 			if err != nil {
 				return a, err
 			}
@@ -114,7 +126,7 @@ func ParseAuthorization(v string) (Authorization, error) {
 		}
 		seen[i] = true
 	}
-	for i, name := range []string{"Credential", "SignedHeaders", "Signature"} {
+	for i, name := range [...]string{"Credential", "SignedHeaders", "Signature"} {
 		if !seen[i] {
 			return a, fmt.Errorf("%w: Authorization has no %s", ErrMalformed, name)
 		}
@@ -122,17 +134,24 @@ func ParseAuthorization(v string) (Authorization, error) {
 	return a, nil
 }
 
-func parseSignedHeaders(v string) ([]string, error) {
-	hs := strings.Split(v, ";")
-	for i, h := range hs {
+// parseSignedHeaders splits v at each semicolon (strings.Split's pieces)
+// into buf[:0], lower-cased; a nil buf gets a list of v's length.
+func parseSignedHeaders(v string, buf []string) ([]string, error) {
+	hs := buf[:0]
+	if buf == nil {
+		hs = make([]string, 0, strings.Count(v, ";")+1)
+	}
+	for more := true; more; {
+		var h string
+		h, v, more = strings.Cut(v, ";")
 		if h == "" || !isToken(h) {
 			return nil, fmt.Errorf("%w: SignedHeaders entry %q is not a header name", ErrMalformed, truncate(h))
 		}
 		h = strings.ToLower(h)
-		if slices.Contains(hs[:i], h) {
+		if slices.Contains(hs, h) {
 			return nil, fmt.Errorf("%w: SignedHeaders names %s twice", ErrMalformed, h)
 		}
-		hs[i] = h
+		hs = append(hs, h)
 	}
 	return hs, nil
 }
@@ -152,6 +171,9 @@ type V3Request struct {
 	// flatQuery is the query when Query is nil and the server decoded it
 	// one value per name (ParseFlatQueried).
 	flatQuery map[string]string
+	// pre is the signed headers' values found by ParseFlatQueried (used
+	// while Header and SignedHeaders are still the ones parsed).
+	pre *preSigned
 }
 
 // NewV3Request takes what the signature covers from r. The payload hash is
@@ -203,6 +225,21 @@ func (v V3Request) appendCanonical(b []byte) []byte {
 		b = appendCanonicalQuery(b, v.Query)
 	}
 	b = append(b, '\n')
+	if v.pre.isFor(&v) {
+		for i, name := range v.SignedHeaders {
+			b = append(b, name...)
+			b = append(b, ':')
+			if name == "host" {
+				b = append(b, strings.TrimSpace(v.Host)...)
+			} else if v.pre.single&(1<<i) != 0 {
+				b = append(b, v.pre.val[i]...)
+			} else {
+				b = appendMergedHeader(b, v.Header, name)
+			}
+			b = append(b, '\n')
+		}
+		return appendSignedList(b, v.SignedHeaders, v.PayloadHash)
+	}
 	// One pass over the header map finds every signed header's values
 	// (keys matched without regard to case); a name matched by several
 	// keys is merged below.
@@ -230,27 +267,37 @@ func (v V3Request) appendCanonical(b []byte) []byte {
 				b = append(b, strings.TrimSpace(found[i][0])...)
 			}
 		} else {
-			// The SDK trims each value and joins repeated headers sorted,
-			// with commas; a single value is just itself.
-			vals := headerValues(v.Header, name)
-			for i := range vals {
-				vals[i] = strings.TrimSpace(vals[i])
-			}
-			slices.Sort(vals)
-			b = append(b, strings.Join(vals, ",")...)
+			b = appendMergedHeader(b, v.Header, name)
 		}
 		b = append(b, '\n')
 	}
+	return appendSignedList(b, v.SignedHeaders, v.PayloadHash)
+}
+
+// appendMergedHeader appends the canonical value of header name: the SDK
+// trims each value and joins repeated headers sorted, with commas; a
+// single value is just itself.
+func appendMergedHeader(b []byte, h http.Header, name string) []byte {
+	vals := headerValues(h, name)
+	for i := range vals {
+		vals[i] = strings.TrimSpace(vals[i])
+	}
+	slices.Sort(vals)
+	return append(b, strings.Join(vals, ",")...)
+}
+
+// appendSignedList ends the canonical request after the header lines: the
+// blank line, the signed-header list, the payload hash.
+func appendSignedList(b []byte, signed []string, payloadHash string) []byte {
 	b = append(b, '\n')
-	for i, name := range v.SignedHeaders {
+	for i, name := range signed {
 		if i > 0 {
 			b = append(b, ';')
 		}
 		b = append(b, name...)
 	}
 	b = append(b, '\n')
-	b = append(b, v.PayloadHash...)
-	return b
+	return append(b, payloadHash...)
 }
 
 // StringToSign returns "ACS3-HMAC-SHA256\n" + hex(SHA-256(canonical request)).
@@ -261,7 +308,12 @@ func (v V3Request) StringToSign() string {
 
 func (v V3Request) appendStringToSign(dst []byte) []byte {
 	var buf [1024]byte
-	sum := sha256.Sum256(v.appendCanonical(buf[:0]))
+	return appendStringToSignOf(dst, v.appendCanonical(buf[:0]))
+}
+
+// appendStringToSignOf appends the string to sign of a canonical request.
+func appendStringToSignOf(dst, canonical []byte) []byte {
+	sum := sha256.Sum256(canonical)
 	dst = append(dst, AlgorithmV3...)
 	dst = append(dst, '\n')
 	return hex.AppendEncode(dst, sum[:])
@@ -276,7 +328,10 @@ func (v V3Request) Signature(secret string) string {
 func (v V3Request) mac(secret string) [sha256.Size]byte {
 	m := getMacer(&sha256Macers)
 	defer m.put(&sha256Macers)
-	m.msg = v.appendStringToSign(m.msg[:0])
+	// The canonical request is built in the macer's own buffer (a fresh
+	// one on the stack cost clearing 1 KB).
+	m.canon = v.appendCanonical(m.canon[:0])
+	m.msg = appendStringToSignOf(m.msg[:0], m.canon)
 	return [sha256.Size]byte(m.mac(sha256.New, secret, "", m.msg))
 }
 
@@ -432,13 +487,11 @@ func headerValue(h http.Header, name string) string {
 }
 
 func isHex(s string) bool {
+	var bad byte
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
+		bad |= hexValue[s[i]]
 	}
-	return true
+	return bad&notHex == 0
 }
 
 // isToken reports whether s is an RFC 7230 token (a valid header name).
