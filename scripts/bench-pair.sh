@@ -132,22 +132,11 @@ build() {
 start_node() {
   local label="$1"
   node_dir="$(mktemp -d "$work/node.XXXXXX")"
-  "$work/$label/bin/kmsd" --dev --data-dir "$node_dir/data" --http-addr 127.0.0.1:0 \
-    --cluster-addr 127.0.0.1:0 --gossip-addr 127.0.0.1:0 >"$node_dir/stdout" 2>"$node_dir/stderr" &
-  node_pid=$!
-  local i
-  for i in $(seq 1 300); do
-    # kmsd prints this once the credentials file is written.
-    if grep -q "dev node is ready" "$node_dir/stdout" 2>/dev/null ||
-      jq -e .Endpoint "$node_dir/data/credentials.json" >/dev/null 2>&1; then
-      creds="$node_dir/data/credentials.json"
-      return 0
-    fi
-    kill -0 "$node_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  cp "$node_dir/stderr" "$out/failed-node-$label.log" 2>/dev/null || true
-  die "the $label dev node did not become ready (log: $out/failed-node-$label.log)"
+  if ! start_dev_node "$work/$label/bin/kmsd" "$node_dir"; then
+    cp "$node_dir/stderr" "$out/failed-node-$label.log" 2>/dev/null || true
+    die "the $label dev node did not become ready (log: $out/failed-node-$label.log)"
+  fi
+  creds=$node_creds
 }
 
 # median_of DIR ACTION LABEL FIELD: the median of FIELD over LABEL's runs of ACTION.

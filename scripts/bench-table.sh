@@ -135,21 +135,16 @@ write_runs() {
 
 # dev BUILD [KMSD FLAGS]: a fresh dev node; sets dev_pid and dev_creds.
 dev() {
-  local build=$1 dir i
+  local build=$1 dir
   shift
   dir="$(mktemp -d "$work/dev.XXXXXX")"
-  "$work/$build.kmsd" --dev --data-dir "$dir/data" --http-addr 127.0.0.1:0 --cluster-addr 127.0.0.1:0 \
-    --gossip-addr 127.0.0.1:0 "$@" >"$dir/stdout" 2>"$dir/stderr" &
-  dev_pid=$!
-  pids+=("$dev_pid")
-  dev_creds="$dir/data/credentials.json"
-  for i in $(seq 1 300); do
-    jq -e .Endpoint "$dev_creds" >/dev/null 2>&1 && return 0
-    kill -0 "$dev_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  cp "$dir/stderr" "$out/failed-node.log" 2>/dev/null || true
-  die "the $build dev node did not become ready (log: $out/failed-node.log)"
+  if ! start_dev_node "$work/$build.kmsd" "$dir" "$@"; then
+    pids+=("$node_pid")
+    cp "$dir/stderr" "$out/failed-node.log" 2>/dev/null || true
+    die "the $build dev node did not become ready (log: $out/failed-node.log)"
+  fi
+  pids+=("$node_pid")
+  dev_pid=$node_pid dev_creds=$node_creds
 }
 
 # cluster BUILD: three nodes on free loopback ports; sets fol_pid,
@@ -188,20 +183,10 @@ cluster() {
 
 # floor: the baseline server with its journal; sets floor_pid, floor_creds.
 floor() {
-  local dir i
+  local dir
   dir="$(mktemp -d "$work/floor.XXXXXX")"
-  "$work/baseline" --ready-file "$dir/ready" --journal "$dir/journal" >"$dir/stdout" 2>"$dir/stderr" &
-  floor_pid=$!
+  start_floor "$work/baseline" "$dir" || { pids+=("$floor_pid"); die "the floor did not start"; }
   pids+=("$floor_pid")
-  for i in $(seq 1 100); do
-    if [ -s "$dir/ready" ]; then
-      printf '{"AccessKeyId":"LTAIbaseline","AccessKeySecret":"unused","Endpoint":"%s"}\n' "$(head -1 "$dir/ready")" >"$dir/creds.json"
-      floor_creds="$dir/creds.json"
-      return 0
-    fi
-    sleep 0.05
-  done
-  die "the floor did not start"
 }
 
 measure() { # measure floor|base|head

@@ -141,37 +141,19 @@ load_start="$(loadavg)"
 start_raftkms() {
   local dir
   dir="$(mktemp -d "$work/node.XXXXXX")"
-  "$work/kmsd" --dev --data-dir "$dir/data" --http-addr 127.0.0.1:0 --cluster-addr 127.0.0.1:0 \
-    --gossip-addr 127.0.0.1:0 "$@" >"$dir/stdout" 2>"$dir/stderr" &
-  srv_pid=$!
-  creds="$dir/data/credentials.json"
-  local i
-  for i in $(seq 1 300); do
-    if jq -e .Endpoint "$creds" >/dev/null 2>&1; then return 0; fi
-    kill -0 "$srv_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  cp "$dir/stderr" "$out/failed-node.log" 2>/dev/null || true
-  die "the dev node did not become ready (log: $out/failed-node.log)"
+  if ! start_dev_node "$work/kmsd" "$dir" "$@"; then
+    cp "$dir/stderr" "$out/failed-node.log" 2>/dev/null || true
+    die "the dev node did not become ready (log: $out/failed-node.log)"
+  fi
+  srv_pid=$node_pid creds=$node_creds
 }
 
-# start_baseline: the floor on a free loopback port; sets srv_pid and creds
-# (a credentials file for kms-load: the floor ignores the signature).
+# start_baseline: the floor on a free loopback port; sets srv_pid and creds.
 start_baseline() {
   local dir
   dir="$(mktemp -d "$work/base.XXXXXX")"
-  "$work/baseline" --ready-file "$dir/ready" --journal "$dir/journal" >"$dir/stdout" 2>"$dir/stderr" &
-  srv_pid=$!
-  local i
-  for i in $(seq 1 100); do
-    if [ -s "$dir/ready" ]; then
-      printf '{"AccessKeyId":"LTAIbaseline","AccessKeySecret":"unused","Endpoint":"%s"}\n' "$(head -1 "$dir/ready")" >"$dir/creds.json"
-      creds="$dir/creds.json"
-      return 0
-    fi
-    sleep 0.05
-  done
-  die "the baseline server did not start"
+  start_floor "$work/baseline" "$dir" || die "the baseline server did not start"
+  srv_pid=$floor_pid creds=$floor_creds
 }
 
 # cpu_ticks: utime+stime of the server process, in clock ticks.
