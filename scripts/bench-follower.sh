@@ -15,6 +15,8 @@
 # log. WRITES_ONLY=1 and JSON_DIR=DIR: see below. The nodes and their data
 # are removed at the end.
 set -euo pipefail
+# shellcheck source=bench-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 bin="${1:-bin}"
 for b in kmsd kmsctl kms-load; do [ -x "$bin/$b" ] || { echo "bench-follower: $bin/$b missing (make build)" >&2; exit 1; }; done
 command -v jq >/dev/null || { echo "bench-follower: jq is not installed" >&2; exit 1; }
@@ -28,31 +30,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_port: a loopback TCP port nothing listens on now.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-head -c 32 /dev/urandom | base64 >"$work/root.key"
-chmod 600 "$work/root.key"
-declare -a http cluster gossip
-for n in 1 2 3; do http[n]=$(free_port); cluster[n]=$(free_port); gossip[n]=$(free_port); done
-joins="127.0.0.1:${gossip[1]},127.0.0.1:${gossip[2]},127.0.0.1:${gossip[3]}"
-for n in 1 2 3; do
-  "$bin/kmsd" --node-id "n$n" --data-dir "$work/n$n" --root-key-file "$work/root.key" \
-    --http-addr "127.0.0.1:${http[n]}" --cluster-addr "127.0.0.1:${cluster[n]}" --gossip-addr "127.0.0.1:${gossip[n]}" \
-    --zone "zone-$n" --bootstrap-expect 3 --join "$joins" >"$work/n$n.log" 2>&1 &
-  pids+=($!)
-done
-for _ in $(seq 1 150); do
-  ok=0
-  for n in 1 2 3; do curl -fs "http://127.0.0.1:${http[n]}/v1/health" >/dev/null 2>&1 && ok=$((ok + 1)); done
-  [ "$ok" -eq 3 ] && break
-  sleep 0.2
-done
-[ "$ok" -eq 3 ] || { tail -5 "$work"/n*.log >&2; echo "bench-follower: the cluster did not become healthy" >&2; exit 1; }
-"$bin/kmsctl" --endpoint "http://127.0.0.1:${http[1]}" operator init >"$work/creds.json"
-leader="" follower=""
-for n in 1 2 3; do
-  if [ "$(curl -fs "http://127.0.0.1:${http[n]}/v1/status" | jq -r .RaftState)" = Leader ]; then leader=$n; fi
-done
+if ! start_cluster3 "$bin/kmsd" "$bin/kmsctl" "$work"; then
+  pids=("${cl_pid[@]}")
+  tail -5 "$work"/n*.log >&2
+  echo "bench-follower: the cluster did not become healthy" >&2
+  exit 1
+fi
+pids=("${cl_pid[@]}")
+http=("" "${cl_http[1]}" "${cl_http[2]}" "${cl_http[3]}")
+leader="$(cluster_leader)" follower=""
 [ -n "$leader" ] || { echo "bench-follower: no leader found" >&2; exit 1; }
 for n in 1 2 3; do [ "$n" != "$leader" ] && { follower=$n; break; }; done
 echo "leader n$leader, follower n$follower ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -80,8 +80,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_port: a loopback TCP port nothing listens on now.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 # cpu_ticks PID: utime+stime of a process in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
@@ -89,32 +87,16 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 run_cluster() {
   local kmsd=$1 label=$2 dir n ok leader
   dir="$(mktemp -d "$work/c.XXXXXX")"
-  head -c 32 /dev/urandom | base64 >"$dir/root.key"
-  chmod 600 "$dir/root.key"
-  local -a http cport gport dport
-  for n in 1 2 3; do http[n]=$(free_port); cport[n]=$(free_port); gport[n]=$(free_port); dport[n]=$(free_port); done
-  local joins="127.0.0.1:${gport[1]},127.0.0.1:${gport[2]},127.0.0.1:${gport[3]}"
-  for n in 1 2 3; do
-    local -a extra=()
-    [ -z "$profile" ] || extra=(--debug-addr "127.0.0.1:${dport[n]}")
-    "$kmsd" --node-id "n$n" --data-dir "$dir/n$n" --root-key-file "$dir/root.key" \
-      --http-addr "127.0.0.1:${http[n]}" --cluster-addr "127.0.0.1:${cport[n]}" --gossip-addr "127.0.0.1:${gport[n]}" \
-      --zone "zone-$n" --bootstrap-expect 3 --join "$joins" "${extra[@]}" >"$dir/n$n.log" 2>&1 &
-    pids+=($!)
-  done
-  for _ in $(seq 1 150); do
-    ok=0
-    for n in 1 2 3; do curl -fs "http://127.0.0.1:${http[n]}/v1/health" >/dev/null 2>&1 && ok=$((ok + 1)); done
-    [ "$ok" -eq 3 ] && break
-    sleep 0.2
-  done
-  [ "$ok" -eq 3 ] || { tail -5 "$dir"/n*.log >&2; die "the cluster did not become healthy"; }
-  "$kmsctl" --endpoint "http://127.0.0.1:${http[1]}" operator init >"$dir/creds.json"
+  local debug=0
+  [ -z "$profile" ] || debug=1
+  if ! CLUSTER_DEBUG=$debug start_cluster3 "$kmsd" "$kmsctl" "$dir"; then
+    pids+=("${cl_pid[@]}")
+    tail -5 "$dir"/n*.log >&2
+    die "the cluster did not become healthy"
+  fi
+  pids+=("${cl_pid[@]}")
   sleep "$settle"
-  leader=""
-  for n in 1 2 3; do
-    [ "$(curl -fs "http://127.0.0.1:${http[n]}/v1/status" | jq -r .RaftState)" = Leader ] && leader=$n
-  done
+  leader="$(cluster_leader)"
   [ -n "$leader" ] || die "no leader found"
   local -a order=("$leader")
   for n in 1 2 3; do [ "$n" = "$leader" ] || order+=("$n"); done
@@ -126,7 +108,7 @@ run_cluster() {
     for role in leader follower; do
       n=$leader
       [ "$role" = leader ] || n=$f
-      go tool pprof -proto -seconds "$duration" "http://127.0.0.1:${dport[n]}/debug/pprof/profile" \
+      go tool pprof -proto -seconds "$duration" "http://127.0.0.1:${cl_debug[n]}/debug/pprof/profile" \
         >"$profile/${label:-kmsd}-$stamp-$role.pprof" 2>/dev/null &
     done
   fi
@@ -142,7 +124,7 @@ run_cluster() {
     for role in leader follower; do
       n=$leader
       [ "$role" = leader ] || n=${order[1]}
-      curl -fs "http://127.0.0.1:${dport[n]}/debug/pprof/goroutine?debug=1" >"$profile/${label:-kmsd}-$stamp-$role.goroutines.txt" || true
+      curl -fs "http://127.0.0.1:${cl_debug[n]}/debug/pprof/goroutine?debug=1" >"$profile/${label:-kmsd}-$stamp-$role.goroutines.txt" || true
     done
   fi
   local ms=()

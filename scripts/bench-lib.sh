@@ -74,3 +74,55 @@ start_floor() {
   done
   return 1
 }
+
+# free_port: a loopback TCP port nothing listens on now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# start_cluster3 KMSD KMSCTL DIR [KMSD FLAGS]: three kmsd of the binary KMSD
+# (data, logs n1.log… and root key under DIR) on free loopback ports, each
+# also with a free --debug-addr when CLUSTER_DEBUG=1, in the background;
+# then `operator init`. Sets the arrays cl_pid, cl_http and cl_debug
+# (indexes 1–3; cl_pid as soon as the nodes start) and cl_creds. Returns 1
+# when they are not all healthy within 30 s or init fails.
+start_cluster3() {
+  local kmsd=$1 kmsctl=$2 dir=$3 n ok joins
+  shift 3
+  local -a cport gport extra
+  head -c 32 /dev/urandom | base64 >"$dir/root.key"
+  chmod 600 "$dir/root.key"
+  cl_pid=() cl_http=() cl_debug=() cl_creds=""
+  for n in 1 2 3; do cl_http[n]=$(free_port); cport[n]=$(free_port); gport[n]=$(free_port); cl_debug[n]=""; done
+  joins="127.0.0.1:${gport[1]},127.0.0.1:${gport[2]},127.0.0.1:${gport[3]}"
+  for n in 1 2 3; do
+    extra=()
+    if [ "${CLUSTER_DEBUG:-0}" = 1 ]; then
+      cl_debug[n]=$(free_port)
+      extra=(--debug-addr "127.0.0.1:${cl_debug[n]}")
+    fi
+    "$kmsd" --node-id "n$n" --data-dir "$dir/n$n" --root-key-file "$dir/root.key" \
+      --http-addr "127.0.0.1:${cl_http[n]}" --cluster-addr "127.0.0.1:${cport[n]}" --gossip-addr "127.0.0.1:${gport[n]}" \
+      --zone "zone-$n" --bootstrap-expect 3 --join "$joins" "${extra[@]}" "$@" >"$dir/n$n.log" 2>&1 &
+    cl_pid[n]=$!
+  done
+  for _ in $(seq 1 150); do
+    ok=0
+    for n in 1 2 3; do curl -fs "http://127.0.0.1:${cl_http[n]}/v1/health" >/dev/null 2>&1 && ok=$((ok + 1)); done
+    [ "$ok" -eq 3 ] && break
+    sleep 0.2
+  done
+  [ "$ok" -eq 3 ] || return 1
+  "$kmsctl" --endpoint "http://127.0.0.1:${cl_http[1]}" operator init >"$dir/creds.json" || return 1
+  cl_creds="$dir/creds.json"
+}
+
+# cluster_leader: the number (1–3) of start_cluster3's node that says it
+# leads; nothing when none does.
+cluster_leader() {
+  local n
+  for n in 1 2 3; do
+    if [ "$(curl -fs "http://127.0.0.1:${cl_http[n]}/v1/status" | jq -r .RaftState 2>/dev/null)" = Leader ]; then
+      echo "$n"
+      return 0
+    fi
+  done
+}

@@ -93,7 +93,6 @@ build_pair "$work" "$base"
 (cd "$work/head" && go build -o "$work/kmsctl" ./cmd/kmsctl && go build -o "$work/baseline" ./bench/baseline)
 load_start="$(loadavg)"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # run NAME PID CREDS [KMS-LOAD FLAGS]: one kms-load run; its JSON gets the
@@ -150,35 +149,18 @@ dev() {
 # cluster BUILD: three nodes on free loopback ports; sets fol_pid,
 # fol_creds (pointing at a follower) and cluster_pids.
 cluster() {
-  local build=$1 dir n i ok joins leader=""
-  local -a h c g np
+  local build=$1 dir leader n
   dir="$(mktemp -d "$work/cluster.XXXXXX")"
-  head -c 32 /dev/urandom | base64 >"$dir/root.key"
-  chmod 600 "$dir/root.key"
-  for n in 1 2 3; do h[n]=$(free_port); c[n]=$(free_port); g[n]=$(free_port); done
-  joins="127.0.0.1:${g[1]},127.0.0.1:${g[2]},127.0.0.1:${g[3]}"
-  for n in 1 2 3; do
-    "$work/$build.kmsd" --node-id "n$n" --data-dir "$dir/n$n" --root-key-file "$dir/root.key" \
-      --http-addr "127.0.0.1:${h[n]}" --cluster-addr "127.0.0.1:${c[n]}" --gossip-addr "127.0.0.1:${g[n]}" \
-      --zone "zone-$n" --bootstrap-expect 3 --join "$joins" >"$dir/n$n.log" 2>&1 &
-    np[n]=$!
-    pids+=("${np[n]}")
-  done
-  for i in $(seq 1 150); do
-    ok=0
-    for n in 1 2 3; do curl -fs "http://127.0.0.1:${h[n]}/v1/health" >/dev/null 2>&1 && ok=$((ok + 1)); done
-    [ "$ok" -eq 3 ] && break
-    sleep 0.2
-  done
-  [ "$ok" -eq 3 ] || die "the $build cluster did not become healthy ($dir)"
-  "$work/kmsctl" --endpoint "http://127.0.0.1:${h[1]}" operator init >"$dir/creds.json" || die "operator init failed ($build)"
-  for n in 1 2 3; do
-    [ "$(curl -fs "http://127.0.0.1:${h[n]}/v1/status" | jq -r .RaftState)" = Leader ] && leader=$n
-  done
+  if ! start_cluster3 "$work/$build.kmsd" "$work/kmsctl" "$dir"; then
+    pids+=("${cl_pid[@]}")
+    die "the $build cluster did not become healthy ($dir)"
+  fi
+  pids+=("${cl_pid[@]}")
+  leader="$(cluster_leader)"
   [ -n "$leader" ] || die "no leader in the $build cluster"
   for n in 1 2 3; do [ "$n" != "$leader" ] && break; done
-  jq --arg e "http://127.0.0.1:${h[n]}" '.Endpoint = $e' "$dir/creds.json" >"$dir/follower.json"
-  fol_pid=${np[n]} fol_creds="$dir/follower.json" cluster_pids="${np[1]} ${np[2]} ${np[3]}"
+  jq --arg e "http://127.0.0.1:${cl_http[n]}" '.Endpoint = $e' "$cl_creds" >"$dir/follower.json"
+  fol_pid=${cl_pid[n]} fol_creds="$dir/follower.json" cluster_pids="${cl_pid[1]} ${cl_pid[2]} ${cl_pid[3]}"
 }
 
 # floor: the baseline server with its journal; sets floor_pid, floor_creds.
