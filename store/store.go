@@ -1,8 +1,8 @@
 // Package store is the Raft node: it opens the log and stable store
-// (raft-boltdb) and the snapshot store on disk, bootstraps, applies commands
-// with a deadline, forwards writes to the leader over the cluster transport,
-// serves linearizable read indexes, changes membership and restores operator
-// snapshots.
+// (raft-wal, or raft-boltdb in an older data dir) and the snapshot store on
+// disk, bootstraps, applies commands with a deadline, forwards writes to the
+// leader over the cluster transport, serves linearizable read indexes,
+// changes membership and restores operator snapshots.
 //
 // It does not know what a key is: commands are opaque bytes and responses
 // are errors, carried between nodes by the ErrorCodec it is given.
@@ -21,9 +21,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.etcd.io/bbolt"
 
 	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/transport"
@@ -112,6 +110,13 @@ type Config struct {
 	// SnapshotThreshold is how many log entries trigger a snapshot (0 =
 	// Raft's default).
 	SnapshotThreshold uint64
+	// LogStore is the Raft log store for a data dir that has none yet:
+	// LogStoreWAL (also when empty) or LogStoreBolt. A data dir keeps the
+	// backend it has; asking for the other one is refused (logbackend.go).
+	LogStore string
+	// WALSegmentSize is the size of raft-wal's segment files (0:
+	// DefaultWALSegmentSize). Each is preallocated; tests use small ones.
+	WALSegmentSize int
 	// PeerStopping reports whether the peer at a Raft address has announced
 	// that it is stopping on purpose (gossip's leaving flag): Raft's failures
 	// to reach it are then logged as warnings, not errors. Optional; called
@@ -121,17 +126,17 @@ type Config struct {
 
 // Store is one Raft node.
 type Store struct {
-	cfg    Config
-	log    hclog.Logger
-	raft   *raft.Raft
-	bolt   *raftboltdb.BoltStore
-	logs   raft.LogStore // bolt behind the cache of the newest entries
-	snaps  *raft.FileSnapshotStore
-	trans  *raft.NetworkTransport
-	fsm    FSM
-	m      *metrics
-	stopCh chan struct{}
-	wg     sync.WaitGroup
+	cfg     Config
+	log     hclog.Logger
+	raft    *raft.Raft
+	backend *logBackend   // the log and stable store on disk (logbackend.go)
+	logs    raft.LogStore // the backend's log behind the cache of the newest entries
+	snaps   *raft.FileSnapshotStore
+	trans   *raft.NetworkTransport
+	fsm     FSM
+	m       *metrics
+	stopCh  chan struct{}
+	wg      sync.WaitGroup
 
 	mu         sync.Mutex
 	readyTerm  uint64        // term in which this leader's barrier committed
@@ -168,20 +173,14 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create raft dir: %w", err)
 	}
-	bolt, err := raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(dir, "raft.db"),
-		// Without a timeout bbolt waits forever for another process's lock.
-		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
-	})
+	backend, err := openLogBackend(dir, cfg.LogStore, cfg.WALSegmentSize, cfg.Logger)
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: the data dir is in use by another kmsd process", dir)
-		}
-		return nil, fmt.Errorf("open raft log: %w", err)
+		return nil, err
 	}
+	cfg.Logger.Info("raft log store", "backend", backend.name, "dir", dir)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, cfg.Logger.Named("snapshot"))
 	if err != nil {
-		bolt.Close()
+		backend.Close()
 		return nil, fmt.Errorf("open snapshot store: %w", err)
 	}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
@@ -211,20 +210,23 @@ func Open(cfg Config) (*Store, error) {
 	// The newest entries stay in memory: the leader reads each entry back
 	// to send it to the followers, a follower reads each back to apply it,
 	// and both were bbolt reads (6 % of a node's CPU under CreateKey load).
-	logs, err := raft.NewLogCache(logCacheEntries, countingLogStore{LogStore: bolt, entries: perAppend})
+	// The cache and the counter pass IsMonotonic through: raft-wal allows
+	// no gap in its indexes, so after a restore or an installed snapshot
+	// Raft must empty the log instead of leaving one.
+	logs, err := raft.NewLogCache(logCacheEntries, countingLogStore{LogStore: backend.logs, entries: perAppend})
 	if err != nil {
 		trans.Close()
-		bolt.Close()
+		backend.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	r, err := raft.NewRaft(rc, cfg.FSM, logs, bolt, snaps, trans)
+	r, err := raft.NewRaft(rc, cfg.FSM, logs, backend.stable, snaps, trans)
 	if err != nil {
 		trans.Close()
-		bolt.Close()
+		backend.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	s := &Store{
-		cfg: cfg, log: cfg.Logger.Named("store"), raft: r, bolt: bolt, logs: logs, snaps: snaps, trans: trans,
+		cfg: cfg, log: cfg.Logger.Named("store"), raft: r, backend: backend, logs: logs, snaps: snaps, trans: trans,
 		fsm: cfg.FSM, stopCh: make(chan struct{}), readyCh: make(chan struct{}),
 		leaderMoved: make(chan struct{}),
 	}
@@ -280,7 +282,7 @@ func (s *Store) Addr() string { return s.cfg.Transport.Addr() }
 // HasState reports whether this node has any Raft state on disk (it has been
 // part of a cluster before).
 func (s *Store) HasState() (bool, error) {
-	return raft.HasExistingState(s.bolt, s.bolt, s.snaps)
+	return raft.HasExistingState(s.backend.logs, s.backend.stable, s.snaps)
 }
 
 // Bootstrap starts a new cluster with the given servers. Every member of the
@@ -440,7 +442,7 @@ func (s *Store) Shutdown() error {
 		}
 	}
 	err := s.stopRaft()
-	if cerr := s.bolt.Close(); err == nil {
+	if cerr := s.backend.Close(); err == nil {
 		err = cerr
 	}
 	return err
@@ -485,7 +487,7 @@ func (s *Store) CaughtUp() bool { return s.raft.AppliedIndex()+caughtUpLag >= s.
 // Kill stops Raft without a leadership transfer, as a crash would (tests).
 func (s *Store) Kill() {
 	s.stopRaft()
-	s.bolt.Close()
+	s.backend.Close()
 }
 
 // stopRaft stops Raft and its transport; the log store closes after it.

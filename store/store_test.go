@@ -42,23 +42,44 @@ func openNodeTiming(t *testing.T, id, dir string, timing Timing) *testNode {
 // keeps its address in the Raft configuration).
 func openNodeAt(t *testing.T, id, dir, addr string, timing Timing) *testNode {
 	t.Helper()
-	tr, err := transport.New(transport.Config{BindAddr: addr, AuthKey: testAuthKey, Logger: hclog.NewNullLogger()})
+	return openNodeWith(t, id, dir, addr, timing, nil)
+}
+
+// openNodeWith is openNodeAt with a change to the store's Config (nil:
+// none), such as its log store.
+func openNodeWith(t *testing.T, id, dir, addr string, timing Timing, change func(*Config)) *testNode {
+	t.Helper()
+	s, tr, f, err := tryOpenNode(id, dir, addr, timing, change)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return &testNode{id: id, dir: dir, trans: tr, fsm: f, store: s}
+}
+
+func tryOpenNode(id, dir, addr string, timing Timing, change func(*Config)) (*Store, *transport.Transport, *fsm.FSM, error) {
+	tr, err := transport.New(transport.Config{BindAddr: addr, AuthKey: testAuthKey, Logger: hclog.NewNullLogger()})
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	// Every node of a cluster has the same snapshot key (derived from the
 	// same root key in kmsd).
 	f := fsm.New(nil, fsm.WithSnapshotKey([]byte("store-test-snapshot-key")))
-	s, err := Open(Config{
+	cfg := Config{
 		NodeID: id, DataDir: dir, Transport: tr, FSM: f, Timing: timing,
 		Errors: testErrors, Noop: fsm.NoopCommand(),
 		Logger: hclog.New(&hclog.LoggerOptions{Name: id, Level: hclog.Warn}),
-	})
+		// Small segments: each is preallocated.
+		WALSegmentSize: 1 << 20,
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	s, err := Open(cfg)
 	if err != nil {
 		tr.Close()
-		t.Fatal(err)
+		return nil, nil, nil, err
 	}
-	return &testNode{id: id, dir: dir, trans: tr, fsm: f, store: s}
+	return s, tr, f, nil
 }
 
 func (n *testNode) stop() {
@@ -78,10 +99,16 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 
 func newTestClusterTiming(t *testing.T, n int, timing Timing) *testCluster {
 	t.Helper()
+	return newTestClusterWith(t, n, timing, nil)
+}
+
+// newTestClusterWith starts n nodes whose Config change alters (nil: none).
+func newTestClusterWith(t *testing.T, n int, timing Timing, change func(*Config)) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t}
 	var servers []Server
 	for i := 0; i < n; i++ {
-		node := openNodeTiming(t, fmt.Sprintf("node%d", i), t.TempDir(), timing)
+		node := openNodeWith(t, fmt.Sprintf("node%d", i), t.TempDir(), "127.0.0.1:0", timing, change)
 		c.nodes = append(c.nodes, node)
 		servers = append(servers, Server{ID: node.id, Addr: node.store.Addr(), Voter: true})
 	}
@@ -281,6 +308,12 @@ func TestRestart_KeepsStateOnDisk(t *testing.T) {
 }
 
 func TestRestore_ReplacesStateOnEveryNode(t *testing.T) {
+	for _, backend := range []string{LogStoreWAL, LogStoreBolt} {
+		t.Run(backend, func(t *testing.T) { testRestoreReplacesState(t, backend) })
+	}
+}
+
+func testRestoreReplacesState(t *testing.T, backend string) {
 	// Source cluster: one node with an initialized catalogue.
 	src := openNode(t, "src", t.TempDir())
 	defer src.stop()
@@ -296,7 +329,7 @@ func TestRestore_ReplacesStateOnEveryNode(t *testing.T) {
 	}
 	want, _ := src.fsm.Hash()
 
-	c := newTestCluster(t, 3)
+	c := newTestClusterWith(t, 3, FastTiming(), func(c *Config) { c.LogStore = backend })
 	l := c.leader()
 	noop, _ := fsm.Encode(fsm.CmdNoop, fsm.NoopCmd{})
 	for i := 0; i < 5; i++ {

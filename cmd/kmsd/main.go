@@ -18,6 +18,7 @@ import (
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/internal/node"
 	"github.com/raftkms/raftkms/kms"
+	"github.com/raftkms/raftkms/store"
 )
 
 type config struct {
@@ -37,6 +38,7 @@ type config struct {
 	logLevel          string
 	logJSON           bool
 	raftTimeout       time.Duration
+	raftLogStore      string
 	deadServerTimeout time.Duration
 	maxStaleness      time.Duration
 	consoleIdle       time.Duration
@@ -136,6 +138,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "trace, debug, info, warn or error")
 	fs.BoolVar(&c.logJSON, "log-json", false, "write logs as JSON lines")
 	fs.DurationVar(&c.raftTimeout, "raft-timeout", time.Second, "Raft heartbeat and election timeout (failover takes about this long)")
+	fs.StringVar(&c.raftLogStore, "raft-log-store", "", "Raft log store of a new data dir: wal (append-only segments, one fsync per append) or boltdb; default wal; a data dir keeps the one it has (docs/OPERATIONS.md, \"The Raft log store\")")
 	fs.DurationVar(&c.deadServerTimeout, "dead-server-timeout", 0, "remove a server from Raft after it has been failed or gone this long (default 5m)")
 	fs.DurationVar(&c.maxStaleness, "max-staleness", 5*time.Second, "a follower that has not heard from the leader for this long catches up before serving encrypt/decrypt, or refuses (the bound on how long a disabled key can still be used)")
 	fs.DurationVar(&c.consoleIdle, "console-idle-timeout", kms.DefaultConsoleIdleTimeout, "the browser console (https://<http-addr>/console/) signs a person out after this long without a request (1m to 12h; a session ends after 12h whatever its use)")
@@ -231,6 +234,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.raftTimeout < 50*time.Millisecond {
 		return c, fmt.Errorf("--raft-timeout must be at least 50ms")
+	}
+	if c.raftLogStore != "" && c.raftLogStore != store.LogStoreWAL && c.raftLogStore != store.LogStoreBolt {
+		return c, fmt.Errorf("--raft-log-store must be %s or %s", store.LogStoreWAL, store.LogStoreBolt)
 	}
 	if err := c.checkSecurity(); err != nil {
 		return c, err

@@ -59,6 +59,9 @@ type Config struct {
 	// long (default kms.DefaultConsoleIdleTimeout).
 	ConsoleIdleTimeout time.Duration
 	SnapshotThreshold  uint64
+	// RaftLogStore is the Raft log store of a new data dir (store.LogStoreWAL
+	// when empty, or store.LogStoreBolt); a data dir keeps the one it has.
+	RaftLogStore string
 	// SchedulerInterval is how often the leader looks for due rotations,
 	// deletions and expiries (default 1 s).
 	SchedulerInterval time.Duration
@@ -218,7 +221,7 @@ func Start(cfg Config) (_ *Node, err error) {
 	n.store, err = store.Open(store.Config{
 		NodeID: cfg.NodeID, DataDir: cfg.DataDir, Transport: n.trans, FSM: n.fsm, Timing: cfg.Timing,
 		Errors: kms.WireErrors, Noop: fsm.NoopCommand(),
-		Logger: logger, Metrics: reg, SnapshotThreshold: cfg.SnapshotThreshold,
+		Logger: logger, Metrics: reg, SnapshotThreshold: cfg.SnapshotThreshold, LogStore: cfg.RaftLogStore,
 		PeerStopping: n.peerStopping,
 	})
 	if err != nil {
