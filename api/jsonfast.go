@@ -8,25 +8,46 @@ import (
 	"github.com/raftkms/raftkms/internal/jsonenc"
 )
 
-// appendFlatJSON appends, for an answer whose values are all strings
-// (Encrypt, Decrypt, GenerateDataKey and many more), exactly what
-// json.Encoder with SetEscapeHTML(false) writes for it — members sorted by
-// name, the trailing newline — without reflection. ok is false when a
-// value is not a string or there are more than 16 members: then use
-// encoding/json.
+// appendFlatJSON appends, for an answer whose values are all strings or
+// maps of strings (Encrypt, Decrypt, GenerateDataKey, CreateKey's and
+// DescribeKey's KeyMetadata and many more), exactly what json.Encoder with
+// SetEscapeHTML(false) writes for it — members sorted by name, the trailing
+// newline — without reflection. ok is false (and dst unchanged) when a
+// value is anything else, a map is nested deeper, or a map has more than
+// maxFlatKeys members: then use encoding/json.
 func appendFlatJSON(dst []byte, m map[string]any) (out []byte, ok bool) {
-	if len(m) > 16 {
+	if dst, ok = appendFlatMap(dst, m, 1); !ok {
 		return dst, false
 	}
-	var kbuf [16]string
+	return append(dst, '\n'), true
+}
+
+// maxFlatKeys bounds the members of one map appendFlatJSON writes (a full
+// KeyMetadata has 22).
+const maxFlatKeys = 32
+
+// appendFlatMap appends m as encoding/json does; depth is how many levels
+// of maps of strings may still be nested in it.
+func appendFlatMap(dst []byte, m map[string]any, depth int) ([]byte, bool) {
+	if len(m) > maxFlatKeys {
+		return dst, false
+	}
+	var kbuf [maxFlatKeys]string
 	keys := kbuf[:0]
 	for k, v := range m {
-		if _, isString := v.(string); !isString {
+		switch v.(type) {
+		case string:
+		case map[string]any:
+			if depth == 0 {
+				return dst, false
+			}
+		default:
 			return dst, false
 		}
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	start := len(dst)
 	dst = append(dst, '{')
 	for i, k := range keys {
 		if i > 0 {
@@ -34,9 +55,21 @@ func appendFlatJSON(dst []byte, m map[string]any) (out []byte, ok bool) {
 		}
 		dst = jsonenc.AppendString(dst, k, false)
 		dst = append(dst, ':')
-		dst = jsonenc.AppendString(dst, m[k].(string), false)
+		switch v := m[k].(type) {
+		case string:
+			dst = jsonenc.AppendString(dst, v, false)
+		case map[string]any:
+			if v == nil {
+				dst = append(dst, "null"...)
+				continue
+			}
+			var ok bool
+			if dst, ok = appendFlatMap(dst, v, depth-1); !ok {
+				return dst[:start], false
+			}
+		}
 	}
-	return append(dst, '}', '\n'), true
+	return append(dst, '}'), true
 }
 
 // answerBufs recycles the buffers of flat answers (answers are small; a

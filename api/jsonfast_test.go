@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"maps"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -27,10 +28,22 @@ func TestAppendFlatJSON_SameAsEncodingJSON(t *testing.T) {
 		}
 		return b.String()
 	}
-	for i := 0; i < 5000; i++ {
+	flat := func(n int) map[string]any {
 		m := map[string]any{}
-		for n := rng.IntN(10); n > 0; n-- {
+		for ; n > 0; n-- {
 			m[word()] = word()
+		}
+		return m
+	}
+	for i := 0; i < 5000; i++ {
+		m := flat(rng.IntN(10))
+		// Maps of strings one level down (KeyMetadata), up to a full
+		// KeyMetadata's 22 members and more, and a nil one.
+		for n := rng.IntN(3); n > 0; n-- {
+			m[word()] = flat(rng.IntN(30))
+		}
+		if rng.IntN(20) == 0 {
+			m[word()] = map[string]any(nil)
 		}
 		var want bytes.Buffer
 		enc := json.NewEncoder(&want)
@@ -43,8 +56,27 @@ func TestAppendFlatJSON_SameAsEncodingJSON(t *testing.T) {
 			t.Fatalf("case %d (ok %v):\n got %q\nwant %q", i, ok, got, want.Bytes())
 		}
 	}
-	if _, ok := appendFlatJSON(nil, map[string]any{"a": "x", "n": 1}); ok {
-		t.Fatal("a map with a number must go to encoding/json")
+	many := func(n int) map[string]any {
+		m := map[string]any{}
+		for i := 0; i < n; i++ {
+			m[strconv.Itoa(i)] = "v"
+		}
+		return m
+	}
+	if _, ok := appendFlatJSON(nil, map[string]any{"m": many(32)}); !ok {
+		t.Fatal("a nested map of 32 strings must be written flat")
+	}
+	for _, m := range []map[string]any{
+		{"a": "x", "n": 1},
+		{"a": "x", "m": map[string]any{"n": 1}},
+		{"a": "x", "m": map[string]any{"deeper": map[string]any{"b": "y"}}},
+		{"a": "x", "m": map[string]any{"nil": nil}},
+		{"m": many(33)},
+	} {
+		prefix := []byte("kept")
+		if got, ok := appendFlatJSON(prefix, m); ok || string(got) != "kept" {
+			t.Fatalf("%v: ok %v, wrote %q: it must go to encoding/json and leave dst as it was", m, ok, got)
+		}
 	}
 }
 

@@ -98,6 +98,10 @@ func BenchmarkServe_GenerateDataKey(b *testing.B) {
 }
 func BenchmarkServe_EncryptV1(b *testing.B) { benchServe(b, "Encrypt", "v1", encryptParams) }
 
+// BenchmarkServe_DescribeKey answers a full KeyMetadata, the answer
+// CreateKey also writes.
+func BenchmarkServe_DescribeKey(b *testing.B) { benchServe(b, "DescribeKey", "v3", dataKeyParams) }
+
 // BenchmarkServe_EncryptParallel is Encrypt by 16 concurrent callers
 // (SetParallelism 8 × GOMAXPROCS 2), without and with the audit log
 // (fsync per line, group commit): the audit log's cost per request is the
