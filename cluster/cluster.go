@@ -214,6 +214,7 @@ func (c *Cluster) memberlistConfig(cfg Config) (*memberlist.Config, error) {
 		// Lets a node that comes back under the same ID on a new address
 		// (rescheduled container) reclaim its name.
 		mc.DeadNodeReclaimTime = 30 * time.Second
+		idleLANTimers(mc)
 	}
 	mc.Name = cfg.Meta.ID
 	host, port, err := splitHostPort(cfg.BindAddr)
@@ -675,3 +676,35 @@ type events struct{ c *Cluster }
 func (e events) NotifyJoin(n *memberlist.Node)   { e.c.observe(n, StatusAlive) }
 func (e events) NotifyUpdate(n *memberlist.Node) { e.c.observe(n, StatusAlive) }
 func (e events) NotifyLeave(n *memberlist.Node)  { e.c.observe(n, "") }
+
+// Production gossip timers: memberlist's LAN defaults, slowed where a small
+// server cluster gains nothing from the speed (docs/BENCHMARKS.md, "An idle
+// cluster"). Every tick wakes an otherwise idle process; probes also cost a
+// UDP round trip.
+const (
+	// prodProbeInterval: each node probes one member this often (LAN
+	// default 1s); some peer probes a given member about once per interval.
+	// A probe that fails waits the whole interval (indirect probes, TCP
+	// fallback) before the member is suspected, and the suspicion window
+	// is SuspicionMult (4, unchanged) × this interval × max(1, log10 n):
+	// 8s below ten nodes, up to 6× that until other members confirm.
+	// Nothing waits on gossip's verdict in seconds: Raft detects a dead
+	// leader by itself (--raft-timeout), the reconciler removes a dead
+	// server only after --dead-server-timeout (5m), and HSM routing moves
+	// on to the next member when one is unreachable.
+	prodProbeInterval = 2 * time.Second
+	// prodGossipInterval: how often queued broadcasts (alive, suspect,
+	// dead, metadata updates) go out besides riding on probes (LAN default
+	// 200ms). With nothing queued a tick sends nothing.
+	prodGossipInterval = 500 * time.Millisecond
+)
+
+// idleLANTimers applies the production gossip timers to a LAN config.
+// A crashed member of a 3-node cluster is declared failed after ≈ the wait
+// for the first probe (≈1s on average) + one probe interval (2s) + the
+// suspicion window (8s): ≈11s, at worst ≈14s (≈5.5s and ≈7s with the LAN
+// defaults).
+func idleLANTimers(mc *memberlist.Config) {
+	mc.ProbeInterval = prodProbeInterval
+	mc.GossipInterval = prodGossipInterval
+}
