@@ -137,7 +137,7 @@ func (s *Store) applyLocal(ctx context.Context, cmd []byte) (Result, error) {
 		return Result{}, ctx.Err()
 	}
 	f := s.raft.Apply(cmd, timeout)
-	if err := f.Error(); err != nil {
+	if err := s.await(f); err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader):
 			return Result{}, ErrNotLeader
@@ -160,6 +160,30 @@ func (s *Store) applyLocal(ctx context.Context, cmd []byte) (Result, error) {
 		ferr = e
 	}
 	return Result{Index: f.Index(), Err: ferr}, nil
+}
+
+// await waits for a future of Apply or Barrier, or for the store to stop.
+// Both queue their entry in Raft's apply channel, which is buffered
+// (BatchApplyCh), and hashicorp/raft never answers an entry still in that
+// buffer when it shuts down: waiting on the future alone would then wait
+// forever (a leader shut down right after it was elected left its term's
+// barrier there, and Shutdown hung on watchLeadership). At a stop the
+// waiting goroutine stays blocked on such a future; that is one goroutine
+// per entry caught in the buffer, only at shutdown.
+func (s *Store) await(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-s.stopCh:
+		select {
+		case err := <-done:
+			return err
+		default:
+			return raft.ErrRaftShutdown
+		}
+	}
 }
 
 func deadline(ctx context.Context) time.Time {
@@ -311,7 +335,7 @@ func (s *Store) nudgeLoop() {
 			} else {
 				f = s.raft.Barrier(s.cfg.Timing.ElectionTimeout)
 			}
-			if err := f.Error(); err != nil {
+			if err := s.await(f); err != nil {
 				break // no longer leader, or shutting down: nothing to nudge
 			}
 			s.m.nudges.Inc()

@@ -189,3 +189,24 @@ func TestFollower_InstallsASnapshotAndAppendsAfterIt(t *testing.T) {
 		})
 	}
 }
+
+// A leader stopped right after its election used to hang in Shutdown: its
+// term's barrier was still in Raft's buffered apply channel, which Raft
+// never answers once it shuts down, and watchLeadership waited on it.
+// Each round elects a single node and stops it at once; a stop must end.
+func TestShutdown_RightAfterElectionEnds(t *testing.T) {
+	for i := 0; i < 10; i++ {
+		n := openNode(t, "solo", t.TempDir())
+		if err := n.store.BootstrapSelf(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "leader", 5*time.Second, n.store.IsLeader)
+		done := make(chan struct{})
+		go func() { n.stop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %d: Shutdown did not return within 20 s", i)
+		}
+	}
+}

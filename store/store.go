@@ -400,7 +400,7 @@ func (s *Store) watchLeadership() {
 				continue
 			}
 			term := s.raft.CurrentTerm()
-			if err := s.raft.Barrier(30 * time.Second).Error(); err != nil {
+			if err := s.await(s.raft.Barrier(30 * time.Second)); err != nil {
 				s.log.Warn("leader barrier failed", "term", term, "error", err)
 				continue
 			}
