@@ -132,7 +132,7 @@ type Store struct {
 	backend *logBackend   // the log and stable store on disk (logbackend.go)
 	logs    raft.LogStore // the backend's log behind the cache of the newest entries
 	snaps   *raft.FileSnapshotStore
-	trans   *raft.NetworkTransport
+	trans   *guardedTransport
 	fsm     FSM
 	m       *metrics
 	stopCh  chan struct{}
@@ -183,12 +183,12 @@ func Open(cfg Config) (*Store, error) {
 		backend.Close()
 		return nil, fmt.Errorf("open snapshot store: %w", err)
 	}
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	trans := &guardedTransport{NetworkTransport: raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  cfg.Transport.StreamLayer(),
 		MaxPool: 5,
 		Timeout: 10 * time.Second,
 		Logger:  raftLogger{Logger: cfg.Logger.Named("raft-net"), stopping: cfg.PeerStopping},
-	})
+	})}
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
@@ -496,11 +496,15 @@ func (s *Store) Kill() {
 // Raft's shutdown does not wait for: a heartbeat carrying a new term then
 // wrote the term to a log store already closed, and Raft panics on that):
 // from then on a heartbeat waits for Raft's main loop like any other RPC
-// and is refused once the transport closes.
+// and is refused once the transport closes — and stopRaft waits for the
+// heartbeats still being handled on the fast path (guardedTransport), which
+// the handler's removal alone did not: one caught there at a stop still
+// reached the closed log store.
 func (s *Store) stopRaft() error {
 	close(s.stopCh)
 	s.nudgeTimer.Stop()
 	s.trans.SetHeartbeatHandler(nil)
+	s.trans.stopHeartbeats()
 	err := s.raft.Shutdown().Error()
 	s.wg.Wait()
 	s.trans.Close()
