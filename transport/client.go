@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -364,6 +365,7 @@ func (c *clientConn) writeLoop() {
 		case <-c.closed:
 			return
 		}
+		yielded := false
 	more:
 		for len(frames) < maxBatchFrames && size < maxBatchBytes {
 			select {
@@ -372,7 +374,13 @@ func (c *clientConn) writeLoop() {
 			case id := <-c.cancelCh:
 				add(encodeCancel(id), nil)
 			default:
-				break more
+				if yielded {
+					break more
+				}
+				// Once per batch, let callers that are already runnable
+				// reach writeCh before we write (see batch.go).
+				yielded = true
+				runtime.Gosched()
 			}
 		}
 		n, err := w.write(frames)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"sync"
 )
@@ -208,6 +209,12 @@ func (sc *serverConn) write(frame []byte) bool {
 	if sc.w == nil {
 		sc.w = newBatchWriter(sc.conn, sc.t.cfg.WriteTimeout)
 	}
+	// Yield once before the first round, so that handlers already runnable
+	// (Raft completes a whole batch of applies at once) queue their
+	// responses into this write instead of writing after it (see batch.go).
+	sc.wmu.Unlock()
+	runtime.Gosched()
+	sc.wmu.Lock()
 	for len(sc.wq) > 0 {
 		k, size := 0, 0
 		for k < len(sc.wq) && k < maxBatchFrames && size < maxBatchBytes {
