@@ -39,6 +39,26 @@ func BenchmarkCall_Parallel(b *testing.B) {
 	}
 }
 
+// BenchmarkCall_Serial is one caller at a time: nothing to batch, so it
+// shows what the batching costs a lone call (the writer's yield).
+func BenchmarkCall_Serial(b *testing.B) {
+	srv := newBenchTransport(b)
+	srv.Handle("echo", echo)
+	cli := newBenchTransport(b)
+	req := bytes.Repeat([]byte{0x42}, 256)
+	w0, ok := syscw()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := cli.Call(context.Background(), srv.Addr(), "echo", req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if w1, ok1 := syscw(); ok && ok1 {
+		b.ReportMetric(float64(w1-w0)/float64(b.N), "writes/op")
+	}
+}
+
 func newBenchTransport(b *testing.B) *Transport {
 	tr, err := New(Config{BindAddr: "127.0.0.1:0", AuthKey: testAuthKey, Logger: testLogger("bench")})
 	if err != nil {
