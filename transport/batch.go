@@ -56,7 +56,8 @@ func newBatchWriter(conn net.Conn, timeout time.Duration) *batchWriter {
 // write writes frames in order and returns the number of bytes the
 // connection accepted. On error, the frames that lie entirely within those n
 // bytes left whole; the one that n cuts, and all after it, did not (see
-// splitWritten). Each system call gets its own WriteTimeout deadline.
+// splitWritten). Every write on the connection gets a fresh WriteTimeout
+// deadline.
 func (w *batchWriter) write(frames [][]byte) (n int64, err error) {
 	if len(frames) == 1 {
 		w.conn.SetWriteDeadline(time.Now().Add(w.timeout))

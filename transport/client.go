@@ -161,8 +161,8 @@ type clientConn struct {
 	raw  net.Conn // tracked TCP conn
 
 	// writeCh is unbuffered: a frame is handed over only when the writer is
-	// ready to write it. Until then the caller may still give up knowing
-	// that nothing was sent.
+	// ready to take it into the batch it is about to write. Until then the
+	// caller may still give up knowing that nothing was sent.
 	writeCh  chan outFrame
 	cancelCh chan uint64 // best effort: a dropped cancel only lets a handler run to its deadline
 	closed   chan struct{}
