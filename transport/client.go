@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,8 +161,8 @@ type clientConn struct {
 	raw  net.Conn // tracked TCP conn
 
 	// writeCh is unbuffered: a frame is handed over only when the writer is
-	// ready to write it. Until then the caller may still give up knowing
-	// that nothing was sent.
+	// ready to take it into the batch it is about to write. Until then the
+	// caller may still give up knowing that nothing was sent.
 	writeCh  chan outFrame
 	cancelCh chan uint64 // best effort: a dropped cancel only lets a handler run to its deadline
 	closed   chan struct{}
@@ -339,28 +340,60 @@ func (c *clientConn) result(method string, m message) ([]byte, error, bool) {
 	}
 }
 
-func (c *clientConn) write(frame []byte) error {
-	c.conn.SetWriteDeadline(time.Now().Add(c.t.cfg.WriteTimeout))
-	_, err := c.conn.Write(frame)
-	return err
-}
-
+// writeLoop is the connection's only writer. It takes one frame, then every
+// other frame (request or cancel) that is ready without waiting, up to the
+// batch bounds, and writes them together (batch.go). A call learns on
+// pc.written whether its own frame left whole: with a batch, a write that
+// fails part-way still sends nil to the frames before the cut, which the
+// peer may act on, and the error only to the frame it cut and those after.
 func (c *clientConn) writeLoop() {
+	w := newBatchWriter(c.conn, c.t.cfg.WriteTimeout)
+	var frames [][]byte
+	var calls []*pendingCall // nil for a cancel frame
 	for {
+		size := 0
+		add := func(buf []byte, pc *pendingCall) {
+			frames = append(frames, buf)
+			calls = append(calls, pc)
+			size += len(buf)
+		}
 		select {
 		case f := <-c.writeCh:
-			err := c.write(f.buf)
-			f.call.written <- err
-			if err != nil {
-				c.fail(fmt.Errorf("write: %w", err))
-				return
-			}
+			add(f.buf, f.call)
 		case id := <-c.cancelCh:
-			if err := c.write(encodeCancel(id)); err != nil {
-				c.fail(fmt.Errorf("write: %w", err))
-				return
-			}
+			add(encodeCancel(id), nil)
 		case <-c.closed:
+			return
+		}
+		yielded := false
+	more:
+		for len(frames) < maxBatchFrames && size < maxBatchBytes {
+			select {
+			case f := <-c.writeCh:
+				add(f.buf, f.call)
+			case id := <-c.cancelCh:
+				add(encodeCancel(id), nil)
+			default:
+				if yielded {
+					break more
+				}
+				// Once per batch, let callers that are already runnable
+				// reach writeCh before we write (see batch.go).
+				yielded = true
+				runtime.Gosched()
+			}
+		}
+		n, err := w.write(frames)
+		splitWritten(frames, n, err, func(i int, werr error) {
+			if calls[i] != nil {
+				calls[i].written <- werr
+			}
+		})
+		clear(frames) // keep no frame or call alive until the next batch
+		clear(calls)
+		frames, calls = frames[:0], calls[:0]
+		if err != nil {
+			c.fail(fmt.Errorf("write: %w", err))
 			return
 		}
 	}

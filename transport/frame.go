@@ -132,9 +132,10 @@ func decodeMessage(b []byte) (message, error) {
 	return m, nil
 }
 
-// The encoders return the whole frame, length prefix included, so that one
-// Write call puts it on the wire (a failed Write then means an incomplete
-// frame, which the peer can never act on).
+// The encoders return the whole frame, length prefix included, so that a
+// frame goes on the wire in one write, alone or in a batch with others
+// (batch.go). A failed write cuts at most one frame, which the peer can never
+// act on; the bytes written tell which frames before it left whole.
 
 func encodeRequest(id uint64, timeout time.Duration, method string, payload []byte) []byte {
 	body := requestFixed + len(method) + len(payload)

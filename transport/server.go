@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"sync"
-	"time"
 )
 
 // Handler serves one RPC method. req is the opaque request payload (callers
@@ -45,14 +45,20 @@ func (t *Transport) handler(method string) Handler {
 }
 
 // serverConn is the accepting side of one RPC connection. One goroutine reads
-// frames; each request runs in its own goroutine; responses are written under
-// wmu, in whatever order handlers finish.
+// frames; each request runs in its own goroutine; responses are written in
+// whatever order handlers finish, batched by write.
 type serverConn struct {
 	t      *Transport
 	conn   net.Conn
 	remote string
 
-	wmu sync.Mutex
+	wmu     sync.Mutex
+	wq      [][]byte // responses waiting for the writer
+	writing bool     // a goroutine is writing and will take wq
+	wfailed bool     // a write failed: the connection is closing
+	// Owned by the goroutine that set writing.
+	w     *batchWriter
+	batch [][]byte
 
 	mu       sync.Mutex
 	inflight map[uint64]context.CancelFunc
@@ -162,6 +168,8 @@ func (sc *serverConn) run(ctx context.Context, cancel context.CancelFunc, h Hand
 	}
 	if !sc.write(frame) {
 		// The reader is probably blocked on a dead peer: closing wakes it.
+		// (Only the writer that saw the failure, and writes after it, get
+		// here; a frame queued behind the failure is dropped with it.)
 		sc.conn.Close()
 	}
 }
@@ -178,14 +186,62 @@ func callHandler(ctx context.Context, h Handler, req []byte) (resp []byte, err e
 	return resp, err, nil
 }
 
+// write sends frame, or queues it for the goroutine that is writing. The
+// goroutine that finds no write in progress becomes the writer: it writes its
+// frame and whatever others queued meanwhile, one batch (one system call)
+// per round, until the queue is empty; the others return at once. write
+// returns false when the connection failed (this write, or an earlier one);
+// the caller then closes the connection. Frames queued behind a failed write
+// are dropped with it: their callers returned true, but the connection is
+// closing and their peer sees it lost.
 func (sc *serverConn) write(frame []byte) bool {
 	sc.wmu.Lock()
-	defer sc.wmu.Unlock()
-	sc.conn.SetWriteDeadline(time.Now().Add(sc.t.cfg.WriteTimeout))
-	if _, err := sc.conn.Write(frame); err != nil {
-		sc.t.logger.Debug("writing rpc response", "remote", sc.remote, "error", err)
+	if sc.wfailed {
+		sc.wmu.Unlock()
 		return false
 	}
+	sc.wq = append(sc.wq, frame)
+	if sc.writing {
+		sc.wmu.Unlock()
+		return true
+	}
+	sc.writing = true
+	if sc.w == nil {
+		sc.w = newBatchWriter(sc.conn, sc.t.cfg.WriteTimeout)
+	}
+	// Yield once before the first round, so that handlers already runnable
+	// (Raft completes a whole batch of applies at once) queue their
+	// responses into this write instead of writing after it (see batch.go).
+	sc.wmu.Unlock()
+	runtime.Gosched()
+	sc.wmu.Lock()
+	for len(sc.wq) > 0 {
+		k, size := 0, 0
+		for k < len(sc.wq) && k < maxBatchFrames && size < maxBatchBytes {
+			size += len(sc.wq[k])
+			k++
+		}
+		sc.batch = append(sc.batch[:0], sc.wq[:k]...)
+		rest := copy(sc.wq, sc.wq[k:])
+		clear(sc.wq[rest:])
+		sc.wq = sc.wq[:rest]
+		sc.wmu.Unlock()
+
+		_, err := sc.w.write(sc.batch)
+		clear(sc.batch)
+
+		sc.wmu.Lock()
+		if err != nil {
+			sc.wfailed, sc.writing = true, false
+			clear(sc.wq)
+			sc.wq = nil
+			sc.wmu.Unlock()
+			sc.t.logger.Debug("writing rpc response", "remote", sc.remote, "frames", k, "error", err)
+			return false
+		}
+	}
+	sc.writing = false
+	sc.wmu.Unlock()
 	return true
 }
 

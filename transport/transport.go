@@ -62,8 +62,9 @@ type Config struct {
 	// HandshakeTimeout bounds, on the accepting side, the TLS handshake, the
 	// protocol byte and the authentication. Default 5s.
 	HandshakeTimeout time.Duration
-	// WriteTimeout bounds writing one frame; a peer that does not read within
-	// it is treated as dead and its connection closed. Default 10s.
+	// WriteTimeout bounds one write on the connection: one frame, or a batch
+	// of frames written together (see DESIGN.md); a peer that does not read
+	// within it is treated as dead and its connection closed. Default 10s.
 	WriteTimeout time.Duration
 	// MaxConcurrentHandlers bounds the handlers running for one incoming
 	// connection; requests beyond it are refused with ErrOverloaded (the
