@@ -60,13 +60,7 @@ func TestOpen_BoltDataDirKeepsBolt(t *testing.T) {
 	if again.store.backend.name != LogStoreBolt {
 		t.Fatalf("backend %q, want %q (the data dir's)", again.store.backend.name, LogStoreBolt)
 	}
-	waitFor(t, "leader after restart", 5*time.Second, again.store.IsLeader)
-	if _, err := again.store.Barrier(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	if after, _ := again.fsm.Hash(); after != before {
-		t.Fatal("state changed across the restart")
-	}
+	assertStateKept(t, again, before)
 }
 
 // The same refusal the other way round.

@@ -318,6 +318,29 @@ func (b *barrier) handle(ctx context.Context, req []byte) ([]byte, error) {
 	}
 }
 
+// releaseTogether starts k calls of "wait" (held by b) with payloads of
+// size bytes, lets them all return while the server's first response write
+// is held at the wrapped connection's gate, then opens the gate: the other
+// responses are queued behind that write. It returns the calls' results
+// and the wrapped server connection.
+func releaseTogether(t *testing.T, cli *Transport, addr string, fcs chan *faultConn, b *barrier, k, size int) (chan callResult, *faultConn) {
+	t.Helper()
+	results := make(chan callResult, k)
+	for i := range k {
+		go func() {
+			resp, err := cli.Call(context.Background(), addr, "wait", indexed(i, size))
+			results <- callResult{i: i, resp: resp, err: err}
+		}()
+	}
+	fc := recv(t, fcs, "the server connection")
+	waitFor(t, 5*time.Second, "all handlers to start", func() bool { return b.arrived.Load() == int32(k) })
+	close(b.release)
+	recv(t, fc.entered, "the first response write")
+	waitFor(t, 5*time.Second, "all handlers to return", func() bool { return b.returned.Load() == int32(k) })
+	close(fc.gate)
+	return results, fc
+}
+
 // TestServer_ConcurrentResponsesShareAWrite: responses finished while
 // another is being written go out together.
 func TestServer_ConcurrentResponsesShareAWrite(t *testing.T) {
@@ -327,19 +350,7 @@ func TestServer_ConcurrentResponsesShareAWrite(t *testing.T) {
 	srv.Handle("wait", b.handle)
 	addr, fcs, _ := serveWrapped(t, srv, -1, true)
 	cli := newTestTransport(t)
-	results := make(chan callResult, k)
-	for i := range k {
-		go func() {
-			resp, err := cli.Call(context.Background(), addr, "wait", indexed(i, 100))
-			results <- callResult{i: i, resp: resp, err: err}
-		}()
-	}
-	fc := recv(t, fcs, "the server connection")
-	waitFor(t, 5*time.Second, "all handlers to start", func() bool { return b.arrived.Load() == k })
-	close(b.release)
-	recv(t, fc.entered, "the first response write")
-	waitFor(t, 5*time.Second, "all handlers to return", func() bool { return b.returned.Load() == k })
-	close(fc.gate)
+	results, fc := releaseTogether(t, cli, addr, fcs, b, k, 100)
 	for range k {
 		r := recv(t, results, "a call to return")
 		if r.err != nil || !bytes.Equal(r.resp, indexed(r.i, 100)) {
@@ -376,19 +387,7 @@ func TestServer_WriteFailureClosesConnection(t *testing.T) {
 		hangErr <- err
 	}()
 	recv(t, hang.started, "the hanging handler to start")
-	results := make(chan callResult, k)
-	for i := range k {
-		go func() {
-			resp, err := cli.Call(context.Background(), addr, "wait", indexed(i, size))
-			results <- callResult{i: i, resp: resp, err: err}
-		}()
-	}
-	fc := recv(t, fcs, "the server connection")
-	waitFor(t, 5*time.Second, "all handlers to start", func() bool { return b.arrived.Load() == k })
-	close(b.release)
-	recv(t, fc.entered, "the first response write")
-	waitFor(t, 5*time.Second, "all handlers to return", func() bool { return b.returned.Load() == k })
-	close(fc.gate)
+	results, fc := releaseTogether(t, cli, addr, fcs, b, k, size)
 
 	ok := 0
 	for range k {
