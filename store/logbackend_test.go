@@ -139,14 +139,7 @@ func TestFollower_InstallsASnapshotAndAppendsAfterIt(t *testing.T) {
 			change := func(c *Config) { c.LogStore = backend; c.SnapshotThreshold = 4 }
 			c := newTestClusterWith(t, 3, FastTiming(), change)
 			l := c.leader()
-			var f *testNode
-			var fi int
-			for i, n := range c.nodes {
-				if n != l {
-					f, fi = n, i
-					break
-				}
-			}
+			f, fi := c.followerAt()
 			noop, _ := fsm.Encode(fsm.CmdNoop, fsm.NoopCmd{})
 			res, err := l.store.Propose(ctxT(t), noop)
 			if err != nil {

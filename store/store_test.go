@@ -149,14 +149,21 @@ func (c *testCluster) leader() *testNode {
 }
 
 func (c *testCluster) follower() *testNode {
+	f, _ := c.followerAt()
+	return f
+}
+
+// followerAt is a follower and its place in c.nodes (a test that restarts
+// it puts the new node there).
+func (c *testCluster) followerAt() (*testNode, int) {
 	l := c.leader()
-	for _, n := range c.nodes {
+	for i, n := range c.nodes {
 		if n != nil && n != l {
-			return n
+			return n, i
 		}
 	}
 	c.t.Fatal("no follower")
-	return nil
+	return nil, 0
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -486,14 +493,7 @@ func TestReadIndex_RestartedFollowerCatchesUpWithoutTheCommitTick(t *testing.T) 
 	timing := slowTickTiming()
 	c := newTestClusterTiming(t, 3, timing)
 	l := c.leader()
-	var f *testNode
-	var fi int
-	for i, n := range c.nodes {
-		if n != l {
-			f, fi = n, i
-			break
-		}
-	}
+	f, fi := c.followerAt()
 	addr := f.store.Addr()
 	// The leader's heartbeats to the stopped follower fail a few times:
 	// by then its attempts to send it the write below have failed too, and
