@@ -147,7 +147,7 @@ func chooseLogStore(dir, want string) (string, error) {
 	case want == "" || want == have:
 		return have, nil
 	}
-	return "", fmt.Errorf("this node's Raft log is in %s (%s) and --raft-log-store=%s asks for %s; kmsd does not convert a log: start without --raft-log-store (or with --raft-log-store=%s) to keep it, or remove the node from the cluster (kmsctl operator raft remove-peer), empty its data dir and join it again to start a %s log (docs/OPERATIONS.md, \"The Raft log store\")",
+	return "", fmt.Errorf("this node's Raft log is in %s (%s) and --raft-log-store=%s asks for %s; kmsd does not convert a log: start without --raft-log-store (or with --raft-log-store=%s) to keep it, or, to move this node to %s in a cluster of several nodes: stop it with SIGTERM (it leaves the cluster), move <data-dir>/raft aside and start it again with this flag — it rejoins and receives the state from the leader; a node alone goes through a snapshot save and restore (docs/OPERATIONS.md, \"The Raft log store\")",
 		have, logPlace(have), want, want, have, want)
 }
 
