@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -148,32 +147,10 @@ func manyConcurrentMixedSizes(t *testing.T, mod func(*Config)) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	sizes := []int{0, 1, 37, 512, 4 << 10, 70 << 10, 300 << 10}
-	const workers, calls = 48, 30
-	var wg sync.WaitGroup
-	errc := make(chan error, workers)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range calls {
-				req := indexed(w*calls+i, 4+sizes[(w+i)%len(sizes)])
-				got, err := cli.Call(ctx, srv.Addr(), "echo", req)
-				if err != nil {
-					errc <- err
-					return
-				}
-				if !bytes.Equal(got, req) {
-					errc <- fmt.Errorf("worker %d call %d: sent %d bytes, got %d different bytes", w, i, len(req), len(got))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		t.Error(err)
-	}
+	const calls = 30
+	echoConcurrently(t, ctx, cli, srv.Addr(), 48, calls, func(w, i int) []byte {
+		return indexed(w*calls+i, 4+sizes[(w+i)%len(sizes)])
+	})
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

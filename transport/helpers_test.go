@@ -2,7 +2,10 @@ package transport
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,5 +63,37 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("timed out waiting for %s", what)
 		panic("unreachable")
+	}
+}
+
+// echoConcurrently has workers goroutines make calls "echo" calls each
+// through cli to addr, the request of worker w's call i being req(w, i),
+// and reports every call that failed or got back other bytes.
+func echoConcurrently(t *testing.T, ctx context.Context, cli *Transport, addr string, workers, calls int, req func(w, i int) []byte) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errc := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range calls {
+				r := req(w, i)
+				got, err := cli.Call(ctx, addr, "echo", r)
+				if err != nil {
+					errc <- err
+					return
+				}
+				if !bytes.Equal(got, r) {
+					errc <- fmt.Errorf("worker %d call %d: sent %d bytes, got %d different bytes", w, i, len(r), len(got))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
 	}
 }

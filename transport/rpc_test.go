@@ -10,7 +10,6 @@ import (
 	"net"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -234,32 +233,9 @@ func TestCall_PeerClosingMidCallIsConnLost(t *testing.T) {
 
 func TestCall_ManyConcurrent(t *testing.T) {
 	srv, cli := pair(t, map[string]Handler{"echo": echo})
-	const workers, calls = 50, 40
-	var wg sync.WaitGroup
-	errc := make(chan error, workers)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range calls {
-				req := fmt.Appendf(nil, "worker %d call %d", w, i)
-				got, err := cli.Call(context.Background(), srv.Addr(), "echo", req)
-				if err != nil {
-					errc <- err
-					return
-				}
-				if !bytes.Equal(got, req) {
-					errc <- fmt.Errorf("sent %q, got %q", req, got)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		t.Error(err)
-	}
+	echoConcurrently(t, context.Background(), cli, srv.Addr(), 50, 40, func(w, i int) []byte {
+		return fmt.Appendf(nil, "worker %d call %d", w, i)
+	})
 }
 
 func TestCall_OverloadedPeerRefusesWithoutRunning(t *testing.T) {
