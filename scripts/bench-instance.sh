@@ -93,18 +93,7 @@ if [ "$ready" != 1 ]; then
   die "the dev node did not become ready (log: $out/failed-node.log)"
 fi
 
-ctl() { bin/kmsctl --credentials "$creds" "$@"; }
-instance="$(jq -r '.InstanceId // empty' "$creds")"
-[ -n "$instance" ] || instance="$(ctl ListKmsInstances | jq -r '.KmsInstances.KmsInstance[0].KmsInstanceId')"
-[ -n "$instance" ] && [ "$instance" != null ] || die "the dev node has no KMS instance"
-ctl CreatePolicy --Name bench-keys --KmsInstance "$instance" \
-  --Permissions '["RbacPermission/Template/CryptoServiceKeyUser"]' --Resources '["key/*"]' >/dev/null
-ctl CreateApplicationAccessPoint --Name bench --Policies '["bench-keys"]' >/dev/null
-# A random password of upper and lower case letters and digits, never printed.
-password="Bench-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
-printf '%s\n' "$password" >"$node_dir/password"
-chmod 600 "$node_dir/password"
-ctl client-key create --aap bench --password-file "$node_dir/password" --out "$node_dir/clientkey.json" >/dev/null
+instance_client bin/kmsctl "$creds" "$node_dir" || die "could not give the instance an application access point and a client key"
 
 # node_cpu: the node's CPU time so far (user + system, in clock ticks), or
 # empty where /proc is not there.

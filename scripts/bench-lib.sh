@@ -56,6 +56,28 @@ start_dev_node() {
   return 1
 }
 
+# instance_client KMSCTL CREDS DIR: gives the dev node's KMS instance an
+# application access point for the instance API (a permission policy
+# bench-keys over key/* with RbacPermission/Template/CryptoServiceKeyUser and
+# no network rule, an AAP bench naming it) and a client key, written as
+# DIR/clientkey.json with its password in DIR/password (a random one, never
+# printed). Returns 1 when any step fails (kmsctl's error is on stderr).
+instance_client() {
+  local kmsctl=$1 creds=$2 dir=$3 instance
+  instance="$(jq -r '.InstanceId // empty' "$creds")"
+  [ -n "$instance" ] || instance="$("$kmsctl" --credentials "$creds" ListKmsInstances |
+    jq -r '.KmsInstances.KmsInstance[0].KmsInstanceId')"
+  [ -n "$instance" ] && [ "$instance" != null ] || { echo "the dev node has no KMS instance" >&2; return 1; }
+  "$kmsctl" --credentials "$creds" CreatePolicy --Name bench-keys --KmsInstance "$instance" \
+    --Permissions '["RbacPermission/Template/CryptoServiceKeyUser"]' --Resources '["key/*"]' >/dev/null || return 1
+  "$kmsctl" --credentials "$creds" CreateApplicationAccessPoint --Name bench --Policies '["bench-keys"]' >/dev/null || return 1
+  # Upper and lower case letters and digits.
+  printf 'Bench-%s\n' "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" >"$dir/password"
+  chmod 600 "$dir/password"
+  "$kmsctl" --credentials "$creds" client-key create --aap bench --password-file "$dir/password" \
+    --out "$dir/clientkey.json" >/dev/null
+}
+
 # start_floor BASELINE DIR: the floor server (bench/baseline) with its
 # journal under DIR, on a free loopback port, in the background; sets
 # floor_pid and floor_creds (a credentials file for kms-load: the floor
