@@ -44,13 +44,19 @@ func (s *Store) Propose(ctx context.Context, cmd []byte) (Result, error) {
 	defer func() { s.m.applyDuration.Observe(time.Since(start).Seconds()) }()
 	// A node cut off from the leader gives up after leaderWait rather than
 	// hold the client for its whole deadline: the write was certainly not
-	// applied, so the client may retry elsewhere at once.
-	wctx, cancel := context.WithTimeout(ctx, s.leaderWait())
-	defer cancel()
+	// applied, so the client may retry elsewhere at once. (Its context is
+	// made at the first retry: most writes need none.)
+	giveUp := start.Add(s.leaderWait())
+	var wctx context.Context
 	for {
 		res, err := s.proposeOnce(ctx, cmd)
 		if err == nil || !(errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader)) {
 			return res, err
+		}
+		if wctx == nil {
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithDeadline(ctx, giveUp)
+			defer cancel()
 		}
 		if werr := s.waitForLeaderChange(wctx); werr != nil {
 			return Result{}, fmt.Errorf("%w: waited %s for a leader (%v)", ErrNoLeader, s.leaderWait(), werr)
@@ -72,37 +78,24 @@ func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
 	if s.IsLeader() {
 		return s.applyLocal(ctx, cmd)
 	}
-	moved := s.leaderMovedCh()
+	moved := s.leaderMovedCtx()
 	addr, _ := s.Leader()
 	if addr == "" {
 		return Result{}, ErrNoLeader
 	}
-	select {
-	case <-moved: // it moved between the two reads: not sent, look again
+	if moved.Err() != nil { // it moved between the two reads: not sent, look again
 		return Result{}, ErrNotLeader
-	default:
 	}
 	// A leader cut off mid-write never answers: once this node sees the
 	// leader change, wait only a little longer for the answer (an old
 	// leader that committed before stepping down still answers at once),
 	// so the client hears within a failover, not after its whole deadline,
 	// and retries against the new leader.
+	// (A callback on the leader's change, not a goroutine per write.)
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-moved:
-		case <-fctx.Done():
-			return
-		}
-		t := time.NewTimer(s.cfg.Timing.HeartbeatTimeout / 5)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel()
-		case <-fctx.Done():
-		}
-	}()
+	stop := context.AfterFunc(moved, func() { time.AfterFunc(s.cfg.Timing.HeartbeatTimeout/5, cancel) })
+	defer stop()
 	resp, err := s.cfg.Transport.Call(fctx, addr, rpc.StoreApply, cmd)
 	if err != nil {
 		var re *transport.RemoteError

@@ -142,10 +142,11 @@ type Store struct {
 	readyTerm  uint64        // term in which this leader's barrier committed
 	readyCh    chan struct{} // closed when readyTerm is set for the current term
 	leaderTerm uint64
-	// leaderMoved is closed (and replaced) whenever this node's idea of
+	// leaderMoved is canceled (and replaced) whenever this node's idea of
 	// the leader changes, including to "none": a write forwarded to the
 	// old leader stops waiting for its answer (proposeOnce).
-	leaderMoved chan struct{}
+	leaderMoved     context.Context
+	leaderMovedDone context.CancelFunc
 
 	// nudgeFollowers' state: a nudge is wanted, a nudger runs.
 	nudgeWanted atomic.Bool
@@ -228,8 +229,8 @@ func Open(cfg Config) (*Store, error) {
 	s := &Store{
 		cfg: cfg, log: cfg.Logger.Named("store"), raft: r, backend: backend, logs: logs, snaps: snaps, trans: trans,
 		fsm: cfg.FSM, stopCh: make(chan struct{}), readyCh: make(chan struct{}),
-		leaderMoved: make(chan struct{}),
 	}
+	s.leaderMoved, s.leaderMovedDone = context.WithCancel(context.Background())
 	s.m = newMetrics(cfg.Metrics, s, perAppend)
 	s.nudgeTimer = time.AfterFunc(time.Hour, s.delayedNudge)
 	s.nudgeTimer.Stop()
@@ -241,7 +242,7 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// watchLeader closes leaderMoved at every change of the leader this node
+// watchLeader cancels leaderMoved at every change of the leader this node
 // knows (Raft's LeaderObservation: a new leader, or none after a heartbeat
 // timeout).
 func (s *Store) watchLeader() {
@@ -259,15 +260,15 @@ func (s *Store) watchLeader() {
 			return
 		case <-ch:
 			s.mu.Lock()
-			close(s.leaderMoved)
-			s.leaderMoved = make(chan struct{})
+			s.leaderMovedDone()
+			s.leaderMoved, s.leaderMovedDone = context.WithCancel(context.Background())
 			s.mu.Unlock()
 		}
 	}
 }
 
-// leaderMovedCh is closed at the next change of leader.
-func (s *Store) leaderMovedCh() <-chan struct{} {
+// leaderMovedCtx is canceled at the next change of leader.
+func (s *Store) leaderMovedCtx() context.Context {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.leaderMoved

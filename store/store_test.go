@@ -28,26 +28,26 @@ type testNode struct {
 	store *Store
 }
 
-func openNode(t *testing.T, id, dir string) *testNode {
+func openNode(t testing.TB, id, dir string) *testNode {
 	t.Helper()
 	return openNodeTiming(t, id, dir, FastTiming())
 }
 
-func openNodeTiming(t *testing.T, id, dir string, timing Timing) *testNode {
+func openNodeTiming(t testing.TB, id, dir string, timing Timing) *testNode {
 	t.Helper()
 	return openNodeAt(t, id, dir, "127.0.0.1:0", timing)
 }
 
 // openNodeAt opens a node on a given cluster address (a restarted node
 // keeps its address in the Raft configuration).
-func openNodeAt(t *testing.T, id, dir, addr string, timing Timing) *testNode {
+func openNodeAt(t testing.TB, id, dir, addr string, timing Timing) *testNode {
 	t.Helper()
 	return openNodeWith(t, id, dir, addr, timing, nil)
 }
 
 // openNodeWith is openNodeAt with a change to the store's Config (nil:
 // none), such as its log store.
-func openNodeWith(t *testing.T, id, dir, addr string, timing Timing, change func(*Config)) *testNode {
+func openNodeWith(t testing.TB, id, dir, addr string, timing Timing, change func(*Config)) *testNode {
 	t.Helper()
 	s, tr, f, err := tryOpenNode(id, dir, addr, timing, change)
 	if err != nil {
@@ -88,22 +88,22 @@ func (n *testNode) stop() {
 }
 
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	nodes []*testNode
 }
 
-func newTestCluster(t *testing.T, n int) *testCluster {
+func newTestCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	return newTestClusterTiming(t, n, FastTiming())
 }
 
-func newTestClusterTiming(t *testing.T, n int, timing Timing) *testCluster {
+func newTestClusterTiming(t testing.TB, n int, timing Timing) *testCluster {
 	t.Helper()
 	return newTestClusterWith(t, n, timing, nil)
 }
 
 // newTestClusterWith starts n nodes whose Config change alters (nil: none).
-func newTestClusterWith(t *testing.T, n int, timing Timing, change func(*Config)) *testCluster {
+func newTestClusterWith(t testing.TB, n int, timing Timing, change func(*Config)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t}
 	var servers []Server
@@ -128,7 +128,7 @@ func newTestClusterWith(t *testing.T, n int, timing Timing, change func(*Config)
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	testutil.Eventually(t, what, timeout, cond)
 }
