@@ -97,6 +97,31 @@ start_floor() {
   return 1
 }
 
+# free_port_run N: the first of N consecutive loopback TCP ports nothing
+# listens on now (kms-scale takes its API port and the two next).
+free_port_run() {
+  python3 - "$1" <<'EOF_PY'
+import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(200):
+    base = random.randint(20000, 60000 - n)
+    socks = []
+    try:
+        for p in range(base, base + n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", p))
+            socks.append(s)
+    except OSError:
+        continue
+    finally:
+        for s in socks:
+            s.close()
+    print(base)
+    sys.exit(0)
+sys.exit(1)
+EOF_PY
+}
+
 # free_port: a loopback TCP port nothing listens on now.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 

@@ -25,11 +25,14 @@
 #      (HTTPS, an RSA-2048 client-key signature per request, the official
 #      KMS Instance SDK in kms-load) against a dev node with an application
 #      access point and a client key, next to the floor (target 4);
-#   7. (unless --no-idle) the CPU an idle three-node cluster burns, per node
+#   7. (unless --scale-keys 0) target 6 scaled down: kms-scale --synthesize
+#      with --scale-keys keys (default 100,000; ~15 s): restart to healthy,
+#      RSS per key, snapshot save and operator restore (bench-scale does 1M);
+#   8. (unless --no-idle) the CPU an idle three-node cluster burns, per node
 #      (scripts/bench-idle.sh: ~65 s to settle, then --idle-duration).
 # and prints, for each figure, raftkms, the floor and the ratio (medians of
 # the rounds). Raw results stay in .tmp/bench/<date>-<time>/. Linux only
-# (/proc). Takes ~6 minutes with the defaults (~1.5 of them the idle cluster).
+# (/proc). Takes ~6.5 minutes with the defaults (~1.5 of them the idle cluster).
 set -euo pipefail
 # shellcheck source=bench-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
@@ -53,6 +56,7 @@ options:
   --no-cluster-writes  skip the 3-node CreateKey rows (through a follower and the leader)
   --write-concurrency LIST  CreateKey clients, space-separated (default "8 64")
   --no-instance     skip the instance API rows
+  --scale-keys N    keys for the scaled-down million-key figures (default 100000; 0 skips them)
   --no-idle         skip the idle 3-node cluster line
   --idle-duration S seconds of the idle measurement (default 20)
   --out DIR         raw results (default .tmp/bench/<date>-<time>)
@@ -76,6 +80,7 @@ do_writes=1
 do_cluster_writes=1
 write_concurrency="8 64"
 do_instance=1
+scale_keys=100000
 do_idle=1
 idle_duration=20
 out=""
@@ -95,6 +100,7 @@ while [ $# -gt 0 ]; do
     --no-cluster-writes) do_cluster_writes=0; shift ;;
     --write-concurrency) write_concurrency="${2:?}"; shift 2 ;;
     --no-instance) do_instance=0; shift ;;
+    --scale-keys) scale_keys="${2:?}"; shift 2 ;;
     --no-idle) do_idle=0; shift ;;
     --idle-duration) idle_duration="${2:?}"; shift 2 ;;
     --out) out="${2:?}"; shift 2 ;;
@@ -105,6 +111,7 @@ done
 for n in "$rounds" "$concurrency" "$rate" "$bench_count"; do
   case "$n" in '' | *[!0-9]* | 0) die "--rounds, --concurrency, --rate and --bench-count take a positive number" ;; esac
 done
+case "$scale_keys" in '' | *[!0-9]*) die "--scale-keys takes a number (0 skips)" ;; esac
 [ -r /proc/self/stat ] || die "needs Linux /proc"
 command -v go >/dev/null || die "go is not installed"
 command -v jq >/dev/null || die "jq is not installed (make deps installs it)"
@@ -137,6 +144,7 @@ go build -o "$work/kmsd" ./cmd/kmsd
 go build -o "$work/kms-load" ./cmd/kms-load
 go build -o "$work/kmsctl" ./cmd/kmsctl
 go build -o "$work/baseline" ./bench/baseline
+go build -o "$work/kms-scale" ./cmd/kms-scale
 if [ "$do_go" = 1 ]; then
   go test -c -o "$work/api.test" ./api/
   go test -c -o "$work/baseline.test" ./bench/baseline/
@@ -262,6 +270,14 @@ if [ "$do_writes" = 1 ] && [ "$do_cluster_writes" = 1 ]; then
     "$repo/scripts/bench-follower.sh" "$work/bin" >"$out/cluster-writes.txt" 2>&1 ||
     die "the 3-node write runs failed; see $out/cluster-writes.txt"
 fi
+if [ "$scale_keys" -gt 0 ]; then
+  echo "$scale_keys keys in one dev node (kms-scale --synthesize)" >&2
+  sport="$(free_port_run 3)" || die "no three free consecutive loopback ports for kms-scale"
+  "$work/kms-scale" --synthesize --keys "$scale_keys" --checkpoints "$scale_keys" --dir "$work/scale" \
+    --port "$sport" --kmsd "$work/kmsd" --kmsctl "$work/kmsctl" >"$out/scale.txt" 2>&1 ||
+    die "kms-scale failed; see $out/scale.txt"
+  rm -rf "$work/scale"
+fi
 if [ "$do_idle" = 1 ]; then
   echo "idle 3-node cluster (settle, then ${idle_duration} s)" >&2
   "$repo/scripts/bench-idle.sh" --kmsctl "$work/kmsctl" --duration "$idle_duration" "$work/kmsd" >"$out/idle.txt"
@@ -343,6 +359,17 @@ if [ "$do_instance" = 1 ]; then
   row "server CPU µs/req" "$(med "Encrypt.instance.*" cpu_us)" "$(med "Encrypt.baseline.*" cpu_us)"
   row "server CPU µs/req, next to the OpenAPI's" "$(med "Encrypt.instance.*" cpu_us)" "$(med "Encrypt.raftkms.*" cpu_us)"
   echo "(the SDK signs each request with RSA-2048 on the client, ~1 ms of CPU: on one machine it bounds req/s, not the node)"
+fi
+if [ "$scale_keys" -gt 0 ]; then
+  echo
+  echo "| a million keys, scaled down: $scale_keys keys (kms-scale --synthesize) | raftkms | target at 1,000,000 |"
+  echo "|---|---|---|"
+  awk '
+    /^restart to healthy:/ { t = $4; sub(/;$/, "", t); printf "| restart to healthy | %s | < 10 s |\n", t
+      for (i = 1; i <= NF; i++) if ($i == "per" && $(i + 1) == "key") printf "| RSS per key after the restart | %s B | ≤ 2 KiB |\n", $(i - 2) }
+    /^snapshot save:/ { v = $3; sub(/,$/, "", v); printf "| snapshot save | %s | < 30 s |\n", v }
+    /^snapshot restore:/ { printf "| operator restore | %s | < 30 s |\n", $3 }
+  ' "$out/scale.txt"
 fi
 if [ "$do_idle" = 1 ]; then
   echo
