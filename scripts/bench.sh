@@ -32,7 +32,7 @@
 #      (scripts/bench-idle.sh: ~65 s to settle, then --idle-duration).
 # and prints, for each figure, raftkms, the floor and the ratio (medians of
 # the rounds). Raw results stay in .tmp/bench/<date>-<time>/. Linux only
-# (/proc). Takes ~6.5 minutes with the defaults (~1.5 of them the idle cluster).
+# (/proc). Takes ~5 minutes with the defaults (~1.5 of them the idle cluster).
 set -euo pipefail
 # shellcheck source=bench-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
