@@ -7,13 +7,13 @@ import (
 	"net/url"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/raftkms/raftkms/api"
 	"github.com/raftkms/raftkms/audit"
 	"github.com/raftkms/raftkms/client"
+	"github.com/raftkms/raftkms/internal/testutil"
 	"github.com/raftkms/raftkms/signature"
 )
 
@@ -48,7 +48,7 @@ func benchServe(b *testing.B, action, version string, params func(key string) ur
 		reqs[i] = benchRequest(b, tn.Creds, action, version, p, now)
 	}
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := testutil.ProcessCPU()
 	b.ResetTimer()
 	for _, r := range reqs {
 		rec := httptest.NewRecorder()
@@ -60,7 +60,7 @@ func benchServe(b *testing.B, action, version string, params func(key string) ur
 	b.StopTimer()
 	// The process's CPU per request (the node's background work
 	// included) is steadier than wall time on a shared machine.
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(testutil.ProcessCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // benchRequest is POST /?params signed as the project's client signs.
@@ -132,7 +132,7 @@ func BenchmarkServe_EncryptParallel(b *testing.B) {
 			var next atomic.Int64
 			b.ReportAllocs()
 			b.SetParallelism(8)
-			cpu0 := processCPU()
+			cpu0 := testutil.ProcessCPU()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -148,16 +148,7 @@ func BenchmarkServe_EncryptParallel(b *testing.B) {
 			b.StopTimer()
 			// Wall time per request is bound by the fsync's latency here;
 			// the CPU the process spent per request is the cost.
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(testutil.ProcessCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// processCPU is the process's user + system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftkms/raftkms/internal/testutil"
 )
 
 // BenchmarkAppend measures the cost of one audit line: serial (one request
@@ -23,20 +25,20 @@ func BenchmarkAppend(b *testing.B) {
 			w := benchWriter(b, p.policy, nil)
 			r := rec(1)
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := testutil.ProcessCPU()
 			for i := 0; i < b.N; i++ {
 				if err := w.Append(r); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(testutil.ProcessCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 		b.Run(p.name+"/parallel", func(b *testing.B) {
 			reg := prometheus.NewRegistry()
 			w := benchWriter(b, p.policy, reg)
 			b.SetParallelism(16) // 16 × GOMAXPROCS concurrent requests
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := testutil.ProcessCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				r := rec(2)
 				for pb.Next() {
@@ -46,7 +48,7 @@ func BenchmarkAppend(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(testutil.ProcessCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(linesPerSync(b, reg), "lines/sync")
 		})
 	}

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/raft"
+
+	"github.com/raftkms/raftkms/internal/testutil"
 )
 
 // scaleKeyCmd is a CreateKey shaped like the service's (kms.CreateKey): UUID
@@ -25,12 +26,6 @@ func scaleKeyCmd(i int) CreateKeyCmd {
 			Policy: `{"Version":"1","Statement":[{"Sid":"Enable User Permissions","Effect":"Allow","Principal":{"RAM":["acs:ram::` + acct + `:*"]},"Action":["kms:*"],"Resource":["*"]}]}`},
 		Version: KeyVersion{ID: uuid.NewString(), CreatedAt: 2000, WrappedMaterial: make([]byte, 60)},
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkCatalogue_HeapPerKey applies b.N CreateKey commands shaped like
@@ -50,7 +45,7 @@ func BenchmarkCatalogue_HeapPerKey(b *testing.B) {
 	const chunk = 10000
 	entries := make([][]byte, 0, chunk)
 	var applying time.Duration
-	cpu0 := cpuTime()
+	cpu0 := testutil.ProcessCPU()
 	b.ResetTimer()
 	for i := 0; i < b.N; i += chunk {
 		entries = entries[:0]
@@ -71,7 +66,7 @@ func BenchmarkCatalogue_HeapPerKey(b *testing.B) {
 		applying += time.Since(t0)
 	}
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu := testutil.ProcessCPU() - cpu0
 	entries = nil
 	runtime.GC()
 	var after runtime.MemStats
@@ -121,15 +116,15 @@ func BenchmarkCatalogue_SnapshotRoundTrip(b *testing.B) {
 	}
 	runtime.GC()
 	b.ResetTimer()
-	t0, c0 := time.Now(), cpuTime()
+	t0, c0 := time.Now(), testutil.ProcessCPU()
 	data := snapshotBytes(b, h.f)
-	save, saveCPU := time.Since(t0), cpuTime()-c0
-	t0, c0 = time.Now(), cpuTime()
+	save, saveCPU := time.Since(t0), testutil.ProcessCPU()-c0
+	t0, c0 = time.Now(), testutil.ProcessCPU()
 	g := newTestFSM()
 	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
 		b.Fatal(err)
 	}
-	restore, restoreCPU := time.Since(t0), cpuTime()-c0
+	restore, restoreCPU := time.Since(t0), testutil.ProcessCPU()-c0
 	b.StopTimer()
 	if len(g.Keys(acct)) != b.N {
 		b.Fatal("keys lost")
@@ -183,7 +178,7 @@ func BenchmarkCatalogue_Restore(b *testing.B) {
 			runtime.GC()
 			b.SetBytes(int64(len(data)))
 			b.ResetTimer()
-			c0 := cpuTime()
+			c0 := testutil.ProcessCPU()
 			for i := 0; i < b.N; i++ {
 				g := newTestFSM()
 				if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
@@ -193,7 +188,7 @@ func BenchmarkCatalogue_Restore(b *testing.B) {
 					b.Fatalf("nonces %d, want %d", g.NonceCount(), n)
 				}
 			}
-			cpu := cpuTime() - c0
+			cpu := testutil.ProcessCPU() - c0
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/key")
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*n), "cpu-ns/key")

@@ -2,13 +2,13 @@ package store
 
 import (
 	"context"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/internal/testutil"
 )
 
 // Durable writes through a follower of a 3-node cluster in this process
@@ -29,7 +29,7 @@ func BenchmarkPropose_ThroughFollower(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.SetParallelism(8)
-	cpu0 := processCPU()
+	cpu0 := testutil.ProcessCPU()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -40,14 +40,5 @@ func BenchmarkPropose_ThroughFollower(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
-}
-
-// processCPU is this process's user and system CPU time so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(testutil.ProcessCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 }

@@ -7,9 +7,9 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/raftkms/raftkms/internal/testutil"
 )
 
 // serve runs one request through the handler and returns the recorder.
@@ -64,7 +64,7 @@ func benchmarkOn(b *testing.B, h *handler, action string, q url.Values) {
 		reqs[i] = r
 	}
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := testutil.ProcessCPU()
 	b.ResetTimer()
 	for _, r := range reqs {
 		rec := httptest.NewRecorder()
@@ -74,17 +74,7 @@ func benchmarkOn(b *testing.B, h *handler, action string, q url.Values) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
-}
-
-// processCPU is the process's user + system CPU time so far (as api's
-// Serve benchmarks report it).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(testutil.ProcessCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 const plaintext64 = "aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQ="
