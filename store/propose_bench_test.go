@@ -13,7 +13,7 @@ import (
 
 // Durable writes through a follower of a 3-node cluster in this process
 // (real Raft logs on disk, the cluster transport on loopback): what a write
-// costs the three nodes together besides the API, with 16 writers. cpu-µs/op
+// costs the three nodes together besides the API, with 16 writers. cpu-ns/op
 // is the process's CPU per write (all three nodes).
 func BenchmarkPropose_ThroughFollower(b *testing.B) {
 	c := newTestClusterWith(b, 3, FastTiming(), func(cfg *Config) { cfg.Logger = hclog.NewNullLogger() })
@@ -27,11 +27,7 @@ func BenchmarkPropose_ThroughFollower(b *testing.B) {
 	if _, err := f.store.Propose(ctx, noop); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	b.SetParallelism(8)
-	cpu0 := testutil.ProcessCPU()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
+	testutil.RunParallelCPU(b, 8, func(pb *testing.PB) {
 		for pb.Next() {
 			if res, err := f.store.Propose(ctx, noop); err != nil || res.Err != nil {
 				b.Errorf("propose: %v %v", err, res.Err)
@@ -39,6 +35,4 @@ func BenchmarkPropose_ThroughFollower(b *testing.B) {
 			}
 		}
 	})
-	b.StopTimer()
-	b.ReportMetric(float64(testutil.ProcessCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 }
