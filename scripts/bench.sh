@@ -290,6 +290,12 @@ med() { json_median "$2" "$out"/load/$1.json; }
 gomed() {
   awk -v b="$2" -v u="$3" '$1 ~ "^"b"(-[0-9]+)?$" { for (i = 3; i <= NF; i++) if ($i == u) print $(i - 1) }' "$1" | median
 }
+table() { # table COLUMN...: a Markdown table's header and separator
+  local c sep="|"
+  printf '|'
+  for c in "$@"; do printf ' %s |' "$c"; sep="$sep---|"; done
+  printf '\n%s\n' "$sep"
+}
 row() { # row LABEL RAFTKMS BASELINE
   awk -v l="$1" -v a="$2" -v b="$3" 'function f(x) { return (x >= 100 ? sprintf("%.0f", x) : sprintf("%.3g", x)) }
     BEGIN { printf "| %s | %s | %s | %s |\n", l, f(a), f(b), (b > 0 ? sprintf("%.2f×", a / b) : "-") }'
@@ -299,8 +305,7 @@ echo
 echo "make bench: raftkms ($(git describe --always --dirty)) next to bench/baseline, medians of $rounds rounds"
 echo "load average: $load_start at the start, $load_end at the end; $(nproc) CPUs"
 echo
-echo "| figure | raftkms | baseline | ratio |"
-echo "|---|---|---|---|"
+table figure raftkms baseline ratio
 for action in "${action_list[@]}"; do
   row "$action c=$concurrency req/s" "$(med "$action.raftkms.*" ok_per_second)" "$(med "$action.baseline.*" ok_per_second)"
   row "$action server CPU µs/req" "$(med "$action.raftkms.*" cpu_us)" "$(med "$action.baseline.*" cpu_us)"
@@ -322,8 +327,7 @@ for f in "$out"/load/*.json; do errs=$((errs + $(json_errors "$f"))); done
 echo "errors in all kms-load runs: $errs"
 if [ "$do_writes" = 1 ]; then
   echo
-  echo "| durable CreateKey (one dev node; the floor: a journal line fdatasync'd, group commit) | raftkms | baseline | ratio |"
-  echo "|---|---|---|---|"
+  table "durable CreateKey (one dev node; the floor: a journal line fdatasync'd, group commit)" raftkms baseline ratio
   for wc in $write_concurrency; do
     row "c=$wc keys/s" "$(med "CreateKey$wc.raftkms.*" ok_per_second)" "$(med "CreateKey$wc.baseline.*" ok_per_second)"
     row "c=$wc p50 ms" "$(med "CreateKey$wc.raftkms.*" p50_ms)" "$(med "CreateKey$wc.baseline.*" p50_ms)"
@@ -332,8 +336,7 @@ if [ "$do_writes" = 1 ]; then
   done
   if [ "$do_cluster_writes" = 1 ]; then
     echo
-    echo "| durable CreateKey, 3-node cluster (one run; the floor: the same journal as above) | raftkms | baseline | ratio |"
-    echo "|---|---|---|---|"
+    table "durable CreateKey, 3-node cluster (one run; the floor: the same journal as above)" raftkms baseline ratio
     for wc in $write_concurrency; do
       for target in follower leader; do
         row "c=$wc through the $target keys/s" "$(med "Cluster$wc.$target" ok_per_second)" "$(med "CreateKey$wc.baseline.*" ok_per_second)"
@@ -346,15 +349,13 @@ if [ "$do_writes" = 1 ]; then
 fi
 if [ "$do_audit" = 1 ]; then
   echo
-  echo "| audit log (Encrypt c=$concurrency) | --audit-log | without | ratio |"
-  echo "|---|---|---|---|"
+  table "audit log (Encrypt c=$concurrency)" --audit-log without ratio
   row "server CPU µs/req" "$(med "Encrypt.audit.*" cpu_us)" "$(med "Encrypt.raftkms.*" cpu_us)"
   row "req/s" "$(med "Encrypt.audit.*" ok_per_second)" "$(med "Encrypt.raftkms.*" ok_per_second)"
 fi
 if [ "$do_instance" = 1 ]; then
   echo
-  echo "| instance API (Encrypt c=$concurrency: HTTPS, an RSA-2048 client-key signature per request, official SDK) | instance API | baseline | ratio |"
-  echo "|---|---|---|---|"
+  table "instance API (Encrypt c=$concurrency: HTTPS, an RSA-2048 client-key signature per request, official SDK)" "instance API" baseline ratio
   row "req/s" "$(med "Encrypt.instance.*" ok_per_second)" "$(med "Encrypt.baseline.*" ok_per_second)"
   row "server CPU µs/req" "$(med "Encrypt.instance.*" cpu_us)" "$(med "Encrypt.baseline.*" cpu_us)"
   row "server CPU µs/req, next to the OpenAPI's" "$(med "Encrypt.instance.*" cpu_us)" "$(med "Encrypt.raftkms.*" cpu_us)"
@@ -362,8 +363,7 @@ if [ "$do_instance" = 1 ]; then
 fi
 if [ "$scale_keys" -gt 0 ]; then
   echo
-  echo "| a million keys, scaled down: $scale_keys keys (kms-scale --synthesize) | raftkms | target at 1,000,000 |"
-  echo "|---|---|---|"
+  table "a million keys, scaled down: $scale_keys keys (kms-scale --synthesize)" raftkms "target at 1,000,000"
   awk '
     /^restart to healthy:/ { t = $4; sub(/;$/, "", t); printf "| restart to healthy | %s | < 10 s |\n", t
       for (i = 1; i <= NF; i++) if ($i == "per" && $(i + 1) == "key") printf "| RSS per key after the restart | %s B | ≤ 2 KiB |\n", $(i - 2) }
