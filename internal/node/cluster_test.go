@@ -210,17 +210,30 @@ func TestCluster_ReplicasConverge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var hashes [][32]byte
 	for i, n := range c.nodes {
 		if err := n.FSM().WaitForIndex(ctxT(t), idx); err != nil {
 			t.Fatalf("n%d: %v", i+1, err)
 		}
-		h, at := n.FSM().Hash()
-		if at != n.FSM().AppliedIndex() {
-			t.Fatalf("n%d moved while hashing", i+1)
-		}
-		hashes = append(hashes, h)
 	}
+	// Compare the catalogues at one applied index. Entries can still come
+	// after the barrier (the leader's nudge after a burst of writes), so
+	// hash every node again until all were hashed at the same index (Hash
+	// returns the index its catalogue is at).
+	var hashes [][32]byte
+	waitFor(t, "every node hashed at one applied index", 10*time.Second, func() bool {
+		hashes = hashes[:0]
+		var first uint64
+		for i, n := range c.nodes {
+			h, at := n.FSM().Hash()
+			if i == 0 {
+				first = at
+			} else if at != first {
+				return false
+			}
+			hashes = append(hashes, h)
+		}
+		return true
+	})
 	for i := 1; i < len(hashes); i++ {
 		if hashes[i] != hashes[0] {
 			t.Fatalf("n%d's catalogue differs from n1's at index %d", i+1, idx)
