@@ -79,7 +79,7 @@ func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
 		return s.applyLocal(ctx, cmd)
 	}
 	moved := s.leaderMovedCtx()
-	addr, _ := s.Leader()
+	addr, id := s.Leader()
 	if addr == "" {
 		return Result{}, ErrNoLeader
 	}
@@ -119,6 +119,11 @@ func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
 	}
 	if ar.Status != "" {
 		return Result{}, statusErr(ar.Status, ar.ErrMsg)
+	}
+	if ar.Term > 0 {
+		// This node answers its client once its own FSM has applied the
+		// entry: learn its commit now (commithint.go).
+		s.trans.pump.learn(commitHint{Term: ar.Term, Index: ar.Index, LeaderID: raft.ServerID(id), LeaderAddr: raft.ServerAddress(addr)})
 	}
 	return Result{Index: ar.Index, Err: s.cfg.Errors.Decode(ar.ErrName, ar.ErrMsg)}, nil
 }
@@ -210,7 +215,11 @@ func (s *Store) waitForLeaderChange(ctx context.Context) error {
 // store-level failure (not leader, unknown outcome) so the proposer maps it
 // back to the same sentinel.
 type applyResponse struct {
-	Index   uint64 `msgpack:"i"`
+	Index uint64 `msgpack:"i"`
+	// Term is the entry's term: with Index, what the forwarding node needs
+	// to learn the commit by itself (commithint.go). 0 from an older
+	// leader, which nudges instead.
+	Term    uint64 `msgpack:"t,omitempty"`
 	ErrName string `msgpack:"en"`
 	ErrMsg  string `msgpack:"em"`
 	Status  string `msgpack:"s"`
@@ -250,9 +259,17 @@ func (s *Store) handleApply(ctx context.Context, req []byte) ([]byte, error) {
 		ar.Index = res.Index
 		ar.ErrName, ar.ErrMsg = s.cfg.Errors.Encode(res.Err)
 		// The forwarding follower answers its client once its own FSM
-		// has applied the entry, so it must learn the commit now, not
-		// after CommitNudgeDelay.
-		s.nudgeFollowers()
+		// has applied the entry: the entry's term lets it learn the
+		// commit from this answer (commithint.go). Without the term (the
+		// entry already left the log) it gets a nudge at once, as does an
+		// older follower after CommitNudgeDelay (applyLocal's
+		// noteCommitted).
+		var l raft.Log
+		if err := s.logs.GetLog(res.Index, &l); err == nil {
+			ar.Term = l.Term
+		} else {
+			s.nudgeFollowers()
+		}
 	}
 	return msgpack.Marshal(&ar)
 }

@@ -14,10 +14,35 @@ import (
 // term to a closed store, and Raft panics on that ("failed to save current
 // term"). stopHeartbeats waits for the heartbeats being handled and answers
 // later ones with an error, so the log store closes only after the last.
+//
+// It also moves Raft's RPCs through the commit-hint pump (commithint.go).
 type guardedTransport struct {
 	*raft.NetworkTransport
 	mu      sync.RWMutex // held for reading while a heartbeat is handled
 	stopped bool
+
+	pumpOnce  sync.Once
+	pump      *hintPump
+	closeOnce sync.Once
+}
+
+// Consumer is what Raft reads its RPCs from: the network transport's,
+// through the commit-hint pump (Raft calls it once, at NewRaft).
+func (g *guardedTransport) Consumer() <-chan raft.RPC {
+	g.pumpOnce.Do(func() { g.pump = newHintPump(g.NetworkTransport.Consumer()) })
+	return g.pump.out
+}
+
+// Close closes the network transport and stops the pump.
+func (g *guardedTransport) Close() error {
+	err := g.NetworkTransport.Close()
+	g.closeOnce.Do(func() {
+		g.pumpOnce.Do(func() {}) // no pump after this
+		if g.pump != nil {
+			g.pump.close()
+		}
+	})
+	return err
 }
 
 // SetHeartbeatHandler installs cb behind the guard (Raft calls it once, at

@@ -21,13 +21,17 @@ func newMetrics(reg prometheus.Registerer, s *Store, perAppend prometheus.Histog
 		}),
 		nudges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kms_raft_commit_nudges_total",
-			Help: "No-op entries the leader appended to tell followers that writes are committed (after a forwarded write, after the last write of a burst, for a follower whose read index is ahead of its commit, at the start of a term).",
+			Help: "No-op entries the leader appended to tell followers that writes are committed (after the last write of a burst, for a follower whose read index is ahead of its commit, at the start of a term).",
 		}),
 	}
 	if reg == nil {
 		return m
 	}
 	reg.MustRegister(m.applyDuration, m.nudges, perAppend)
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "kms_raft_commit_hints_total",
+		Help: "Commits this follower learned from the leader's answer to a write it forwarded, instead of from a nudge: AppendEntries whose commit index was raised, and empty ones handed to Raft (store/commithint.go).",
+	}, func() float64 { return float64(s.trans.pump.hinted.Load()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "kms_raft_applied_index",
 		Help: "Index of the last log entry applied to this node's catalogue.",

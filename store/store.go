@@ -226,6 +226,8 @@ func Open(cfg Config) (*Store, error) {
 		backend.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	commitIndex := r.CommitIndex
+	trans.pump.commitIndex.Store(&commitIndex)
 	s := &Store{
 		cfg: cfg, log: cfg.Logger.Named("store"), raft: r, backend: backend, logs: logs, snaps: snaps, trans: trans,
 		fsm: cfg.FSM, stopCh: make(chan struct{}), readyCh: make(chan struct{}),
