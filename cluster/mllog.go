@@ -22,6 +22,12 @@ import (
 //     notice (it then marks the peer suspect, and dead if it stays silent,
 //     logged on their own). It says nothing wrong about this node, and a busy
 //     or paused peer produces it, so it is logged as a warning.
+//   - "Push/Pull with PEER failed: ... connection refused" (or an i/o
+//     timeout) is the periodic state exchange reaching a peer that is down
+//     or silent: the same thing for the failure detector to notice, and what
+//     every node logs when a whole cluster stops at once. A warning too; a
+//     push/pull that fails otherwise (a peer with another key, a bad
+//     message) stays an error.
 func memberlistLogger(l hclog.Logger) *log.Logger {
 	w := l.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})
 	return log.New(closedSocketWriter{w}, "", 0)
@@ -36,6 +42,8 @@ var (
 	closedSocket     = []byte("use of closed network connection")
 	fallbackPingFail = []byte("Failed fallback TCP ping")
 	ioTimeout        = []byte("i/o timeout")
+	pushPullFail     = []byte("Push/Pull with ")
+	connRefused      = []byte("connection refused")
 )
 
 func (c closedSocketWriter) Write(p []byte) (int, error) {
@@ -46,7 +54,8 @@ func (c closedSocketWriter) Write(p []byte) (int, error) {
 	switch {
 	case bytes.Contains(p, closedSocket):
 		q = bytes.Replace(p, errPrefix, debugPrefix, 1)
-	case bytes.Contains(p, fallbackPingFail) && bytes.Contains(p, ioTimeout):
+	case bytes.Contains(p, fallbackPingFail) && bytes.Contains(p, ioTimeout),
+		bytes.Contains(p, pushPullFail) && (bytes.Contains(p, connRefused) || bytes.Contains(p, ioTimeout)):
 		q = bytes.Replace(p, errPrefix, warnPrefix, 1)
 	default:
 		return c.w.Write(p)
