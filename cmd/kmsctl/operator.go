@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -719,8 +720,18 @@ func snapshotRestore(g *globals, path string, ro restoreFlags, stdout, stderr io
 		return err
 	}
 	fmt.Fprintf(stderr, "restored in %s (%s after the upload)\n", time.Since(t0).Round(10*time.Millisecond), time.Since(uploaded).Round(10*time.Millisecond))
-	fmt.Fprintf(stdout, "Restored snapshot: %v keys, %v key versions, %v aliases, %v accounts, %v access keys, %v instances; cluster at Raft index %v.\n",
-		m["Keys"], m["KeyVersions"], m["Aliases"], m["Accounts"], m["AccessKeys"], m["Instances"], m["Index"])
+	fmt.Fprintf(stdout, "Restored snapshot: %s keys, %s key versions, %s aliases, %s accounts, %s access keys, %s instances; cluster at Raft index %s.\n",
+		jsonCount(m["Keys"]), jsonCount(m["KeyVersions"]), jsonCount(m["Aliases"]), jsonCount(m["Accounts"]),
+		jsonCount(m["AccessKeys"]), jsonCount(m["Instances"]), jsonCount(m["Index"]))
 	fmt.Fprintln(stdout, "The credentials of the cluster that saved the snapshot are now the valid ones.")
 	return nil
+}
+
+// jsonCount prints a count decoded from JSON (a float64) as the whole
+// number it is: fmt's %v printed a million keys as "1e+06".
+func jsonCount(v any) string {
+	if f, ok := v.(float64); ok && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return fmt.Sprint(v)
 }

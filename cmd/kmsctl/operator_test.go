@@ -171,3 +171,21 @@ func TestAccountCreate_OutWritesA0600FileAndRefusesToOverwrite(t *testing.T) {
 		t.Error("no secret on stdout without --out")
 	}
 }
+
+// Counts from the server's JSON print as whole numbers, also a million.
+func TestJSONCount_PrintsWholeNumbers(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		want string
+	}{
+		{float64(1000000), "1000000"},
+		{float64(1000013), "1000013"},
+		{float64(0), "0"},
+		{1.5, "1.5"},
+		{nil, "<nil>"},
+	} {
+		if got := jsonCount(tc.v); got != tc.want {
+			t.Errorf("jsonCount(%v) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}
