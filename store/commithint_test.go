@@ -1,7 +1,7 @@
 package store
 
 import (
-	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -153,18 +153,7 @@ func TestPropose_ForwardingFollowerLearnsTheCommitWithoutANudge(t *testing.T) {
 	nudges := counterValue(t, l.store.m.nudges)
 	hinted := f.store.trans.pump.hinted.Load()
 	const writes = 5
-	for i := 0; i < writes; i++ {
-		res, err := f.store.Propose(ctxT(t), initCmd(t))
-		if err != nil || res.Index == 0 {
-			t.Fatalf("write %d via the follower: %+v, %v", i, res, err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err = f.fsm.WaitForIndex(ctx, res.Index)
-		cancel()
-		if err != nil {
-			t.Fatalf("write %d: the follower did not apply index %d within 1 s (commit tick %s, no nudges): %v", i, res.Index, timing.CommitTimeout, err)
-		}
-	}
+	writeThroughAndApply(t, f, writes, fmt.Sprintf("commit tick %s, no nudges", timing.CommitTimeout))
 	if got := counterValue(t, l.store.m.nudges); got != nudges {
 		t.Fatalf("the leader nudged %v times during the writes, want none", got-nudges)
 	}

@@ -210,6 +210,25 @@ func TestPropose_ForwardedFromFollowerAndDomainErrorsSurvive(t *testing.T) {
 // nudges it with a barrier), not at the leader's next commit tick: with a
 // 5 s CommitTimeout and no other traffic, the follower applies the write
 // well within a second, every time.
+// writeThroughAndApply proposes n writes through f, a follower, and fails
+// unless f applies each within a second (conditions: the test's, for the
+// message).
+func writeThroughAndApply(t *testing.T, f *testNode, n int, conditions string) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		res, err := f.store.Propose(ctxT(t), initCmd(t))
+		if err != nil || res.Index == 0 {
+			t.Fatalf("write %d via the follower: %+v, %v", i, res, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err = f.fsm.WaitForIndex(ctx, res.Index)
+		cancel()
+		if err != nil {
+			t.Fatalf("write %d: the follower did not apply index %d within 1 s (%s): %v", i, res.Index, conditions, err)
+		}
+	}
+}
+
 func TestPropose_ForwardingFollowerLearnsTheCommitWithoutTheCommitTick(t *testing.T) {
 	timing := FastTiming()
 	timing.CommitTimeout = 5 * time.Second
@@ -220,18 +239,7 @@ func TestPropose_ForwardingFollowerLearnsTheCommitWithoutTheCommitTick(t *testin
 	if _, err := f.store.Propose(ctxT(t), initCmd(t)); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 5; i++ {
-		res, err := f.store.Propose(ctxT(t), initCmd(t))
-		if err != nil || res.Index == 0 {
-			t.Fatalf("write %d via the follower: %+v, %v", i, res, err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err = f.fsm.WaitForIndex(ctx, res.Index)
-		cancel()
-		if err != nil {
-			t.Fatalf("write %d: the follower did not apply index %d within 1 s (commit tick %s): %v", i, res.Index, timing.CommitTimeout, err)
-		}
-	}
+	writeThroughAndApply(t, f, 5, fmt.Sprintf("commit tick %s", timing.CommitTimeout))
 	// The nudge is an entry the FSM applies (a Raft barrier is not): the
 	// leader's applied index reaches its commit index, so a client waiting
 	// for that index (X-Kms-Min-Index from /v1/status) is not left waiting
