@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -304,7 +306,79 @@ func (s *Store) delayedNudge() {
 	if s.raft.LastIndex() > after || s.alone() {
 		return // a later entry carried the commit index, or there is no one to tell
 	}
-	s.nudgeFollowers()
+	if !s.noticeFollowers() {
+		s.nudgeFollowers()
+	}
+}
+
+// commitNotice is the leader's word that its entry at Index, of Term, is
+// committed (RPC store.commit): the follower's hint pump hands its Raft the
+// commit (commithint.go), as for a write it forwarded.
+type commitNotice struct {
+	Term     uint64 `msgpack:"t"`
+	Index    uint64 `msgpack:"i"`
+	LeaderID string `msgpack:"id"`
+	Addr     string `msgpack:"a"`
+}
+
+// noticeFollowers tells every other server the leader's commit index by RPC
+// instead of a nudge entry (no append, no fsync on any node). It reports
+// false when a reachable follower could not be told (an older version
+// without the RPC, no answer in time) or this node no longer leads: the
+// caller nudges then, which tells everyone.
+func (s *Store) noticeFollowers() bool {
+	if !s.IsLeader() {
+		return false
+	}
+	commit := s.raft.CommitIndex()
+	var l raft.Log
+	if err := s.logs.GetLog(commit, &l); err != nil {
+		return false
+	}
+	body, err := msgpack.Marshal(&commitNotice{Term: l.Term, Index: commit, LeaderID: s.cfg.NodeID, Addr: s.Addr()})
+	if err != nil {
+		return false
+	}
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timing.HeartbeatTimeout)
+	defer cancel()
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == s.cfg.NodeID {
+			continue
+		}
+		wg.Add(1)
+		go func(addr string) {
+			defer wg.Done()
+			// A follower that cannot be reached learns the commit from
+			// Raft's AppendEntries when it is back, as it would a nudge.
+			if _, err := s.cfg.Transport.Call(ctx, addr, rpc.StoreCommit, body); err != nil && !errors.Is(err, transport.ErrUnreachable) {
+				failed.Store(true)
+			}
+		}(string(srv.Address))
+	}
+	wg.Wait()
+	if failed.Load() {
+		return false
+	}
+	s.m.notices.Inc()
+	return true
+}
+
+// handleCommit takes the leader's commit notice.
+func (s *Store) handleCommit(_ context.Context, body []byte) ([]byte, error) {
+	var n commitNotice
+	if err := msgpack.Unmarshal(body, &n); err != nil {
+		return nil, fmt.Errorf("commit notice: %w", err)
+	}
+	if n.Term > 0 && n.Index > 0 && !s.IsLeader() {
+		s.trans.pump.learn(commitHint{Term: n.Term, Index: n.Index, LeaderID: raft.ServerID(n.LeaderID), LeaderAddr: raft.ServerAddress(n.Addr)})
+	}
+	return nil, nil
 }
 
 // alone reports whether this node is the only server of the configuration

@@ -161,3 +161,37 @@ func TestPropose_ForwardingFollowerLearnsTheCommitWithoutANudge(t *testing.T) {
 		t.Fatalf("the follower learned %d commits from hints, want at least %d", got, writes)
 	}
 }
+
+// After the last write of a burst on the leader, the followers learn its
+// commit from a notice (RPC store.commit), not from a nudge entry.
+func TestNoteCommitted_FollowersLearnByNoticeNotNudge(t *testing.T) {
+	timing := FastTiming()
+	timing.CommitTimeout = 5 * time.Second
+	c := newTestClusterTiming(t, 3, timing)
+	l := c.leader()
+	if _, err := l.store.Propose(ctxT(t), initCmd(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the term's first writes settled", 5*time.Second, func() bool {
+		return counterValue(t, l.store.m.notices) > 0
+	})
+	nudges, notices := counterValue(t, l.store.m.nudges), counterValue(t, l.store.m.notices)
+	for i := 0; i < 3; i++ {
+		res, err := l.store.Propose(ctxT(t), initCmd(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range c.nodes {
+			if n == l {
+				continue
+			}
+			waitApplied(t, n, res.Index, time.Second, fmt.Sprintf("write %d (commit tick %s)", i, timing.CommitTimeout))
+		}
+	}
+	if got := counterValue(t, l.store.m.nudges); got != nudges {
+		t.Fatalf("the leader appended %v nudges, want none", got-nudges)
+	}
+	if got := counterValue(t, l.store.m.notices); got <= notices {
+		t.Fatalf("the leader sent no commit notice")
+	}
+}

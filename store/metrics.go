@@ -7,6 +7,7 @@ import (
 type metrics struct {
 	applyDuration prometheus.Histogram
 	nudges        prometheus.Counter
+	notices       prometheus.Counter
 	perAppend     prometheus.Histogram // kms_raft_entries_per_append (logstore.go)
 }
 
@@ -23,14 +24,18 @@ func newMetrics(reg prometheus.Registerer, s *Store, perAppend prometheus.Histog
 			Name: "kms_raft_commit_nudges_total",
 			Help: "No-op entries the leader appended to tell followers that writes are committed (after the last write of a burst, for a follower whose read index is ahead of its commit, at the start of a term).",
 		}),
+		notices: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kms_raft_commit_notices_total",
+			Help: "Times the leader told every follower its commit index by RPC (store.commit) after the last write of a burst, instead of appending a nudge.",
+		}),
 	}
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.applyDuration, m.nudges, perAppend)
+	reg.MustRegister(m.applyDuration, m.nudges, m.notices, perAppend)
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "kms_raft_commit_hints_total",
-		Help: "Commits this follower learned from the leader's answer to a write it forwarded, instead of from a nudge: AppendEntries whose commit index was raised, and empty ones handed to Raft (store/commithint.go).",
+		Help: "Commits this follower learned from the leader's answer to a write it forwarded or from its commit notice, instead of from a nudge: AppendEntries whose commit index was raised, and empty ones handed to Raft (store/commithint.go).",
 	}, func() float64 { return float64(s.trans.pump.hinted.Load()) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "kms_raft_applied_index",

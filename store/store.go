@@ -238,6 +238,7 @@ func Open(cfg Config) (*Store, error) {
 	s.nudgeTimer.Stop()
 	cfg.Transport.Handle(rpc.StoreApply, s.handleApply)
 	cfg.Transport.Handle(rpc.StoreReadIndex, s.handleReadIndex)
+	cfg.Transport.Handle(rpc.StoreCommit, s.handleCommit)
 	s.wg.Add(2)
 	go s.watchLeadership()
 	go s.watchLeader()

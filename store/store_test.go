@@ -474,6 +474,10 @@ func TestReadsOnFollower_AreNotHeldByTheLastNudge(t *testing.T) {
 	if err != nil || res.Err != nil {
 		t.Fatal(res, err)
 	}
+	// After a write the leader tells the followers by a notice now, not
+	// an entry; nudges remain (a term's start, a lagging reader, a
+	// follower without notices): append one.
+	l.store.nudgeFollowers()
 	waitFor(t, "the leader's nudge after the write committed", 2*time.Second, func() bool {
 		return l.store.CommitIndex() > res.Index && l.fsm.AppliedIndex() >= l.store.CommitIndex()
 	})

@@ -29,6 +29,7 @@ type Method = string
 const (
 	StoreApply     Method = "store.apply"
 	StoreReadIndex Method = "store.readindex"
+	StoreCommit    Method = "store.commit"
 	KMSRestore     Method = "kms.restore"
 	KMSWaitIndex   Method = "kms.waitindex"
 	KMSHSM         Method = "kms.hsm"
@@ -36,4 +37,4 @@ const (
 )
 
 // Methods lists every method of the cluster port.
-var Methods = []Method{StoreApply, StoreReadIndex, KMSRestore, KMSWaitIndex, KMSHSM, NodePing}
+var Methods = []Method{StoreApply, StoreReadIndex, StoreCommit, KMSRestore, KMSWaitIndex, KMSHSM, NodePing}
