@@ -150,6 +150,7 @@ func TestPropose_ForwardingFollowerLearnsTheCommitWithoutANudge(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := c.leader()
+	waitTermNudge(t, l)
 	nudges := counterValue(t, l.store.m.nudges)
 	hinted := f.store.trans.pump.hinted.Load()
 	const writes = 5
@@ -169,12 +170,7 @@ func TestNoteCommitted_FollowersLearnByNoticeNotNudge(t *testing.T) {
 	timing.CommitTimeout = 5 * time.Second
 	c := newTestClusterTiming(t, 3, timing)
 	l := c.leader()
-	if _, err := l.store.Propose(ctxT(t), initCmd(t)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the term's first writes settled", 5*time.Second, func() bool {
-		return counterValue(t, l.store.m.notices) > 0
-	})
+	waitTermNudge(t, l)
 	nudges, notices := counterValue(t, l.store.m.nudges), counterValue(t, l.store.m.notices)
 	for i := 0; i < 3; i++ {
 		res, err := l.store.Propose(ctxT(t), initCmd(t))
@@ -194,4 +190,14 @@ func TestNoteCommitted_FollowersLearnByNoticeNotNudge(t *testing.T) {
 	if got := counterValue(t, l.store.m.notices); got <= notices {
 		t.Fatalf("the leader sent no commit notice")
 	}
+}
+
+// waitTermNudge waits for the nudge a leader appends once per term, after
+// its barrier commits (watchLeadership): a test counting nudges starts
+// after it.
+func waitTermNudge(t *testing.T, l *testNode) {
+	t.Helper()
+	waitFor(t, "the leader's nudge of its term", 10*time.Second, func() bool {
+		return counterValue(t, l.store.m.nudges) >= 1
+	})
 }
