@@ -282,8 +282,10 @@ func (s *Store) handleApply(ctx context.Context, req []byte) ([]byte, error) {
 // long (Timing.CommitTimeout) so that an idle cluster sends nothing but
 // heartbeats. So unless another entry is appended within CommitNudgeDelay
 // (its AppendEntries, set up after this commit, carries the commit index),
-// the leader appends a no-op that does. A client writing back to back never
-// waits for a nudge; the last write of a burst gets one.
+// the leader tells the followers itself: a commit notice to each
+// (noticeFollowers), or a no-op entry that carries the commit index when a
+// follower takes no notices (nudgeFollowers). A client writing back to back
+// never waits for either; the last write of a burst gets one.
 func (s *Store) noteCommitted() {
 	last := s.raft.LastIndex()
 	s.nudgeMu.Lock()
