@@ -313,16 +313,6 @@ func (s *Store) delayedNudge() {
 	}
 }
 
-// commitNotice is the leader's word that its entry at Index, of Term, is
-// committed (RPC store.commit): the follower's hint pump hands its Raft the
-// commit (commithint.go), as for a write it forwarded.
-type commitNotice struct {
-	Term     uint64 `msgpack:"t"`
-	Index    uint64 `msgpack:"i"`
-	LeaderID string `msgpack:"id"`
-	Addr     string `msgpack:"a"`
-}
-
 // noticeFollowers tells every other server the leader's commit index by RPC
 // instead of a nudge entry (no append, no fsync on any node). It reports
 // false when a reachable follower could not be told (an older version
@@ -337,7 +327,7 @@ func (s *Store) noticeFollowers() bool {
 	if err := s.logs.GetLog(commit, &l); err != nil {
 		return false
 	}
-	body, err := msgpack.Marshal(&commitNotice{Term: l.Term, Index: commit, LeaderID: s.cfg.NodeID, Addr: s.Addr()})
+	body, err := msgpack.Marshal(&commitHint{Term: l.Term, Index: commit, LeaderID: raft.ServerID(s.cfg.NodeID), LeaderAddr: raft.ServerAddress(s.Addr())})
 	if err != nil {
 		return false
 	}
@@ -371,14 +361,16 @@ func (s *Store) noticeFollowers() bool {
 	return true
 }
 
-// handleCommit takes the leader's commit notice.
+// handleCommit takes the leader's commit notice (RPC store.commit, a
+// msgpack commitHint): the hint pump hands its Raft the commit, as for a
+// write this node forwarded.
 func (s *Store) handleCommit(_ context.Context, body []byte) ([]byte, error) {
-	var n commitNotice
-	if err := msgpack.Unmarshal(body, &n); err != nil {
+	var h commitHint
+	if err := msgpack.Unmarshal(body, &h); err != nil {
 		return nil, fmt.Errorf("commit notice: %w", err)
 	}
-	if n.Term > 0 && n.Index > 0 && !s.IsLeader() {
-		s.trans.pump.learn(commitHint{Term: n.Term, Index: n.Index, LeaderID: raft.ServerID(n.LeaderID), LeaderAddr: raft.ServerAddress(n.Addr)})
+	if h.Term > 0 && h.Index > 0 && !s.IsLeader() {
+		s.trans.pump.learn(h)
 	}
 	return nil, nil
 }

@@ -61,11 +61,13 @@ type hintPump struct {
 }
 
 // commitHint is the leader's word that its entry at Index, of Term, is
-// committed.
+// committed: from its answer to a forwarded write, or its commit notice
+// (whose body it is on the wire).
 type commitHint struct {
-	Term, Index uint64
-	LeaderID    raft.ServerID
-	LeaderAddr  raft.ServerAddress
+	Term       uint64             `msgpack:"t"`
+	Index      uint64             `msgpack:"i"`
+	LeaderID   raft.ServerID      `msgpack:"id"`
+	LeaderAddr raft.ServerAddress `msgpack:"a"`
 }
 
 func newHintPump(in <-chan raft.RPC) *hintPump {
