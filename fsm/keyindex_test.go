@@ -127,11 +127,17 @@ func TestResealAndStage_RestoresWithoutDecodingAgain(t *testing.T) {
 	}
 	data := snapshotBytes(t, h.f)
 	g := newTestFSM()
-	var resealed bytes.Buffer
-	info, err := g.ResealAndStage(bytes.NewReader(data), &resealed, VerifyOptions{})
-	if err != nil || info.Keys != 5 {
-		t.Fatalf("ResealAndStage: %+v %v", info, err)
+	// A snapshot in the current format is its own resealed form: nothing
+	// is copied.
+	info, same, err := g.ResealAndStage(bytes.NewReader(data), func() (io.Writer, error) {
+		t.Fatal("ResealAndStage asked for a writer to copy a current-format snapshot")
+		return nil, nil
+	}, VerifyOptions{})
+	if err != nil || info.Keys != 5 || !same {
+		t.Fatalf("ResealAndStage: %+v same=%v %v", info, same, err)
 	}
+	var resealed bytes.Buffer
+	resealed.Write(data)
 	g.stagedMu.Lock()
 	staged := g.staged.cat
 	g.stagedMu.Unlock()
@@ -140,7 +146,7 @@ func TestResealAndStage_RestoresWithoutDecodingAgain(t *testing.T) {
 		t.Fatalf("PrepareRestore: %+v %v", info2, err)
 	}
 	g.stagedMu.Lock()
-	same := g.staged != nil && g.staged.cat == staged
+	same = g.staged != nil && g.staged.cat == staged
 	g.stagedMu.Unlock()
 	if !same {
 		t.Fatal("PrepareRestore decoded the resealed bytes again")
@@ -209,4 +215,48 @@ func TestKeyIndex_DutiesFollowTheKeys(t *testing.T) {
 	}
 	h.f = g
 	check("restored", "k4")
+}
+
+// A format 1 snapshot is encoded again into the writer ResealAndStage asks
+// for, and what is staged is the digest of those new bytes: PrepareRestore
+// recognises them (not the old file), and Restore installs the state.
+func TestResealAndStage_Format1IsEncodedAgainAndStaged(t *testing.T) {
+	h, data := policySnapshot(t)
+	old := snapshotV1Bytes(t, h.f)
+	g := newTestFSM()
+	var resealed bytes.Buffer
+	asked := 0
+	info, same, err := g.ResealAndStage(bytes.NewReader(old), func() (io.Writer, error) {
+		asked++
+		return &resealed, nil
+	}, VerifyOptions{AcceptUnauthenticated: true})
+	if err != nil || same || asked != 1 || info.Format != 1 {
+		t.Fatalf("ResealAndStage of format 1: %+v same=%v asked=%d %v", info, same, asked, err)
+	}
+	if !bytes.Equal(resealed.Bytes(), data) {
+		t.Fatal("the resealed format 1 snapshot differs from the format 2 snapshot of the same state")
+	}
+	g.stagedMu.Lock()
+	staged := g.staged.cat
+	g.stagedMu.Unlock()
+	if _, ok, err := g.alreadyStaged(bytes.NewReader(old)); ok || err != nil {
+		t.Fatalf("the old bytes were taken for the staged ones (%v)", err)
+	}
+	if _, err := g.PrepareRestore(bytes.NewReader(resealed.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	g.stagedMu.Lock()
+	same = g.staged != nil && g.staged.cat == staged
+	g.stagedMu.Unlock()
+	if !same {
+		t.Fatal("PrepareRestore decoded the resealed bytes again")
+	}
+	if err := g.Restore(io.NopCloser(bytes.NewReader(resealed.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := h.f.Hash()
+	b, _ := g.Hash()
+	if a != b {
+		t.Fatal("the restored state differs from the source")
+	}
 }

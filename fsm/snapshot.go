@@ -379,6 +379,14 @@ func snapshotInfo(hdr SnapshotHeader, cat *catalogue) SnapshotInfo {
 // it (readSnapshot checks the trailer again over exactly the bytes it
 // consumed).
 func openSnapshot(r io.ReadSeeker, o readOptions) (SnapshotHeader, *catalogue, error) {
+	return openSnapshotTee(r, o, nil)
+}
+
+// openSnapshotTee is openSnapshot that also writes every byte of the file,
+// once and in order, to tee (when not nil) during its first pass, the one
+// that checks the trailer: a caller that needs the file's digest gets it
+// without reading the file again.
+func openSnapshotTee(r io.ReadSeeker, o readOptions, tee io.Writer) (SnapshotHeader, *catalogue, error) {
 	size, err := r.Seek(0, io.SeekEnd)
 	if err != nil {
 		return SnapshotHeader{}, nil, err
@@ -389,15 +397,19 @@ func openSnapshot(r io.ReadSeeker, o readOptions) (SnapshotHeader, *catalogue, e
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return SnapshotHeader{}, nil, err
 	}
-	_, h, err := readPreamble(r, o)
+	var src io.Reader = r
+	if tee != nil {
+		src = io.TeeReader(r, tee)
+	}
+	_, h, err := readPreamble(src, o)
 	if err != nil {
 		return SnapshotHeader{}, nil, err
 	}
-	if _, err := io.CopyN(h, r, size-snapshotSumSize-int64(len(snapshotMagic))-2); err != nil {
+	if _, err := io.CopyN(h, src, size-snapshotSumSize-int64(len(snapshotMagic))-2); err != nil {
 		return SnapshotHeader{}, nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
 	}
 	trailer := make([]byte, snapshotSumSize)
-	if _, err := io.ReadFull(r, trailer); err != nil {
+	if _, err := io.ReadFull(src, trailer); err != nil {
 		return SnapshotHeader{}, nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
 	}
 	if !hmac.Equal(trailer, h.Sum(nil)) {

@@ -206,32 +206,45 @@ var ErrSnapshotTooLargeToForward = errors.New("snapshot too large to restore thr
 // memory a second time beside the catalogue decoded from it; a service
 // without a data directory (tests) keeps it in memory.
 type verifiedSnapshot struct {
+	// src is the caller's file when it was in the current format already
+	// (not copied; the caller owns and removes it), else file or mem hold
+	// the resealed copy.
+	src  io.ReadSeeker
 	file *os.File
 	mem  []byte
 	size int64
 }
 
 func (v *verifiedSnapshot) reader() (io.ReadSeeker, error) {
-	if v.file == nil {
+	r := v.src
+	switch {
+	case r != nil:
+	case v.file != nil:
+		r = v.file
+	default:
 		return bytes.NewReader(v.mem), nil
 	}
-	if _, err := v.file.Seek(0, io.SeekStart); err != nil {
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	return v.file, nil
+	return r, nil
 }
 
 // bytes is the whole snapshot in memory, for the one RPC frame that
 // carries it to the leader.
 func (v *verifiedSnapshot) bytes() ([]byte, error) {
+	if v.src == nil && v.file == nil {
+		return v.mem, nil
+	}
 	r, err := v.reader()
 	if err != nil {
 		return nil, err
 	}
-	if v.file == nil {
-		return v.mem, nil
+	b := make([]byte, v.size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
 	}
-	return io.ReadAll(r)
+	return b, nil
 }
 
 func (v *verifiedSnapshot) close() {
@@ -242,19 +255,21 @@ func (v *verifiedSnapshot) close() {
 }
 
 // verifySnapshot checks the snapshot in r and returns it resealed in the
-// current authenticated format.
+// current authenticated format: r itself when it is in that format (the
+// caller keeps r until the snapshot is closed), else a copy.
 func (s *Service) verifySnapshot(r io.ReadSeeker, opt RestoreOptions) (*verifiedSnapshot, fsm.SnapshotInfo, error) {
 	v := &verifiedSnapshot{}
-	var w io.Writer
 	var buf bytes.Buffer
-	if s.cfg.DataDir != "" {
+	newWriter := func() (io.Writer, error) {
+		if s.cfg.DataDir == "" {
+			return &buf, nil
+		}
 		f, err := os.CreateTemp(s.cfg.DataDir, "snapshot-resealed-*")
 		if err != nil {
-			return nil, fsm.SnapshotInfo{}, err
+			return nil, err
 		}
-		v.file, w = f, f
-	} else {
-		w = &buf
+		v.file = f
+		return f, nil
 	}
 	ok := false
 	defer func() {
@@ -264,18 +279,24 @@ func (s *Service) verifySnapshot(r io.ReadSeeker, opt RestoreOptions) (*verified
 	}()
 	// Staged too: the leader's PrepareRestore then recognises the resealed
 	// bytes instead of decoding them again (issue 16: a million keys).
-	info, err := s.fsm.ResealAndStage(r, w, fsm.VerifyOptions{AcceptUnauthenticated: opt.AcceptUnauthenticated})
+	info, same, err := s.fsm.ResealAndStage(r, newWriter, fsm.VerifyOptions{AcceptUnauthenticated: opt.AcceptUnauthenticated})
 	if err != nil {
 		return nil, info, s.explainRefusal(r, err)
 	}
 	if err := s.checkSnapshotInfo(info); err != nil {
 		return nil, info, err
 	}
-	if v.file != nil {
+	switch {
+	case same:
+		v.src = r
+		if v.size, err = r.Seek(0, io.SeekEnd); err != nil {
+			return nil, info, err
+		}
+	case v.file != nil:
 		if v.size, err = v.file.Seek(0, io.SeekCurrent); err != nil {
 			return nil, info, err
 		}
-	} else {
+	default:
 		v.mem, v.size = buf.Bytes(), int64(buf.Len())
 	}
 	if !info.Authenticated() {

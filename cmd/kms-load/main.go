@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -75,9 +76,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.warmup, "warmup", 0, "run this long before measuring (results discarded)")
 	fs.StringVar(&o.api, "api", "openapi", "openapi (the KMS OpenAPI, signed with the access key) or instance (the instance API through the official KMS Instance SDK; Encrypt, Decrypt or GenerateDataKey)")
 	fs.StringVar(&o.clientKeyFile, "client-key-file", "", "--api instance: the SDK's client key file (kmsctl client-key create --out)")
-	var passwordFile string
+	var passwordFile, cpuProfile string
 	fs.StringVar(&passwordFile, "client-key-password-file", "", "--api instance: file holding the client key's password (one trailing newline is not part of it)")
 	fs.StringVar(&o.instanceEndpoint, "instance-endpoint", "", "--api instance: host:port of the instance API (default: the credentials' InstanceEndpoint)")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file (go tool pprof; to see what the generator costs the machine it shares with the nodes)")
 	fs.StringVar(&o.instanceCA, "instance-ca", "", "--api instance: PEM CA file of the instance API (default: the credentials' InstanceCaFile)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -106,6 +108,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	load := loadOpenAPI
 	if o.api == apiInstance {
 		load = loadInstance
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "kms-load:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "kms-load:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := load(o, cr, stderr)
 	if err != nil {
