@@ -91,6 +91,16 @@ func (s *Service) RestoreTarget(caller *Caller) (RestoreTarget, error) {
 	return RestoreTarget{Initialized: sum.Initialized, Accounts: sum.Accounts, Keys: sum.Keys, AppliedIndex: sum.LastIndex}, nil
 }
 
+// RestoreForwardLimit is the largest snapshot, in bytes, this node can
+// hand to the leader when it does not lead (one cluster RPC frame); 0 when
+// it has no cluster transport to forward with.
+func (s *Service) RestoreForwardLimit() int64 {
+	if s.cfg.Transport == nil {
+		return 0
+	}
+	return int64(s.cfg.Transport.MaxRequest(rpc.KMSRestore))
+}
+
 // RestoreSnapshot is RestoreSnapshotWith with the default options.
 func (s *Service) RestoreSnapshot(ctx context.Context, caller *Caller, file io.ReadSeeker) (SnapshotSummary, error) {
 	return s.RestoreSnapshotWith(ctx, caller, file, RestoreOptions{})

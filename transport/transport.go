@@ -184,6 +184,12 @@ func checkAdvertise(addr string) error {
 	return nil
 }
 
+// MaxRequest is the largest request body Call sends for method: what
+// MaxFrameSize leaves after the frame's own fields.
+func (t *Transport) MaxRequest(method string) int {
+	return t.cfg.MaxFrameSize - requestFixed - len(method)
+}
+
 // Addr is the advertised host:port, the address peers use to reach this node.
 func (t *Transport) Addr() string { return t.advertise }
 

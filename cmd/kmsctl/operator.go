@@ -648,6 +648,12 @@ type restoreTarget struct {
 	Keys         int
 	Accounts     int
 	AppliedIndex uint64
+	// A follower says what it can hand to the leader in one cluster
+	// message and where the leader's API is (nodes of this version).
+	IsLeader          bool
+	ForwardLimitBytes int64  `json:",omitempty"`
+	LeaderId          string `json:",omitempty"`
+	LeaderHttpAddr    string `json:",omitempty"`
 }
 
 func snapshotRestore(g *globals, path string, ro restoreFlags, stdout, stderr io.Writer) error {
@@ -696,6 +702,27 @@ func snapshotRestore(g *globals, path string, ro restoreFlags, stdout, stderr io
 	} else {
 		fmt.Fprintf(stderr, "The cluster at %s was never initialized: nothing to replace.\n", c.Endpoint)
 		signed = false
+	}
+
+	// A follower hands the file to the leader in one cluster message: a
+	// larger one goes to the leader's API directly.
+	if !target.IsLeader && target.ForwardLimitBytes > 0 && st.Size() > target.ForwardLimitBytes {
+		if target.LeaderHttpAddr == "" {
+			return fmt.Errorf("snapshot restore: %s (%s) is larger than node %s can hand to the leader (%s), and it knows no leader's address now; "+
+				"retry when `kmsctl operator members` shows a leader, or pass that node's address with --endpoint", path, size(st.Size()), target.NodeId, size(target.ForwardLimitBytes))
+		}
+		u, err := url.Parse(c.Endpoint)
+		if err != nil {
+			return err
+		}
+		u.Host, u.Path = target.LeaderHttpAddr, ""
+		lg := *g
+		lg.endpoint = u.String()
+		if c, err = newClient(&lg, false); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "The snapshot (%s) is larger than node %s hands to the leader (%s): restoring through the leader, node %s at %s.\n",
+			size(st.Size()), target.NodeId, size(target.ForwardLimitBytes), target.LeaderId, c.Endpoint)
 	}
 
 	var q url.Values

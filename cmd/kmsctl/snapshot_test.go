@@ -135,3 +135,54 @@ func TestSnapshotRestore_AcceptUnauthenticatedIsSentAsAParameter(t *testing.T) {
 		t.Fatalf("restores %v: want one with AcceptUnauthenticated=true", sent)
 	}
 }
+
+// Issue 16, a million keys in one cluster: a follower hands a restore to the
+// leader in one cluster message. A file larger than the follower says it can
+// hand on goes to the leader's API address the follower names, signed as it
+// would have been; a smaller one goes to the node given; with no leader
+// known, nothing is sent and the error says what to do.
+func TestSnapshotRestore_LargerThanAFollowerForwardsGoesToTheLeader(t *testing.T) {
+	file := int64(len("RAFTKMS\x00 a snapshot")) // restoreFiles' snapshot
+	for _, c := range []struct {
+		name         string
+		limit        int64
+		leaderKnown  bool
+		wantCode     int
+		wantLeader   bool // the restore reached the leader, not the follower
+		wantInStderr string
+	}{
+		{"larger than the follower forwards", file - 1, true, exitOK, true, "restoring through the leader, node n2"},
+		{"as large as the follower forwards", file, true, exitOK, false, "through http://"},
+		{"larger, and no leader known", file - 1, false, exitService, false, "knows no leader"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			leader := newFakeRestoreNode(t, restoreTarget{NodeId: "n2", Initialized: true, Keys: 7, IsLeader: true})
+			target := restoreTarget{NodeId: "n1", Initialized: true, Keys: 7, ForwardLimitBytes: c.limit}
+			if c.leaderKnown {
+				target.LeaderId, target.LeaderHttpAddr = "n2", strings.TrimPrefix(leader.URL, "http://")
+			}
+			follower := newFakeRestoreNode(t, target)
+			snap, creds := restoreFiles(t, follower.URL)
+			withStdin(t, false, "")
+			code, stdout, stderr := runCtl(t, "--credentials", creds, "operator", "snapshot", "restore", "--force", snap)
+			if code != c.wantCode || !strings.Contains(stderr, c.wantInStderr) {
+				t.Fatalf("exit %d (want %d), stderr without %q:\nstdout: %s\nstderr: %s", code, c.wantCode, c.wantInStderr, stdout, stderr)
+			}
+			toLeader, toFollower := leader.restored(), follower.restored()
+			switch {
+			case c.wantCode != exitOK:
+				if len(toLeader)+len(toFollower) != 0 {
+					t.Fatalf("%d restores sent to the leader, %d to the follower; want none", len(toLeader), len(toFollower))
+				}
+			case c.wantLeader:
+				if len(toLeader) != 1 || len(toFollower) != 0 || toLeader[0].Header.Get("Authorization") == "" {
+					t.Fatalf("%d restores sent to the leader, %d to the follower; want one signed to the leader", len(toLeader), len(toFollower))
+				}
+			default:
+				if len(toLeader) != 0 || len(toFollower) != 1 {
+					t.Fatalf("%d restores sent to the leader, %d to the follower; want one to the follower", len(toLeader), len(toFollower))
+				}
+			}
+		})
+	}
+}

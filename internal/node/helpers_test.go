@@ -47,6 +47,7 @@ type clusterOpts struct {
 	// snapshots runs the automatic snapshot loop on every node, into
 	// <data dir>/autosnap, driven by the test (testCluster.snapTicks).
 	snapshots bool
+	maxFrame  int // node.Config.ClusterMaxFrame
 }
 
 func testLogger(t *testing.T, name string) hclog.Logger {
@@ -180,7 +181,7 @@ func (c *testCluster) start(i, expect int, join []string) *Node {
 		NodeID: id, DataDir: c.dirs[i], InstanceAddr: instanceAddr, Region: region,
 		HTTPAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
 		Join: join, BootstrapExpect: expect, Zone: fmt.Sprintf("zone-%d", i%3),
-		RootKey: c.root, Timing: timing, FastGossip: true,
+		RootKey: c.root, Timing: timing, FastGossip: true, ClusterMaxFrame: c.opts.maxFrame,
 		DeadServerTimeout: time.Hour, MaxStaleness: c.opts.maxStaleness, Clock: c.opts.clock,
 		Logger: c.nodeLogger(id),
 	})

@@ -46,13 +46,17 @@ type Config struct {
 	BootstrapExpect int
 	// Single runs a one-node cluster without gossip (dev mode): Raft is
 	// bootstrapped with this node alone.
-	Single            bool
-	Zone              string
-	Region            string
-	Version           string
-	RootKey           *kcrypto.RootKey
-	Timing            store.Timing
-	FastGossip        bool
+	Single     bool
+	Zone       string
+	Region     string
+	Version    string
+	RootKey    *kcrypto.RootKey
+	Timing     store.Timing
+	FastGossip bool
+	// ClusterMaxFrame bounds one cluster RPC message (default the
+	// transport's, 64 MiB); a follower hands an operator restore to the
+	// leader in one.
+	ClusterMaxFrame   int
 	DeadServerTimeout time.Duration
 	MaxStaleness      time.Duration
 	// ConsoleIdleTimeout ends a browser console session unused for this
@@ -206,6 +210,7 @@ func Start(cfg Config) (_ *Node, err error) {
 		AuthKey: cfg.RootKey.Derive(kcrypto.LabelClusterAuth),
 		Logger:  logger.Named("transport"), Metrics: reg,
 		ServerTLS: cfg.ClusterServerTLS, ClientTLS: cfg.ClusterClientTLS,
+		MaxFrameSize: cfg.ClusterMaxFrame,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster address %s: %w", cfg.ClusterAddr, err)
