@@ -24,7 +24,11 @@
 #   6. (unless --no-instance) Encrypt closed loop through the instance API
 #      (HTTPS, an RSA-2048 client-key signature per request, the official
 #      KMS Instance SDK in kms-load) against a dev node with an application
-#      access point and a client key, next to the floor (target 4);
+#      access point and a client key, next to the floor (target 4); then
+#      (unless --instance-rate 0) the instance API, the OpenAPI and the
+#      floor each at the same open-loop rate, below what the SDK's
+#      client-side signing allows on one machine: a node's CPU per request
+#      grows as it gets less busy, so only the same rate compares them;
 #   7. (unless --scale-keys 0) target 6 scaled down: kms-scale --synthesize
 #      with --scale-keys keys (default 100,000; ~15 s): restart to healthy,
 #      RSS per key, snapshot save and operator restore (bench-scale does 1M);
@@ -32,7 +36,7 @@
 #      (scripts/bench-idle.sh: ~65 s to settle, then --idle-duration).
 # and prints, for each figure, raftkms, the floor and the ratio (medians of
 # the rounds). Raw results stay in .tmp/bench/<date>-<time>/. Linux only
-# (/proc). Takes ~5 minutes with the defaults (~1.5 of them the idle cluster).
+# (/proc). Takes ~6 minutes with the defaults (~1.5 of them the idle cluster).
 set -euo pipefail
 # shellcheck source=bench-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
@@ -56,6 +60,7 @@ options:
   --no-cluster-writes  skip the 3-node CreateKey rows (through a follower and the leader)
   --write-concurrency LIST  CreateKey clients, space-separated (default "8 64")
   --no-instance     skip the instance API rows
+  --instance-rate N open-loop rate for the instance API next to the OpenAPI and the floor (default 800; 0 skips it)
   --scale-keys N    keys for the scaled-down million-key figures (default 100000; 0 skips them)
   --no-idle         skip the idle 3-node cluster line
   --idle-duration S seconds of the idle measurement (default 20)
@@ -80,6 +85,7 @@ do_writes=1
 do_cluster_writes=1
 write_concurrency="8 64"
 do_instance=1
+instance_rate=800
 scale_keys=100000
 do_idle=1
 idle_duration=20
@@ -100,6 +106,7 @@ while [ $# -gt 0 ]; do
     --no-cluster-writes) do_cluster_writes=0; shift ;;
     --write-concurrency) write_concurrency="${2:?}"; shift 2 ;;
     --no-instance) do_instance=0; shift ;;
+    --instance-rate) instance_rate="${2:?}"; shift 2 ;;
     --scale-keys) scale_keys="${2:?}"; shift 2 ;;
     --no-idle) do_idle=0; shift ;;
     --idle-duration) idle_duration="${2:?}"; shift 2 ;;
@@ -207,6 +214,9 @@ for round in $(seq 1 "$rounds"); do
       load "$action.$target.$round" "$target" --action "$action" --concurrency "$concurrency" --duration "$duration"
     done
     load "rate.$target.$round" "$target" --action Encrypt --concurrency "$concurrency" --rate "$rate" --duration "$rate_duration"
+    if [ "$do_instance" = 1 ] && [ "$instance_rate" -gt 0 ]; then
+      load "irate.$target.$round" "$target" --action Encrypt --concurrency "$concurrency" --rate "$instance_rate" --duration "$rate_duration"
+    fi
     if [ "$do_writes" = 1 ]; then
       wcreds="$creds"
       if [ "$target" = raftkms ]; then
@@ -247,6 +257,9 @@ for round in $(seq 1 "$rounds"); do
     "$work/kms-load" --credentials "$creds" "${iargs[@]}" --duration 1s --concurrency "$concurrency" \
       >/dev/null 2>>"$out/load/kms-load.log" || die "instance API warm-up failed"
     load "Encrypt.instance.$round" raftkms --action Encrypt --concurrency "$concurrency" --duration "$duration" "${iargs[@]}"
+    if [ "$instance_rate" -gt 0 ]; then
+      load "irate.instance.$round" raftkms --action Encrypt --concurrency "$concurrency" --rate "$instance_rate" --duration "$rate_duration" "${iargs[@]}"
+    fi
     stop_server
   fi
 done
@@ -360,6 +373,16 @@ if [ "$do_instance" = 1 ]; then
   row "server CPU µs/req" "$(med "Encrypt.instance.*" cpu_us)" "$(med "Encrypt.baseline.*" cpu_us)"
   row "server CPU µs/req, next to the OpenAPI's" "$(med "Encrypt.instance.*" cpu_us)" "$(med "Encrypt.raftkms.*" cpu_us)"
   echo "(the SDK signs each request with RSA-2048 on the client, ~1 ms of CPU: on one machine it bounds req/s, not the node)"
+  if [ "$instance_rate" -gt 0 ]; then
+    echo
+    table "instance API at the same rate (Encrypt, open loop at $instance_rate/s: a node's CPU per request grows as it gets less busy)" "instance API" baseline ratio
+    row "server CPU µs/req" "$(med "irate.instance.*" cpu_us)" "$(med "irate.baseline.*" cpu_us)"
+    row "server CPU µs/req, next to the OpenAPI's at $instance_rate/s" "$(med "irate.instance.*" cpu_us)" "$(med "irate.raftkms.*" cpu_us)"
+    row "OpenAPI server CPU µs/req at $instance_rate/s" "$(med "irate.raftkms.*" cpu_us)" "$(med "irate.baseline.*" cpu_us)"
+    row "p99 ms" "$(med "irate.instance.*" p99_ms)" "$(med "irate.baseline.*" p99_ms)"
+    row "p99.9 ms" "$(med "irate.instance.*" p999_ms)" "$(med "irate.baseline.*" p999_ms)"
+    echo "(generator send lag p99 ms: instance API $(med "irate.instance.*" send_lag_p99_ms), OpenAPI $(med "irate.raftkms.*" send_lag_p99_ms), baseline $(med "irate.baseline.*" send_lag_p99_ms))"
+  fi
 fi
 if [ "$scale_keys" -gt 0 ]; then
   echo
