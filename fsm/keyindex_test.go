@@ -136,28 +136,9 @@ func TestResealAndStage_RestoresWithoutDecodingAgain(t *testing.T) {
 	if err != nil || info.Keys != 5 || !same {
 		t.Fatalf("ResealAndStage: %+v same=%v %v", info, same, err)
 	}
-	var resealed bytes.Buffer
-	resealed.Write(data)
-	g.stagedMu.Lock()
-	staged := g.staged.cat
-	g.stagedMu.Unlock()
-	info2, err := g.PrepareRestore(bytes.NewReader(resealed.Bytes()))
-	if err != nil || info2.Keys != 5 || info2.LastIndex != info.LastIndex {
-		t.Fatalf("PrepareRestore: %+v %v", info2, err)
-	}
-	g.stagedMu.Lock()
-	same = g.staged != nil && g.staged.cat == staged
-	g.stagedMu.Unlock()
-	if !same {
-		t.Fatal("PrepareRestore decoded the resealed bytes again")
-	}
-	if err := g.Restore(io.NopCloser(bytes.NewReader(resealed.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := h.f.Hash()
-	b, _ := g.Hash()
-	if a != b || len(g.Keys(acct)) != 5 {
-		t.Fatal("the restored state differs from the source")
+	info2 := restoreStaged(t, g, data, h.f)
+	if info2.Keys != 5 || info2.LastIndex != info.LastIndex || len(g.Keys(acct)) != 5 {
+		t.Fatalf("PrepareRestore: %+v, %d keys restored", info2, len(g.Keys(acct)))
 	}
 	// Other bytes are decoded as before.
 	if _, err := g.PrepareRestore(bytes.NewReader(data)); err != nil {
@@ -236,27 +217,38 @@ func TestResealAndStage_Format1IsEncodedAgainAndStaged(t *testing.T) {
 	if !bytes.Equal(resealed.Bytes(), data) {
 		t.Fatal("the resealed format 1 snapshot differs from the format 2 snapshot of the same state")
 	}
-	g.stagedMu.Lock()
-	staged := g.staged.cat
-	g.stagedMu.Unlock()
 	if _, ok, err := g.alreadyStaged(bytes.NewReader(old)); ok || err != nil {
 		t.Fatalf("the old bytes were taken for the staged ones (%v)", err)
 	}
-	if _, err := g.PrepareRestore(bytes.NewReader(resealed.Bytes())); err != nil {
-		t.Fatal(err)
+	restoreStaged(t, g, resealed.Bytes(), h.f)
+}
+
+// restoreStaged restores resealed into g as the leader does after
+// ResealAndStage, and fails unless PrepareRestore recognised the bytes (the
+// staged catalogue is the one restored, not decoded again) and g then holds
+// src's state. It returns what PrepareRestore said.
+func restoreStaged(t *testing.T, g *FSM, resealed []byte, src *FSM) SnapshotInfo {
+	t.Helper()
+	g.stagedMu.Lock()
+	staged := g.staged.cat
+	g.stagedMu.Unlock()
+	info, err := g.PrepareRestore(bytes.NewReader(resealed))
+	if err != nil {
+		t.Fatalf("PrepareRestore: %v", err)
 	}
 	g.stagedMu.Lock()
-	same = g.staged != nil && g.staged.cat == staged
+	same := g.staged != nil && g.staged.cat == staged
 	g.stagedMu.Unlock()
 	if !same {
 		t.Fatal("PrepareRestore decoded the resealed bytes again")
 	}
-	if err := g.Restore(io.NopCloser(bytes.NewReader(resealed.Bytes()))); err != nil {
+	if err := g.Restore(io.NopCloser(bytes.NewReader(resealed))); err != nil {
 		t.Fatal(err)
 	}
-	a, _ := h.f.Hash()
+	a, _ := src.Hash()
 	b, _ := g.Hash()
 	if a != b {
 		t.Fatal("the restored state differs from the source")
 	}
+	return info
 }
