@@ -15,7 +15,6 @@ import (
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/store"
-	"github.com/raftkms/raftkms/transport"
 )
 
 // restoreTimeout bounds the whole restore on the leader.
@@ -168,17 +167,18 @@ func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, info 
 	if addr == "" || s.cfg.Transport == nil {
 		return 0, fmt.Errorf("%w: no leader to restore on; retry when the cluster has one", ErrNoLeaderForRestore)
 	}
+	// The verified file travels to the leader in one cluster-port frame:
+	// a larger one is refused before it is read into memory (the API
+	// refuses most from their Content-Length before the upload).
+	if limit := s.RestoreForwardLimit(); snap.size > limit {
+		return 0, fmt.Errorf("%w: this snapshot (%d bytes) is larger than a follower can hand to the leader in one message (%d); "+
+			"send the restore to the leader's API address (see `kmsctl operator members`)", ErrSnapshotTooLargeToForward, snap.size, limit)
+	}
 	data, err := snap.bytes()
 	if err != nil {
 		return 0, err
 	}
 	resp, err := s.cfg.Transport.Call(ctx, addr, rpc.KMSRestore, data)
-	if errors.Is(err, transport.ErrFrameTooLarge) {
-		// The verified file travels to the leader in one cluster-port
-		// frame; nothing was sent.
-		return 0, fmt.Errorf("%w: this snapshot (%d bytes) is larger than a follower can hand to the leader in one message; "+
-			"send the restore to the leader's API address (see `kmsctl operator members`)", ErrSnapshotTooLargeToForward, len(data))
-	}
 	if err != nil {
 		return 0, fmt.Errorf("forward restore to leader %s: %w", addr, err)
 	}
@@ -216,36 +216,24 @@ var ErrSnapshotTooLargeToForward = errors.New("snapshot too large to restore thr
 // memory a second time beside the catalogue decoded from it; a service
 // without a data directory (tests) keeps it in memory.
 type verifiedSnapshot struct {
-	// src is the caller's file when it was in the current format already
-	// (not copied; the caller owns and removes it), else file or mem hold
-	// the resealed copy.
+	// src holds the bytes: the caller's file when it was in the current
+	// format already (not copied; the caller owns and removes it), else
+	// the resealed copy, in file or in memory.
 	src  io.ReadSeeker
-	file *os.File
-	mem  []byte
+	file *os.File // the resealed copy's file, removed by close
 	size int64
 }
 
 func (v *verifiedSnapshot) reader() (io.ReadSeeker, error) {
-	r := v.src
-	switch {
-	case r != nil:
-	case v.file != nil:
-		r = v.file
-	default:
-		return bytes.NewReader(v.mem), nil
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
+	if _, err := v.src.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return v.src, nil
 }
 
 // bytes is the whole snapshot in memory, for the one RPC frame that
 // carries it to the leader.
 func (v *verifiedSnapshot) bytes() ([]byte, error) {
-	if v.src == nil && v.file == nil {
-		return v.mem, nil
-	}
 	r, err := v.reader()
 	if err != nil {
 		return nil, err
@@ -299,15 +287,13 @@ func (s *Service) verifySnapshot(r io.ReadSeeker, opt RestoreOptions) (*verified
 	switch {
 	case same:
 		v.src = r
-		if v.size, err = r.Seek(0, io.SeekEnd); err != nil {
-			return nil, info, err
-		}
 	case v.file != nil:
-		if v.size, err = v.file.Seek(0, io.SeekCurrent); err != nil {
-			return nil, info, err
-		}
+		v.src = v.file
 	default:
-		v.mem, v.size = buf.Bytes(), int64(buf.Len())
+		v.src = bytes.NewReader(buf.Bytes())
+	}
+	if v.size, err = v.src.Seek(0, io.SeekEnd); err != nil {
+		return nil, info, err
 	}
 	if !info.Authenticated() {
 		s.log.Warn("restoring an unauthenticated format 1 snapshot, accepted by the operator", "format", info.Format, "index", info.LastIndex)
