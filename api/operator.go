@@ -239,7 +239,9 @@ func (s *Server) restoreSnapshot(c *call) (any, error) {
 	deadline := time.Now().Add(restoreUploadBudget + kmsRestoreBudget)
 	_ = rc.SetReadDeadline(deadline)
 	_ = rc.SetWriteDeadline(deadline)
-	if err := s.refuseUnforwardable(c.r); err != nil {
+	// Refused from the headers: a file this follower could not hand to
+	// the leader.
+	if err := s.cfg.Service.CheckRestoreSize(c.r.ContentLength); err != nil {
 		return nil, err
 	}
 	tmp, err := s.stageUpload(c.r, c.signedHash)
@@ -376,56 +378,17 @@ func (s *Server) restoreTarget(c *call) (any, error) {
 	out := map[string]any{
 		"NodeId": s.cfg.NodeID, "Initialized": t.Initialized,
 		"Keys": t.Keys, "Accounts": t.Accounts, "AppliedIndex": t.AppliedIndex,
-		"IsLeader": s.leads(),
+		"IsLeader": t.IsLeader,
 	}
 	// A follower hands a restore to the leader in one cluster message;
 	// kmsctl sends a larger file to the leader's API itself.
-	if !s.leads() {
-		if limit := s.cfg.Service.RestoreForwardLimit(); limit > 0 {
-			out["ForwardLimitBytes"] = limit
-		}
-		if id, addr := s.leaderAPI(); addr != "" {
-			out["LeaderId"], out["LeaderHttpAddr"] = id, addr
-		}
+	if t.ForwardLimit > 0 {
+		out["ForwardLimitBytes"] = t.ForwardLimit
+	}
+	if t.LeaderEndpoint != "" {
+		out["LeaderId"], out["LeaderHttpAddr"] = t.LeaderID, t.LeaderEndpoint
 	}
 	return out, nil
-}
-
-// leads reports whether this node is the Raft leader now.
-func (s *Server) leads() bool { return s.cfg.Raft.State() == "Leader" }
-
-// leaderAPI is the leader's node id and API host:port as gossip knows
-// them; addr is empty when either is not known.
-func (s *Server) leaderAPI() (id, addr string) {
-	_, id = s.cfg.Raft.Leader()
-	if id == "" || s.cfg.Members == nil {
-		return id, ""
-	}
-	for _, m := range s.cfg.Members.Members() {
-		if m.ID == id {
-			return id, m.HTTPAddr
-		}
-	}
-	return id, ""
-}
-
-// refuseUnforwardable refuses, before any of the body is read, a restore
-// this follower could not hand to the leader (larger than one cluster
-// message), naming the leader's API address to send it to instead.
-func (s *Server) refuseUnforwardable(r *http.Request) error {
-	if r.ContentLength <= 0 || s.leads() {
-		return nil
-	}
-	limit := s.cfg.Service.RestoreForwardLimit()
-	if limit <= 0 || r.ContentLength <= limit {
-		return nil
-	}
-	where := "the leader's API address (`kmsctl operator members`)"
-	if id, addr := s.leaderAPI(); addr != "" {
-		where = fmt.Sprintf("the leader's API address, %s (node %s)", addr, id)
-	}
-	return fmt.Errorf("%w: this snapshot (%d bytes) is larger than this follower can hand to the leader (%d); send the restore to %s — kmsctl does so itself",
-		kms.ErrSnapshotTooLargeToForward, r.ContentLength, limit, where)
 }
 
 // kmsRestoreBudget is the extra time a restore may take beyond a request:

@@ -77,6 +77,14 @@ type RestoreTarget struct {
 	Accounts     int
 	Keys         int
 	AppliedIndex uint64
+	// IsLeader says whether this node leads. A follower hands a restore
+	// to the leader in one cluster message of at most ForwardLimit bytes
+	// (0: it cannot forward); LeaderID and LeaderEndpoint (the leader's
+	// API host:port) say where a larger one must go, when known.
+	IsLeader       bool
+	ForwardLimit   int64
+	LeaderID       string
+	LeaderEndpoint string
 }
 
 // RestoreTarget describes this cluster's state for a restore's
@@ -87,7 +95,48 @@ func (s *Service) RestoreTarget(caller *Caller) (RestoreTarget, error) {
 		return RestoreTarget{}, err
 	}
 	sum := s.fsm.Summary()
-	return RestoreTarget{Initialized: sum.Initialized, Accounts: sum.Accounts, Keys: sum.Keys, AppliedIndex: sum.LastIndex}, nil
+	t := RestoreTarget{Initialized: sum.Initialized, Accounts: sum.Accounts, Keys: sum.Keys, AppliedIndex: sum.LastIndex,
+		IsLeader: s.store.IsLeader()}
+	if !t.IsLeader {
+		t.ForwardLimit = s.RestoreForwardLimit()
+		t.LeaderID, t.LeaderEndpoint = s.leaderEndpoint()
+	}
+	return t, nil
+}
+
+// leaderEndpoint is the leader's node id and API host:port as gossip
+// advertises them; endpoint is empty when either is not known.
+func (s *Service) leaderEndpoint() (id, endpoint string) {
+	if _, id = s.store.Leader(); id == "" {
+		return "", ""
+	}
+	for _, n := range s.nodes() {
+		if n.ID == id {
+			return id, n.Endpoint
+		}
+	}
+	return id, ""
+}
+
+// CheckRestoreSize refuses, with ErrSnapshotTooLargeToForward naming the
+// leader's API address, a restore of size bytes this node could not hand
+// to the leader: it does not lead and the file is larger than one cluster
+// message. The API calls it with the upload's Content-Length before any of
+// the body is read; a size ≤ 0 (not known) passes.
+func (s *Service) CheckRestoreSize(size int64) error {
+	if size <= 0 || s.cfg.Transport == nil || s.store.IsLeader() {
+		return nil
+	}
+	limit := s.RestoreForwardLimit()
+	if size <= limit {
+		return nil
+	}
+	where := "the leader's API address (see `kmsctl operator members`)"
+	if id, ep := s.leaderEndpoint(); ep != "" {
+		where = fmt.Sprintf("the leader's API address, %s (node %s)", ep, id)
+	}
+	return fmt.Errorf("%w: this snapshot (%d bytes) is larger than this follower can hand to the leader in one message (%d); send the restore to %s — kmsctl does so itself",
+		ErrSnapshotTooLargeToForward, size, limit, where)
 }
 
 // RestoreForwardLimit is the largest snapshot, in bytes, this node can
@@ -170,9 +219,8 @@ func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, info 
 	// The verified file travels to the leader in one cluster-port frame:
 	// a larger one is refused before it is read into memory (the API
 	// refuses most from their Content-Length before the upload).
-	if limit := s.RestoreForwardLimit(); snap.size > limit {
-		return 0, fmt.Errorf("%w: this snapshot (%d bytes) is larger than a follower can hand to the leader in one message (%d); "+
-			"send the restore to the leader's API address (see `kmsctl operator members`)", ErrSnapshotTooLargeToForward, snap.size, limit)
+	if err := s.CheckRestoreSize(snap.size); err != nil {
+		return 0, err
 	}
 	data, err := snap.bytes()
 	if err != nil {
