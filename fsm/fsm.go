@@ -16,9 +16,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"hash"
 	"io"
 	"sort"
 	"sync"
@@ -39,10 +37,14 @@ type FSM struct {
 	// is replaced by a restore), waking WaitForIndex callers.
 	advanced chan struct{}
 
-	// staged is an operator snapshot already verified and decoded by
-	// PrepareRestore, keyed by the SHA-256 of its bytes.
-	stagedMu sync.Mutex
-	staged   *stagedRestore
+	// staged is an operator snapshot already verified and decoded
+	// (ResealAndStage, PrepareRestore), with where its bytes can be read
+	// again. restoreMu is held by Restore while it reads a staged
+	// snapshot's bytes, and by Unstage, so that the bytes are not closed
+	// under it.
+	stagedMu  sync.Mutex
+	staged    *stagedRestore
+	restoreMu sync.Mutex
 
 	// snapshotKey authenticates snapshots (HMAC-SHA256). It is
 	// configuration, fixed at construction: Apply never uses it.
@@ -50,10 +52,17 @@ type FSM struct {
 }
 
 type stagedRestore struct {
-	sum  [32]byte
-	size int64 // of the staged bytes
+	src  io.ReaderAt // the staged bytes, verified
+	size int64
 	hdr  SnapshotHeader
 	cat  *catalogue
+}
+
+// SnapshotBytes is a snapshot that can be read in order and read again at
+// any offset: *os.File and *bytes.Reader are.
+type SnapshotBytes interface {
+	io.ReadSeeker
+	io.ReaderAt
 }
 
 // Option configures an FSM at construction.
@@ -585,8 +594,9 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 // Raft calls Restore for an operator restore on the leader from inside its
 // leader loop, where no heartbeats go out: decoding a large catalogue there
 // would let followers time out and elect another leader mid-restore. So the
-// bytes are hashed first, and when they are exactly what PrepareRestore
-// already decoded, that catalogue is swapped in without decoding again.
+// bytes are compared with those PrepareRestore (or ResealAndStage) already
+// decoded as they are read, and when they are exactly those, that catalogue
+// is swapped in without decoding again.
 //
 // Restore accepts the old unauthenticated format 1 as well: Raft calls it
 // with the snapshots on this node's own disk (written by an older build
@@ -610,23 +620,34 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			return err
 		}
 	} else {
-		data, err := readStaged(rc, f.stagedSize())
-		if err != nil {
-			return fmt.Errorf("%w: reading: %v", ErrBadSnapshot, err)
-		}
-		sum := sha256.Sum256(data)
+		// The bytes Raft delivers are compared with the staged ones as
+		// they are read, not held in memory and hashed (issue 16: a
+		// million keys is ~900 MB); different bytes are decoded as usual.
+		f.restoreMu.Lock()
+		defer f.restoreMu.Unlock()
 		f.stagedMu.Lock()
 		st := f.staged
-		if st != nil && st.sum == sum {
-			f.staged = nil
-		} else {
-			st = nil
-		}
 		f.stagedMu.Unlock()
+		var rest io.Reader = rc
 		if st != nil {
-			hdr, cat = st.hdr, st.cat
-		} else if hdr, cat, err = readSnapshot(bytes.NewReader(data), f.readOptions(true)); err != nil {
-			return err
+			same, r, err := sameAsStaged(rc, st)
+			if err != nil {
+				return fmt.Errorf("%w: reading: %v", ErrBadSnapshot, err)
+			}
+			if same {
+				f.stagedMu.Lock()
+				if f.staged == st {
+					f.staged = nil
+				}
+				f.stagedMu.Unlock()
+				hdr, cat = st.hdr, st.cat
+			}
+			rest = r
+		}
+		if cat == nil {
+			if hdr, cat, err = readSnapshot(bufio.NewReaderSize(rest, 1<<20), f.readOptions(true)); err != nil {
+				return err
+			}
 		}
 	}
 	if hdr.Format == snapshotFormatSHA256 {
@@ -644,141 +665,139 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-func (f *FSM) stagedSize() int64 {
-	f.stagedMu.Lock()
-	defer f.stagedMu.Unlock()
-	if f.staged == nil {
-		return 0
-	}
-	return f.staged.size
-}
+// stagedCompareChunk is how much of a snapshot Restore compares with the
+// staged bytes at a time (tests lower it).
+var stagedCompareChunk = 1 << 20
 
-// readStaged reads all of r, expecting size bytes: into one buffer of that
-// size, not through io.ReadAll's doublings (a million keys is ~900 MB: the
-// doublings allocated and copied about twice that, with the catalogue
-// live; issue 16). More bytes than expected are read all the same.
-func readStaged(r io.Reader, size int64) ([]byte, error) {
-	if size <= 0 || size > 1<<40 {
-		return io.ReadAll(r)
+// sameAsStaged reads r to its end, comparing it with st's bytes, and
+// reports whether they are the same. When they are not, it returns a
+// reader of r's bytes from the start: the part that matched, read again
+// from st, then the rest of r.
+func sameAsStaged(r io.Reader, st *stagedRestore) (bool, io.Reader, error) {
+	got, want := make([]byte, stagedCompareChunk), make([]byte, stagedCompareChunk)
+	var off int64
+	for {
+		n, err := io.ReadFull(r, got)
+		if n > 0 {
+			m := 0
+			if off+int64(n) <= st.size {
+				m, _ = st.src.ReadAt(want[:n], off)
+			}
+			if m < n || !bytes.Equal(got[:n], want[:n]) {
+				return false, io.MultiReader(io.NewSectionReader(st.src, 0, off), bytes.NewReader(got[:n]), r), nil
+			}
+			off += int64(n)
+		}
+		switch err {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			if off == st.size {
+				return true, nil, nil
+			}
+			return false, io.NewSectionReader(st.src, 0, off), nil
+		default:
+			return false, nil, err
+		}
 	}
-	data := make([]byte, size, size+1)
-	n, err := io.ReadFull(r, data)
-	if err == io.ErrUnexpectedEOF || err == io.EOF {
-		return data[:n], nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	rest, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	return append(data, rest...), nil
 }
 
 // PrepareRestore verifies and decodes an operator snapshot ahead of a
 // Raft restore of the same bytes, so that Restore on the leader only has to
 // recognise them. Only the authenticated format is accepted (see
 // ResealSnapshot). It changes nothing visible.
-func (f *FSM) PrepareRestore(r io.ReadSeeker) (SnapshotInfo, error) {
-	// Bytes ResealAndStage already decoded (the usual operator restore on
-	// the leader) are recognised by their hash and not decoded again: a
-	// million keys is seconds of decoding and another catalogue in memory.
-	if info, ok, err := f.alreadyStaged(r); err != nil || ok {
-		return info, err
+func (f *FSM) PrepareRestore(r SnapshotBytes) (SnapshotInfo, error) {
+	// The bytes ResealAndStage staged (the usual operator restore on the
+	// leader) are not decoded, nor read, again: a million keys is seconds
+	// of decoding and another catalogue in memory. Restore compares them
+	// with what Raft delivers.
+	f.stagedMu.Lock()
+	st := f.staged
+	f.stagedMu.Unlock()
+	if st != nil && st.src == io.ReaderAt(r) {
+		return snapshotInfo(st.hdr, st.cat), nil
 	}
 	hdr, cat, err := openSnapshot(r, f.readOptions(false))
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
-	var sum [32]byte
-	h := sha256.New()
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return SnapshotInfo{}, err
-	}
-	size, err := io.Copy(h, r)
+	size, err := r.Seek(0, io.SeekEnd)
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
-	h.Sum(sum[:0])
-	info := snapshotInfo(hdr, cat)
-	f.stagedMu.Lock()
-	f.staged = &stagedRestore{sum: sum, size: size, hdr: hdr, cat: cat}
-	f.stagedMu.Unlock()
-	return info, nil
+	f.stage(&stagedRestore{src: r, size: size, hdr: hdr, cat: cat})
+	return snapshotInfo(hdr, cat), nil
 }
 
-// alreadyStaged reports whether r's bytes are those staged, leaving r at
-// its start.
-func (f *FSM) alreadyStaged(r io.ReadSeeker) (SnapshotInfo, bool, error) {
+// HoldsStagedRestore reports whether a decoded operator snapshot is held
+// for a restore (a whole catalogue in memory until Restore or Unstage).
+func (f *FSM) HoldsStagedRestore() bool {
 	f.stagedMu.Lock()
-	st := f.staged
+	defer f.stagedMu.Unlock()
+	return f.staged != nil
+}
+
+func (f *FSM) stage(st *stagedRestore) {
+	f.stagedMu.Lock()
+	f.staged = st
 	f.stagedMu.Unlock()
-	if st == nil {
-		return SnapshotInfo{}, false, nil
+}
+
+// Unstage forgets the snapshot staged from src, if it is still staged,
+// once no Restore reads it: the caller may then close src. A restore that
+// failed or went elsewhere must not hold a decoded catalogue in memory.
+func (f *FSM) Unstage(src io.ReaderAt) {
+	f.restoreMu.Lock()
+	defer f.restoreMu.Unlock()
+	f.stagedMu.Lock()
+	defer f.stagedMu.Unlock()
+	if f.staged != nil && f.staged.src == src {
+		f.staged = nil
 	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return SnapshotInfo{}, false, err
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		return SnapshotInfo{}, false, err
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return SnapshotInfo{}, false, err
-	}
-	var sum [32]byte
-	h.Sum(sum[:0])
-	if sum != st.sum {
-		return SnapshotInfo{}, false, nil
-	}
-	return snapshotInfo(st.hdr, st.cat), true, nil
 }
 
 // ResealAndStage is ResealSnapshot that also stages the state it decoded
 // for a restore of the resealed bytes (as PrepareRestore would, without
-// decoding them a second time). A snapshot already in the current
-// authenticated format is not copied: ResealAndStage reports same, writes
-// nothing, and r's bytes are the resealed snapshot (issue 16: a copy of a
-// million keys' 900 MB was a quarter of an operator restore's CPU). Else it
-// encodes the snapshot again into the writer newWriter gives.
-func (f *FSM) ResealAndStage(r io.ReadSeeker, newWriter func() (io.Writer, error), opt VerifyOptions) (info SnapshotInfo, same bool, err error) {
-	// The digest that stages the state is taken of the file as the first
-	// pass reads it; a file in another format is digested as re-encoded.
-	h := &countingHash{Hash: sha256.New()}
-	hdr, cat, err := openSnapshotTee(r, f.readOptions(opt.AcceptUnauthenticated), h)
+// decoding them a second time), and returns those bytes. A snapshot already
+// in the current authenticated format is not copied: the resealed bytes
+// are r (issue 16: a copy of a million keys' 900 MB was a quarter of an
+// operator restore's CPU). Else it encodes the snapshot again into the
+// writer newWriter gives, which must be an *os.File, a *bytes.Buffer or
+// another SnapshotBytes, to be read back. Until Unstage, the resealed bytes
+// must stay readable.
+func (f *FSM) ResealAndStage(r SnapshotBytes, newWriter func() (io.Writer, error), opt VerifyOptions) (SnapshotInfo, SnapshotBytes, error) {
+	hdr, cat, err := openSnapshot(r, f.readOptions(opt.AcceptUnauthenticated))
 	if err != nil {
-		return SnapshotInfo{}, false, err
+		return SnapshotInfo{}, nil, err
 	}
-	if same = hdr.Format == snapshotFormat; !same {
+	resealed := r
+	if hdr.Format != snapshotFormat {
 		w, err := newWriter()
 		if err != nil {
-			return SnapshotInfo{}, false, err
+			return SnapshotInfo{}, nil, err
 		}
-		h = &countingHash{Hash: sha256.New()}
-		if err := writeSnapshot(io.MultiWriter(w, h), cat, hdr.LastIndex, f.snapshotKey); err != nil {
-			return SnapshotInfo{}, false, err
+		if err := writeSnapshot(w, cat, hdr.LastIndex, f.snapshotKey); err != nil {
+			return SnapshotInfo{}, nil, err
+		}
+		switch w := w.(type) {
+		case *bytes.Buffer:
+			resealed = bytes.NewReader(w.Bytes())
+		case SnapshotBytes:
+			resealed = w
+		default:
+			return SnapshotInfo{}, nil, fmt.Errorf("fsm: cannot read back the resealed snapshot from a %T", w)
 		}
 	}
-	var sum [32]byte
-	h.Sum(sum[:0])
+	size, err := resealed.Seek(0, io.SeekEnd)
+	if err != nil {
+		return SnapshotInfo{}, nil, err
+	}
+	if _, err := resealed.Seek(0, io.SeekStart); err != nil {
+		return SnapshotInfo{}, nil, err
+	}
 	// What the resealed bytes' header says.
-	resealed := SnapshotHeader{Format: snapshotFormat, LastIndex: hdr.LastIndex, RootCheck: cat.rootCheck, NeedsLevel: hdr.NeedsLevel}
-	f.stagedMu.Lock()
-	f.staged = &stagedRestore{sum: sum, size: h.n, hdr: resealed, cat: cat}
-	f.stagedMu.Unlock()
-	return snapshotInfo(hdr, cat), same, nil
-}
-
-// countingHash is a hash that counts the bytes written to it.
-type countingHash struct {
-	hash.Hash
-	n int64
-}
-
-func (c *countingHash) Write(p []byte) (int, error) {
-	c.n += int64(len(p))
-	return c.Hash.Write(p)
+	st := SnapshotHeader{Format: snapshotFormat, LastIndex: hdr.LastIndex, RootCheck: cat.rootCheck, NeedsLevel: hdr.NeedsLevel}
+	f.stage(&stagedRestore{src: resealed, size: size, hdr: st, cat: cat})
+	return snapshotInfo(hdr, cat), resealed, nil
 }
 
 // WriteSnapshotTo writes a point-in-time snapshot of the catalogue to w, in

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -432,6 +433,97 @@ func TestRestore_UsesTheCatalogueDecodedAhead(t *testing.T) {
 	}
 	if _, err := g.PrepareRestore(bytes.NewReader(otherData[:len(otherData)-1])); !errors.Is(err, ErrBadSnapshot) {
 		t.Fatalf("a damaged snapshot was staged: %v", err)
+	}
+}
+
+// Restore compares the bytes Raft delivers with the staged ones as it
+// reads them, a small chunk at a time here: equal bytes install the staged
+// catalogue; bytes that part from them anywhere (the matching part is read
+// again from the staged bytes), end early or run on are decoded as Raft
+// delivered them — restored when valid, refused otherwise, the state kept.
+func TestRestore_ComparesWithTheStagedBytesAndDecodesOthers(t *testing.T) {
+	old := stagedCompareChunk
+	stagedCompareChunk = 64
+	t.Cleanup(func() { stagedCompareChunk = old })
+	build := func(last string) (*harness, []byte) {
+		h := newHarness(t)
+		h.init()
+		for i := 0; i < 30; i++ {
+			h.createKey(fmt.Sprintf("k%02d", i), fmt.Sprintf("v%02d", i))
+		}
+		h.mustApply(CmdUpdateKeyDescription, UpdateKeyDescriptionCmd{Now: 2000, KeyID: "k29", Description: last})
+		return h, snapshotBytes(t, h.f)
+	}
+	a, staged := build("the staged one")
+	b, other := build("the other one!")
+	if len(other) != len(staged) {
+		t.Fatalf("the two snapshots are %d and %d bytes; the test wants equal sizes", len(staged), len(other))
+	}
+	parts := 0
+	for parts < len(staged) && staged[parts] == other[parts] {
+		parts++
+	}
+	if parts < 4*stagedCompareChunk {
+		t.Fatalf("the snapshots part at byte %d, within the first chunks", parts)
+	}
+	wantA, _ := a.f.Hash()
+	wantB, _ := b.f.Hash()
+
+	g := newTestFSM()
+	src := bytes.NewReader(staged)
+	if _, err := g.PrepareRestore(src); err != nil {
+		t.Fatal(err)
+	}
+	// Another valid snapshot of the same size, equal for most of its length.
+	if err := g.Restore(io.NopCloser(bytes.NewReader(other))); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := g.Hash(); got != wantB {
+		t.Fatal("bytes that part from the staged ones late did not restore as delivered")
+	}
+	// Damaged copies of the staged bytes: refused, the state kept.
+	for name, data := range map[string][]byte{
+		"truncated":             staged[:len(staged)-10],
+		"with bytes after":      append(bytes.Clone(staged), 0),
+		"altered in the middle": append(append(bytes.Clone(staged[:parts]), staged[parts]^1), staged[parts+1:]...),
+	} {
+		if err := g.Restore(io.NopCloser(bytes.NewReader(data))); !errors.Is(err, ErrBadSnapshot) {
+			t.Fatalf("%s: Restore = %v, want ErrBadSnapshot", name, err)
+		}
+		if got, _ := g.Hash(); got != wantB {
+			t.Fatalf("%s: a refused restore changed the state", name)
+		}
+	}
+	// The staged bytes themselves, in chunks of every size Raft may read.
+	g.stagedMu.Lock()
+	cat := g.staged.cat
+	g.stagedMu.Unlock()
+	if err := g.Restore(io.NopCloser(iotest.OneByteReader(bytes.NewReader(staged)))); err != nil {
+		t.Fatal(err)
+	}
+	g.mu.RLock()
+	used := g.cat == cat
+	g.mu.RUnlock()
+	if got, _ := g.Hash(); got != wantA || !used {
+		t.Fatalf("the staged bytes: state equal %v, staged catalogue used %v", got == wantA, used)
+	}
+}
+
+// Unstage forgets what was staged from the bytes it names, and only that.
+func TestUnstage_DropsOnlyWhatItNames(t *testing.T) {
+	data := snapshotBytes(t, buildCatalogue(t, 3).f)
+	g := newTestFSM()
+	src := bytes.NewReader(data)
+	if _, err := g.PrepareRestore(src); err != nil {
+		t.Fatal(err)
+	}
+	g.Unstage(bytes.NewReader(data))
+	if g.staged == nil {
+		t.Fatal("Unstage of other bytes dropped the stage")
+	}
+	g.Unstage(src)
+	if g.staged != nil {
+		t.Fatal("Unstage kept the stage of the bytes it names")
 	}
 }
 

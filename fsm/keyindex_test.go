@@ -129,14 +129,15 @@ func TestResealAndStage_RestoresWithoutDecodingAgain(t *testing.T) {
 	g := newTestFSM()
 	// A snapshot in the current format is its own resealed form: nothing
 	// is copied.
-	info, same, err := g.ResealAndStage(bytes.NewReader(data), func() (io.Writer, error) {
+	src := bytes.NewReader(data)
+	info, resealed, err := g.ResealAndStage(src, func() (io.Writer, error) {
 		t.Fatal("ResealAndStage asked for a writer to copy a current-format snapshot")
 		return nil, nil
 	}, VerifyOptions{})
-	if err != nil || info.Keys != 5 || !same {
-		t.Fatalf("ResealAndStage: %+v same=%v %v", info, same, err)
+	if err != nil || info.Keys != 5 || resealed != SnapshotBytes(src) {
+		t.Fatalf("ResealAndStage: %+v resealed=%T %v", info, resealed, err)
 	}
-	info2 := restoreStaged(t, g, data, h.f)
+	info2 := restoreStaged(t, g, resealed, h.f)
 	if info2.Keys != 5 || info2.LastIndex != info.LastIndex || len(g.Keys(acct)) != 5 {
 		t.Fatalf("PrepareRestore: %+v, %d keys restored", info2, len(g.Keys(acct)))
 	}
@@ -207,32 +208,34 @@ func TestResealAndStage_Format1IsEncodedAgainAndStaged(t *testing.T) {
 	g := newTestFSM()
 	var resealed bytes.Buffer
 	asked := 0
-	info, same, err := g.ResealAndStage(bytes.NewReader(old), func() (io.Writer, error) {
+	src := bytes.NewReader(old)
+	info, back, err := g.ResealAndStage(src, func() (io.Writer, error) {
 		asked++
 		return &resealed, nil
 	}, VerifyOptions{AcceptUnauthenticated: true})
-	if err != nil || same || asked != 1 || info.Format != 1 {
-		t.Fatalf("ResealAndStage of format 1: %+v same=%v asked=%d %v", info, same, asked, err)
+	if err != nil || back == SnapshotBytes(src) || asked != 1 || info.Format != 1 {
+		t.Fatalf("ResealAndStage of format 1: %+v resealed=%T asked=%d %v", info, back, asked, err)
 	}
 	if !bytes.Equal(resealed.Bytes(), data) {
 		t.Fatal("the resealed format 1 snapshot differs from the format 2 snapshot of the same state")
 	}
-	if _, ok, err := g.alreadyStaged(bytes.NewReader(old)); ok || err != nil {
-		t.Fatalf("the old bytes were taken for the staged ones (%v)", err)
+	if got, _ := io.ReadAll(back); !bytes.Equal(got, data) {
+		t.Fatal("the resealed bytes ResealAndStage returned are not the ones it wrote")
 	}
-	restoreStaged(t, g, resealed.Bytes(), h.f)
+	restoreStaged(t, g, back, h.f)
 }
 
 // restoreStaged restores resealed into g as the leader does after
-// ResealAndStage, and fails unless PrepareRestore recognised the bytes (the
-// staged catalogue is the one restored, not decoded again) and g then holds
-// src's state. It returns what PrepareRestore said.
-func restoreStaged(t *testing.T, g *FSM, resealed []byte, src *FSM) SnapshotInfo {
+// ResealAndStage, and fails unless the staged catalogue is the one
+// restored: PrepareRestore recognised the bytes without decoding them
+// again, and Restore found Raft's copy of them equal to the staged ones.
+// g must then hold src's state. It returns what PrepareRestore said.
+func restoreStaged(t *testing.T, g *FSM, resealed SnapshotBytes, src *FSM) SnapshotInfo {
 	t.Helper()
 	g.stagedMu.Lock()
 	staged := g.staged.cat
 	g.stagedMu.Unlock()
-	info, err := g.PrepareRestore(bytes.NewReader(resealed))
+	info, err := g.PrepareRestore(resealed)
 	if err != nil {
 		t.Fatalf("PrepareRestore: %v", err)
 	}
@@ -242,8 +245,21 @@ func restoreStaged(t *testing.T, g *FSM, resealed []byte, src *FSM) SnapshotInfo
 	if !same {
 		t.Fatal("PrepareRestore decoded the resealed bytes again")
 	}
-	if err := g.Restore(io.NopCloser(bytes.NewReader(resealed))); err != nil {
+	if _, err := resealed.Seek(0, io.SeekStart); err != nil {
 		t.Fatal(err)
+	}
+	raftCopy, err := io.ReadAll(resealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Restore(io.NopCloser(bytes.NewReader(raftCopy))); err != nil {
+		t.Fatal(err)
+	}
+	g.mu.RLock()
+	used := g.cat == staged
+	g.mu.RUnlock()
+	if !used {
+		t.Fatal("Restore decoded Raft's copy of the staged bytes instead of using the staged catalogue")
 	}
 	a, _ := src.Hash()
 	b, _ := g.Hash()

@@ -379,14 +379,6 @@ func snapshotInfo(hdr SnapshotHeader, cat *catalogue) SnapshotInfo {
 // it (readSnapshot checks the trailer again over exactly the bytes it
 // consumed).
 func openSnapshot(r io.ReadSeeker, o readOptions) (SnapshotHeader, *catalogue, error) {
-	return openSnapshotTee(r, o, nil)
-}
-
-// openSnapshotTee is openSnapshot that also writes every byte of the file,
-// once and in order, to tee (when not nil) during its first pass, the one
-// that checks the trailer: a caller that needs the file's digest gets it
-// without reading the file again.
-func openSnapshotTee(r io.ReadSeeker, o readOptions, tee io.Writer) (SnapshotHeader, *catalogue, error) {
 	size, err := r.Seek(0, io.SeekEnd)
 	if err != nil {
 		return SnapshotHeader{}, nil, err
@@ -397,10 +389,7 @@ func openSnapshotTee(r io.ReadSeeker, o readOptions, tee io.Writer) (SnapshotHea
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return SnapshotHeader{}, nil, err
 	}
-	var src io.Reader = r
-	if tee != nil {
-		src = io.TeeReader(r, tee)
-	}
+	src := bufio.NewReaderSize(r, 1<<20)
 	_, h, err := readPreamble(src, o)
 	if err != nil {
 		return SnapshotHeader{}, nil, err

@@ -150,7 +150,7 @@ func (s *Service) RestoreForwardLimit() int64 {
 }
 
 // RestoreSnapshot is RestoreSnapshotWith with the default options.
-func (s *Service) RestoreSnapshot(ctx context.Context, caller *Caller, file io.ReadSeeker) (SnapshotSummary, error) {
+func (s *Service) RestoreSnapshot(ctx context.Context, caller *Caller, file fsm.SnapshotBytes) (SnapshotSummary, error) {
 	return s.RestoreSnapshotWith(ctx, caller, file, RestoreOptions{})
 }
 
@@ -159,7 +159,7 @@ func (s *Service) RestoreSnapshot(ctx context.Context, caller *Caller, file io.R
 // under the root key's snapshot key does not match), an unauthenticated
 // format 1 file unless opt accepts it, or one made under a different root
 // key. Who may restore: see AuthorizeRestore.
-func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file io.ReadSeeker, opt RestoreOptions) (SnapshotSummary, error) {
+func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file fsm.SnapshotBytes, opt RestoreOptions) (SnapshotSummary, error) {
 	if err := s.AuthorizeRestore(caller, opt); err != nil {
 		return SnapshotSummary{}, err
 	}
@@ -267,12 +267,14 @@ type verifiedSnapshot struct {
 	// src holds the bytes: the caller's file when it was in the current
 	// format already (not copied; the caller owns and removes it), else
 	// the resealed copy, in file or in memory.
-	src  io.ReadSeeker
+	src  fsm.SnapshotBytes
 	file *os.File // the resealed copy's file, removed by close
 	size int64
+	// unstage drops the decoded state the FSM holds for src.
+	unstage func()
 }
 
-func (v *verifiedSnapshot) reader() (io.ReadSeeker, error) {
+func (v *verifiedSnapshot) reader() (fsm.SnapshotBytes, error) {
 	if _, err := v.src.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
@@ -282,18 +284,17 @@ func (v *verifiedSnapshot) reader() (io.ReadSeeker, error) {
 // bytes is the whole snapshot in memory, for the one RPC frame that
 // carries it to the leader.
 func (v *verifiedSnapshot) bytes() ([]byte, error) {
-	r, err := v.reader()
-	if err != nil {
-		return nil, err
-	}
 	b := make([]byte, v.size)
-	if _, err := io.ReadFull(r, b); err != nil {
+	if _, err := v.src.ReadAt(b, 0); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
 func (v *verifiedSnapshot) close() {
+	if v.unstage != nil {
+		v.unstage()
+	}
 	if v.file != nil {
 		v.file.Close()
 		os.Remove(v.file.Name())
@@ -302,13 +303,13 @@ func (v *verifiedSnapshot) close() {
 
 // verifySnapshot checks the snapshot in r and returns it resealed in the
 // current authenticated format: r itself when it is in that format (the
-// caller keeps r until the snapshot is closed), else a copy.
-func (s *Service) verifySnapshot(r io.ReadSeeker, opt RestoreOptions) (*verifiedSnapshot, fsm.SnapshotInfo, error) {
+// caller keeps r until the snapshot is closed), else a copy. The FSM holds
+// the state decoded from it until the snapshot is closed.
+func (s *Service) verifySnapshot(r fsm.SnapshotBytes, opt RestoreOptions) (*verifiedSnapshot, fsm.SnapshotInfo, error) {
 	v := &verifiedSnapshot{}
-	var buf bytes.Buffer
 	newWriter := func() (io.Writer, error) {
 		if s.cfg.DataDir == "" {
-			return &buf, nil
+			return new(bytes.Buffer), nil
 		}
 		f, err := os.CreateTemp(s.cfg.DataDir, "snapshot-resealed-*")
 		if err != nil {
@@ -325,20 +326,16 @@ func (s *Service) verifySnapshot(r io.ReadSeeker, opt RestoreOptions) (*verified
 	}()
 	// Staged too: the leader's PrepareRestore then recognises the resealed
 	// bytes instead of decoding them again (issue 16: a million keys).
-	info, same, err := s.fsm.ResealAndStage(r, newWriter, fsm.VerifyOptions{AcceptUnauthenticated: opt.AcceptUnauthenticated})
+	info, resealed, err := s.fsm.ResealAndStage(r, newWriter, fsm.VerifyOptions{AcceptUnauthenticated: opt.AcceptUnauthenticated})
+	if resealed != nil {
+		v.src = resealed
+		v.unstage = func() { s.fsm.Unstage(resealed) }
+	}
 	if err != nil {
 		return nil, info, s.explainRefusal(r, err)
 	}
 	if err := s.checkSnapshotInfo(info); err != nil {
 		return nil, info, err
-	}
-	switch {
-	case same:
-		v.src = r
-	case v.file != nil:
-		v.src = v.file
-	default:
-		v.src = bytes.NewReader(buf.Bytes())
 	}
 	if v.size, err = v.src.Seek(0, io.SeekEnd); err != nil {
 		return nil, info, err
@@ -388,7 +385,7 @@ const noopAfterRestoreTimeout = time.Minute
 // restoreLocal restores, on the leader, a snapshot in the current format.
 // It is verified and decoded here, outside Raft's leader loop (see
 // fsm.Restore), and checked again: a forwarded one comes from another node.
-func (s *Service) restoreLocal(ctx context.Context, r io.ReadSeeker, size int64) (uint64, error) {
+func (s *Service) restoreLocal(ctx context.Context, r fsm.SnapshotBytes, size int64) (uint64, error) {
 	info, err := s.fsm.PrepareRestore(r)
 	if err != nil {
 		return 0, s.explainRefusal(r, err)
@@ -428,7 +425,9 @@ func (s *Service) handleRestore(ctx context.Context, data []byte) ([]byte, error
 	if !s.store.IsLeader() {
 		err = fmt.Errorf("%w: not the leader any more; retry the restore", store.ErrNotLeader)
 	} else {
-		rep.Index, err = s.restoreLocal(ctx, bytes.NewReader(data), int64(len(data)))
+		r := bytes.NewReader(data)
+		rep.Index, err = s.restoreLocal(ctx, r, int64(len(data)))
+		s.fsm.Unstage(r)
 	}
 	if err != nil {
 		rep.Err, rep.Msg = EncodeError(err)

@@ -69,10 +69,13 @@ func TestRestore_TooLargeToForwardIsAClearError(t *testing.T) {
 	if after, _ := e.fsm.Hash(); after != before {
 		t.Fatal("the refused restore changed the catalogue")
 	}
+	if e.fsm.HoldsStagedRestore() {
+		t.Fatal("the refused restore left its decoded catalogue staged in memory")
+	}
 }
 
-// The resealed copy a restore stages in the data directory is removed
-// whatever the outcome.
+// The resealed copy a restore stages in the data directory is removed, and
+// the catalogue decoded from it dropped, whatever the outcome.
 func TestRestore_LeavesNoStagingFileBehind(t *testing.T) {
 	e := newSvcEnv(t)
 	var snap bytes.Buffer
@@ -89,6 +92,9 @@ func TestRestore_LeavesNoStagingFileBehind(t *testing.T) {
 		}
 		if left, _ := os.ReadDir(dir); len(left) != 0 {
 			t.Fatalf("%s: left %v in the data directory", name, left)
+		}
+		if e.fsm.HoldsStagedRestore() {
+			t.Fatalf("%s: left its decoded catalogue staged in memory", name)
 		}
 	}
 }
