@@ -460,7 +460,7 @@ type progress struct {
 	what  string
 	total int64
 	tty   bool
-	start time.Time
+	start atomic.Int64 // UnixNano
 	done  atomic.Int64
 	stop  chan struct{}
 	ended chan struct{}
@@ -473,7 +473,8 @@ var isTerminal = func(w io.Writer) bool {
 }
 
 func newProgress(w io.Writer, what string, total int64, always bool) *progress {
-	p := &progress{w: w, what: what, total: total, tty: isTerminal(w), start: time.Now(), stop: make(chan struct{}), ended: make(chan struct{})}
+	p := &progress{w: w, what: what, total: total, tty: isTerminal(w), stop: make(chan struct{}), ended: make(chan struct{})}
+	p.start.Store(time.Now().UnixNano())
 	every := 2 * time.Second
 	if p.tty {
 		every = 500 * time.Millisecond
@@ -501,7 +502,7 @@ func newProgress(w io.Writer, what string, total int64, always bool) *progress {
 // line is the progress so far: "12.0 MiB of 48.0 MiB (25%), 6.0 MiB/s, 6s left".
 func (p *progress) line() string {
 	done := p.done.Load()
-	secs := time.Since(p.start).Seconds()
+	secs := p.elapsed().Seconds()
 	rate := 0.0
 	if secs > 0 {
 		rate = float64(done) / secs
@@ -532,9 +533,19 @@ func (p *progress) finish() {
 	if p.tty {
 		fmt.Fprint(p.w, "\r\x1b[K")
 	}
-	d := time.Since(p.start)
+	d := p.elapsed()
 	rate := float64(p.done.Load()) / max(d.Seconds(), 1e-3)
 	fmt.Fprintf(p.w, "%s %s in %s (%s/s)\n", p.what, size(p.done.Load()), d.Round(10*time.Millisecond), size(int64(rate)))
+}
+
+func (p *progress) elapsed() time.Duration {
+	return time.Duration(time.Now().UnixNano() - p.start.Load())
+}
+
+// restart counts the transfer again from done bytes, now.
+func (p *progress) restart(done int64) {
+	p.done.Store(done)
+	p.start.Store(time.Now().UnixNano())
 }
 
 func (p *progress) Write(b []byte) (int, error) {
@@ -542,22 +553,26 @@ func (p *progress) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// progressReader counts what is read from a file being uploaded; a seek
-// (the client hashes the body, then rewinds to send it) moves the count.
-// Once the file has been read to its end after a rewind, the upload is
-// over: the progress prints its final line and the wait for the cluster
-// is reported apart.
+// progressReader counts what is sent of a file being uploaded. The client
+// reads the body once to hash it (the signature covers its hash), then
+// rewinds it to the start and sends it: only that second pass is the
+// upload, counted from the rewind. Once the whole file has been read for
+// sending, the upload is over: the progress prints its final line and the
+// wait for the cluster is reported apart.
 type progressReader struct {
 	f       *os.File
 	p       *progress
-	rewound *bool
+	sending *bool
 	over    func()
 }
 
 func (r progressReader) Read(b []byte) (int, error) {
 	n, err := r.f.Read(b)
-	r.p.done.Add(int64(n))
-	if err == io.EOF && *r.rewound && r.over != nil {
+	if !*r.sending {
+		return n, err
+	}
+	done := r.p.done.Add(int64(n))
+	if r.over != nil && (err == io.EOF || (r.p.total > 0 && done >= r.p.total)) {
 		r.over()
 	}
 	return n, err
@@ -565,9 +580,9 @@ func (r progressReader) Read(b []byte) (int, error) {
 
 func (r progressReader) Seek(off int64, whence int) (int64, error) {
 	pos, err := r.f.Seek(off, whence)
-	if err == nil {
-		r.p.done.Store(pos)
-		*r.rewound = true
+	if err == nil && whence == io.SeekStart {
+		*r.sending = true
+		r.p.restart(pos)
 	}
 	return pos, err
 }
