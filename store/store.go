@@ -467,7 +467,84 @@ func (s *Store) Restore(r io.Reader, size int64, index uint64, timeout time.Dura
 		return ErrNotLeader
 	}
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: size, Index: index}
-	return mapRaftErr(s.raft.Restore(meta, r, timeout))
+	rr := &restoreReader{r: r, s: s, read: make(chan struct{})}
+	done := make(chan struct{})
+	defer close(done)
+	if !s.alone() {
+		go s.nudgeAfterRestore(rr, done)
+	}
+	return mapRaftErr(s.raft.Restore(meta, rr, timeout))
+}
+
+// restoreNudgeDelays space the entries nudgeAfterRestore appends.
+var restoreNudgeDelays = []time.Duration{10 * time.Millisecond, 40 * time.Millisecond, 150 * time.Millisecond, 400 * time.Millisecond}
+
+// nudgeAfterRestore wakes the replicators once an operator restore has
+// taken effect on the leader. The restore leaves the leader's log starting
+// past every follower's next entry, so the first AppendEntries after it
+// fails; hashicorp/raft's replicator then drops from pipeline mode to its
+// RPC loop, which sends the restored snapshot only at the next new entry or
+// commit tick (Timing.CommitTimeout, 1 s by default, up to twice that): a
+// second or two of an operator restore spent waiting (issue 16). A few
+// no-op entries shortly after the restore, when that failure has happened,
+// wake it; raft.Restore returns only when its own no-op, after the
+// restore, has committed, so no more are needed after that.
+func (s *Store) nudgeAfterRestore(rr *restoreReader, done <-chan struct{}) {
+	select {
+	case <-rr.read: // raft's leader loop has read the whole snapshot
+	case <-done:
+		return
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for s.raft.LastIndex() <= rr.before.Load() { // the restore not yet in the log
+		select {
+		case <-tick.C:
+		case <-done:
+			return
+		}
+	}
+	for _, d := range restoreNudgeDelays {
+		select {
+		case <-time.After(d):
+		case <-done:
+			return
+		}
+		// Not waited for: the entry commits only once a follower has
+		// installed the restored snapshot.
+		if s.cfg.Noop != nil {
+			s.raft.Apply(s.cfg.Noop, s.cfg.Timing.ElectionTimeout)
+		} else {
+			s.raft.Barrier(s.cfg.Timing.ElectionTimeout)
+		}
+		s.m.nudges.Inc()
+	}
+}
+
+// restoreReader is the snapshot handed to raft.Restore: it notes the
+// leader's last index when raft starts reading it (inside raft's leader
+// loop, which appends nothing else until the restore is done) and closes
+// read at its end.
+type restoreReader struct {
+	r      io.Reader
+	s      *Store
+	began  bool
+	before atomic.Uint64
+	read   chan struct{}
+	ended  bool
+}
+
+func (rr *restoreReader) Read(p []byte) (int, error) {
+	if !rr.began {
+		rr.began = true
+		rr.before.Store(rr.s.raft.LastIndex())
+	}
+	n, err := rr.r.Read(p)
+	if err == io.EOF && !rr.ended {
+		rr.ended = true
+		close(rr.read)
+	}
+	return n, err
 }
 
 // caughtUpLag is how far behind its known commit index a node may be and

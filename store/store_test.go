@@ -374,6 +374,44 @@ func testRestoreReplacesState(t *testing.T, backend string) {
 	}
 }
 
+// After an operator restore the followers' next entries are gone from the
+// leader's log, so its replicators fall back from pipeline mode and would
+// send the restored snapshot only at the next new entry or commit tick.
+// The leader appends a few entries itself (nudgeAfterRestore): with a
+// commit tick of a minute, the restore still completes in seconds.
+func TestRestore_DoesNotWaitForTheCommitTick(t *testing.T) {
+	src := openNode(t, "src", t.TempDir())
+	defer src.stop()
+	src.store.BootstrapSelf()
+	waitFor(t, "src leader", 5*time.Second, src.store.IsLeader)
+	if _, err := src.store.Propose(ctxT(t), initCmd(t)); err != nil {
+		t.Fatal(err)
+	}
+	var snap bytes.Buffer
+	snapIndex, err := src.fsm.WriteSnapshotTo(&snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	timing := FastTiming()
+	timing.CommitTimeout = time.Minute
+	c := newTestClusterWith(t, 3, timing, nil)
+	l := c.leader()
+	noop, _ := fsm.Encode(fsm.CmdNoop, fsm.NoopCmd{})
+	if _, err := l.store.Propose(ctxT(t), noop); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.store.Restore(bytes.NewReader(snap.Bytes()), int64(snap.Len()), snapIndex, 10*time.Second) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the restore waited for the replicators' commit tick (a minute) to reach the followers")
+	}
+}
+
 // testErrors stands for the service's wire table (kms.WireErrors, which
 // imports this package): it carries the one FSM refusal these tests make.
 var testErrors = ErrorCodec{
