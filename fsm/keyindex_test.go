@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -267,4 +268,26 @@ func restoreStaged(t *testing.T, g *FSM, resealed SnapshotBytes, src *FSM) Snaps
 		t.Fatal("the restored state differs from the source")
 	}
 	return info
+}
+
+// The key index's radix sort orders a large list exactly as comparing
+// would: by create index, then id, with repeated create indexes (keys made
+// by one entry) and create indexes of any size.
+func TestSortIndexEntries_SameOrderAsComparing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct {
+		n   int
+		max uint64
+	}{{10, 5}, {5000, 3000}, {20000, 1 << 20}, {20000, 1 << 63}, {9000, 1}} {
+		es := make([]indexEntry, c.n)
+		for i := range es {
+			es[i] = indexEntry{ci: rng.Uint64N(c.max + 1), id: fmt.Sprintf("key-%08x", rng.Uint32())}
+		}
+		want := slices.Clone(es)
+		slices.SortFunc(want, compareIndexEntries)
+		sortIndexEntries(es)
+		if !slices.Equal(es, want) {
+			t.Fatalf("n=%d max=%d: the radix sort's order differs from comparing", c.n, c.max)
+		}
+	}
 }
