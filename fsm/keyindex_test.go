@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 )

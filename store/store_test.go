@@ -401,7 +401,9 @@ func TestRestore_DoesNotWaitForTheCommitTick(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- l.store.Restore(bytes.NewReader(snap.Bytes()), int64(snap.Len()), snapIndex, 10*time.Second) }()
+	go func() {
+		done <- l.store.Restore(bytes.NewReader(snap.Bytes()), int64(snap.Len()), snapIndex, 10*time.Second)
+	}()
 	select {
 	case err := <-done:
 		if err != nil {
