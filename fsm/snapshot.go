@@ -432,29 +432,17 @@ func readPreamble(r io.Reader, o readOptions) (uint16, hash.Hash, error) {
 // errMACMismatch explains a trailer that does not match.
 const errMACMismatch = "checksum mismatch: the file is damaged or was altered, or was made by a cluster with another root key"
 
-// hashingReader feeds everything read into a hash, so the trailer can be
-// checked against exactly the bytes consumed.
-type hashingReader struct {
-	r io.Reader
-	h hash.Hash
-}
-
-func (hr *hashingReader) Read(p []byte) (int, error) {
-	n, err := hr.r.Read(p)
-	hr.h.Write(p[:n])
-	return n, err
-}
-
 func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error) {
 	bad := func(format string, a ...any) (SnapshotHeader, *catalogue, error) {
 		return SnapshotHeader{}, nil, fmt.Errorf("%w: %s", ErrBadSnapshot, fmt.Sprintf(format, a...))
 	}
-	br := bufio.NewReader(r)
-	version, h, err := readPreamble(br, o)
+	hr := newHashPipe(r)
+	defer hr.stop()
+	version, h, err := readPreamble(hr, o)
 	if err != nil {
 		return SnapshotHeader{}, nil, err
 	}
-	hr := &hashingReader{r: br, h: h}
+	hr.startHashing(h)
 	hdrBytes, err := readFrame(hr)
 	if err != nil {
 		return bad("header: %v", err)
@@ -500,15 +488,15 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 	if err != nil {
 		return bad("%v", err)
 	}
-	want := hr.h.Sum(nil)
+	want := hr.sum()
 	got := make([]byte, snapshotSumSize)
-	if _, err := io.ReadFull(br, got); err != nil {
+	if _, err := io.ReadFull(hr, got); err != nil {
 		return bad("checksum missing")
 	}
 	if !hmac.Equal(got, want) {
 		return bad("checksum mismatch")
 	}
-	if n, _ := br.Read(make([]byte, 1)); n != 0 {
+	if n, _ := io.ReadFull(hr, make([]byte, 1)); n != 0 {
 		return bad("trailing bytes after checksum")
 	}
 	if !sawMeta {
