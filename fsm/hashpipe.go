@@ -23,7 +23,7 @@ type hashPipe struct {
 
 	hashing bool
 	work    chan hashWork // parts of chunks to hash, in order
-	free    chan []byte // chunks the hasher is done with
+	free    chan []byte   // chunks the hasher is done with
 	done    chan struct{}
 	h       hash.Hash
 }
