@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/raftkms/raftkms/kms"
@@ -111,6 +112,15 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 			"NodesBehind": behind,
 		}
 	}
+	if p, ok := s.cfg.Service.RestoreInProgress(); ok {
+		// A restore running on this node: kmsctl shows it while it waits.
+		out["Restore"] = map[string]any{
+			"Phase": p.Phase, "Seconds": seconds(time.Since(p.Started)), "PhaseSeconds": seconds(time.Since(p.Since)),
+		}
+	}
+	if p := s.saving.Load(); p != nil {
+		out["SnapshotSave"] = map[string]any{"Seconds": seconds(time.Since(p.started)), "Bytes": p.bytes.Load()}
+	}
 	if st, ok := s.cfg.Service.HSMStatus(); ok {
 		// This node's own HSM, with the reason when it is not ok (the
 		// members' rows carry what gossip says).
@@ -194,7 +204,10 @@ func (s *Server) saveSnapshot(c *call) (any, error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	idx, err := s.cfg.Service.SaveSnapshot(c.ctx, c.caller, tmp)
+	prog := &saveProgress{w: tmp, started: time.Now()}
+	s.saving.Store(prog)
+	idx, err := s.cfg.Service.SaveSnapshot(c.ctx, c.caller, prog)
+	s.saving.CompareAndSwap(prog, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -209,6 +222,23 @@ func (s *Server) saveSnapshot(c *call) (any, error) {
 	c.index = idx
 	return &snapshotDownload{file: tmp, size: size}, nil
 }
+
+// saveProgress counts what a snapshot save has written so far (a million
+// keys take seconds before the download starts).
+type saveProgress struct {
+	w       io.Writer
+	started time.Time
+	bytes   atomic.Int64
+}
+
+func (p *saveProgress) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.bytes.Add(int64(n))
+	return n, err
+}
+
+// seconds is d in seconds, to a tenth.
+func seconds(d time.Duration) float64 { return d.Round(100 * time.Millisecond).Seconds() }
 
 // restoreSnapshot receives a snapshot and restores it (POST
 // /v1/operator/snapshot). Who is calling was settled from the headers alone

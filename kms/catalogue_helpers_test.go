@@ -47,6 +47,8 @@ type directStore struct {
 	fsm    *fsm.FSM
 	index  uint64
 	leader bool
+	// restore, when set, is what Restore does (tests).
+	restore func(applied func()) error
 }
 
 func (d *directStore) Propose(_ context.Context, cmd []byte) (store.Result, error) {
@@ -81,7 +83,10 @@ func (d *directStore) setLeader(v bool) {
 
 func (d *directStore) Leader() (string, string) { return "local", "n1" }
 
-func (d *directStore) Restore(io.Reader, int64, uint64, time.Duration) error {
+func (d *directStore) Restore(_ io.Reader, _ int64, _ uint64, _ time.Duration, applied func()) error {
+	if d.restore != nil {
+		return d.restore(applied)
+	}
 	return errors.New("not supported by directStore")
 }
 

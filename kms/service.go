@@ -35,7 +35,7 @@ type Proposer interface {
 	Barrier(ctx context.Context) (uint64, error)
 	IsLeader() bool
 	Leader() (addr, id string)
-	Restore(r io.Reader, size int64, index uint64, timeout time.Duration) error
+	Restore(r io.Reader, size int64, index uint64, timeout time.Duration, applied func()) error
 }
 
 // Config configures a Service.
@@ -101,6 +101,10 @@ type Service struct {
 	now       func() time.Time
 	softStore *softStore // software keys: root-key-wrapped material and its cache
 	secrets   *lru.Cache[string, cachedSecret]
+
+	// restoring is what a restore running on this node is doing (nil
+	// when none is).
+	restoring atomic.Pointer[RestoreProgress]
 
 	freshMu sync.Mutex
 	freshAt time.Time // catalogue known current as of this time

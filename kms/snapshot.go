@@ -34,6 +34,59 @@ func (s *Service) SaveSnapshot(ctx context.Context, c Caller, w io.Writer) (uint
 	return s.fsm.WriteSnapshotTo(w)
 }
 
+// RestoreProgress is what a restore running on this node is doing, for
+// /v1/status (kmsctl shows it while it waits): a million keys take tens of
+// seconds after the upload.
+type RestoreProgress struct {
+	Phase   string    // one of the Restore* phases
+	Started time.Time // when the restore began on this node
+	Since   time.Time // when this phase began
+}
+
+// The phases of a restore, on the node that runs it.
+const (
+	// RestoreVerifying: the MAC over the whole file, then every record
+	// decoded and checked (the state is staged for the restore).
+	RestoreVerifying = "verifying"
+	// RestoreForwarded: handed to the leader, which restores it.
+	RestoreForwarded = "forwarded"
+	// RestoreStoring: Raft copies it into the leader's snapshot store and
+	// installs it on the leader.
+	RestoreStoring = "storing"
+	// RestoreReplicating: the followers receive and install it; the
+	// restore ends when a majority holds it.
+	RestoreReplicating = "replicating"
+)
+
+// RestoreInProgress reports what a restore running on this node is doing.
+func (s *Service) RestoreInProgress() (RestoreProgress, bool) {
+	p := s.restoring.Load()
+	if p == nil {
+		return RestoreProgress{}, false
+	}
+	return *p, true
+}
+
+// restorePhase moves the restore whose progress is prev (nil: a restore
+// beginning now) to phase, and returns its new progress, for the next
+// phase or endRestore.
+func (s *Service) restorePhase(prev *RestoreProgress, phase string) *RestoreProgress {
+	now := time.Now()
+	p := &RestoreProgress{Phase: phase, Started: now, Since: now}
+	if prev != nil {
+		p.Started = prev.Started
+		s.restoring.CompareAndSwap(prev, p)
+	} else {
+		s.restoring.Store(p)
+	}
+	return p
+}
+
+// endRestore clears the progress if it is still the restore's.
+func (s *Service) endRestore(p *RestoreProgress) {
+	s.restoring.CompareAndSwap(p, nil)
+}
+
 // SnapshotSummary describes a restored snapshot.
 type SnapshotSummary struct {
 	fsm.SnapshotInfo
@@ -163,6 +216,8 @@ func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file 
 	if err := s.AuthorizeRestore(caller, opt); err != nil {
 		return SnapshotSummary{}, err
 	}
+	prog := s.restorePhase(nil, RestoreVerifying)
+	defer func() { s.endRestore(prog) }()
 	snap, info, err := s.verifySnapshot(file, opt)
 	if err != nil {
 		return SnapshotSummary{}, err
@@ -183,7 +238,7 @@ func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file 
 				return SnapshotSummary{}, fmt.Errorf("%w (after: %v)", err, lastErr)
 			}
 		}
-		idx, err := s.restoreOnce(ctx, snap, info)
+		idx, err := s.restoreOnce(ctx, snap, info, &prog)
 		if err == nil {
 			return SnapshotSummary{SnapshotInfo: info, Index: idx}, nil
 		}
@@ -204,13 +259,13 @@ func retryableRestore(err error) bool {
 
 // restoreOnce restores on this node if it leads, else hands the verified
 // bytes to the leader.
-func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, info fsm.SnapshotInfo) (uint64, error) {
+func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, info fsm.SnapshotInfo, prog **RestoreProgress) (uint64, error) {
 	if s.store.IsLeader() {
 		r, err := snap.reader()
 		if err != nil {
 			return 0, err
 		}
-		return s.restoreLocal(ctx, r, snap.size)
+		return s.restoreLocal(ctx, r, snap.size, prog)
 	}
 	addr, _ := s.store.Leader()
 	if addr == "" || s.cfg.Transport == nil {
@@ -226,6 +281,7 @@ func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, info 
 	if err != nil {
 		return 0, err
 	}
+	*prog = s.restorePhase(*prog, RestoreForwarded)
 	resp, err := s.cfg.Transport.Call(ctx, addr, rpc.KMSRestore, data)
 	if err != nil {
 		return 0, fmt.Errorf("forward restore to leader %s: %w", addr, err)
@@ -385,7 +441,7 @@ const noopAfterRestoreTimeout = time.Minute
 // restoreLocal restores, on the leader, a snapshot in the current format.
 // It is verified and decoded here, outside Raft's leader loop (see
 // fsm.Restore), and checked again: a forwarded one comes from another node.
-func (s *Service) restoreLocal(ctx context.Context, r fsm.SnapshotBytes, size int64) (uint64, error) {
+func (s *Service) restoreLocal(ctx context.Context, r fsm.SnapshotBytes, size int64, prog **RestoreProgress) (uint64, error) {
 	info, err := s.fsm.PrepareRestore(r)
 	if err != nil {
 		return 0, s.explainRefusal(r, err)
@@ -396,7 +452,10 @@ func (s *Service) restoreLocal(ctx context.Context, r fsm.SnapshotBytes, size in
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return 0, err
 	}
-	if err := s.store.Restore(r, size, info.LastIndex, restoreTimeout); err != nil {
+	*prog = s.restorePhase(*prog, RestoreStoring)
+	// applied runs on another goroutine, never after Restore returns.
+	applied := func() { *prog = s.restorePhase(*prog, RestoreReplicating) }
+	if err := s.store.Restore(r, size, info.LastIndex, restoreTimeout, applied); err != nil {
 		return 0, fmt.Errorf("restore: %w", err)
 	}
 	s.softStore.purge()
@@ -426,8 +485,10 @@ func (s *Service) handleRestore(ctx context.Context, data []byte) ([]byte, error
 		err = fmt.Errorf("%w: not the leader any more; retry the restore", store.ErrNotLeader)
 	} else {
 		r := bytes.NewReader(data)
-		rep.Index, err = s.restoreLocal(ctx, r, int64(len(data)))
+		var prog *RestoreProgress
+		rep.Index, err = s.restoreLocal(ctx, r, int64(len(data)), &prog)
 		s.fsm.Unstage(r)
+		s.endRestore(prog)
 	}
 	if err != nil {
 		rep.Err, rep.Msg = EncodeError(err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -97,4 +98,55 @@ func TestRestore_LeavesNoStagingFileBehind(t *testing.T) {
 			t.Fatalf("%s: left its decoded catalogue staged in memory", name)
 		}
 	}
+}
+
+// A restore tells what it is doing (RestoreInProgress, shown by /v1/status):
+// verifying the file, then Raft storing it, then the followers installing
+// it once it is in the leader's log; nothing once it has ended.
+func TestRestore_ProgressFollowsThePhases(t *testing.T) {
+	e := newSvcEnv(t)
+	var snap bytes.Buffer
+	if _, err := e.svc.SaveSnapshot(context.Background(), e.caller, &snap); err != nil {
+		t.Fatal(err)
+	}
+	var phases []string
+	phase := func() {
+		p, ok := e.svc.RestoreInProgress()
+		if !ok {
+			phases = append(phases, "none")
+			return
+		}
+		if p.Started.IsZero() || p.Since.Before(p.Started) {
+			t.Errorf("phase %s: started %v, since %v", p.Phase, p.Started, p.Since)
+		}
+		if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
+			phases = append(phases, p.Phase)
+		}
+	}
+	e.store.restore = func(applied func()) error {
+		phase()
+		applied()
+		phase()
+		return errors.New("the test's store stops here")
+	}
+	file := &observedSnapshot{Reader: bytes.NewReader(snap.Bytes()), read: phase}
+	if _, err := e.svc.RestoreSnapshotWith(context.Background(), &e.caller, file, RestoreOptions{}); err == nil {
+		t.Fatal("the test store's refusal was lost")
+	}
+	phase()
+	want := []string{RestoreVerifying, RestoreStoring, RestoreReplicating, "none"}
+	if !slices.Equal(phases, want) {
+		t.Fatalf("phases %v, want %v", phases, want)
+	}
+}
+
+// observedSnapshot calls read on each Read of the snapshot.
+type observedSnapshot struct {
+	*bytes.Reader
+	read func()
+}
+
+func (o *observedSnapshot) Read(p []byte) (int, error) {
+	o.read()
+	return o.Reader.Read(p)
 }

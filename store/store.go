@@ -461,26 +461,32 @@ func (s *Store) Snapshot() error {
 // only). The caller must have verified the snapshot completely: Raft panics
 // if the FSM refuses it halfway. index is the applied index recorded in the
 // snapshot; Raft places the restored state above both it and its own last
-// index, so the FSM's applied index never runs ahead of Raft's.
-func (s *Store) Restore(r io.Reader, size int64, index uint64, timeout time.Duration) error {
+// index, so the FSM's applied index never runs ahead of Raft's. applied,
+// when not nil, is called once the restore is in the leader's log and state
+// (what remains is the followers' install), at most once and never after
+// Restore returns. Restore returns when a majority holds the restore.
+func (s *Store) Restore(r io.Reader, size int64, index uint64, timeout time.Duration, applied func()) error {
 	if !s.IsLeader() {
 		return ErrNotLeader
 	}
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: size, Index: index}
 	rr := &restoreReader{r: r, s: s, read: make(chan struct{})}
-	done := make(chan struct{})
-	defer close(done)
-	if !s.alone() {
-		go s.nudgeAfterRestore(rr, done)
-	}
-	return mapRaftErr(s.raft.Restore(meta, rr, timeout))
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		s.afterRestore(rr, done, !s.alone(), applied)
+	}()
+	err := s.raft.Restore(meta, rr, timeout)
+	close(done)
+	<-ended // applied is never called after Restore returns
+	return mapRaftErr(err)
 }
 
-// restoreNudgeDelays space the entries nudgeAfterRestore appends.
+// restoreNudgeDelays space the entries afterRestore appends.
 var restoreNudgeDelays = []time.Duration{10 * time.Millisecond, 40 * time.Millisecond, 150 * time.Millisecond, 400 * time.Millisecond}
 
-// nudgeAfterRestore wakes the replicators once an operator restore has
-// taken effect on the leader. The restore leaves the leader's log starting
+// afterRestore calls applied once an operator restore has taken effect on
+// the leader and, with nudge (there are followers), wakes the replicators. The restore leaves the leader's log starting
 // past every follower's next entry, so the first AppendEntries after it
 // fails; hashicorp/raft's replicator then drops from pipeline mode to its
 // RPC loop, which sends the restored snapshot only at the next new entry or
@@ -489,7 +495,7 @@ var restoreNudgeDelays = []time.Duration{10 * time.Millisecond, 40 * time.Millis
 // no-op entries shortly after the restore, when that failure has happened,
 // wake it; raft.Restore returns only when its own no-op, after the
 // restore, has committed, so no more are needed after that.
-func (s *Store) nudgeAfterRestore(rr *restoreReader, done <-chan struct{}) {
+func (s *Store) afterRestore(rr *restoreReader, done <-chan struct{}, nudge bool, applied func()) {
 	select {
 	case <-rr.read: // raft's leader loop has read the whole snapshot
 	case <-done:
@@ -503,6 +509,12 @@ func (s *Store) nudgeAfterRestore(rr *restoreReader, done <-chan struct{}) {
 		case <-done:
 			return
 		}
+	}
+	if applied != nil {
+		applied()
+	}
+	if !nudge {
+		return
 	}
 	for _, d := range restoreNudgeDelays {
 		select {

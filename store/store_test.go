@@ -357,7 +357,7 @@ func testRestoreReplacesState(t *testing.T, backend string) {
 	for i := 0; i < 5; i++ {
 		l.store.Propose(ctxT(t), noop)
 	}
-	if err := l.store.Restore(bytes.NewReader(snap.Bytes()), int64(snap.Len()), snapIndex, 10*time.Second); err != nil {
+	if err := l.store.Restore(bytes.NewReader(snap.Bytes()), int64(snap.Len()), snapIndex, 10*time.Second, nil); err != nil {
 		t.Fatal(err)
 	}
 	res, err := l.store.Propose(ctxT(t), noop)
@@ -402,7 +402,7 @@ func TestRestore_DoesNotWaitForTheCommitTick(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- l.store.Restore(bytes.NewReader(snap.Bytes()), int64(snap.Len()), snapIndex, 10*time.Second)
+		done <- l.store.Restore(bytes.NewReader(snap.Bytes()), int64(snap.Len()), snapIndex, 10*time.Second, nil)
 	}()
 	select {
 	case err := <-done:

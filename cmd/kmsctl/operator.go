@@ -605,7 +605,9 @@ func snapshotSave(g *globals, path string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout+5*time.Minute)
 	defer cancel()
 	fmt.Fprintf(stderr, "saving a snapshot from %s ...\n", c.Endpoint)
+	watch := watchNode(c, stderr, g.progress, saveLine)
 	resp, err := c.Do(ctx, http.MethodGet, "/v1/operator/snapshot", nil, nil, nil)
+	watch.end()
 	if err != nil {
 		return explain(err, c.Endpoint)
 	}
@@ -754,15 +756,18 @@ func snapshotRestore(g *globals, path string, ro restoreFlags, stdout, stderr io
 	t0 := time.Now()
 	var once sync.Once
 	var uploaded time.Time
+	var watch *nodeWatch
 	over := func() {
 		once.Do(func() {
 			p.finish()
 			uploaded = time.Now()
 			fmt.Fprintln(stderr, "the cluster verifies and installs the snapshot ...")
+			watch = watchNode(c, stderr, g.progress, restoreLine)
 		})
 	}
 	m, _, err = doJSON(ctx, c, http.MethodPost, "/v1/operator/snapshot", q, progressReader{f, p, new(bool), over}, signed)
 	over()
+	watch.end()
 	if err != nil {
 		return err
 	}

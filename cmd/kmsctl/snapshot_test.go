@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // fakeRestoreNode answers GET /v1/operator/restore with target and records
@@ -182,6 +184,69 @@ func TestSnapshotRestore_LargerThanAFollowerForwardsGoesToTheLeader(t *testing.T
 				if len(toLeader) != 0 || len(toFollower) != 1 {
 					t.Fatalf("%d restores sent to the leader, %d to the follower; want one to the follower", len(toLeader), len(toFollower))
 				}
+			}
+		})
+	}
+}
+
+// While the node works on a restore after the upload, or on a save before
+// the download, kmsctl shows what the node's /v1/status says it is doing:
+// with --progress off a terminal, a line every 2 seconds (shortened here).
+// The fake node answers the request only once its status has been asked
+// for twice (kmsctl shows one answer before it asks again).
+func TestSnapshot_ShowsWhatTheNodeIsDoing(t *testing.T) {
+	old := watchEvery
+	watchEvery = 20 * time.Millisecond
+	t.Cleanup(func() { watchEvery = old })
+	for _, c := range []struct {
+		name, status, want string
+		args               func(snap string) []string
+	}{
+		{"restore", `{"NodeId":"n3","Restore":{"Phase":"replicating","Seconds":12.3,"PhaseSeconds":2}}`,
+			"node n3 has installed the snapshot; the followers receive and install it (12s)",
+			func(snap string) []string {
+				return []string{"operator", "snapshot", "restore", "--force", "--progress", snap}
+			}},
+		{"save", `{"NodeId":"n3","SnapshotSave":{"Seconds":4,"Bytes":3145728}}`,
+			"node n3 writes the snapshot: 3.0 MiB (4s)",
+			func(snap string) []string {
+				return []string{"operator", "snapshot", "save", "--progress", filepath.Join(filepath.Dir(snap), "saved.snap")}
+			}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			asked := make(chan struct{})
+			var polls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.URL.Path == "/v1/status":
+					w.Write([]byte(c.status))
+					if polls.Add(1) == 2 {
+						close(asked)
+					}
+				case r.Method == http.MethodGet && r.URL.Path == "/v1/operator/restore":
+					json.NewEncoder(w).Encode(restoreTarget{NodeId: "n3", Initialized: true, Keys: 1, IsLeader: true})
+				case r.URL.Path == "/v1/operator/snapshot":
+					io.Copy(io.Discard, r.Body)
+					select {
+					case <-asked:
+					case <-time.After(20 * time.Second):
+					}
+					if r.Method == http.MethodGet {
+						w.Header().Set("X-Kms-Index", "7")
+						w.Write([]byte("RAFTKMS\x00 saved"))
+						return
+					}
+					w.Write([]byte(`{"Keys":1,"Index":42}`))
+				default:
+					w.WriteHeader(http.StatusNotFound)
+				}
+			}))
+			defer srv.Close()
+			snap, creds := restoreFiles(t, srv.URL)
+			withStdin(t, false, "")
+			code, stdout, stderr := runCtl(t, append([]string{"--credentials", creds}, c.args(snap)...)...)
+			if code != exitOK || !strings.Contains(stderr, c.want+"\n") {
+				t.Fatalf("exit %d, stderr without %q:\nstdout: %s\nstderr: %s", code, c.want, stdout, stderr)
 			}
 		})
 	}
