@@ -686,14 +686,21 @@ func (c *catalogue) finishLoad() ([]*Key, error) {
 	l := c.loading
 	c.loading = nil
 	if l != nil {
-		if err := insertAll(&c.keys, l.keys, keyID); err != nil {
-			return nil, err
-		}
-		if err := insertAll(&c.versions, l.versions, versionID); err != nil {
-			return nil, err
-		}
-		if err := c.replay.addAllLoaded(l.nonces); err != nil {
-			return nil, err
+		// Three maps of up to a million entries each, independent of one
+		// another: built at once (issue 16: ~0.9 s of a million keys'
+		// decode on one core). Errors are reported in the same order as
+		// one after the other.
+		var errs [3]error
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); errs[1] = insertAll(&c.versions, l.versions, versionID) }()
+		go func() { defer wg.Done(); errs[2] = c.replay.addAllLoaded(l.nonces) }()
+		errs[0] = insertAll(&c.keys, l.keys, keyID)
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return nil, err
+			}
 		}
 		if len(c.keys) == len(l.keys) { // always, unless keys were stored before the load
 			return l.keys, nil
