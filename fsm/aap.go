@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 
 	"github.com/hashicorp/raft"
 )
@@ -173,12 +174,12 @@ func newAAPState() *aapState {
 
 func objectKey(accountID, name string) string { return accountID + "\x00" + name }
 
+// copyMap is a copy of m's entries (never nil).
 func copyMap[T any](m map[string]*T) map[string]*T {
-	n := make(map[string]*T, len(m))
-	for k, v := range m {
-		n[k] = v
+	if m == nil {
+		return map[string]*T{}
 	}
-	return n
+	return maps.Clone(m)
 }
 
 func (s *aapState) shallowCopy() *aapState {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 	"time"
 
@@ -82,9 +83,9 @@ func newReplayGuard() *replayGuard {
 // readOnlyCopy is for snapshots and hashes: the table and the clock, not
 // the pruning queue.
 func (g *replayGuard) readOnlyCopy() *replayGuard {
-	n := &replayGuard{clock: g.clock, seen: make(map[nonceKey]int64, len(g.seen))}
-	for k, v := range g.seen {
-		n.seen[k] = v
+	n := &replayGuard{clock: g.clock, seen: maps.Clone(g.seen)}
+	if n.seen == nil {
+		n.seen = map[nonceKey]int64{}
 	}
 	return n
 }
