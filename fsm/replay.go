@@ -169,18 +169,13 @@ type signedNonceRecord struct {
 	Expires     int64  `msgpack:"exp"`
 }
 
-func (g *replayGuard) writeRecords(w io.Writer) error {
+func (g *replayGuard) writeRecords(w io.Writer, keys []nonceKey) error {
 	if g.clock == 0 && len(g.seen) == 0 {
 		return nil
 	}
 	if err := writeRecord(w, recReplayClock, replayClockRecord{Clock: g.clock}); err != nil {
 		return err
 	}
-	keys := make([]nonceKey, 0, len(g.seen))
-	for k := range g.seen {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
 	for _, k := range keys {
 		rec := signedNonceRecord{AccessKeyID: k.AccessKeyID, Nonce: k.Nonce, Seq: k.Seq, Expires: g.seen[k]}
 		if err := writeRecord(w, recSignedNonce, rec); err != nil {
@@ -188,6 +183,16 @@ func (g *replayGuard) writeRecords(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// sortedKeys is the nonces in the order writeRecords takes them.
+func (g *replayGuard) sortedKeys() []nonceKey {
+	keys := make([]nonceKey, 0, len(g.seen))
+	for k := range g.seen {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].less(keys[j]) })
+	return keys
 }
 
 // loadRecord loads one replay record; handled is false for other types.

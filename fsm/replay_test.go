@@ -305,7 +305,7 @@ func FuzzReplayRecords(f *testing.F) {
 		}
 	}
 	var seed bytes.Buffer
-	if err := g.writeRecords(&seed); err != nil {
+	if err := g.writeRecords(&seed, g.sortedKeys()); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(seed.Bytes())
@@ -325,7 +325,7 @@ func FuzzReplayRecords(f *testing.F) {
 			}
 		}
 		var out bytes.Buffer
-		if err := loaded.writeRecords(&out); err != nil {
+		if err := loaded.writeRecords(&out, loaded.sortedKeys()); err != nil {
 			t.Fatal(err)
 		}
 		again := newReplayGuard()
