@@ -213,7 +213,18 @@ func writeRecord(w io.Writer, typ byte, v any) error {
 	re := recordEncoders.Get().(*recordEncoder)
 	defer recordEncoders.Put(re)
 	re.buf.Reset()
-	if err := re.enc.Encode(v); err != nil {
+	var err error
+	switch v := v.(type) {
+	case *Key:
+		err = encodeKeyRecord(re.enc, v)
+	case *KeyVersion:
+		err = encodeVersionRecord(re.enc, v)
+	case signedNonceRecord:
+		err = encodeNonceRecord(re.enc, &v)
+	default:
+		err = re.enc.Encode(v)
+	}
+	if err != nil {
 		return err
 	}
 	body := re.buf.Bytes()
