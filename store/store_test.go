@@ -335,8 +335,10 @@ func TestRestore_ReplacesStateOnEveryNode(t *testing.T) {
 	}
 }
 
-func testRestoreReplacesState(t *testing.T, backend string) {
-	// Source cluster: one node with an initialized catalogue.
+// sourceSnapshot is a snapshot of a one-node cluster with an initialized
+// catalogue, the index it captures and the catalogue's hash.
+func sourceSnapshot(t *testing.T) (*bytes.Buffer, uint64, [32]byte) {
+	t.Helper()
 	src := openNode(t, "src", t.TempDir())
 	defer src.stop()
 	src.store.BootstrapSelf()
@@ -350,6 +352,11 @@ func testRestoreReplacesState(t *testing.T, backend string) {
 		t.Fatal(err)
 	}
 	want, _ := src.fsm.Hash()
+	return &snap, snapIndex, want
+}
+
+func testRestoreReplacesState(t *testing.T, backend string) {
+	snap, snapIndex, want := sourceSnapshot(t)
 
 	c := newTestClusterWith(t, 3, FastTiming(), func(c *Config) { c.LogStore = backend })
 	l := c.leader()
@@ -377,21 +384,10 @@ func testRestoreReplacesState(t *testing.T, backend string) {
 // After an operator restore the followers' next entries are gone from the
 // leader's log, so its replicators fall back from pipeline mode and would
 // send the restored snapshot only at the next new entry or commit tick.
-// The leader appends a few entries itself (nudgeAfterRestore): with a
-// commit tick of a minute, the restore still completes in seconds.
+// The leader appends a few entries itself (afterRestore): with a commit
+// tick of a minute, the restore still completes in seconds.
 func TestRestore_DoesNotWaitForTheCommitTick(t *testing.T) {
-	src := openNode(t, "src", t.TempDir())
-	defer src.stop()
-	src.store.BootstrapSelf()
-	waitFor(t, "src leader", 5*time.Second, src.store.IsLeader)
-	if _, err := src.store.Propose(ctxT(t), initCmd(t)); err != nil {
-		t.Fatal(err)
-	}
-	var snap bytes.Buffer
-	snapIndex, err := src.fsm.WriteSnapshotTo(&snap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap, snapIndex, _ := sourceSnapshot(t)
 	timing := FastTiming()
 	timing.CommitTimeout = time.Minute
 	c := newTestClusterWith(t, 3, timing, nil)
