@@ -49,6 +49,10 @@ type FSM struct {
 	// snapshotKey authenticates snapshots (HMAC-SHA256). It is
 	// configuration, fixed at construction: Apply never uses it.
 	snapshotKey []byte
+
+	// afterLoad runs after Restore installs at least afterLoadKeys keys.
+	afterLoad     func()
+	afterLoadKeys int
 }
 
 type stagedRestore struct {
@@ -74,6 +78,18 @@ type Option func(*FSM)
 // (ErrNoSnapshotKey).
 func WithSnapshotKey(key []byte) Option {
 	return func(f *FSM) { f.snapshotKey = bytes.Clone(key) }
+}
+
+// WithAfterLoad has f called at the end of each Restore that installed a
+// catalogue of at least keys keys (a restart, a snapshot the leader
+// installs, an operator restore); f must not block (Restore holds the
+// FSM's lock). A large load leaves behind
+// the decoding's garbage and the catalogue it replaced (about the size of
+// the new one each); kmsd returns that memory to the system then rather
+// than leaving the node's footprint at twice its catalogue until the
+// runtime's scavenger gets to it (issue 16).
+func WithAfterLoad(keys int, f func()) Option {
+	return func(fm *FSM) { fm.afterLoad, fm.afterLoadKeys = f, keys }
 }
 
 // New returns an empty FSM.
@@ -662,6 +678,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.applied = hdr.LastIndex
 	close(f.advanced)
 	f.advanced = make(chan struct{})
+	if f.afterLoad != nil && len(cat.keys) >= f.afterLoadKeys {
+		f.afterLoad()
+	}
 	return nil
 }
 

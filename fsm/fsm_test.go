@@ -542,3 +542,22 @@ func TestCreateKey_RefusedForAccessQuotaChangesNothing(t *testing.T) {
 		t.Fatal("a refused CreateKey left the key behind")
 	}
 }
+
+// WithAfterLoad's function runs at the end of a Restore that installed at
+// least its number of keys, and not after a smaller one.
+func TestRestore_AfterLoadRunsForALargeCatalogue(t *testing.T) {
+	data := snapshotBytes(t, buildCatalogue(t, 20).f)
+	for _, c := range []struct {
+		min  int
+		want int
+	}{{20, 1}, {21, 0}} {
+		ran := 0
+		g := New(nil, WithSnapshotKey(testSnapshotKey), WithAfterLoad(c.min, func() { ran++ }))
+		if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+			t.Fatal(err)
+		}
+		if ran != c.want {
+			t.Fatalf("after loading 20 keys with a minimum of %d, the function ran %d times, want %d", c.min, ran, c.want)
+		}
+	}
+}
