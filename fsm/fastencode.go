@@ -1,7 +1,8 @@
 package fsm
 
 import (
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -16,79 +17,85 @@ import (
 // every field, so a field added to one of these types but not here fails
 // it.
 
+// fieldWriter writes a record's fields, each a name then a value, keeping
+// the first error.
+type fieldWriter struct {
+	e   *msgpack.Encoder
+	err error
+}
+
+func (w *fieldWriter) name(n string) bool {
+	if w.err == nil {
+		w.err = w.e.EncodeString(n)
+	}
+	return w.err == nil
+}
+
+func (w *fieldWriter) str(n, v string) {
+	if w.name(n) {
+		w.err = w.e.EncodeString(v)
+	}
+}
+
+func (w *fieldWriter) i64(n string, v int64) {
+	if w.name(n) {
+		w.err = w.e.EncodeInt64(v)
+	}
+}
+
+func (w *fieldWriter) u64(n string, v uint64) {
+	if w.name(n) {
+		w.err = w.e.EncodeUint64(v)
+	}
+}
+
+func (w *fieldWriter) bin(n string, v []byte) {
+	if w.name(n) {
+		w.err = w.e.EncodeBytes(v)
+	}
+}
+
 // encodeKeyRecord writes k as recordEncoder's e.Encode(k) would.
 func encodeKeyRecord(e *msgpack.Encoder, k *Key) error {
 	if k == nil {
 		return e.EncodeNil()
 	}
-	var err error
-	str := func(name, v string) {
-		if err == nil {
-			if err = e.EncodeString(name); err == nil {
-				err = e.EncodeString(v)
-			}
-		}
+	w := fieldWriter{e: e, err: e.EncodeMapLen(26)}
+	w.str("id", k.ID)
+	w.str("acct", k.AccountID)
+	w.str("inst", k.InstanceID)
+	w.str("spec", k.Spec)
+	w.str("usage", k.Usage)
+	w.str("origin", k.Origin)
+	w.str("prot", k.ProtectionLevel)
+	w.str("state", k.State)
+	w.str("desc", k.Description)
+	w.str("creator", k.Creator)
+	w.i64("ct", k.CreatedAt)
+	w.str("primary", k.PrimaryVersion)
+	if w.name("versions") {
+		w.err = encodeStrings(e, k.Versions)
 	}
-	i64 := func(name string, v int64) {
-		if err == nil {
-			if err = e.EncodeString(name); err == nil {
-				err = e.EncodeInt64(v)
-			}
-		}
+	w.i64("lastrot", k.LastRotation)
+	w.i64("rotint", k.RotationInterval)
+	w.i64("deldate", k.DeleteDate)
+	if w.name("delprot") {
+		w.err = e.EncodeBool(k.DeletionProtection)
 	}
-	u64 := func(name string, v uint64) {
-		if err == nil {
-			if err = e.EncodeString(name); err == nil {
-				err = e.EncodeUint64(v)
-			}
-		}
+	w.str("delprotdesc", k.DeletionProtectionDescription)
+	w.i64("matexp", k.MaterialExpireTime)
+	w.bin("matfp", k.MaterialFingerprint)
+	w.str("policy", k.Policy)
+	w.str("creatortype", k.CreatorType)
+	if w.name("xacct") {
+		w.err = e.EncodeInt(int64(k.CrossAccount))
 	}
-	name := func(n string) bool {
-		if err == nil {
-			err = e.EncodeString(n)
-		}
-		return err == nil
+	if w.name("tags") {
+		w.err = encodeSortedStringMap(e, k.Tags)
 	}
-	if err = e.EncodeMapLen(26); err != nil {
-		return err
-	}
-	str("id", k.ID)
-	str("acct", k.AccountID)
-	str("inst", k.InstanceID)
-	str("spec", k.Spec)
-	str("usage", k.Usage)
-	str("origin", k.Origin)
-	str("prot", k.ProtectionLevel)
-	str("state", k.State)
-	str("desc", k.Description)
-	str("creator", k.Creator)
-	i64("ct", k.CreatedAt)
-	str("primary", k.PrimaryVersion)
-	if name("versions") {
-		err = encodeStrings(e, k.Versions)
-	}
-	i64("lastrot", k.LastRotation)
-	i64("rotint", k.RotationInterval)
-	i64("deldate", k.DeleteDate)
-	if name("delprot") {
-		err = e.EncodeBool(k.DeletionProtection)
-	}
-	str("delprotdesc", k.DeletionProtectionDescription)
-	i64("matexp", k.MaterialExpireTime)
-	if name("matfp") {
-		err = e.EncodeBytes(k.MaterialFingerprint)
-	}
-	str("policy", k.Policy)
-	str("creatortype", k.CreatorType)
-	if name("xacct") {
-		err = e.EncodeInt(int64(k.CrossAccount))
-	}
-	if name("tags") {
-		err = encodeSortedStringMap(e, k.Tags)
-	}
-	u64("ci", k.CreateIndex)
-	u64("mi", k.ModifyIndex)
-	return err
+	w.u64("ci", k.CreateIndex)
+	w.u64("mi", k.ModifyIndex)
+	return w.err
 }
 
 // encodeVersionRecord writes v as recordEncoder's e.Encode(v) would.
@@ -100,39 +107,17 @@ func encodeVersionRecord(e *msgpack.Encoder, v *KeyVersion) error {
 	if v.Domain != "" {
 		n++
 	}
-	err := e.EncodeMapLen(n)
-	str := func(name, s string) {
-		if err == nil {
-			if err = e.EncodeString(name); err == nil {
-				err = e.EncodeString(s)
-			}
-		}
-	}
-	bin := func(name string, b []byte) {
-		if err == nil {
-			if err = e.EncodeString(name); err == nil {
-				err = e.EncodeBytes(b)
-			}
-		}
-	}
-	str("id", v.ID)
-	str("key", v.KeyID)
-	if err == nil {
-		if err = e.EncodeString("ct"); err == nil {
-			err = e.EncodeInt64(v.CreatedAt)
-		}
-	}
-	bin("wm", v.WrappedMaterial)
-	bin("pub", v.PublicKey)
-	if err == nil {
-		if err = e.EncodeString("ci"); err == nil {
-			err = e.EncodeUint64(v.CreateIndex)
-		}
-	}
+	w := fieldWriter{e: e, err: e.EncodeMapLen(n)}
+	w.str("id", v.ID)
+	w.str("key", v.KeyID)
+	w.i64("ct", v.CreatedAt)
+	w.bin("wm", v.WrappedMaterial)
+	w.bin("pub", v.PublicKey)
+	w.u64("ci", v.CreateIndex)
 	if v.Domain != "" {
-		str("dom", v.Domain)
+		w.str("dom", v.Domain)
 	}
-	return err
+	return w.err
 }
 
 // encodeNonceRecord writes r as recordEncoder's e.Encode(r) would.
@@ -141,33 +126,14 @@ func encodeNonceRecord(e *msgpack.Encoder, r *signedNonceRecord) error {
 	if r.Seq != 0 {
 		n++
 	}
-	if err := e.EncodeMapLen(n); err != nil {
-		return err
+	w := fieldWriter{e: e, err: e.EncodeMapLen(n)}
+	w.str("ak", r.AccessKeyID)
+	w.str("nonce", r.Nonce)
+	if r.Seq != 0 && w.name("seq") {
+		w.err = e.EncodeUint32(r.Seq)
 	}
-	if err := e.EncodeString("ak"); err != nil {
-		return err
-	}
-	if err := e.EncodeString(r.AccessKeyID); err != nil {
-		return err
-	}
-	if err := e.EncodeString("nonce"); err != nil {
-		return err
-	}
-	if err := e.EncodeString(r.Nonce); err != nil {
-		return err
-	}
-	if r.Seq != 0 {
-		if err := e.EncodeString("seq"); err != nil {
-			return err
-		}
-		if err := e.EncodeUint32(r.Seq); err != nil {
-			return err
-		}
-	}
-	if err := e.EncodeString("exp"); err != nil {
-		return err
-	}
-	return e.EncodeInt64(r.Expires)
+	w.i64("exp", r.Expires)
+	return w.err
 }
 
 // encodeStrings writes a []string as the reflection encoder does: nil as
@@ -176,15 +142,14 @@ func encodeStrings(e *msgpack.Encoder, s []string) error {
 	if s == nil {
 		return e.EncodeNil()
 	}
-	if err := e.EncodeArrayLen(len(s)); err != nil {
-		return err
-	}
+	err := e.EncodeArrayLen(len(s))
 	for _, v := range s {
-		if err := e.EncodeString(v); err != nil {
-			return err
+		if err != nil {
+			break
 		}
+		err = e.EncodeString(v)
 	}
-	return nil
+	return err
 }
 
 // encodeSortedStringMap writes a map[string]string as the reflection
@@ -193,24 +158,11 @@ func encodeSortedStringMap(e *msgpack.Encoder, m map[string]string) error {
 	if m == nil {
 		return e.EncodeNil()
 	}
-	if err := e.EncodeMapLen(len(m)); err != nil {
-		return err
-	}
-	if len(m) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if err := e.EncodeString(k); err != nil {
-			return err
-		}
-		if err := e.EncodeString(m[k]); err != nil {
-			return err
+	w := fieldWriter{e: e, err: e.EncodeMapLen(len(m))}
+	if len(m) > 0 {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			w.str(k, m[k])
 		}
 	}
-	return nil
+	return w.err
 }
