@@ -274,13 +274,24 @@ func (b *consoleBrowser) fail(err error) {
 
 func evalIn[T any](b *consoleBrowser, expr string) T {
 	b.t.Helper()
+	v, err := tryEvalIn[T](b, expr)
+	if err != nil {
+		b.fail(err)
+	}
+	return v
+}
+
+// tryEvalIn is evalIn that returns its error: while the page navigates
+// the browser refuses an evaluation ("Inspected target navigated or
+// closed"), which a caller waiting for the navigation retries.
+func tryEvalIn[T any](b *consoleBrowser, expr string) (T, error) {
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
-		b.fail(fmt.Errorf("evaluate %s: %w", expr, err))
+		return v, fmt.Errorf("evaluate %s: %w", expr, err)
 	}
-	return v
+	return v, nil
 }
 
 func (b *consoleBrowser) text(sel string) string {
@@ -716,7 +727,10 @@ func TestConsole_Browser(t *testing.T) {
 		// the same session is valid.
 		b.choose("#region-select", "second")
 		eventually(t, 30*time.Second, "c3's console", func() error {
-			loc := evalIn[string](b, `location.host + ' ' + (document.querySelector('#region-select') || {}).value`)
+			loc, err := tryEvalIn[string](b, `location.host + ' ' + (document.querySelector('#region-select') || {}).value`)
+			if err != nil {
+				return err // the page is navigating to c3
+			}
 			if loc != c.nodes[2].http+" second" {
 				return fmt.Errorf("at %q", loc)
 			}
