@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/raftkms/raftkms/kms"
@@ -118,8 +117,8 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 			"Phase": p.Phase, "Seconds": seconds(time.Since(p.Started)), "PhaseSeconds": seconds(time.Since(p.Since)),
 		}
 	}
-	if p := s.saving.Load(); p != nil {
-		out["SnapshotSave"] = map[string]any{"Seconds": seconds(time.Since(p.started)), "Bytes": p.bytes.Load()}
+	if p, ok := s.cfg.Service.SaveInProgress(); ok {
+		out["SnapshotSave"] = map[string]any{"Seconds": seconds(time.Since(p.Started)), "Bytes": p.Bytes}
 	}
 	if st, ok := s.cfg.Service.HSMStatus(); ok {
 		// This node's own HSM, with the reason when it is not ok (the
@@ -204,10 +203,7 @@ func (s *Server) saveSnapshot(c *call) (any, error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	prog := &saveProgress{w: tmp, started: time.Now()}
-	s.saving.Store(prog)
-	idx, err := s.cfg.Service.SaveSnapshot(c.ctx, c.caller, prog)
-	s.saving.CompareAndSwap(prog, nil)
+	idx, err := s.cfg.Service.SaveSnapshot(c.ctx, c.caller, tmp)
 	if err != nil {
 		return nil, err
 	}
@@ -221,20 +217,6 @@ func (s *Server) saveSnapshot(c *call) (any, error) {
 	ok = true
 	c.index = idx
 	return &snapshotDownload{file: tmp, size: size}, nil
-}
-
-// saveProgress counts what a snapshot save has written so far (a million
-// keys take seconds before the download starts).
-type saveProgress struct {
-	w       io.Writer
-	started time.Time
-	bytes   atomic.Int64
-}
-
-func (p *saveProgress) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
-	p.bytes.Add(int64(n))
-	return n, err
 }
 
 // seconds is d in seconds, to a tenth.

@@ -99,9 +99,6 @@ type Server struct {
 	// restoring is held by the one snapshot restore this node serves at
 	// a time.
 	restoring atomic.Bool
-	// saving is the snapshot save this node is writing, the latest begun
-	// (nil when none is), for /v1/status.
-	saving atomic.Pointer[saveProgress]
 	// console serves /console/api/ through the pipeline (face_console.go).
 	console http.HandlerFunc
 }

@@ -105,6 +105,8 @@ type Service struct {
 	// restoring is what a restore running on this node is doing (nil
 	// when none is).
 	restoring atomic.Pointer[RestoreProgress]
+	// saving is the latest snapshot save still running (nil when none is).
+	saving atomic.Pointer[saveProgress]
 
 	freshMu sync.Mutex
 	freshAt time.Time // catalogue known current as of this time

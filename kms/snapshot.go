@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -31,7 +32,39 @@ func (s *Service) SaveSnapshot(ctx context.Context, c Caller, w io.Writer) (uint
 	if err := s.LinearizableRead(ctx); err != nil {
 		return 0, err
 	}
-	return s.fsm.WriteSnapshotTo(w)
+	p := &saveProgress{w: w, started: time.Now()}
+	s.saving.Store(p)
+	defer s.saving.CompareAndSwap(p, nil)
+	return s.fsm.WriteSnapshotTo(p)
+}
+
+// SaveProgress is what a snapshot save running on this node has done, for
+// /v1/status (a million keys take seconds before the download starts).
+type SaveProgress struct {
+	Started time.Time
+	Bytes   int64 // written so far
+}
+
+// SaveInProgress reports the latest snapshot save still running here.
+func (s *Service) SaveInProgress() (SaveProgress, bool) {
+	p := s.saving.Load()
+	if p == nil {
+		return SaveProgress{}, false
+	}
+	return SaveProgress{Started: p.started, Bytes: p.bytes.Load()}, true
+}
+
+// saveProgress counts what a save writes.
+type saveProgress struct {
+	w       io.Writer
+	started time.Time
+	bytes   atomic.Int64
+}
+
+func (p *saveProgress) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.bytes.Add(int64(n))
+	return n, err
 }
 
 // RestoreProgress is what a restore running on this node is doing, for
@@ -67,24 +100,30 @@ func (s *Service) RestoreInProgress() (RestoreProgress, bool) {
 	return *p, true
 }
 
-// restorePhase moves the restore whose progress is prev (nil: a restore
-// beginning now) to phase, and returns its new progress, for the next
-// phase or endRestore.
-func (s *Service) restorePhase(prev *RestoreProgress, phase string) *RestoreProgress {
-	now := time.Now()
-	p := &RestoreProgress{Phase: phase, Started: now, Since: now}
-	if prev != nil {
-		p.Started = prev.Started
-		s.restoring.CompareAndSwap(prev, p)
-	} else {
-		s.restoring.Store(p)
-	}
-	return p
+// restoreRun publishes one restore's progress on this node.
+type restoreRun struct {
+	s   *Service
+	cur *RestoreProgress // nil until the first phase
 }
 
-// endRestore clears the progress if it is still the restore's.
-func (s *Service) endRestore(p *RestoreProgress) {
-	s.restoring.CompareAndSwap(p, nil)
+// phase moves the restore to phase (the first call starts it).
+func (r *restoreRun) phase(phase string) {
+	now := time.Now()
+	p := &RestoreProgress{Phase: phase, Started: now, Since: now}
+	if r.cur == nil {
+		r.s.restoring.Store(p)
+	} else {
+		p.Started = r.cur.Started
+		r.s.restoring.CompareAndSwap(r.cur, p)
+	}
+	r.cur = p
+}
+
+// end clears the progress if it is still this restore's.
+func (r *restoreRun) end() {
+	if r.cur != nil {
+		r.s.restoring.CompareAndSwap(r.cur, nil)
+	}
 }
 
 // SnapshotSummary describes a restored snapshot.
@@ -216,8 +255,9 @@ func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file 
 	if err := s.AuthorizeRestore(caller, opt); err != nil {
 		return SnapshotSummary{}, err
 	}
-	prog := s.restorePhase(nil, RestoreVerifying)
-	defer func() { s.endRestore(prog) }()
+	run := &restoreRun{s: s}
+	run.phase(RestoreVerifying)
+	defer run.end()
 	snap, info, err := s.verifySnapshot(file, opt)
 	if err != nil {
 		return SnapshotSummary{}, err
@@ -238,7 +278,7 @@ func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file 
 				return SnapshotSummary{}, fmt.Errorf("%w (after: %v)", err, lastErr)
 			}
 		}
-		idx, err := s.restoreOnce(ctx, snap, info, &prog)
+		idx, err := s.restoreOnce(ctx, snap, info, run)
 		if err == nil {
 			return SnapshotSummary{SnapshotInfo: info, Index: idx}, nil
 		}
@@ -259,13 +299,13 @@ func retryableRestore(err error) bool {
 
 // restoreOnce restores on this node if it leads, else hands the verified
 // bytes to the leader.
-func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, info fsm.SnapshotInfo, prog **RestoreProgress) (uint64, error) {
+func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, info fsm.SnapshotInfo, run *restoreRun) (uint64, error) {
 	if s.store.IsLeader() {
 		r, err := snap.reader()
 		if err != nil {
 			return 0, err
 		}
-		return s.restoreLocal(ctx, r, snap.size, prog)
+		return s.restoreLocal(ctx, r, snap.size, run)
 	}
 	addr, _ := s.store.Leader()
 	if addr == "" || s.cfg.Transport == nil {
@@ -281,7 +321,7 @@ func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, info 
 	if err != nil {
 		return 0, err
 	}
-	*prog = s.restorePhase(*prog, RestoreForwarded)
+	run.phase(RestoreForwarded)
 	resp, err := s.cfg.Transport.Call(ctx, addr, rpc.KMSRestore, data)
 	if err != nil {
 		return 0, fmt.Errorf("forward restore to leader %s: %w", addr, err)
@@ -441,7 +481,7 @@ const noopAfterRestoreTimeout = time.Minute
 // restoreLocal restores, on the leader, a snapshot in the current format.
 // It is verified and decoded here, outside Raft's leader loop (see
 // fsm.Restore), and checked again: a forwarded one comes from another node.
-func (s *Service) restoreLocal(ctx context.Context, r fsm.SnapshotBytes, size int64, prog **RestoreProgress) (uint64, error) {
+func (s *Service) restoreLocal(ctx context.Context, r fsm.SnapshotBytes, size int64, run *restoreRun) (uint64, error) {
 	info, err := s.fsm.PrepareRestore(r)
 	if err != nil {
 		return 0, s.explainRefusal(r, err)
@@ -452,9 +492,9 @@ func (s *Service) restoreLocal(ctx context.Context, r fsm.SnapshotBytes, size in
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return 0, err
 	}
-	*prog = s.restorePhase(*prog, RestoreStoring)
+	run.phase(RestoreStoring)
 	// applied runs on another goroutine, never after Restore returns.
-	applied := func() { *prog = s.restorePhase(*prog, RestoreReplicating) }
+	applied := func() { run.phase(RestoreReplicating) }
 	if err := s.store.Restore(r, size, info.LastIndex, restoreTimeout, applied); err != nil {
 		return 0, fmt.Errorf("restore: %w", err)
 	}
@@ -485,10 +525,10 @@ func (s *Service) handleRestore(ctx context.Context, data []byte) ([]byte, error
 		err = fmt.Errorf("%w: not the leader any more; retry the restore", store.ErrNotLeader)
 	} else {
 		r := bytes.NewReader(data)
-		var prog *RestoreProgress
-		rep.Index, err = s.restoreLocal(ctx, r, int64(len(data)), &prog)
+		run := &restoreRun{s: s}
+		rep.Index, err = s.restoreLocal(ctx, r, int64(len(data)), run)
 		s.fsm.Unstage(r)
-		s.endRestore(prog)
+		run.end()
 	}
 	if err != nil {
 		rep.Err, rep.Msg = EncodeError(err)

@@ -150,3 +150,30 @@ func (o *observedSnapshot) Read(p []byte) (int, error) {
 	o.read()
 	return o.Reader.Read(p)
 }
+
+// A save tells how much it has written while it runs, and nothing after.
+func TestSave_ProgressCountsTheBytesWritten(t *testing.T) {
+	e := newSvcEnv(t)
+	seen := int64(-1)
+	w := writerFunc(func(b []byte) (int, error) {
+		p, ok := e.svc.SaveInProgress()
+		if !ok || p.Bytes < seen || p.Started.IsZero() {
+			t.Errorf("during the save: %+v, %v (before: %d bytes)", p, ok, seen)
+		}
+		seen = p.Bytes
+		return len(b), nil
+	})
+	if _, err := e.svc.SaveSnapshot(context.Background(), e.caller, w); err != nil {
+		t.Fatal(err)
+	}
+	if seen < 0 {
+		t.Fatal("the save wrote nothing")
+	}
+	if p, ok := e.svc.SaveInProgress(); ok {
+		t.Fatalf("after the save: %+v", p)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
