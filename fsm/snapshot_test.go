@@ -235,3 +235,38 @@ func TestSnapshot_RefusesHeaderFormatDisagreeingWithPreamble(t *testing.T) {
 		t.Fatalf("format disagreement: %v", err)
 	}
 }
+
+// The MAC check a follower runs before handing a snapshot on: a snapshot of
+// the current format whose MAC verifies gives its header; any byte changed,
+// a truncated file, another snapshot key or the old format is refused.
+func TestCheckSnapshotMAC(t *testing.T) {
+	h := buildCatalogue(t, 3)
+	good := snapshotBytes(t, h.f)
+	hdr, err := h.f.CheckSnapshotMAC(bytes.NewReader(good))
+	info, verr := h.f.VerifySnapshot(bytes.NewReader(good), VerifyOptions{})
+	if err != nil || verr != nil || hdr.Format != snapshotFormat || hdr.LastIndex != info.LastIndex || !bytes.Equal(hdr.RootCheck, info.RootCheck) {
+		t.Fatalf("CheckSnapshotMAC = %+v, %v; VerifySnapshot = %+v, %v", hdr, err, info.SnapshotHeader, verr)
+	}
+	for _, at := range []int{len(snapshotMagic) + 2, len(snapshotMagic) + 8, len(good) / 2, len(good) - snapshotSumSize - 1, len(good) - 1} {
+		bad := bytes.Clone(good)
+		bad[at] ^= 1
+		if _, err := h.f.CheckSnapshotMAC(bytes.NewReader(bad)); !errors.Is(err, ErrBadSnapshot) {
+			t.Fatalf("a byte changed at %d of %d: %v", at, len(good), err)
+		}
+	}
+	for _, n := range []int{0, 9, len(good) / 2, len(good) - 1} {
+		if _, err := h.f.CheckSnapshotMAC(bytes.NewReader(good[:n])); !errors.Is(err, ErrBadSnapshot) {
+			t.Fatalf("truncated to %d bytes: %v", n, err)
+		}
+	}
+	if _, err := h.f.CheckSnapshotMAC(bytes.NewReader(append(bytes.Clone(good), 0))); !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("a byte appended: %v", err)
+	}
+	other := New(nil, WithSnapshotKey(bytes.Repeat([]byte{9}, 32)))
+	if _, err := other.CheckSnapshotMAC(bytes.NewReader(good)); !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("another snapshot key: %v", err)
+	}
+	if _, err := h.f.CheckSnapshotMAC(bytes.NewReader(snapshotV1Bytes(t, h.f))); !errors.Is(err, ErrUnauthenticatedSnapshot) {
+		t.Fatalf("format 1: %v, want ErrUnauthenticatedSnapshot", err)
+	}
+}
