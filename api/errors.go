@@ -128,6 +128,7 @@ var errorTable = []struct {
 	{kms.ErrNodeRootKey, apiError{503, "ServiceUnavailable.RootKeyMismatch"}},
 	{fsm.ErrBadSnapshot, apiError{400, "InvalidSnapshot"}},
 	{errRestoreInProgress, apiError{409, "Rejected.RestoreInProgress"}},
+	{kms.ErrRestoreInProgress, apiError{409, "Rejected.RestoreInProgress"}},
 	{kms.ErrSnapshotTooLargeToForward, apiError{413, "RequestEntityTooLarge"}},
 	{kms.ErrHSMUnavailable, apiError{503, "ServiceUnavailable.HSM"}},
 	{kms.ErrStale, apiError{503, "ServiceUnavailable.Stale"}},

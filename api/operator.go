@@ -19,8 +19,9 @@ import (
 )
 
 // maxSnapshotBody bounds an uploaded snapshot (on disk: it is staged in
-// the data directory, never held in memory).
-const maxSnapshotBody = 1 << 30
+// the data directory, never held in memory): what a follower may hand the
+// leader too.
+const maxSnapshotBody = kms.MaxSnapshotSize
 
 // errRestoreInProgress refuses a second restore while one is received or
 // applied on this node.
@@ -251,9 +252,12 @@ func (s *Server) restoreSnapshot(c *call) (any, error) {
 	deadline := time.Now().Add(restoreUploadBudget + kmsRestoreBudget)
 	_ = rc.SetReadDeadline(deadline)
 	_ = rc.SetWriteDeadline(deadline)
-	// Refused from the headers: a file this follower could not hand to
-	// the leader.
-	if err := s.cfg.Service.CheckRestoreSize(c.r.ContentLength); err != nil {
+	// Refused from the headers: a file larger than any node takes, or
+	// than this follower could hand to the leader.
+	if c.r.ContentLength > maxSnapshotBody {
+		return nil, fmt.Errorf("%w: a snapshot may be at most %d bytes; this one is %d", errBodyTooLarge, maxSnapshotBody, c.r.ContentLength)
+	}
+	if err := s.cfg.Service.CheckRestoreSize(c.ctx, c.r.ContentLength); err != nil {
 		return nil, err
 	}
 	tmp, err := s.stageUpload(c.r, c.signedHash)
@@ -353,7 +357,7 @@ func removeStaleUploads(dir string, log interface{ Warn(string, ...any) }) {
 	if dir == "" {
 		return
 	}
-	for _, pattern := range []string{"snapshot-restore-*", "snapshot-resealed-*", "snapshot-save-*"} {
+	for _, pattern := range []string{"snapshot-restore-*", "snapshot-resealed-*", "snapshot-save-*", "snapshot-forwarded-*"} {
 		stale, _ := filepath.Glob(filepath.Join(dir, pattern))
 		for _, p := range stale {
 			if err := os.Remove(p); err != nil {
@@ -383,7 +387,7 @@ func (e *readErrReader) Read(p []byte) (int, error) {
 // never initialized says so to anyone (the face asks no credentials then);
 // an initialized one tells its counts to the operator only.
 func (s *Server) restoreTarget(c *call) (any, error) {
-	t, err := s.cfg.Service.RestoreTarget(c.callerOrNil())
+	t, err := s.cfg.Service.RestoreTarget(c.ctx, c.callerOrNil())
 	if err != nil {
 		return nil, err
 	}

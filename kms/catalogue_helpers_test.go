@@ -47,8 +47,13 @@ type directStore struct {
 	fsm    *fsm.FSM
 	index  uint64
 	leader bool
-	// restore, when set, is what Restore does (tests).
-	restore func(applied func()) error
+	// restore, when set, is what Restore does (tests), after it read the
+	// snapshot into restored.
+	restore  func(applied func()) error
+	restored []byte
+	// leaderAddr is the leader's cluster address Leader names ("local"
+	// when empty).
+	leaderAddr string
 }
 
 func (d *directStore) Propose(_ context.Context, cmd []byte) (store.Result, error) {
@@ -81,10 +86,24 @@ func (d *directStore) setLeader(v bool) {
 	d.mu.Unlock()
 }
 
-func (d *directStore) Leader() (string, string) { return "local", "n1" }
+func (d *directStore) Leader() (string, string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.leaderAddr != "" {
+		return d.leaderAddr, "n1"
+	}
+	return "local", "n1"
+}
 
-func (d *directStore) Restore(_ io.Reader, _ int64, _ uint64, _ time.Duration, applied func()) error {
+func (d *directStore) Restore(r io.Reader, _ int64, _ uint64, _ time.Duration, applied func()) error {
 	if d.restore != nil {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		d.mu.Lock()
+		d.restored = b
+		d.mu.Unlock()
 		return d.restore(applied)
 	}
 	return errors.New("not supported by directStore")
@@ -103,6 +122,13 @@ type svcEnv struct {
 
 func newSvcEnv(t testing.TB) *svcEnv {
 	t.Helper()
+	return newSvcEnvWith(t, nil)
+}
+
+// newSvcEnvWith is newSvcEnv with the service's Config changed by set
+// first.
+func newSvcEnvWith(t testing.TB, set func(*Config)) *svcEnv {
+	t.Helper()
 	root, err := kcrypto.NewRootKey(bytes.Repeat([]byte{0x42}, kcrypto.RootKeySize))
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +136,11 @@ func newSvcEnv(t testing.TB) *svcEnv {
 	f := fsm.New(nil, fsm.WithSnapshotKey(root.Derive(kcrypto.LabelSnapshotMAC)))
 	st := &directStore{fsm: f, leader: true}
 	clock := newFakeClock()
-	svc, err := New(Config{RootKey: root, FSM: f, Store: st, Clock: clock.Now})
+	cfg := Config{RootKey: root, FSM: f, Store: st, Clock: clock.Now}
+	if set != nil {
+		set(&cfg)
+	}
+	svc, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

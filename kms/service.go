@@ -105,6 +105,8 @@ type Service struct {
 	// restoring is what a restore running on this node is doing (nil
 	// when none is).
 	restoring atomic.Pointer[RestoreProgress]
+	// uploads is the restore a follower is handing this leader in parts.
+	uploads partUploads
 	// saving is the latest snapshot save still running (nil when none is).
 	saving atomic.Pointer[saveProgress]
 
@@ -189,6 +191,7 @@ func New(cfg Config) (*Service, error) {
 	s.hsmMetrics = newHSMMetrics(cfg.Metrics)
 	if cfg.Transport != nil {
 		cfg.Transport.Handle(rpc.KMSRestore, s.handleRestore)
+		cfg.Transport.Handle(rpc.KMSRestorePart, s.handleRestorePart)
 		cfg.Transport.Handle(rpc.KMSWaitIndex, s.handleWaitIndex)
 		cfg.Transport.Handle(rpc.KMSHSM, s.handleHSM)
 	}

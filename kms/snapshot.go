@@ -16,6 +16,7 @@ import (
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/store"
+	"github.com/raftkms/raftkms/transport"
 )
 
 // restoreTimeout bounds the whole restore on the leader.
@@ -182,7 +183,7 @@ type RestoreTarget struct {
 // RestoreTarget describes this cluster's state for a restore's
 // confirmation. On an initialized cluster it needs the operator (it reveals
 // counts); an uninitialized one has nothing to reveal.
-func (s *Service) RestoreTarget(caller *Caller) (RestoreTarget, error) {
+func (s *Service) RestoreTarget(ctx context.Context, caller *Caller) (RestoreTarget, error) {
 	if err := s.AuthorizeRestore(caller, RestoreOptions{}); err != nil {
 		return RestoreTarget{}, err
 	}
@@ -190,7 +191,7 @@ func (s *Service) RestoreTarget(caller *Caller) (RestoreTarget, error) {
 	t := RestoreTarget{Initialized: sum.Initialized, Accounts: sum.Accounts, Keys: sum.Keys, AppliedIndex: sum.LastIndex,
 		IsLeader: s.store.IsLeader()}
 	if !t.IsLeader {
-		t.ForwardLimit = s.RestoreForwardLimit()
+		t.ForwardLimit = s.RestoreForwardLimit(ctx)
 		t.LeaderID, t.LeaderEndpoint = s.leaderEndpoint()
 	}
 	return t, nil
@@ -212,32 +213,47 @@ func (s *Service) leaderEndpoint() (id, endpoint string) {
 
 // CheckRestoreSize refuses, with ErrSnapshotTooLargeToForward naming the
 // leader's API address, a restore of size bytes this node could not hand
-// to the leader: it does not lead and the file is larger than one cluster
-// message. The API calls it with the upload's Content-Length before any of
-// the body is read; a size ≤ 0 (not known) passes.
-func (s *Service) CheckRestoreSize(size int64) error {
-	if size <= 0 || s.cfg.Transport == nil || s.store.IsLeader() {
+// to the leader: it does not lead, the file is larger than one cluster
+// message, and the leader runs a build that takes no restore in parts. The
+// API calls it with the upload's Content-Length before any of the body is
+// read; a size ≤ 0 (not known) passes.
+func (s *Service) CheckRestoreSize(ctx context.Context, size int64) error {
+	if size <= 0 || s.cfg.Transport == nil || s.store.IsLeader() || size <= s.restoreFrameLimit() {
 		return nil
 	}
-	limit := s.RestoreForwardLimit()
+	limit := s.RestoreForwardLimit(ctx)
 	if size <= limit {
 		return nil
 	}
+	return s.tooLargeToForward(size, limit)
+}
+
+func (s *Service) tooLargeToForward(size, limit int64) error {
 	where := "the leader's API address (see `kmsctl operator members`)"
 	if id, ep := s.leaderEndpoint(); ep != "" {
 		where = fmt.Sprintf("the leader's API address, %s (node %s)", ep, id)
 	}
-	return fmt.Errorf("%w: this snapshot (%d bytes) is larger than this follower can hand to the leader in one message (%d); send the restore to %s — kmsctl does so itself",
+	return fmt.Errorf("%w: this snapshot (%d bytes) is larger than this follower can hand to the leader, whose build takes at most one cluster message (%d); send the restore to %s — kmsctl does so itself",
 		ErrSnapshotTooLargeToForward, size, limit, where)
 }
 
 // RestoreForwardLimit is the largest snapshot, in bytes, this node can
-// hand to the leader when it does not lead (one cluster RPC frame); 0 when
-// it has no cluster transport to forward with.
-func (s *Service) RestoreForwardLimit() int64 {
+// hand to the leader when it does not lead: MaxSnapshotSize when the leader
+// takes a restore in parts, else one cluster RPC frame (a leader of an
+// earlier build, or none reachable now); 0 when it has no cluster
+// transport to forward with.
+func (s *Service) RestoreForwardLimit(ctx context.Context) int64 {
 	if s.cfg.Transport == nil {
 		return 0
 	}
+	if addr, _ := s.store.Leader(); addr != "" && s.leaderTakesParts(ctx, addr) {
+		return MaxSnapshotSize
+	}
+	return s.restoreFrameLimit()
+}
+
+// restoreFrameLimit is the largest snapshot one cluster RPC frame carries.
+func (s *Service) restoreFrameLimit() int64 {
 	return int64(s.cfg.Transport.MaxRequest(rpc.KMSRestore))
 }
 
@@ -258,14 +274,22 @@ func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file 
 	run := &restoreRun{s: s}
 	run.phase(RestoreVerifying)
 	defer run.end()
-	snap, info, err := s.verifySnapshot(file, opt)
+	t0 := time.Now()
+	snap, info, err := s.checkForHandingOn(file)
+	if errors.Is(err, errVerifyInFull) {
+		snap, info, err = s.verifySnapshot(file, opt)
+	}
 	if err != nil {
 		return SnapshotSummary{}, err
 	}
 	defer snap.close()
-	// Every server must read it (fsm/DESIGN.md, Versions and upgrades).
-	if err := s.requireLevel(info.NeedsLevel, "restoring this snapshot"); err != nil {
-		return SnapshotSummary{}, err
+	s.log.Info("restore verified", "bytes", snap.size, "mac_only", snap.macOnly, "took", time.Since(t0).Round(time.Millisecond))
+	// Every server must read it (fsm/DESIGN.md, Versions and upgrades);
+	// the leader checks a snapshot it decodes for a follower.
+	if !snap.macOnly {
+		if err := s.requireLevel(info.NeedsLevel, "restoring this snapshot"); err != nil {
+			return SnapshotSummary{}, err
+		}
 	}
 	// A restore replaces the whole state with the same bytes, so it is
 	// idempotent: when leadership moves during one (the leader's Raft loop
@@ -278,8 +302,11 @@ func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file 
 				return SnapshotSummary{}, fmt.Errorf("%w (after: %v)", err, lastErr)
 			}
 		}
-		idx, err := s.restoreOnce(ctx, snap, info, run)
+		got, idx, err := s.restoreOnce(ctx, snap, run)
 		if err == nil {
+			if got != nil { // what the node that decoded it counted
+				info = *got
+			}
 			return SnapshotSummary{SnapshotInfo: info, Index: idx}, nil
 		}
 		lastErr = err
@@ -298,45 +325,54 @@ func retryableRestore(err error) bool {
 }
 
 // restoreOnce restores on this node if it leads, else hands the verified
-// bytes to the leader.
-func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, info fsm.SnapshotInfo, run *restoreRun) (uint64, error) {
+// bytes to the leader. It returns what the snapshot holds as the node that
+// decoded it counted (nil from a leader of an earlier build) and the
+// restore's index.
+func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, run *restoreRun) (*fsm.SnapshotInfo, uint64, error) {
 	if s.store.IsLeader() {
 		r, err := snap.reader()
 		if err != nil {
-			return 0, err
+			return nil, 0, err
 		}
-		return s.restoreLocal(ctx, r, snap.size, run)
+		info, idx, err := s.restoreLocal(ctx, r, snap.size, run)
+		return &info, idx, err
 	}
 	addr, _ := s.store.Leader()
 	if addr == "" || s.cfg.Transport == nil {
-		return 0, fmt.Errorf("%w: no leader to restore on; retry when the cluster has one", ErrNoLeaderForRestore)
+		return nil, 0, fmt.Errorf("%w: no leader to restore on; retry when the cluster has one", ErrNoLeaderForRestore)
 	}
-	// The verified file travels to the leader in one cluster-port frame:
-	// a larger one is refused before it is read into memory (the API
-	// refuses most from their Content-Length before the upload).
-	if err := s.CheckRestoreSize(snap.size); err != nil {
-		return 0, err
+	// A verified file larger than one cluster-port frame travels to the
+	// leader in parts; a leader of an earlier build takes one frame only
+	// (the API refuses most such restores from their Content-Length before
+	// the upload).
+	if snap.size > s.restoreFrameLimit() {
+		run.phase(RestoreForwarded)
+		rep, err := s.forwardInParts(ctx, addr, snap)
+		if errors.Is(err, transport.ErrUnknownMethod) {
+			return nil, 0, s.tooLargeToForward(snap.size, s.restoreFrameLimit())
+		}
+		return rep.Info, rep.Index, err
 	}
 	data, err := snap.bytes()
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	run.phase(RestoreForwarded)
 	resp, err := s.cfg.Transport.Call(ctx, addr, rpc.KMSRestore, data)
 	if err != nil {
-		return 0, fmt.Errorf("forward restore to leader %s: %w", addr, err)
+		return nil, 0, fmt.Errorf("forward restore to leader %s: %w", addr, err)
 	}
 	var rep restoreReply
 	if err := msgpack.Unmarshal(resp, &rep); err != nil {
 		// A leader of the previous version answers the index as text.
 		if _, serr := fmt.Sscan(string(resp), &rep.Index); serr != nil {
-			return 0, fmt.Errorf("leader %s answered the restore with something undecodable: %v", addr, err)
+			return nil, 0, fmt.Errorf("leader %s answered the restore with something undecodable: %v", addr, err)
 		}
 	}
 	if rep.Err != "" || rep.Msg != "" {
-		return 0, fmt.Errorf("restore on leader %s: %w", addr, DecodeError(rep.Err, rep.Msg))
+		return nil, 0, fmt.Errorf("restore on leader %s: %w", addr, DecodeError(rep.Err, rep.Msg))
 	}
-	return rep.Index, nil
+	return rep.Info, rep.Index, nil
 }
 
 // restoreReply is the leader's answer to a forwarded restore: the index of
@@ -345,6 +381,8 @@ type restoreReply struct {
 	Index uint64 `msgpack:"i"`
 	Err   string `msgpack:"en"`
 	Msg   string `msgpack:"em"`
+	// Info is what the leader decoded (builds from 2026-12-07 on).
+	Info *fsm.SnapshotInfo `msgpack:"info,omitempty"`
 }
 
 // ErrNoLeaderForRestore means a restore found no leader to run on.
@@ -368,6 +406,9 @@ type verifiedSnapshot struct {
 	size int64
 	// unstage drops the decoded state the FSM holds for src.
 	unstage func()
+	// macOnly: only the MAC and the root key were checked here (a
+	// follower hands the file on; the leader decodes and checks it all).
+	macOnly bool
 }
 
 func (v *verifiedSnapshot) reader() (fsm.SnapshotBytes, error) {
@@ -395,6 +436,40 @@ func (v *verifiedSnapshot) close() {
 		v.file.Close()
 		os.Remove(v.file.Name())
 	}
+}
+
+// errVerifyInFull: checkForHandingOn leaves the file to verifySnapshot.
+var errVerifyInFull = errors.New("verify the snapshot in full")
+
+// checkForHandingOn checks only the MAC and the root key of a snapshot this
+// node will hand to the leader in parts (it does not lead, and the file is
+// larger than one cluster message), in the current format: the leader
+// decodes and checks every record, so decoding here too would cost seconds
+// and a catalogue's memory for a million keys. Anything else — this node
+// leads, a small file, an old format 1 file to reseal — gets
+// errVerifyInFull.
+func (s *Service) checkForHandingOn(r fsm.SnapshotBytes) (*verifiedSnapshot, fsm.SnapshotInfo, error) {
+	if s.cfg.Transport == nil || s.store.IsLeader() {
+		return nil, fsm.SnapshotInfo{}, errVerifyInFull
+	}
+	size, err := r.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, fsm.SnapshotInfo{}, err
+	}
+	if size <= s.restoreFrameLimit() {
+		return nil, fsm.SnapshotInfo{}, errVerifyInFull
+	}
+	hdr, err := s.fsm.CheckSnapshotMAC(r)
+	if errors.Is(err, fsm.ErrUnauthenticatedSnapshot) {
+		return nil, fsm.SnapshotInfo{}, errVerifyInFull
+	}
+	if err != nil {
+		return nil, fsm.SnapshotInfo{}, s.explainRefusal(r, err)
+	}
+	if !bytes.Equal(hdr.RootCheck, s.root.CheckValue()) {
+		return nil, fsm.SnapshotInfo{}, fmt.Errorf("%w: start this cluster with the root key file of the cluster that saved it", ErrRootKeyMismatch)
+	}
+	return &verifiedSnapshot{src: r, size: size, macOnly: true}, fsm.SnapshotInfo{SnapshotHeader: hdr}, nil
 }
 
 // verifySnapshot checks the snapshot in r and returns it resealed in the
@@ -481,22 +556,25 @@ const noopAfterRestoreTimeout = time.Minute
 // restoreLocal restores, on the leader, a snapshot in the current format.
 // It is verified and decoded here, outside Raft's leader loop (see
 // fsm.Restore), and checked again: a forwarded one comes from another node.
-func (s *Service) restoreLocal(ctx context.Context, r fsm.SnapshotBytes, size int64, run *restoreRun) (uint64, error) {
+func (s *Service) restoreLocal(ctx context.Context, r fsm.SnapshotBytes, size int64, run *restoreRun) (fsm.SnapshotInfo, uint64, error) {
 	info, err := s.fsm.PrepareRestore(r)
 	if err != nil {
-		return 0, s.explainRefusal(r, err)
+		return info, 0, s.explainRefusal(r, err)
 	}
 	if err := s.checkSnapshotInfo(info); err != nil {
-		return 0, err
+		return info, 0, err
+	}
+	if err := s.requireLevel(info.NeedsLevel, "restoring this snapshot"); err != nil {
+		return info, 0, err
 	}
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return 0, err
+		return info, 0, err
 	}
 	run.phase(RestoreStoring)
 	// applied runs on another goroutine, never after Restore returns.
 	applied := func() { run.phase(RestoreReplicating) }
 	if err := s.store.Restore(r, size, info.LastIndex, restoreTimeout, applied); err != nil {
-		return 0, fmt.Errorf("restore: %w", err)
+		return info, 0, fmt.Errorf("restore: %w", err)
 	}
 	s.softStore.purge()
 	s.secrets.Purge()
@@ -509,10 +587,10 @@ func (s *Service) restoreLocal(ctx context.Context, r fsm.SnapshotBytes, size in
 	defer cancel()
 	idx, err := s.propose(nctx, fsm.CmdNoop, fsm.NoopCmd{})
 	if err != nil {
-		return 0, fmt.Errorf("restore applied; the follow-up write failed: %w", err)
+		return info, 0, fmt.Errorf("restore applied; the follow-up write failed: %w", err)
 	}
 	s.log.Info("snapshot restored", "keys", info.Keys, "accounts", info.Accounts, "index", idx)
-	return idx, nil
+	return info, idx, nil
 }
 
 // handleRestore is the leader's side of a restore forwarded by a follower,
@@ -526,7 +604,11 @@ func (s *Service) handleRestore(ctx context.Context, data []byte) ([]byte, error
 	} else {
 		r := bytes.NewReader(data)
 		run := &restoreRun{s: s}
-		rep.Index, err = s.restoreLocal(ctx, r, int64(len(data)), run)
+		var info fsm.SnapshotInfo
+		info, rep.Index, err = s.restoreLocal(ctx, r, int64(len(data)), run)
+		if err == nil {
+			rep.Info = &info
+		}
 		s.fsm.Unstage(r)
 		run.end()
 	}

@@ -7,10 +7,6 @@ import (
 	"os"
 	"slices"
 	"testing"
-
-	"github.com/hashicorp/go-hclog"
-
-	"github.com/raftkms/raftkms/transport"
 )
 
 func TestAuthorizeRestore_OperatorOnlyOnceInitialized(t *testing.T) {
@@ -31,47 +27,15 @@ func TestAuthorizeRestore_OperatorOnlyOnceInitialized(t *testing.T) {
 			if err := e.svc.AuthorizeRestore(c.caller, RestoreOptions{}); !errors.Is(err, c.want) || (c.want == nil && err != nil) {
 				t.Fatalf("AuthorizeRestore = %v, want %v", err, c.want)
 			}
-			if _, err := e.svc.RestoreTarget(c.caller); !errors.Is(err, c.want) || (c.want == nil && err != nil) {
+			if _, err := e.svc.RestoreTarget(context.Background(), c.caller); !errors.Is(err, c.want) || (c.want == nil && err != nil) {
 				t.Fatalf("RestoreTarget = %v, want %v", err, c.want)
 			}
 		})
 	}
 	e.createKey(t, CreateKeyInput{DKMSInstanceID: e.inst})
-	got, err := e.svc.RestoreTarget(&e.caller)
+	got, err := e.svc.RestoreTarget(context.Background(), &e.caller)
 	if err != nil || !got.Initialized || got.Keys != 1 || got.Accounts != 1 || got.AppliedIndex != e.fsm.AppliedIndex() {
 		t.Fatalf("RestoreTarget = %+v, %v", got, err)
-	}
-}
-
-// A snapshot larger than one cluster-port frame cannot go from a follower
-// to the leader: the restore is refused with a clear error saying where to
-// send it (not an internal failure), and nothing changes.
-func TestRestore_TooLargeToForwardIsAClearError(t *testing.T) {
-	e := newSvcEnv(t)
-	for range 10 {
-		e.createKey(t, CreateKeyInput{DKMSInstanceID: e.inst, Description: "a key to make the snapshot larger than one small frame"})
-	}
-	var snap bytes.Buffer
-	if _, err := e.svc.SaveSnapshot(context.Background(), e.caller, &snap); err != nil {
-		t.Fatal(err)
-	}
-	tr, err := transport.New(transport.Config{BindAddr: "127.0.0.1:0", Logger: hclog.NewNullLogger(), MaxFrameSize: 1 << 10, AuthKey: bytes.Repeat([]byte{7}, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tr.Close() })
-	e.svc.cfg.Transport = tr
-	e.store.setLeader(false)
-	before, _ := e.fsm.Hash()
-	_, err = e.svc.RestoreSnapshotWith(context.Background(), &e.caller, bytes.NewReader(snap.Bytes()), RestoreOptions{})
-	if !errors.Is(err, ErrSnapshotTooLargeToForward) {
-		t.Fatalf("restore through a follower of a %d-byte snapshot: %v", snap.Len(), err)
-	}
-	if after, _ := e.fsm.Hash(); after != before {
-		t.Fatal("the refused restore changed the catalogue")
-	}
-	if e.fsm.HoldsStagedRestore() {
-		t.Fatal("the refused restore left its decoded catalogue staged in memory")
 	}
 }
 

@@ -133,6 +133,7 @@ var wireErrors = []struct {
 	{"Stale", ErrStale},
 	{"NoLeaderForRestore", ErrNoLeaderForRestore},
 	{"SnapshotTooLargeToForward", ErrSnapshotTooLargeToForward},
+	{"RestoreInProgress", ErrRestoreInProgress},
 	{"ClientKeyUnknown", ErrClientKeyUnknown},
 	{"InstanceCertUnavailable", ErrInstanceCertUnavailable},
 	{"Upgrading", ErrUpgrading},

@@ -98,10 +98,11 @@ Before replacing a cluster that holds data, kmsctl prints what it will
 replace (its key count and applied index) and asks for confirmation; when
 standard input is not a terminal, pass --force instead.
 
-Any node takes the restore. A follower hands the file to the leader in one
-cluster message (64 MiB by default); kmsctl sends a larger file to the
-leader's API address, which the node names, so that address must be
-reachable from here.
+Any node takes the restore, up to 1 GiB: a follower hands the file to the
+leader over the cluster port. (A leader of a build from before 2026-12-07
+takes one cluster message only, 64 MiB by default; kmsctl then sends a
+larger file to the leader's API address, which the node names, so that
+address must be reachable from here.)
 
 Snapshots saved by raftkms before snapshots were authenticated (format 1) are
 refused unless --accept-unauthenticated is given, with the operator's

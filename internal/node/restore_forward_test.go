@@ -16,32 +16,30 @@ import (
 	"github.com/raftkms/raftkms/signature"
 )
 
-// Issue 16, a million keys in one cluster: a follower hands an operator
-// restore to the leader in one cluster message. A snapshot larger than that
-// is refused by the follower from its headers, before any of the body is
-// read (the answer names the leader's API address), and the follower's
-// restore target tells kmsctl where the leader is, so that it sends the file
-// there; the leader takes it.
-func TestCluster_RestoreLargerThanAForwardGoesToTheLeader(t *testing.T) {
-	// Above net/http's 256 KiB: a server drains a smaller unread body
-	// before it answers, a larger one it leaves (the connection closes).
-	const frame = 320 << 10
+// Issue 16, a million keys in one cluster: any node takes an operator
+// restore. A follower hands the leader a snapshot larger than one cluster
+// message in parts; the restore reaches every node and the leader keeps no
+// copy. The follower's restore target says it forwards up to the largest
+// snapshot a node takes, and a larger upload is refused from its headers,
+// before any of the body is read.
+func TestCluster_RestoreThroughAFollowerInParts(t *testing.T) {
+	const frame = 64 << 10
 	c := newTestCluster(t, 3, clusterOpts{maxFrame: frame})
 	leader := c.leader()
 	follower := c.followers()[0]
 	caller := kms.Caller{AccountID: c.creds.AccountID, Principal: "acs:ram::" + c.creds.AccountID + ":root"}
 	var snap bytes.Buffer
-	for i := 0; snap.Len() <= frame; {
+	var kept string
+	for i := 0; snap.Len() <= 4*frame; {
 		for end := i + 50; i < end; i++ {
-			c.createKey(leader, fmt.Sprintf("key %d, to make the snapshot larger than one cluster message", i))
+			kept = c.createKey(leader, fmt.Sprintf("key %d, to make the snapshot several cluster messages long", i))
 		}
 		snap.Reset()
 		if _, err := c.nodes[leader].Service().SaveSnapshot(ctxT(t), caller, &snap); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c.createKey(leader, "made after the snapshot")
-	want, _ := c.nodes[leader].FSM().Hash()
+	gone := c.createKey(leader, "made after the snapshot")
 
 	// The target, as kmsctl asks for it.
 	resp, err := c.clients[follower].Do(ctxT(t), http.MethodGet, "/v1/operator/restore", nil, nil, nil)
@@ -57,41 +55,52 @@ func TestCluster_RestoreLargerThanAForwardGoesToTheLeader(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&target)
 	resp.Body.Close()
 	leaderAddr := c.nodes[leader].HTTPAddr()
-	if target.IsLeader || target.ForwardLimitBytes <= 0 || target.ForwardLimitBytes > frame ||
+	if target.IsLeader || target.ForwardLimitBytes != kms.MaxSnapshotSize ||
 		target.LeaderId != fmt.Sprintf("n%d", leader+1) || target.LeaderHttpAddr != leaderAddr {
-		t.Fatalf("the follower's restore target: %+v; want a follower with a limit under %d naming n%d at %s", target, frame, leader+1, leaderAddr)
-	}
-	resp, err = c.clients[leader].Do(ctxT(t), http.MethodGet, "/v1/operator/restore", nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target.IsLeader = false
-	json.NewDecoder(resp.Body).Decode(&target)
-	resp.Body.Close()
-	if !target.IsLeader {
-		t.Fatal("the leader's restore target does not say it leads")
+		t.Fatalf("the follower's restore target: %+v; want a follower forwarding up to %d, naming n%d at %s", target, kms.MaxSnapshotSize, leader+1, leaderAddr)
 	}
 
-	// The follower refuses from the headers: no byte of the body is sent,
-	// and the answer comes anyway.
-	code, msg := restoreHeadersOnly(t, c.nodes[follower].HTTPAddr(), int64(snap.Len()), signature.Credentials{
+	// Larger than any node takes: refused from the headers, no byte of
+	// the body sent.
+	code, msg := restoreHeadersOnly(t, c.nodes[follower].HTTPAddr(), kms.MaxSnapshotSize+1, signature.Credentials{
 		AccessKeyID: c.creds.AccessKeyID, AccessKeySecret: c.creds.AccessKeySecret,
 	})
-	if code != "RequestEntityTooLarge" || !strings.Contains(msg, leaderAddr) {
-		t.Fatalf("the follower answered %s: %s; want RequestEntityTooLarge naming %s", code, msg, leaderAddr)
-	}
-	if h, _ := c.nodes[leader].FSM().Hash(); h != want {
-		t.Fatal("the refused restore changed the catalogue")
+	if code != "RequestEntityTooLarge" || !strings.Contains(msg, fmt.Sprint(kms.MaxSnapshotSize)) {
+		t.Fatalf("the follower answered %s: %s; want RequestEntityTooLarge naming the limit", code, msg)
 	}
 
-	// The leader takes the same file.
-	resp, err = c.clients[leader].Do(ctxT(t), http.MethodPost, "/v1/operator/snapshot", nil, bytes.NewReader(snap.Bytes()), nil)
+	// The follower takes the file and hands it on in parts.
+	resp, err = c.clients[follower].Do(ctxT(t), http.MethodPost, "/v1/operator/snapshot", nil, bytes.NewReader(snap.Bytes()), nil)
 	if err != nil {
-		t.Fatalf("restore through the leader: %v", err)
+		t.Fatalf("restore through a follower: %v", err)
 	}
+	var out struct{ Index uint64 }
+	json.NewDecoder(resp.Body).Decode(&out)
 	resp.Body.Close()
-	if h, _ := c.nodes[leader].FSM().Hash(); h == want {
-		t.Fatal("the restore through the leader did not replace the catalogue")
+	if out.Index == 0 {
+		t.Fatal("the restore answered no index")
+	}
+	for i, n := range c.nodes {
+		for deadline := time.Now().Add(30 * time.Second); n.FSM().AppliedIndex() < out.Index; {
+			if time.Now().After(deadline) {
+				t.Fatalf("n%d applied %d, not the restore's %d, in 30 s", i+1, n.FSM().AppliedIndex(), out.Index)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if _, ok := n.FSM().Key(kept); !ok {
+			t.Fatalf("n%d lacks %s, in the snapshot", i+1, kept)
+		}
+		if _, ok := n.FSM().Key(gone); ok {
+			t.Fatalf("n%d still holds %s, made after the snapshot", i+1, gone)
+		}
+	}
+	if c.nodes[leader].Service().HoldsRestoreUpload() {
+		t.Fatal("the leader still holds the upload")
+	}
+	for _, f := range dataDirFiles(t, c.dirs[leader]) {
+		if strings.Contains(f, "snapshot-forwarded-") {
+			t.Fatalf("the leader kept %s", f)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@
 //	store.apply      store      store (follower → leader)      an encoded fsm command; the FSM's answer, its error by name
 //	store.readindex  store      store (follower → leader)      nothing; the leader's read index
 //	kms.restore      kms        kms (follower → leader)        a verified snapshot; the new index or an error by name
+//	kms.restorepart  kms        kms (follower → leader)        one part of a larger verified snapshot; after the last, as kms.restore
 //	kms.waitindex    kms        kms (to every member)          an index; nothing once applied there
 //	kms.hsm          kms        kms (any node → an HSM node)   a raw token operation; its result or an error by name
 //	node.ping        node       node (leader → a gossip member) nothing; proves the cluster port's handshake
@@ -31,10 +32,11 @@ const (
 	StoreReadIndex Method = "store.readindex"
 	StoreCommit    Method = "store.commit"
 	KMSRestore     Method = "kms.restore"
+	KMSRestorePart Method = "kms.restorepart"
 	KMSWaitIndex   Method = "kms.waitindex"
 	KMSHSM         Method = "kms.hsm"
 	NodePing       Method = "node.ping"
 )
 
 // Methods lists every method of the cluster port.
-var Methods = []Method{StoreApply, StoreReadIndex, StoreCommit, KMSRestore, KMSWaitIndex, KMSHSM, NodePing}
+var Methods = []Method{StoreApply, StoreReadIndex, StoreCommit, KMSRestore, KMSRestorePart, KMSWaitIndex, KMSHSM, NodePing}
