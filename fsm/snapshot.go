@@ -377,33 +377,8 @@ func (f *FSM) VerifySnapshot(r io.ReadSeeker, opt VerifyOptions) (SnapshotInfo, 
 // seconds to decode and a gigabyte to hold, the MAC a fraction of a second.
 // A format 1 file is refused with ErrUnauthenticatedSnapshot.
 func (f *FSM) CheckSnapshotMAC(r io.ReadSeeker) (SnapshotHeader, error) {
-	o := f.readOptions(false)
-	size, err := r.Seek(0, io.SeekEnd)
+	version, err := checkTrailer(r, f.readOptions(false))
 	if err != nil {
-		return SnapshotHeader{}, err
-	}
-	if size < int64(len(snapshotMagic))+2+snapshotSumSize {
-		return SnapshotHeader{}, fmt.Errorf("%w: only %d bytes", ErrBadSnapshot, size)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return SnapshotHeader{}, err
-	}
-	src := bufio.NewReaderSize(r, 1<<20)
-	version, h, err := readPreamble(src, o)
-	if err != nil {
-		return SnapshotHeader{}, err
-	}
-	if _, err := io.CopyN(h, src, size-snapshotSumSize-int64(len(snapshotMagic))-2); err != nil {
-		return SnapshotHeader{}, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
-	}
-	trailer := make([]byte, snapshotSumSize)
-	if _, err := io.ReadFull(src, trailer); err != nil {
-		return SnapshotHeader{}, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
-	}
-	if !hmac.Equal(trailer, h.Sum(nil)) {
-		return SnapshotHeader{}, fmt.Errorf("%w: %s", ErrBadSnapshot, errMACMismatch)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return SnapshotHeader{}, err
 	}
 	hdr, err := PeekSnapshotHeader(r)
@@ -457,35 +432,42 @@ func snapshotInfo(hdr SnapshotHeader, cat *catalogue) SnapshotInfo {
 // it (readSnapshot checks the trailer again over exactly the bytes it
 // consumed).
 func openSnapshot(r io.ReadSeeker, o readOptions) (SnapshotHeader, *catalogue, error) {
-	size, err := r.Seek(0, io.SeekEnd)
-	if err != nil {
-		return SnapshotHeader{}, nil, err
-	}
-	if size < int64(len(snapshotMagic))+2+snapshotSumSize {
-		return SnapshotHeader{}, nil, fmt.Errorf("%w: only %d bytes", ErrBadSnapshot, size)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return SnapshotHeader{}, nil, err
-	}
-	src := bufio.NewReaderSize(r, 1<<20)
-	_, h, err := readPreamble(src, o)
-	if err != nil {
-		return SnapshotHeader{}, nil, err
-	}
-	if _, err := io.CopyN(h, src, size-snapshotSumSize-int64(len(snapshotMagic))-2); err != nil {
-		return SnapshotHeader{}, nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
-	}
-	trailer := make([]byte, snapshotSumSize)
-	if _, err := io.ReadFull(src, trailer); err != nil {
-		return SnapshotHeader{}, nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
-	}
-	if !hmac.Equal(trailer, h.Sum(nil)) {
-		return SnapshotHeader{}, nil, fmt.Errorf("%w: %s", ErrBadSnapshot, errMACMismatch)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
+	if _, err := checkTrailer(r, o); err != nil {
 		return SnapshotHeader{}, nil, err
 	}
 	return readSnapshot(r, o)
+}
+
+// checkTrailer checks the trailer over the whole of r, before anything in
+// it is interpreted, and returns the format and r rewound.
+func checkTrailer(r io.ReadSeeker, o readOptions) (uint16, error) {
+	size, err := r.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, err
+	}
+	if size < int64(len(snapshotMagic))+2+snapshotSumSize {
+		return 0, fmt.Errorf("%w: only %d bytes", ErrBadSnapshot, size)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return 0, err
+	}
+	src := bufio.NewReaderSize(r, 1<<20)
+	version, h, err := readPreamble(src, o)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := io.CopyN(h, src, size-snapshotSumSize-int64(len(snapshotMagic))-2); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
+	trailer := make([]byte, snapshotSumSize)
+	if _, err := io.ReadFull(src, trailer); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
+	}
+	if !hmac.Equal(trailer, h.Sum(nil)) {
+		return 0, fmt.Errorf("%w: %s", ErrBadSnapshot, errMACMismatch)
+	}
+	_, err = r.Seek(0, io.SeekStart)
+	return version, err
 }
 
 // readPreamble reads the magic and the format version and returns the
