@@ -318,9 +318,15 @@ func (s *Service) RestoreSnapshotWith(ctx context.Context, caller *Caller, file 
 	return SnapshotSummary{}, lastErr
 }
 
+// retryableRestore: the restore went to a node that no longer leads, or
+// its leader was lost on the way (the connection dropped, or the leader
+// could not be reached: a restore is idempotent, so one that may have run
+// is run again on the next leader). A cluster key this node does not share
+// with the leader is not retried.
 func retryableRestore(err error) bool {
 	msg := err.Error()
 	return errors.Is(err, store.ErrNotLeader) || errors.Is(err, store.ErrUnknownOutcome) || errors.Is(err, store.ErrNoLeader) ||
+		errors.Is(err, transport.ErrConnLost) || (errors.Is(err, transport.ErrUnreachable) && !errors.Is(err, transport.ErrPeerAuth)) ||
 		strings.Contains(msg, "not the leader") || strings.Contains(msg, "outcome is unknown") || strings.Contains(msg, "leadership lost")
 }
 
