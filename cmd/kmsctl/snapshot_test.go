@@ -139,10 +139,12 @@ func TestSnapshotRestore_AcceptUnauthenticatedIsSentAsAParameter(t *testing.T) {
 }
 
 // Issue 16, a million keys in one cluster: a follower hands a restore to the
-// leader in one cluster message. A file larger than the follower says it can
-// hand on goes to the leader's API address the follower names, signed as it
-// would have been; a smaller one goes to the node given; with no leader
-// known, nothing is sent and the error says what to do.
+// leader, in parts up to 1 GiB, but in one cluster message only when the
+// leader runs a build from before parts (ForwardLimitBytes says which). A
+// file larger than the follower says it can hand on goes to the leader's
+// API address the follower names, signed as it would have been; a smaller
+// one goes to the node given; with no leader known, nothing is sent and the
+// error says what to do.
 func TestSnapshotRestore_LargerThanAFollowerForwardsGoesToTheLeader(t *testing.T) {
 	file := int64(len("RAFTKMS\x00 a snapshot")) // restoreFiles' snapshot
 	for _, c := range []struct {
