@@ -720,6 +720,35 @@ func sameAsStaged(r io.Reader, st *stagedRestore) (bool, io.Reader, error) {
 	}
 }
 
+// DecodedSnapshot is a snapshot decoded and checked by DecodeStream, not
+// yet staged.
+type DecodedSnapshot struct {
+	hdr SnapshotHeader
+	cat *catalogue
+}
+
+// DecodeStream decodes and checks the authenticated snapshot read from r in
+// one pass, as Restore decodes what Raft delivers: the records as they
+// arrive, the MAC over exactly the bytes decoded at the end (nothing is
+// applied anywhere). It is for bytes that a node of this cluster checked
+// before sending them — a follower handing the leader a restore in parts,
+// decoded while the parts arrive; StageDecoded then stages the result for
+// the file they were written to.
+func (f *FSM) DecodeStream(r io.Reader) (*DecodedSnapshot, SnapshotInfo, error) {
+	hdr, cat, err := readSnapshot(r, f.readOptions(false))
+	if err != nil {
+		return nil, SnapshotInfo{}, err
+	}
+	return &DecodedSnapshot{hdr: hdr, cat: cat}, snapshotInfo(hdr, cat), nil
+}
+
+// StageDecoded stages d for src, which must hold exactly the size bytes d
+// was decoded from: PrepareRestore(src) then reads nothing, and Restore
+// compares Raft's copy with src.
+func (f *FSM) StageDecoded(d *DecodedSnapshot, src SnapshotBytes, size int64) {
+	f.stage(&stagedRestore{src: src, size: size, hdr: d.hdr, cat: d.cat})
+}
+
 // PrepareRestore verifies and decodes an operator snapshot ahead of a
 // Raft restore of the same bytes, so that Restore on the leader only has to
 // recognise them. Only the authenticated format is accepted (see
