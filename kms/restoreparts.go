@@ -25,10 +25,11 @@ import (
 // can restore a snapshot of any size the API takes (issue 16: a million keys
 // make ~900 MiB, the cluster port's messages are 64 MiB). The parts go one
 // after another on the follower's connection to the leader; the leader
-// writes them to a file in its data directory and, once the last is in,
-// restores from that file as from a forwarded one (restoreLocal verifies it
-// again). One upload at a time per leader; an upload that stops sending is
-// dropped after restorePartIdle.
+// writes them to a file in its data directory, decodes the file as it
+// grows (fsm.DecodeStream: the follower checked the MAC, the decoder checks
+// it again at the end) and, once the last part is in, restores from that
+// file with the decoded state staged for it. One upload at a time per
+// leader; an upload that stops sending is dropped after restorePartIdle.
 
 // MaxSnapshotSize is the largest snapshot a node takes for a restore, from
 // the operator's upload or from a follower, in bytes.
