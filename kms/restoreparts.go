@@ -101,9 +101,8 @@ func decodePart(b []byte) (restorePart, error) {
 	return p, nil
 }
 
-// partUpload is an upload the leader is receiving. A decoder reads the
-// bytes as they are written (uploadReader), so that the snapshot is
-// decoded and checked by the time the last part is in.
+// partUpload is an upload the leader is receiving, decoded as it is
+// written (dec).
 type partUpload struct {
 	id       string
 	started  time.Time
@@ -113,78 +112,7 @@ type partUpload struct {
 	buf      *bytes.Buffer // in memory for a service without one (tests)
 	idle     *time.Timer
 	restores bool // the last part is in: the restore runs
-
-	// What the decoder may read, under mu: avail bytes (mem holds them
-	// in memory mode); gone once the upload is dropped.
-	mu    sync.Mutex
-	cond  *sync.Cond
-	avail int64
-	mem   []byte
-	gone  bool
-	// The decoder's result, set before done is closed.
-	decoded *fsm.DecodedSnapshot
-	decErr  error
-	done    chan struct{}
-}
-
-// errUploadDropped ends the decoder of a dropped upload.
-var errUploadDropped = errors.New("the restore upload was dropped")
-
-// publish lets the decoder read what has been written.
-func (u *partUpload) publish() {
-	u.mu.Lock()
-	u.avail = u.written
-	if u.buf != nil {
-		u.mem = u.buf.Bytes()
-	}
-	u.mu.Unlock()
-	u.cond.Broadcast()
-}
-
-// decodeFailed is the decoder's refusal, once it has refused.
-func (u *partUpload) decodeFailed() error {
-	select {
-	case <-u.done:
-		return u.decErr
-	default:
-		return nil
-	}
-}
-
-// uploadReader reads an upload as it is written, waiting for parts not
-// yet in; it ends at the upload's size, or with errUploadDropped.
-type uploadReader struct {
-	u   *partUpload
-	pos int64
-}
-
-func (r *uploadReader) Read(p []byte) (int, error) {
-	u := r.u
-	u.mu.Lock()
-	for r.pos >= u.avail && !u.gone && r.pos < u.size {
-		u.cond.Wait()
-	}
-	gone, avail, mem := u.gone, u.avail, u.mem
-	u.mu.Unlock()
-	switch {
-	case gone:
-		return 0, errUploadDropped
-	case r.pos >= u.size:
-		return 0, io.EOF
-	}
-	n := int(min(int64(len(p)), avail-r.pos))
-	var k int
-	var err error
-	if u.file != nil {
-		k, err = u.file.ReadAt(p[:n], r.pos)
-		if err == io.EOF && k == n {
-			err = nil
-		}
-	} else {
-		k = copy(p[:n], mem[r.pos:avail])
-	}
-	r.pos += int64(k)
-	return k, err
+	dec      *StreamDecoder
 }
 
 // reader is the upload's bytes for the restore.
@@ -209,10 +137,7 @@ func (u *partUpload) write(b []byte) error {
 
 func (u *partUpload) remove() {
 	u.idle.Stop()
-	u.mu.Lock()
-	u.gone = true
-	u.mu.Unlock()
-	u.cond.Broadcast()
+	u.dec.Stop()
 	if u.file != nil {
 		u.file.Close()
 		os.Remove(u.file.Name())
@@ -283,15 +208,11 @@ func (s *Service) takePart(ctx context.Context, p *restorePart) (*fsm.SnapshotIn
 	s.log.Info("restore received from a follower", "upload", u.id, "bytes", u.size, "took", time.Since(u.started).Round(time.Millisecond))
 	// Decoded as the parts came in: staged for the file they were
 	// written to, so the restore does not decode it again.
-	select {
-	case <-u.done:
-	case <-ctx.Done():
-		return nil, 0, ctx.Err()
+	decoded, _, err := u.dec.result(ctx)
+	if err != nil {
+		return nil, 0, s.explainRefusal(r, err)
 	}
-	if u.decErr != nil {
-		return nil, 0, s.explainRefusal(r, u.decErr)
-	}
-	s.fsm.StageDecoded(u.decoded, r, u.size)
+	s.fsm.StageDecoded(decoded, r, u.size)
 	run := &restoreRun{s: s}
 	defer run.end()
 	defer s.fsm.Unstage(r)
@@ -337,8 +258,8 @@ func (s *Service) receivePart(p *restorePart) (*partUpload, error) {
 		return nil, fmt.Errorf("store a restore part: %w", err)
 	}
 	u.written += int64(len(p.Data))
-	u.publish()
-	if err := u.decodeFailed(); err != nil && !p.Last {
+	u.dec.Wrote(u.written)
+	if err := u.dec.failed(); err != nil && !p.Last {
 		// Refused before the rest is sent (the last part reports it
 		// with the restore's own explanation).
 		s.uploads.cur = nil
@@ -365,12 +286,7 @@ func (s *Service) newUpload(p *restorePart) (*partUpload, error) {
 		}
 		u.file = f
 	}
-	u.cond = sync.NewCond(&u.mu)
-	u.done = make(chan struct{})
-	go func() {
-		defer close(u.done)
-		u.decoded, _, u.decErr = s.fsm.DecodeStream(&uploadReader{u: u})
-	}()
+	u.dec = s.NewStreamDecoder(u.file, u.buf, u.size)
 	id, idle := p.ID, s.uploads.idleTime()
 	u.idle = time.AfterFunc(idle, func() {
 		if s.dropUpload(id, false) {

@@ -423,7 +423,7 @@ func TestRestorePart_DecodedAsThePartsArrive(t *testing.T) {
 	u := l.uploads.cur
 	l.uploads.mu.Unlock()
 	select {
-	case <-u.done:
+	case <-u.dec.done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the decoder did not refuse the upload's first part in 10 s")
 	}
