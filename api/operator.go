@@ -260,9 +260,17 @@ func (s *Server) restoreSnapshot(c *call) (any, error) {
 	if err := s.cfg.Service.CheckRestoreSize(c.ctx, c.r.ContentLength); err != nil {
 		return nil, err
 	}
-	tmp, err := s.stageUpload(c.r, c.signedHash)
+	// A signed upload to the leader is decoded as it streams in (the
+	// operator's signature covers it; an unsigned one, into a cluster
+	// never initialized, is verified MAC first once it is in).
+	decode := c.signedHash != "" && !opt.AcceptUnauthenticated && c.r.ContentLength > 0 && s.cfg.Service.IsLeader()
+	tmp, dec, err := s.stageUpload(c.r, c.signedHash, decode)
 	if err != nil {
 		return nil, err
+	}
+	if dec != nil {
+		defer dec.Stop()
+		opt.Decoder = dec
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
@@ -317,38 +325,47 @@ func restoreOptions(r *http.Request) (kms.RestoreOptions, error) {
 // at most maxSnapshotBody bytes, and checks it against the signed hash
 // (none for an unsigned restore into a cluster that was never
 // initialized: the snapshot's own MAC is what protects it).
-func (s *Server) stageUpload(r *http.Request, signedHash string) (*os.File, error) {
+func (s *Server) stageUpload(r *http.Request, signedHash string, decode bool) (*os.File, *kms.StreamDecoder, error) {
 	tmp, err := os.CreateTemp(s.cfg.DataDir, "snapshot-restore-*")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var dst io.Writer = tmp
+	var dec *kms.StreamDecoder
+	if decode {
+		dec = s.cfg.Service.NewStreamDecoder(tmp, nil, r.ContentLength)
+		dst = &decodedWriter{f: tmp, dec: dec}
 	}
 	ok := false
 	defer func() {
 		if !ok {
+			if dec != nil {
+				dec.Stop()
+			}
 			tmp.Close()
 			os.Remove(tmp.Name())
 		}
 	}()
 	h := sha256.New()
 	body := &readErrReader{r: io.LimitReader(r.Body, maxSnapshotBody+1)}
-	n, err := io.Copy(io.MultiWriter(tmp, h), body)
+	n, err := io.Copy(io.MultiWriter(dst, h), body)
 	if body.err != nil {
-		return nil, fmt.Errorf("%w: reading the snapshot: %v", errBadRequest, body.err)
+		return nil, nil, fmt.Errorf("%w: reading the snapshot: %v", errBadRequest, body.err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("staging the snapshot: %w", err)
+		return nil, nil, fmt.Errorf("staging the snapshot: %w", err)
 	}
 	if n > maxSnapshotBody {
-		return nil, fmt.Errorf("%w: a snapshot may be at most %d bytes", errBodyTooLarge, maxSnapshotBody)
+		return nil, nil, fmt.Errorf("%w: a snapshot may be at most %d bytes", errBodyTooLarge, maxSnapshotBody)
 	}
 	if signedHash != "" && !strings.EqualFold(hex.EncodeToString(h.Sum(nil)), signedHash) {
-		return nil, fmt.Errorf("%w: the snapshot received is not the one whose hash was signed", signature.ErrContentHashMismatch)
+		return nil, nil, fmt.Errorf("%w: the snapshot received is not the one whose hash was signed", signature.ErrContentHashMismatch)
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ok = true
-	return tmp, nil
+	return tmp, dec, nil
 }
 
 // removeStaleUploads deletes the staging files a crashed kmsd left in its
@@ -365,6 +382,21 @@ func removeStaleUploads(dir string, log interface{ Warn(string, ...any) }) {
 			}
 		}
 	}
+}
+
+// decodedWriter writes an upload to its file and lets its decoder read
+// what is written.
+type decodedWriter struct {
+	f   *os.File
+	n   int64
+	dec *kms.StreamDecoder
+}
+
+func (w *decodedWriter) Write(p []byte) (int, error) {
+	k, err := w.f.Write(p)
+	w.n += int64(k)
+	w.dec.Wrote(w.n)
+	return k, err
 }
 
 // readErrReader remembers a read error, to tell the client's broken upload
