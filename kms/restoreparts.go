@@ -137,11 +137,17 @@ func (u *partUpload) write(b []byte) error {
 
 func (u *partUpload) remove() {
 	u.idle.Stop()
-	u.dec.Stop()
 	if u.file != nil {
+		// Unlinked before it is closed and before its decoder is
+		// stopped: by the time the decoder ends, the file is gone.
+		name := u.file.Name()
+		err := os.Remove(name)
 		u.file.Close()
-		os.Remove(u.file.Name())
+		if err != nil { // a system that keeps an open file
+			os.Remove(name)
+		}
 	}
+	u.dec.Stop()
 }
 
 // partUploads is the leader's one upload slot.

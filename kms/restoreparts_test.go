@@ -351,11 +351,13 @@ func TestRestorePart_RefusalsKeepNothing(t *testing.T) {
 	if err := callPart(t, l, first); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); l.HoldsRestoreUpload(); {
-		if time.Now().After(deadline) {
-			t.Fatal("an abandoned upload was kept 10 s past its 20 ms idle time")
-		}
-		time.Sleep(5 * time.Millisecond)
+	l.uploads.mu.Lock()
+	u := l.uploads.cur
+	l.uploads.mu.Unlock()
+	select {
+	case <-u.dec.done: // stopped when the upload is dropped, after its file
+	case <-time.After(10 * time.Second):
+		t.Fatal("an abandoned upload was kept 10 s past its 20 ms idle time")
 	}
 	p.leaderHoldsNothing(t, "abandoned")
 	if after, _ := p.leader.fsm.Hash(); after != before {

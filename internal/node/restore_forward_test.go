@@ -81,11 +81,8 @@ func TestCluster_RestoreThroughAFollowerInParts(t *testing.T) {
 		t.Fatal("the restore answered no index")
 	}
 	for i, n := range c.nodes {
-		for deadline := time.Now().Add(30 * time.Second); n.FSM().AppliedIndex() < out.Index; {
-			if time.Now().After(deadline) {
-				t.Fatalf("n%d applied %d, not the restore's %d, in 30 s", i+1, n.FSM().AppliedIndex(), out.Index)
-			}
-			time.Sleep(10 * time.Millisecond)
+		if err := n.FSM().WaitForIndex(ctxT(t), out.Index); err != nil {
+			t.Fatalf("n%d did not apply the restore's index %d: %v", i+1, out.Index, err)
 		}
 		if _, ok := n.FSM().Key(kept); !ok {
 			t.Fatalf("n%d lacks %s, in the snapshot", i+1, kept)
