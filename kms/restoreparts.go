@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -81,7 +82,8 @@ func encodePart(b []byte, p *restorePart, data int) ([]byte, error) {
 	}
 	b = binary.BigEndian.AppendUint32(b, uint32(len(hdr)))
 	b = append(b, hdr...)
-	return append(b, make([]byte, data)...), nil
+	// Room for the data, not zeroed: the caller overwrites all of it.
+	return slices.Grow(b, data)[:len(b)+data], nil
 }
 
 // decodePart reads a part; its Data is a slice of b.
