@@ -242,6 +242,7 @@ func Open(cfg Config) (*Store, error) {
 	s.wg.Add(2)
 	go s.watchLeadership()
 	go s.watchLeader()
+	s.campaignIfAlone()
 	return s, nil
 }
 
@@ -303,6 +304,9 @@ func (s *Store) Bootstrap(servers []Server) error {
 	err := s.raft.BootstrapCluster(cfg).Error()
 	if errors.Is(err, raft.ErrCantBootstrap) {
 		return nil // already has state: nothing to do
+	}
+	if err == nil {
+		s.campaignIfAlone()
 	}
 	return err
 }

@@ -1,0 +1,72 @@
+package store
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// slowElectionTiming has a heartbeat timeout far longer than the waits
+// below: a node that leads within them did not wait for it.
+func slowElectionTiming() Timing {
+	return Timing{HeartbeatTimeout: time.Minute, ElectionTimeout: time.Minute, LeaderLeaseTimeout: 500 * time.Millisecond,
+		CommitTimeout: time.Minute, CommitNudgeDelay: 2 * time.Millisecond}
+}
+
+// A node that is the only voter of its configuration campaigns at once,
+// when it bootstraps and when it starts again from its state: nobody else
+// could lead, so waiting a heartbeat timeout (1–2 × --raft-timeout) first
+// only delayed every dev node's start and every single-node restart.
+func TestSingleVoter_LeadsWithoutWaitingForTheHeartbeatTimeout(t *testing.T) {
+	n := openNodeTiming(t, "solo", t.TempDir(), slowElectionTiming())
+	if err := n.store.BootstrapSelf(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "leader after bootstrap", 20*time.Second, n.store.IsLeader)
+	res, err := n.store.Propose(ctxT(t), initCmd(t))
+	if err != nil || res.Err != nil {
+		t.Fatal(err, res.Err)
+	}
+	before, _ := n.fsm.Hash()
+	n.stop()
+
+	again := openNodeTiming(t, "solo", n.dir, slowElectionTiming())
+	defer again.stop()
+	waitFor(t, "leader after restart", 20*time.Second, again.store.IsLeader)
+	if _, err := again.store.Barrier(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := again.fsm.Hash(); after != before {
+		t.Fatal("state changed across the restart")
+	}
+	// The heartbeat timeout is the configured one again.
+	if got := again.store.raft.ReloadableConfig().HeartbeatTimeout; got != time.Minute {
+		t.Fatalf("heartbeat timeout after the early election: %v", got)
+	}
+}
+
+// Only the sole voter of a configuration campaigns early: a member of a
+// larger one keeps Raft's wait (campaigning at once there would disrupt a
+// leader it has not heard from yet), and a non-voter never campaigns.
+func TestOnlyVoter(t *testing.T) {
+	v := func(id string) raft.Server { return raft.Server{ID: raft.ServerID(id), Suffrage: raft.Voter} }
+	nv := func(id string) raft.Server { return raft.Server{ID: raft.ServerID(id), Suffrage: raft.Nonvoter} }
+	for _, tc := range []struct {
+		servers []raft.Server
+		want    bool
+	}{
+		{nil, false},
+		{[]raft.Server{v("a")}, true},
+		{[]raft.Server{v("a"), nv("b"), nv("c")}, true},
+		{[]raft.Server{v("b")}, false},
+		{[]raft.Server{nv("a"), v("b")}, false},
+		{[]raft.Server{v("a"), v("b")}, false},
+		{[]raft.Server{v("a"), v("b"), v("c")}, false},
+		{[]raft.Server{nv("a")}, false},
+	} {
+		if got := onlyVoter(tc.servers, "a"); got != tc.want {
+			t.Errorf("onlyVoter(%v, a) = %v", tc.servers, got)
+		}
+	}
+}
