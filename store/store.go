@@ -131,7 +131,7 @@ type Store struct {
 	raft    *raft.Raft
 	backend *logBackend   // the log and stable store on disk (logbackend.go)
 	logs    raft.LogStore // the backend's log behind the cache of the newest entries
-	snaps   *raft.FileSnapshotStore
+	snaps   *snapshotStore
 	trans   *guardedTransport
 	fsm     FSM
 	m       *metrics
@@ -179,7 +179,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	cfg.Logger.Info("raft log store", "backend", backend.name, "dir", dir)
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, cfg.Logger.Named("snapshot"))
+	snaps, err := newSnapshotStore(dir, cfg.Logger.Named("snapshot"))
 	if err != nil {
 		backend.Close()
 		return nil, fmt.Errorf("open snapshot store: %w", err)
