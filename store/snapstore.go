@@ -75,11 +75,18 @@ func (s *snapshotStore) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, erro
 		fh.Close()
 		return nil, nil, fmt.Errorf("snapshot %s: %w", id, err)
 	}
+	// The sum's own descriptor, opened now: the file is the one read even
+	// should Raft reap the snapshot while it is read.
+	sumFile, err := os.Open(path)
+	if err != nil {
+		fh.Close()
+		return nil, nil, fmt.Errorf("snapshot %s: %w", id, err)
+	}
 	c := &crcCheckedFile{
 		fh: fh, br: bufio.NewReaderSize(fh, 256<<10), left: st.Size(),
 		checked: make(chan struct{}), stop: make(chan struct{}),
 	}
-	go c.check(path, meta.CRC)
+	go c.check(sumFile, meta.CRC)
 	return &meta.SnapshotMeta, c, nil
 }
 
@@ -96,14 +103,9 @@ type crcCheckedFile struct {
 	stopOnce sync.Once
 }
 
-// check sums the file at path and compares the sum with want.
-func (c *crcCheckedFile) check(path string, want []byte) {
+// check sums f, which it closes, and compares the sum with want.
+func (c *crcCheckedFile) check(f *os.File, want []byte) {
 	defer close(c.checked)
-	f, err := os.Open(path)
-	if err != nil {
-		c.err = err
-		return
-	}
 	defer f.Close()
 	h := crc64.New(crc64.MakeTable(crc64.ECMA))
 	buf := make([]byte, 1<<20)
