@@ -10,6 +10,11 @@
 # first, and the peak RSS.
 #
 #   make build && scripts/bench-soak.sh [MINUTES] [C] [KMSD FLAGS...]   (WINDOW=60s: one window's length)
+#
+# RATE=N makes the load an open loop at N requests per second (kms-load
+# --rate, C workers serving it) instead of C clients as fast as they go: a
+# rate the nonce cache keeps inside its bound (the default bound holds
+# ~7,000 signed requests a second) soaks the node without shedding.
 set -euo pipefail
 minutes=${1:-30}
 conc=${2:-16}
@@ -38,13 +43,13 @@ key="$(bin/kmsctl --credentials "$creds" CreateKey --DKMSInstanceId "$(jq -r .In
 keyflag=(--key "$key")
 tck=$(getconf CLK_TCK)
 rss() { awk -v f="$1" '$1 == f":" { printf "%.0f", $2 / 1024 }' "/proc/$pid/status"; }
-echo "soak: ${minutes} × 1 min of Encrypt × $conc clients against $endpoint (pid $pid); load average $(loadavg); $(nproc) CPUs"
+echo "soak: ${minutes} × 1 min of Encrypt × $conc clients${RATE:+ at $RATE/s} against $endpoint (pid $pid); load average $(loadavg); $(nproc) CPUs"
 echo "| minute | ok/s | refused | CPU µs/req | p99 ms | max ms | RSS MiB | peak RSS MiB |"
 echo "|---|---|---|---|---|---|---|---|"
 first="" last=""
 for m in $(seq 1 "$minutes"); do
   t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
-  bin/kms-load --credentials "$creds" "${keyflag[@]}" --action Encrypt --concurrency "$conc" --duration "${WINDOW:-60s}" --json >"$w/m.json" 2>/dev/null
+  bin/kms-load --credentials "$creds" "${keyflag[@]}" --action Encrypt --concurrency "$conc" ${RATE:+--rate "$RATE"} --duration "${WINDOW:-60s}" --json >"$w/m.json" 2>/dev/null
   t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
   cpu="$(jq --argjson d "$((t1 - t0))" --argjson tck "$tck" '(if .ok > 0 then $d / $tck * 1e6 / .ok else 0 end) * 10 | round / 10' "$w/m.json")"
   [ -n "$first" ] || first=$cpu
