@@ -296,7 +296,21 @@ func TestLeaderLoss_NewLeaderAndWritesResume(t *testing.T) {
 }
 
 func TestRestart_KeepsStateOnDisk(t *testing.T) {
-	n := openNode(t, "solo", t.TempDir())
+	n, before := stoppedSoloWithState(t, FastTiming())
+	again := openNode(t, "solo", n.dir)
+	defer again.stop()
+	if has, err := again.store.HasState(); !has || err != nil {
+		t.Fatalf("HasState = %v, %v", has, err)
+	}
+	assertStateKept(t, again, before)
+}
+
+// stoppedSoloWithState bootstraps a single node with timing, waits until it
+// leads, writes one command, stops it, and returns it with its
+// catalogue's hash.
+func stoppedSoloWithState(t *testing.T, timing Timing) (*testNode, [32]byte) {
+	t.Helper()
+	n := openNodeTiming(t, "solo", t.TempDir(), timing)
 	if err := n.store.BootstrapSelf(); err != nil {
 		t.Fatal(err)
 	}
@@ -307,13 +321,7 @@ func TestRestart_KeepsStateOnDisk(t *testing.T) {
 	}
 	before, _ := n.fsm.Hash()
 	n.stop()
-
-	again := openNode(t, "solo", n.dir)
-	defer again.stop()
-	if has, err := again.store.HasState(); !has || err != nil {
-		t.Fatalf("HasState = %v, %v", has, err)
-	}
-	assertStateKept(t, again, before)
+	return n, before
 }
 
 // assertStateKept waits until the restarted single node n leads and has
