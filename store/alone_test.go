@@ -30,6 +30,19 @@ func TestSingleVoter_LeadsWithoutWaitingForTheHeartbeatTimeout(t *testing.T) {
 	}
 }
 
+// A new cluster's first voter (the smallest id of the bootstrap list)
+// campaigns as soon as it has bootstrapped; the others keep Raft's wait, so
+// the first election is not split. Raft's pre-vote keeps the campaign from
+// disturbing a leader elected before this node bootstrapped.
+func TestBootstrap_FirstVoterCampaignsAtOnce(t *testing.T) {
+	c := newTestClusterTiming(t, 3, slowElectionTiming())
+	// Within 5 s, a twelfth of the heartbeat timeout.
+	waitFor(t, "a leader", 5*time.Second, func() bool { return c.nodes[0].store.IsLeader() })
+	if _, err := c.nodes[2].store.Propose(ctxT(t), initCmd(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Only the sole voter of a configuration campaigns early: a member of a
 // larger one keeps Raft's wait (campaigning at once there would disrupt a
 // leader it has not heard from yet), and a non-voter never campaigns.
@@ -51,6 +64,29 @@ func TestOnlyVoter(t *testing.T) {
 	} {
 		if got := onlyVoter(tc.servers, "a"); got != tc.want {
 			t.Errorf("onlyVoter(%v, a) = %v", tc.servers, got)
+		}
+	}
+}
+
+// Only the voter with the smallest id of a bootstrap list campaigns right
+// after the bootstrap.
+func TestFirstVoter(t *testing.T) {
+	v := func(id string) Server { return Server{ID: id, Voter: true} }
+	nv := func(id string) Server { return Server{ID: id} }
+	for _, tc := range []struct {
+		servers []Server
+		want    bool
+	}{
+		{nil, false},
+		{[]Server{v("b")}, true},
+		{[]Server{v("c"), v("b"), v("d")}, true},
+		{[]Server{v("a"), v("b"), v("c")}, false},
+		{[]Server{nv("a"), v("b"), v("c")}, true},
+		{[]Server{nv("b"), v("c")}, false},
+		{[]Server{v("c"), v("d")}, false},
+	} {
+		if got := firstVoter(tc.servers, "b"); got != tc.want {
+			t.Errorf("firstVoter(%v, b) = %v", tc.servers, got)
 		}
 	}
 }

@@ -306,7 +306,7 @@ func (s *Store) Bootstrap(servers []Server) error {
 		return nil // already has state: nothing to do
 	}
 	if err == nil {
-		s.campaignIfAlone()
+		s.campaignAfterBootstrap(servers)
 	}
 	return err
 }
