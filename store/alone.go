@@ -14,10 +14,10 @@ import (
 //     every single-node restart.
 //   - a new cluster's first voter (the smallest id of the bootstrap list),
 //     right after its bootstrap: no leader can exist yet but one elected by
-//     members that bootstrapped before it, and Raft's pre-vote, which a
-//     member that knows a leader refuses, keeps the campaign from disturbing
-//     that one. Only one member campaigns early, so the first election is
-//     not split.
+//     members that bootstrapped before it, and a member that knows a leader
+//     refuses both Raft's pre-vote and its vote to another candidate, so the
+//     campaign cannot unseat that one. Only one member campaigns early, so
+//     the first election is not split.
 //
 // A member of a larger configuration that restarts keeps the wait: a
 // campaign at once there could disturb a leader it has not heard from yet.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"net"
 	"testing"
 	"time"
 
@@ -32,14 +33,66 @@ func TestSingleVoter_LeadsWithoutWaitingForTheHeartbeatTimeout(t *testing.T) {
 
 // A new cluster's first voter (the smallest id of the bootstrap list)
 // campaigns as soon as it has bootstrapped; the others keep Raft's wait, so
-// the first election is not split. Raft's pre-vote keeps the campaign from
-// disturbing a leader elected before this node bootstrapped.
+// the first election is not split.
 func TestBootstrap_FirstVoterCampaignsAtOnce(t *testing.T) {
 	c := newTestClusterTiming(t, 3, slowElectionTiming())
 	// Within 5 s, a twelfth of the heartbeat timeout.
 	waitFor(t, "a leader", 5*time.Second, func() bool { return c.nodes[0].store.IsLeader() })
 	if _, err := c.nodes[2].store.Propose(ctxT(t), initCmd(t)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A first voter that bootstraps after the others have elected a leader
+// campaigns at once too, but members that know the leader refuse it (Raft
+// refuses a pre-vote, and a vote, to another candidate while it knows a
+// leader): the leader and its term stay.
+func TestBootstrap_LateFirstVoterDoesNotDisturbTheLeader(t *testing.T) {
+	timing := DefaultTiming() // elections of 1–2 s: no spurious one on a busy machine
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lateAddr := l.Addr().String() // the late voter's address, free again
+	l.Close()
+	b := openNodeTiming(t, "b", t.TempDir(), timing)
+	defer b.stop()
+	c := openNodeTiming(t, "c", t.TempDir(), timing)
+	defer c.stop()
+	servers := []Server{{ID: "a", Addr: lateAddr, Voter: true}, {ID: "b", Addr: b.store.Addr(), Voter: true}, {ID: "c", Addr: c.store.Addr(), Voter: true}}
+	for _, n := range []*testNode{b, c} {
+		if err := n.store.Bootstrap(servers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var leader *testNode
+	waitFor(t, "a leader among b and c", 10*time.Second, func() bool {
+		for _, n := range []*testNode{b, c} {
+			if n.store.IsLeader() {
+				leader = n
+				return true
+			}
+		}
+		return false
+	})
+	term := leader.store.raft.CurrentTerm()
+
+	a := openNodeAt(t, "a", t.TempDir(), lateAddr, timing)
+	defer a.stop()
+	if err := a.store.Bootstrap(servers); err != nil {
+		t.Fatal(err)
+	}
+	// a learns of the leader through its replication (a has the
+	// configuration's first entry then).
+	waitFor(t, "a follows the leader", 10*time.Second, func() bool {
+		_, id := a.store.Leader()
+		return id == leader.id && a.store.raft.AppliedIndex() >= 1
+	})
+	if _, err := leader.store.Propose(ctxT(t), initCmd(t)); err != nil {
+		t.Fatal(err)
+	}
+	if !leader.store.IsLeader() || leader.store.raft.CurrentTerm() != term {
+		t.Fatalf("the leader changed: %s leads %v, term %d → %d", leader.id, leader.store.IsLeader(), term, leader.store.raft.CurrentTerm())
 	}
 }
 
