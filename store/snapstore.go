@@ -29,8 +29,8 @@ var errSnapshotCRC = errors.New("snapshot state file does not match its CRC-64: 
 //
 // Raft's Open reads the whole state file to check its CRC and only then
 // hands it out: at a million keys, 900 MB read and summed (~0.6 s here)
-// before a restart, a follower's installed snapshot, an operator restore or
-// a snapshot download could begin (issue 16). Here a second reader sums the
+// before a restart, a follower's installed snapshot or an operator restore
+// could begin decoding (issue 16). Here a second reader sums the
 // file on a goroutine of its own while the caller reads, and the read that
 // would hand out the file's last bytes waits for the sum: a damaged file is
 // still refused before a reader sees it end cleanly, as Raft refuses it.
