@@ -268,12 +268,14 @@ func (s *Server) restoreSnapshot(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
 	if dec != nil {
+		// Stopped before the file it reads is closed (deferred calls run
+		// last first).
 		defer dec.Stop()
 		opt.Decoder = dec
 	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
 	// The restore's own time starts once the upload is in, outside the
 	// request's deadline.
 	ctx, cancel := context.WithTimeout(c.unboundedCtx(), 2*s.cfg.RequestTimeout+kmsRestoreBudget)
