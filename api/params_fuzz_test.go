@@ -157,3 +157,42 @@ func FuzzParseFlatQuery(f *testing.F) {
 		}
 	})
 }
+
+// FuzzQueryUnescape: queryUnescape is url.QueryUnescape, the result and
+// the error (its text too) alike.
+func FuzzQueryUnescape(f *testing.F) {
+	for _, s := range []string{"", "abc", "a+b", "%41", "%4", "%", "%%", "%zz", "%4g", "a%2Fb%3D%3d", "aGVsbG8%2B%2Fd29ybGQ%3D",
+		"+", "++%20+", "%E2%82%AC", "%ff%00", "abc%", "abc%4", "x%41y%42z+"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := queryUnescape(s)
+		want, werr := url.QueryUnescape(s)
+		if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) {
+			t.Fatalf("%q: error %v, url.QueryUnescape's %v", s, err, werr)
+		}
+		if got != want {
+			t.Fatalf("%q: %q, url.QueryUnescape %q", s, got, want)
+		}
+	})
+}
+
+// BenchmarkQueryUnescape: a base64 value as the SDKs escape it.
+//
+//	go test -run '^$' -bench QueryUnescape ./api/
+func BenchmarkQueryUnescape(b *testing.B) {
+	const v = "aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQ%3D%2B%2Fabc%3D"
+	for _, fn := range []struct {
+		name string
+		f    func(string) (string, error)
+	}{{"url", url.QueryUnescape}, {"queryUnescape", queryUnescape}} {
+		b.Run(fn.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := fn.f(v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
