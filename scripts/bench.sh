@@ -2,8 +2,11 @@
 # bench.sh (make bench): raftkms next to the bare floor, in the same run.
 #
 # Builds kmsd, kms-load and bench/baseline (a bare net/http + JSON + AES-GCM
-# server) from this tree, then, interleaving the two servers round by round
-# (raftkms first in odd rounds, the floor first in even ones):
+# server) from this tree, then, round by round, with a fresh dev node and the
+# floor both running through the round's load windows (2.–3. and 5.'s dev
+# node), each window of one next to the same window of the other (raftkms
+# first in odd rounds, the floor first in even ones), so that both see the
+# same seconds of a shared machine:
 #   1. the Go benchmarks BenchmarkServe_{Encrypt,Decrypt,GenerateDataKey}
 #      (api, in process) next to BenchmarkBaseline_* (the process's CPU per
 #      request, ns/op, allocs/op, B/op);
@@ -139,8 +142,24 @@ stop_server() {
     srv_pid=""
   fi
 }
+# The round's two servers (the dev node and the floor), both running.
+rk_pid="" rk_creds="" bl_pid="" bl_creds=""
+stop_round() {
+  local p
+  for p in "$rk_pid" "$bl_pid"; do
+    [ -n "$p" ] || continue
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  rk_pid="" bl_pid=""
+}
+# use TARGET: the next load runs against the round's raftkms or baseline.
+use() {
+  if [ "$1" = raftkms ]; then srv_pid=$rk_pid creds=$rk_creds; else srv_pid=$bl_pid creds=$bl_creds; fi
+}
 cleanup() {
   stop_server
+  stop_round
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -202,39 +221,54 @@ IFS=, read -r -a action_list <<<"$actions"
 for round in $(seq 1 "$rounds"); do
   order="raftkms baseline"
   if [ $((round % 2)) -eq 0 ]; then order="baseline raftkms"; fi
+  echo "round $round/$rounds: ${order/ /, then } in each window" >&2
+  start_raftkms
+  rk_pid=$srv_pid rk_creds=$creds
+  start_baseline
+  bl_pid=$srv_pid bl_creds=$creds
+  srv_pid=""
   for target in $order; do
-    echo "round $round/$rounds: $target" >&2
-    if [ "$target" = raftkms ]; then start_raftkms; else start_baseline; fi
+    use "$target"
     # A short warm-up (and, for raftkms, the key kms-load makes) first.
     warm=()
     [ "$target" = baseline ] && warm=(--key key-baseline)
     "$work/kms-load" --credentials "$creds" "${warm[@]}" \
       --duration 1s --concurrency "$concurrency" >/dev/null 2>>"$out/load/kms-load.log" || die "warm-up failed ($target)"
-    for action in "${action_list[@]}"; do
+  done
+  for action in "${action_list[@]}"; do
+    for target in $order; do
+      use "$target"
       load "$action.$target.$round" "$target" --action "$action" --concurrency "$concurrency" --duration "$duration"
     done
-    load "rate.$target.$round" "$target" --action Encrypt --concurrency "$concurrency" --rate "$rate" --duration "$rate_duration"
-    if [ "$do_instance" = 1 ] && [ "$instance_rate" -gt 0 ]; then
-      load "irate.$target.$round" "$target" --action Encrypt --concurrency "$concurrency" --rate "$instance_rate" --duration "$rate_duration"
-    fi
-    if [ "$do_writes" = 1 ]; then
-      wcreds="$creds"
-      if [ "$target" = raftkms ]; then
-        # An instance with room for every key of the run.
-        inst="$("$work/kmsctl" --credentials "$creds" operator instance create --type software --name bench-writes \
-          --key-quota 10000000 | grep -o 'kst-[a-z0-9]*' | head -1)"
-        [ -n "$inst" ] || die "could not create the instance for the writes"
-        wcreds="$(dirname "$creds")/writes.json"
-        jq --arg i "$inst" '.InstanceId = $i' "$creds" >"$wcreds"
-      fi
-      for wc in $write_concurrency; do
-        creds_saved="$creds" creds="$wcreds"
-        load "CreateKey$wc.$target.$round" "$target" --action CreateKey --concurrency "$wc" --duration "$duration"
-        creds="$creds_saved"
-      done
-    fi
-    stop_server
   done
+  for target in $order; do
+    use "$target"
+    load "rate.$target.$round" "$target" --action Encrypt --concurrency "$concurrency" --rate "$rate" --duration "$rate_duration"
+  done
+  if [ "$do_instance" = 1 ] && [ "$instance_rate" -gt 0 ]; then
+    for target in $order; do
+      use "$target"
+      load "irate.$target.$round" "$target" --action Encrypt --concurrency "$concurrency" --rate "$instance_rate" --duration "$rate_duration"
+    done
+  fi
+  if [ "$do_writes" = 1 ]; then
+    # An instance of the dev node with room for every key of the run.
+    use raftkms
+    inst="$("$work/kmsctl" --credentials "$creds" operator instance create --type software --name bench-writes \
+      --key-quota 10000000 | grep -o 'kst-[a-z0-9]*' | head -1)"
+    [ -n "$inst" ] || die "could not create the instance for the writes"
+    rk_wcreds="$(dirname "$creds")/writes.json"
+    jq --arg i "$inst" '.InstanceId = $i' "$creds" >"$rk_wcreds"
+    for wc in $write_concurrency; do
+      for target in $order; do
+        use "$target"
+        [ "$target" = raftkms ] && creds="$rk_wcreds"
+        load "CreateKey$wc.$target.$round" "$target" --action CreateKey --concurrency "$wc" --duration "$duration"
+      done
+    done
+  fi
+  srv_pid=""
+  stop_round
   if [ "$do_audit" = 1 ]; then
     echo "round $round/$rounds: raftkms --audit-log" >&2
     adir="$(mktemp -d "$work/audit.XXXXXX")"
