@@ -62,7 +62,7 @@ test-readme:
 test-e2e: build
 	$(GO) test -count=1 -timeout 20m -v ./e2e/...
 
-## bench: raftkms next to a bare Go floor server (bench/baseline) in one run, as ratios, the instance API, the audit log, durable writes, 100k keys (restart, RSS, snapshots) and the CPU of an idle 3-node cluster (~6 min; not part of make test)
+## bench: raftkms next to a bare Go floor server (bench/baseline) in one run, as ratios, the instance API, the audit log, durable writes, 100k keys (restart, RSS, snapshots) and the CPU of an idle 3-node cluster (~7 min; not part of make test)
 bench:
 	@scripts/bench.sh
 
