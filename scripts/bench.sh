@@ -63,7 +63,7 @@ options:
   --no-cluster-writes  skip the 3-node CreateKey rows (through a follower and the leader)
   --write-concurrency LIST  CreateKey clients, space-separated (default "8 64")
   --no-instance     skip the instance API rows
-  --instance-rate N open-loop rate for the instance API next to the OpenAPI and the floor (default 800; 0 skips it)
+  --instance-rate N open-loop rate for the instance API next to the OpenAPI and the floor (default 500; 0 skips it)
   --scale-keys N    keys for the scaled-down million-key figures (default 100000; 0 skips them)
   --no-idle         skip the idle 3-node cluster line
   --idle-duration S seconds of the idle measurement (default 20)
@@ -88,7 +88,7 @@ do_writes=1
 do_cluster_writes=1
 write_concurrency="8 64"
 do_instance=1
-instance_rate=800
+instance_rate=500
 scale_keys=100000
 do_idle=1
 idle_duration=20
