@@ -127,7 +127,7 @@ func parseFlatQueryInto(into params, query string) (p params, ok bool) {
 // queryUnescape is url.QueryUnescape, result and error alike
 // (FuzzQueryUnescape), copying the runs between escapes whole: the SDKs
 // escape every base64 value ('=', '/', '+'), and url.QueryUnescape builds
-// such a value a byte at a time, a third of the query's decoding
+// such a value a byte at a time: more than half of the query's decoding
 // (docs/BENCHMARKS.md).
 func queryUnescape(s string) (string, error) {
 	i := indexQueryEscape(s)
