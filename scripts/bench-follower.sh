@@ -23,8 +23,7 @@ command -v jq >/dev/null || { echo "bench-follower: jq is not installed" >&2; ex
 work="$(mktemp -d "${TMPDIR:-/tmp}/bench-follower.XXXXXX")"
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_pids "${pids[@]}"
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -68,9 +68,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/bench-idle.XXXXXX")"
 tck="$(getconf CLK_TCK)"
 pids=()
 stop_nodes() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_pids "${pids[@]}"
   pids=()
 }
 cleanup() {

@@ -97,6 +97,14 @@ start_floor() {
   return 1
 }
 
+# stop_pids PID...: SIGTERM to each process, then wait for each (kmsd stops
+# gracefully on SIGTERM); gone or unknown ones are skipped.
+stop_pids() {
+  local p
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
+
 # free_port_run N: the first of N consecutive loopback TCP ports nothing
 # listens on now (kms-scale takes its API port and the two next).
 free_port_run() {

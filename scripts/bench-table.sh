@@ -76,9 +76,7 @@ tck="$(getconf CLK_TCK)"
 pids=()
 
 stop_all() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_pids "${pids[@]}"
   pids=()
 }
 cleanup() {

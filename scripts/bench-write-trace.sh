@@ -27,8 +27,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/bench-write-trace.XXXXXX")"
 cl_pid=()
 cleanup() {
-  for p in "${cl_pid[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${cl_pid[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_pids "${cl_pid[@]}"
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -145,12 +145,7 @@ stop_server() {
 # The round's two servers (the dev node and the floor), both running.
 rk_pid="" rk_creds="" bl_pid="" bl_creds=""
 stop_round() {
-  local p
-  for p in "$rk_pid" "$bl_pid"; do
-    [ -n "$p" ] || continue
-    kill "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
+  stop_pids $rk_pid $bl_pid # unquoted: an empty one is no argument
   rk_pid="" bl_pid=""
 }
 # use TARGET: the next load runs against the round's raftkms or baseline.
