@@ -1,8 +1,6 @@
 package store
 
-import (
-	"github.com/hashicorp/raft"
-)
+import "github.com/hashicorp/raft"
 
 // hashicorp/raft has every follower wait one heartbeat timeout (1–2 ×
 // --raft-timeout, at random) without hearing from a leader before it
