@@ -146,20 +146,21 @@ def follower(d, name):
             if not (e['to'] == 'Waiting' and has(e, 'WaitForIndex')):
                 continue
             # Back from the local wait: the leader's answer (the transport's
-            # read loop woke the call), the forward's first wait, the request.
+            # read loop woke the call), the forward's waits (the last one
+            # begins once its bytes are written), and, past the wait before
+            # them (the request's own bytes), the request's arrival.
             j = next((j for j in range(i - 1, -1, -1) if es[j]['from'] == 'Waiting' and has(es[j], 'readLoop')), None)
             if j is None:
                 continue
-            k = j - 1
-            while k >= 0 and not (es[k]['to'] == 'Waiting' and has(es[k], 'clientConn).call')):
+            calls, k = [], j - 1
+            while k >= 0 and not (es[k]['to'] == 'Waiting' and not has(es[k], 'clientConn).call')):
+                if es[k]['to'] == 'Waiting':
+                    calls.append(k)
                 k -= 1
-            while k - 1 >= 0 and es[k - 1]['to'] == 'Waiting' and has(es[k - 1], 'clientConn).call'):
-                k -= 1
-            while k - 1 >= 0 and not (es[k - 1]['to'] == 'Waiting'):
-                k -= 1
-            # k is now the first transition after the previous wait ended
-            a = next((a for a in range(k - 1, -1, -1) if es[a]['from'] == 'Waiting' and es[a]['to'] == 'Runnable'), None)
-            fwd = next((x['t'] for x in es[k:j] if x['to'] == 'Waiting' and has(x, 'clientConn).call')), None)
+            if not calls:
+                continue
+            a = next((a for a in range(k + 1, calls[-1]) if es[a]['from'] == 'Waiting' and es[a]['to'] == 'Runnable'), None)
+            fwd = es[calls[0]]['t']
             rest = es[i + 1:]
             applied = next((x['t'] for x in rest if x['from'] == 'Waiting'), None)
             write = next((x['t'] for x in rest if x['to'] == 'Syscall' and has(x, 'syscall.write')), None)
