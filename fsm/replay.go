@@ -178,7 +178,7 @@ func (g *replayGuard) writeRecords(w io.Writer, keys []nonceKey) error {
 	}
 	for _, k := range keys {
 		rec := signedNonceRecord{AccessKeyID: k.AccessKeyID, Nonce: k.Nonce, Seq: k.Seq, Expires: g.seen[k]}
-		if err := writeRecord(w, recSignedNonce, rec); err != nil {
+		if err := writeNonceRecord(w, &rec); err != nil {
 			return err
 		}
 	}

@@ -219,24 +219,48 @@ func writeRecord(w io.Writer, typ byte, v any) error {
 		err = encodeKeyRecord(re.enc, v)
 	case *KeyVersion:
 		err = encodeVersionRecord(re.enc, v)
-	case signedNonceRecord:
-		err = encodeNonceRecord(re.enc, &v)
 	default:
 		err = re.enc.Encode(v)
 	}
 	if err != nil {
 		return err
 	}
-	body := re.buf.Bytes()
-	if _, err := w.Write([]byte{typ}); err != nil {
+	return re.writeTo(w, typ)
+}
+
+// writeNonceRecord is writeRecord of one signed-write nonce, passed by
+// pointer: a record in an interface would be one allocation each, and a
+// snapshot writes one per signed write still in the replay window.
+func writeNonceRecord(w io.Writer, r *signedNonceRecord) error {
+	re := recordEncoders.Get().(*recordEncoder)
+	defer recordEncoders.Put(re)
+	re.buf.Reset()
+	if err := encodeNonceRecord(re.enc, r); err != nil {
 		return err
 	}
-	return writeFrame(w, body)
+	return re.writeTo(w, recSignedNonce)
 }
 
 type recordEncoder struct {
 	buf bytes.Buffer
 	enc *msgpack.Encoder
+	// hdr is a record's type and its frame's length, written as one
+	// piece from here: a local array handed to an io.Writer would move to
+	// the heap, two allocations per record.
+	hdr [5]byte
+}
+
+// writeTo writes the record encoded in re.buf: its type, then its frame
+// (writeFrame's bytes).
+func (re *recordEncoder) writeTo(w io.Writer, typ byte) error {
+	body := re.buf.Bytes()
+	re.hdr[0] = typ
+	binary.BigEndian.PutUint32(re.hdr[1:], uint32(len(body)))
+	if _, err := w.Write(re.hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(body)
+	return err
 }
 
 var recordEncoders = sync.Pool{New: func() any {
