@@ -38,7 +38,7 @@ func (o *options) resolveInstance(cr client.Credentials, passwordFile string) er
 		return nil
 	case apiInstance:
 	default:
-		return fmt.Errorf("--api %q: want openapi or instance", o.api)
+		return fmt.Errorf("--api %q: want openapi, instance, openbao or local-kms", o.api)
 	}
 	if !instanceActions[o.action] {
 		return fmt.Errorf("--api instance drives Encrypt, Decrypt or GenerateDataKey, not %q", o.action)

@@ -8,7 +8,9 @@
 // drives the instance API instead, through the official KMS Instance SDK
 // (github.com/aliyun/alibabacloud-dkms-gcs-go-sdk): one SDK client per
 // concurrent client, authenticated by an application access point's client
-// key (kmsctl client-key create) over TLS under the instance CA.
+// key (kmsctl client-key create) over TLS under the instance CA. With --api
+// openbao or --api local-kms it drives one of the systems raftkms is
+// measured beside (peers.go), so one generator measures all of them.
 package main
 
 import (
@@ -52,6 +54,9 @@ type options struct {
 	clientKeyPassword string
 	instanceEndpoint  string
 	instanceCA        string
+
+	// --api openbao: the token (peers.go).
+	token string
 }
 
 func main() {
@@ -74,9 +79,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	fs.IntVar(&o.rate, "rate", 0, "open loop: send this many requests per second at fixed times (--concurrency workers serve them), each timed from its intended send time (no coordinated omission); 0: closed loop")
 	fs.DurationVar(&o.warmup, "warmup", 0, "run this long before measuring (results discarded)")
-	fs.StringVar(&o.api, "api", "openapi", "openapi (the KMS OpenAPI, signed with the access key) or instance (the instance API through the official KMS Instance SDK; Encrypt, Decrypt or GenerateDataKey)")
+	fs.StringVar(&o.api, "api", "openapi", "openapi (the KMS OpenAPI, signed with the access key), instance (the instance API through the official KMS Instance SDK; Encrypt, Decrypt or GenerateDataKey), or a peer measured beside raftkms: openbao (OpenBao's transit engine mounted at transit/) or local-kms (the AWS KMS emulator); a peer takes its URL from --endpoints and drives Encrypt, Decrypt, GenerateDataKey or CreateKey")
 	fs.StringVar(&o.clientKeyFile, "client-key-file", "", "--api instance: the SDK's client key file (kmsctl client-key create --out)")
-	var passwordFile, cpuProfile string
+	var passwordFile, cpuProfile, tokenFile string
+	fs.StringVar(&tokenFile, "token-file", "", "--api openbao: file holding the token (default: BAO_TOKEN or VAULT_TOKEN)")
 	fs.StringVar(&passwordFile, "client-key-password-file", "", "--api instance: file holding the client key's password (one trailing newline is not part of it)")
 	fs.StringVar(&o.instanceEndpoint, "instance-endpoint", "", "--api instance: host:port of the instance API (default: the credentials' InstanceEndpoint)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file (go tool pprof; to see what the generator costs the machine it shares with the nodes)")
@@ -88,26 +94,43 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "kms-load: --concurrency ≥ 1, --duration > 0, --size 1–6144, --rate 0–1000000, --warmup ≥ 0")
 		return 2
 	}
-	cr, err := client.ResolveCredentials(o.credentials, "")
-	if err != nil {
-		fmt.Fprintln(stderr, "kms-load:", err)
-		return 2
-	}
-	if err := o.resolveInstance(cr, passwordFile); err != nil {
-		fmt.Fprintln(stderr, "kms-load:", err)
-		return 2
-	}
-	for _, e := range strings.Split(endpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			o.endpoints = append(o.endpoints, e)
+	var load func(options, io.Writer) (result, error)
+	if isPeer(o.api) {
+		if o.credentials != "" || passwordFile != "" {
+			fmt.Fprintf(stderr, "kms-load: --credentials and --client-key-password-file are not for --api %s\n", o.api)
+			return 2
 		}
-	}
-	if len(o.endpoints) == 0 {
-		o.endpoints = []string{cr.Endpoint}
-	}
-	load := loadOpenAPI
-	if o.api == apiInstance {
-		load = loadInstance
+		if err := o.resolvePeer(endpoints, tokenFile); err != nil {
+			fmt.Fprintln(stderr, "kms-load:", err)
+			return 2
+		}
+		load = loadPeer
+	} else {
+		if tokenFile != "" {
+			fmt.Fprintln(stderr, "kms-load: --token-file is for --api openbao")
+			return 2
+		}
+		cr, err := client.ResolveCredentials(o.credentials, "")
+		if err != nil {
+			fmt.Fprintln(stderr, "kms-load:", err)
+			return 2
+		}
+		if err := o.resolveInstance(cr, passwordFile); err != nil {
+			fmt.Fprintln(stderr, "kms-load:", err)
+			return 2
+		}
+		for _, e := range strings.Split(endpoints, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				o.endpoints = append(o.endpoints, e)
+			}
+		}
+		if len(o.endpoints) == 0 {
+			o.endpoints = []string{cr.Endpoint}
+		}
+		load = func(o options, stderr io.Writer) (result, error) { return loadOpenAPI(o, cr, stderr) }
+		if o.api == apiInstance {
+			load = func(o options, stderr io.Writer) (result, error) { return loadInstance(o, cr, stderr) }
+		}
 	}
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
@@ -122,7 +145,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := load(o, cr, stderr)
+	res, err := load(o, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "kms-load:", err)
 		return 1
