@@ -1,0 +1,340 @@
+#!/usr/bin/env bash
+# bench-peers.sh: issue 16's two tables — raftkms next to the floor and the
+# peers it was compared with, all measured in one window by one generator
+# (kms-load), rounds interleaved.
+#
+#   scripts/bench-peers.sh [options] [--openbao BAO] [--local-kms LOCAL_KMS]
+#
+# The peers are binaries built from their own sources; this repository holds
+# none of their code and no script that builds them (docs/BENCHMARKS.md
+# says how they were built). Without them the script measures raftkms and
+# the floor only.
+#   - OpenBao (`bao`): one node, integrated Raft storage on disk (not -dev,
+#     which keeps everything in memory), initialised and unsealed with one
+#     key share, the transit engine at transit/; a second instance of it with
+#     a file audit device for the audited row.
+#   - local-kms (nsmithuk/local-kms): the AWS KMS emulator (no
+#     authentication, no fsync, no HA), on a loopback port.
+# Each round measures each system fresh, in rotating order:
+#   - Encrypt of 64 bytes, keep-alive: closed loop with --concurrency
+#     clients (req/s, the server's CPU per request from /proc/PID/stat) and
+#     open loop at --rate requests/s (p99, p99.9, each request timed from
+#     its intended send);
+#   - durable key creation at each of --write-concurrency: raftkms CreateKey
+#     on a dev node and through a follower of a 3-node cluster, OpenBao's
+#     transit key create, local-kms's CreateKey, and the floor's journal
+#     line (fdatasync'd, group commit).
+# It prints the medians as Markdown tables; raw JSON stays in
+# .tmp/bench-peers/<date>-<time>/. Needs bin/kmsd, bin/kmsctl and
+# bin/kms-load (make build); ~2 minutes a round with both peers.
+set -euo pipefail
+# shellcheck source=bench-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+
+usage() {
+  cat <<'EOF2'
+usage: scripts/bench-peers.sh [options]
+
+options:
+  --openbao BAO              OpenBao's bao binary (its rows are left out without it)
+  --local-kms BIN            local-kms's binary (its rows are left out without it)
+  --rounds N                 interleaved rounds (default 3)
+  --duration D               closed-loop and write windows (default 4s)
+  --concurrency N            closed-loop clients (default 16)
+  --rate N                   open-loop requests per second (default 2000)
+  --rate-duration D          open-loop window (default 8s)
+  --write-concurrency LIST   write clients, space-separated (default "8 64")
+  --out DIR                  raw results (default .tmp/bench-peers/<date>-<time>)
+  -h, --help                 this text
+EOF2
+}
+
+die() { echo "bench-peers: $*" >&2; exit 1; }
+
+rounds=3 duration=4s concurrency=16 rate=2000 rate_duration=8s write_concurrency="8 64" out="" bao="" lkms=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --openbao) bao="${2:?}"; shift 2 ;;
+    --local-kms) lkms="${2:?}"; shift 2 ;;
+    --rounds) rounds="${2:?}"; shift 2 ;;
+    --duration) duration="${2:?}"; shift 2 ;;
+    --concurrency) concurrency="${2:?}"; shift 2 ;;
+    --rate) rate="${2:?}"; shift 2 ;;
+    --rate-duration) rate_duration="${2:?}"; shift 2 ;;
+    --write-concurrency) write_concurrency="${2:?}"; shift 2 ;;
+    --out) out="${2:?}"; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument $1" ;;
+  esac
+done
+for n in "$rounds" "$concurrency" "$rate"; do
+  case "$n" in '' | *[!0-9]* | 0) die "--rounds, --concurrency and --rate take a positive number" ;; esac
+done
+[ -z "$bao" ] || [ -x "$bao" ] || die "--openbao $bao is not an executable"
+[ -z "$lkms" ] || [ -x "$lkms" ] || die "--local-kms $lkms is not an executable"
+[ -r /proc/self/stat ] || die "needs Linux /proc"
+command -v jq >/dev/null || die "jq is not installed (make deps installs it)"
+command -v curl >/dev/null || die "curl is not installed"
+
+repo="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
+cd "$repo"
+for b in kmsd kmsctl kms-load; do [ -x "bin/$b" ] || die "bin/$b is missing (make build)"; done
+[ -n "$out" ] || out=".tmp/bench-peers/$(date -u +%Y%m%d-%H%M%S)"
+mkdir -p "$out/load"
+out="$(cd "$out" && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/bench-peers.XXXXXX")"
+tck="$(getconf CLK_TCK)"
+pids=()
+
+stop_all() {
+  stop_pids "${pids[@]}"
+  pids=()
+}
+cleanup() {
+  stop_all
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+go build -o "$work/baseline" ./bench/baseline
+load_start="$(loadavg)"
+
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# run NAME PID [KMS-LOAD FLAGS]: one kms-load run; its JSON gets the CPU µs
+# per ok request of process PID as .cpu_us, and of the processes in
+# $cluster_pids (when set) as .cluster_cpu_us.
+run() {
+  local name=$1 pid=$2 p t0 t1 c0=0 c1=0
+  shift 2
+  t0="$(ticks "$pid")"
+  for p in ${cluster_pids:-}; do c0=$((c0 + $(ticks "$p"))); done
+  bin/kms-load --json "$@" >"$out/load/$name.tmp" 2>>"$out/load/kms-load.log" ||
+    die "kms-load failed ($name); see $out/load/kms-load.log"
+  t1="$(ticks "$pid")"
+  for p in ${cluster_pids:-}; do c1=$((c1 + $(ticks "$p"))); done
+  jq --argjson d "$((t1 - t0))" --argjson c "$((c1 - c0))" --argjson tck "$tck" \
+    '. + {cpu_us: (if .ok > 0 then $d / $tck * 1e6 / .ok else 0 end),
+          cluster_cpu_us: (if .ok > 0 then $c / $tck * 1e6 / .ok else 0 end)}' "$out/load/$name.tmp" >"$out/load/$name.json"
+  rm -f "$out/load/$name.tmp"
+}
+
+# encrypt_runs LABEL PID [KMS-LOAD FLAGS]: warm-up, closed loop, open loop.
+encrypt_runs() {
+  local label=$1 pid=$2
+  shift 2
+  bin/kms-load "$@" --duration 1s --concurrency "$concurrency" >/dev/null 2>>"$out/load/kms-load.log" ||
+    die "warm-up failed ($label); see $out/load/kms-load.log"
+  run "closed.$label.$round" "$pid" "$@" --action Encrypt --concurrency "$concurrency" --duration "$duration"
+  run "open.$label.$round" "$pid" "$@" --action Encrypt --concurrency "$concurrency" --rate "$rate" --duration "$rate_duration"
+}
+
+# write_runs LABEL PID [KMS-LOAD FLAGS]: durable key creation at each
+# concurrency.
+write_runs() {
+  local label=$1 pid=$2 wc
+  shift 2
+  for wc in $write_concurrency; do
+    run "write$wc.$label.$round" "$pid" "$@" --action CreateKey --concurrency "$wc" --duration "$duration"
+  done
+}
+
+# wide_instance CREDS OUT: OUT is CREDS naming a new KMS instance with room
+# for every key of the write runs (an instance holds 1,000 by default).
+wide_instance() {
+  local inst
+  inst="$(bin/kmsctl --credentials "$1" operator instance create --type software --name bench-writes \
+    --key-quota 10000000 | grep -o 'kst-[a-z0-9]*' | head -1)"
+  [ -n "$inst" ] || die "could not create the instance for the writes"
+  jq --arg i "$inst" '.InstanceId = $i' "$1" >"$2"
+}
+
+# start_openbao DIR [audit]: one OpenBao node with Raft storage under DIR on
+# free loopback ports, initialised, unsealed, the transit engine enabled
+# (and, with "audit", a file audit device in its configuration); sets bao_pid, bao_url and writes
+# its root token to DIR/token.
+start_openbao() {
+  local dir=$1 port cport i
+  port="$(free_port)" cport="$(free_port)"
+  mkdir -p "$dir/raft"
+  cat >"$dir/config.hcl" <<EOF_HCL
+storage "raft" {
+  path    = "$dir/raft"
+  node_id = "bench"
+}
+listener "tcp" {
+  address     = "127.0.0.1:$port"
+  tls_disable = true
+}
+api_addr      = "http://127.0.0.1:$port"
+cluster_addr  = "http://127.0.0.1:$cport"
+disable_mlock = true
+log_level     = "warn"
+EOF_HCL
+  # OpenBao takes audit devices from its configuration only.
+  if [ "${2:-}" = audit ]; then
+    cat >>"$dir/config.hcl" <<EOF_HCL
+audit "file" "bench" {
+  options {
+    file_path = "$dir/audit.log"
+  }
+}
+EOF_HCL
+  fi
+  "$bao" server -config="$dir/config.hcl" >"$dir/server.log" 2>&1 &
+  bao_pid=$!
+  pids+=("$bao_pid")
+  bao_url="http://127.0.0.1:$port"
+  for i in $(seq 1 100); do
+    curl -s -o /dev/null "$bao_url/v1/sys/health" && break
+    kill -0 "$bao_pid" 2>/dev/null || die "OpenBao did not start (log: $dir/server.log)"
+    sleep 0.1
+  done
+  BAO_ADDR="$bao_url" "$bao" operator init -key-shares=1 -key-threshold=1 -format=json >"$dir/init.json" ||
+    die "OpenBao's init failed (log: $dir/server.log)"
+  BAO_ADDR="$bao_url" "$bao" operator unseal "$(jq -r '.unseal_keys_b64[0]' "$dir/init.json")" >/dev/null ||
+    die "OpenBao's unseal failed"
+  jq -r .root_token "$dir/init.json" >"$dir/token"
+  rm -f "$dir/init.json"
+  # Active (a leader of its Raft) when sys/health answers 200.
+  for i in $(seq 1 150); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$bao_url/v1/sys/health")" = 200 ] && break
+    sleep 0.1
+  done
+  BAO_ADDR="$bao_url" BAO_TOKEN="$(cat "$dir/token")" "$bao" secrets enable transit >/dev/null ||
+    die "could not enable OpenBao's transit engine"
+}
+
+measure() { # measure floor|local-kms|openbao|raftkms
+  local what=$1 dir
+  echo "round $round/$rounds: $what $(loadavg)" >&2
+  dir="$(mktemp -d "$work/$what.XXXXXX")"
+  cluster_pids=""
+  case "$what" in
+    floor)
+      start_floor "$work/baseline" "$dir" || { pids+=("$floor_pid"); die "the floor did not start"; }
+      pids+=("$floor_pid")
+      encrypt_runs floor "$floor_pid" --credentials "$floor_creds" --key key-baseline
+      write_runs floor "$floor_pid" --credentials "$floor_creds" --key key-baseline
+      ;;
+    local-kms)
+      local port
+      port="$(free_port)"
+      PORT="$port" KMS_DATA_PATH="$dir/data" "$lkms" >"$dir/log" 2>&1 &
+      pids+=("$!")
+      for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
+      encrypt_runs local-kms "${pids[-1]}" --api local-kms --endpoints "http://127.0.0.1:$port"
+      write_runs local-kms "${pids[-1]}" --api local-kms --endpoints "http://127.0.0.1:$port"
+      ;;
+    openbao)
+      start_openbao "$dir"
+      encrypt_runs openbao "$bao_pid" --api openbao --endpoints "$bao_url" --token-file "$dir/token"
+      write_runs openbao "$bao_pid" --api openbao --endpoints "$bao_url" --token-file "$dir/token"
+      stop_all
+      mkdir -p "$dir/audit"
+      start_openbao "$dir/audit" audit
+      encrypt_runs openbao-audit "$bao_pid" --api openbao --endpoints "$bao_url" --token-file "$dir/audit/token"
+      [ -s "$dir/audit/audit.log" ] || die "OpenBao's audit device wrote nothing ($dir/audit/server.log)"
+      ;;
+    raftkms)
+      start_dev_node bin/kmsd "$dir" || { pids+=("$node_pid"); die "the dev node did not become ready ($dir/stderr)"; }
+      pids+=("$node_pid")
+      encrypt_runs dev "$node_pid" --credentials "$node_creds"
+      wide_instance "$node_creds" "$dir/writes.json"
+      write_runs dev "$node_pid" --credentials "$dir/writes.json"
+      stop_all
+      mkdir -p "$dir/audit"
+      start_dev_node bin/kmsd "$dir/audit" --audit-log "$dir/audit/audit.log" || { pids+=("$node_pid"); die "the audited dev node did not become ready"; }
+      pids+=("$node_pid")
+      encrypt_runs dev-audit "$node_pid" --credentials "$node_creds"
+      stop_all
+      mkdir -p "$dir/cluster"
+      if ! start_cluster3 bin/kmsd bin/kmsctl "$dir/cluster"; then
+        pids+=("${cl_pid[@]}")
+        die "the 3-node cluster did not become healthy ($dir/cluster)"
+      fi
+      pids+=("${cl_pid[@]}")
+      local leader n
+      leader="$(cluster_leader)"
+      [ -n "$leader" ] || die "no leader in the 3-node cluster"
+      for n in 1 2 3; do [ "$n" != "$leader" ] && break; done
+      jq --arg e "http://127.0.0.1:${cl_http[n]}" '.Endpoint = $e' "$cl_creds" >"$dir/follower.json"
+      wide_instance "$dir/follower.json" "$dir/follower-writes.json"
+      cluster_pids="${cl_pid[1]} ${cl_pid[2]} ${cl_pid[3]}"
+      encrypt_runs follower "${cl_pid[n]}" --credentials "$dir/follower.json"
+      write_runs follower "${cl_pid[n]}" --credentials "$dir/follower-writes.json"
+      cluster_pids=""
+      ;;
+  esac
+  stop_all
+}
+
+systems="floor raftkms"
+[ -n "$lkms" ] && systems="$systems local-kms"
+[ -n "$bao" ] && systems="$systems openbao"
+read -r -a order <<<"$systems"
+for round in $(seq 1 "$rounds"); do
+  # Rotate the order each round, so no system always follows the same one.
+  for i in $(seq 0 $((${#order[@]} - 1))); do
+    measure "${order[(i + round - 1) % ${#order[@]}]}"
+  done
+done
+load_end="$(loadavg)"
+
+med() { json_median "$2" "$out"/load/$1.json; }
+f() { awk -v x="$1" 'BEGIN { if (x == "nan" || x == "") print "-"; else if (x >= 100) printf "%.0f", x; else printf "%.3g", x }'; }
+have() { compgen -G "$out/load/closed.$1.*.json" >/dev/null || compgen -G "$out/load/write*.$1.*.json" >/dev/null; }
+line() { # line LABEL NAME: one row of the Encrypt table
+  have "$2" || return 0
+  printf '| %s | %s | %s | %s ms | %s ms |\n' "$1" "$(f "$(med "closed.$2.*" ok_per_second)")" \
+    "$(f "$(med "closed.$2.*" cpu_us)")" "$(f "$(med "open.$2.*" p99_ms)")" "$(f "$(med "open.$2.*" p999_ms)")"
+}
+echo
+echo "bench-peers: raftkms $(git describe --always --dirty) next to bench/baseline and its peers, medians of $rounds rounds"
+echo "load average: $load_start at the start, $load_end at the end; $(nproc) CPUs"
+echo
+echo "Encrypt of 64 bytes, keep-alive (closed loop c=$concurrency; open loop at $rate/s)"
+echo
+echo "| system | req/s c=$concurrency | server CPU µs/req | p99 @ $rate/s | p99.9 @ $rate/s |"
+echo "|---|---|---|---|---|"
+line "bare Go net/http + JSON + AES-GCM (bench/baseline)" floor
+line "local-kms (no authentication, no HA)" local-kms
+line "OpenBao transit, raft storage" openbao
+line "OpenBao + file audit" openbao-audit
+line "raftkms dev node" dev
+line "raftkms + \`--audit-log\`" dev-audit
+printf '| raftkms 3 nodes, one follower | %s | %s (the three nodes: %s) | %s ms | %s ms |\n' \
+  "$(f "$(med "closed.follower.*" ok_per_second)")" "$(f "$(med "closed.follower.*" cpu_us)")" \
+  "$(f "$(med "closed.follower.*" cluster_cpu_us)")" "$(f "$(med "open.follower.*" p99_ms)")" "$(f "$(med "open.follower.*" p999_ms)")"
+echo
+echo "Durable key creation (raftkms CreateKey; OpenBao's transit key create; local-kms's CreateKey, not fsync'd; the floor: a journal line fdatasync'd, group commit): keys/s, p50, p99"
+echo
+printf '| system |'; for wc in $write_concurrency; do printf ' c=%s |' "$wc"; done; echo
+printf '|---|'; for wc in $write_concurrency; do printf -- '---|'; done; echo
+wrow() {
+  have "$2" || return 0
+  printf '| %s |' "$1"
+  for wc in $write_concurrency; do
+    printf ' %s/s, %s / %s ms |' "$(f "$(med "write$wc.$2.*" ok_per_second)")" "$(f "$(med "write$wc.$2.*" p50_ms)")" "$(f "$(med "write$wc.$2.*" p99_ms)")"
+  done
+  echo
+}
+wrow "floor journal (bench/baseline --journal)" floor
+wrow "local-kms (no fsync)" local-kms
+wrow "OpenBao transit key create, 1 node" openbao
+wrow "raftkms dev node" dev
+wrow "raftkms 3 nodes, through a follower" follower
+if have openbao; then
+  echo
+  printf 'raftkms through a follower / OpenBao:'
+  for wc in $write_concurrency; do
+    printf ' c=%s %s×' "$wc" "$(awk -v a="$(med "write$wc.follower.*" ok_per_second)" -v b="$(med "write$wc.openbao.*" ok_per_second)" \
+      'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+  done
+  echo " (target 5: ≥ 3×)"
+fi
+errs=0
+for fj in "$out"/load/*.json; do errs=$((errs + $(json_errors "$fj"))); done
+echo
+echo "errors in all kms-load runs: $errs"
