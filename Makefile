@@ -6,7 +6,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 5s
 DATA      ?= .tmp/dev
 
-.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e test-readme test-upgrade release fuzz-short deps lint clean jepsen test-jepsen image image-hsm compose-up compose-down test-deploy bench bench-scale
+.PHONY: all build run cluster cluster-stop test test-unit test-race test-e2e test-readme test-upgrade release fuzz-short deps lint clean jepsen test-jepsen image image-hsm compose-up compose-down test-deploy bench bench-peers bench-scale
 
 all: build
 
@@ -65,6 +65,12 @@ test-e2e: build
 ## bench: raftkms next to a bare Go floor server (bench/baseline) in one run, as ratios, the instance API, the audit log, durable writes, 100k keys (restart, RSS, snapshots) and the CPU of an idle 3-node cluster (~7 min; not part of make test)
 bench:
 	@scripts/bench.sh
+
+## bench-peers: the issue's two tables — raftkms, the floor and its peers (OPENBAO=path/to/bao, LOCAL_KMS=path/to/local-kms, each built from its own source; rows left out without them) in one window (~10 min; not part of make test; docs/BENCHMARKS.md)
+OPENBAO   ?=
+LOCAL_KMS ?=
+bench-peers: build
+	@scripts/bench-peers.sh $(if $(OPENBAO),--openbao $(OPENBAO)) $(if $(LOCAL_KMS),--local-kms $(LOCAL_KMS))
 
 ## jepsen: a short full fault-injection run (all workloads, all nemeses; root; docs/JEPSEN.md)
 JEPSEN_TIME ?= 120s

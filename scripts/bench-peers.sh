@@ -223,7 +223,13 @@ measure() { # measure floor|local-kms|openbao|raftkms
       port="$(free_port)"
       PORT="$port" KMS_DATA_PATH="$dir/data" "$lkms" >"$dir/log" 2>&1 &
       pids+=("$!")
-      for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
+      local up=0
+      for _ in $(seq 1 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/" && { up=1; break; }
+        kill -0 "${pids[-1]}" 2>/dev/null || break
+        sleep 0.05
+      done
+      [ "$up" = 1 ] || die "local-kms did not start (log: $dir/log)"
       encrypt_runs local-kms "${pids[-1]}" --api local-kms --endpoints "http://127.0.0.1:$port"
       write_runs local-kms "${pids[-1]}" --api local-kms --endpoints "http://127.0.0.1:$port"
       ;;
