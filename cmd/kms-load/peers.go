@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -107,11 +108,11 @@ func (p *peer) call(ctx context.Context, endpoint, op string, body, out any) err
 	if err != nil {
 		return err
 	}
-	url := endpoint + "/"
+	target := endpoint + "/"
 	if p.api == apiOpenBao {
-		url = endpoint + op
+		target = endpoint + op
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(b))
 	if err != nil {
 		return err
 	}
@@ -151,7 +152,7 @@ func (p *peer) call(ctx context.Context, endpoint, op string, body, out any) err
 // (local-kms).
 func (p *peer) createKey(ctx context.Context, endpoint, name string) (string, error) {
 	if p.api == apiOpenBao {
-		return name, p.call(ctx, endpoint, "/v1/transit/keys/"+name, map[string]string{"type": "aes256-gcm96"}, nil)
+		return name, p.call(ctx, endpoint, "/v1/transit/keys/"+url.PathEscape(name), map[string]string{"type": "aes256-gcm96"}, nil)
 	}
 	var out struct{ KeyMetadata struct{ KeyId string } }
 	if err := p.call(ctx, endpoint, "CreateKey", map[string]string{"Description": name}, &out); err != nil {
@@ -167,7 +168,7 @@ func (p *peer) createKey(ctx context.Context, endpoint, name string) (string, er
 func (p *peer) encrypt(ctx context.Context, endpoint, key, plaintext string) (string, error) {
 	if p.api == apiOpenBao {
 		var out struct{ Data struct{ Ciphertext string } }
-		err := p.call(ctx, endpoint, "/v1/transit/encrypt/"+key, map[string]string{"plaintext": plaintext}, &out)
+		err := p.call(ctx, endpoint, "/v1/transit/encrypt/"+url.PathEscape(key), map[string]string{"plaintext": plaintext}, &out)
 		return out.Data.Ciphertext, err
 	}
 	var out struct{ CiphertextBlob string }
@@ -216,10 +217,12 @@ func loadPeer(o options, stderr io.Writer) (result, error) {
 			}
 		case p.api == apiOpenBao && o.action == "Decrypt":
 			return func() error {
-				return p.call(bg, ep, "/v1/transit/decrypt/"+key, map[string]string{"ciphertext": ciphertext}, nil)
+				return p.call(bg, ep, "/v1/transit/decrypt/"+url.PathEscape(key), map[string]string{"ciphertext": ciphertext}, nil)
 			}
 		case p.api == apiOpenBao: // GenerateDataKey
-			return func() error { return p.call(bg, ep, "/v1/transit/datakey/plaintext/"+key, map[string]any{}, nil) }
+			return func() error {
+				return p.call(bg, ep, "/v1/transit/datakey/plaintext/"+url.PathEscape(key), map[string]any{}, nil)
+			}
 		case o.action == "Decrypt":
 			return func() error {
 				return p.call(bg, ep, "Decrypt", map[string]string{"CiphertextBlob": ciphertext}, nil)

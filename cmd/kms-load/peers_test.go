@@ -207,3 +207,27 @@ func TestLoadPeer_CountsRefusalsByCode(t *testing.T) {
 		}
 	}
 }
+
+// A key named with --key goes into OpenBao's paths escaped: a name with a
+// slash stays one path segment.
+func TestLoadPeer_EscapesTheKeyName(t *testing.T) {
+	var mu sync.Mutex
+	paths := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths[r.URL.EscapedPath()]++
+		mu.Unlock()
+		io.WriteString(w, `{"data":{"ciphertext":"vault:v1:ct"}}`)
+	}))
+	defer srv.Close()
+	t.Setenv("BAO_TOKEN", "s.bench")
+	var out, errs bytes.Buffer
+	if code := run([]string{"--api", "openbao", "--endpoints", srv.URL, "--key", "team/a", "--duration", "20ms", "--concurrency", "1", "--json"}, &out, &errs); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(paths) != 1 || paths["/v1/transit/encrypt/team%2Fa"] == 0 {
+		t.Fatalf("paths %v; want only /v1/transit/encrypt/team%%2Fa", paths)
+	}
+}
