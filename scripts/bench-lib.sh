@@ -181,3 +181,56 @@ cluster_leader() {
     fi
   done
 }
+
+# The kms-load runs of bench-table.sh and bench-peers.sh. They read the
+# caller's settings: kms_load (the binary), out (results: $out/load/NAME.json
+# and kms-load.log), round, concurrency, duration, rate, rate_duration,
+# write_concurrency, and cluster_pids (when set: the PIDs whose CPU is also
+# summed); and they stop the script through its die on a failed run.
+
+# proc_ticks PID: utime+stime of a process, in clock ticks.
+proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# load_run NAME PID [KMS-LOAD FLAGS]: one kms-load --json run; its JSON gets
+# the CPU µs per ok request of process PID as .cpu_us, and of the processes
+# in $cluster_pids as .cluster_cpu_us.
+load_run() {
+  local name=$1 pid=$2 p t0 t1 c0=0 c1=0 tck
+  shift 2
+  tck="$(getconf CLK_TCK)"
+  t0="$(proc_ticks "$pid")"
+  for p in ${cluster_pids:-}; do c0=$((c0 + $(proc_ticks "$p"))); done
+  "$kms_load" --json "$@" >"$out/load/$name.tmp" 2>>"$out/load/kms-load.log" ||
+    die "kms-load failed ($name); see $out/load/kms-load.log"
+  t1="$(proc_ticks "$pid")"
+  for p in ${cluster_pids:-}; do c1=$((c1 + $(proc_ticks "$p"))); done
+  jq --argjson d "$((t1 - t0))" --argjson c "$((c1 - c0))" --argjson tck "$tck" \
+    '. + {cpu_us: (if .ok > 0 then $d / $tck * 1e6 / .ok else 0 end),
+          cluster_cpu_us: (if .ok > 0 then $c / $tck * 1e6 / .ok else 0 end)}' "$out/load/$name.tmp" >"$out/load/$name.json"
+  rm -f "$out/load/$name.tmp"
+}
+
+# encrypt_runs LABEL PID [KMS-LOAD FLAGS]: a warm-up, then Encrypt closed loop
+# (closed.LABEL.ROUND) and open loop at $rate (open.LABEL.ROUND).
+encrypt_runs() {
+  local label=$1 pid=$2
+  shift 2
+  "$kms_load" "$@" --duration 1s --concurrency "$concurrency" >/dev/null 2>>"$out/load/kms-load.log" ||
+    die "warm-up failed ($label); see $out/load/kms-load.log"
+  load_run "closed.$label.$round" "$pid" "$@" --action Encrypt --concurrency "$concurrency" --duration "$duration"
+  load_run "open.$label.$round" "$pid" "$@" --action Encrypt --concurrency "$concurrency" --rate "$rate" --duration "$rate_duration"
+}
+
+# write_runs LABEL PID [KMS-LOAD FLAGS, --action among them]: durable writes
+# at each of $write_concurrency (writeC.LABEL.ROUND).
+write_runs() {
+  local label=$1 pid=$2 wc
+  shift 2
+  for wc in $write_concurrency; do
+    load_run "write$wc.$label.$round" "$pid" "$@" --concurrency "$wc" --duration "$duration"
+  done
+}
+
+# fmt_num X: a figure for a table: 3 significant digits, whole from 100 on,
+# "-" for none.
+fmt_num() { awk -v x="$1" 'BEGIN { if (x == "nan" || x == "") print "-"; else if (x >= 100) printf "%.0f", x; else printf "%.3g", x }'; }

@@ -83,7 +83,7 @@ for b in kmsd kmsctl kms-load; do [ -x "bin/$b" ] || die "bin/$b is missing (mak
 mkdir -p "$out/load"
 out="$(cd "$out" && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/bench-peers.XXXXXX")"
-tck="$(getconf CLK_TCK)"
+kms_load=bin/kms-load
 pids=()
 
 stop_all() {
@@ -99,46 +99,6 @@ trap 'exit 130' INT TERM
 
 go build -o "$work/baseline" ./bench/baseline
 load_start="$(loadavg)"
-
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
-# run NAME PID [KMS-LOAD FLAGS]: one kms-load run; its JSON gets the CPU µs
-# per ok request of process PID as .cpu_us, and of the processes in
-# $cluster_pids (when set) as .cluster_cpu_us.
-run() {
-  local name=$1 pid=$2 p t0 t1 c0=0 c1=0
-  shift 2
-  t0="$(ticks "$pid")"
-  for p in ${cluster_pids:-}; do c0=$((c0 + $(ticks "$p"))); done
-  bin/kms-load --json "$@" >"$out/load/$name.tmp" 2>>"$out/load/kms-load.log" ||
-    die "kms-load failed ($name); see $out/load/kms-load.log"
-  t1="$(ticks "$pid")"
-  for p in ${cluster_pids:-}; do c1=$((c1 + $(ticks "$p"))); done
-  jq --argjson d "$((t1 - t0))" --argjson c "$((c1 - c0))" --argjson tck "$tck" \
-    '. + {cpu_us: (if .ok > 0 then $d / $tck * 1e6 / .ok else 0 end),
-          cluster_cpu_us: (if .ok > 0 then $c / $tck * 1e6 / .ok else 0 end)}' "$out/load/$name.tmp" >"$out/load/$name.json"
-  rm -f "$out/load/$name.tmp"
-}
-
-# encrypt_runs LABEL PID [KMS-LOAD FLAGS]: warm-up, closed loop, open loop.
-encrypt_runs() {
-  local label=$1 pid=$2
-  shift 2
-  bin/kms-load "$@" --duration 1s --concurrency "$concurrency" >/dev/null 2>>"$out/load/kms-load.log" ||
-    die "warm-up failed ($label); see $out/load/kms-load.log"
-  run "closed.$label.$round" "$pid" "$@" --action Encrypt --concurrency "$concurrency" --duration "$duration"
-  run "open.$label.$round" "$pid" "$@" --action Encrypt --concurrency "$concurrency" --rate "$rate" --duration "$rate_duration"
-}
-
-# write_runs LABEL PID [KMS-LOAD FLAGS]: durable key creation at each
-# concurrency.
-write_runs() {
-  local label=$1 pid=$2 wc
-  shift 2
-  for wc in $write_concurrency; do
-    run "write$wc.$label.$round" "$pid" "$@" --action CreateKey --concurrency "$wc" --duration "$duration"
-  done
-}
 
 # wide_instance CREDS OUT: OUT is CREDS naming a new KMS instance with room
 # for every key of the write runs (an instance holds 1,000 by default).
@@ -216,7 +176,7 @@ measure() { # measure floor|local-kms|openbao|raftkms
       start_floor "$work/baseline" "$dir" || { pids+=("$floor_pid"); die "the floor did not start"; }
       pids+=("$floor_pid")
       encrypt_runs floor "$floor_pid" --credentials "$floor_creds" --key key-baseline
-      write_runs floor "$floor_pid" --credentials "$floor_creds" --key key-baseline
+      write_runs floor "$floor_pid" --credentials "$floor_creds" --key key-baseline --action CreateKey
       ;;
     local-kms)
       local port
@@ -231,12 +191,12 @@ measure() { # measure floor|local-kms|openbao|raftkms
       done
       [ "$up" = 1 ] || die "local-kms did not start (log: $dir/log)"
       encrypt_runs local-kms "${pids[-1]}" --api local-kms --endpoints "http://127.0.0.1:$port"
-      write_runs local-kms "${pids[-1]}" --api local-kms --endpoints "http://127.0.0.1:$port"
+      write_runs local-kms "${pids[-1]}" --api local-kms --endpoints "http://127.0.0.1:$port" --action CreateKey
       ;;
     openbao)
       start_openbao "$dir"
       encrypt_runs openbao "$bao_pid" --api openbao --endpoints "$bao_url" --token-file "$dir/token"
-      write_runs openbao "$bao_pid" --api openbao --endpoints "$bao_url" --token-file "$dir/token"
+      write_runs openbao "$bao_pid" --api openbao --endpoints "$bao_url" --token-file "$dir/token" --action CreateKey
       stop_all
       mkdir -p "$dir/audit"
       start_openbao "$dir/audit" audit
@@ -248,7 +208,7 @@ measure() { # measure floor|local-kms|openbao|raftkms
       pids+=("$node_pid")
       encrypt_runs dev "$node_pid" --credentials "$node_creds"
       wide_instance "$node_creds" "$dir/writes.json"
-      write_runs dev "$node_pid" --credentials "$dir/writes.json"
+      write_runs dev "$node_pid" --credentials "$dir/writes.json" --action CreateKey
       stop_all
       mkdir -p "$dir/audit"
       start_dev_node bin/kmsd "$dir/audit" --audit-log "$dir/audit/audit.log" || { pids+=("$node_pid"); die "the audited dev node did not become ready"; }
@@ -269,7 +229,7 @@ measure() { # measure floor|local-kms|openbao|raftkms
       wide_instance "$dir/follower.json" "$dir/follower-writes.json"
       cluster_pids="${cl_pid[1]} ${cl_pid[2]} ${cl_pid[3]}"
       encrypt_runs follower "${cl_pid[n]}" --credentials "$dir/follower.json"
-      write_runs follower "${cl_pid[n]}" --credentials "$dir/follower-writes.json"
+      write_runs follower "${cl_pid[n]}" --credentials "$dir/follower-writes.json" --action CreateKey
       cluster_pids=""
       ;;
   esac
@@ -289,7 +249,7 @@ done
 load_end="$(loadavg)"
 
 med() { json_median "$2" "$out"/load/$1.json; }
-f() { awk -v x="$1" 'BEGIN { if (x == "nan" || x == "") print "-"; else if (x >= 100) printf "%.0f", x; else printf "%.3g", x }'; }
+f() { fmt_num "$1"; }
 have() { compgen -G "$out/load/closed.$1.*.json" >/dev/null || compgen -G "$out/load/write*.$1.*.json" >/dev/null; }
 line() { # line LABEL NAME: one row of the Encrypt table
   have "$2" || return 0

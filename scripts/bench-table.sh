@@ -72,7 +72,7 @@ git rev-parse --verify -q "$base^{commit}" >/dev/null || die "$base is not a rev
 mkdir -p "$out/load"
 out="$(cd "$out" && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/bench-table.XXXXXX")"
-tck="$(getconf CLK_TCK)"
+kms_load="$work/kms-load"
 pids=()
 
 stop_all() {
@@ -90,45 +90,6 @@ echo "bench-table: building $base, HEAD and the floor" >&2
 build_pair "$work" "$base"
 (cd "$work/head" && go build -o "$work/kmsctl" ./cmd/kmsctl && go build -o "$work/baseline" ./bench/baseline)
 load_start="$(loadavg)"
-
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-
-# run NAME PID CREDS [KMS-LOAD FLAGS]: one kms-load run; its JSON gets the
-# CPU µs per ok request of process PID as .cpu_us, and of the processes in
-# $cluster_pids (when set) as .cluster_cpu_us.
-run() {
-  local name=$1 pid=$2 creds=$3 p t0 t1 c0=0 c1=0
-  shift 3
-  t0="$(ticks "$pid")"
-  for p in ${cluster_pids:-}; do c0=$((c0 + $(ticks "$p"))); done
-  "$work/kms-load" --credentials "$creds" --json "$@" >"$out/load/$name.tmp" 2>>"$out/load/kms-load.log" ||
-    die "kms-load failed ($name); see $out/load/kms-load.log"
-  t1="$(ticks "$pid")"
-  for p in ${cluster_pids:-}; do c1=$((c1 + $(ticks "$p"))); done
-  jq --argjson d "$((t1 - t0))" --argjson c "$((c1 - c0))" --argjson tck "$tck" \
-    '. + {cpu_us: (if .ok > 0 then $d / $tck * 1e6 / .ok else 0 end),
-          cluster_cpu_us: (if .ok > 0 then $c / $tck * 1e6 / .ok else 0 end)}' "$out/load/$name.tmp" >"$out/load/$name.json"
-  rm -f "$out/load/$name.tmp"
-}
-
-# encrypt_runs LABEL PID CREDS [KEYFLAGS]: warm-up, closed loop, open loop.
-encrypt_runs() {
-  local label=$1 pid=$2 creds=$3
-  shift 3
-  "$work/kms-load" --credentials "$creds" "$@" --duration 1s --concurrency "$concurrency" >/dev/null 2>>"$out/load/kms-load.log" ||
-    die "warm-up failed ($label)"
-  run "closed.$label.$round" "$pid" "$creds" "$@" --action Encrypt --concurrency "$concurrency" --duration "$duration"
-  run "open.$label.$round" "$pid" "$creds" "$@" --action Encrypt --concurrency "$concurrency" --rate "$rate" --duration "$rate_duration"
-}
-
-# write_runs LABEL PID CREDS [FLAGS]: durable writes at each concurrency.
-write_runs() {
-  local label=$1 pid=$2 creds=$3 wc
-  shift 3
-  for wc in $write_concurrency; do
-    run "write$wc.$label.$round" "$pid" "$creds" "$@" --concurrency "$wc" --duration "$duration"
-  done
-}
 
 # dev BUILD [KMSD FLAGS]: a fresh dev node; sets dev_pid and dev_creds.
 dev() {
@@ -174,23 +135,23 @@ measure() { # measure floor|base|head
   echo "round $round/$rounds: $what $(loadavg)" >&2
   if [ "$what" = floor ]; then
     floor
-    cluster_pids="" encrypt_runs floor "$floor_pid" "$floor_creds" --key key-baseline
-    cluster_pids="" write_runs floor "$floor_pid" "$floor_creds" --key key-baseline --action CreateKey
+    cluster_pids="" encrypt_runs floor "$floor_pid" --credentials "$floor_creds" --key key-baseline
+    cluster_pids="" write_runs floor "$floor_pid" --credentials "$floor_creds" --key key-baseline --action CreateKey
     stop_all
     return
   fi
   dev "$what"
-  cluster_pids="" encrypt_runs "dev.$what" "$dev_pid" "$dev_creds"
-  cluster_pids="" write_runs "dev.$what" "$dev_pid" "$dev_creds" --action UpdateKeyDescription
+  cluster_pids="" encrypt_runs "dev.$what" "$dev_pid" --credentials "$dev_creds"
+  cluster_pids="" write_runs "dev.$what" "$dev_pid" --credentials "$dev_creds" --action UpdateKeyDescription
   stop_all
   local adir
   adir="$(mktemp -d "$work/audit.XXXXXX")"
   dev "$what" --audit-log "$adir/audit.log"
-  cluster_pids="" encrypt_runs "audit.$what" "$dev_pid" "$dev_creds"
+  cluster_pids="" encrypt_runs "audit.$what" "$dev_pid" --credentials "$dev_creds"
   stop_all
   cluster "$what"
-  encrypt_runs "follower.$what" "$fol_pid" "$fol_creds"
-  write_runs "follower.$what" "$fol_pid" "$fol_creds" --action UpdateKeyDescription
+  encrypt_runs "follower.$what" "$fol_pid" --credentials "$fol_creds"
+  write_runs "follower.$what" "$fol_pid" --credentials "$fol_creds" --action UpdateKeyDescription
   cluster_pids=""
   stop_all
 }
@@ -206,7 +167,7 @@ done
 load_end="$(loadavg)"
 
 med() { json_median "$2" "$out"/load/$1.json; }
-f() { awk -v x="$1" 'BEGIN { if (x == "nan" || x == "") print "-"; else if (x >= 100) printf "%.0f", x; else printf "%.3g", x }'; }
+f() { fmt_num "$1"; }
 line() { # line LABEL PREFIX: one row of the Encrypt table
   local cl="$2"
   printf '| %s | %s | %s | %s ms | %s ms |\n' "$1" "$(f "$(med "closed.$cl.*" ok_per_second)")" \
