@@ -300,7 +300,6 @@ if have openbao; then
   done
   echo " (target 5: ≥ 3×)"
 fi
-errs=0
-for fj in "$out"/load/*.json; do errs=$((errs + $(json_errors "$fj"))); done
+errs="$(json_errors "$out"/load/*.json)"
 echo
 echo "errors in all kms-load runs: $errs"

@@ -208,7 +208,6 @@ for b in base head; do
   wrow "raftkms dev node ($rev)" "dev.$b"
   wrow "raftkms 3 nodes, through a follower ($rev)" "follower.$b"
 done
-errs=0
-for fj in "$out"/load/*.json; do errs=$((errs + $(json_errors "$fj"))); done
+errs="$(json_errors "$out"/load/*.json)"
 echo
 echo "errors in all kms-load runs: $errs"
