@@ -393,10 +393,13 @@ func (s *Store) alone() bool {
 // is done. Under load the writes' own AppendEntries carry the commit index
 // and the nudges ride along with them.
 //
-// A nudge's own commit is not pushed to the followers (that would need
-// another nudge): read indexes skip nudges (lastCommandAtOrBelow), so no
-// reader waits for one, and the followers apply it with the next entry or
-// commit tick.
+// A nudge's own commit reaches the followers by a commit notice once the
+// loop has no more nudges to append (noticeFollowers: no entry, so no
+// further nudge). A follower the notice misses (an older version, no answer
+// in time) applies it with the next entry or commit tick; read indexes skip
+// nudges (lastCommandAtOrBelow), so no reader waits for one, but a client on
+// a follower that waits for the leader's commit index (X-Kms-Min-Index from
+// /v1/status) before the nudge has reached it waits for the nudge itself.
 func (s *Store) nudgeFollowers() {
 	s.nudgeWanted.Store(true)
 	if s.nudging.CompareAndSwap(false, true) {
@@ -406,6 +409,7 @@ func (s *Store) nudgeFollowers() {
 
 func (s *Store) nudgeLoop() {
 	for {
+		nudged := false
 		for s.nudgeWanted.Swap(false) {
 			var f raft.Future
 			if s.cfg.Noop != nil {
@@ -417,6 +421,12 @@ func (s *Store) nudgeLoop() {
 				break // no longer leader, or shutting down: nothing to nudge
 			}
 			s.m.nudges.Inc()
+			nudged = true
+		}
+		if nudged && !s.alone() {
+			// Best effort: a follower not told learns the commit with
+			// the next entry or commit tick, as before notices.
+			s.noticeFollowers()
 		}
 		s.nudging.Store(false)
 		// A nudge wanted after the last Swap saw nudging still set and
@@ -548,8 +558,9 @@ func (s *Store) CommandIndexAtOrBelow(index uint64) uint64 {
 // leader's nudges, and any other no-op write, such as the one after an
 // operator restore): it changes nothing, so the state at it is the state at
 // the last command before it, and a follower learns a nudge's own commit
-// only with the next entry or commit tick, so a read index that named one
-// would make a follower wait for that.
+// only from its notice, a round trip after the commit (or, when the notice
+// misses it, with the next entry or commit tick), so a read index that named
+// one would make a follower wait for that.
 func (s *Store) lastCommandAtOrBelow(index uint64) uint64 {
 	const maxScan = 1024
 	var l raft.Log

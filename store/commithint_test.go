@@ -201,3 +201,28 @@ func waitTermNudge(t *testing.T, l *testNode) {
 		return counterValue(t, l.store.m.nudges) >= 1
 	})
 }
+
+// A nudge's own commit reaches the followers by a commit notice: they apply
+// the nudge well before the (here 5 s) commit tick, so a client on a
+// follower waiting for the leader's commit index — which names the nudge
+// when the follower has not received it yet and cannot map it to the write
+// before — is not held until the next entry or tick.
+func TestNudge_FollowersApplyItByNotice(t *testing.T) {
+	c := newTestClusterTiming(t, 3, slowTickTiming())
+	l := c.leader()
+	waitTermNudge(t, l)
+	res, err := l.store.Propose(ctxT(t), initCmd(t))
+	if err != nil || res.Err != nil {
+		t.Fatal(res, err)
+	}
+	l.store.nudgeFollowers()
+	waitFor(t, "the leader's nudge after the write committed", 2*time.Second, func() bool {
+		return l.store.CommitIndex() > res.Index && l.fsm.AppliedIndex() >= l.store.CommitIndex()
+	})
+	commit := l.store.CommitIndex()
+	for _, n := range c.nodes {
+		if n != l {
+			waitApplied(t, n, commit, time.Second, "the nudge (commit tick 5s)")
+		}
+	}
+}

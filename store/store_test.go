@@ -507,10 +507,13 @@ func TestPropose_FollowersLearnLeaderWritesWithoutTheCommitTick(t *testing.T) {
 	}
 }
 
-// The leader's last nudge is committed on the leader but its commit is not
-// pushed to the followers. Neither a linearizable read on a follower nor a
-// client waiting on a follower for the leader's commit index
-// (X-Kms-Min-Index from /v1/status) waits for it.
+// The leader's last nudge trails the last write. A linearizable read on a
+// follower names the write, not the nudge, and a client waiting on a
+// follower for the leader's commit index (X-Kms-Min-Index from /v1/status)
+// is not held until the commit tick: it maps the nudge to the write when the
+// follower has the entry, and otherwise gets the nudge's commit notice (a
+// follower that the nudge's AppendEntries has not reached yet cannot map
+// it; CI caught that race).
 func TestReadsOnFollower_AreNotHeldByTheLastNudge(t *testing.T) {
 	c := newTestClusterTiming(t, 3, slowTickTiming())
 	l := c.leader()
