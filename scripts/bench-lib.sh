@@ -234,3 +234,114 @@ write_runs() {
 # fmt_num X: a figure for a table: 3 significant digits, whole from 100 on,
 # "-" for none.
 fmt_num() { awk -v x="$1" 'BEGIN { if (x == "nan" || x == "") print "-"; else if (x >= 100) printf "%.0f", x; else printf "%.3g", x }'; }
+
+# The options bench-table.sh and bench-peers.sh share. table_defaults sets
+# them; table_opt OPTION VALUE sets one (the caller shifts 2) and returns 1
+# when OPTION is not one of them; table_usage NAME prints their lines of the
+# usage text; table_checks dies on a bad value or a missing tool.
+table_defaults() { rounds=3 duration=4s concurrency=16 rate=2000 rate_duration=8s write_concurrency="8 64" out=""; }
+table_opt() {
+  case "$1" in
+    --rounds) rounds="${2:?}" ;;
+    --duration) duration="${2:?}" ;;
+    --concurrency) concurrency="${2:?}" ;;
+    --rate) rate="${2:?}" ;;
+    --rate-duration) rate_duration="${2:?}" ;;
+    --write-concurrency) write_concurrency="${2:?}" ;;
+    --out) out="${2:?}" ;;
+    *) return 1 ;;
+  esac
+}
+table_usage() {
+  cat <<EOF2
+  --rounds N                 interleaved rounds (default 3)
+  --duration D               closed-loop and write windows (default 4s)
+  --concurrency N            closed-loop clients (default 16)
+  --rate N                   open-loop requests per second (default 2000)
+  --rate-duration D          open-loop window (default 8s)
+  --write-concurrency LIST   write clients, space-separated (default "8 64")
+  --out DIR                  raw results (default .tmp/$1/<date>-<time>)
+  -h, --help                 this text
+EOF2
+}
+table_checks() {
+  local n
+  for n in "$rounds" "$concurrency" "$rate"; do
+    case "$n" in '' | *[!0-9]* | 0) die "--rounds, --concurrency and --rate take a positive number" ;; esac
+  done
+  [ -r /proc/self/stat ] || die "needs Linux /proc"
+  command -v jq >/dev/null || die "jq is not installed (make deps installs it)"
+}
+
+# table_out NAME: makes $out (by default .tmp/NAME/<date>-<time> in the
+# repository, the current directory) with its load/ folder, and makes it
+# absolute.
+table_out() {
+  [ -n "$out" ] || out=".tmp/$1/$(date -u +%Y%m%d-%H%M%S)"
+  mkdir -p "$out/load"
+  out="$(cd "$out" && pwd)"
+}
+
+# start_follower KMSD KMSCTL DIR WHAT: a 3-node cluster (start_cluster3)
+# whose nodes' PIDs join the caller's pids; sets fol_pid, fol_creds (the
+# cluster's credentials pointing at a follower) and fol_cluster_pids (the
+# three nodes). WHAT names the cluster in the errors.
+start_follower() {
+  local dir=$3 leader n
+  if ! start_cluster3 "$1" "$2" "$dir"; then
+    pids+=("${cl_pid[@]}")
+    die "the $4 cluster did not become healthy ($dir)"
+  fi
+  pids+=("${cl_pid[@]}")
+  leader="$(cluster_leader)"
+  [ -n "$leader" ] || die "no leader in the $4 cluster"
+  for n in 1 2 3; do [ "$n" != "$leader" ] && break; done
+  jq --arg e "http://127.0.0.1:${cl_http[n]}" '.Endpoint = $e' "$cl_creds" >"$dir/follower.json"
+  fol_pid=${cl_pid[n]} fol_creds="$dir/follower.json" fol_cluster_pids="${cl_pid[1]} ${cl_pid[2]} ${cl_pid[3]}"
+}
+
+# The tables of bench-table.sh and bench-peers.sh, from the runs in
+# $out/load. load_median FIELD GLOB: the median of FIELD over the runs
+# GLOB.json; have_runs NAME: whether NAME has runs at all.
+load_median() { json_median "$1" "$out"/load/$2.json; }
+have_runs() { compgen -G "$out/load/closed.$1.*.json" >/dev/null || compgen -G "$out/load/write*.$1.*.json" >/dev/null; }
+
+# encrypt_table_head; encrypt_row LABEL NAME (nothing when NAME has no
+# runs); follower_row LABEL NAME (the follower's CPU and its cluster's).
+encrypt_table_head() {
+  echo "Encrypt of 64 bytes, keep-alive (closed loop c=$concurrency; open loop at $rate/s)"
+  echo
+  echo "| system | req/s c=$concurrency | server CPU µs/req | p99 @ $rate/s | p99.9 @ $rate/s |"
+  echo "|---|---|---|---|---|"
+}
+encrypt_row() {
+  have_runs "$2" || return 0
+  printf '| %s | %s | %s | %s ms | %s ms |\n' "$1" "$(fmt_num "$(load_median ok_per_second "closed.$2.*")")" \
+    "$(fmt_num "$(load_median cpu_us "closed.$2.*")")" "$(fmt_num "$(load_median p99_ms "open.$2.*")")" \
+    "$(fmt_num "$(load_median p999_ms "open.$2.*")")"
+}
+follower_row() {
+  have_runs "$2" || return 0
+  printf '| %s | %s | %s (the three nodes: %s) | %s ms | %s ms |\n' "$1" \
+    "$(fmt_num "$(load_median ok_per_second "closed.$2.*")")" "$(fmt_num "$(load_median cpu_us "closed.$2.*")")" \
+    "$(fmt_num "$(load_median cluster_cpu_us "closed.$2.*")")" "$(fmt_num "$(load_median p99_ms "open.$2.*")")" \
+    "$(fmt_num "$(load_median p999_ms "open.$2.*")")"
+}
+
+# write_table_head; write_row LABEL NAME: ok/s, p50 / p99 at each of
+# $write_concurrency (nothing when NAME has no runs).
+write_table_head() {
+  local wc
+  printf '| system |'; for wc in $write_concurrency; do printf ' c=%s |' "$wc"; done; echo
+  printf '|---|'; for wc in $write_concurrency; do printf -- '---|'; done; echo
+}
+write_row() {
+  local wc
+  have_runs "$2" || return 0
+  printf '| %s |' "$1"
+  for wc in $write_concurrency; do
+    printf ' %s/s, %s / %s ms |' "$(fmt_num "$(load_median ok_per_second "write$wc.$2.*")")" \
+      "$(fmt_num "$(load_median p50_ms "write$wc.$2.*")")" "$(fmt_num "$(load_median p99_ms "write$wc.$2.*")")"
+  done
+  echo
+}

@@ -38,50 +38,32 @@ usage: scripts/bench-peers.sh [options]
 options:
   --openbao BAO              OpenBao's bao binary (its rows are left out without it)
   --local-kms BIN            local-kms's binary (its rows are left out without it)
-  --rounds N                 interleaved rounds (default 3)
-  --duration D               closed-loop and write windows (default 4s)
-  --concurrency N            closed-loop clients (default 16)
-  --rate N                   open-loop requests per second (default 2000)
-  --rate-duration D          open-loop window (default 8s)
-  --write-concurrency LIST   write clients, space-separated (default "8 64")
-  --out DIR                  raw results (default .tmp/bench-peers/<date>-<time>)
-  -h, --help                 this text
 EOF2
+  table_usage bench-peers
 }
 
 die() { echo "bench-peers: $*" >&2; exit 1; }
 
-rounds=3 duration=4s concurrency=16 rate=2000 rate_duration=8s write_concurrency="8 64" out="" bao="" lkms=""
+table_defaults
+bao="" lkms=""
 while [ $# -gt 0 ]; do
+  if table_opt "$@"; then shift 2; continue; fi
   case "$1" in
     --openbao) bao="${2:?}"; shift 2 ;;
     --local-kms) lkms="${2:?}"; shift 2 ;;
-    --rounds) rounds="${2:?}"; shift 2 ;;
-    --duration) duration="${2:?}"; shift 2 ;;
-    --concurrency) concurrency="${2:?}"; shift 2 ;;
-    --rate) rate="${2:?}"; shift 2 ;;
-    --rate-duration) rate_duration="${2:?}"; shift 2 ;;
-    --write-concurrency) write_concurrency="${2:?}"; shift 2 ;;
-    --out) out="${2:?}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument $1" ;;
   esac
 done
-for n in "$rounds" "$concurrency" "$rate"; do
-  case "$n" in '' | *[!0-9]* | 0) die "--rounds, --concurrency and --rate take a positive number" ;; esac
-done
+table_checks
 [ -z "$bao" ] || [ -x "$bao" ] || die "--openbao $bao is not an executable"
 [ -z "$lkms" ] || [ -x "$lkms" ] || die "--local-kms $lkms is not an executable"
-[ -r /proc/self/stat ] || die "needs Linux /proc"
-command -v jq >/dev/null || die "jq is not installed (make deps installs it)"
 command -v curl >/dev/null || die "curl is not installed"
 
 repo="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 cd "$repo"
 for b in kmsd kmsctl kms-load; do [ -x "bin/$b" ] || die "bin/$b is missing (make build)"; done
-[ -n "$out" ] || out=".tmp/bench-peers/$(date -u +%Y%m%d-%H%M%S)"
-mkdir -p "$out/load"
-out="$(cd "$out" && pwd)"
+table_out bench-peers
 work="$(mktemp -d "${TMPDIR:-/tmp}/bench-peers.XXXXXX")"
 kms_load=bin/kms-load
 pids=()
@@ -216,20 +198,11 @@ measure() { # measure floor|local-kms|openbao|raftkms
       encrypt_runs dev-audit "$node_pid" --credentials "$node_creds"
       stop_all
       mkdir -p "$dir/cluster"
-      if ! start_cluster3 bin/kmsd bin/kmsctl "$dir/cluster"; then
-        pids+=("${cl_pid[@]}")
-        die "the 3-node cluster did not become healthy ($dir/cluster)"
-      fi
-      pids+=("${cl_pid[@]}")
-      local leader n
-      leader="$(cluster_leader)"
-      [ -n "$leader" ] || die "no leader in the 3-node cluster"
-      for n in 1 2 3; do [ "$n" != "$leader" ] && break; done
-      jq --arg e "http://127.0.0.1:${cl_http[n]}" '.Endpoint = $e' "$cl_creds" >"$dir/follower.json"
-      wide_instance "$dir/follower.json" "$dir/follower-writes.json"
-      cluster_pids="${cl_pid[1]} ${cl_pid[2]} ${cl_pid[3]}"
-      encrypt_runs follower "${cl_pid[n]}" --credentials "$dir/follower.json"
-      write_runs follower "${cl_pid[n]}" --credentials "$dir/follower-writes.json" --action CreateKey
+      start_follower bin/kmsd bin/kmsctl "$dir/cluster" 3-node
+      wide_instance "$fol_creds" "$dir/follower-writes.json"
+      cluster_pids=$fol_cluster_pids
+      encrypt_runs follower "$fol_pid" --credentials "$fol_creds"
+      write_runs follower "$fol_pid" --credentials "$dir/follower-writes.json" --action CreateKey
       cluster_pids=""
       ;;
   esac
@@ -248,54 +221,32 @@ for round in $(seq 1 "$rounds"); do
 done
 load_end="$(loadavg)"
 
-med() { json_median "$2" "$out"/load/$1.json; }
-f() { fmt_num "$1"; }
-have() { compgen -G "$out/load/closed.$1.*.json" >/dev/null || compgen -G "$out/load/write*.$1.*.json" >/dev/null; }
-line() { # line LABEL NAME: one row of the Encrypt table
-  have "$2" || return 0
-  printf '| %s | %s | %s | %s ms | %s ms |\n' "$1" "$(f "$(med "closed.$2.*" ok_per_second)")" \
-    "$(f "$(med "closed.$2.*" cpu_us)")" "$(f "$(med "open.$2.*" p99_ms)")" "$(f "$(med "open.$2.*" p999_ms)")"
-}
 echo
 echo "bench-peers: raftkms $(git describe --always --dirty) next to bench/baseline and its peers, medians of $rounds rounds"
 echo "load average: $load_start at the start, $load_end at the end; $(nproc) CPUs"
 echo
-echo "Encrypt of 64 bytes, keep-alive (closed loop c=$concurrency; open loop at $rate/s)"
-echo
-echo "| system | req/s c=$concurrency | server CPU µs/req | p99 @ $rate/s | p99.9 @ $rate/s |"
-echo "|---|---|---|---|---|"
-line "bare Go net/http + JSON + AES-GCM (bench/baseline)" floor
-line "local-kms (no authentication, no HA)" local-kms
-line "OpenBao transit, raft storage" openbao
-line "OpenBao + file audit" openbao-audit
-line "raftkms dev node" dev
-line "raftkms + \`--audit-log\`" dev-audit
-printf '| raftkms 3 nodes, one follower | %s | %s (the three nodes: %s) | %s ms | %s ms |\n' \
-  "$(f "$(med "closed.follower.*" ok_per_second)")" "$(f "$(med "closed.follower.*" cpu_us)")" \
-  "$(f "$(med "closed.follower.*" cluster_cpu_us)")" "$(f "$(med "open.follower.*" p99_ms)")" "$(f "$(med "open.follower.*" p999_ms)")"
+encrypt_table_head
+encrypt_row "bare Go net/http + JSON + AES-GCM (bench/baseline)" floor
+encrypt_row "local-kms (no authentication, no HA)" local-kms
+encrypt_row "OpenBao transit, raft storage" openbao
+encrypt_row "OpenBao + file audit" openbao-audit
+encrypt_row "raftkms dev node" dev
+encrypt_row "raftkms + \`--audit-log\`" dev-audit
+follower_row "raftkms 3 nodes, one follower" follower
 echo
 echo "Durable key creation (raftkms CreateKey; OpenBao's transit key create; local-kms's CreateKey, not fsync'd; the floor: a journal line fdatasync'd, group commit): keys/s, p50, p99"
 echo
-printf '| system |'; for wc in $write_concurrency; do printf ' c=%s |' "$wc"; done; echo
-printf '|---|'; for wc in $write_concurrency; do printf -- '---|'; done; echo
-wrow() {
-  have "$2" || return 0
-  printf '| %s |' "$1"
-  for wc in $write_concurrency; do
-    printf ' %s/s, %s / %s ms |' "$(f "$(med "write$wc.$2.*" ok_per_second)")" "$(f "$(med "write$wc.$2.*" p50_ms)")" "$(f "$(med "write$wc.$2.*" p99_ms)")"
-  done
-  echo
-}
-wrow "floor journal (bench/baseline --journal)" floor
-wrow "local-kms (no fsync)" local-kms
-wrow "OpenBao transit key create, 1 node" openbao
-wrow "raftkms dev node" dev
-wrow "raftkms 3 nodes, through a follower" follower
-if have openbao; then
+write_table_head
+write_row "floor journal (bench/baseline --journal)" floor
+write_row "local-kms (no fsync)" local-kms
+write_row "OpenBao transit key create, 1 node" openbao
+write_row "raftkms dev node" dev
+write_row "raftkms 3 nodes, through a follower" follower
+if have_runs openbao; then
   echo
   printf 'raftkms through a follower / OpenBao:'
   for wc in $write_concurrency; do
-    printf ' c=%s %s×' "$wc" "$(awk -v a="$(med "write$wc.follower.*" ok_per_second)" -v b="$(med "write$wc.openbao.*" ok_per_second)" \
+    printf ' c=%s %s×' "$wc" "$(awk -v a="$(load_median ok_per_second "write$wc.follower.*")" -v b="$(load_median ok_per_second "write$wc.openbao.*")" \
       'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
   done
   echo " (target 5: ≥ 3×)"

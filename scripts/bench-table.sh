@@ -29,48 +29,30 @@ usage() {
 usage: scripts/bench-table.sh [options] BASE
 
 options:
-  --rounds N                 interleaved rounds (default 3)
-  --duration D               closed-loop and write windows (default 4s)
-  --concurrency N            closed-loop clients (default 16)
-  --rate N                   open-loop requests per second (default 2000)
-  --rate-duration D          open-loop window (default 8s)
-  --write-concurrency LIST   write clients, space-separated (default "8 64")
-  --out DIR                  raw results (default .tmp/bench-table/<date>-<time>)
-  -h, --help                 this text
 EOF2
+  table_usage bench-table
 }
 
 die() { echo "bench-table: $*" >&2; exit 1; }
 
-rounds=3 duration=4s concurrency=16 rate=2000 rate_duration=8s write_concurrency="8 64" out="" base=""
+table_defaults
+base=""
 while [ $# -gt 0 ]; do
+  if table_opt "$@"; then shift 2; continue; fi
   case "$1" in
-    --rounds) rounds="${2:?}"; shift 2 ;;
-    --duration) duration="${2:?}"; shift 2 ;;
-    --concurrency) concurrency="${2:?}"; shift 2 ;;
-    --rate) rate="${2:?}"; shift 2 ;;
-    --rate-duration) rate_duration="${2:?}"; shift 2 ;;
-    --write-concurrency) write_concurrency="${2:?}"; shift 2 ;;
-    --out) out="${2:?}"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     -*) usage >&2; die "unknown option $1" ;;
     *) [ -z "$base" ] || die "one BASE revision"; base="$1"; shift ;;
   esac
 done
 [ -n "$base" ] || { usage >&2; die "name the BASE revision"; }
-for n in "$rounds" "$concurrency" "$rate"; do
-  case "$n" in '' | *[!0-9]* | 0) die "--rounds, --concurrency and --rate take a positive number" ;; esac
-done
-[ -r /proc/self/stat ] || die "needs Linux /proc"
-command -v jq >/dev/null || die "jq is not installed (make deps installs it)"
+table_checks
 command -v python3 >/dev/null || die "python3 is not installed"
 
 repo="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 cd "$repo"
 git rev-parse --verify -q "$base^{commit}" >/dev/null || die "$base is not a revision of this repository"
-[ -n "$out" ] || out=".tmp/bench-table/$(date -u +%Y%m%d-%H%M%S)"
-mkdir -p "$out/load"
-out="$(cd "$out" && pwd)"
+table_out bench-table
 work="$(mktemp -d "${TMPDIR:-/tmp}/bench-table.XXXXXX")"
 kms_load="$work/kms-load"
 pids=()
@@ -108,18 +90,8 @@ dev() {
 # cluster BUILD: three nodes on free loopback ports; sets fol_pid,
 # fol_creds (pointing at a follower) and cluster_pids.
 cluster() {
-  local build=$1 dir leader n
-  dir="$(mktemp -d "$work/cluster.XXXXXX")"
-  if ! start_cluster3 "$work/$build.kmsd" "$work/kmsctl" "$dir"; then
-    pids+=("${cl_pid[@]}")
-    die "the $build cluster did not become healthy ($dir)"
-  fi
-  pids+=("${cl_pid[@]}")
-  leader="$(cluster_leader)"
-  [ -n "$leader" ] || die "no leader in the $build cluster"
-  for n in 1 2 3; do [ "$n" != "$leader" ] && break; done
-  jq --arg e "http://127.0.0.1:${cl_http[n]}" '.Endpoint = $e' "$cl_creds" >"$dir/follower.json"
-  fol_pid=${cl_pid[n]} fol_creds="$dir/follower.json" cluster_pids="${cl_pid[1]} ${cl_pid[2]} ${cl_pid[3]}"
+  start_follower "$work/$1.kmsd" "$work/kmsctl" "$(mktemp -d "$work/cluster.XXXXXX")" "$1"
+  cluster_pids=$fol_cluster_pids
 }
 
 # floor: the baseline server with its journal; sets floor_pid, floor_creds.
@@ -166,47 +138,27 @@ for round in $(seq 1 "$rounds"); do
 done
 load_end="$(loadavg)"
 
-med() { json_median "$2" "$out"/load/$1.json; }
-f() { fmt_num "$1"; }
-line() { # line LABEL PREFIX: one row of the Encrypt table
-  local cl="$2"
-  printf '| %s | %s | %s | %s ms | %s ms |\n' "$1" "$(f "$(med "closed.$cl.*" ok_per_second)")" \
-    "$(f "$(med "closed.$cl.*" cpu_us)")" "$(f "$(med "open.$cl.*" p99_ms)")" "$(f "$(med "open.$cl.*" p999_ms)")"
-}
 echo
 echo "bench-table: $base (BASE) and $(git describe --always --dirty) (HEAD) next to bench/baseline, medians of $rounds rounds"
 echo "load average: $load_start at the start, $load_end at the end; $(nproc) CPUs"
 echo
-echo "Encrypt of 64 bytes, keep-alive (closed loop c=$concurrency; open loop at $rate/s)"
-echo
-echo "| system | req/s c=$concurrency | server CPU µs/req | p99 @ $rate/s | p99.9 @ $rate/s |"
-echo "|---|---|---|---|---|"
-line "bare Go net/http + JSON + AES-GCM (bench/baseline)" floor
+encrypt_table_head
+encrypt_row "bare Go net/http + JSON + AES-GCM (bench/baseline)" floor
 for b in base head; do
   rev=$base; [ "$b" = head ] && rev=HEAD
-  line "raftkms dev node ($rev)" "dev.$b"
-  line "raftkms + \`--audit-log\` ($rev)" "audit.$b"
-  printf '| raftkms 3 nodes, one follower (%s) | %s | %s (the three nodes: %s) | %s ms | %s ms |\n' "$rev" \
-    "$(f "$(med "closed.follower.$b.*" ok_per_second)")" "$(f "$(med "closed.follower.$b.*" cpu_us)")" \
-    "$(f "$(med "closed.follower.$b.*" cluster_cpu_us)")" "$(f "$(med "open.follower.$b.*" p99_ms)")" "$(f "$(med "open.follower.$b.*" p999_ms)")"
+  encrypt_row "raftkms dev node ($rev)" "dev.$b"
+  encrypt_row "raftkms + \`--audit-log\` ($rev)" "audit.$b"
+  follower_row "raftkms 3 nodes, one follower ($rev)" "follower.$b"
 done
 echo
-echo "Durable writes (raftkms: UpdateKeyDescription, one Raft entry; the floor: a journal line fdatasync'd, group commit): ok/s, p99"
+echo "Durable writes (raftkms: UpdateKeyDescription, one Raft entry; the floor: a journal line fdatasync'd, group commit): ok/s, p50 / p99"
 echo
-printf '| system |'; for wc in $write_concurrency; do printf ' c=%s |' "$wc"; done; echo
-printf '|---|'; for wc in $write_concurrency; do printf -- '---|'; done; echo
-wrow() {
-  printf '| %s |' "$1"
-  for wc in $write_concurrency; do
-    printf ' %s/s, %s ms |' "$(f "$(med "write$wc.$2.*" ok_per_second)")" "$(f "$(med "write$wc.$2.*" p99_ms)")"
-  done
-  echo
-}
-wrow "floor journal (bench/baseline --journal)" floor
+write_table_head
+write_row "floor journal (bench/baseline --journal)" floor
 for b in base head; do
   rev=$base; [ "$b" = head ] && rev=HEAD
-  wrow "raftkms dev node ($rev)" "dev.$b"
-  wrow "raftkms 3 nodes, through a follower ($rev)" "follower.$b"
+  write_row "raftkms dev node ($rev)" "dev.$b"
+  write_row "raftkms 3 nodes, through a follower ($rev)" "follower.$b"
 done
 errs="$(json_errors "$out"/load/*.json)"
 echo
