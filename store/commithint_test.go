@@ -211,15 +211,7 @@ func TestNudge_FollowersApplyItByNotice(t *testing.T) {
 	c := newTestClusterTiming(t, 3, slowTickTiming())
 	l := c.leader()
 	waitTermNudge(t, l)
-	res, err := l.store.Propose(ctxT(t), initCmd(t))
-	if err != nil || res.Err != nil {
-		t.Fatal(res, err)
-	}
-	l.store.nudgeFollowers()
-	waitFor(t, "the leader's nudge after the write committed", 2*time.Second, func() bool {
-		return l.store.CommitIndex() > res.Index && l.fsm.AppliedIndex() >= l.store.CommitIndex()
-	})
-	commit := l.store.CommitIndex()
+	_, commit := writeThenNudge(t, l)
 	for _, n := range c.nodes {
 		if n != l {
 			waitApplied(t, n, commit, time.Second, "the nudge (commit tick 5s)")

@@ -517,18 +517,7 @@ func TestPropose_FollowersLearnLeaderWritesWithoutTheCommitTick(t *testing.T) {
 func TestReadsOnFollower_AreNotHeldByTheLastNudge(t *testing.T) {
 	c := newTestClusterTiming(t, 3, slowTickTiming())
 	l := c.leader()
-	res, err := l.store.Propose(ctxT(t), initCmd(t))
-	if err != nil || res.Err != nil {
-		t.Fatal(res, err)
-	}
-	// After a write the leader tells the followers by a notice now, not
-	// an entry; nudges remain (a term's start, a lagging reader, a
-	// follower without notices): append one.
-	l.store.nudgeFollowers()
-	waitFor(t, "the leader's nudge after the write committed", 2*time.Second, func() bool {
-		return l.store.CommitIndex() > res.Index && l.fsm.AppliedIndex() >= l.store.CommitIndex()
-	})
-	commit := l.store.CommitIndex()
+	res, commit := writeThenNudge(t, l)
 	for _, n := range c.nodes {
 		if n == l {
 			continue
@@ -542,6 +531,24 @@ func TestReadsOnFollower_AreNotHeldByTheLastNudge(t *testing.T) {
 			t.Fatalf("%s: linearizable read: index %d, %v; want the write's %d (commit %d)", n.id, idx, err, res.Index, commit)
 		}
 	}
+}
+
+// writeThenNudge has leader l write and then nudge, and waits for the
+// nudge's commit on l: the write's result and l's commit index (the nudge's
+// index or later). After a write the leader tells the followers by a notice
+// now, not an entry; nudges remain (a term's start, a lagging reader, a
+// follower without notices).
+func writeThenNudge(t *testing.T, l *testNode) (Result, uint64) {
+	t.Helper()
+	res, err := l.store.Propose(ctxT(t), initCmd(t))
+	if err != nil || res.Err != nil {
+		t.Fatal(res, err)
+	}
+	l.store.nudgeFollowers()
+	waitFor(t, "the leader's nudge after the write committed", 2*time.Second, func() bool {
+		return l.store.CommitIndex() > res.Index && l.fsm.AppliedIndex() >= l.store.CommitIndex()
+	})
+	return res, l.store.CommitIndex()
 }
 
 // A follower that was down while the cluster wrote, and comes back to an
