@@ -273,13 +273,23 @@ table_checks() {
   command -v jq >/dev/null || die "jq is not installed (make deps installs it)"
 }
 
-# table_out NAME: makes $out (by default .tmp/NAME/<date>-<time> in the
+# table_setup NAME: makes $out (by default .tmp/NAME/<date>-<time> in the
 # repository, the current directory) with its load/ folder, and makes it
-# absolute.
-table_out() {
+# absolute; makes a scratch folder $work and an empty list pids of the
+# processes started; at exit stops them (stop_all does that at any time)
+# and removes $work.
+table_setup() {
   [ -n "$out" ] || out=".tmp/$1/$(date -u +%Y%m%d-%H%M%S)"
   mkdir -p "$out/load"
   out="$(cd "$out" && pwd)"
+  work="$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")"
+  pids=()
+  trap 'stop_all; rm -rf "$work"' EXIT
+  trap 'exit 130' INT TERM
+}
+stop_all() {
+  stop_pids "${pids[@]}"
+  pids=()
 }
 
 # start_follower KMSD KMSCTL DIR WHAT: a 3-node cluster (start_cluster3)

@@ -63,21 +63,8 @@ command -v curl >/dev/null || die "curl is not installed"
 repo="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 cd "$repo"
 for b in kmsd kmsctl kms-load; do [ -x "bin/$b" ] || die "bin/$b is missing (make build)"; done
-table_out bench-peers
-work="$(mktemp -d "${TMPDIR:-/tmp}/bench-peers.XXXXXX")"
+table_setup bench-peers
 kms_load=bin/kms-load
-pids=()
-
-stop_all() {
-  stop_pids "${pids[@]}"
-  pids=()
-}
-cleanup() {
-  stop_all
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 go build -o "$work/baseline" ./bench/baseline
 load_start="$(loadavg)"

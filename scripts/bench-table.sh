@@ -52,21 +52,8 @@ command -v python3 >/dev/null || die "python3 is not installed"
 repo="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 cd "$repo"
 git rev-parse --verify -q "$base^{commit}" >/dev/null || die "$base is not a revision of this repository"
-table_out bench-table
-work="$(mktemp -d "${TMPDIR:-/tmp}/bench-table.XXXXXX")"
+table_setup bench-table
 kms_load="$work/kms-load"
-pids=()
-
-stop_all() {
-  stop_pids "${pids[@]}"
-  pids=()
-}
-cleanup() {
-  stop_all
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 echo "bench-table: building $base, HEAD and the floor" >&2
 build_pair "$work" "$base"
