@@ -26,7 +26,7 @@ func newMetrics(reg prometheus.Registerer, s *Store, perAppend prometheus.Histog
 		}),
 		notices: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kms_raft_commit_notices_total",
-			Help: "Times the leader told every follower its commit index by RPC (store.commit) after the last write of a burst, instead of appending a nudge.",
+			Help: "Times the leader told every follower its commit index by RPC (store.commit) after the last write of a burst, instead of appending a nudge, and after its nudges, for the nudge's own commit.",
 		}),
 	}
 	if reg == nil {
