@@ -393,45 +393,60 @@ func (s *Store) alone() bool {
 // is done. Under load the writes' own AppendEntries carry the commit index
 // and the nudges ride along with them.
 //
-// A nudge's own commit reaches the followers by a commit notice once the
-// loop has no more nudges to append (noticeFollowers: no entry, so no
-// further nudge). A follower the notice misses (an older version, no answer
-// in time) applies it with the next entry or commit tick; read indexes skip
-// nudges (lastCommandAtOrBelow), so no reader waits for one, but a client on
-// a follower that waits for the leader's commit index (X-Kms-Min-Index from
-// /v1/status) before the nudge has reached it waits for the nudge itself.
+// A nudge's own commit reaches the followers by a commit notice
+// (noticeFollowers: no entry, so no further nudge), sent beside the nudges
+// (it waits up to a heartbeat timeout for a follower that does not answer)
+// and coalesced like them. A follower the notice misses (an older version,
+// no answer in time) applies the nudge with the next entry or commit tick;
+// read indexes skip nudges (lastCommandAtOrBelow), so no reader waits for
+// one, but a client on a follower that waits for the leader's commit index
+// (X-Kms-Min-Index from /v1/status) before the nudge has reached it waits
+// for the nudge itself.
 func (s *Store) nudgeFollowers() {
-	s.nudgeWanted.Store(true)
-	if s.nudging.CompareAndSwap(false, true) {
-		go s.nudgeLoop()
+	s.nudger.trigger()
+}
+
+func (s *Store) nudgeOnce() {
+	var f raft.Future
+	if s.cfg.Noop != nil {
+		f = s.raft.Apply(s.cfg.Noop, s.cfg.Timing.ElectionTimeout)
+	} else {
+		f = s.raft.Barrier(s.cfg.Timing.ElectionTimeout)
+	}
+	if err := s.await(f); err != nil {
+		return // no longer leader, or shutting down: nothing to nudge
+	}
+	s.m.nudges.Inc()
+	if !s.alone() {
+		// Best effort: a follower not told learns the commit with the
+		// next entry or commit tick, as before notices.
+		s.noticer.trigger()
 	}
 }
 
-func (s *Store) nudgeLoop() {
+// coalescer runs fn in a goroutine of its own, one run at a time: triggers
+// that come while it runs get one more run once it is done, not one each.
+type coalescer struct {
+	fn              func()
+	wanted, running atomic.Bool
+}
+
+func (c *coalescer) trigger() {
+	c.wanted.Store(true)
+	if c.running.CompareAndSwap(false, true) {
+		go c.loop()
+	}
+}
+
+func (c *coalescer) loop() {
 	for {
-		nudged := false
-		for s.nudgeWanted.Swap(false) {
-			var f raft.Future
-			if s.cfg.Noop != nil {
-				f = s.raft.Apply(s.cfg.Noop, s.cfg.Timing.ElectionTimeout)
-			} else {
-				f = s.raft.Barrier(s.cfg.Timing.ElectionTimeout)
-			}
-			if err := s.await(f); err != nil {
-				break // no longer leader, or shutting down: nothing to nudge
-			}
-			s.m.nudges.Inc()
-			nudged = true
+		for c.wanted.Swap(false) {
+			c.fn()
 		}
-		if nudged && !s.alone() {
-			// Best effort: a follower not told learns the commit with
-			// the next entry or commit tick, as before notices.
-			s.noticeFollowers()
-		}
-		s.nudging.Store(false)
-		// A nudge wanted after the last Swap saw nudging still set and
-		// left it to this loop: take it, unless another loop did.
-		if !s.nudgeWanted.Load() || !s.nudging.CompareAndSwap(false, true) {
+		c.running.Store(false)
+		// A trigger after the last Swap saw running still set and left it
+		// to this loop: take it, unless another loop did.
+		if !c.wanted.Load() || !c.running.CompareAndSwap(false, true) {
 			return
 		}
 	}

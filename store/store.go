@@ -148,9 +148,8 @@ type Store struct {
 	leaderMoved     context.Context
 	leaderMovedDone context.CancelFunc
 
-	// nudgeFollowers' state: a nudge is wanted, a nudger runs.
-	nudgeWanted atomic.Bool
-	nudging     atomic.Bool
+	// nudgeFollowers' nudges, and the commit notices after them.
+	nudger, noticer coalescer
 	// The delayed nudge after a write (noteCommitted): the last index the
 	// log had when a write committed, and whether the timer is armed.
 	nudgeMu    sync.Mutex
@@ -236,6 +235,7 @@ func Open(cfg Config) (*Store, error) {
 	s.m = newMetrics(cfg.Metrics, s, perAppend)
 	s.nudgeTimer = time.AfterFunc(time.Hour, s.delayedNudge)
 	s.nudgeTimer.Stop()
+	s.nudger.fn, s.noticer.fn = s.nudgeOnce, func() { s.noticeFollowers() }
 	cfg.Transport.Handle(rpc.StoreApply, s.handleApply)
 	cfg.Transport.Handle(rpc.StoreReadIndex, s.handleReadIndex)
 	cfg.Transport.Handle(rpc.StoreCommit, s.handleCommit)
