@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -18,8 +19,8 @@ func decodeShared(d *msgpack.Decoder) (string, error) {
 		return "", err
 	}
 	if n > sharedMaxLen {
-		b := make([]byte, n)
-		if err := d.ReadFull(b); err != nil {
+		b, err := readClaimed(d, n)
+		if err != nil {
 			return "", err
 		}
 		return intern(string(b)), nil
@@ -46,6 +47,31 @@ const (
 	sharedMaxLen     = 1024
 	sharedMaxEntries = 1 << 14
 )
+
+// A record's lengths are claims of bytes that may not hold them (a damaged
+// snapshot, a hostile upload): the decoders below allocate for what
+// arrives, not for what is claimed, as msgpack's own decoder does.
+// They allocate at most allocAheadBytes (readClaimed) or
+// allocAheadElems (decodeStrings, decodeStringMap) ahead of what has
+// arrived.
+const (
+	allocAheadBytes = 64 << 10
+	allocAheadElems = 1 << 10
+)
+
+// readClaimed reads the n bytes of a value whose length d has just decoded,
+// growing the buffer with what arrives.
+func readClaimed(d *msgpack.Decoder, n int) ([]byte, error) {
+	b := make([]byte, 0, min(n, allocAheadBytes))
+	for len(b) < n {
+		k := min(n-len(b), allocAheadBytes)
+		b = slices.Grow(b, k)[:len(b)+k]
+		if err := d.ReadFull(b[len(b)-k:]); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
 
 var shared = struct {
 	mu  sync.Mutex
@@ -216,11 +242,13 @@ func decodeStrings(d *msgpack.Decoder) ([]string, error) {
 	if err != nil || n < 0 {
 		return nil, err
 	}
-	out := make([]string, n)
-	for i := range out {
-		if out[i], err = d.DecodeString(); err != nil {
+	out := make([]string, 0, min(n, allocAheadElems))
+	for i := 0; i < n; i++ {
+		s, err := d.DecodeString()
+		if err != nil {
 			return nil, err
 		}
+		out = append(out, s)
 	}
 	return out, nil
 }
@@ -232,7 +260,7 @@ func decodeStringMap(d *msgpack.Decoder) (map[string]string, error) {
 	if err != nil || n < 0 {
 		return nil, err
 	}
-	out := make(map[string]string, n)
+	out := make(map[string]string, min(n, allocAheadElems))
 	for i := 0; i < n; i++ {
 		k, err := d.DecodeString()
 		if err != nil {

@@ -3,6 +3,8 @@ package fsm
 import (
 	"fmt"
 	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -129,5 +131,65 @@ func TestDecoders_MatchReflection(t *testing.T) {
 	}
 	if !reflect.DeepEqual(k, func() Key { var x Key; b, _ := msgpack.Marshal(k); msgpack.Unmarshal(b, &x); return x }()) {
 		t.Fatal("round trip")
+	}
+}
+
+// A length that the body cannot hold is refused without allocating for it:
+// a damaged or hostile record in a snapshot, a restore upload or a log entry
+// claiming a long string, array or map costs what its bytes are, not what it
+// claims (the fuzzer found decodeShared allocating 4 GiB for a 32-byte
+// nonce record, which ended the process).
+func TestDecoders_ClaimedLengthsBeyondTheBodyAllocateLittle(t *testing.T) {
+	field := func(name string, header ...byte) []byte {
+		b := []byte{0x81, 0xa0 | byte(len(name))}
+		b = append(b, name...)
+		return append(b, append(header, "short"...)...)
+	}
+	const claim = 1 << 26 // 64 Mi elements or bytes
+	str32 := []byte{0xdb, claim >> 24, 0, 0, 0}
+	arr32 := []byte{0xdd, claim >> 24, 0, 0, 0}
+	map32 := []byte{0xdf, claim >> 24, 0, 0, 0}
+	for _, tc := range []struct {
+		name string
+		body []byte
+		into any
+	}{
+		{"a key's shared string", field("acct", str32...), new(Key)},
+		{"a key's versions", field("versions", arr32...), new(Key)},
+		{"a key's tags", field("tags", map32...), new(Key)},
+		{"a nonce record's access key", field("ak", str32...), new(signedNonceRecord)},
+		{"the longest string", field("acct", 0xdb, 0xff, 0xff, 0xff, 0xff), new(Key)},
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := msgpack.Unmarshal(tc.body, tc.into)
+		runtime.ReadMemStats(&after)
+		if err == nil {
+			t.Errorf("%s: decoded %d bytes claiming %d", tc.name, len(tc.body), claim)
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+			t.Errorf("%s: %d bytes allocated for a %d-byte body", tc.name, got, len(tc.body))
+		}
+	}
+}
+
+// Values longer than what the decoders allocate ahead still decode whole.
+func TestDecoders_LongValuesDecodeWhole(t *testing.T) {
+	k := Key{ID: "key-1", Policy: strings.Repeat("p", 3*allocAheadBytes+7), Tags: map[string]string{}}
+	for i := 0; i < 3*allocAheadElems+1; i++ {
+		k.Versions = append(k.Versions, fmt.Sprintf("v-%d", i))
+		k.Tags[fmt.Sprintf("t-%d", i)] = fmt.Sprint(i)
+	}
+	b, err := msgpack.Marshal(&k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Key
+	if err := msgpack.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, k) {
+		t.Fatalf("decoded key differs: policy %d bytes (want %d), %d versions (want %d), %d tags (want %d)",
+			len(got.Policy), len(k.Policy), len(got.Versions), len(k.Versions), len(got.Tags), len(k.Tags))
 	}
 }
