@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/raftkms/raftkms/internal/mpdecode"
 )
 
 // HSM domain health values carried in HSMDomain.Health.
@@ -109,7 +111,7 @@ func decodeMeta(b []byte) (Meta, error) {
 	if b[0] != metaFormatV1 {
 		return m, fmt.Errorf("cluster: unknown meta format %d", b[0])
 	}
-	if err := msgpack.Unmarshal(b[1:], &m); err != nil {
+	if err := mpdecode.Unmarshal(b[1:], &m); err != nil {
 		return Meta{}, fmt.Errorf("cluster: decode meta: %w", err)
 	}
 	return m, nil

@@ -23,7 +23,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/raftkms/raftkms/internal/mpdecode"
 )
 
 // FSM implements raft.FSM over the key catalogue.
@@ -318,7 +319,7 @@ func (f *FSM) dispatch(l *raft.Log, t CommandType, body []byte) any {
 }
 
 func mustDecode(t CommandType, index uint64, body []byte, v any) {
-	if err := msgpack.Unmarshal(body, v); err != nil {
+	if err := mpdecode.Unmarshal(body, v); err != nil {
 		panic(fmt.Sprintf("fsm: corrupt %s entry at index %d: %v", t, index, err))
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/raftkms/raftkms/internal/mpdecode"
 )
 
 // The instance CA signs the serving certificates of the instance endpoint
@@ -100,7 +100,7 @@ func (c *catalogue) writeInstanceCA(w io.Writer) error {
 
 func (c *catalogue) loadInstanceCA(body []byte) error {
 	var ca InstanceCA
-	if err := msgpack.Unmarshal(body, &ca); err != nil {
+	if err := mpdecode.Unmarshal(body, &ca); err != nil {
 		return err
 	}
 	if c.instanceCA != nil {

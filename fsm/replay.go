@@ -9,7 +9,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/raftkms/raftkms/internal/mpdecode"
 )
 
 // NonceWindow is how long the catalogue remembers the signature nonce of a
@@ -200,7 +200,7 @@ func (g *replayGuard) loadRecord(typ byte, body []byte) (handled bool, err error
 	switch typ {
 	case recReplayClock:
 		var r replayClockRecord
-		if err := msgpack.Unmarshal(body, &r); err != nil {
+		if err := mpdecode.Unmarshal(body, &r); err != nil {
 			return true, err
 		}
 		if g.clockLoaded {
@@ -210,7 +210,7 @@ func (g *replayGuard) loadRecord(typ byte, body []byte) (handled bool, err error
 		return true, nil
 	case recSignedNonce:
 		var r signedNonceRecord
-		if err := msgpack.Unmarshal(body, &r); err != nil {
+		if err := mpdecode.Unmarshal(body, &r); err != nil {
 			return true, err
 		}
 		return true, g.addLoaded(r)

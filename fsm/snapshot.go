@@ -16,6 +16,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/raftkms/raftkms/internal/mpdecode"
 )
 
 // Snapshot file layout (also what `kmsctl operator snapshot save` writes):
@@ -532,7 +534,7 @@ func readSnapshot(r io.Reader, o readOptions) (SnapshotHeader, *catalogue, error
 		return bad("header: %v", err)
 	}
 	var hdr SnapshotHeader
-	if err := msgpack.Unmarshal(hdrBytes, &hdr); err != nil {
+	if err := mpdecode.Unmarshal(hdrBytes, &hdr); err != nil {
 		return bad("header: %v", err)
 	}
 	if hdr.Format != int(version) {
@@ -633,7 +635,7 @@ func readFrameInto(r io.Reader, scratch []byte) ([]byte, error) {
 
 func loadInto[T any](m map[string]*T, body []byte, id func(*T) string) error {
 	v := new(T)
-	if err := msgpack.Unmarshal(body, v); err != nil {
+	if err := mpdecode.Unmarshal(body, v); err != nil {
 		return err
 	}
 	return insertLoaded(m, v, id)
@@ -657,7 +659,7 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 	switch typ {
 	case recMeta:
 		var m metaRecord
-		if err := msgpack.Unmarshal(body, &m); err != nil {
+		if err := mpdecode.Unmarshal(body, &m); err != nil {
 			return err
 		}
 		c.initialized, c.rootCheck, c.finalLevel = m.Initialized, m.RootCheck, m.Level
@@ -673,7 +675,7 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 			k, ok := fastKey(body, &l.shared)
 			if !ok {
 				k = new(Key)
-				if err := msgpack.Unmarshal(body, k); err != nil {
+				if err := mpdecode.Unmarshal(body, k); err != nil {
 					return err
 				}
 			}
@@ -686,7 +688,7 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 			v, ok := fastKeyVersion(body)
 			if !ok {
 				v = new(KeyVersion)
-				if err := msgpack.Unmarshal(body, v); err != nil {
+				if err := mpdecode.Unmarshal(body, v); err != nil {
 					return err
 				}
 			}
@@ -698,7 +700,7 @@ func (c *catalogue) loadRecord(typ byte, body []byte) error {
 		if l := c.loading; l != nil {
 			r, ok := fastNonce(body, &l.shared)
 			if !ok {
-				if err := msgpack.Unmarshal(body, &r); err != nil {
+				if err := mpdecode.Unmarshal(body, &r); err != nil {
 					return err
 				}
 			}
@@ -904,7 +906,7 @@ func PeekSnapshotHeader(r io.Reader) (SnapshotHeader, error) {
 		return SnapshotHeader{}, fmt.Errorf("%w: header: %v", ErrBadSnapshot, err)
 	}
 	var hdr SnapshotHeader
-	if err := msgpack.Unmarshal(b, &hdr); err != nil {
+	if err := mpdecode.Unmarshal(b, &hdr); err != nil {
 		return SnapshotHeader{}, fmt.Errorf("%w: header: %v", ErrBadSnapshot, err)
 	}
 	return hdr, nil

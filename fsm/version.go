@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/raftkms/raftkms/internal/mpdecode"
 )
 
 // LogLevel is the log level of this build: the highest level of any command
@@ -94,7 +94,7 @@ func EntryLevel(entry []byte) (int, error) {
 	}
 	if t&^IgnoreUnknownFlag == CmdSignedWrite {
 		var w SignedWriteCmd
-		if err := msgpack.Unmarshal(entry[1:], &w); err != nil {
+		if err := mpdecode.Unmarshal(entry[1:], &w); err != nil {
 			return 0, fmt.Errorf("%w: signed write: %v", ErrUnknownCommand, err)
 		}
 		inner, err := EntryLevel(w.Inner)

@@ -11,10 +11,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/internal/mpdecode"
 )
 
 // Console sessions (the browser console, api/face_console.go).
@@ -150,7 +149,7 @@ func (s *Service) stsFacts(akid, token string) (stsClaims, error) {
 		return stsClaims{}, ErrSTSToken
 	}
 	var cl stsClaims
-	if err := msgpack.Unmarshal(body, &cl); err != nil || cl.AccessKeyID != akid {
+	if err := mpdecode.Unmarshal(body, &cl); err != nil || cl.AccessKeyID != akid {
 		return stsClaims{}, ErrSTSToken
 	}
 	cl.Secret = ""

@@ -15,6 +15,7 @@ import (
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
 	"github.com/raftkms/raftkms/hsm"
+	"github.com/raftkms/raftkms/internal/mpdecode"
 	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/transport"
 )
@@ -230,7 +231,7 @@ func (s *Service) hsmCall(ctx context.Context, p HSMPeer, body []byte) (hsmResul
 		return hsmResult{}, err
 	}
 	var rep hsmReply
-	if err := msgpack.Unmarshal(raw, &rep); err != nil {
+	if err := mpdecode.Unmarshal(raw, &rep); err != nil {
 		return hsmResult{}, fmt.Errorf("%w: node %s answered something undecodable: %v", errPeerUnavailable, p.ID, err)
 	}
 	if rep.Err == "" {
@@ -253,7 +254,7 @@ func (s *Service) hsmCall(ctx context.Context, p HSMPeer, body []byte) (hsmResul
 // request; this is a raw operation on this node's token.
 func (s *Service) handleHSM(ctx context.Context, body []byte) ([]byte, error) {
 	var req hsmRequest
-	if err := msgpack.Unmarshal(body, &req); err != nil {
+	if err := mpdecode.Unmarshal(body, &req); err != nil {
 		return nil, err
 	}
 	start := time.Now()

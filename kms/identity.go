@@ -14,6 +14,7 @@ import (
 
 	kcrypto "github.com/raftkms/raftkms/crypto"
 	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/internal/mpdecode"
 	"github.com/raftkms/raftkms/internal/rpc"
 )
 
@@ -640,7 +641,7 @@ func (s *Service) stsCredential(ctx context.Context, akid, token string) ([]byte
 		return nil, Caller{}, ErrSTSToken
 	}
 	var cl stsClaims
-	if err := msgpack.Unmarshal(body, &cl); err != nil || cl.AccessKeyID != akid {
+	if err := mpdecode.Unmarshal(body, &cl); err != nil || cl.AccessKeyID != akid {
 		return nil, Caller{}, ErrSTSToken
 	}
 	if s.now().UnixMilli() >= cl.Expires {
@@ -693,7 +694,7 @@ func (s *Service) waitEverywhere(ctx context.Context, index uint64) error {
 
 func (s *Service) handleWaitIndex(ctx context.Context, req []byte) ([]byte, error) {
 	var idx uint64
-	if err := msgpack.Unmarshal(req, &idx); err != nil {
+	if err := mpdecode.Unmarshal(req, &idx); err != nil {
 		return nil, err
 	}
 	return nil, s.fsm.WaitForIndex(ctx, idx)

@@ -17,6 +17,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/internal/mpdecode"
 	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/store"
 )
@@ -96,7 +97,7 @@ func decodePart(b []byte) (restorePart, error) {
 	if n > maxPartHeader || int(n) > len(b)-4 {
 		return p, fmt.Errorf("header of %d bytes", n)
 	}
-	if err := msgpack.Unmarshal(b[4:4+n], &p); err != nil {
+	if err := mpdecode.Unmarshal(b[4:4+n], &p); err != nil {
 		return p, err
 	}
 	p.Data = b[4+n:]
@@ -357,7 +358,7 @@ func (s *Service) forwardInParts(ctx context.Context, addr string, snap *verifie
 			return restoreReply{}, fmt.Errorf("forward restore to leader %s: %w", addr, err)
 		}
 		var rep restoreReply
-		if err := msgpack.Unmarshal(resp, &rep); err != nil {
+		if err := mpdecode.Unmarshal(resp, &rep); err != nil {
 			return restoreReply{}, fmt.Errorf("leader %s answered a restore part with something undecodable: %v", addr, err)
 		}
 		if rep.Err != "" || rep.Msg != "" {
@@ -383,5 +384,5 @@ func (s *Service) leaderTakesParts(ctx context.Context, addr string) bool {
 		return false
 	}
 	var rep restoreReply
-	return msgpack.Unmarshal(resp, &rep) == nil && rep.Err == "" && rep.Msg == ""
+	return mpdecode.Unmarshal(resp, &rep) == nil && rep.Err == "" && rep.Msg == ""
 }

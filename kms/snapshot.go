@@ -14,6 +14,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/raftkms/raftkms/fsm"
+	"github.com/raftkms/raftkms/internal/mpdecode"
 	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/store"
 	"github.com/raftkms/raftkms/transport"
@@ -381,7 +382,7 @@ func (s *Service) restoreOnce(ctx context.Context, snap *verifiedSnapshot, run *
 		return nil, 0, fmt.Errorf("forward restore to leader %s: %w", addr, err)
 	}
 	var rep restoreReply
-	if err := msgpack.Unmarshal(resp, &rep); err != nil {
+	if err := mpdecode.Unmarshal(resp, &rep); err != nil {
 		// A leader of the previous version answers the index as text.
 		if _, serr := fmt.Sscan(string(resp), &rep.Index); serr != nil {
 			return nil, 0, fmt.Errorf("leader %s answered the restore with something undecodable: %v", addr, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/raftkms/raftkms/internal/mpdecode"
 	"github.com/raftkms/raftkms/internal/rpc"
 	"github.com/raftkms/raftkms/transport"
 )
@@ -116,7 +117,7 @@ func (s *Store) proposeOnce(ctx context.Context, cmd []byte) (Result, error) {
 		}
 	}
 	var ar applyResponse
-	if err := msgpack.Unmarshal(resp, &ar); err != nil {
+	if err := mpdecode.Unmarshal(resp, &ar); err != nil {
 		return Result{}, fmt.Errorf("%w: bad answer from leader %s: %v", ErrUnknownOutcome, addr, err)
 	}
 	if ar.Status != "" {
@@ -366,7 +367,7 @@ func (s *Store) noticeFollowers() bool {
 // write this node forwarded.
 func (s *Store) handleCommit(_ context.Context, body []byte) ([]byte, error) {
 	var h commitHint
-	if err := msgpack.Unmarshal(body, &h); err != nil {
+	if err := mpdecode.Unmarshal(body, &h); err != nil {
 		return nil, fmt.Errorf("commit notice: %w", err)
 	}
 	if h.Term > 0 && h.Index > 0 && !s.IsLeader() {
@@ -499,7 +500,7 @@ func (s *Store) readIndexOnce(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("%w: read index from %s: %v", ErrNoLeader, addr, err)
 	}
 	var ri readIndexResponse
-	if err := msgpack.Unmarshal(resp, &ri); err != nil {
+	if err := mpdecode.Unmarshal(resp, &ri); err != nil {
 		return 0, fmt.Errorf("read index from %s: %w", addr, err)
 	}
 	if ri.Status != "" {
@@ -622,7 +623,7 @@ func (s *Store) handleReadIndex(ctx context.Context, body []byte) ([]byte, error
 		// wait for the commit tick: an appended entry also makes Raft
 		// send it whatever it lacks at once.
 		var req readIndexRequest
-		if len(body) > 0 && msgpack.Unmarshal(body, &req) == nil && req.Commit < idx {
+		if len(body) > 0 && mpdecode.Unmarshal(body, &req) == nil && req.Commit < idx {
 			s.nudgeFollowers()
 		}
 	}
