@@ -5,8 +5,9 @@
 // Found by fuzzing (msgpack v5.4.1, the newest):
 //   - a slice of anything but strings or bytes is made to its claimed
 //     length before an element is read (the library's allocation limit is
-//     tested as `flags&disableAllocLimitFlag != 1`, always true): a 10-byte
-//     value claiming 2^24 elements of 32 bytes allocated 1 GiB;
+//     tested as `flags&disableAllocLimitFlag != 1`, always true; upstream
+//     vmihailenco/msgpack#401, open, unreleased): a 10-byte value claiming
+//     2^24 elements of 32 bytes allocated 1 GiB;
 //   - the decoder recurses once per level of nesting: a value of 2 M
 //     nested one-element arrays decoded into an interface ended the
 //     process with a stack overflow;
