@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/raftkms/raftkms/internal/testutil"
 )
 
 // The hand-written record encoders write the reflection encoder's bytes,
@@ -15,15 +17,7 @@ import (
 // maps, several tags, integers at their extremes and strings past each
 // msgpack length class; and writeRecord uses them.
 func TestFastEncoders_MatchReflection(t *testing.T) {
-	reflectBytes := func(v any) []byte {
-		var buf bytes.Buffer
-		enc := msgpack.NewEncoder(&buf)
-		enc.SetSortMapKeys(true)
-		if err := enc.Encode(v); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
-	}
+	reflectBytes := func(v any) []byte { return testutil.SortedMsgpack(t, v) }
 	fastBytes := func(f func(e *msgpack.Encoder) error) []byte {
 		var buf bytes.Buffer
 		enc := msgpack.NewEncoder(&buf)

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/raftkms/raftkms/internal/testutil"
 )
 
 type record struct {
@@ -146,22 +148,10 @@ func FuzzUnmarshal(f *testing.F) {
 		if (err == nil) != (werr == nil) {
 			t.Fatalf("Unmarshal: %v; msgpack.Unmarshal: %v", err, werr)
 		}
-		if err == nil && !bytes.Equal(canonical(t, got), canonical(t, want)) {
+		if err == nil && !bytes.Equal(testutil.SortedMsgpack(t, got), testutil.SortedMsgpack(t, want)) {
 			t.Fatalf("Unmarshal: %#v; msgpack.Unmarshal: %#v", got, want)
 		}
 	})
-}
-
-// canonical encodes v with its maps' keys sorted: equal for equal values,
-// NaNs included.
-func canonical(t *testing.T, v any) []byte {
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
-	enc.SetSortMapKeys(true)
-	if err := enc.Encode(v); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 // The project's code decodes through Unmarshal, not msgpack.Unmarshal
