@@ -119,11 +119,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "kms-load:", err)
 			return 2
 		}
-		for _, e := range strings.Split(endpoints, ",") {
-			if e = strings.TrimSpace(e); e != "" {
-				o.endpoints = append(o.endpoints, e)
-			}
-		}
+		o.endpoints = splitEndpoints(endpoints)
 		if len(o.endpoints) == 0 {
 			o.endpoints = []string{cr.Endpoint}
 		}
@@ -439,4 +435,16 @@ func summarize(o options, latencies []time.Duration, errs map[string]int, elapse
 		OK: len(latencies), Errors: errs, PerSecond: float64(len(latencies)) / elapsed,
 		P50ms: pct(0.50), P90ms: pct(0.90), P99ms: pct(0.99), P999ms: pct(0.999), MaxMs: pct(1),
 	}
+}
+
+// splitEndpoints is --endpoints as a list: comma-separated, blanks trimmed,
+// empty entries dropped.
+func splitEndpoints(s string) []string {
+	var out []string
+	for _, e := range strings.Split(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }

@@ -44,8 +44,8 @@ func (o *options) resolvePeer(endpoints, tokenFile string) error {
 	if o.signature != "v3" || o.clientKeyFile != "" || o.instanceEndpoint != "" || o.instanceCA != "" {
 		return fmt.Errorf("--signature, --client-key-file, --instance-endpoint and --instance-ca are not for --api %s", o.api)
 	}
-	for _, e := range strings.Split(endpoints, ",") {
-		if e = strings.TrimRight(strings.TrimSpace(e), "/"); e != "" {
+	for _, e := range splitEndpoints(endpoints) {
+		if e = strings.TrimRight(e, "/"); e != "" {
 			if !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://") {
 				return fmt.Errorf("--endpoints %q: want a URL such as http://127.0.0.1:8200", e)
 			}
